@@ -1,0 +1,1 @@
+"""Small command modules that do not belong to a bigger core module."""

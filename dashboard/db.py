@@ -1,0 +1,128 @@
+"""Engines: a read-only one for the dashboard, a writable one for the administration tools.
+
+The dashboard never writes to the source. Read-only is enforced by the connection itself, not by
+convention: ``mode=ro`` on SQLite, ``default_transaction_read_only`` on PostgreSQL and a read-only
+session transaction on MariaDB (plus, in production, a SELECT-only role; see README → Read-only).
+Every source connection also carries a statement timeout so one slow query cannot hang a screen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+
+from dashboard.schema import metadata
+
+SQLITE_BUSY_MS = 10_000
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Pick the drivers we ship extras for when the URL names none."""
+    u = make_url(url)
+    if u.drivername in {"postgresql", "postgres"}:
+        u = u.set(drivername="postgresql+psycopg")
+    elif u.drivername in {"mysql", "mariadb"}:
+        u = u.set(drivername="mysql+pymysql")
+    if u.get_backend_name() == "mysql" and "charset" not in u.query:
+        u = u.update_query_dict({"charset": "utf8mb4"})
+    return u
+
+
+def backend_name(url: str | URL) -> str:
+    """``sqlite``, ``postgresql`` or ``mysql`` (MariaDB reports itself as mysql)."""
+    return normalise_url(url).get_backend_name()
+
+
+def _sqlite_path(u: URL) -> str:
+    if not u.database or u.database == ":memory:":
+        raise ValueError("the SQLite source must be a file, not :memory:")
+    return u.database
+
+
+def _install_sqlite_pragmas(engine: Engine, *, readonly: bool, timeout_ms: int | None) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        if not readonly:
+            # WAL lets the live feed write while the dashboard reads.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+        if timeout_ms:
+            _install_sqlite_timeout(dbapi_conn, timeout_ms)
+
+
+def _install_sqlite_timeout(dbapi_conn: sqlite3.Connection, timeout_ms: int) -> None:
+    """SQLite has no statement timeout: abort a statement from a progress handler instead."""
+    state = {"start": time.monotonic()}
+
+    def _reset(*_args: Any) -> None:
+        state["start"] = time.monotonic()
+
+    def _check() -> int:
+        return 1 if (time.monotonic() - state["start"]) * 1000 > timeout_ms else 0
+
+    dbapi_conn.set_progress_handler(_check, 50_000)
+    dbapi_conn.set_trace_callback(_reset)
+
+
+def make_writer_engine(url: str | URL) -> Engine:
+    """A writable engine for init-db, seed, simulate and import (never used by the dashboard)."""
+    u = normalise_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = Path(_sqlite_path(u))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        _install_sqlite_pragmas(engine, readonly=False, timeout_ms=None)
+        return engine
+    return create_engine(u, pool_pre_ping=True, pool_recycle=1800)
+
+
+def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
+    """The dashboard's read-only engine on the source, with a statement timeout on every backend."""
+    u = normalise_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        path = Path(_sqlite_path(u)).resolve()
+        uri = f"file:{path}?mode=ro"
+        engine = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_MS / 1000),
+        )
+        _install_sqlite_pragmas(engine, readonly=True, timeout_ms=timeout_ms)
+        return engine
+    if backend == "postgresql":
+        options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_ms)}"
+        return create_engine(
+            u,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"options": options, "connect_timeout": 5},
+        )
+    if backend == "mysql":
+        engine = create_engine(
+            u, pool_pre_ping=True, pool_recycle=1800, connect_args={"connect_timeout": 5, "read_timeout": 60}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+                cur.execute(f"SET SESSION max_statement_time={timeout_ms / 1000:.3f}")
+                cur.execute("SET time_zone = '+00:00'")
+
+        return engine
+    raise ValueError(f"unsupported database backend {backend!r}: use sqlite, postgresql or mysql/mariadb")
+
+
+def init_db(url: str | URL) -> Engine:
+    """Create every table and index of the canonical schema (idempotent)."""
+    engine = make_writer_engine(url)
+    metadata.create_all(engine)
+    return engine
