@@ -93,7 +93,9 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
         uri = f"file:{path}?mode=ro"
         engine = create_engine(
             "sqlite://",
-            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_MS / 1000),
+            creator=lambda: sqlite3.connect(
+                uri, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_MS / 1000
+            ),
         )
         _install_sqlite_pragmas(engine, readonly=True, timeout_ms=timeout_ms)
         return engine

@@ -52,7 +52,17 @@ CATEGORIES = _labels(
 )
 
 CATEGORY_L2: dict[str, list[str]] = {
-    "DISPUTE": ["邻里纠纷", "婚姻家庭", "劳资纠纷", "土地山林", "征地拆迁", "物业纠纷", "医疗纠纷", "交通事故纠纷", "消费纠纷"],
+    "DISPUTE": [
+        "邻里纠纷",
+        "婚姻家庭",
+        "劳资纠纷",
+        "土地山林",
+        "征地拆迁",
+        "物业纠纷",
+        "医疗纠纷",
+        "交通事故纠纷",
+        "消费纠纷",
+    ],
     "WORK_SAFETY": ["企业安全生产", "危化品", "建筑施工", "特种设备", "燃气", "出租房安全"],
     "FIRE": ["消防通道堵塞", "消防设施缺损", "三合一场所", "群租房", "电动车违规充电", "易燃物堆放"],
     "ILLEGAL_BUILD": ["新增违建", "违法用地", "违规建房", "存量违建"],
@@ -148,7 +158,12 @@ TRANSITIONS: dict[str, set[tuple[str | None, str]]] = {
 
 SATISFACTION = ("满意", "基本满意", "不满意")
 HANDLING_LEVELS = _labels(
-    [("GRID", "网格", "Grid"), ("VILLAGE", "村社", "Village"), ("TOWN", "镇街", "Town"), ("DISTRICT", "区级", "District")]
+    [
+        ("GRID", "网格", "Grid"),
+        ("VILLAGE", "村社", "Village"),
+        ("TOWN", "镇街", "Town"),
+        ("DISTRICT", "区级", "District"),
+    ]
 )
 
 PATROL_FORCES = _labels(

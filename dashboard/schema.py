@@ -79,7 +79,9 @@ def _code(length: int = 15) -> String:
 admin_unit = Table(
     "admin_unit",
     metadata,
-    Column("code", _code(), primary_key=True, comment="行政区划代码: 6 (district), 9 (镇街) or 12 (村社) digits"),
+    Column(
+        "code", _code(), primary_key=True, comment="行政区划代码: 6 (district), 9 (镇街) or 12 (村社) digits"
+    ),
     Column("name_zh", String(64), nullable=False, comment="名称"),
     Column("name_en", String(96), nullable=False, comment="pinyin / English name"),
     Column("level", String(12), nullable=False, comment="district | town | village"),
@@ -101,10 +103,14 @@ Index("ix_admin_unit_parent", admin_unit.c.parent_code, admin_unit.c.level)
 grid = Table(
     "grid",
     metadata,
-    Column("grid_code", _code(), primary_key=True, comment="网格编码 = 12-digit village code + 3-digit serial"),
+    Column(
+        "grid_code", _code(), primary_key=True, comment="网格编码 = 12-digit village code + 3-digit serial"
+    ),
     Column("grid_name", String(64), nullable=False, comment="网格名称"),
     Column("village_code", _code(), ForeignKey("admin_unit.code"), nullable=False, comment="所属村社"),
-    Column("town_code", _code(), ForeignKey("admin_unit.code"), nullable=False, comment="所属镇街 (denormalised)"),
+    Column(
+        "town_code", _code(), ForeignKey("admin_unit.code"), nullable=False, comment="所属镇街 (denormalised)"
+    ),
     Column("grid_type", String(12), nullable=False, comment="基础网格 | 专属网格"),
     Column("households", Integer, nullable=False, comment="户数"),
     Column("population_registered", Integer, nullable=False, comment="户籍人口"),
@@ -200,7 +206,9 @@ event = Table(
     Column("supervised_at", UTCDateTime, nullable=True, comment="督办时间"),
     Column("supervision_level", String(12), nullable=True, comment="督办级别: 镇街 | 区"),
     Column("satisfaction", String(12), nullable=True, comment="满意 | 基本满意 | 不满意 | 未评价"),
-    Column("level_of_handling", String(12), nullable=True, comment="办结层级: GRID | VILLAGE | TOWN | DISTRICT"),
+    Column(
+        "level_of_handling", String(12), nullable=True, comment="办结层级: GRID | VILLAGE | TOWN | DISTRICT"
+    ),
     comment="事件 / 案件 / 工单 (GB/T 33358 工单). The current row; the action log is the history.",
 )
 Index("ix_event_reported", event.c.reported_at)
@@ -214,7 +222,9 @@ event_action = Table(
     "event_action",
     metadata,
     Column("action_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("event.event_id"), nullable=False),
+    Column(
+        "event_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("event.event_id"), nullable=False
+    ),
     Column(
         "action",
         String(20),
@@ -238,8 +248,12 @@ Index("ix_action_at", event_action.c.at)
 evaluation = Table(
     "evaluation",
     metadata,
-    Column("evaluation_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("event.event_id"), nullable=False),
+    Column(
+        "evaluation_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column(
+        "event_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("event.event_id"), nullable=False
+    ),
     Column("channel", String(12), nullable=False, comment="电话回访 | APP"),
     Column("result", String(12), nullable=False, comment="满意 | 基本满意 | 不满意"),
     Column("speed_score", SmallInteger, nullable=True, comment="1–5"),
@@ -281,7 +295,12 @@ patrol_checkin = Table(
     "patrol_checkin",
     metadata,
     Column("checkin_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("patrol_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("patrol.patrol_id"), nullable=False),
+    Column(
+        "patrol_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("patrol.patrol_id"),
+        nullable=False,
+    ),
     Column("checkpoint_code", String(24), nullable=False, comment="巡检点"),
     Column("method", String(8), nullable=False, comment="QR 扫码 | GPS 定位 | NFC 智点 | PHOTO 拍照"),
     Column("at", UTCDateTime, nullable=False),
@@ -354,7 +373,9 @@ key_area = Table(
 safety_inspection = Table(
     "safety_inspection",
     metadata,
-    Column("inspection_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "inspection_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("unit_name", String(64), nullable=False, comment="检查单位"),
     Column("town_code", _code(), nullable=False),
     Column("grid_code", _code(), nullable=True),

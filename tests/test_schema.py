@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 
 from dashboard import schema
 from dashboard.cli import main
