@@ -41,6 +41,10 @@ class Settings:
         "",
         "Shared cache: empty for an on-disk cache under data/cache, or redis://host:port/db.",
     )
+    CACHE_DIR: str = _setting(
+        str(DATA_DIR / "cache"),
+        "Directory of the on-disk cache (used when CACHE_URL is empty, and as the fallback when Redis is down).",
+    )
     REFRESH_SECONDS: int = _setting(10, "How often screens poll for new data, in seconds.")
     AUTH: str = _setting("none", "Sign-in mode: none (local demo), local (passwords) or proxy (SSO header).")
     STATEMENT_TIMEOUT_MS: int = _setting(
