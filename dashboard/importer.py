@@ -665,7 +665,7 @@ def read_file(path: Path) -> RawTable:
 
 _DATETIME_RE = re.compile(
     r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
-    r"(?:[ T]+(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2})(?:\.(\d{1,6}))?)?秒?)?"
+    r"(?:[ T]+(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2})(?:\.(\d{1,6}))?秒?|分)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 
@@ -1177,10 +1177,12 @@ def check_duplicates(job: FileJob) -> None:
 # --- Writing ------------------------------------------------------------------------------------------
 
 
-def same(a: Any, b: Any) -> bool:
-    """Equality that forgives single-precision FLOAT (MariaDB) round trips."""
+def same(a: Any, b: Any, *, float_digits: int | None = None) -> bool:
+    """Equality for change detection. ``float_digits``: significant digits the backend keeps."""
     if isinstance(a, float) and isinstance(b, float | int):
-        return abs(a - b) <= 1e-6 * max(1.0, abs(a))
+        if float_digits:  # MariaDB FLOAT is single precision and comes back with 6 digits
+            a = float(f"{a:.{float_digits}g}")
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a))
     return bool(a == b)
 
 
@@ -1203,6 +1205,7 @@ def upsert(conn: Connection, spec: TableSpec, rows: list[dict], report: FileRepo
         return
     cols = [c for c in rows[0] if c in spec.table.c]
     existing = _existing(conn, spec, rows, cols)
+    digits = 6 if conn.dialect.name == "mysql" else None
     inserts: list[dict] = []
     for values in rows:
         key = tuple(values[k] for k in spec.key)
@@ -1210,7 +1213,11 @@ def upsert(conn: Connection, spec: TableSpec, rows: list[dict], report: FileRepo
         if stored is None:
             inserts.append(values)
             continue
-        changes = {c: values[c] for c in cols if c not in spec.key and not same(values[c], stored[c])}
+        changes = {
+            c: values[c]
+            for c in cols
+            if c not in spec.key and not same(values[c], stored[c], float_digits=digits)
+        }
         if not changes or spec.append_only:
             report.unchanged += 1
         else:
