@@ -76,7 +76,7 @@ def views(draw: st.DrawFn, wall: bool = False) -> ViewState:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(views())
 def test_round_trip(view: ViewState) -> None:
     query = to_query(view)
@@ -85,7 +85,7 @@ def test_round_trip(view: ViewState) -> None:
     assert parse_query(to_params(view)) == view
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(views(wall=True))
 def test_round_trip_wall(view: ViewState) -> None:
     query = to_query(view, wall=True)

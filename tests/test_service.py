@@ -1,0 +1,402 @@
+"""The snapshot service: cache keys, single flight (threads and processes), stale fallback, health."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import need_redis
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from dashboard.cache import SharedCache, init_cache
+from dashboard.clock import FixedClock
+from dashboard.db import init_db, make_source_engine
+from dashboard.service import AS_OF_SETTLE, Scope, ScopeError, SnapshotService, create_service
+from dashboard.settings import Settings, load_settings
+from dashboard.snapshot import KpiValue, Snapshot
+from dashboard.state import StateStore
+from dashboard.viewstate import ViewState, to_params
+
+T0 = dt.datetime(2026, 11, 28, 6, 0, 5, tzinfo=dt.UTC)
+
+
+class FakeSource:
+    """A builder and a versioner that count calls, can be slow, and can fail like a dead database."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls = 0
+        self.version = "v1"
+        self.delay = delay
+        self.fail = False
+        self._lock = threading.Lock()
+
+    def build(self, conn: Connection, view: ViewState, now: dt.datetime) -> Snapshot:
+        with self._lock:
+            self.calls += 1
+            n = self.calls
+        time.sleep(self.delay)
+        if self.fail:
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return fake_snapshot(view, now, self.version, float(n))
+
+    def data_version(self, conn: Connection) -> str:
+        if self.fail:
+            raise OperationalError("SELECT max(action_id)", {}, Exception("connection refused"))
+        return self.version
+
+
+def fake_snapshot(view: ViewState, now: dt.datetime, version: str, value: float) -> Snapshot:
+    return Snapshot(
+        view=to_params(view),
+        now=now.isoformat(),
+        period_start=now.isoformat(),
+        period_end=now.isoformat(),
+        data_version=version,
+        newest_data_at=None,
+        kpis={"reported_count": KpiValue("reported_count", value)},
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    init_db(source).dispose()
+    return load_settings(
+        env={},
+        DATABASE_URL=source,
+        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
+        CACHE_DIR=str(tmp_path / "cache"),
+    )
+
+
+@pytest.fixture
+def source_engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_source_engine(settings.DATABASE_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+def make_service(
+    settings: Settings, engine: Engine, clock: FixedClock, fake: FakeSource, cache: SharedCache | None = None
+) -> SnapshotService:
+    return SnapshotService(
+        engine,
+        StateStore(settings.STATE_URL),
+        cache or init_cache(None, settings),
+        clock,
+        builder=fake.build,
+        versioner=fake.data_version,
+        refresh_seconds=10,
+        wait_seconds=10,
+    )
+
+
+def test_same_key_is_computed_once(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    first = service.snapshot(ViewState())
+    clock.advance(3)
+    second = service.snapshot(ViewState())
+    assert fake.calls == 1
+    assert first.snapshot == second.snapshot
+    assert not second.stale and second.error is None
+    assert second.age_seconds == 3
+    assert second.computed_at == T0
+
+
+def test_key_changes_with_minute_data_version_and_view(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    service.snapshot(ViewState())
+    clock.advance(60)  # ageing and overdue move with the clock even without new rows
+    service.snapshot(ViewState())
+    assert fake.calls == 2
+    fake.version = "v2"
+    service.snapshot(ViewState())
+    assert fake.calls == 2, "the data version is cached for refresh_seconds / 2"
+    clock.advance(service.version_ttl)
+    result = service.snapshot(ViewState())
+    assert fake.calls == 3
+    assert result.snapshot is not None and result.snapshot.data_version == "v2"
+    service.snapshot(ViewState(lang="en"))
+    assert fake.calls == 4
+
+
+def test_past_as_of_is_cached_for_good(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    past = ViewState(as_of=T0 - dt.timedelta(days=1))
+    service.snapshot(past)
+    clock.advance(hours=5)
+    fake.version = "v9"
+    service.snapshot(past)
+    assert fake.calls == 1
+    recent = ViewState(as_of=clock.now() - AS_OF_SETTLE / 2)  # may still gain late rows: keyed like live
+    service.snapshot(recent)
+    clock.advance(60)
+    service.snapshot(recent)
+    assert fake.calls == 3
+
+
+def test_concurrent_threads_compute_once(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    fake = FakeSource(delay=0.4)
+    service = make_service(settings, source_engine, clock, fake)
+    results = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        results.append(service.snapshot(ViewState(period="week")))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert fake.calls == 1
+    assert len(results) == 8
+    assert all(r.snapshot is not None and not r.stale for r in results)
+
+
+def test_stale_fallback_then_restart(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    good = service.snapshot(ViewState())
+    clock.advance(90)
+    fake.fail = True
+    stale = service.snapshot(ViewState())
+    assert stale.stale
+    assert stale.snapshot == good.snapshot
+    assert stale.age_seconds == 90
+    assert stale.error is not None and "connection refused" in stale.error
+    assert stale.computed_at == T0
+
+    # A new process: fresh cache directory, same state store.
+    restarted = make_service(
+        settings,
+        source_engine,
+        clock,
+        fake,
+        cache=init_cache(None, load_settings(env={}, CACHE_DIR=settings.CACHE_DIR + "-new")),
+    )
+    after = restarted.snapshot(ViewState())
+    assert after.stale and after.snapshot == good.snapshot and after.age_seconds == 90
+
+    never_seen = restarted.snapshot(ViewState(lang="en"))
+    assert never_seen.snapshot is None and never_seen.stale and never_seen.error
+
+
+def test_scope_narrows_the_view(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    scope = Scope(frozenset({"330109001", "330109002"}))
+    assert scope.apply(ViewState()).towns == ("330109001", "330109002")
+    assert scope.apply(ViewState(towns=("330109002", "330109113"))).towns == ("330109002",)
+    with pytest.raises(ScopeError) as err:
+        scope.apply(ViewState(towns=("330109113",)))
+    assert err.value.param == "town"
+    with pytest.raises(ScopeError):
+        scope.apply(ViewState(village="330109113001"))
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    result = service.snapshot(ViewState(), scope)
+    assert result.snapshot is not None and result.snapshot.view["town"] == ["330109001", "330109002"]
+
+
+def test_health_reports_a_dead_source(settings: Settings, clock: FixedClock) -> None:
+    dead = make_source_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    service = make_service(settings, dead, clock, FakeSource())
+    service._builder = service._versioner = None  # the real query functions: never reached
+    result = service.snapshot(ViewState())
+    assert result.snapshot is None and result.stale
+    assert result.error is not None and result.error.startswith("source database unavailable")
+    health = service.health()
+    assert health["status"] == "down"
+    assert health["source"]["ok"] is False
+    assert health["cache"]["ok"] and health["state"]["ok"]
+    dead.dispose()
+
+
+def test_health_of_a_working_service(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    service = make_service(settings, source_engine, clock, FakeSource())
+    health = service.health()
+    assert health["status"] == "ok"
+    assert health["source"] == {
+        "ok": True,
+        "error": None,
+        "latency_ms": health["source"]["latency_ms"],
+        "newest_data_at": None,  # the source is empty
+        "newest_data_age_seconds": None,
+    }
+    assert health["cache"]["backend"] == "filesystem"
+
+
+def test_unreachable_redis_falls_back_to_the_local_cache(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    broken = load_settings(env={}, CACHE_URL="redis://127.0.0.1:1/0", CACHE_DIR=settings.CACHE_DIR)
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake, cache=init_cache(None, broken))
+    assert service.snapshot(ViewState()).error is None
+    assert service.snapshot(ViewState()).error is None
+    assert fake.calls == 1
+    health = service.health()
+    assert health["cache"]["backend"] == "redis"
+    assert health["cache"]["degraded"] and health["cache"]["active"] == "local"
+    assert health["cache"]["ok"] and health["status"] == "degraded"
+
+
+def test_create_service_builds_from_settings(settings: Settings) -> None:
+    service = create_service(settings, FixedClock(T0))
+    assert service.health()["status"] == "ok"
+    assert service.refresh_seconds == settings.REFRESH_SECONDS
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[tuple[str, str]]:
+    url = need_redis()
+    import redis
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    yield url, prefix
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_redis_cache_hit(
+    settings: Settings, source_engine: Engine, clock: FixedClock, redis_prefix: tuple[str, str]
+) -> None:
+    url, prefix = redis_prefix
+    shared = init_cache(
+        None, load_settings(env={}, CACHE_URL=url, CACHE_DIR=settings.CACHE_DIR), key_prefix=prefix
+    )
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake, cache=shared)
+    service.snapshot(ViewState())
+    service.snapshot(ViewState())
+    assert fake.calls == 1
+    health = service.health()
+    assert health["cache"] == {
+        "backend": "redis",
+        "active": "redis",
+        "ok": True,
+        "degraded": False,
+        "error": None,
+    }
+
+
+# A worker process: builds a service on the shared cache and asks for one view at an agreed instant.
+WORKER = textwrap.dedent(
+    """
+    import datetime as dt, json, os, sys, time
+    from dashboard.cache import init_cache
+    from dashboard.clock import FixedClock
+    from dashboard.db import make_source_engine
+    from dashboard.service import SnapshotService
+    from dashboard.settings import load_settings
+    from dashboard.snapshot import Snapshot
+    from dashboard.state import StateStore
+    from dashboard.viewstate import ViewState
+
+    calls_file, start_at = sys.argv[1], float(sys.argv[2])
+    settings = load_settings()
+    now = dt.datetime.fromisoformat(os.environ["TEST_NOW"])
+
+    def build(conn, view, now):
+        with open(calls_file, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        time.sleep(0.8)
+        return Snapshot(view={}, now=now.isoformat(), period_start="", period_end="", data_version="v1",
+                        newest_data_at=None)
+
+    service = SnapshotService(
+        make_source_engine(settings.DATABASE_URL), StateStore(settings.STATE_URL),
+        init_cache(None, settings, key_prefix=os.environ["TEST_PREFIX"]), FixedClock(now),
+        builder=build, versioner=lambda conn: "v1",
+    )
+    time.sleep(max(0.0, start_at - time.time()))
+    print(json.dumps(service.snapshot(ViewState()).meta()))
+    """
+)
+
+
+def run_workers(settings: Settings, tmp_path: Path, cache_url: str, prefix: str, n: int = 3) -> list[dict]:
+    calls = tmp_path / "calls.txt"
+    env = {
+        **os.environ,
+        "DASHBOARD_DATABASE_URL": settings.DATABASE_URL,
+        "DASHBOARD_STATE_URL": settings.STATE_URL,
+        "DASHBOARD_CACHE_URL": cache_url,
+        "DASHBOARD_CACHE_DIR": settings.CACHE_DIR,
+        "TEST_PREFIX": prefix,
+        "TEST_NOW": T0.isoformat(),
+    }
+    start_at = time.time() + 4.0  # after every interpreter has imported the package
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(calls), str(start_at)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    assert len(calls.read_text().split()) == 1, "the builder ran in more than one process"
+    return outputs
+
+
+def test_processes_sharing_redis_compute_once(
+    settings: Settings, tmp_path: Path, redis_prefix: tuple[str, str]
+) -> None:
+    url, prefix = redis_prefix
+    results = run_workers(settings, tmp_path, url, prefix)
+    assert all(r["error"] is None and not r["stale"] for r in results)
+
+
+def test_processes_sharing_the_disk_cache_compute_once(settings: Settings, tmp_path: Path) -> None:
+    results = run_workers(settings, tmp_path, "", "disk:")
+    assert all(r["error"] is None and not r["stale"] for r in results)
+
+
+def test_state_store_round_trip_on_each_backend(db_url: str) -> None:
+    store = StateStore(db_url)
+    snap = fake_snapshot(ViewState(towns=("330109001",)), T0, "v1", 3.0)
+    snap.ticker = [{"text": "城厢街道 新增事件"}]
+    key = "town=330109001|scope=all"
+    assert store.load_last_good(key) is None
+    store.save_last_good(key, snap, T0)
+    later = fake_snapshot(ViewState(towns=("330109001",)), T0, "v2", 4.0)
+    store.save_last_good(key, later, T0 + dt.timedelta(minutes=1))
+    loaded = store.load_last_good(key)
+    assert loaded == (later, T0 + dt.timedelta(minutes=1))
+    store.audit(T0, "tester", "export", "deck.pptx")
+    assert store.ping()
+    StateStore(db_url).dispose()  # a second start finds the tables in place
+    store.dispose()
