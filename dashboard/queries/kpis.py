@@ -1,0 +1,692 @@
+"""The KPI tiles: one function per metric family, each one SQL statement (two for video).
+
+Every function takes ``(conn, view, now)`` with ``now`` the effective moment and returns
+``{metric key: KpiValue}`` with the value, the previous-period and same-period-last-year values, the spark
+series (see ``periods.spark_buckets``) and the numerator/denominator in ``detail``. The registry
+(``dashboard.metrics``) names the function of each metric in ``Metric.compute``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, literal, not_, or_, select, union_all
+from sqlalchemy.sql import over
+
+from dashboard import domain, schema
+from dashboard.metrics import METRICS, status_of
+from dashboard.periods import (
+    EPSILON,
+    Period,
+    local_date,
+    local_midnight,
+    period_bounds,
+    shift_year,
+    spark_buckets,
+)
+from dashboard.queries.common import (
+    Aggs,
+    E,
+    FamilyResult,
+    closed_by,
+    comparison_instants,
+    count_if,
+    day_bounds,
+    effective_deadline,
+    had_action,
+    not_rejected_by,
+    open_at,
+    ratio,
+    run_family,
+    spark_instants,
+    sum_if,
+    upto,
+)
+from dashboard.queries.scope import event_conditions, grid_conditions, place_conditions
+from dashboard.queries.sqlfuncs import hours_between, local_day
+from dashboard.snapshot import KpiValue
+from dashboard.viewstate import ViewState
+
+Formula = Callable[[Aggs], float | None]
+KpiMap = dict[str, KpiValue]
+
+# An approved extension is assumed to move a deadline by at most this much: it bounds the index range
+# scanned for "deadline in P" (the effective deadline is never earlier than deadline_at).
+MAX_EXTENSION = dt.timedelta(days=366)
+# A patrol longer than this is treated as a data error when counting who is on duty.
+MAX_PATROL = dt.timedelta(hours=24)
+SATISFIED = ("满意", "基本满意")
+LOCAL_LEVELS = ("GRID", "VILLAGE")
+
+
+def make_kpi(
+    key: str,
+    res: FamilyResult,
+    formula: Formula,
+    detail_keys: tuple[str, ...] = (),
+) -> KpiValue:
+    """A KpiValue from a family result: the formula applied to cur / prev / ly and each spark bucket."""
+    cur = res.ranges.get("cur", {})
+    value = formula(cur) if cur else None
+    prev = formula(res.ranges["prev"]) if "prev" in res.ranges else None
+    ly = formula(res.ranges["ly"]) if "ly" in res.ranges else None
+    return KpiValue(
+        key=key,
+        value=value,
+        previous=prev,
+        last_year=ly,
+        status=status_of(METRICS[key], value),
+        spark=[formula(b) for b in res.spark],
+        detail={k: cur.get(k) for k in detail_keys},
+    )
+
+
+def _field(name: str) -> Formula:
+    return lambda a: a[name]
+
+
+def _rate(num: str, den: str) -> Formula:
+    return lambda a: ratio(a[num], a[den])
+
+
+def _mean(total: str, n: str) -> Formula:
+    return lambda a: a[total] / a[n] if a[n] else None
+
+
+def _setup(view: ViewState, now: dt.datetime) -> tuple[Period, dt.datetime]:
+    return period_bounds(view, now), upto(now)
+
+
+# --- events ----------------------------------------------------------------------------------------
+
+
+def reported_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """reported, cohort_close_rate, return_rate: events by reported_at."""
+    period, cap = _setup(view, now)
+    aggs = {
+        "reported": func.count(),
+        "collected": count_if(not_rejected_by(cap)),
+        "cohort_closed": count_if(and_(closed_by(cap), not_rejected_by(cap))),
+        "dispatched": count_if(had_action("DISPATCH", cap)),
+        "returned": count_if(and_(had_action("DISPATCH", cap), had_action("RETURN", cap))),
+    }
+    res = run_family(
+        conn, E.c.reported_at, aggs, event_conditions(view), period.ranges(), spark=spark_buckets(period)
+    )
+    return {
+        "reported": make_kpi("reported", res, _field("reported")),
+        "cohort_close_rate": make_kpi(
+            "cohort_close_rate", res, _rate("cohort_closed", "collected"), ("cohort_closed", "collected")
+        ),
+        "return_rate": make_kpi(
+            "return_rate", res, _rate("returned", "dispatched"), ("returned", "dispatched")
+        ),
+    }
+
+
+def closed_aggs(cap: dt.datetime) -> dict[str, Any]:
+    accepted = E.c.accepted_at.is_not(None)
+    return {
+        "closed": func.count(),
+        "hours_sum": sum_if(accepted, hours_between(E.c.accepted_at, E.c.closed_at)),
+        "hours_n": count_if(accepted),
+        "reworked": count_if(had_action("VERIFY_FAIL", cap)),
+        "local": count_if(E.c.level_of_handling.in_(LOCAL_LEVELS)),
+    }
+
+
+def closed_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """closed, mean_hours_to_close, rework_rate, local_resolution_rate: events by closed_at."""
+    period, cap = _setup(view, now)
+    res = run_family(
+        conn,
+        E.c.closed_at,
+        closed_aggs(cap),
+        event_conditions(view),
+        period.ranges(),
+        spark=spark_buckets(period),
+    )
+    return {
+        "closed": make_kpi("closed", res, _field("closed")),
+        "mean_hours_to_close": make_kpi(
+            "mean_hours_to_close", res, _mean("hours_sum", "hours_n"), ("hours_sum", "hours_n")
+        ),
+        "rework_rate": make_kpi("rework_rate", res, _rate("reworked", "closed"), ("reworked", "closed")),
+        "local_resolution_rate": make_kpi(
+            "local_resolution_rate", res, _rate("local", "closed"), ("local", "closed")
+        ),
+    }
+
+
+def due_aggs(cap: dt.datetime) -> dict[str, Any]:
+    closed = closed_by(cap)
+    return {
+        "due": func.count(),
+        "due_closed": count_if(closed),
+        "on_time": count_if(and_(closed, E.c.closed_at <= effective_deadline())),
+    }
+
+
+def due_conditions(view: ViewState, cap: dt.datetime) -> list[Any]:
+    return [*event_conditions(view), E.c.deadline_at.is_not(None), not_rejected_by(cap)]
+
+
+def due_hint(start: dt.datetime, end: dt.datetime) -> list[Any]:
+    """Bound deadline_at itself so the ix_event_deadline index narrows the scan."""
+    return [E.c.deadline_at >= start - MAX_EXTENSION, E.c.deadline_at < end]
+
+
+def due_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """close_rate and on_time_rate over E_due: events whose (effective) deadline falls in P, ≤ now."""
+    period, cap = _setup(view, now)
+    res = run_family(
+        conn,
+        effective_deadline(),
+        due_aggs(cap),
+        due_conditions(view, cap),
+        period.ranges(),
+        spark=spark_buckets(period),
+        hint=due_hint,
+    )
+    return {
+        "close_rate": make_kpi("close_rate", res, _rate("due_closed", "due"), ("due_closed", "due")),
+        "on_time_rate": make_kpi("on_time_rate", res, _rate("on_time", "due"), ("on_time", "due")),
+    }
+
+
+def evaluation_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """satisfaction_rate: evaluations made in P (joined to their event for the scope)."""
+    period, _ = _setup(view, now)
+    ev = schema.evaluation
+    aggs = {"evaluated": func.count(), "satisfied": count_if(ev.c.result.in_(SATISFIED))}
+    res = run_family(
+        conn,
+        ev.c.at,
+        aggs,
+        event_conditions(view),
+        period.ranges(),
+        spark=spark_buckets(period),
+        from_=ev.join(E, E.c.event_id == ev.c.event_id),
+    )
+    return {
+        "satisfaction_rate": make_kpi(
+            "satisfaction_rate", res, _rate("satisfied", "evaluated"), ("satisfied", "evaluated")
+        )
+    }
+
+
+def _percentile_rows(conn: Connection, view: ViewState, period: Period) -> list[Any]:
+    """Only the ranked rows needed for the median and the P90, per range: at most 3 rows per range.
+
+    Portable exact percentiles: ROW_NUMBER/COUNT windows (SQLite ≥ 3.25, PostgreSQL, MariaDB ≥ 10.2),
+    integer arithmetic only, so the database sorts and the client receives a handful of rows.
+    """
+    hours = hours_between(E.c.accepted_at, E.c.closed_at)
+    parts = [
+        select(literal(tag).label("k"), hours.label("h")).where(
+            *event_conditions(view), E.c.closed_at >= start, E.c.closed_at < end, E.c.accepted_at.is_not(None)
+        )
+        for tag, start, end in period.ranges()
+    ]
+    u = union_all(*parts).subquery("u")
+    ranked = select(
+        u.c.k,
+        u.c.h,
+        over(func.row_number(), partition_by=u.c.k, order_by=u.c.h).label("rn"),
+        over(func.count(), partition_by=u.c.k).label("n"),
+    ).subquery("r")
+    rn, n = ranked.c.rn, ranked.c.n
+    is_median = and_(rn * 2 >= n, rn * 2 <= n + 2)
+    is_p90 = and_(rn * 10 >= n * 9, (rn - 1) * 10 < n * 9)
+    q = select(ranked.c.k, ranked.c.h, rn, n).where(or_(is_median, is_p90))
+    return list(conn.execute(q))
+
+
+def duration_percentiles(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """median_hours_to_close and p90_hours_to_close (no spark: exact percentiles per bucket cost a sort)."""
+    period, _ = _setup(view, now)
+    rows = _percentile_rows(conn, view, period)
+    med: dict[str, list[float]] = {}
+    p90: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for tag, hours, rn, n in rows:
+        rn, n = int(rn), int(n)
+        counts[tag] = n
+        if n <= rn * 2 <= n + 2 and (n % 2 == 0 or rn * 2 == n + 1):
+            med.setdefault(tag, []).append(float(hours))
+        if rn * 10 >= n * 9 and (rn - 1) * 10 < n * 9:
+            p90[tag] = float(hours)
+    out: KpiMap = {}
+    for key, values in (
+        ("median_hours_to_close", {t: sum(v) / len(v) for t, v in med.items()}),
+        ("p90_hours_to_close", p90),
+    ):
+        value = values.get("cur")
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=values.get("prev"),
+            last_year=values.get("ly"),
+            status=status_of(METRICS[key], value),
+            detail={"n": counts.get("cur", 0)},
+        )
+    return out
+
+
+def _state_part(view: ViewState, tag: str, t: dt.datetime) -> Any:
+    return select(
+        literal(tag).label("k"),
+        func.count().label("backlog"),
+        count_if(effective_deadline() < t - EPSILON).label("overdue_open"),
+        count_if(and_(E.c.supervised_at.is_not(None), E.c.supervised_at < t)).label("supervised_open"),
+    ).where(*event_conditions(view), *open_at(t))
+
+
+def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """backlog, overdue_open, supervised_open: the board as it stood at now (and at the comparison instants).
+
+    Spark points are the state at the end of each spark bucket.
+    """
+    period, _ = _setup(view, now)
+    instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
+    rows = {
+        r["k"]: r for r in conn.execute(union_all(*(_state_part(view, k, t) for k, t in instants))).mappings()
+    }
+    out: KpiMap = {}
+    for key in ("backlog", "overdue_open", "supervised_open"):
+        value = float(rows["cur"][key] or 0)
+        spark: list[float | None] = [
+            float(rows[k][key] or 0) for k, _ in instants if k.startswith("s") and k in rows
+        ]
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=float(rows["prev"][key] or 0),
+            last_year=float(rows["ly"][key] or 0),
+            status=status_of(METRICS[key], value),
+            spark=spark,
+        )
+    return out
+
+
+# --- patrol and video ------------------------------------------------------------------------------
+
+
+def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """Today so far vs yesterday and the same day last year up to the same time; the last 24 h likewise.
+
+    Patrol tiles are daily whatever the view's period (网格巡查 is a daily duty, DOMAIN §5.3).
+    """
+    d0, cap = day_bounds(now)
+    elapsed = cap - d0
+    day = dt.timedelta(days=1)
+    ly0 = local_midnight(shift_year(local_date(now)))
+    year = d0 - ly0
+    return [
+        ("today", d0, cap),
+        ("today_prev", d0 - day, d0 - day + elapsed),
+        ("today_ly", ly0, ly0 + elapsed),
+        ("h24", cap - day, cap),
+        ("h24_prev", cap - 2 * day, cap - day),
+        ("h24_ly", cap - year - day, cap - year),
+    ]
+
+
+def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """patrol_coverage_today and patrol_coverage_24h: distinct grids with a valid patrol / grids in scope.
+
+    A patrol counts once it is valid and has not ended after now (validity is judged at its end).
+    """
+    p = schema.patrol
+    cap = upto(now)
+    scope = [
+        p.c.valid.is_(True),
+        or_(p.c.ended_at.is_(None), p.c.ended_at < cap),
+        *place_conditions(view, p.c.town_code, None, p.c.grid_code),
+    ]
+    ranges = _patrol_ranges(now)
+    d0, cap = ranges[0][1], ranges[0][2]
+    spark_b = [
+        (local_date(d0 - dt.timedelta(days=i)).isoformat(), d0 - dt.timedelta(days=i))
+        for i in range(13, -1, -1)
+    ]
+    parts = [
+        select(literal(tag).label("k"), func.count(func.distinct(p.c.grid_code)).label("n")).where(
+            *scope, p.c.started_at >= s, p.c.started_at < e
+        )
+        for tag, s, e in ranges
+    ]
+    day = local_day(p.c.started_at)
+    parts.append(
+        select(day.label("k"), func.count(func.distinct(p.c.grid_code)).label("n"))
+        .where(*scope, p.c.started_at >= spark_b[0][1], p.c.started_at < cap)
+        .group_by(day)
+    )
+    parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
+    got = {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))}
+    grids = got.get("grids", 0.0)
+    out: KpiMap = {}
+    for key, tag, spark_vals in (
+        ("patrol_coverage_today", "today", [ratio(got.get(lbl, 0.0), grids) for lbl, _ in spark_b]),
+        ("patrol_coverage_24h", "h24", []),
+    ):
+        value = ratio(got.get(tag, 0.0), grids)
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=ratio(got.get(f"{tag}_prev", 0.0), grids),
+            last_year=ratio(got.get(f"{tag}_ly", 0.0), grids),
+            status=status_of(METRICS[key], value),
+            spark=spark_vals,
+            detail={"covered": got.get(tag, 0.0), "grids": grids},
+        )
+    return out
+
+
+def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """patrol_on_duty: distinct people on patrol at now (vs yesterday and last year at the same time)."""
+    p = schema.patrol
+    cap = upto(now)
+    instants = [("cur", cap), ("prev", cap - dt.timedelta(days=1)), ("ly", cap - dt.timedelta(days=365))]
+    scope = place_conditions(view, p.c.town_code, None, p.c.grid_code)
+    parts = [
+        select(literal(tag).label("k"), p.c.patrol_type, func.count(func.distinct(p.c.staff_id)).label("n"))
+        .where(
+            *scope,
+            p.c.started_at < t,
+            p.c.started_at >= t - MAX_PATROL,
+            or_(p.c.ended_at.is_(None), p.c.ended_at >= t),
+        )
+        .group_by(p.c.patrol_type)
+        for tag, t in instants
+    ]
+    by: dict[str, dict[str, int]] = {}
+    for tag, force, n in conn.execute(union_all(*parts)):
+        by.setdefault(tag, {})[force] = int(n)
+    cur = by.get("cur", {})
+    forces = {
+        code: {
+            "on_duty": cur.get(code, 0),
+            "strength": domain.FORCE_STRENGTH.get(code),
+            "label_zh": label.zh,
+            "label_en": label.en,
+        }
+        for code, label in domain.PATROL_FORCES.items()
+    }
+    value = float(sum(cur.values()))
+    return {
+        "patrol_on_duty": KpiValue(
+            key="patrol_on_duty",
+            value=value,
+            previous=float(sum(by.get("prev", {}).values())),
+            last_year=float(sum(by.get("ly", {}).values())),
+            status=status_of(METRICS["patrol_on_duty"], value),
+            detail={"forces": forces, "other": {k: v for k, v in cur.items() if k not in forces}},
+        )
+    }
+
+
+def _video_state(view: ViewState, cap: dt.datetime) -> Any:
+    """Per installed point in scope: its state at now (the latest change ≤ now; none = online since install)."""
+    vp, vc = schema.video_point, schema.video_status_change
+    last = (
+        select(
+            vc.c.point_code,
+            func.max(vc.c.change_id).label("last_id"),
+            func.max(case_online_at(vc)).label("last_on"),
+        )
+        .where(vc.c.at < cap)
+        .group_by(vc.c.point_code)
+        .subquery("last")
+    )
+    latest = vc.alias("latest")
+    online = func.coalesce(latest.c.online, True)
+    return (
+        select(
+            vp.c.point_code,
+            vp.c.name,
+            vp.c.town_code,
+            vp.c.installed_at,
+            online.label("online"),
+            last.c.last_on,
+        )
+        .select_from(
+            vp.outerjoin(last, last.c.point_code == vp.c.point_code).outerjoin(
+                latest, latest.c.change_id == last.c.last_id
+            )
+        )
+        .where(vp.c.installed_at < cap, *place_conditions(view, vp.c.town_code, None, vp.c.grid_code))
+        .subquery("state")
+    )
+
+
+def case_online_at(vc: Any) -> Any:
+    return case((vc.c.online.is_(True), vc.c.at), else_=None)
+
+
+def video_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """video_online_rate at now; ``detail["offline_longest"]`` lists the 10 points offline longest."""
+    cap = upto(now)
+    state = _video_state(view, cap)
+    is_online = state.c.online.is_(True)
+    total, online = conn.execute(select(func.count(), count_if(is_online)).select_from(state)).one()
+    value = ratio(float(online or 0), float(total or 0))
+    return {
+        "video_online_rate": KpiValue(
+            key="video_online_rate",
+            value=value,
+            status=status_of(METRICS["video_online_rate"], value),
+            detail={"online": int(online or 0), "points": int(total or 0)},
+        )
+    }
+
+
+def video_offline_longest(
+    conn: Connection, view: ViewState, now: dt.datetime, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The points offline at now for longest: since = first offline change after the last online one."""
+    vc = schema.video_status_change
+    cap = upto(now)
+    state = _video_state(view, cap)
+    first_off = (
+        select(func.min(vc.c.at))
+        .where(
+            vc.c.point_code == state.c.point_code,
+            vc.c.online.is_(False),
+            vc.c.at < cap,
+            or_(state.c.last_on.is_(None), vc.c.at > state.c.last_on),
+        )
+        .scalar_subquery()
+    )
+    q = (
+        select(state.c.point_code, state.c.name, state.c.town_code, first_off.label("since"))
+        .where(not_(state.c.online.is_(True)))
+        .order_by(first_off.asc(), state.c.point_code)
+        .limit(limit)
+    )
+    out = []
+    for code, name, town, since in conn.execute(q):
+        since_at = _aware(since)
+        out.append(
+            {
+                "point_code": code,
+                "name": name,
+                "town_code": town,
+                "since": since_at.isoformat() if since_at else None,
+                "hours": round((now - since_at).total_seconds() / 3600, 1) if since_at else None,
+            }
+        )
+    return out
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """Raw subquery results are not passed through UTCDateTime: make them aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+# --- security and campaigns ------------------------------------------------------------------------
+
+
+def _date_span(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
+    """Local days [first, last] touched by [start, end); last < first when empty."""
+    if end <= start:
+        return local_date(start), local_date(start) - dt.timedelta(days=1)
+    return local_date(start), local_date(end - EPSILON)
+
+
+def _ly_range(period: Period, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    first = local_date(start)
+    ly_first = first - dt.timedelta(days=364) if period.kind == "week" else shift_year(first)
+    ly_start = local_midnight(ly_first)
+    return ly_start, ly_start + (end - start)
+
+
+POLICE_KEYS = {
+    "calls_110_yoy": "effective_110_calls",
+    "property_crime_yoy": "property_crime_cases",
+    "major_violent_yoy": "major_violent_cases",
+}
+
+
+def police_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """三降: (N_P − N_P,last year) / N_P,last year from daily town statistics, one grouped query.
+
+    The statistics are per town and day: a village or grid view shows its town's figures; a day counts
+    once it has begun (the feed updates today's row during the day).
+    """
+    period, _ = _setup(view, now)
+    pcs = schema.police_call_stat
+    windows = [(tag, s, e) for tag, s, e in period.ranges() if tag != "ly"]
+    windows += [(f"{tag}_ly", *_ly_range(period, s, e)) for tag, s, e in list(windows)]
+    sparks = spark_buckets(period)
+    windows += [(f"s{i}", s, e) for i, (_, s, e) in enumerate(sparks)]
+    windows += [(f"s{i}_ly", *_ly_range(period, s, e)) for i, (_, s, e) in enumerate(sparks)]
+    spans = {tag: _date_span(s, e) for tag, s, e in windows}
+    lo = min(a for a, _ in spans.values())
+    hi = max(b for _, b in spans.values())
+    cols = [func.sum(getattr(pcs.c, c)).label(c) for c in POLICE_KEYS.values()]
+    q = (
+        select(pcs.c.stat_date, *cols)
+        .where(pcs.c.stat_date >= lo, pcs.c.stat_date <= hi, *place_conditions(view, pcs.c.town_code))
+        .group_by(pcs.c.stat_date)
+    )
+    daily = {_as_date(r[0]): r for r in conn.execute(q)}
+
+    def total(tag: str, col: str) -> float:
+        first, last = spans[tag]
+        return float(sum(int(r._mapping[col] or 0) for d, r in daily.items() if first <= d <= last))
+
+    def yoy(tag: str, col: str) -> float | None:
+        base = total(f"{tag}_ly", col)
+        return None if not base else (total(tag, col) - base) / base * 100.0
+
+    out: KpiMap = {}
+    for key, col in POLICE_KEYS.items():
+        value = yoy("cur", col)
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=yoy("prev", col),
+            last_year=None,  # a year-on-year change has no "same period last year" of its own
+            status=status_of(METRICS[key], value),
+            spark=[yoy(f"s{i}", col) for i in range(len(sparks))],
+            detail={"n": total("cur", col), "n_last_year": total("cur_ly", col)},
+        )
+    return out
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """hazard_rectification_rate: Σ rectified / Σ found over safety inspections in P."""
+    period, _ = _setup(view, now)
+    si = schema.safety_inspection
+    aggs = {"found": func.sum(si.c.hazards_found), "rectified": func.sum(si.c.hazards_rectified)}
+    res = run_family(
+        conn,
+        si.c.inspected_at,
+        aggs,
+        place_conditions(view, si.c.town_code, None, si.c.grid_code),
+        period.ranges(),
+        spark=spark_buckets(period),
+    )
+    return {
+        "hazard_rectification_rate": make_kpi(
+            "hazard_rectification_rate", res, _rate("rectified", "found"), ("rectified", "found")
+        )
+    }
+
+
+def key_area_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """key_area_delisting_rate: delisted by the day of now / listed by the day of now."""
+    period, _ = _setup(view, now)
+    ka = schema.key_area
+    instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
+    scope = place_conditions(view, ka.c.town_code)
+    parts = []
+    for tag, t in instants:
+        day = local_date(t - EPSILON)
+        parts.append(
+            select(
+                literal(tag).label("k"),
+                func.count().label("listed"),
+                count_if(and_(ka.c.delisted_at.is_not(None), ka.c.delisted_at <= day)).label("delisted"),
+            ).where(*scope, ka.c.listed_at <= day)
+        )
+    rows = {
+        k: (float(listed or 0), float(delisted or 0))
+        for k, listed, delisted in conn.execute(union_all(*parts))
+    }
+
+    def rate(tag: str) -> float | None:
+        listed, delisted = rows.get(tag, (0.0, 0.0))
+        return ratio(delisted, listed)
+
+    value = rate("cur")
+    return {
+        "key_area_delisting_rate": KpiValue(
+            key="key_area_delisting_rate",
+            value=value,
+            previous=rate("prev"),
+            last_year=rate("ly"),
+            status=status_of(METRICS["key_area_delisting_rate"], value),
+            spark=[rate(k) for k, _ in instants if k.startswith("s")],
+            detail={"listed": rows.get("cur", (0, 0))[0], "delisted": rows.get("cur", (0, 0))[1]},
+        )
+    }
+
+
+FAMILIES: tuple[Callable[[Connection, ViewState, dt.datetime], KpiMap], ...] = (
+    reported_family,
+    closed_family,
+    due_family,
+    evaluation_family,
+    duration_percentiles,
+    state_family,
+    patrol_family,
+    on_duty,
+    video_family,
+    police_family,
+    hazard_family,
+    key_area_family,
+)
+
+
+def compute_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """Every metric of the registry, in registry order."""
+    got: KpiMap = {}
+    for family in FAMILIES:
+        got.update(family(conn, view, now))
+    return {key: got[key] for key in METRICS if key in got}
