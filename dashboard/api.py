@@ -1,0 +1,110 @@
+"""The HTTP JSON API: snapshots, metric definitions, health and the OpenAPI document.
+
+A thin layer: parse the view state, ask the service, serialise. The blueprint holds no state; the app
+factory registers it and puts the service in ``app.extensions["dashboard_service"]`` (see
+:func:`register_api`). Bad parameters answer 400 naming the parameter; nothing answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.service import Scope, ScopeError, SnapshotService
+from dashboard.viewstate import ViewStateError, parse_query
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEY = "dashboard_service"
+
+api = Blueprint("api", __name__)
+
+
+def register_api(app: Flask, service: SnapshotService) -> None:
+    """Register the blueprint on ``app`` (the Dash app's Flask server) and bind ``service`` to it."""
+    app.extensions[SERVICE_KEY] = service
+    app.register_blueprint(api)
+
+
+def _service() -> SnapshotService:
+    return current_app.extensions[SERVICE_KEY]
+
+
+def _scope() -> Scope | None:
+    # Sign-in (a later change) puts the caller's Scope here; without it: the whole district.
+    return g.get("dashboard_scope")
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """JSON with Chinese left readable (not \\u-escaped), never cached by browsers or proxies."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.get("/api/v1/snapshot")
+def snapshot() -> Response:
+    """The snapshot of the view named by the query string, plus freshness ``meta``."""
+    service = _service()
+    view = parse_query(request.query_string.decode("utf-8", errors="replace"), now=service.clock.now())
+    result = service.snapshot(view, _scope())
+    if result.snapshot is None:  # source down and nothing good remembered for this view
+        return json_response({"error": result.error or "no data", "meta": result.meta()}, 503)
+    return json_response({**result.snapshot.to_dict(), "meta": result.meta()})
+
+
+@api.get("/api/v1/metrics")
+def metrics() -> Response:
+    """Every metric's key, labels, unit, definition, direction and thresholds."""
+    from dashboard.metrics import METRICS
+
+    return json_response({"metrics": [_metric_dict(m) for m in METRICS.values()]})
+
+
+def _metric_dict(metric: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(metric) if dataclasses.is_dataclass(metric) else dict(vars(metric))
+    data.pop("compute", None)  # an internal dotted path, not part of the contract
+    return data
+
+
+@api.get("/health")
+def health() -> Response:
+    """200 when the source answers, 503 otherwise; the body says what works."""
+    report = _service().health()
+    return json_response(report, 200 if report["source"]["ok"] else 503)
+
+
+@api.get("/api/v1/openapi.json")
+def openapi() -> Response:
+    from dashboard.openapi import openapi_document
+
+    return json_response(openapi_document())
+
+
+@api.errorhandler(ViewStateError)
+def _bad_parameter(exc: ViewStateError) -> Response:
+    status = 403 if isinstance(exc, ScopeError) else 400
+    return json_response({"error": str(exc), "param": exc.param, "reason": exc.reason}, status)
+
+
+@api.app_errorhandler(404)
+@api.app_errorhandler(405)
+def _routing_error(exc: HTTPException) -> Response | HTTPException:
+    # Routing fails before the blueprint is chosen: answer JSON under /api/, leave Dash's pages alone.
+    if request.path.startswith("/api/"):
+        return json_response({"error": exc.description or exc.name}, exc.code or 404)
+    return exc
+
+
+@api.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):  # 404, 405 ...: keep their status, answer in JSON
+        return json_response({"error": exc.description or exc.name}, exc.code or 500)
+    log.exception("unhandled error in %s", request.path)
+    return json_response({"error": "internal error"}, 500)
