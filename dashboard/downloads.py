@@ -1,0 +1,38 @@
+"""File downloads over HTTP: the filtered event list as CSV (streamed)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from dashboard.eventlist import csv_rows
+from dashboard.viewstate import ViewStateError, parse_query
+
+downloads = Blueprint("downloads", __name__)
+
+
+@downloads.get("/download/events.csv")
+def events_csv() -> Response:
+    """``GET /download/events.csv?<view state>``: UTF-8 with BOM so Excel on Chinese Windows opens it."""
+    try:
+        view = parse_query(request.query_string.decode("utf-8", "replace"))
+    except ViewStateError as err:
+        response = jsonify({"error": err.reason, "param": err.param})
+        response.status_code = 400
+        return response
+    engine = current_app.extensions["dashboard_source"]
+    clock = current_app.extensions["dashboard_clock"]
+    now = view.as_of or clock.now()
+
+    def generate() -> object:
+        with engine.connect() as conn:
+            yield from csv_rows(conn, view, now)
+
+    stamp = now.strftime("%Y%m%d%H%M")
+    return Response(
+        stream_with_context(generate()),  # type: ignore[arg-type]
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f"attachment; filename=events-{stamp}.csv",
+            "Cache-Control": "no-store",
+        },
+    )
