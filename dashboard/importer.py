@@ -47,6 +47,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from dashboard import domain, schema
 from dashboard.commands.initdb import add_database_argument, database_url
@@ -501,7 +502,7 @@ def _kind(col_type: Any) -> str:
 
 def _column_field(table: Table, name: str, enum: str | None, aliases: tuple[str, ...]) -> FieldSpec:
     col = table.c[name]
-    default = col.default.arg if col.default is not None and col.default.is_scalar else None
+    default = col.default.arg if isinstance(col.default, ScalarElementColumnDefault) else None
     required = not col.nullable and default is None and name not in DERIVED.get(table.name, set())
     length = getattr(col.type, "length", None) if isinstance(col.type, String) else None
     max_int = 32767 if isinstance(col.type, SmallInteger) else 2**31 - 1
@@ -1101,22 +1102,31 @@ def resolve_patrol(job: FileJob, conn: Connection) -> None:
 
 def resolve_patrol_checkin(job: FileJob, conn: Connection) -> None:
     _check_refs(job, conn, "patrol_id", schema.patrol, "patrol_id", "patrol")
-    p = schema.patrol
-    for r in job.rows:
-        if r.values.get("patrol_id") is not None:
-            continue
+    pending = [r for r in job.rows if r.values.get("patrol_id") is None]
+    patrols = _patrols_by_staff(conn, {r.values.get("staff_id") for r in pending})
+    for r in pending:
         staff_id, started = r.values.get("staff_id"), r.values.get("patrol_started_at")
         if staff_id is None or started is None:
             if r.ok:
                 job.bad(r, "patrol_id", "give patrol_id, or staff_id and patrol_started_at")
-            continue
-        found = conn.execute(
-            sa_select(p.c.patrol_id).where(and_(p.c.staff_id == staff_id, p.c.started_at == started))
-        ).first()
-        if found is None:
-            job.bad(r, "patrol_started_at", f"no patrol by staff {staff_id} started at {_local(started)}")
+        elif (staff_id, started) in patrols:
+            r.values["patrol_id"] = patrols[(staff_id, started)]
         else:
-            r.values["patrol_id"] = found[0]
+            job.bad(r, "patrol_started_at", f"no patrol by staff {staff_id} started at {_local(started)}")
+
+
+def _patrols_by_staff(conn: Connection, staff_ids: set[Any]) -> dict[tuple[int, dt.datetime], int]:
+    """(staff_id, started_at) → patrol_id for the given staff, read in chunks."""
+    p = schema.patrol
+    wanted = sorted(s for s in staff_ids if s is not None)
+    found: dict[tuple[int, dt.datetime], int] = {}
+    for start in range(0, len(wanted), CHUNK):
+        query = sa_select(p.c.staff_id, p.c.started_at, p.c.patrol_id).where(
+            p.c.staff_id.in_(wanted[start : start + CHUNK])
+        )
+        for staff_id, started, patrol_id in conn.execute(query):
+            found[(staff_id, started)] = patrol_id
+    return found
 
 
 def resolve_video_point(job: FileJob, conn: Connection) -> None:
@@ -1232,8 +1242,12 @@ def upsert(conn: Connection, spec: TableSpec, rows: list[dict], report: FileRepo
         bar.advance(len(batch))
 
 
-def _table_values(job: FileJob, row: Row) -> dict:
-    return {k: v for k, v in row.values.items() if k in job.spec.table.c}
+def table_values(job: FileJob) -> list[dict]:
+    """Rows as table columns, every row with the same keys (derived columns may be set on only some)."""
+    columns = [c.name for c in job.spec.table.columns]
+    present = {k for r in job.rows for k in r.values}
+    keys = [c for c in columns if c in present]
+    return [{k: r.values.get(k) for k in keys} for r in job.rows]
 
 
 # --- Orchestration ------------------------------------------------------------------------------------
@@ -1270,7 +1284,7 @@ def _process(job: FileJob, conn: Connection, *, progress: bool) -> None:
         return  # this file is rejected; keep checking the others for a complete report
     assert job.report is not None
     with Progress(f"write {job.path.name}", len(job.rows), enabled=progress) as bar:
-        upsert(conn, job.spec, [_table_values(job, r) for r in job.rows], job.report, bar)
+        upsert(conn, job.spec, table_values(job), job.report, bar)
 
 
 def _check_tables(engine: Engine, jobs: Sequence[FileJob]) -> None:

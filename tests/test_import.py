@@ -181,6 +181,62 @@ def test_corrupt_files_rejected_and_nothing_written(db_url: str, tmp_path: Path)
     assert counts(db_url) == before  # the good file and the good row of the bad file were not written
 
 
+OTHER_TABLES = {
+    "staff.csv": "人员编号,姓名,角色,所属网格,所属部门,手机号,在岗\n"
+    "101,张三,网格员,330109001001001,,13800000000,是\n"
+    "102,李四,处置人员,,D05_FIRE,,否\n",
+    "巡查.csv": "巡查人,所属网格,巡查类型,开始时间,结束时间,里程(米),定位点数,打卡次数,有效\n"
+    "101,330109001001001,网格员日常巡查,2026-11-28 08:00,2026-11-28 08:45,1800,12,2,是\n",
+    "巡查打卡.csv": "巡查人,巡查开始时间,巡检点,打卡方式,打卡时间\n"
+    "101,2026-11-28 08:00,CP-001,扫码,2026-11-28 08:10\n"
+    "101,2026-11-28 08:00,CP-002,NFC,2026-11-28 08:30\n",
+    "video_points.csv": "点位编码,点位名称,点位类别,所属网格,经度,纬度,建设单位,安装时间,在线\n"
+    "VP-0001,示范社区东门,一类,330109001001001,120.2491,30.1688,公安,2016-05-01,离线\n",
+    "视频状态.csv": "点位编码,在线,变更时间,原因\nVP-0001,否,2026-11-28 07:59,断电\n",
+    "evaluations.csv": "事件编号,回访方式,评价结果,速度评分,效果评分,评价时间\n"
+    "XS20261128-000001,电话回访,满意,5,4,2026-11-28 15:00\n",
+    "警情统计.csv": "统计日期,镇街编码,有效110警情,侵财案件,重大恶性案件\n2026/11/28,330109001,12,3,0\n",
+    "重点地区.csv": "编号,名称,所属镇街,突出问题,挂牌日期,摘牌日期\n1,某城中村,330109002,治安乱点,2016-03-01,2016-08-20\n",
+    "安全检查.csv": "检查单位,所属网格,检查时间,发现隐患,已整改隐患,整改期限\n"
+    "某五金厂,330109002001001,2026-11-27 14:00,3,2,2026-12-05\n",
+}
+
+
+def test_every_other_table_imports_and_reimports(db_url: str, tmp_path: Path) -> None:
+    fresh(db_url)
+    paths = []
+    for name, content in OTHER_TABLES.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_text(content, encoding="utf-8")
+    report = import_files(db_url, [*REFS, FIX / "events_zh.csv", *paths])
+    tables = {f.file: f.table for f in report.files}
+    assert tables["巡查打卡.csv"] == "patrol_checkin" and tables["视频状态.csv"] == "video_status_change"
+    assert report.inserted == 5 + 2 + 2 + 3 + 11  # references, events, then one per data line above
+    n = counts(db_url)
+    assert (n["staff"], n["patrol"], n["patrol_checkin"], n["video_status_change"]) == (2, 1, 2, 1)
+
+    (patrol,) = table_rows(db_url, schema.patrol)
+    assert (patrol["town_code"], patrol["valid"], patrol["started_at"]) == (
+        "330109001",
+        True,
+        utc(2026, 11, 28, 0, 0),
+    )
+    assert {c["patrol_id"] for c in table_rows(db_url, schema.patrol_checkin)} == {patrol["patrol_id"]}
+    (point,) = table_rows(db_url, schema.video_point)
+    assert (point["online"], point["point_class"], point["town_code"]) == (False, "一类", "330109001")
+    (inspection,) = table_rows(db_url, schema.safety_inspection)
+    assert (inspection["town_code"], inspection["rectify_deadline"]) == ("330109002", dt.date(2026, 12, 5))
+    staff = {s["staff_id"]: s for s in table_rows(db_url, schema.staff)}
+    assert (staff[101]["role"], staff[101]["town_code"], staff[102]["active"]) == (
+        "GRID_WORKER",
+        "330109001",
+        False,
+    )
+
+    again = import_files(db_url, [*REFS, FIX / "events_zh.csv", *paths])
+    assert (again.inserted, again.updated) == (0, 0)
+
+
 # --- One backend is enough for the rest ---------------------------------------------------------------
 
 
