@@ -68,7 +68,8 @@ def metrics() -> Response:
 
 
 def _metric_dict(metric: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(metric) if dataclasses.is_dataclass(metric) else dict(vars(metric))
+    is_instance = dataclasses.is_dataclass(metric) and not isinstance(metric, type)
+    data = dataclasses.asdict(metric) if is_instance else dict(vars(metric))
     data.pop("compute", None)  # an internal dotted path, not part of the contract
     return data
 

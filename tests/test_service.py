@@ -178,6 +178,24 @@ def test_concurrent_threads_compute_once(
     assert all(r.snapshot is not None and not r.stale for r in results)
 
 
+def test_stale_while_computing(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    first = service.snapshot(ViewState())
+    clock.advance(60)
+    fake.delay = 1.6  # longer than the one second a waiter is patient before taking the last good one
+    results: list = []
+    slow = threading.Thread(target=lambda: results.append(service.snapshot(ViewState())))
+    slow.start()
+    time.sleep(0.2)
+    waiter = service.snapshot(ViewState())
+    slow.join(timeout=10)
+    assert fake.calls == 2
+    assert waiter.stale and waiter.error is None
+    assert waiter.snapshot == first.snapshot and waiter.age_seconds == 60
+    assert not results[0].stale and results[0].snapshot != first.snapshot
+
+
 def test_stale_fallback_then_restart(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
     fake = FakeSource()
     service = make_service(settings, source_engine, clock, fake)
