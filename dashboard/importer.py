@@ -23,10 +23,10 @@ import codecs
 import csv
 import datetime as dt
 import io
+import math
 import re
 import sys
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from dashboard import domain, schema
@@ -580,7 +581,10 @@ def decode_text(data: bytes) -> str:
     utf8_bad = _failure_offset(data, "utf-8-sig")
     if utf8_bad is None:
         return data.decode("utf-8-sig")
-    if not data.startswith(codecs.BOM_UTF8):
+    # Multi-byte UTF-8 before the bad byte means the file is UTF-8 with a corrupt spot; a GB18030
+    # reading would "succeed" with mojibake and hide where the damage is.
+    utf8_confirmed = data.startswith(codecs.BOM_UTF8) or not data[:utf8_bad].isascii()
+    if not utf8_confirmed:
         gb_bad = _failure_offset(data, "gb18030")
         if gb_bad is None:
             return data.decode("gb18030")
@@ -634,7 +638,7 @@ def read_xlsx(path: Path) -> RawTable:
                 cells = [list(r) for r in sheet.iter_rows(values_only=True)]
             finally:
                 book.close()
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, TypeError) as exc:
+    except Exception as exc:  # any failure to parse an untrusted workbook is a problem of the file
         raise FileProblem(0, f"not a readable XLSX workbook (truncated or corrupt?): {exc}") from exc
     headers: list[str] | None = None
     header_line = 1
@@ -724,13 +728,21 @@ def _parse_int(value: Any, f: FieldSpec) -> int:
     return number
 
 
-def _parse_float(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+def _parse_float(value: Any, f: FieldSpec) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
     try:
-        return float(str(value).strip().replace(",", ""))
+        number = (
+            float(value) if isinstance(value, int | float) else float(str(value).strip().replace(",", ""))
+        )
     except ValueError:
         raise ValueError(f"not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"not a number: {value!r}")
+    limit = 90 if f.name.endswith("lat") else 180 if f.name.endswith("lng") else None
+    if limit is not None and abs(number) > limit:
+        raise ValueError(f"{number} is not a {'latitude' if limit == 90 else 'longitude'} (±{limit})")
+    return number
 
 
 def _parse_bool(value: Any) -> bool:
@@ -777,7 +789,7 @@ def convert(value: Any, f: FieldSpec) -> Any:
     if f.kind == "int":
         return _parse_int(value, f)
     if f.kind == "float":
-        return _parse_float(value)
+        return _parse_float(value, f)
     if f.kind == "bool":
         return _parse_bool(value)
     return _parse_str(value, f)
@@ -1284,7 +1296,13 @@ def _process(job: FileJob, conn: Connection, *, progress: bool) -> None:
         return  # this file is rejected; keep checking the others for a complete report
     assert job.report is not None
     with Progress(f"write {job.path.name}", len(job.rows), enabled=progress) as bar:
-        upsert(conn, job.spec, table_values(job), job.report, bar)
+        try:
+            upsert(conn, job.spec, table_values(job), job.report, bar)
+        except DBAPIError as exc:
+            # Checks should prevent this (e.g. keys differing only in case on a case-insensitive
+            # MariaDB collation); report it like any other error rather than crash.
+            job.error(0, "", f"the database refused the rows: {exc.orig}")
+            raise ImportFailed(job.errors) from exc
 
 
 def _check_tables(engine: Engine, jobs: Sequence[FileJob]) -> None:

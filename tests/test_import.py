@@ -17,6 +17,7 @@ from dashboard import schema
 from dashboard.cli import main
 from dashboard.db import init_db, make_writer_engine
 from dashboard.importer import (
+    FileProblem,
     ImportFailed,
     RowError,
     decode_text,
@@ -340,6 +341,10 @@ def test_encodings() -> None:
     assert decode_text(text.encode("gb18030")) == text
     assert decode_text(b"\xef\xbb\xbf" + text.encode()) == text
     assert decode_text(text.encode("utf-16")) == text
+    # UTF-8 Chinese, then bytes that happen to be valid GB18030: a damaged UTF-8 file, not GB18030 mojibake.
+    with pytest.raises(FileProblem) as caught:
+        decode_text(text.encode() + b"1,2\n3,\xb0\xa1\n")
+    assert caught.value.line == 3 and "neither UTF-8 nor GB18030" in caught.value.reason
 
 
 def test_headers_and_table_inference() -> None:
