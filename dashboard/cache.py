@@ -123,6 +123,15 @@ def _lock_dir(cache_dir: str) -> Path:
     return path.with_name(path.name + ".locks")
 
 
+def _redis_errors() -> tuple[type[Exception], ...]:
+    """What a Redis outage raises (redis is an optional dependency: without it, nothing)."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:
+        return ()
+    return (RedisError,)
+
+
 class _FileLock:
     """A non-blocking exclusive ``flock`` on one of :data:`LOCK_STRIPES` files (processes and threads)."""
 
@@ -208,7 +217,7 @@ class SharedCache:
         if self._use_primary():
             try:
                 return op(self.backend)
-            except Exception as exc:  # redis.ConnectionError, TimeoutError, ...: any Redis failure
+            except _redis_errors() as exc:  # connection refused, timeout, Redis restarting ...
                 if self.kind != "redis":
                     raise
                 self._fail_over(exc)
@@ -241,7 +250,7 @@ class SharedCache:
             lock = _RedisLock(self.redis, f"{self.key_prefix}lock:{key}", int(ttl_seconds * 1000))
         try:
             held = lock.acquire()
-        except Exception as exc:
+        except _redis_errors() as exc:
             if not isinstance(lock, _RedisLock):
                 raise
             self._fail_over(exc)
