@@ -44,13 +44,19 @@ def fresh(url: str) -> str:
 
 
 def table_rows(url: str, table: Any) -> list[dict[str, Any]]:
+    return snapshot(url, [table])[table.name]
+
+
+def snapshot(url: str, tables: list[Any] = schema.ALL_TABLES) -> dict[str, list[dict[str, Any]]]:
+    """Every row of ``tables``, in a stable order, over one connection."""
     engine = make_writer_engine(url)
     try:
         with engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(select(table))]
+            return {
+                t.name: sorted((dict(r._mapping) for r in conn.execute(select(t))), key=repr) for t in tables
+            }
     finally:
         engine.dispose()
-    return sorted(rows, key=repr)
 
 
 def counts(url: str) -> dict[str, int]:
@@ -122,11 +128,11 @@ def test_round_trip_reimport_and_update(db_url: str, tmp_path: Path) -> None:
     assert (accept_e2["action"], accept_e2["to_status"]) == ("ACCEPT", "ACCEPTED")  # to_status derived
 
     # Re-import: nothing changes, and the summary says so.
-    before = {t.name: table_rows(db_url, t) for t in schema.ALL_TABLES}
+    before = snapshot(db_url)
     again = import_files(db_url, [*REFS, *EVENTS])
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 18)
     assert "0 inserted, 0 updated, 3 unchanged" in again.files[3].summary()
-    assert {t.name: table_rows(db_url, t) for t in schema.ALL_TABLES} == before
+    assert snapshot(db_url) == before
 
     # A corrected title is an update of that one row, matched on event_no.
     edited = tmp_path / "events_zh.csv"
