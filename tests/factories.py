@@ -201,3 +201,94 @@ def add_key_area(
         {"area_id": area_id, "name": f"重点地区{area_id}", "town_code": town, "listed_at": listed,
          "delisted_at": delisted},
     )  # fmt: skip
+
+
+def build_district(conn: Connection) -> dict[str, int]:
+    """The worked example used by test_metrics and test_queries (answers in their docstrings).
+
+    Clock: 2026-11-18 (Wed) 10:00 Asia/Shanghai. Returns event ids by name (E1 … E12).
+    """
+    add_units(conn)
+    ev = {
+        "E1": event_row(sh(2026, 11, 2, 9), accepted_at=sh(2026, 11, 2, 10), closed_at=sh(2026, 11, 3, 10),
+                        deadline_at=sh(2026, 11, 5), level_of_handling="GRID", dispatch_dept_code="D05_FIRE",
+                        status="CLOSED"),
+        "E2": event_row(sh(2026, 11, 5, 8), grid=GRID_A1_2, category="DISPUTE", accepted_at=sh(2026, 11, 5, 10),
+                        closed_at=sh(2026, 11, 7, 10), deadline_at=sh(2026, 11, 6, 10), level_of_handling="TOWN",
+                        dispatch_dept_code="D03_CITYMGMT", status="CLOSED"),
+        "E3": event_row(sh(2026, 11, 10, 8), grid=GRID_B1_1, accepted_at=sh(2026, 11, 10, 9),
+                        closed_at=sh(2026, 11, 10, 21), deadline_at=sh(2026, 11, 12), level_of_handling="VILLAGE",
+                        dispatch_dept_code="D05_FIRE", status="CLOSED"),
+        "E4": event_row(sh(2026, 11, 12, 8), grid=GRID_A2_1, category="ILLEGAL_BUILD", priority="URGENT",
+                        accepted_at=sh(2026, 11, 12, 9), deadline_at=sh(2026, 11, 15), supervised_at=sh(2026, 11, 16),
+                        is_supervised=True, dispatch_dept_code="D03_CITYMGMT", status="DISPATCHED"),
+        "E5": event_row(sh(2026, 11, 18, 9), accepted_at=sh(2026, 11, 18, 9, 30), deadline_at=sh(2026, 11, 20)),
+        "E6": event_row(sh(2026, 11, 6, 8), grid=GRID_E1_1, accepted_at=sh(2026, 11, 6, 9),
+                        closed_at=sh(2026, 11, 7, 9), deadline_at=sh(2026, 11, 8), level_of_handling="GRID",
+                        dispatch_dept_code="D05_FIRE", status="CLOSED"),
+        "E7": event_row(sh(2026, 11, 14, 8), grid=GRID_B1_1, rejected_at=sh(2026, 11, 14, 9), status="REJECTED"),
+        "E8": event_row(sh(2026, 10, 3, 8), accepted_at=sh(2026, 10, 3, 9), closed_at=sh(2026, 10, 4, 9),
+                        deadline_at=sh(2026, 10, 6), level_of_handling="GRID", status="ARCHIVED"),
+        "E9": event_row(sh(2026, 9, 1, 8), grid=GRID_A1_2, accepted_at=sh(2026, 9, 1, 9),
+                        deadline_at=sh(2026, 9, 10), status="IN_PROGRESS"),
+        "E10": event_row(sh(2025, 11, 3, 8), accepted_at=sh(2025, 11, 3, 9), closed_at=sh(2025, 11, 4, 9),
+                         deadline_at=sh(2025, 11, 5), level_of_handling="GRID", status="ARCHIVED"),
+        "E12": event_row(sh(2026, 11, 16, 8), grid=GRID_B1_1, priority="MAJOR", accepted_at=sh(2026, 11, 16, 9),
+                         closed_at=sh(2026, 11, 18, 12), deadline_at=sh(2026, 11, 17),
+                         dispatch_dept_code="D01_POLICE", status="CLOSED"),
+    }  # fmt: skip
+    ids = dict(zip(ev, add_events(conn, list(ev.values())), strict=True))
+    for name, action, at in (
+        ("E1", "DISPATCH", sh(2026, 11, 2, 10, 30)),
+        ("E2", "DISPATCH", sh(2026, 11, 5, 11)),
+        ("E2", "RETURN", sh(2026, 11, 5, 12)),
+        ("E2", "DISPATCH", sh(2026, 11, 5, 13)),
+        ("E2", "VERIFY_FAIL", sh(2026, 11, 6, 12)),
+        ("E3", "DISPATCH", sh(2026, 11, 10, 10)),
+        ("E4", "DISPATCH", sh(2026, 11, 12, 10)),
+        ("E12", "DISPATCH", sh(2026, 11, 18, 11)),  # after now: not dispatched yet at now
+    ):
+        add_action(conn, ids[name], action, at)
+    add_evaluation(conn, ids["E1"], "满意", sh(2026, 11, 4))
+    add_evaluation(conn, ids["E2"], "不满意", sh(2026, 11, 8))
+    add_evaluation(conn, ids["E3"], "基本满意", sh(2026, 11, 11))
+    add_patrols(
+        conn,
+        [
+            patrol_row(GRID_A1_1, sh(2026, 11, 18, 8), sh(2026, 11, 18, 9), staff=1),
+            patrol_row(GRID_A1_2, sh(2026, 11, 17, 12), sh(2026, 11, 17, 13), staff=2),
+            patrol_row(GRID_B1_1, sh(2026, 11, 18, 7), None, staff=3, kind="FULL_TIME"),
+            patrol_row(GRID_A2_1, sh(2026, 11, 18, 6), sh(2026, 11, 18, 7), staff=4, valid=False),
+            patrol_row(GRID_E1_1, sh(2026, 11, 16, 9), sh(2026, 11, 16, 10), staff=5),
+            patrol_row(GRID_A2_1, sh(2026, 11, 18, 9, 30), sh(2026, 11, 18, 11), staff=6, kind="PART_TIME"),
+            patrol_row(GRID_A1_1, sh(2026, 11, 17, 8), sh(2026, 11, 17, 9), staff=1),
+        ],
+    )
+    add_video_point(conn, "V1", GRID_A1_1, sh(2026, 1, 1))
+    add_video_point(conn, "V2", GRID_A1_2, sh(2026, 1, 1), name="二号点")
+    add_video_point(conn, "V3", GRID_B1_1, sh(2026, 1, 1), name="三号点")
+    add_video_point(conn, "V4", GRID_E1_1, sh(2026, 1, 1))
+    add_video_point(conn, "V5", GRID_A1_1, sh(2026, 11, 18, 12))
+    for code, online, at in (
+        ("V2", False, sh(2026, 11, 10, 8)),
+        ("V2", False, sh(2026, 11, 12, 8)),
+        ("V3", False, sh(2026, 11, 1)),
+        ("V3", True, sh(2026, 11, 2)),
+        ("V3", False, sh(2026, 11, 17, 10)),
+        ("V4", False, sh(2026, 11, 18, 11)),
+    ):
+        add_video_change(conn, code, online, at)
+    for day, town, calls, prop, major in (
+        (dt.date(2026, 11, 5), TOWN_A, 90, 10, 2),
+        (dt.date(2026, 11, 18), TOWN_B, 10, 0, 0),
+        (dt.date(2025, 11, 10), TOWN_A, 125, 8, 2),
+        (dt.date(2025, 11, 25), TOWN_A, 1000, 100, 10),
+        (dt.date(2026, 10, 10), TOWN_A, 50, 5, 1),
+        (dt.date(2025, 10, 10), TOWN_A, 40, 5, 1),
+    ):
+        add_police_stat(conn, day, town, calls, prop, major)
+    add_key_area(conn, 1, TOWN_A, dt.date(2026, 1, 1), dt.date(2026, 6, 1))
+    add_key_area(conn, 2, TOWN_B, dt.date(2026, 3, 1))
+    add_key_area(conn, 3, TOWN_A, dt.date(2026, 11, 18))
+    add_key_area(conn, 4, TOWN_A, dt.date(2026, 12, 1))
+    return ids

@@ -148,3 +148,150 @@ def test_published_hazard_rectification_rate(engine: Engine) -> None:
     assert round(kpi.value or 0, 2) == 98.78
     assert kpi.previous == 50.0
     assert kpi.spark[-1] == kpi.value and kpi.spark[-2] == 50.0
+
+
+# --- the worked example (tests/factories.build_district) --------------------------------------------
+
+
+@pytest.fixture
+def district(db_url: str) -> Iterator[Engine]:
+    eng = init_db(db_url)
+    with eng.begin() as conn:
+        f.build_district(conn)
+    yield eng
+    eng.dispose()
+
+
+def _all(engine: Engine, view: ViewState = MONTH, now: dt.datetime = NOW) -> dict[str, kpis.KpiValue]:
+    with engine.connect() as conn:
+        return kpis.compute_kpis(conn, view, now)
+
+
+def _v(got: dict[str, kpis.KpiValue], key: str) -> float | None:
+    value = got[key].value
+    return None if value is None else round(value, 2)
+
+
+def test_case_metrics_by_hand(district: Engine) -> None:
+    """November so far (E1–E7, E12 reported; E1, E2, E3, E6 closed; E12 closes only after now).
+
+    due = E1 E2 E3 E4 E6 E12 (6); closed among them E1 E2 E3 E6 (4); on time E1 E3 E6 (E2 late) → 3.
+    hours to close: E1 24, E2 48, E3 12, E6 24 → mean 27, median 24, P90 (rank 4 of 4) 48.
+    cohort: 7 collected (E7 rejected), 4 closed. dispatched by now E1–E4 (E12 after now), returned E2.
+    rework: E2 failed verification. local: E1, E6 (grid) and E3 (village) of 4. satisfaction 2 of 3.
+    """
+    got = _all(district)
+    assert got["reported"].value == 8 and got["closed"].value == 4
+    assert _v(got, "close_rate") == 66.67 and _v(got, "on_time_rate") == 50.0
+    assert _v(got, "cohort_close_rate") == 57.14
+    assert _v(got, "mean_hours_to_close") == 27.0
+    assert _v(got, "median_hours_to_close") == 24.0 and _v(got, "p90_hours_to_close") == 48.0
+    assert _v(got, "return_rate") == 25.0 and _v(got, "rework_rate") == 25.0
+    assert _v(got, "local_resolution_rate") == 75.0 and _v(got, "satisfaction_rate") == 66.67
+    # Comparisons: October 1–18 10:00 holds E8 only; November 2025 1–18 10:00 holds E10 only.
+    assert (got["reported"].previous, got["reported"].last_year) == (1, 1)
+    assert got["mean_hours_to_close"].previous == 24.0 and got["median_hours_to_close"].last_year == 24.0
+    assert got["close_rate"].previous == 100.0 and got["on_time_rate"].last_year == 100.0
+    # Spark: 12 months, October then November last.
+    assert len(got["reported"].spark) == 12 and got["reported"].spark[-2:] == [1, 8]
+
+
+def test_state_metrics_at_now(district: Engine) -> None:
+    """Open at now: E4, E5, E9 and E12 (closed only after now); overdue E4, E9, E12; supervised E4."""
+    got = _all(district)
+    assert (got["backlog"].value, got["overdue_open"].value, got["supervised_open"].value) == (4, 3, 1)
+    assert got["supervised_open"].status is None
+    # One month earlier (18 Oct 10:00, the month shift is October's 31 days): only E9 was open.
+    assert got["backlog"].previous == 1 and got["backlog"].last_year == 0
+    assert got["backlog"].spark[-1] == 4
+
+
+def test_scope_filters(district: Engine) -> None:
+    east_out = _all(district, ViewState(period="month", eastern="exclude"))
+    assert east_out["reported"].value == 7 and east_out["closed"].value == 3
+    town_a = _all(district, ViewState(period="month", towns=(f.TOWN_A,)))
+    assert town_a["reported"].value == 4 and town_a["backlog"].value == 3
+    village = _all(district, ViewState(period="month", towns=(f.TOWN_A,), village=f.VILLAGE_A1))
+    assert village["reported"].value == 3 and village["patrol_coverage_24h"].value == 100.0
+    grid = _all(district, ViewState(period="month", grid=f.GRID_A2_1))
+    assert grid["backlog"].value == 1 and grid["patrol_coverage_today"].value == 0.0
+    fire = _all(district, ViewState(period="month", categories=("FIRE",)))
+    assert fire["reported"].value == 6
+    dept = _all(district, ViewState(period="month", depts=("D05_FIRE",)))
+    assert dept["closed"].value == 3 and dept["on_time_rate"].value == 100.0
+    hotline = _all(district, ViewState(period="month", sources=("HOTLINE_12345",)))
+    assert hotline["reported"].value == 0 and hotline["close_rate"].value is None
+
+
+def test_patrol_metrics(district: Engine) -> None:
+    """5 grids. Today: A1-1 (08:00) and B1-1 (under way, valid) → 40 %; A2-1's valid patrol ends after now.
+
+    Last 24 h adds A1-2 (yesterday 12:00) → 60 %. Yesterday to 10:00: A1-1 → 20 %.
+    On duty at now: staff 3 (full-time, under way) and 6 (part-time, ends 11:00) → 2.
+    """
+    got = _all(district)
+    assert got["patrol_coverage_today"].value == 40.0 and got["patrol_coverage_24h"].value == 60.0
+    assert got["patrol_coverage_today"].previous == 20.0 and got["patrol_coverage_24h"].previous == 20.0
+    assert got["patrol_coverage_today"].spark[-2:] == [40.0, 40.0]  # all of yesterday: A1-1 and A1-2
+    duty = got["patrol_on_duty"]
+    assert duty.value == 2 and duty.previous == 0
+    forces = duty.detail["forces"]
+    assert forces["FULL_TIME"]["on_duty"] == 1 and forces["FULL_TIME"]["strength"] == 3906
+    assert forces["PART_TIME"]["on_duty"] == 1 and forces["VOLUNTEER"]["on_duty"] == 0
+
+
+def test_video_metrics(district: Engine) -> None:
+    """Installed by now V1–V4; V2 offline since 10 Nov 08:00, V3 since 17 Nov 10:00; V4 drops after now."""
+    got = _all(district)
+    assert got["video_online_rate"].value == 50.0
+    assert got["video_online_rate"].detail == {"online": 2, "points": 4}
+    with district.connect() as conn:
+        offline = kpis.video_offline_longest(conn, MONTH, NOW)
+    assert [(p["point_code"], p["hours"]) for p in offline] == [("V2", 194.0), ("V3", 24.0)]
+    assert offline[0]["name"] == "二号点"
+
+
+def test_police_yoy(district: Engine) -> None:
+    """Calls: 90 + 10 now vs 125 (25 Nov 2025 lies after the truncated window) → −20 %; previous +25 %."""
+    got = _all(district)
+    assert _v(got, "calls_110_yoy") == -20.0 and _v(got, "property_crime_yoy") == 25.0
+    assert _v(got, "major_violent_yoy") == 0.0
+    assert got["calls_110_yoy"].previous == 25.0 and got["calls_110_yoy"].status == "good"
+    assert got["calls_110_yoy"].detail == {"n": 100, "n_last_year": 125}
+    # A village shows its town's statistics: 90 vs 125.
+    village = _all(district, ViewState(period="month", towns=(f.TOWN_A,), village=f.VILLAGE_A1))
+    assert _v(village, "calls_110_yoy") == -28.0
+
+
+def test_key_area_delisting(district: Engine) -> None:
+    """Listed by today K1–K3 (K4 lists in December), delisted K1 → 33.33 %; on 18 Oct 1 of 2 → 50 %."""
+    got = _all(district)
+    assert _v(got, "key_area_delisting_rate") == 33.33
+    assert (
+        got["key_area_delisting_rate"].previous == 50.0 and got["key_area_delisting_rate"].last_year is None
+    )
+
+
+def test_on_time_uses_an_approved_extension(engine: Engine) -> None:
+    with engine.begin() as conn:
+        f.add_events_bulk(
+            conn,
+            [
+                f.event_row(sh(2026, 11, 1), deadline_at=sh(2026, 11, 3), extended_deadline_at=sh(2026, 11, 6),
+                            closed_at=sh(2026, 11, 5)),
+                f.event_row(sh(2026, 11, 1), deadline_at=sh(2026, 11, 3), closed_at=sh(2026, 11, 5)),
+                # Extended past now: not due yet.
+                f.event_row(sh(2026, 11, 1), deadline_at=sh(2026, 11, 3), extended_deadline_at=sh(2026, 11, 30)),
+            ],
+        )  # fmt: skip
+    with engine.connect() as conn:
+        got = kpis.due_family(conn, MONTH, NOW)
+    assert got["on_time_rate"].detail == {"on_time": 1, "due": 2}
+
+
+def test_every_metric_is_computed(district: Engine) -> None:
+    got = _all(district)
+    assert list(got) == list(METRICS)
+    for key, kpi in got.items():
+        assert kpi.key == key
+        assert kpi.status == status_of(METRICS[key], kpi.value)

@@ -36,9 +36,15 @@ from sqlalchemy import (
 
 from dashboard import domain, schema
 from dashboard.periods import EPSILON, Period, local_date, local_midnight, spark_buckets
+from dashboard.queries.scope import event_conditions
+from dashboard.viewstate import ViewState
 
 E = schema.event
 A = schema.event_action
+
+# An approved extension is assumed to move a deadline by at most this much: it bounds the index range
+# scanned for "deadline in P" (the effective deadline is never earlier than deadline_at).
+MAX_EXTENSION = dt.timedelta(days=366)
 
 Range = tuple[str, dt.datetime, dt.datetime]  # (tag, start, exclusive end)
 Aggs = dict[str, float]
@@ -93,6 +99,24 @@ def ratio(num: float | None, den: float | None, scale: float = 100.0) -> float |
     return num / den * scale
 
 
+def due_aggs(cap: dt.datetime) -> dict[str, Any]:
+    closed = closed_by(cap)
+    return {
+        "due": func.count(),
+        "due_closed": count_if(closed),
+        "on_time": count_if(and_(closed, E.c.closed_at <= effective_deadline())),
+    }
+
+
+def due_conditions(view: ViewState, cap: dt.datetime) -> list[Any]:
+    return [*event_conditions(view), E.c.deadline_at.is_not(None), not_rejected_by(cap)]
+
+
+def due_hint(start: dt.datetime, end: dt.datetime) -> list[Any]:
+    """Bound deadline_at itself so the ix_event_deadline index narrows the scan."""
+    return [E.c.deadline_at >= start - MAX_EXTENSION, E.c.deadline_at < end]
+
+
 @dataclass
 class FamilyResult:
     """Aggregates per range tag (``cur``/``prev``/``ly``…), per spark bucket, and per group."""
@@ -140,7 +164,8 @@ def run_family(
     result = FamilyResult()
     daily: dict[str, Aggs] = {}
     tags = {tag for tag, _, _ in ranges}
-    for row in conn.execute(union_all(*parts)).mappings():
+    statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    for row in conn.execute(statement).mappings():
         values = {name: _num(row[name]) for name in aggs}
         if row["k"] in tags:
             if group is not None:

@@ -34,6 +34,9 @@ from dashboard.queries.common import (
     comparison_instants,
     count_if,
     day_bounds,
+    due_aggs,
+    due_conditions,
+    due_hint,
     effective_deadline,
     had_action,
     not_rejected_by,
@@ -52,9 +55,6 @@ from dashboard.viewstate import ViewState
 Formula = Callable[[Aggs], float | None]
 KpiMap = dict[str, KpiValue]
 
-# An approved extension is assumed to move a deadline by at most this much: it bounds the index range
-# scanned for "deadline in P" (the effective deadline is never earlier than deadline_at).
-MAX_EXTENSION = dt.timedelta(days=366)
 # A patrol longer than this is treated as a data error when counting who is on duty.
 MAX_PATROL = dt.timedelta(hours=24)
 SATISFIED = ("满意", "基本满意")
@@ -158,24 +158,6 @@ def closed_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
             "local_resolution_rate", res, _rate("local", "closed"), ("local", "closed")
         ),
     }
-
-
-def due_aggs(cap: dt.datetime) -> dict[str, Any]:
-    closed = closed_by(cap)
-    return {
-        "due": func.count(),
-        "due_closed": count_if(closed),
-        "on_time": count_if(and_(closed, E.c.closed_at <= effective_deadline())),
-    }
-
-
-def due_conditions(view: ViewState, cap: dt.datetime) -> list[Any]:
-    return [*event_conditions(view), E.c.deadline_at.is_not(None), not_rejected_by(cap)]
-
-
-def due_hint(start: dt.datetime, end: dt.datetime) -> list[Any]:
-    """Bound deadline_at itself so the ix_event_deadline index narrows the scan."""
-    return [E.c.deadline_at >= start - MAX_EXTENSION, E.c.deadline_at < end]
 
 
 def due_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:

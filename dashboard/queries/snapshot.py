@@ -1,0 +1,95 @@
+"""Assemble the whole :class:`Snapshot` for one view at one moment, and the source's data-version token.
+
+About 30 small statements per snapshot, each a range scan on an index (see docs/metrics.md → queries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from dashboard import schema
+from dashboard.periods import effective_now, period_bounds
+from dashboard.queries.backlog import backlog
+from dashboard.queries.common import upto
+from dashboard.queries.kpis import _aware, compute_kpis
+from dashboard.queries.patrol import patrol_panel
+from dashboard.queries.rankings import rankings
+from dashboard.queries.ticker import ticker
+from dashboard.queries.trends import trends
+from dashboard.snapshot import Snapshot
+from dashboard.viewstate import ViewState, to_params
+
+
+def _version_columns() -> list[Any]:
+    """Cheap scalar probes: MAX of each append-only key (an index lookup) and a few tiny aggregates."""
+    s = schema
+
+    def probe(expr: Any) -> Any:
+        return select(expr).scalar_subquery()
+
+    return [
+        probe(func.max(s.event.c.event_id)),
+        probe(func.max(s.event_action.c.action_id)),
+        probe(func.max(s.event.c.closed_at)),
+        probe(func.max(s.evaluation.c.evaluation_id)),
+        probe(func.max(s.patrol.c.patrol_id)),
+        probe(func.max(s.patrol_checkin.c.checkin_id)),
+        probe(func.max(s.video_status_change.c.change_id)),
+        probe(func.max(s.safety_inspection.c.inspection_id)),
+        probe(func.count(s.police_call_stat.c.town_code)),
+        probe(func.sum(s.police_call_stat.c.effective_110_calls)),
+        probe(func.count(s.key_area.c.area_id)),
+        probe(func.count(s.key_area.c.delisted_at)),
+    ]
+
+
+def data_version(conn: Connection) -> str:
+    """A short token that changes whenever the feed or an import writes (one statement)."""
+    row = conn.execute(select(*_version_columns())).one()
+    raw = "|".join("" if v is None else str(v) for v in row)
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def newest_data_at(conn: Connection, now: dt.datetime) -> dt.datetime | None:
+    """The newest source timestamp at or before ``now`` (index MAX lookups)."""
+    cap = upto(now)
+    s = schema
+    probes = [
+        select(func.max(s.event.c.reported_at)).where(s.event.c.reported_at < cap).scalar_subquery(),
+        select(func.max(s.event_action.c.at)).where(s.event_action.c.at < cap).scalar_subquery(),
+        select(func.max(s.patrol.c.started_at)).where(s.patrol.c.started_at < cap).scalar_subquery(),
+        select(func.max(s.video_status_change.c.at))
+        .where(s.video_status_change.c.at < cap)
+        .scalar_subquery(),
+    ]
+    found = [_aware(v) for v in conn.execute(select(*probes)).one()]
+    present = [v for v in found if v is not None]
+    return max(present) if present else None
+
+
+def build_snapshot(conn: Connection, view: ViewState, now: dt.datetime) -> Snapshot:
+    """Everything the screens show for ``view`` at ``now`` (the clock; ``view.as_of`` wins when set)."""
+    now = effective_now(view, now)
+    period = period_bounds(view, now)
+    kpis = compute_kpis(conn, view, now)
+    ranked = rankings(conn, view, now)
+    town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
+    newest = newest_data_at(conn, now)
+    return Snapshot(
+        view=to_params(view),
+        now=now.isoformat(),
+        period_start=period.start.isoformat(),
+        period_end=period.end.isoformat(),
+        data_version=data_version(conn),
+        newest_data_at=newest.isoformat() if newest else None,
+        kpis=kpis,
+        rankings=ranked,
+        backlog=backlog(conn, view, now),
+        patrol=patrol_panel(conn, view, now, kpis["patrol_on_duty"].detail),
+        trends=trends(conn, view, now),
+        ticker=ticker(conn, view, now, town_names or None),
+    )
