@@ -6,6 +6,7 @@ for ``TTL_SECONDS`` (an explicit, bounded cache object owned by the service, not
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -79,7 +80,11 @@ class UnitDirectory:
                     query = query.where(u.c.parent_code == parent)
                 rows = conn.execute(query).all()
         features = [
-            {"type": "Feature", "properties": {"code": code, "name": name}, "geometry": json.loads(geometry)}
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": name},
+                "geometry": clockwise(json.loads(geometry)),
+            }
             for code, name, geometry in rows
             if geometry
         ]
@@ -88,3 +93,27 @@ class UnitDirectory:
             "features": features,
             "properties": {"illustrative": True, "note": ILLUSTRATIVE_NOTE},
         }
+
+
+def _signed_area(ring: list[list[float]]) -> float:
+    return sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in itertools.pairwise(ring))
+
+
+def clockwise(geometry: dict[str, Any]) -> dict[str, Any]:
+    """Exterior rings clockwise, as plotly's geo (d3-geo, spherical) expects.
+
+    GeoJSON (RFC 7946) stores exterior rings counter-clockwise; d3-geo reads a counter-clockwise ring
+    as "the whole globe except this area", and the map comes out empty.
+    """
+
+    def fix(polygon: list[list[list[float]]]) -> list[list[list[float]]]:
+        outer, *holes = polygon
+        if _signed_area(outer) > 0:
+            outer = outer[::-1]
+        return [outer, *[h if _signed_area(h) > 0 else h[::-1] for h in holes]]
+
+    if geometry.get("type") == "Polygon":
+        return {**geometry, "coordinates": fix(geometry["coordinates"])}
+    if geometry.get("type") == "MultiPolygon":
+        return {**geometry, "coordinates": [fix(p) for p in geometry["coordinates"]]}
+    return geometry

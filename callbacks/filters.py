@@ -1,0 +1,207 @@
+"""URL ⇄ filters ⇄ view store, kept in sync in one callback so back/forward and shared URLs work."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from dash import ALL, Input, Output, State, callback, ctx, no_update
+
+from dashboard.i18n import SHANGHAI, t
+from dashboard.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
+
+FILTER_IDS = ("f-town", "f-village", "f-category", "f-source", "f-dept", "f-period", "f-eastern")
+
+
+def is_wall(pathname: str | None) -> bool:
+    return (pathname or "").rstrip("/").endswith("/wall")
+
+
+def view_from_search(search: str | None, pathname: str | None = None) -> ViewState:
+    """The view for a URL query string (raises ViewStateError on malformed input)."""
+    return parse_query((search or "").lstrip("?"), wall=is_wall(pathname))
+
+
+def view_from_store(query: str | None) -> ViewState:
+    """The view from the ``view`` store (always canonical, so this never fails on our own output).
+
+    Parsed with the wall grammar, a superset, because the store also holds the wall's view.
+    """
+    try:
+        return parse_query(query or "", wall=True)
+    except ViewStateError:
+        return ViewState()
+
+
+def _as_of_param(date: str | None, time: str | None) -> str | None:
+    if not date:
+        return None
+    clock = (time or "").strip() or "23:59"
+    return f"{date[:10]}T{clock}"
+
+
+def view_from_filters(base: ViewState, values: dict[str, Any]) -> ViewState:
+    """Apply the filter bar's values to ``base`` through the one parser (so the rules are the same)."""
+    params = to_params(base)
+    for name in (
+        "town",
+        "village",
+        "category",
+        "source",
+        "dept",
+        "period",
+        "eastern",
+        "from",
+        "to",
+        "as_of",
+        "grid",
+    ):
+        params.pop(name, None)
+    chosen = {
+        "town": values["f-town"] or [],
+        "category": values["f-category"] or [],
+        "source": values["f-source"] or [],
+        "dept": values["f-dept"] or [],
+        "period": [values["f-period"]] if values["f-period"] else [],
+        "eastern": [values["f-eastern"]] if values["f-eastern"] else [],
+    }
+    if values["f-village"] and values["f-town"] and len(values["f-town"]) == 1:
+        chosen["village"] = [values["f-village"]]
+        if base.grid and base.village == values["f-village"]:
+            chosen["grid"] = [base.grid]  # keep a drill-down to a grid while the village stays
+    if values["f-period"] == "custom":
+        chosen["from"] = [values["f-range-start"]] if values["f-range-start"] else []
+        chosen["to"] = [values["f-range-end"]] if values["f-range-end"] else []
+    as_of = _as_of_param(values["f-asof-date"], values["f-asof-time"])
+    if as_of:
+        chosen["as_of"] = [as_of]
+    params.update({k: [x[:10] if k in {"from", "to"} else x for x in v] for k, v in chosen.items() if v})
+    from dashboard.app import get_clock
+
+    return parse_query(params, now=get_clock().now())
+
+
+def filter_values(view: ViewState) -> list[Any]:
+    """The filter bar's values for ``view``, in callback output order."""
+    local = view.as_of.astimezone(SHANGHAI) if view.as_of else None
+    return [
+        list(view.towns),
+        view.village,
+        list(view.categories),
+        list(view.sources),
+        list(view.depts),
+        view.period,
+        view.eastern,
+        view.date_from.isoformat() if view.date_from else None,
+        view.date_to.isoformat() if view.date_to else None,
+        local.date().isoformat() if local else None,
+        local.strftime("%H:%M") if local else "",
+    ]
+
+
+FILTER_OUTPUTS = [Output(i, "value") for i in FILTER_IDS] + [
+    Output("f-range", "start_date"),
+    Output("f-range", "end_date"),
+    Output("f-asof-date", "date"),
+    Output("f-asof-time", "value"),
+]
+FILTER_INPUTS = [Input(i, "value") for i in FILTER_IDS] + [
+    Input("f-range", "start_date"),
+    Input("f-range", "end_date"),
+    Input("f-asof-date", "date"),
+    Input("f-asof-time", "value"),
+]
+FILTER_KEYS = (*FILTER_IDS, "f-range-start", "f-range-end", "f-asof-date", "f-asof-time")
+
+
+@callback(
+    Output("url", "search"),
+    Output("view", "data"),
+    Output("view-error", "data"),
+    *FILTER_OUTPUTS,
+    Input("url", "search"),
+    Input("url", "pathname"),
+    *FILTER_INPUTS,
+    Input("back-to-live", "n_clicks"),
+    Input({"type": "preset", "period": ALL}, "n_clicks"),
+    State("view", "data"),
+)
+def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any, ...]:
+    """One place that turns the URL or a filter change into the canonical view (and the other way round)."""
+    values = dict(zip(FILTER_KEYS, args[: len(FILTER_KEYS)], strict=True))
+    current = view_from_store(args[-1])
+    trigger = ctx.triggered_id
+    keep = [no_update] * len(FILTER_KEYS)
+    if trigger is None or trigger in {"url"}:
+        try:
+            view = view_from_search(search, pathname)
+        except ViewStateError as err:
+            return (no_update, to_query(ViewState()), str(err), *keep)
+        return (no_update, to_query(view, wall=is_wall(pathname)), None, *filter_values(view))
+    try:
+        if trigger == "back-to-live":
+            view = replace(current, as_of=None)
+        elif isinstance(trigger, dict) and trigger.get("type") == "preset":
+            view = replace(current, period=trigger["period"], date_from=None, date_to=None)
+        else:
+            view = view_from_filters(current, values)
+    except ViewStateError as err:
+        return (no_update, no_update, str(err), *keep)
+    query = to_query(view)
+    synced = filter_values(view) if trigger in {"back-to-live"} or isinstance(trigger, dict) else keep
+    return ("?" + query if query else "", query, None, *synced)
+
+
+@callback(
+    Output("root", "className"),
+    Output("lang-toggle", "href"),
+    Input("view", "data"),
+    Input("url", "pathname"),
+)
+def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, str]:
+    """Wall or browser chrome, and a language link that keeps the whole view."""
+    view = view_from_store(query)
+    other = replace(view, lang="en" if view.lang == "zh" else "zh")
+    path = pathname or "/"
+    return ("root mode-wall" if is_wall(pathname) else "root mode-browser", f"{path}?{to_query(other)}")
+
+
+@callback(
+    Output("f-village", "options"),
+    Input("f-town", "value"),
+    State("view", "data"),
+)
+def village_options(towns: list[str] | None, query: str | None) -> list[dict[str, str]]:
+    """Villages of the one chosen town (a village filter needs exactly one town)."""
+    if not towns or len(towns) != 1:
+        return []
+    from dashboard.app import get_units
+
+    lang = view_from_store(query).lang
+    return [
+        {"label": u["name_en"] if lang == "en" else u["name_zh"], "value": u["code"]}
+        for u in get_units().children(towns[0])
+    ]
+
+
+@callback(
+    Output("banner-error", "children"),
+    Output("banner-error", "hidden"),
+    Input("view-error", "data"),
+    State("view", "data"),
+)
+def show_view_error(error: str | None, query: str | None) -> tuple[str, bool]:
+    if not error:
+        return "", True
+    lang = view_from_store(query).lang
+    prefix = (
+        "链接参数有误，已显示默认视图：" if lang == "zh" else "Bad link parameter, showing the default view: "
+    )
+    return prefix + error, False
+
+
+def replay_text(view: ViewState) -> str:
+    from dashboard.i18n import fmt_datetime
+
+    assert view.as_of is not None
+    return t("replay_banner", view.lang, when=fmt_datetime(view.as_of, view.lang))

@@ -1,0 +1,152 @@
+"""The wall: live refresh with last-good fallback (server state and browser local storage), rotation, clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
+from dash.exceptions import PreventUpdate
+
+from callbacks.filters import view_from_store
+from dashboard.i18n import fmt_age, fmt_datetime, t
+from dashboard.snapshot import Snapshot
+from layouts import render
+from layouts.wall import TABLE_PANELS, WALL_PANELS
+
+PANEL_KEYS = {
+    "wall-ov-map": "backlog_map",
+    "wall-ov-trend": "trend_90d",
+    "wall-ov-category": "by_category",
+    "wall-ov-towns": "town_ranking_short",
+    "wall-bl-ageing": "backlog_ageing",
+    "wall-bl-map": "backlog_map",
+    "wall-bl-top": "top_grids",
+    "wall-pt-map": "patrol_map",
+    "wall-pt-coverage": "patrol_coverage",
+    "wall-pt-duty": "on_duty",
+    "wall-pt-video": "video_offline",
+    "wall-tr-main": "trend_period",
+    "wall-tr-category": "by_category_bar",
+    "wall-tr-source": "by_source",
+    "wall-tr-ontime": "ontime_weekly",
+    "wall-rk-towns": "town_ranking",
+    "wall-rk-depts": "dept_ranking",
+}
+PANEL_IDS = [pid for page in WALL_PANELS.values() for pid, _area in page]
+
+OUTPUTS = [
+    Output("wall-kpis", "children", allow_duplicate=True),
+    *[
+        Output(pid, "children" if pid in TABLE_PANELS else "figure", allow_duplicate=True)
+        for pid in PANEL_IDS
+    ],
+    *[Output(f"{pid}-title", "children", allow_duplicate=True) for pid in PANEL_IDS],
+    Output("wall-ticker", "children", allow_duplicate=True),
+    Output("wall-alerts", "children", allow_duplicate=True),
+    Output("wall-scope", "children", allow_duplicate=True),
+    Output("wall-age", "children", allow_duplicate=True),
+    Output("wall-age", "className", allow_duplicate=True),
+    Output("wall-banner", "children", allow_duplicate=True),
+    Output("wall-banner", "hidden", allow_duplicate=True),
+    Output("wall-waiting", "hidden", allow_duplicate=True),
+]
+
+
+def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, scale: float) -> list[Any]:
+    """Every wall output for ``snap``; the banner says how old the data is when it is stale."""
+    lang = view.lang
+    panels = []
+    for pid in PANEL_IDS:
+        kind = "table" if pid in TABLE_PANELS else ("map" if pid.endswith("-map") else "chart")
+        panels.append(render.render_panel(kind, PANEL_KEYS[pid], snap, view, "wall", scale=scale))
+    titles = [render.panel_title(PANEL_KEYS[pid], lang) for pid in PANEL_IDS]
+    age_text = t("data_as_of", lang, when=fmt_datetime(snap.newest_data_at or snap.now, lang, seconds=True))
+    banner = t("stale_banner", lang, age=fmt_age(age_seconds, lang)) if stale else ""
+    return [
+        render.render_panel("kpis", "wall", snap, view, "wall"),
+        *panels,
+        *titles,
+        render.render_panel("ticker", "ticker_wall", snap, view, "wall"),
+        render.alerts(snap, lang),
+        render.scope_label(snap, view),
+        age_text,
+        "wall-age stale" if stale else "wall-age",
+        banner,
+        not stale,
+        True,
+    ]
+
+
+@callback(
+    *OUTPUTS,
+    Output("wall-key", "data"),
+    Output("wall-saved", "data"),
+    Output("wall-need-local", "data"),
+    Input("view", "data"),
+    Input("tick", "n_intervals"),
+    State("wall-key", "data"),
+    State("wall-scale", "data"),
+    prevent_initial_call="initial_duplicate",
+)
+def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float | None) -> tuple[Any, ...]:
+    from dashboard.app import get_service
+
+    view = view_from_store(query)
+    result = get_service().snapshot(view)
+    if result.snapshot is None:
+        # Source down and no last good on the server: let the browser's local copy take over.
+        return (*[no_update] * (len(OUTPUTS) + 2), True)
+    snap = result.snapshot
+    key = render.render_key(snap, view) + ("|stale" if result.stale else "")
+    if key == last_key:
+        raise PreventUpdate
+    outputs = render_wall(
+        snap, view, stale=result.stale, age_seconds=result.age_seconds or 0, scale=scale or 1.0
+    )
+    saved = no_update if result.stale else {"snapshot": snap.to_dict(), "computed_at": result.computed_at}
+    return (*outputs, key, saved, False)
+
+
+@callback(
+    *OUTPUTS,
+    Input("wall-need-local", "data"),
+    State("wall-saved", "data"),
+    State("view", "data"),
+    State("wall-scale", "data"),
+    prevent_initial_call=True,
+)
+def restore_from_browser(
+    need: bool, saved: dict[str, Any] | None, query: str | None, scale: float | None
+) -> tuple[Any, ...]:
+    """The last good data kept in the wall PC's local storage, shown with its age (survives reloads)."""
+    if not need:
+        raise PreventUpdate
+    view = view_from_store(query)
+    if not saved:
+        waiting = [no_update] * (len(OUTPUTS) - 1)
+        return (*waiting, False)  # nothing anywhere yet: a clear waiting screen, never an error
+    snap = Snapshot.from_dict(saved["snapshot"])
+    age = render.age_seconds(saved.get("computed_at"))
+    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0))
+
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="rotate"),
+    Output({"type": "wall-page", "page": ALL}, "className"),
+    Input("wall-rotate", "n_intervals"),
+    State("wall-pages", "data"),
+    State({"type": "wall-page", "page": ALL}, "id"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="clock"),
+    Output("wall-clock", "children"),
+    Input("wall-clock-tick", "n_intervals"),
+    State("view", "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="scale"),
+    Output("wall-scale", "data"),
+    Input("wall-root", "id"),
+)

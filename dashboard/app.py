@@ -1,0 +1,120 @@
+"""The application factory: ``create_app(settings=None) -> Dash``.
+
+Engines, caches and the snapshot service are made here, never at import time, and stored on the Flask
+server's ``extensions`` so module-level callbacks reach them through :func:`get_service`.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import suppress
+from dataclasses import replace
+from typing import Any
+
+import dash
+from flask import Flask, current_app
+from sqlalchemy import Engine
+
+from dashboard.clock import Clock, SystemClock
+from dashboard.db import make_source_engine
+from dashboard.settings import ASSETS_DIR, Settings, load_settings
+from dashboard.units import UnitDirectory
+
+SERVICE_KEY = "dashboard_service"
+SETTINGS_KEY = "dashboard_settings"
+UNITS_KEY = "dashboard_units"
+SOURCE_KEY = "dashboard_source"
+CLOCK_KEY = "dashboard_clock"
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, service: Any = None
+) -> dash.Dash:
+    """Build the Dash app: pages, callbacks, API blueprint and the cached snapshot service."""
+    # The version check calls plotly's servers; the command hall is offline.
+    os.environ.setdefault("DASH_DISABLE_VERSION_CHECK", "true")
+    settings = settings or load_settings()
+    server = Flask("dashboard")
+    app = dash.Dash(
+        "dashboard",
+        server=server,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS_DIR),
+        title="萧山区一张网 · 态势感知",
+        update_title="",  # no "Updating..." flicker in the tab title on every refresh
+        serve_locally=True,
+        compress=False,
+    )
+    clock = clock or SystemClock()
+    if service is None:
+        from dashboard.service import create_service
+
+        service = create_service(settings, clock=clock)
+    server.extensions[SERVICE_KEY] = service
+    server.extensions[SETTINGS_KEY] = settings
+    source = make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS)
+    server.extensions[SOURCE_KEY] = source
+    server.extensions[CLOCK_KEY] = clock
+    server.extensions[UNITS_KEY] = UnitDirectory(source)
+
+    from dashboard.api import api
+    from dashboard.downloads import downloads
+
+    server.register_blueprint(api)
+    server.register_blueprint(downloads)
+
+    from layouts.shell import register_pages, validation_layout
+
+    register_pages(settings)
+    app.layout = lambda: _root_layout(settings)
+    app.validation_layout = validation_layout(settings)
+
+    import callbacks  # noqa: F401  (module-level @dash.callback registrations)
+
+    return app
+
+
+def _root_layout(settings: Settings) -> Any:
+    """The root layout in the language and filters of the page being loaded.
+
+    Dash fetches the layout with a separate request; the page's own URL is its Referer.
+    """
+    from urllib.parse import urlsplit
+
+    from flask import has_request_context, request
+
+    from dashboard.viewstate import ViewState, ViewStateError, parse_query
+    from layouts.shell import root_layout
+
+    view = ViewState(lang=settings.LANG)
+    if has_request_context() and request.referrer:
+        parts = urlsplit(request.referrer)
+        with suppress(ViewStateError):  # a bad link: the sync callback shows the error banner
+            view = parse_query(parts.query, wall=parts.path.rstrip("/").endswith("/wall"))
+        if "lang=" not in parts.query:
+            view = replace(view, lang=settings.LANG)
+    return root_layout(settings, view)
+
+
+def get_service() -> Any:
+    """The snapshot service of the running app (for callbacks)."""
+    return current_app.extensions[SERVICE_KEY]
+
+
+def get_units() -> UnitDirectory:
+    """Child units and map geometry (reference data, cached)."""
+    return current_app.extensions[UNITS_KEY]  # type: ignore[no-any-return]
+
+
+def get_source_engine() -> Engine:
+    """The read-only source engine (event list, reference data)."""
+    return current_app.extensions[SOURCE_KEY]  # type: ignore[no-any-return]
+
+
+def get_clock() -> Clock:
+    return current_app.extensions[CLOCK_KEY]  # type: ignore[no-any-return]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions[SETTINGS_KEY]  # type: ignore[no-any-return]

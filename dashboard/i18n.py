@@ -1,0 +1,124 @@
+"""Interface strings, Simplified Chinese first, with English; zh-CN number and date formats."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "app_title": ("萧山区一张网 · 基层治理态势感知", "Xiaoshan One-Network · Grid Governance Situation"),
+    "wall_title": ("萧山区基层治理态势感知", "Xiaoshan Grid Governance Situation"),
+    "overview": ("总览", "Overview"),
+    "backlog": ("网格积压", "Backlog"),
+    "patrol": ("巡防覆盖", "Patrol"),
+    "trends": ("趋势", "Trends"),
+    "rankings": ("排名", "Rankings"),
+    "events": ("事件明细", "Events"),
+    "district": ("全区", "Whole district"),
+    "town": ("镇街", "Town"),
+    "village": ("村社", "Village"),
+    "grid": ("网格", "Grid"),
+    "category": ("事件类别", "Category"),
+    "source": ("来源", "Source"),
+    "dept": ("承办部门", "Department"),
+    "period": ("统计周期", "Period"),
+    "day": ("今日", "Today"),
+    "week": ("本周", "This week"),
+    "month": ("本月", "This month"),
+    "quarter": ("本季", "This quarter"),
+    "year": ("本年", "This year"),
+    "custom": ("自定义", "Custom"),
+    "eastern": ("大江东五街道", "Dajiangdong streets"),
+    "include": ("含", "Included"),
+    "exclude": ("不含", "Excluded"),
+    "as_of": ("回看时刻", "As of"),
+    "live": ("实时", "Live"),
+    "back_to_live": ("返回实时", "Back to live"),
+    "replay_banner": ("回看 {when} 的态势（非实时数据）", "Replaying the board as of {when} (not live)"),
+    "stale_banner": (
+        "数据源暂不可用，显示 {age} 前的数据，正在重试…",
+        "Source unreachable: showing data from {age} ago, retrying…",
+    ),
+    "waiting": ("正在连接数据源…", "Connecting to the data source…"),
+    "data_as_of": ("数据截至 {when}", "Data as of {when}"),
+    "vs_prev": ("环比", "vs prev."),
+    "vs_ly": ("同比", "YoY"),
+    "all": ("全部", "All"),
+    "apply": ("应用", "Apply"),
+    "export": ("导出", "Export"),
+    "language": ("English", "中文"),
+    "illustrative": ("示意边界，非法定界线", "Illustrative boundaries, not legal"),
+    "open_cases": ("在办件", "Open cases"),
+    "overdue": ("超期", "Overdue"),
+    "per_1000": ("每千人积压", "Backlog per 1,000 residents"),
+    "ageing": ("积压时长分布", "Backlog by age"),
+    "top_overdue_grids": ("超期件最多的网格", "Grids with most overdue cases"),
+    "reported": ("上报", "Reported"),
+    "closed": ("办结", "Closed"),
+    "last_year": ("去年同期", "Last year"),
+    "by_category": ("按类别", "By category"),
+    "by_source": ("按来源", "By source"),
+    "by_dept": ("按部门", "By department"),
+    "town_ranking": ("镇街排名", "Town ranking"),
+    "dept_ranking": ("部门排名", "Department ranking"),
+    "coverage_by_town": ("各镇街巡查覆盖率", "Patrol coverage by town"),
+    "hours_since_patrol": ("距上次有效巡查（小时）", "Hours since last valid patrol"),
+    "on_duty": ("在岗巡防力量", "Patrol forces on duty"),
+    "video_offline": ("离线最久的视频点位", "Video points offline longest"),
+    "ticker": ("最新紧急及督办事件", "Newest urgent and supervised cases"),
+    "no_data": ("暂无数据", "No data"),
+    "minutes": ("{n} 分钟", "{n} min"),
+    "hours": ("{n} 小时", "{n} h"),
+    "seconds": ("{n} 秒", "{n} s"),
+}
+
+
+def t(key: str, lang: str, **fmt: object) -> str:
+    """The interface string ``key`` in ``lang`` (zh or en)."""
+    zh, en = STRINGS[key]
+    text = en if lang == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+def label(obj: object, lang: str) -> str:
+    """The zh or en name of anything with ``zh``/``en`` or ``name_zh``/``name_en`` attributes or keys."""
+    for zh_key, en_key in (("zh", "en"), ("name_zh", "name_en"), ("label_zh", "label_en")):
+        if isinstance(obj, dict) and zh_key in obj:
+            return str(obj[en_key] if lang == "en" else obj[zh_key])
+        if hasattr(obj, zh_key):
+            return str(getattr(obj, en_key) if lang == "en" else getattr(obj, zh_key))
+    return str(obj)
+
+
+def fmt_number(value: float | int | None, decimals: int = 0) -> str:
+    """zh-CN and en share the digit grouping (1,234.5); None shows as an em dash."""
+    if value is None:
+        return "—"
+    return f"{value:,.{decimals}f}"
+
+
+def to_local(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(SHANGHAI)
+
+
+def fmt_datetime(moment: dt.datetime | str | None, lang: str = "zh", *, seconds: bool = False) -> str:
+    """``2026年11月28日 14:05`` in Chinese, ``2026-11-28 14:05`` in English, always Asia/Shanghai."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    local = to_local(moment)
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    if lang == "en":
+        return f"{local:%Y-%m-%d} {clock}"
+    return f"{local.year}年{local.month}月{local.day}日 {clock}"
+
+
+def fmt_age(seconds: float, lang: str) -> str:
+    """A human age: ``5 分钟`` / ``2 小时``."""
+    if seconds < 90:
+        return t("seconds", lang, n=int(seconds))
+    if seconds < 5400:
+        return t("minutes", lang, n=round(seconds / 60))
+    return t("hours", lang, n=round(seconds / 3600, 1))

@@ -1,0 +1,130 @@
+"""Small pure builders of component trees shared by the browser pages and the wall."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from dashboard.i18n import fmt_number, t
+
+# Plotly config for every chart: no mode bar clutter, no logo, no remote calls, responsive.
+# Plotly's geo traces fetch a base-map topojson from a CDN even when the base map is hidden: point
+# them at the empty topologies in assets/topojson so the maps draw offline (our own GeoJSON is the map).
+GRAPH_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "responsive": True,
+    "displayModeBar": False,
+    "topojsonURL": "/assets/topojson/",
+}
+
+
+def metric_text(metric: Any, lang: str) -> tuple[str, str, str]:
+    """(label, unit, definition) of a registry metric in ``lang``."""
+    if lang == "en":
+        return metric.label_en, metric.unit_en, metric.definition_en
+    return metric.label_zh, metric.unit, metric.definition_zh
+
+
+def format_value(metric: Any, value: float | None) -> str:
+    if value is None:
+        return "—"
+    # Rates are stored in percent (0–100), so the value is shown as it is.
+    return fmt_number(value, metric.fmt)
+
+
+def _delta(metric: Any, value: float | None, other: float | None, caption: str) -> html.Span:
+    if value is None or other is None:
+        return html.Span(f"{caption} —", className="delta delta-none")
+    diff = value - other
+    if metric.unit == "%":
+        text = f"{diff:+.1f} pt"
+    elif other:
+        text = f"{diff / abs(other) * 100:+.1f}%"
+    else:
+        text = f"{diff:+,.0f}"
+    better = (diff > 0) == (metric.direction == "up")
+    cls = "delta-flat" if diff == 0 else ("delta-good" if better else "delta-bad")
+    arrow = "▲" if diff > 0 else ("▼" if diff < 0 else "■")
+    return html.Span(f"{caption} {arrow}{text.lstrip('+-')}", className=f"delta {cls}")
+
+
+def sparkline(values: list[float | None]) -> html.Div:
+    """A CSS bar sparkline: cheaper than a plotly graph per tile and never flickers."""
+    recent = values[-20:]
+    numbers = [v for v in recent if v is not None]
+    low = min([0.0, *numbers])  # year-on-year changes can be negative: scale from the lowest value
+    span = (max(numbers) - low) if numbers else 0
+    bars = [
+        html.Span(
+            className="spark-bar",
+            style={
+                "height": f"{min(max(((v if v is not None else low) - low) / span * 100, 0), 100) if span else 0:.0f}%"
+            },
+        )
+        for v in recent
+    ]
+    return html.Div(bars, className="spark")
+
+
+def kpi_tile(metric: Any, kpi: Any, lang: str, *, tile_id: Any = None) -> html.Div:
+    """One KPI tile: value + unit, change vs previous period and last year, sparkline, threshold colour."""
+    label, unit, definition = metric_text(metric, lang)
+    status = getattr(kpi, "status", None) or "none"
+    value = getattr(kpi, "value", None)
+    props: dict[str, Any] = {"id": tile_id} if tile_id is not None else {}
+    return html.Div(
+        [
+            html.Div(label, className="kpi-label"),
+            html.Div(
+                [
+                    html.Span(
+                        format_value(metric, value), className="kpi-value", **{"data-value": str(value)}
+                    ),
+                    html.Span(unit, className="kpi-unit"),
+                ],
+                className="kpi-main",
+            ),
+            html.Div(
+                [
+                    _delta(metric, value, getattr(kpi, "previous", None), t("vs_prev", lang)),
+                    _delta(metric, value, getattr(kpi, "last_year", None), t("vs_ly", lang)),
+                ],
+                className="kpi-deltas",
+            ),
+            sparkline(list(getattr(kpi, "spark", []) or [])),
+        ],
+        className=f"kpi kpi-{status}",
+        title=f"{label}: {definition}",
+        **props,
+    )
+
+
+def panel(title: str, body: Any, *, panel_id: str | None = None, extra_class: str = "") -> html.Section:
+    props: dict[str, Any] = {"id": panel_id} if panel_id else {}
+    return html.Section(
+        [html.H3(title, className="panel-title"), html.Div(body, className="panel-body")],
+        className=f"panel {extra_class}".strip(),
+        **props,
+    )
+
+
+def graph(graph_id: str, *, height: str | None = None) -> dcc.Graph:
+    style = {"height": height} if height else {}
+    return dcc.Graph(id=graph_id, config=GRAPH_CONFIG, style=style, className="graph")
+
+
+def simple_table(
+    columns: list[str], rows: list[list[Any]], *, numeric_from: int = 1, row_ids: list[str] | None = None
+) -> html.Table:
+    """A plain HTML table (cheap, prints well, scales with CSS on the wall)."""
+    head = html.Thead(html.Tr([html.Th(c) for c in columns]))
+    body_rows = []
+    for i, row in enumerate(rows):
+        cells = [html.Td(v, className="num" if j >= numeric_from else "") for j, v in enumerate(row)]
+        body_rows.append(html.Tr(cells, **({"data-code": row_ids[i]} if row_ids else {})))
+    return html.Table([head, html.Tbody(body_rows)], className="table")
+
+
+def empty_state(lang: str) -> html.Div:
+    return html.Div(t("no_data", lang), className="empty")

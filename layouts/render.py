@@ -1,0 +1,170 @@
+"""Pure functions from a snapshot to component trees and figures (no database, no service)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from dash import html
+
+from dashboard import domain, figures, panels
+from dashboard.i18n import fmt_datetime, t
+from dashboard.metrics import METRICS
+from dashboard.snapshot import Snapshot
+from dashboard.viewstate import ViewState, to_query
+from layouts.components import empty_state, kpi_tile, simple_table
+
+KPI_SETS: dict[str, list[str]] = {
+    "overview": list(METRICS),
+    "patrol": ["patrol_coverage_today", "patrol_coverage_24h", "patrol_on_duty", "video_online_rate"],
+    "wall": [
+        "reported",
+        "closed",
+        "backlog",
+        "overdue_open",
+        "on_time_rate",
+        "satisfaction_rate",
+        "video_online_rate",
+        "patrol_on_duty",
+        "supervised_open",
+        "patrol_coverage_today",
+        "close_rate",
+        "calls_110_yoy",
+    ],
+}
+
+
+def render_key(snap: Snapshot, view: ViewState) -> str:
+    """Changes when the figures can have changed: new data, a new minute (ageing), another view."""
+    return f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
+
+
+def age_seconds(computed_at: str | None) -> float:
+    if not computed_at:
+        return 0.0
+    moment = dt.datetime.fromisoformat(computed_at)
+    return max((dt.datetime.now(dt.UTC) - moment).total_seconds(), 0.0)
+
+
+def kpi_tiles(snap: Snapshot, keys: list[str], lang: str) -> list[html.Div]:
+    return [
+        kpi_tile(METRICS[key], snap.kpis[key], lang, tile_id=f"kpi-{key}")
+        for key in keys
+        if key in snap.kpis and key in METRICS
+    ]
+
+
+def table_component(spec: panels.TableSpec) -> Any:
+    if not spec.rows:
+        return html.Div("—", className="empty")
+    return simple_table(
+        spec.columns, spec.rows, numeric_from=spec.numeric_from, row_ids=spec.row_codes or None
+    )
+
+
+def ticker_items(snap: Snapshot, lang: str, *, wall: bool) -> list[Any]:
+    items = []
+    for ev in snap.ticker:
+        tags = []
+        if ev.get("priority") in {"URGENT", "MAJOR"}:
+            label = domain.PRIORITIES[ev["priority"]]
+            tags.append(
+                html.Span(
+                    label.en if lang == "en" else label.zh, className=f"tag tag-{ev['priority'].lower()}"
+                )
+            )
+        if ev.get("supervised"):
+            tags.append(html.Span("Supervised" if lang == "en" else "督办", className="tag tag-supervised"))
+        town = ev.get("town_en" if lang == "en" else "town_zh") or ev.get("town_code", "")
+        category = ev.get("category_en" if lang == "en" else "category_zh") or ev.get("category", "")
+        when = fmt_datetime(ev.get("reported_at"), lang)
+        if wall:
+            items.append(
+                html.Span(
+                    [*tags, f"{when} {town} · {category} · {ev.get('title', '')}"],
+                    className="wall-ticker-item",
+                )
+            )
+        else:
+            items.append(
+                html.Div(
+                    [
+                        html.Span(when),
+                        html.Span(town),
+                        html.Span([*tags, category]),
+                        html.Span(ev.get("title", "")),
+                    ],
+                    className="ticker-item",
+                )
+            )
+    return items or [empty_state(lang)]
+
+
+def crumbs(snap: Snapshot, view: ViewState) -> list[Any]:
+    """Breadcrumb district › town › village › grid; every level but the last is a button going up."""
+    chain = snap.backlog.get("breadcrumb") or []
+    out: list[Any] = []
+    for i, item in enumerate(chain):
+        code = item["code"] if isinstance(item, dict) else item[1]
+        name = (
+            (item.get("name_en") if view.lang == "en" else item.get("name_zh"))
+            if isinstance(item, dict)
+            else (item[3] if view.lang == "en" else item[2])
+        )
+        if i:
+            out.append(html.Span("›", className="sep"))
+        if i == len(chain) - 1:
+            out.append(html.Span(name, className="crumb-current"))
+        else:
+            target = "" if code == domain.DISTRICT_CODE else code
+            out.append(html.Button(name, id={"type": "crumb", "code": target}, className="crumb", n_clicks=0))
+    return out
+
+
+def render_panel(
+    kind: str, key: str, snap: Snapshot, view: ViewState, variant: str, *, scale: float = 1.0
+) -> Any:
+    """The component property value for one panel of a page."""
+    lang = view.lang
+    if kind == "kpis":
+        return kpi_tiles(snap, KPI_SETS[key], lang)
+    if kind == "ticker":
+        return ticker_items(snap, lang, wall=variant == "wall")
+    if kind == "crumbs":
+        return crumbs(snap, view)
+    if kind == "table":
+        return table_component(panels.table(snap, key, lang))
+    spec = panels.chart(snap, key, lang)
+    geojson = None
+    if spec.kind == "map":
+        from dashboard.app import get_units
+
+        geojson = get_units().geojson(spec.map_level or "town", spec.map_parent)
+    return figures.from_spec(spec, figures.scaled(variant, scale), geojson=geojson, lang=lang)
+
+
+def panel_title(key: str, lang: str) -> str:
+    builder = panels.TITLES.get(key)
+    return (builder[1] if lang == "en" else builder[0]) if builder else key
+
+
+def scope_label(snap: Snapshot, view: ViewState) -> str:
+    """``瓜沥镇 · 本月`` — which place and period the wall shows."""
+    towns = domain.town_by_code()
+    lang = view.lang
+    if view.towns:
+        names = [(towns[c].name_en if lang == "en" else towns[c].name_zh) for c in view.towns if c in towns]
+        place = "、".join(names) if lang == "zh" else ", ".join(names)
+    else:
+        place = t("district", lang)
+    return f"{place} · {t(view.period, lang)}"
+
+
+def alerts(snap: Snapshot, lang: str) -> list[Any]:
+    out = []
+    for alert in snap.alerts:
+        text = alert.get("text_en" if lang == "en" else "text_zh") or alert.get("text", "")
+        out.append(
+            html.Div(text, className="wall-alert" + (" bad" if alert.get("severity") == "bad" else ""))
+        )
+    return out

@@ -1,0 +1,271 @@
+"""The root layout shared by every page, and page registration.
+
+One state contract for both modes: every page reads the ``view`` store (the canonical query string)
+and the ``tick`` interval. Browser pages add the header and filter bar, which write the URL; the wall
+page hides them (CSS ``.mode-wall``) and takes its view from its own query string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import dash
+from dash import dcc, html
+
+from dashboard.domain import CATEGORIES, DEPARTMENTS, SOURCES, towns
+from dashboard.i18n import t, to_local
+from dashboard.settings import Settings
+from dashboard.viewstate import PERIODS, ViewState, to_query
+from layouts import pages, wall
+
+BROWSER_PAGES = ("overview", "backlog", "patrol", "trends", "rankings", "events")
+PAGE_PATHS = {
+    "overview": "/",
+    "backlog": "/backlog",
+    "patrol": "/patrol",
+    "trends": "/trends",
+    "rankings": "/rankings",
+    "events": "/events",
+}
+
+
+def register_pages(settings: Settings) -> None:
+    """Register every page with Dash pages (no pages folder: pages are plain layout functions)."""
+    for order, (name, path) in enumerate(PAGE_PATHS.items()):
+        dash.register_page(
+            f"page_{name}",
+            path=path,
+            name=name,
+            order=order,
+            title="萧山区一张网 · 态势感知",
+            layout=pages.page_layout_factory(name),
+        )
+    dash.register_page(
+        "page_wall", path="/wall", name="wall", title="萧山区基层治理态势感知", layout=wall.wall_layout
+    )
+
+
+def _options(labels: dict[str, Any], lang: str) -> list[dict[str, str]]:
+    return [{"label": v.en if lang == "en" else v.zh, "value": k} for k, v in labels.items()]
+
+
+def town_options(lang: str) -> list[dict[str, str]]:
+    return [{"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code} for tw in towns()]
+
+
+def nav(lang: str) -> html.Nav:
+    links = [
+        dcc.Link(t(name, lang), href=PAGE_PATHS[name], id=f"nav-{name}", className="nav-link")
+        for name in BROWSER_PAGES
+    ]
+    return html.Nav(links, className="nav", id="nav")
+
+
+def header(lang: str, view: ViewState) -> html.Header:
+    return html.Header(
+        [
+            html.Div(
+                [html.Span("一张网", className="brand-mark"), html.H1(t("app_title", lang), id="app-title")],
+                className="brand",
+            ),
+            nav(lang),
+            html.Div(
+                [
+                    html.Span(id="data-age", className="data-age"),
+                    export_menu(lang),
+                    html.A(
+                        t("language", lang),
+                        id="lang-toggle",
+                        className="btn btn-ghost",
+                        href="?" + to_query(replace(view, lang="en" if lang == "zh" else "zh")),
+                    ),
+                ],
+                className="header-tools",
+            ),
+        ],
+        className="header",
+    )
+
+
+def filter_bar(lang: str, view: ViewState) -> html.Div:
+    """Every filter of the view-state grammar, pre-set from ``view``; the sync callback mirrors them to the URL."""
+    as_of_local = to_local(view.as_of) if view.as_of else None
+
+    def field(label_key: str, control: Any) -> html.Label:
+        return html.Label(
+            [html.Span(t(label_key, lang), className="field-label"), control], className="field"
+        )
+
+    return html.Div(
+        [
+            field(
+                "town",
+                dcc.Dropdown(
+                    id="f-town",
+                    options=town_options(lang),
+                    value=list(view.towns),
+                    multi=True,
+                    placeholder=t("district", lang),
+                ),
+            ),
+            field(
+                "village",
+                dcc.Dropdown(
+                    id="f-village",
+                    options=[{"label": view.village, "value": view.village}] if view.village else [],
+                    value=view.village,
+                    placeholder=t("all", lang),
+                ),
+            ),
+            field(
+                "category",
+                dcc.Dropdown(
+                    id="f-category",
+                    options=_options(CATEGORIES, lang),
+                    value=list(view.categories),
+                    multi=True,
+                    placeholder=t("all", lang),
+                ),
+            ),
+            field(
+                "source",
+                dcc.Dropdown(
+                    id="f-source",
+                    options=_options(SOURCES, lang),
+                    value=list(view.sources),
+                    multi=True,
+                    placeholder=t("all", lang),
+                ),
+            ),
+            field(
+                "dept",
+                dcc.Dropdown(
+                    id="f-dept",
+                    options=_options(DEPARTMENTS, lang),
+                    value=list(view.depts),
+                    multi=True,
+                    placeholder=t("all", lang),
+                ),
+            ),
+            field(
+                "period",
+                dcc.Dropdown(
+                    id="f-period",
+                    options=[{"label": t(p, lang), "value": p} for p in PERIODS],
+                    value=view.period,
+                    clearable=False,
+                ),
+            ),
+            field(
+                "custom",
+                dcc.DatePickerRange(
+                    id="f-range",
+                    display_format="YYYY-MM-DD",
+                    minimum_nights=0,
+                    start_date=view.date_from.isoformat() if view.date_from else None,
+                    end_date=view.date_to.isoformat() if view.date_to else None,
+                ),
+            ),
+            field(
+                "eastern",
+                dcc.RadioItems(
+                    id="f-eastern",
+                    options=[{"label": t(v, lang), "value": v} for v in ("include", "exclude")],
+                    value=view.eastern,
+                    inline=True,
+                ),
+            ),
+            field(
+                "as_of",
+                html.Div(
+                    [
+                        dcc.DatePickerSingle(
+                            id="f-asof-date",
+                            display_format="YYYY-MM-DD",
+                            clearable=True,
+                            date=as_of_local.date().isoformat() if as_of_local else None,
+                        ),
+                        dcc.Input(
+                            id="f-asof-time",
+                            type="text",
+                            placeholder="HH:MM",
+                            debounce=True,
+                            className="time-input",
+                            value=as_of_local.strftime("%H:%M") if as_of_local else "",
+                        ),
+                    ],
+                    className="asof-inputs",
+                ),
+            ),
+        ],
+        className="filters",
+        id="filters",
+    )
+
+
+def export_menu(lang: str) -> html.Div:
+    """Export what is on screen: the deck (PPTX/PDF) of the current page, or a PNG of its main panel."""
+    buttons = [
+        html.Button(label, id={"type": "export", "format": fmt}, className="btn btn-light", n_clicks=0)
+        for fmt, label in (("pptx", "PPTX"), ("pdf", "PDF"), ("png", "PNG"))
+    ]
+    return html.Div(
+        [
+            html.Span(t("export", lang), className="export-label"),
+            *buttons,
+            dcc.Loading(
+                [
+                    dcc.Download(id="export-download"),
+                    html.Span(id="export-status", className="export-status"),
+                ],
+                type="circle",
+                delay_show=150,
+            ),
+        ],
+        className="export-menu",
+    )
+
+
+def root_layout(settings: Settings, view: ViewState | None = None) -> html.Div:
+    view = view or ViewState(lang=settings.LANG)
+    lang = view.lang
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="view", data=None),
+            dcc.Store(id="view-error", data=None),
+            dcc.Interval(id="tick", interval=settings.REFRESH_SECONDS * 1000, n_intervals=0),
+            html.Div(
+                [header(lang, view), filter_bar(lang, view)],
+                id="chrome",
+                className="chrome",
+            ),
+            html.Div(
+                id="banner-asof",
+                className="banner banner-asof",
+                hidden=True,
+                children=[
+                    html.Span(id="banner-asof-text"),
+                    html.Button(
+                        t("back_to_live", lang), id="back-to-live", className="btn btn-light", n_clicks=0
+                    ),
+                ],
+            ),
+            html.Div(id="banner-stale", className="banner banner-stale", hidden=True),
+            html.Div(id="banner-error", className="banner banner-error", hidden=True),
+            dash.page_container,
+        ],
+        id="root",
+        className="root mode-browser",
+        lang="zh-CN" if lang == "zh" else "en",
+    )
+
+
+def validation_layout(settings: Settings) -> html.Div:
+    """Every component of every page, so Dash can validate callbacks that target other pages."""
+    return html.Div(
+        [root_layout(settings)]
+        + [pages.page_layout_factory(name)() for name in BROWSER_PAGES]
+        + [wall.wall_layout()]
+    )

@@ -1,0 +1,110 @@
+"""The wall (kiosk) page: no controls, dark theme, type sized for ten metres, rotating views.
+
+The view comes from the wall's own URL (``/wall?town=…&pages=overview,backlog&rotate=30&lang=zh``):
+each screen of the hall gets its own view by its URL alone. Rotation and the clock run in the browser
+(clientside callbacks), so they keep going even when the server is unreachable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from dashboard.i18n import t
+from dashboard.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
+from layouts.components import graph
+
+WALL_PANELS: dict[str, list[tuple[str, str]]] = {
+    # page → [(graph or div id, css area)]
+    "overview": [
+        ("wall-ov-map", "map"),
+        ("wall-ov-trend", "a"),
+        ("wall-ov-category", "b"),
+        ("wall-ov-towns", "c"),
+    ],
+    "backlog": [("wall-bl-ageing", "map"), ("wall-bl-map", "a"), ("wall-bl-top", "c")],
+    "patrol": [
+        ("wall-pt-map", "map"),
+        ("wall-pt-coverage", "a"),
+        ("wall-pt-duty", "b"),
+        ("wall-pt-video", "c"),
+    ],
+    "trends": [
+        ("wall-tr-main", "map"),
+        ("wall-tr-category", "a"),
+        ("wall-tr-source", "b"),
+        ("wall-tr-ontime", "c"),
+    ],
+    "rankings": [("wall-rk-towns", "map"), ("wall-rk-depts", "c")],
+}
+TABLE_PANELS = {"wall-ov-towns", "wall-bl-top", "wall-pt-video", "wall-rk-towns", "wall-rk-depts"}
+
+
+def wall_view(query: dict[str, Any]) -> ViewState:
+    """The wall's view from its query string; a malformed one falls back to the default view."""
+    try:
+        return parse_query({k: v for k, v in query.items() if v is not None}, wall=True)
+    except ViewStateError:
+        return ViewState()
+
+
+def _panel(panel_id: str, area: str) -> html.Div:
+    body = html.Div(id=panel_id, className="wall-table") if panel_id in TABLE_PANELS else graph(panel_id)
+    return html.Div(
+        [html.H3(id=f"{panel_id}-title", className="wall-panel-title"), body],
+        className=f"wall-panel area-{area}",
+    )
+
+
+def wall_layout(**query: Any) -> html.Div:
+    view = wall_view(query)
+    lang = view.lang
+    # Every page is rendered (so every callback output exists); rotation only visits view.pages.
+    first = view.pages[0] if view.pages else WALL_PAGES[0]
+    sections = [
+        html.Section(
+            [_panel(pid, area) for pid, area in WALL_PANELS[page]],
+            id={"type": "wall-page", "page": page},
+            className="wall-page" + (" active" if page == first else ""),
+            **{"data-page": page},
+        )
+        for page in WALL_PAGES
+    ]
+    return html.Div(
+        [
+            dcc.Store(id="wall-key"),
+            dcc.Store(id="wall-saved", storage_type="local"),
+            dcc.Store(id="wall-need-local", data=False),
+            dcc.Store(id="wall-pages", data=list(view.pages)),
+            dcc.Store(id="wall-scale", data=1.0),
+            dcc.Interval(id="wall-rotate", interval=max(view.rotate, 5) * 1000),
+            dcc.Interval(id="wall-clock-tick", interval=1000),
+            html.Header(
+                [
+                    html.Div(
+                        [html.Span("一张网", className="brand-mark"), html.H1(t("wall_title", lang))],
+                        className="wall-brand",
+                    ),
+                    html.Div(id="wall-scope", className="wall-scope"),
+                    html.Div(
+                        [
+                            html.Div(id="wall-clock", className="wall-clock"),
+                            html.Div(id="wall-age", className="wall-age"),
+                        ],
+                        className="wall-time",
+                    ),
+                ],
+                className="wall-header",
+            ),
+            html.Div(id="wall-banner", className="wall-banner", hidden=True),
+            html.Div(id="wall-alerts", className="wall-alerts"),
+            html.Div(id="wall-kpis", className="wall-kpis"),
+            html.Div(sections, className="wall-stage", id="wall-stage"),
+            html.Div(html.Div(id="wall-ticker", className="wall-ticker-track"), className="wall-ticker"),
+            html.Div(t("waiting", lang), id="wall-waiting", className="wall-waiting", hidden=True),
+        ],
+        className="wall",
+        id="wall-root",
+        lang="zh-CN" if lang == "zh" else "en",
+    )
