@@ -1,0 +1,885 @@
+"""The slide deck of a view (python-pptx): title, KPI tiles, rankings, then one slide per panel.
+
+Charts are native PowerPoint charts with their data embedded (editable in PowerPoint, drawn by
+LibreOffice for the PDF), built from the same :class:`~dashboard.panels.ChartSpec` the screens draw, so
+the numbers match the wall. Maps have no native chart type: they become high-resolution PNG pictures
+drawn on the server. Tables are native tables.
+
+python-pptx sets only the latin typeface. PowerPoint and LibreOffice pick the font of Chinese text from
+the East-Asian slot (``<a:ea>``) and the run's ``lang``, so every run and chart text gets both; without
+them Chinese falls back to whatever font the viewer has, or to boxes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from pptx import Presentation
+from pptx.chart.data import CategoryChartData
+from pptx.dml.color import RGBColor
+from pptx.enum.chart import XL_AXIS_CROSSES, XL_CHART_TYPE, XL_LEGEND_POSITION, XL_MARKER_STYLE
+from pptx.enum.dml import MSO_LINE
+from pptx.enum.shapes import MSO_SHAPE
+from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
+from pptx.oxml.ns import qn
+from pptx.util import Emu, Inches, Pt
+
+from dashboard import domain, panels
+from dashboard.export import (
+    PAGE_PANELS,
+    TABLE_PANELS,
+    ExportError,
+    GeojsonFor,
+    Progress,
+    panel_keys,
+    parse_pages,
+)
+from dashboard.export.images import Renderer, get_renderer, render_panel_png
+from dashboard.i18n import fmt_datetime, fmt_number, t, to_local
+from dashboard.metrics import METRICS, Metric
+from dashboard.panels import ChartSpec, TableSpec
+from dashboard.snapshot import KpiValue, Snapshot
+from dashboard.viewstate import ViewState, to_query
+
+log = logging.getLogger(__name__)
+
+SLIDE_W, SLIDE_H = Emu(12192000), Emu(6858000)  # 16:9, 13.333 x 7.5 in
+MARGIN = Inches(0.5)
+CONTENT_TOP, CONTENT_BOTTOM = Inches(1.3), Inches(6.75)
+FONT = "Noto Sans CJK SC"  # East-Asian and latin: one font, so digits and Chinese match in the PDF
+BRAND = RGBColor(0xB7, 0x1C, 0x1C)
+INK = RGBColor(0x1F, 0x29, 0x33)
+MUTED = RGBColor(0x61, 0x6E, 0x7C)
+GRID = RGBColor(0xD9, 0xDD, 0xE3)
+TILE = RGBColor(0xF5, 0xF6, 0xF8)
+ROW_ALT = RGBColor(0xF7, 0xF8, 0xFA)
+WHITE = RGBColor(0xFF, 0xFF, 0xFF)
+STATUS = {
+    "good": RGBColor(0x2E, 0x7D, 0x32),
+    "warn": RGBColor(0xEF, 0x6C, 0x00),
+    "bad": RGBColor(0xC6, 0x28, 0x28),
+    None: RGBColor(0x9A, 0xA5, 0xB1),
+}
+PALETTE = ["2f7ed8", "f28f43", "2ca58d", "d64550", "8e6cc9", "e6b422", "5aa9e6", "a0522d", "7f8c8d", "17becf"]
+KPI_COLUMNS, KPI_ROWS = 4, 3
+TABLE_ROWS = 14  # data rows per slide: 11 pt text stays readable from the back of a meeting room
+MAP_PX = (1000, 620)  # CSS pixels of a map picture: the print variant's type reads well at this size
+MAP_SCALE = 3.0  # 3000 x 1860 pixels: sharp on a projector and in print
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+CHART_TYPES = {
+    "line": XL_CHART_TYPE.LINE_MARKERS,
+    "bar": XL_CHART_TYPE.COLUMN_CLUSTERED,
+    "hbar": XL_CHART_TYPE.BAR_CLUSTERED,
+    "stacked_hbar": XL_CHART_TYPE.BAR_STACKED,
+    "stacked_bar": XL_CHART_TYPE.COLUMN_STACKED,
+    "donut": XL_CHART_TYPE.DOUGHNUT,
+}
+
+# What each panel shows, for the speaker notes (the metric definitions follow it).
+PANEL_NOTES: dict[str, tuple[str, str]] = {
+    "trend_90d": (
+        "近 90 天每日上报与办结件数；虚线为去年同期。",
+        "Cases reported and closed per day over 90 days; dotted: last year.",
+    ),
+    "trend_period": (
+        "统计周期内上报与办结件数的走势，与去年同期对比。",
+        "Reported and closed cases across the period, against last year.",
+    ),
+    "by_category": ("期内上报事件按事件类别的构成。", "Events reported in the period by category."),
+    "by_category_bar": ("期内上报事件按事件类别排序。", "Events reported in the period by category, ranked."),
+    "by_source": ("期内上报事件按来源渠道的分布。", "Events reported in the period by source channel."),
+    "by_dept": ("按承办部门统计的事件量。", "Events per handling department."),
+    "backlog_ageing": (
+        "在办事件按已积压时长分段（由短到长），按单位堆叠。",
+        "Open cases by age band, stacked per unit.",
+    ),
+    "ontime_weekly": ("每周按期办结率：当周办结事件中在办理时限内办结的比例。", "Weekly on-time close rate."),
+    "patrol_coverage": (
+        "各单位网格巡查覆盖率：有有效巡查记录的网格占全部网格的比例。",
+        "Share of grids with a valid patrol, per unit.",
+    ),
+    "on_duty": ("当前在岗巡防力量。", "Patrol forces on duty now."),
+    "backlog_map": (
+        "各单位在办事件分布图；边界为示意，非法定界线。",
+        "Open cases per unit; illustrative boundaries.",
+    ),
+    "patrol_map": (
+        "各单位距上次有效巡查的时间；边界为示意，非法定界线。",
+        "Time since the last valid patrol per unit; illustrative boundaries.",
+    ),
+    "town_ranking": ("镇街排名：按表中指标排序。", "Towns ranked by the figures in the table."),
+    "dept_ranking": ("承办部门排名：按表中指标排序。", "Departments ranked by the figures in the table."),
+    "top_grids": ("超期未办结件最多的网格。", "Grids with the most overdue open cases."),
+    "video_offline": ("离线时间最长的视频点位。", "Video points offline the longest."),
+}
+PANEL_METRICS: dict[str, tuple[str, ...]] = {
+    "trend_90d": ("reported", "closed"),
+    "trend_period": ("reported", "closed"),
+    "by_category": ("reported",),
+    "by_category_bar": ("reported",),
+    "by_source": ("reported",),
+    "by_dept": ("backlog", "overdue_open"),
+    "backlog_ageing": ("backlog", "overdue_open"),
+    "ontime_weekly": ("on_time_rate",),
+    "patrol_coverage": ("patrol_coverage_today", "patrol_coverage_24h"),
+    "on_duty": ("patrol_on_duty",),
+    "backlog_map": ("backlog",),
+    "patrol_map": ("patrol_coverage_24h",),
+    "town_ranking": ("reported", "backlog", "overdue_open", "close_rate", "on_time_rate"),
+    "dept_ranking": ("backlog", "overdue_open", "on_time_rate"),
+    "top_grids": ("overdue_open",),
+    "video_offline": ("video_online_rate",),
+}
+TEXT: dict[str, tuple[str, str]] = {
+    "deck_title": ("萧山区一张网 · 基层治理态势", "Xiaoshan One-Network · Grid Governance Situation"),
+    "source": ("来源：萧山区一张网数据库", "Source: Xiaoshan One-Network database"),
+    "kpis": ("核心指标", "Key indicators"),
+    "continued": ("（续）", " (continued)"),
+    "period_range": ("{label}（{start} 至 {end}）", "{label} ({start} to {end})"),
+    "filters": ("筛选：{items}", "Filters: {items}"),
+    "view_params": ("视图参数：{query}", "View parameters: {query}"),
+    "definitions": ("指标口径：", "Definitions:"),
+    "thresholds_up": (
+        "阈值：≥{good} 良好，≥{warn} 预警，其余告警",
+        "Thresholds: ≥{good} good, ≥{warn} warning, else alert",
+    ),
+    "thresholds_down": (
+        "阈值：≤{good} 良好，≤{warn} 预警，其余告警",
+        "Thresholds: ≤{good} good, ≤{warn} warning, else alert",
+    ),
+    "no_picture": ("地图无法生成", "Map unavailable"),
+}
+
+
+def tr(key: str, lang: str, **fmt: object) -> str:
+    """A deck string (export-only wording), falling back to the interface strings."""
+    if key not in TEXT:
+        return t(key, lang, **fmt)
+    zh, en = TEXT[key]
+    text = en if lang == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+@dataclass(frozen=True)
+class Deck:
+    """What every slide needs to know: the snapshot, the view and their printed descriptions."""
+
+    snapshot: Snapshot
+    view: ViewState
+    lang: str
+    scope: str
+    period: str
+    as_of: str  # 数据截至 <Asia/Shanghai time>
+
+
+# --- text with East-Asian fonts ------------------------------------------------------------------
+
+
+def set_cjk_font(rpr: Any, text: str = "", *, lang: str = "zh") -> None:
+    """Latin and East-Asian typeface plus ``lang`` on a run's ``a:rPr`` (or a ``a:defRPr``)."""
+    rpr.set("lang", "zh-CN" if _CJK.search(text) or (lang == "zh" and not text) else "en-US")
+    latin = rpr.find(qn("a:latin"))
+    if latin is None:
+        latin = rpr.get_or_add_latin()
+    latin.set("typeface", FONT)
+    ea = rpr.find(qn("a:ea"))
+    if ea is None:
+        ea = etree.SubElement(rpr, qn("a:ea"))
+        latin.addnext(ea)  # schema order: latin, ea, cs, sym, hlinkClick ...
+    ea.set("typeface", FONT)
+
+
+def add_run(
+    paragraph: Any, text: str, *, size: float, bold: bool = False, colour: RGBColor = INK, lang: str = "zh"
+) -> Any:
+    run = paragraph.add_run()
+    run.text = text
+    font = run.font
+    font.size = Pt(size)
+    font.bold = bold
+    font.color.rgb = colour
+    set_cjk_font(run._r.get_or_add_rPr(), text, lang=lang)
+    return run
+
+
+def add_text(
+    slide: Any,
+    box: tuple[int, int, int, int],
+    lines: Sequence[tuple[str, float, bool, RGBColor]],
+    *,
+    align: Any = PP_ALIGN.LEFT,
+    anchor: Any = MSO_ANCHOR.TOP,
+    lang: str = "zh",
+) -> Any:
+    """A text box of (text, size, bold, colour) lines."""
+    shape = slide.shapes.add_textbox(*box)
+    frame = shape.text_frame
+    frame.word_wrap = True
+    frame.vertical_anchor = anchor
+    for side in ("margin_left", "margin_right", "margin_top", "margin_bottom"):
+        setattr(frame, side, Inches(0.04))
+    for i, (text, size, bold, colour) in enumerate(lines):
+        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+        paragraph.alignment = align
+        add_run(paragraph, text, size=size, bold=bold, colour=colour, lang=lang)
+    return shape
+
+
+def set_notes(slide: Any, lines: Iterable[str], lang: str) -> None:
+    frame = slide.notes_slide.notes_text_frame
+    for i, line in enumerate(lines):
+        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+        add_run(paragraph, line, size=12, lang=lang)
+
+
+# --- the template ---------------------------------------------------------------------------------
+
+
+def rect(
+    slide: Any, box: tuple[int, int, int, int], colour: RGBColor, shape: Any = MSO_SHAPE.RECTANGLE
+) -> Any:
+    drawn = slide.shapes.add_shape(shape, *box)
+    drawn.fill.solid()
+    drawn.fill.fore_color.rgb = colour
+    drawn.line.fill.background()
+    drawn.shadow.inherit = False
+    return drawn
+
+
+def new_slide(prs: Any, deck: Deck, title: str) -> Any:
+    """A blank slide with the title bar: brand accent, title, rule."""
+    slide = prs.slides.add_slide(prs.slide_layouts[6])  # "Blank"
+    rect(slide, (0, Inches(0.38), Inches(0.22), Inches(0.62)), BRAND)
+    add_text(
+        slide,
+        (MARGIN, Inches(0.3), SLIDE_W - 2 * MARGIN, Inches(0.8)),
+        [(title, 26, True, INK)],
+        anchor=MSO_ANCHOR.MIDDLE,
+        lang=deck.lang,
+    )
+    rect(slide, (MARGIN, Inches(1.12), SLIDE_W - 2 * MARGIN, Emu(int(Inches(0.03)))), BRAND)
+    return slide
+
+
+def add_footers(prs: Any, deck: Deck) -> None:
+    """Scope, period and the data moment on every slide, with the page number."""
+    total = len(prs.slides)
+    left = f"{tr('deck_title', deck.lang)} · {deck.scope} · {deck.period}"
+    for number, slide in enumerate(prs.slides, start=1):
+        top = Inches(6.95)
+        rect(slide, (MARGIN, Inches(6.88), SLIDE_W - 2 * MARGIN, Emu(9525)), GRID)
+        width = SLIDE_W - 2 * MARGIN
+        add_text(
+            slide, (MARGIN, top, int(width * 0.62), Inches(0.4)), [(left, 11, False, MUTED)], lang=deck.lang
+        )
+        right = f"{deck.as_of}    {number} / {total}"
+        add_text(
+            slide,
+            (MARGIN + int(width * 0.62), top, int(width * 0.38), Inches(0.4)),
+            [(right, 11, False, MUTED)],
+            align=PP_ALIGN.RIGHT,
+            lang=deck.lang,
+        )
+
+
+def new_presentation() -> Any:
+    prs = Presentation()
+    prs.slide_width, prs.slide_height = SLIDE_W, SLIDE_H
+    return prs
+
+
+# --- descriptions of the view ---------------------------------------------------------------------
+
+
+def scope_text(view: ViewState, lang: str) -> str:
+    """全区, or the chosen towns (and village / grid), and whether the 大江东 streets are left out."""
+    towns = domain.town_by_code()
+    names = [
+        (towns[c].name_en if lang == "en" else towns[c].name_zh) if c in towns else c for c in view.towns
+    ]
+    parts = ["、".join(names) if lang == "zh" else ", ".join(names)] if names else [t("district", lang)]
+    if view.village:
+        parts.append(f"{t('village', lang)} {view.village}")
+    if view.grid:
+        parts.append(f"{t('grid', lang)} {view.grid}")
+    if view.eastern == "exclude":
+        parts.append(f"{t('exclude', lang)}{t('eastern', lang)}" if lang == "zh" else "excl. Dajiangdong")
+    return " · ".join(parts)
+
+
+def period_text(snapshot: Snapshot, view: ViewState, lang: str) -> str:
+    """``本月（2026-11-01 至 2026-11-30）``: the period's name and its local days."""
+    start = to_local(dt.datetime.fromisoformat(snapshot.period_start)).date()
+    end = to_local(dt.datetime.fromisoformat(snapshot.period_end)).date() - dt.timedelta(days=1)
+    label = (
+        t(view.period, lang)
+        if view.period in ("day", "week", "month", "quarter", "year", "custom")
+        else view.period
+    )
+    if view.as_of is not None:
+        label = {"day": "当日", "week": "当周", "month": "当月", "quarter": "当季", "year": "当年"}.get(
+            view.period, label
+        )
+        label = t(view.period, lang) if lang == "en" else label
+    if end <= start:
+        return f"{label}（{start.isoformat()}）" if lang == "zh" else f"{label} ({start.isoformat()})"
+    return tr("period_range", lang, label=label, start=start.isoformat(), end=end.isoformat())
+
+
+def filters_text(view: ViewState, lang: str) -> str | None:
+    items: list[str] = []
+    for codes, labels, key in (
+        (view.categories, domain.CATEGORIES, "category"),
+        (view.sources, domain.SOURCES, "source"),
+        (view.depts, domain.DEPARTMENTS, "dept"),
+    ):
+        if codes:
+            names = [(labels[c].en if lang == "en" else labels[c].zh) if c in labels else c for c in codes]
+            items.append(f"{t(key, lang)} {'、'.join(names) if lang == 'zh' else ', '.join(names)}")
+    return (
+        tr("filters", lang, items="；".join(items) if lang == "zh" else "; ".join(items)) if items else None
+    )
+
+
+def deck_context(snapshot: Snapshot, view: ViewState) -> Deck:
+    lang = view.lang
+    when = fmt_datetime(snapshot.now, lang)
+    return Deck(
+        snapshot,
+        view,
+        lang,
+        scope_text(view, lang),
+        period_text(snapshot, view, lang),
+        t("data_as_of", lang, when=when),
+    )
+
+
+# --- slides -------------------------------------------------------------------------------------
+
+
+def title_slide(prs: Any, deck: Deck) -> None:
+    lang = deck.lang
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    rect(slide, (0, 0, Inches(0.35), SLIDE_H), BRAND)
+    rect(slide, (Inches(1.0), Inches(3.55), Inches(1.6), Inches(0.06)), BRAND)
+    lines: list[tuple[str, float, bool, RGBColor]] = [
+        (tr("deck_title", lang), 40, True, INK),
+        (deck.scope, 28, False, BRAND),
+    ]
+    add_text(
+        slide,
+        (Inches(1.0), Inches(1.5), Inches(11.3), Inches(2.0)),
+        lines,
+        anchor=MSO_ANCHOR.BOTTOM,
+        lang=lang,
+    )
+    details: list[tuple[str, float, bool, RGBColor]] = [
+        (f"{t('period', lang)}：{deck.period}", 20, False, INK)
+    ]
+    if lang == "en":
+        details = [(f"{t('period', lang)}: {deck.period}", 20, False, INK)]
+    filters = filters_text(deck.view, lang)
+    if filters:
+        details.append((filters, 16, False, INK))
+    if deck.view.as_of is not None:
+        details.append((t("replay_banner", lang, when=fmt_datetime(deck.view.as_of, lang)), 16, False, BRAND))
+    details += [(deck.as_of, 18, False, INK), (tr("source", lang), 14, False, MUTED)]
+    add_text(slide, (Inches(1.0), Inches(3.85), Inches(11.3), Inches(2.6)), details, lang=lang)
+    query = to_query(deck.view) or "（默认视图）"
+    set_notes(slide, [tr("deck_title", lang), tr("view_params", lang, query=query), tr("source", lang)], lang)
+
+
+def metric_text(metric: Metric, lang: str) -> tuple[str, str, str]:
+    if lang == "en":
+        return metric.label_en, metric.unit_en, metric.definition_en
+    return metric.label_zh, metric.unit, metric.definition_zh
+
+
+def delta_text(
+    metric: Metric, value: float | None, other: float | None, caption: str
+) -> tuple[str, RGBColor]:
+    """``环比 ▲2.1%`` (percentage points for rates) and its colour: green when better, red when worse."""
+    if value is None or other is None:
+        return f"{caption} —", MUTED
+    diff = value - other
+    if metric.unit == "%":
+        text = f"{abs(diff):.1f} pt"
+    elif other:
+        text = f"{abs(diff / other) * 100:.1f}%"
+    else:
+        text = f"{abs(diff):,.0f}"
+    arrow = "▲" if diff > 0 else ("▼" if diff < 0 else "■")
+    better = (diff > 0) == (metric.direction == "up")
+    colour = MUTED if diff == 0 else (STATUS["good"] if better else STATUS["bad"])
+    return f"{caption} {arrow}{text}", colour
+
+
+def definition_line(metric: Metric, lang: str) -> str:
+    label, unit, definition = metric_text(metric, lang)
+    line = f"· {label}（{unit}）：{definition}" if lang == "zh" else f"· {label} ({unit}): {definition}"
+    if metric.thresholds is not None:
+        good, warn = metric.thresholds
+        key = "thresholds_up" if metric.direction == "up" else "thresholds_down"
+        line += ("；" if lang == "zh" else "; ") + tr(key, lang, good=f"{good:g}", warn=f"{warn:g}")
+    return line
+
+
+def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: KpiValue, lang: str) -> None:
+    x, y, w, h = box
+    tile = rect(slide, box, TILE, MSO_SHAPE.RECTANGLE)
+    tile.line.fill.background()
+    rect(slide, (x, y, Inches(0.09), h), STATUS.get(kpi.status, STATUS[None]))
+    label, unit, _ = metric_text(metric, lang)
+    frame = slide.shapes.add_textbox(
+        x + Inches(0.2), y + Inches(0.08), w - Inches(0.3), h - Inches(0.16)
+    ).text_frame
+    frame.word_wrap = True
+    add_run(frame.paragraphs[0], label, size=14, colour=MUTED, lang=lang)
+    value_line = frame.add_paragraph()
+    value_line.space_before = Pt(4)
+    value = fmt_number(kpi.value, metric.fmt) if kpi.value is not None else "—"
+    add_run(
+        value_line, value, size=30, bold=True, colour=STATUS[kpi.status] if kpi.status else INK, lang=lang
+    )
+    add_run(value_line, f" {unit}", size=14, colour=MUTED, lang=lang)
+    deltas = frame.add_paragraph()
+    deltas.space_before = Pt(4)
+    for i, (other, caption) in enumerate(
+        ((kpi.previous, t("vs_prev", lang)), (kpi.last_year, t("vs_ly", lang)))
+    ):
+        text, colour = delta_text(metric, kpi.value, other, caption)
+        add_run(deltas, ("    " if i else "") + text, size=12, colour=colour, lang=lang)
+
+
+def kpi_slides(prs: Any, deck: Deck) -> None:
+    """The KPI tiles, twelve to a slide, in registry order."""
+    keys = [k for k in METRICS if k in deck.snapshot.kpis]
+    per_slide = KPI_COLUMNS * KPI_ROWS
+    gap = Inches(0.18)
+    width = (SLIDE_W - 2 * MARGIN - gap * (KPI_COLUMNS - 1)) // KPI_COLUMNS
+    height = (CONTENT_BOTTOM - CONTENT_TOP - gap * (KPI_ROWS - 1)) // KPI_ROWS
+    chunks = [keys[i : i + per_slide] for i in range(0, len(keys), per_slide)]
+    for n, chunk in enumerate(chunks):
+        title = tr("kpis", deck.lang) + (tr("continued", deck.lang) if n else "")
+        slide = new_slide(prs, deck, title)
+        for i, key in enumerate(chunk):
+            col, row = i % KPI_COLUMNS, i // KPI_COLUMNS
+            box = (MARGIN + col * (width + gap), CONTENT_TOP + row * (height + gap), width, height)
+            kpi_tile(slide, box, METRICS[key], deck.snapshot.kpis[key], deck.lang)
+        set_notes(
+            slide,
+            [tr("definitions", deck.lang), *(definition_line(METRICS[k], deck.lang) for k in chunk)],
+            deck.lang,
+        )
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return fmt_number(value)
+    if isinstance(value, float):
+        return fmt_number(value, 0 if value.is_integer() else 1)
+    return str(value)
+
+
+def fill_cell(
+    cell: Any, text: str, *, size: float, bold: bool, colour: RGBColor, fill: RGBColor, align: Any, lang: str
+) -> None:
+    cell.fill.solid()
+    cell.fill.fore_color.rgb = fill
+    cell.margin_left = cell.margin_right = Inches(0.06)
+    cell.margin_top = cell.margin_bottom = Inches(0.02)
+    cell.vertical_anchor = MSO_ANCHOR.MIDDLE
+    paragraph = cell.text_frame.paragraphs[0]
+    paragraph.alignment = align
+    add_run(paragraph, text, size=size, bold=bold, colour=colour, lang=lang)
+
+
+def add_table(
+    slide: Any,
+    box: tuple[int, int, int, int],
+    columns: list[str],
+    rows: list[list[Any]],
+    numeric_from: int,
+    lang: str,
+) -> Any:
+    """A native table: brand header row, banded rows, numbers right-aligned, first column wider."""
+    x, y, w, _h = box
+    row_h = Inches(0.34)
+    frame = slide.shapes.add_table(len(rows) + 1, len(columns), x, y, w, row_h * (len(rows) + 1))
+    table = frame.table
+    size = 12 if len(columns) <= 5 else 10.5
+    first = int(w * (0.34 if len(columns) > 2 else 0.6))
+    for i, column in enumerate(table.columns):
+        column.width = first if i == 0 else (w - first) // max(len(columns) - 1, 1)
+    for r in range(len(rows) + 1):
+        table.rows[r].height = row_h
+    for c, name in enumerate(columns):
+        align = PP_ALIGN.RIGHT if c >= numeric_from else PP_ALIGN.LEFT
+        fill_cell(
+            table.cell(0, c),
+            str(name),
+            size=size,
+            bold=True,
+            colour=WHITE,
+            fill=BRAND,
+            align=align,
+            lang=lang,
+        )
+    for r, row in enumerate(rows, start=1):
+        fill = ROW_ALT if r % 2 == 0 else WHITE
+        for c in range(len(columns)):
+            value = row[c] if c < len(row) else None
+            align = PP_ALIGN.RIGHT if c >= numeric_from else PP_ALIGN.LEFT
+            fill_cell(
+                table.cell(r, c),
+                cell_text(value),
+                size=size,
+                bold=False,
+                colour=INK,
+                fill=fill,
+                align=align,
+                lang=lang,
+            )
+    return frame
+
+
+def chunks_of(rows: list[list[Any]], size: int) -> list[list[list[Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
+
+
+def panel_notes(key: str, lang: str, note: str | None = None) -> list[str]:
+    zh, en = PANEL_NOTES.get(key, ("", ""))
+    lines = [en if lang == "en" else zh] if zh else []
+    if note:
+        lines.append(note)
+    metrics = [METRICS[m] for m in PANEL_METRICS.get(key, ()) if m in METRICS]
+    if metrics:
+        lines.append(tr("definitions", lang))
+        lines += [definition_line(m, lang) for m in metrics]
+    return lines
+
+
+def table_slides(prs: Any, deck: Deck, spec: TableSpec) -> None:
+    """One full-width table, continued on further slides when longer than TABLE_ROWS."""
+    box = (MARGIN, CONTENT_TOP, SLIDE_W - 2 * MARGIN, CONTENT_BOTTOM - CONTENT_TOP)
+    for n, rows in enumerate(chunks_of(spec.rows, TABLE_ROWS)):
+        slide = new_slide(prs, deck, spec.title(deck.lang) + (tr("continued", deck.lang) if n else ""))
+        if rows:
+            add_table(slide, box, spec.columns, rows, spec.numeric_from, deck.lang)
+        else:
+            no_data(slide, deck)
+        set_notes(slide, panel_notes(spec.key, deck.lang), deck.lang)
+
+
+def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableSpec | None) -> None:
+    """Towns and departments side by side; rows beyond the first slide continue on their own slides."""
+    specs = [s for s in (towns, depts) if s is not None]
+    if not specs:
+        return
+    slide = new_slide(prs, deck, t("rankings", deck.lang))
+    gap = Inches(0.3)
+    width = (SLIDE_W - 2 * MARGIN - gap * (len(specs) - 1)) // len(specs)
+    notes: list[str] = []
+    for i, spec in enumerate(specs):
+        x = MARGIN + i * (width + gap)
+        add_text(
+            slide,
+            (x, CONTENT_TOP - Inches(0.05), width, Inches(0.4)),
+            [(spec.title(deck.lang), 15, True, INK)],
+            lang=deck.lang,
+        )
+        box = (x, CONTENT_TOP + Inches(0.4), width, CONTENT_BOTTOM - CONTENT_TOP - Inches(0.4))
+        if spec.rows:
+            add_table(slide, box, spec.columns, spec.rows[: TABLE_ROWS - 1], spec.numeric_from, deck.lang)
+        notes += panel_notes(spec.key, deck.lang)
+    set_notes(slide, notes, deck.lang)
+    for spec in specs:
+        rest = spec.rows[TABLE_ROWS - 1 :]
+        if rest:
+            table_slides(
+                prs,
+                deck,
+                TableSpec(
+                    spec.key,
+                    spec.title_zh + "（续）",
+                    spec.title_en + " (continued)",
+                    spec.columns,
+                    rest,
+                    spec.numeric_from,
+                ),
+            )
+
+
+def no_data(slide: Any, deck: Deck) -> None:
+    box = (MARGIN, CONTENT_TOP, SLIDE_W - 2 * MARGIN, CONTENT_BOTTOM - CONTENT_TOP)
+    add_text(
+        slide,
+        box,
+        [(t("no_data", deck.lang), 24, False, MUTED)],
+        align=PP_ALIGN.CENTER,
+        anchor=MSO_ANCHOR.MIDDLE,
+        lang=deck.lang,
+    )
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+def number_format(spec: ChartSpec, *, axis: bool = False) -> str:
+    """Excel number format of the values; percent values are 0–100, so "%" is a literal suffix."""
+    if spec.percent:
+        return '0"%"' if axis else '0.0"%"'
+    values = [v for s in spec.series for v in s.values if v is not None]
+    return "#,##0" if all(float(v).is_integer() for v in values) else "#,##0.0"
+
+
+def hex_colour(colour: str | None, index: int) -> RGBColor:
+    text = (colour or "").lstrip("#")
+    if not re.fullmatch(r"[0-9a-fA-F]{6}", text):
+        text = PALETTE[index % len(PALETTE)]
+    return RGBColor.from_string(text.upper())
+
+
+def chart_data(spec: ChartSpec) -> CategoryChartData:
+    data = CategoryChartData(number_format=number_format(spec))
+    data.categories = list(spec.categories)
+    for series in spec.series:
+        data.add_series(series.name, list(series.values))
+    return data
+
+
+def add_native_chart(slide: Any, spec: ChartSpec, box: tuple[int, int, int, int], lang: str) -> Any:
+    """A native, editable chart with the ChartSpec's categories, series names and values."""
+    chart_type = CHART_TYPES[spec.kind]
+    if spec.kind == "line" and len(spec.categories) > 31:
+        chart_type = XL_CHART_TYPE.LINE  # markers on 90 daily points are noise
+    frame = slide.shapes.add_chart(chart_type, *box, chart_data(spec))
+    chart = frame.chart
+    chart.has_title = False
+    chart.font.size = Pt(13)
+    if spec.kind == "donut":
+        style_donut(chart, spec)
+    else:
+        style_axes(chart, spec)
+        style_series(chart, spec)
+    chart.has_legend = len(spec.series) > 1 or spec.kind == "donut"
+    if chart.has_legend:
+        chart.legend.position = (
+            XL_LEGEND_POSITION.RIGHT if spec.kind == "donut" else XL_LEGEND_POSITION.BOTTOM
+        )
+        chart.legend.include_in_layout = False
+        chart.legend.font.size = Pt(13)
+    cjk_chart_fonts(chart, lang)
+    return frame
+
+
+def style_axes(chart: Any, spec: ChartSpec) -> None:
+    value_axis = chart.value_axis
+    value_axis.has_major_gridlines = True
+    value_axis.major_gridlines.format.line.color.rgb = GRID
+    value_axis.format.line.fill.background()
+    value_axis.tick_labels.number_format = number_format(spec, axis=True)
+    value_axis.tick_labels.number_format_is_linked = False
+    value_axis.tick_labels.font.size = Pt(12)
+    if spec.percent and all((v or 0) <= 100 for s in spec.series for v in s.values):
+        value_axis.maximum_scale = 100
+    value_axis.minimum_scale = 0
+    category_axis = chart.category_axis
+    category_axis.tick_labels.font.size = Pt(12 if len(spec.categories) <= 15 else 11)
+    category_axis.format.line.color.rgb = GRID
+    if spec.kind in ("hbar", "stacked_hbar"):
+        category_axis.reverse_order = True  # first category on top, as on the screens
+        category_axis.crosses = XL_AXIS_CROSSES.MAXIMUM  # ... and the value axis stays at the bottom
+    if len(spec.categories) > 16 and spec.kind in ("line", "bar", "stacked_bar"):
+        skip_tick_labels(category_axis, math.ceil(len(spec.categories) / 12))
+
+
+def skip_tick_labels(axis: Any, every: int) -> None:
+    """Label only every n-th category (``c:tickLblSkip``), as the screens do with nticks."""
+    element = axis._element
+    for tag in ("c:tickLblSkip", "c:tickMarkSkip"):
+        node = element.find(qn(tag))
+        if node is None:
+            node = etree.SubElement(element, qn(tag))
+            anchor = element.find(qn("c:noMultiLvlLbl"))
+            if anchor is not None:
+                anchor.addprevious(node)
+        node.set("val", str(every))
+
+
+def style_series(chart: Any, spec: ChartSpec) -> None:
+    plot = chart.plots[0]
+    if spec.kind != "line":
+        plot.gap_width = 60
+        plot.vary_by_categories = False
+    if spec.kind in ("bar", "hbar") and len(spec.series) == 1 and len(spec.categories) <= 20:
+        plot.has_data_labels = True
+        labels = plot.data_labels
+        labels.number_format = number_format(spec)
+        labels.number_format_is_linked = False
+        labels.font.size = Pt(11)
+    for i, (series, source) in enumerate(zip(plot.series, spec.series, strict=True)):
+        colour = hex_colour(source.colour, i)
+        if spec.kind == "line":
+            line = series.format.line
+            line.color.rgb = colour
+            line.width = Pt(2.25)
+            if source.dashed:
+                line.dash_style = MSO_LINE.DASH
+            series.smooth = False
+            series.marker.style = (
+                XL_MARKER_STYLE.NONE if len(spec.categories) > 31 else XL_MARKER_STYLE.CIRCLE
+            )
+            series.marker.format.fill.solid()
+            series.marker.format.fill.fore_color.rgb = colour
+        else:
+            series.format.fill.solid()
+            series.format.fill.fore_color.rgb = colour
+
+
+def style_donut(chart: Any, spec: ChartSpec) -> None:
+    plot = chart.plots[0]
+    plot.vary_by_categories = True
+    plot.has_data_labels = True
+    labels = plot.data_labels
+    labels.show_percentage = True
+    labels.show_value = False
+    labels.number_format = "0%"
+    labels.number_format_is_linked = False
+    labels.font.size = Pt(12)
+    labels.font.color.rgb = WHITE
+    for series in plot.series:
+        for i in range(len(spec.categories)):
+            point = series.points[i]
+            point.format.fill.solid()
+            point.format.fill.fore_color.rgb = hex_colour(None, i)
+
+
+def cjk_chart_fonts(chart: Any, lang: str) -> None:
+    """The East-Asian font on every text property of the chart (axes, legend, labels)."""
+    for rpr in list(chart.element.iter(qn("a:defRPr"), qn("a:rPr"))):
+        set_cjk_font(rpr, lang=lang)
+
+
+def add_picture(slide: Any, png: bytes, box: tuple[int, int, int, int], px: tuple[int, int]) -> Any:
+    """The picture centred in ``box``, as large as fits without distortion."""
+    x, y, w, h = box
+    ratio = min(w / px[0], h / px[1])
+    width, height = int(px[0] * ratio), int(px[1] * ratio)
+    return slide.shapes.add_picture(
+        io.BytesIO(png), x + (w - width) // 2, y + (h - height) // 2, width, height
+    )
+
+
+def chart_slide(prs: Any, deck: Deck, spec: ChartSpec, picture: bytes | None) -> None:
+    slide = new_slide(prs, deck, spec.title(deck.lang))
+    with_note = bool(spec.note) and spec.kind != "map"  # a map picture carries its own note
+    note_h = Inches(0.35) if with_note else 0
+    box = (MARGIN, CONTENT_TOP, SLIDE_W - 2 * MARGIN, CONTENT_BOTTOM - CONTENT_TOP - note_h)
+    if spec.kind == "map":
+        if picture is not None:
+            add_picture(slide, picture, box, MAP_PX)
+        else:
+            no_data(slide, deck)
+    elif spec.is_empty:
+        no_data(slide, deck)
+    else:
+        add_native_chart(slide, spec, box, deck.lang)
+    if with_note:
+        note_box = (MARGIN, CONTENT_BOTTOM - note_h, SLIDE_W - 2 * MARGIN, note_h)
+        add_text(slide, note_box, [(spec.note, 11, False, MUTED)], lang=deck.lang)
+    set_notes(slide, panel_notes(spec.key, deck.lang, spec.note), deck.lang)
+
+
+# --- the deck -------------------------------------------------------------------------------------
+
+
+def _chart_or_none(snapshot: Snapshot, key: str, lang: str) -> ChartSpec | None:
+    if key not in panels.CHART_BUILDERS:
+        log.warning("deck: no chart builder for %r yet; slide left out", key)
+        return None
+    return panels.chart(snapshot, key, lang)
+
+
+def _table_or_none(snapshot: Snapshot, key: str, lang: str) -> TableSpec | None:
+    if key not in panels.TABLE_BUILDERS:
+        log.warning("deck: no table builder for %r yet; slide left out", key)
+        return None
+    return panels.table(snapshot, key, lang)
+
+
+def map_pictures(
+    specs: dict[str, ChartSpec], geojson_for: GeojsonFor | None, renderer: Renderer | None, say: Progress
+) -> dict[str, bytes]:
+    """PNG pictures of the map panels by panel key, drawn on the server (one renderer, one at a time)."""
+    maps = {k: s for k, s in specs.items() if s.kind == "map"}
+    if not maps:
+        return {}
+    if geojson_for is None:
+        raise ExportError("地图需要边界数据 / map slides need the unit boundaries (pass geojson_for)")
+    say(f"正在渲染 {len(maps)} 张图片 / rendering {len(maps)} images …")
+    renderer = renderer or get_renderer()
+    pictures = {}
+    for key, spec in maps.items():
+        geojson = geojson_for(spec.map_level or "town", spec.map_parent)
+        pictures[key] = render_panel_png(
+            spec, width=MAP_PX[0], height=MAP_PX[1], geojson=geojson, renderer=renderer
+        )
+    return pictures
+
+
+def build_deck(
+    snapshot: Snapshot,
+    view: ViewState,
+    *,
+    pages: list[str] | None = None,
+    geojson_for: Callable[[str, str | None], dict[str, Any]] | None = None,
+    renderer: Renderer | None = None,
+    progress: Progress | None = None,
+) -> bytes:
+    """The PPTX bytes of ``view``: title, KPI tiles, rankings, then one slide per panel of ``pages``.
+
+    ``geojson_for(level, parent)`` gives map boundaries (``UnitDirectory.geojson``); ``renderer`` draws
+    the map pictures (default: the process's kaleido renderer). Raises ExportError when a map cannot be
+    drawn.
+    """
+    say = progress or (lambda _msg: None)
+    chosen = parse_pages(pages)
+    deck = deck_context(snapshot, view)
+    keys = [k for k in panel_keys(chosen) if k not in PAGE_PANELS["rankings"]]
+    charts = {k: s for k in keys if k not in TABLE_PANELS and (s := _chart_or_none(snapshot, k, deck.lang))}
+    pictures = map_pictures(charts, geojson_for, renderer, say)
+    say("正在生成幻灯片 / building the slides …")
+    prs = new_presentation()
+    title_slide(prs, deck)
+    if "overview" in chosen:
+        kpi_slides(prs, deck)
+    if "rankings" in chosen:
+        towns = _table_or_none(snapshot, "town_ranking", deck.lang)
+        depts = _table_or_none(snapshot, "dept_ranking", deck.lang)
+        rankings_slides(prs, deck, towns, depts)
+    for key in keys:
+        if key in charts:
+            chart_slide(prs, deck, charts[key], pictures.get(key))
+        elif key in TABLE_PANELS and (table := _table_or_none(snapshot, key, deck.lang)):
+            table_slides(prs, deck, table)
+    add_footers(prs, deck)
+    out = io.BytesIO()
+    prs.save(out)
+    return out.getvalue()
