@@ -1227,7 +1227,7 @@ def upsert(conn: Connection, spec: TableSpec, rows: list[dict], report: FileRepo
         return
     cols = [c for c in rows[0] if c in spec.table.c]
     existing = _existing(conn, spec, rows, cols)
-    digits = 6 if conn.dialect.name == "mysql" else None
+    digits = None  # coordinates are DOUBLE on every backend: exact comparison (with a relative epsilon)
     inserts: list[dict] = []
     for values in rows:
         key = tuple(values[k] for k in spec.key)
