@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from dashboard import schema
 from dashboard.queries.common import E, count_if, effective_deadline, open_at, upto
 from dashboard.queries.scope import (
+    Names,
     breadcrumb,
     child_column,
     event_conditions,
@@ -27,6 +28,7 @@ from dashboard.queries.scope import (
     unit_names,
     view_level,
 )
+from dashboard.queries.sqlfuncs import aware_utc
 from dashboard.viewstate import ViewState
 
 AGE_BUCKETS = (("lt1d", 0, 1), ("d1_3", 1, 3), ("d3_7", 3, 7), ("d7_30", 7, 30), ("gt30d", 30, None))
@@ -58,7 +60,7 @@ def _children(conn: Connection, view: ViewState) -> list[str]:
     return [code for (code,) in conn.execute(q)]
 
 
-def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
+def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime, cache: Names) -> list[dict[str, Any]]:
     cap = upto(now)
     child = child_column(view, E)
     q = (
@@ -73,7 +75,7 @@ def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict
     )
     found = {r["code"]: dict(r) for r in conn.execute(q).mappings()}
     codes = set(found) | set(_children(conn, view))
-    names = unit_names(conn, codes)
+    names = unit_names(conn, codes, cache)
     rows = []
     for code in codes:
         row = found.get(code) or {
@@ -93,7 +95,7 @@ def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict
     return rows
 
 
-def _top_grids(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
+def _top_grids(conn: Connection, view: ViewState, now: dt.datetime, cache: Names) -> list[dict[str, Any]]:
     overdue = count_if(effective_deadline() < now)
     q = (
         select(E.c.grid_code, E.c.town_code, overdue.label("overdue"), func.count().label("backlog"))
@@ -104,7 +106,7 @@ def _top_grids(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict
         .limit(TOP_GRIDS)
     )
     rows = [dict(r) for r in conn.execute(q).mappings()]
-    names = unit_names(conn, {r["grid_code"] for r in rows})
+    names = unit_names(conn, {r["grid_code"] for r in rows}, cache)
     for row in rows:
         row["overdue"], row["backlog"] = int(row["overdue"]), int(row["backlog"])
         row["name_zh"], row["name_en"], _ = names[row["grid_code"]]
@@ -131,7 +133,7 @@ def _cases(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict[str
     )
     out = []
     for r in conn.execute(q).mappings():
-        due = _aware(r["deadline"])
+        due = aware_utc(r["deadline"])
         out.append(
             {
                 "event_no": r["event_no"],
@@ -148,26 +150,20 @@ def _cases(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict[str
     return out
 
 
-def _aware(value: Any) -> dt.datetime | None:
-    """COALESCE() results bypass UTCDateTime: make them aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def backlog(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, Any]:
+def backlog(
+    conn: Connection, view: ViewState, now: dt.datetime, names: Names | None = None
+) -> dict[str, Any]:
     """The backlog panel at ``now`` (see the module docstring for the shape)."""
     lvl = view_level(view)
+    cache: Names = {} if names is None else names
     out: dict[str, Any] = {
         "level": lvl.level,
         "code": lvl.code,
         "child_level": lvl.child_level,
         "breadcrumb": [list(step) for step in breadcrumb(conn, view)],
         "age_buckets": [name for name, _, _ in AGE_BUCKETS],
-        "units": _unit_rows(conn, view, now) if lvl.child_level else [],
-        "top_grids": _top_grids(conn, view, now),
+        "units": _unit_rows(conn, view, now, cache) if lvl.child_level else [],
+        "top_grids": _top_grids(conn, view, now, cache),
         "cases": _cases(conn, view, now) if lvl.level == "grid" else [],
     }
     return out

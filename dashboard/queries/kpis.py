@@ -48,7 +48,7 @@ from dashboard.queries.common import (
     upto,
 )
 from dashboard.queries.scope import event_conditions, grid_conditions, place_conditions
-from dashboard.queries.sqlfuncs import hours_between, local_day
+from dashboard.queries.sqlfuncs import aware_utc, hours_between, local_day
 from dashboard.snapshot import KpiValue
 from dashboard.viewstate import ViewState
 
@@ -490,7 +490,7 @@ def video_offline_longest(
     )
     out = []
     for code, name, town, since in conn.execute(q):
-        since_at = _aware(since)
+        since_at = aware_utc(since)
         out.append(
             {
                 "point_code": code,
@@ -501,15 +501,6 @@ def video_offline_longest(
             }
         )
     return out
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    """Raw subquery results are not passed through UTCDateTime: make them aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 # --- security and campaigns ------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from sqlalchemy import Connection, func, or_, select
 
 from dashboard import schema
 from dashboard.queries.common import day_bounds, ratio, upto
-from dashboard.queries.kpis import _aware, video_offline_longest
-from dashboard.queries.scope import grid_conditions, unit_names, view_level
+from dashboard.queries.kpis import video_offline_longest
+from dashboard.queries.scope import Names, grid_conditions, unit_names, view_level
+from dashboard.queries.sqlfuncs import aware_utc
 from dashboard.viewstate import ViewState
 
 LOOKBACK = dt.timedelta(days=30)  # bound on the index range searched for a grid's last patrol
@@ -44,11 +45,15 @@ def _grid_rows(conn: Connection, view: ViewState, now: dt.datetime) -> list[tupl
         .scalar_subquery()
     )
     q = select(g.grid_code, g.village_code, g.town_code, last.label("last")).where(*grid_conditions(view))
-    return [(code, village, town, _aware(last_at)) for code, village, town, last_at in conn.execute(q)]
+    return [(code, village, town, aware_utc(last_at)) for code, village, town, last_at in conn.execute(q)]
 
 
 def patrol_panel(
-    conn: Connection, view: ViewState, now: dt.datetime, on_duty: dict[str, Any] | None = None
+    conn: Connection,
+    view: ViewState,
+    now: dt.datetime,
+    on_duty: dict[str, Any] | None = None,
+    names: Names | None = None,
 ) -> dict[str, Any]:
     """Coverage per child unit, per-grid hours since the last valid patrol, on-duty forces, video outages."""
     d0, cap = day_bounds(now)
@@ -65,9 +70,9 @@ def patrol_panel(
         acc["covered_24h"] += int(last is not None and last >= cap - dt.timedelta(days=1))
         hours = round((now - last).total_seconds() / 3600, 2) if last else None
         grids.append({"grid_code": code, "hours": hours})
-    names = unit_names(conn, set(units))
+    found = unit_names(conn, set(units), names)
     for acc in units.values():
-        acc["name_zh"], acc["name_en"], _ = names[acc["code"]]
+        acc["name_zh"], acc["name_en"], _ = found[acc["code"]]
         acc["coverage_today"] = ratio(acc["covered_today"], acc["grids"])
         acc["coverage_24h"] = ratio(acc["covered_24h"], acc["grids"])
     ordered = sorted(units.values(), key=lambda u: (u["coverage_today"] or 0.0, u["code"]))

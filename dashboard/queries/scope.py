@@ -108,16 +108,21 @@ def any_of(conds: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     return or_(*conds) if conds else true()
 
 
-def unit_names(conn: Connection, codes: set[str]) -> dict[str, tuple[str, str, int | None]]:
-    """code → (name_zh, name_en, population) for admin units and grids, in one query per table kind.
+Names = dict[str, tuple[str, str, int | None]]
+
+
+def unit_names(conn: Connection, codes: set[str], cache: Names | None = None) -> Names:
+    """code → (name_zh, name_en, population) for admin units and grids, in one statement.
 
     Falls back to the domain's town list (and then the bare code) for codes the database does not hold.
+    ``cache`` (shared by the panels of one snapshot) saves looking the same units up twice.
     """
-    if not codes:
-        return {}
-    wanted = sorted(codes)
+    cache = {} if cache is None else cache
+    wanted = sorted(codes - set(cache))
+    if not wanted:
+        return {code: cache[code] for code in codes}
     au, g = schema.admin_unit.c, schema.grid.c
-    names: dict[str, tuple[str, str, int | None]] = {}
+    names: Names = {}
     units = select(au.code, au.name_zh, au.name_en, au.population).where(au.code.in_(wanted))
     grids = select(
         g.grid_code, g.grid_name, g.grid_name, g.population_registered + g.population_floating
@@ -128,7 +133,8 @@ def unit_names(conn: Connection, codes: set[str]) -> dict[str, tuple[str, str, i
         if code not in names:
             town = domain.town_by_code().get(code)
             names[code] = (town.name_zh, town.name_en, None) if town else (code, code, None)
-    return names
+    cache.update(names)
+    return {code: cache[code] for code in codes}
 
 
 def breadcrumb(conn: Connection, view: ViewState) -> list[tuple[str, str, str, str]]:

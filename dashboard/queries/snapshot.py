@@ -15,9 +15,11 @@ from dashboard import schema
 from dashboard.periods import effective_now, period_bounds
 from dashboard.queries.backlog import backlog
 from dashboard.queries.common import upto
-from dashboard.queries.kpis import _aware, compute_kpis
+from dashboard.queries.kpis import compute_kpis
 from dashboard.queries.patrol import patrol_panel
 from dashboard.queries.rankings import rankings
+from dashboard.queries.scope import Names
+from dashboard.queries.sqlfuncs import aware_utc
 from dashboard.queries.ticker import ticker
 from dashboard.queries.trends import trends
 from dashboard.snapshot import Snapshot
@@ -49,16 +51,13 @@ def _version_columns() -> list[Any]:
 
 def data_version(conn: Connection) -> str:
     """A short token that changes whenever the feed or an import writes (one statement)."""
-    row = conn.execute(select(*_version_columns())).one()
-    raw = "|".join("" if v is None else str(v) for v in row)
-    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
+    return _token(conn.execute(select(*_version_columns())).one())
 
 
-def newest_data_at(conn: Connection, now: dt.datetime) -> dt.datetime | None:
-    """The newest source timestamp at or before ``now`` (index MAX lookups)."""
+def _newest_columns(now: dt.datetime) -> list[Any]:
     cap = upto(now)
     s = schema
-    probes = [
+    return [
         select(func.max(s.event.c.reported_at)).where(s.event.c.reported_at < cap).scalar_subquery(),
         select(func.max(s.event_action.c.at)).where(s.event_action.c.at < cap).scalar_subquery(),
         select(func.max(s.patrol.c.started_at)).where(s.patrol.c.started_at < cap).scalar_subquery(),
@@ -66,9 +65,28 @@ def newest_data_at(conn: Connection, now: dt.datetime) -> dt.datetime | None:
         .where(s.video_status_change.c.at < cap)
         .scalar_subquery(),
     ]
-    found = [_aware(v) for v in conn.execute(select(*probes)).one()]
-    present = [v for v in found if v is not None]
+
+
+def _newest(values: Any) -> dt.datetime | None:
+    present = [v for v in (aware_utc(x) for x in values) if v is not None]
     return max(present) if present else None
+
+
+def _token(values: Any) -> str:
+    raw = "|".join("" if v is None else str(v) for v in values)
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def newest_data_at(conn: Connection, now: dt.datetime) -> dt.datetime | None:
+    """The newest source timestamp at or before ``now`` (index MAX lookups)."""
+    return _newest(conn.execute(select(*_newest_columns(now))).one())
+
+
+def version_and_newest(conn: Connection, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+    """``data_version`` and ``newest_data_at`` in one statement."""
+    versions = _version_columns()
+    row = conn.execute(select(*versions, *_newest_columns(now))).one()
+    return _token(row[: len(versions)]), _newest(row[len(versions) :])
 
 
 def build_snapshot(conn: Connection, view: ViewState, now: dt.datetime) -> Snapshot:
@@ -78,18 +96,19 @@ def build_snapshot(conn: Connection, view: ViewState, now: dt.datetime) -> Snaps
     kpis = compute_kpis(conn, view, now)
     ranked = rankings(conn, view, now)
     town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
-    newest = newest_data_at(conn, now)
+    version, newest = version_and_newest(conn, now)
+    names: Names = {}
     return Snapshot(
         view=to_params(view),
         now=now.isoformat(),
         period_start=period.start.isoformat(),
         period_end=period.end.isoformat(),
-        data_version=data_version(conn),
+        data_version=version,
         newest_data_at=newest.isoformat() if newest else None,
         kpis=kpis,
         rankings=ranked,
-        backlog=backlog(conn, view, now),
-        patrol=patrol_panel(conn, view, now, kpis["patrol_on_duty"].detail),
+        backlog=backlog(conn, view, now, names),
+        patrol=patrol_panel(conn, view, now, kpis["patrol_on_duty"].detail, names),
         trends=trends(conn, view, now),
         ticker=ticker(conn, view, now, town_names or None),
     )

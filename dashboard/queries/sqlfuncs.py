@@ -9,6 +9,7 @@ would need it escaped.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import Float, String
@@ -115,4 +116,13 @@ def as_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-__all__ = ["as_float", "as_int", "epoch_seconds", "hours_between", "local_day", "local_hour_key"]
+def aware_utc(value: Any) -> dt.datetime | None:
+    """An aware UTC datetime from a raw result (COALESCE/MAX in a subquery bypass ``UTCDateTime``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite hands back text for untyped expressions
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+__all__ = ["as_float", "as_int", "aware_utc", "epoch_seconds", "hours_between", "local_day", "local_hour_key"]
