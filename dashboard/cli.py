@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("dashboard.simulate", "run the live feed: new events, lifecycle actions, patrols, cameras"),
     "import": ("dashboard.importer", "import CSV/XLSX exports into the canonical tables"),
     "serve": ("dashboard.commands.serve", "start the dashboard web server"),
+    "export": ("dashboard.commands.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
 }
 
 

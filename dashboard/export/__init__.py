@@ -93,6 +93,17 @@ def check_panel(panel: str | None) -> str:
     return panel
 
 
+def png_size(name: str, value: int | str | None, default: int) -> int:
+    """A picture width or height in CSS pixels; ValueError naming ``name`` when it is not sensible."""
+    if value is None or value == "":
+        return default
+    low, high = PNG_LIMITS
+    text = str(value).strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{name}: {value!r} must be whole pixels between {low} and {high}")
+    return int(text)
+
+
 def export_filename(view: ViewState, now: str, fmt: str, panel: str | None = None) -> str:
     """``xiaoshan-<scope>-<period>-<panel>-<YYYYMMDD-HHMM>.<fmt>``: ASCII, sortable, says what it holds."""
     from dashboard.i18n import to_local

@@ -25,7 +25,7 @@ from lxml import etree
 from pptx import Presentation
 from pptx.chart.data import CategoryChartData
 from pptx.dml.color import RGBColor
-from pptx.enum.chart import XL_AXIS_CROSSES, XL_CHART_TYPE, XL_LEGEND_POSITION, XL_MARKER_STYLE
+from pptx.enum.chart import XL_CHART_TYPE, XL_LEGEND_POSITION, XL_MARKER_STYLE
 from pptx.enum.dml import MSO_LINE
 from pptx.enum.shapes import MSO_SHAPE
 from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
@@ -70,7 +70,9 @@ STATUS = {
 }
 PALETTE = ["2f7ed8", "f28f43", "2ca58d", "d64550", "8e6cc9", "e6b422", "5aa9e6", "a0522d", "7f8c8d", "17becf"]
 KPI_COLUMNS, KPI_ROWS = 4, 3
-TABLE_ROWS = 14  # data rows per slide: 11 pt text stays readable from the back of a meeting room
+TABLE_ROWS = 14  # data rows per slide: 12 pt text stays readable from the back of a meeting room
+RANKING_ROWS = 14  # rows of each ranking on the rankings slide (two tables side by side, 10.5 pt)
+TABLE_SLIDES = 2  # continuation slides per table at most; a briefing is not the full list
 MAP_PX = (1000, 620)  # CSS pixels of a map picture: the print variant's type reads well at this size
 MAP_SCALE = 3.0  # 3000 x 1860 pixels: sharp on a projector and in print
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -156,7 +158,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "阈值：≤{good} 良好，≤{warn} 预警，其余告警",
         "Thresholds: ≤{good} good, ≤{warn} warning, else alert",
     ),
-    "no_picture": ("地图无法生成", "Map unavailable"),
+    "more_rows": (
+        "另有 {n} 行未列出，完整列表见系统页面",
+        "{n} more rows not shown; see the dashboard for all",
+    ),
 }
 
 
@@ -510,6 +515,23 @@ def fill_cell(
     add_run(paragraph, text, size=size, bold=bold, colour=colour, lang=lang)
 
 
+def text_width(text: str) -> float:
+    """Width of ``text`` in ems: CJK characters are one em, latin about half."""
+    return sum(1.0 if _CJK.match(ch) else 0.55 for ch in text)
+
+
+def column_widths(columns: list[str], rows: list[list[Any]], total: int) -> list[int]:
+    """Widths in EMU proportional to each column's longest text (headers may wrap onto two lines)."""
+    weights = []
+    for c, name in enumerate(columns):
+        cells = [text_width(cell_text(row[c])) for row in rows if c < len(row)]
+        weights.append(max([text_width(str(name)) / 2, 2.0, *cells]) + 1.2)  # + cell margins
+    scale = total / sum(weights)
+    widths = [int(w * scale) for w in weights]
+    widths[-1] += total - sum(widths)
+    return widths
+
+
 def add_table(
     slide: Any,
     box: tuple[int, int, int, int],
@@ -517,50 +539,37 @@ def add_table(
     rows: list[list[Any]],
     numeric_from: int,
     lang: str,
+    *,
+    size: float = 12,
 ) -> Any:
-    """A native table: brand header row, banded rows, numbers right-aligned, first column wider."""
+    """A native table: brand header row, banded rows, numbers right-aligned, widths by content."""
     x, y, w, _h = box
-    row_h = Inches(0.34)
+    row_h = Inches(0.3 if size < 12 else 0.34)
     frame = slide.shapes.add_table(len(rows) + 1, len(columns), x, y, w, row_h * (len(rows) + 1))
     table = frame.table
-    size = 12 if len(columns) <= 5 else 10.5
-    first = int(w * (0.34 if len(columns) > 2 else 0.6))
-    for i, column in enumerate(table.columns):
-        column.width = first if i == 0 else (w - first) // max(len(columns) - 1, 1)
+    for column, width in zip(table.columns, column_widths(columns, rows, w), strict=True):
+        column.width = width
     for r in range(len(rows) + 1):
         table.rows[r].height = row_h
+    header = {"size": size, "bold": True, "colour": WHITE, "fill": BRAND, "lang": lang}
     for c, name in enumerate(columns):
-        align = PP_ALIGN.RIGHT if c >= numeric_from else PP_ALIGN.LEFT
-        fill_cell(
-            table.cell(0, c),
-            str(name),
-            size=size,
-            bold=True,
-            colour=WHITE,
-            fill=BRAND,
-            align=align,
-            lang=lang,
-        )
+        fill_cell(table.cell(0, c), str(name), align=_align(c, numeric_from), **header)
     for r, row in enumerate(rows, start=1):
-        fill = ROW_ALT if r % 2 == 0 else WHITE
+        body = {
+            "size": size,
+            "bold": False,
+            "colour": INK,
+            "fill": ROW_ALT if r % 2 == 0 else WHITE,
+            "lang": lang,
+        }
         for c in range(len(columns)):
-            value = row[c] if c < len(row) else None
-            align = PP_ALIGN.RIGHT if c >= numeric_from else PP_ALIGN.LEFT
-            fill_cell(
-                table.cell(r, c),
-                cell_text(value),
-                size=size,
-                bold=False,
-                colour=INK,
-                fill=fill,
-                align=align,
-                lang=lang,
-            )
+            text = cell_text(row[c] if c < len(row) else None)
+            fill_cell(table.cell(r, c), text, align=_align(c, numeric_from), **body)
     return frame
 
 
-def chunks_of(rows: list[list[Any]], size: int) -> list[list[list[Any]]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
+def _align(column: int, numeric_from: int) -> Any:
+    return PP_ALIGN.RIGHT if column >= numeric_from else PP_ALIGN.LEFT
 
 
 def panel_notes(key: str, lang: str, note: str | None = None) -> list[str]:
@@ -575,20 +584,35 @@ def panel_notes(key: str, lang: str, note: str | None = None) -> list[str]:
     return lines
 
 
-def table_slides(prs: Any, deck: Deck, spec: TableSpec) -> None:
-    """One full-width table, continued on further slides when longer than TABLE_ROWS."""
+def table_slides(prs: Any, deck: Deck, spec: TableSpec, *, skip: int = 0, continued: bool = False) -> None:
+    """A full-width table from row ``skip``, on at most TABLE_SLIDES slides; the rest is counted, not shown."""
     box = (MARGIN, CONTENT_TOP, SLIDE_W - 2 * MARGIN, CONTENT_BOTTOM - CONTENT_TOP)
-    for n, rows in enumerate(chunks_of(spec.rows, TABLE_ROWS)):
-        slide = new_slide(prs, deck, spec.title(deck.lang) + (tr("continued", deck.lang) if n else ""))
-        if rows:
-            add_table(slide, box, spec.columns, rows, spec.numeric_from, deck.lang)
+    rows = spec.rows[skip:]
+    pages = [rows[i : i + TABLE_ROWS] for i in range(0, len(rows), TABLE_ROWS)][:TABLE_SLIDES] or [[]]
+    for n, chunk in enumerate(pages):
+        more = continued or n > 0
+        slide = new_slide(prs, deck, spec.title(deck.lang) + (tr("continued", deck.lang) if more else ""))
+        if chunk:
+            add_table(slide, box, spec.columns, chunk, spec.numeric_from, deck.lang)
         else:
             no_data(slide, deck)
         set_notes(slide, panel_notes(spec.key, deck.lang), deck.lang)
+    left_out = len(rows) - TABLE_ROWS * TABLE_SLIDES
+    if left_out > 0:
+        more_rows(slide, deck, left_out, box)
+
+
+def more_rows(slide: Any, deck: Deck, count: int, box: tuple[int, int, int, int]) -> None:
+    """``另有 N 行未列出`` under the last table: the deck is a briefing, the screen has the full list."""
+    x, _y, w, _h = box
+    line = [(tr("more_rows", deck.lang, n=count), 11, False, MUTED)]
+    add_text(
+        slide, (x, CONTENT_BOTTOM - Inches(0.05), w, Inches(0.3)), line, align=PP_ALIGN.RIGHT, lang=deck.lang
+    )
 
 
 def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableSpec | None) -> None:
-    """Towns and departments side by side; rows beyond the first slide continue on their own slides."""
+    """Towns and departments side by side; longer lists continue on slides of their own."""
     specs = [s for s in (towns, depts) if s is not None]
     if not specs:
         return
@@ -598,32 +622,17 @@ def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableS
     notes: list[str] = []
     for i, spec in enumerate(specs):
         x = MARGIN + i * (width + gap)
-        add_text(
-            slide,
-            (x, CONTENT_TOP - Inches(0.05), width, Inches(0.4)),
-            [(spec.title(deck.lang), 15, True, INK)],
-            lang=deck.lang,
-        )
-        box = (x, CONTENT_TOP + Inches(0.4), width, CONTENT_BOTTOM - CONTENT_TOP - Inches(0.4))
+        heading = [(spec.title(deck.lang), 15, True, INK)]
+        add_text(slide, (x, CONTENT_TOP - Inches(0.1), width, Inches(0.4)), heading, lang=deck.lang)
+        box = (x, CONTENT_TOP + Inches(0.35), width, CONTENT_BOTTOM - CONTENT_TOP - Inches(0.35))
         if spec.rows:
-            add_table(slide, box, spec.columns, spec.rows[: TABLE_ROWS - 1], spec.numeric_from, deck.lang)
+            rows = spec.rows[:RANKING_ROWS]
+            add_table(slide, box, spec.columns, rows, spec.numeric_from, deck.lang, size=10.5)
         notes += panel_notes(spec.key, deck.lang)
     set_notes(slide, notes, deck.lang)
     for spec in specs:
-        rest = spec.rows[TABLE_ROWS - 1 :]
-        if rest:
-            table_slides(
-                prs,
-                deck,
-                TableSpec(
-                    spec.key,
-                    spec.title_zh + "（续）",
-                    spec.title_en + " (continued)",
-                    spec.columns,
-                    rest,
-                    spec.numeric_from,
-                ),
-            )
+        if len(spec.rows) > RANKING_ROWS:
+            table_slides(prs, deck, spec, skip=RANKING_ROWS, continued=True)
 
 
 def no_data(slide: Any, deck: Deck) -> None:
@@ -680,9 +689,10 @@ def add_native_chart(slide: Any, spec: ChartSpec, box: tuple[int, int, int, int]
         style_series(chart, spec)
     chart.has_legend = len(spec.series) > 1 or spec.kind == "donut"
     if chart.has_legend:
-        chart.legend.position = (
-            XL_LEGEND_POSITION.RIGHT if spec.kind == "donut" else XL_LEGEND_POSITION.BOTTOM
-        )
+        # Long bar lists need every bit of height for one label per unit: their legend goes right.
+        tall = spec.kind in ("hbar", "stacked_hbar") and len(spec.categories) > 20
+        right = spec.kind == "donut" or tall
+        chart.legend.position = XL_LEGEND_POSITION.RIGHT if right else XL_LEGEND_POSITION.BOTTOM
         chart.legend.include_in_layout = False
         chart.legend.font.size = Pt(13)
     cjk_chart_fonts(chart, lang)
@@ -701,13 +711,19 @@ def style_axes(chart: Any, spec: ChartSpec) -> None:
         value_axis.maximum_scale = 100
     value_axis.minimum_scale = 0
     category_axis = chart.category_axis
-    category_axis.tick_labels.font.size = Pt(12 if len(spec.categories) <= 15 else 11)
+    count = len(spec.categories)
+    category_axis.tick_labels.font.size = Pt(12 if count <= 15 else 10 if count <= 20 else 8.5)
     category_axis.format.line.color.rgb = GRID
     if spec.kind in ("hbar", "stacked_hbar"):
         category_axis.reverse_order = True  # first category on top, as on the screens
-        category_axis.crosses = XL_AXIS_CROSSES.MAXIMUM  # ... and the value axis stays at the bottom
-    if len(spec.categories) > 16 and spec.kind in ("line", "bar", "stacked_bar"):
-        skip_tick_labels(category_axis, math.ceil(len(spec.categories) / 12))
+        # ... and the value axis stays at the bottom: it crosses the reversed category axis at its end
+        crosses = value_axis._element.find(qn("c:crosses"))
+        if crosses is not None:
+            crosses.set("val", "max")
+    if spec.kind in ("hbar", "stacked_hbar"):
+        skip_tick_labels(category_axis, 1)  # every unit named: LibreOffice would otherwise thin them out
+    elif count > 16:
+        skip_tick_labels(category_axis, math.ceil(count / 12))
 
 
 def skip_tick_labels(axis: Any, every: int) -> None:
