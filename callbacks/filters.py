@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from dash import ALL, Input, Output, State, callback, ctx, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard.i18n import SHANGHAI, t
 from dashboard.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
@@ -132,7 +133,10 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
     current = view_from_store(args[-1])
     trigger = ctx.triggered_id
     keep = [no_update] * len(FILTER_KEYS)
-    if trigger is None or trigger in {"url"}:
+    clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
+    if isinstance(trigger, dict) and not clicked:
+        raise PreventUpdate  # preset buttons just rendered (n_clicks=0), nobody clicked
+    if trigger is None or trigger == "url":
         try:
             view = view_from_search(search, pathname)
         except ViewStateError as err:
@@ -148,7 +152,7 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
     except ViewStateError as err:
         return (no_update, no_update, str(err), *keep)
     query = to_query(view)
-    synced = filter_values(view) if trigger in {"back-to-live"} or isinstance(trigger, dict) else keep
+    synced = filter_values(view) if trigger == "back-to-live" or isinstance(trigger, dict) else keep
     return ("?" + query if query else "", query, None, *synced)
 
 
