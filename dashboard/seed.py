@@ -405,7 +405,7 @@ def department_rows() -> list[tuple[Any, ...]]:
                     lifecycle.platform_code(t.code, key),
                     t.name_zh + zh,
                     f"{t.name_en} {en}",
-                    "town_platform",
+                    "town",  # 镇街四个平台 (the schema's level column holds 12 characters)
                     None,
                 )
             )
@@ -732,10 +732,10 @@ def evaluation_row(event_id: int, plan: Plan, start: int, stop: int) -> tuple[An
 
 
 def new_event_rows(
-    event_id: int, number: str, a: Arrival, ctx: Context, upto: int
+    event_id: int, number: str, a: Arrival, ctx: Context, upto: int, plan: Plan | None = None
 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], tuple[Any, ...] | None]:
     """(event row, its action rows, its evaluation row or None) as of ``upto``."""
-    plan = plan_for(a, number, ctx)
+    plan = plan or plan_for(a, number, ctx)
     state, n = lifecycle.fold(plan, upto)
     g = a.grid
     row = (
@@ -846,43 +846,70 @@ class PatrolDay:
 
 
 def patrol_day(forces: Forces, day: int, seed: int, scale: float) -> PatrolDay:
-    """Plan every patrol that starts on local day ``day`` (deterministic for seed, day and scale)."""
+    """Plan every patrol that starts on local day ``day`` (deterministic for seed and day).
+
+    Every member's draws are made whether or not they patrol, so a member's patrol is the same at
+    any ``scale``: a lower scale only drops patrols (the feed can resume a seed made at another scale).
+    """
     rng = np.random.default_rng([seed, day, 17])
     weekend = (day + 3) % 7 >= 5
-    parts: list[tuple[np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]] = []
+    cols: dict[str, list[np.ndarray]] = {}
+    types: list[str] = []
     for force, (p, shifts, median) in PATROL_HABITS.items():
         ids, grids = forces.members[force]
-        prob = min(1.0, p * (1.6 if force == "VOLUNTEER" and weekend else 1.0) * min(scale, 1.0))
-        on = rng.random(len(ids)) < prob
-        n = int(on.sum())
-        shift = np.asarray(shifts)[rng.integers(0, len(shifts), n)]
-        start = day_start(day) + ((shift + rng.random(n) * 1.5) * HOUR).astype(np.int64)
-        minutes = median * np.exp(rng.normal(0, 0.35, n))
-        short = rng.random(n) < 0.05  # cut short: fails the 30-minute rule
-        minutes = np.where(short, rng.uniform(8, 29, n), np.maximum(minutes, 31))
-        parts.append((ids[on], grids[on], PATROL_TYPE[force], start, start + (minutes * 60).astype(np.int64)))
-    staff = np.concatenate([x[0] for x in parts])
-    grid = np.concatenate([x[1] for x in parts])
-    types = [t for x in parts for t in [x[2]] * len(x[0])]
-    start = np.concatenate([x[3] for x in parts])
-    end = np.concatenate([x[4] for x in parts])
-    order = np.lexsort((staff, start))
-    staff, grid, start, end = staff[order], grid[order], start[order], end[order]
+        m = len(ids)
+        prob = min(1.0, p * (1.6 if force == "VOLUNTEER" and weekend else 1.0)) * min(scale, 1.0)
+        draws = {
+            "on": rng.random(m) < prob,
+            "staff": ids,
+            "grid": grids,
+            "start": day_start(day)
+            + ((np.asarray(shifts)[rng.integers(0, len(shifts), m)] + rng.random(m) * 1.5) * HOUR).astype(
+                np.int64
+            ),
+            "minutes": median * np.exp(rng.normal(0, 0.35, m)),
+            "short": rng.random(m) < 0.05,  # cut short: fails the 30-minute rule
+            "short_minutes": rng.uniform(8, 29, m),
+            "gps_fail": rng.random(m) < 0.03,
+            "gps_low": rng.integers(0, 3, m),
+            "ncheck": np.where(rng.random(m) < 0.03, 0, rng.integers(1, 5, m)),
+            "speed": rng.uniform(0.5, 1.2, m),
+            "events": (rng.random(m) < 0.08).astype(np.int64),
+            "frac": rng.uniform(-0.3, 0.3, (m, 4)),
+            "method": rng.integers(0, len(CHECKIN_METHODS), (m, 4)),
+            "jitter": rng.uniform(-0.002, 0.002, (m, 4, 2)),
+        }
+        on = draws.pop("on")
+        for key, arr in draws.items():
+            cols.setdefault(key, []).append(arr[on])
+        types.extend([PATROL_TYPE[force]] * int(on.sum()))
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    order = np.lexsort((c["staff"], c["start"]))
+    c = {k: v[order] for k, v in c.items()}
     types = [types[i] for i in order]
+    start = c["start"]
+    minutes = np.where(c["short"], c["short_minutes"], np.maximum(c["minutes"], 31))
+    dur = (minutes * 60).astype(np.int64)
+    ncheck = c["ncheck"]
     n = len(start)
-    dur = end - start
-    gps = np.where(rng.random(n) < 0.03, rng.integers(0, 3, n), np.maximum(3, dur // 300))
-    ncheck = np.where(rng.random(n) < 0.03, 0, rng.integers(1, 5, n))
-    distance = (dur * rng.uniform(0.5, 1.2, n)).astype(np.int64)
-    events = (rng.random(n) < 0.08).astype(np.int64)
     cp = np.repeat(np.arange(n), ncheck)
     serial = np.concatenate([np.arange(k) for k in ncheck]) if n else np.zeros(0, np.int64)
-    frac = (serial + 0.5 + rng.uniform(-0.3, 0.3, len(cp))) / np.repeat(np.maximum(ncheck, 1), ncheck)
-    at = start[cp] + (frac * dur[cp]).astype(np.int64)
+    frac = (serial + 0.5 + c["frac"][cp, serial]) / np.repeat(np.maximum(ncheck, 1), ncheck)
     return PatrolDay(
-        staff, grid, types, start, end, distance, gps, events, cp, at,
-        rng.integers(0, len(CHECKIN_METHODS), len(cp)), serial, rng.uniform(-0.002, 0.002, (len(cp), 2)),
-    )  # fmt: skip
+        staff=c["staff"],
+        grid=c["grid"],
+        ptype=types,
+        start=start,
+        end=start + dur,
+        distance=(dur * c["speed"]).astype(np.int64),
+        gps=np.where(c["gps_fail"], c["gps_low"], np.maximum(3, dur // 300)),
+        events=c["events"],
+        checkin_patrol=cp,
+        checkin_at=start[cp] + (frac * dur[cp]).astype(np.int64),
+        checkin_method=c["method"][cp, serial],
+        checkin_serial=serial,
+        checkin_jitter=c["jitter"][cp, serial],
+    )
 
 
 def patrol_row(
@@ -910,15 +937,19 @@ def checkin_row(pd: PatrolDay, k: int, pid: int, sampler: Sampler) -> tuple[Any,
 
 def patrol_rows(
     pd: PatrolDay, sampler: Sampler, first_id: int, after: int, upto: int
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Rows for the patrols of ``pd`` that start in (after, upto], with their check-ins up to ``upto``."""
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, tuple[int, int]]]:
+    """Rows for the patrols of ``pd`` that start in (after, upto], with their check-ins up to ``upto``.
+
+    Also returns the patrols still under way: id → (index in ``pd``, check-ins written).
+    """
     sel = np.nonzero((pd.start > after) & (pd.start <= upto))[0]
     ids = {int(i): first_id + k for k, i in enumerate(sel)}
     ck = np.nonzero(np.isin(pd.checkin_patrol, sel) & (pd.checkin_at <= upto))[0]
     checkins = [checkin_row(pd, int(k), ids[int(pd.checkin_patrol[k])], sampler) for k in ck]
     done = np.bincount(pd.checkin_patrol[ck], minlength=len(pd)) if len(ck) else np.zeros(len(pd), np.int64)
     patrols = [patrol_row(pd, int(i), ids[int(i)], sampler, upto, int(done[i])) for i in sel]
-    return patrols, checkins
+    under_way = {ids[int(i)]: (int(i), int(done[i])) for i in sel if int(pd.end[i]) > upto}
+    return patrols, checkins, under_way
 
 
 # --- Video points and their outages ------------------------------------------------------------------
@@ -1232,8 +1263,11 @@ def _restore_sqlite(conn: Connection) -> None:
 
 
 def _drop_bulk_indexes(conn: Connection) -> list[Any]:
-    """Bulk loads into unindexed tables, then one index build each, are much faster."""
-    dropped = []
+    """Bulk loads into unindexed tables, then one index build each, are much faster (SQLite only:
+    MariaDB refuses to drop an index that backs a foreign key, and tests there are small)."""
+    dropped: list[Any] = []
+    if conn.dialect.name != "sqlite":
+        return dropped
     for table in BULK_TABLES:
         for idx in sorted(table.indexes, key=lambda i: i.name or ""):
             idx.drop(conn)
@@ -1322,7 +1356,7 @@ def _write_patrols(conn: Connection, job: SeedJob, sampler: Sampler, staff: list
     with Progress("巡查 patrols (days)", max(job.patrol_days, 1), enabled=job.progress) as bar:
         for day in range(first_day, today + 1):
             pd = patrol_day(forces, day, job.seed, job.scale)
-            patrols, checkins = patrol_rows(pd, sampler, next_pid, 0, job.now)
+            patrols, checkins, _ = patrol_rows(pd, sampler, next_pid, 0, job.now)
             insert_rows(conn, schema.patrol, PATROL_COLUMNS, patrols)
             insert_rows(conn, schema.patrol_checkin, CHECKIN_COLUMNS, checkins)
             conn.commit()
