@@ -858,7 +858,9 @@ def patrol_day(forces: Forces, day: int, seed: int, scale: float) -> PatrolDay:
     for force, (p, shifts, median) in PATROL_HABITS.items():
         ids, grids = forces.members[force]
         m = len(ids)
-        prob = min(1.0, p * (1.6 if force == "VOLUNTEER" and weekend else 1.0)) * min(scale, 1.0)
+        prob = min(1.0, p * (1.6 if force == "VOLUNTEER" and weekend else 1.0))
+        if force not in ("GRID_WORKER", "GRID_LEADER"):  # every grid is walked daily at any scale
+            prob *= min(scale, 1.0)
         draws = {
             "on": rng.random(m) < prob,
             "staff": ids,
