@@ -212,16 +212,19 @@ def build_district(conn: Connection) -> dict[str, int]:
     ev = {
         "E1": event_row(sh(2026, 11, 2, 9), accepted_at=sh(2026, 11, 2, 10), closed_at=sh(2026, 11, 3, 10),
                         deadline_at=sh(2026, 11, 5), level_of_handling="GRID", dispatch_dept_code="D05_FIRE",
-                        status="CLOSED"),
+                        dispatched_at=sh(2026, 11, 2, 10, 30), dispatch_count=1, status="CLOSED"),
         "E2": event_row(sh(2026, 11, 5, 8), grid=GRID_A1_2, category="DISPUTE", accepted_at=sh(2026, 11, 5, 10),
                         closed_at=sh(2026, 11, 7, 10), deadline_at=sh(2026, 11, 6, 10), level_of_handling="TOWN",
-                        dispatch_dept_code="D03_CITYMGMT", status="CLOSED"),
+                        dispatch_dept_code="D03_CITYMGMT", dispatched_at=sh(2026, 11, 5, 13), dispatch_count=2,
+                        returned_count=1, reopened_count=1, status="CLOSED"),
         "E3": event_row(sh(2026, 11, 10, 8), grid=GRID_B1_1, accepted_at=sh(2026, 11, 10, 9),
                         closed_at=sh(2026, 11, 10, 21), deadline_at=sh(2026, 11, 12), level_of_handling="VILLAGE",
-                        dispatch_dept_code="D05_FIRE", status="CLOSED"),
+                        dispatch_dept_code="D05_FIRE", dispatched_at=sh(2026, 11, 10, 10), dispatch_count=1,
+                        status="CLOSED"),
         "E4": event_row(sh(2026, 11, 12, 8), grid=GRID_A2_1, category="ILLEGAL_BUILD", priority="URGENT",
                         accepted_at=sh(2026, 11, 12, 9), deadline_at=sh(2026, 11, 15), supervised_at=sh(2026, 11, 16),
-                        is_supervised=True, dispatch_dept_code="D03_CITYMGMT", status="DISPATCHED"),
+                        is_supervised=True, dispatch_dept_code="D03_CITYMGMT", dispatched_at=sh(2026, 11, 12, 10),
+                        dispatch_count=1, status="DISPATCHED"),
         "E5": event_row(sh(2026, 11, 18, 9), accepted_at=sh(2026, 11, 18, 9, 30), deadline_at=sh(2026, 11, 20)),
         "E6": event_row(sh(2026, 11, 6, 8), grid=GRID_E1_1, accepted_at=sh(2026, 11, 6, 9),
                         closed_at=sh(2026, 11, 7, 9), deadline_at=sh(2026, 11, 8), level_of_handling="GRID",
@@ -235,7 +238,8 @@ def build_district(conn: Connection) -> dict[str, int]:
                          deadline_at=sh(2025, 11, 5), level_of_handling="GRID", status="ARCHIVED"),
         "E12": event_row(sh(2026, 11, 16, 8), grid=GRID_B1_1, priority="MAJOR", accepted_at=sh(2026, 11, 16, 9),
                          closed_at=sh(2026, 11, 18, 12), deadline_at=sh(2026, 11, 17),
-                         dispatch_dept_code="D01_POLICE", status="CLOSED"),
+                         dispatch_dept_code="D01_POLICE", dispatched_at=sh(2026, 11, 18, 11), dispatch_count=1,
+                         status="CLOSED"),
     }  # fmt: skip
     ids = dict(zip(ev, add_events(conn, list(ev.values())), strict=True))
     for name, action, at in (

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Engine, event, select, update
 
 from dashboard import schema
 from dashboard.db import init_db
@@ -257,6 +257,18 @@ def test_rows_written_after_now_do_not_change_the_answer(district: Engine) -> No
         later = sh(2026, 11, 18, 13)
         (new_id,) = f.add_events(conn, [f.event_row(later, priority="URGENT", accepted_at=later)])
         f.add_action(conn, new_id, "DISPATCH", later)
+        # E1 is returned and fails verification after now: counters move, the log says "later".
+        e1 = conn.execute(
+            select(schema.event.c.event_id).where(schema.event.c.reported_at == sh(2026, 11, 2, 9))
+        )
+        e1_id = e1.scalar_one()
+        f.add_action(conn, e1_id, "RETURN", later)
+        f.add_action(conn, e1_id, "VERIFY_FAIL", later)
+        conn.execute(
+            update(schema.event)
+            .where(schema.event.c.event_id == e1_id)
+            .values(returned_count=1, reopened_count=1, dispatch_count=2, dispatched_at=later)
+        )
         f.add_evaluation(conn, new_id, "满意", later)
         conn.execute(
             update(schema.event)

@@ -92,6 +92,25 @@ def had_action(action: str, t: dt.datetime) -> ColumnElement[bool]:
     return exists(select(A.c.action_id).where(A.c.event_id == E.c.event_id, A.c.action == action, A.c.at < t))
 
 
+def dispatched_by(t: dt.datetime) -> ColumnElement[bool]:
+    """Dispatched before t. ``dispatched_at`` holds the latest dispatch, so it can hide an earlier one
+    only after a re-dispatch (``dispatch_count > 1``): only then is the action log consulted."""
+    return or_(
+        and_(E.c.dispatched_at.is_not(None), E.c.dispatched_at < t),
+        and_(E.c.dispatch_count > 1, had_action("DISPATCH", t)),
+    )
+
+
+def returned_by(t: dt.datetime) -> ColumnElement[bool]:
+    """Returned by a department before t: the counter (which only grows) screens out the rest cheaply."""
+    return and_(E.c.returned_count > 0, had_action("RETURN", t))
+
+
+def reworked_by(t: dt.datetime) -> ColumnElement[bool]:
+    """Failed verification (返工) before t; screened by ``reopened_count`` like :func:`returned_by`."""
+    return and_(E.c.reopened_count > 0, had_action("VERIFY_FAIL", t))
+
+
 def ratio(num: float | None, den: float | None, scale: float = 100.0) -> float | None:
     """num/den × scale, or None when the denominator is zero or missing."""
     if not den or num is None:

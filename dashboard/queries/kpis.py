@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, not_, or_, select, union_all
+from sqlalchemy import Connection, and_, func, literal, not_, or_, select, union_all
 from sqlalchemy.sql import over
 
 from dashboard import domain, schema
@@ -34,14 +34,16 @@ from dashboard.queries.common import (
     comparison_instants,
     count_if,
     day_bounds,
+    dispatched_by,
     due_aggs,
     due_conditions,
     due_hint,
     effective_deadline,
-    had_action,
     not_rejected_by,
     open_at,
     ratio,
+    returned_by,
+    reworked_by,
     run_family,
     spark_instants,
     sum_if,
@@ -109,8 +111,8 @@ def reported_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiM
         "reported": func.count(),
         "collected": count_if(not_rejected_by(cap)),
         "cohort_closed": count_if(and_(closed_by(cap), not_rejected_by(cap))),
-        "dispatched": count_if(had_action("DISPATCH", cap)),
-        "returned": count_if(and_(had_action("DISPATCH", cap), had_action("RETURN", cap))),
+        "dispatched": count_if(dispatched_by(cap)),
+        "returned": count_if(and_(dispatched_by(cap), returned_by(cap))),
     }
     res = run_family(
         conn, E.c.reported_at, aggs, event_conditions(view), period.ranges(), spark=spark_buckets(period)
@@ -132,7 +134,7 @@ def closed_aggs(cap: dt.datetime) -> dict[str, Any]:
         "closed": func.count(),
         "hours_sum": sum_if(accepted, hours_between(E.c.accepted_at, E.c.closed_at)),
         "hours_n": count_if(accepted),
-        "reworked": count_if(had_action("VERIFY_FAIL", cap)),
+        "reworked": count_if(reworked_by(cap)),
         "local": count_if(E.c.level_of_handling.in_(LOCAL_LEVELS)),
     }
 
@@ -411,41 +413,37 @@ def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
 
 
 def _video_state(view: ViewState, cap: dt.datetime) -> Any:
-    """Per installed point in scope: its state at now (the latest change ≤ now; none = online since install)."""
+    """Per installed point in scope: its state at now and its last online report before now.
+
+    The state is the latest change at or before now (no change yet = online since installation): one
+    correlated LIMIT 1 per point on the (point_code, at) index, so the cost follows the number of
+    points, not the length of the change history.
+    """
     vp, vc = schema.video_point, schema.video_status_change
-    last = (
-        select(
-            vc.c.point_code,
-            func.max(vc.c.change_id).label("last_id"),
-            func.max(case_online_at(vc)).label("last_on"),
-        )
-        .where(vc.c.at < cap)
-        .group_by(vc.c.point_code)
-        .subquery("last")
+    latest = (
+        select(vc.c.online)
+        .where(vc.c.point_code == vp.c.point_code, vc.c.at < cap)
+        .order_by(vc.c.at.desc(), vc.c.change_id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    latest = vc.alias("latest")
-    online = func.coalesce(latest.c.online, True)
+    on = vc.alias("von")
+    last_on = (
+        select(func.max(on.c.at))
+        .where(on.c.point_code == vp.c.point_code, on.c.online.is_(True), on.c.at < cap)
+        .scalar_subquery()
+    )
     return (
         select(
             vp.c.point_code,
             vp.c.name,
             vp.c.town_code,
-            vp.c.installed_at,
-            online.label("online"),
-            last.c.last_on,
-        )
-        .select_from(
-            vp.outerjoin(last, last.c.point_code == vp.c.point_code).outerjoin(
-                latest, latest.c.change_id == last.c.last_id
-            )
+            func.coalesce(latest, True).label("online"),
+            last_on.label("last_on"),
         )
         .where(vp.c.installed_at < cap, *place_conditions(view, vp.c.town_code, None, vp.c.grid_code))
         .subquery("state")
     )
-
-
-def case_online_at(vc: Any) -> Any:
-    return case((vc.c.online.is_(True), vc.c.at), else_=None)
 
 
 def video_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
