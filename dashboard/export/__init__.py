@@ -185,5 +185,10 @@ def _panel_png(
         geojson_for(spec.map_level or "town", spec.map_parent) if spec.kind == "map" and geojson_for else None
     )
     return render_panel_png(
-        spec, width=width or PNG_SIZE[0], height=height or PNG_SIZE[1], geojson=geojson, renderer=renderer
+        spec,
+        width=width or PNG_SIZE[0],
+        height=height or PNG_SIZE[1],
+        geojson=geojson,
+        renderer=renderer,
+        lang=view.lang,
     )

@@ -190,13 +190,13 @@ def get_renderer() -> KaleidoRenderer:
     return _RENDERER
 
 
-def figure_for(spec: ChartSpec, geojson: dict[str, Any] | None = None) -> dict[str, Any]:
+def figure_for(spec: ChartSpec, geojson: dict[str, Any] | None = None, lang: str = "zh") -> dict[str, Any]:
     """The print-variant plotly figure of ``spec`` (the screens' own converter once it exists)."""
     from dashboard import figures
 
     from_spec = getattr(figures, "from_spec", None)
     if from_spec is not None:
-        return dict(from_spec(spec, "print", geojson=geojson))
+        return dict(from_spec(spec, "print", geojson=geojson, lang=lang))
     return _minimal_figure(spec, geojson)
 
 
@@ -215,8 +215,8 @@ def _minimal_figure(spec: ChartSpec, geojson: dict[str, Any] | None) -> dict[str
             geojson, spec.codes, values, texts, variant="print", colorbar_title=name, note=spec.note
         )
     if spec.kind == "donut" and spec.series:
-        values = [v or 0 for v in spec.series[0].values]
-        return figures.donut_figure(spec.categories, values, variant="print", title=title)
+        shares = [float(v or 0) for v in spec.series[0].values]
+        return figures.donut_figure(spec.categories, shares, variant="print", title=title)
     if spec.kind == "line":
         lines = [
             (s.name, s.values, s.colour or figures.PALETTE[i % 10], s.dashed)
@@ -247,8 +247,9 @@ def render_panel_png(
     scale: float = 2.0,
     geojson: dict[str, Any] | None = None,
     renderer: Renderer | None = None,
+    lang: str = "zh",
 ) -> bytes:
     """PNG bytes of one panel, drawn like the print variant of the screens."""
-    figure = figure_for(spec, geojson)
+    figure = figure_for(spec, geojson, lang)
     figure.setdefault("layout", {}).update({"width": width, "height": height})
     return (renderer or get_renderer()).render(figure, width=width, height=height, scale=scale)

@@ -502,17 +502,23 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def fill_cell(
-    cell: Any, text: str, *, size: float, bold: bool, colour: RGBColor, fill: RGBColor, align: Any, lang: str
-) -> None:
+@dataclass(frozen=True)
+class CellStyle:
+    size: float
+    bold: bool
+    colour: RGBColor
+    fill: RGBColor
+
+
+def fill_cell(cell: Any, text: str, style: CellStyle, align: Any, lang: str) -> None:
     cell.fill.solid()
-    cell.fill.fore_color.rgb = fill
+    cell.fill.fore_color.rgb = style.fill
     cell.margin_left = cell.margin_right = Inches(0.06)
     cell.margin_top = cell.margin_bottom = Inches(0.02)
     cell.vertical_anchor = MSO_ANCHOR.MIDDLE
     paragraph = cell.text_frame.paragraphs[0]
     paragraph.alignment = align
-    add_run(paragraph, text, size=size, bold=bold, colour=colour, lang=lang)
+    add_run(paragraph, text, size=style.size, bold=style.bold, colour=style.colour, lang=lang)
 
 
 def text_width(text: str) -> float:
@@ -551,20 +557,14 @@ def add_table(
         column.width = width
     for r in range(len(rows) + 1):
         table.rows[r].height = row_h
-    header = {"size": size, "bold": True, "colour": WHITE, "fill": BRAND, "lang": lang}
+    header = CellStyle(size, True, WHITE, BRAND)
     for c, name in enumerate(columns):
-        fill_cell(table.cell(0, c), str(name), align=_align(c, numeric_from), **header)
+        fill_cell(table.cell(0, c), str(name), header, _align(c, numeric_from), lang)
     for r, row in enumerate(rows, start=1):
-        body = {
-            "size": size,
-            "bold": False,
-            "colour": INK,
-            "fill": ROW_ALT if r % 2 == 0 else WHITE,
-            "lang": lang,
-        }
+        body = CellStyle(size, False, INK, ROW_ALT if r % 2 == 0 else WHITE)
         for c in range(len(columns)):
             text = cell_text(row[c] if c < len(row) else None)
-            fill_cell(table.cell(r, c), text, align=_align(c, numeric_from), **body)
+            fill_cell(table.cell(r, c), text, body, _align(c, numeric_from), lang)
     return frame
 
 
@@ -817,7 +817,7 @@ def chart_slide(prs: Any, deck: Deck, spec: ChartSpec, picture: bytes | None) ->
         no_data(slide, deck)
     else:
         add_native_chart(slide, spec, box, deck.lang)
-    if with_note:
+    if spec.note and with_note:
         note_box = (MARGIN, CONTENT_BOTTOM - note_h, SLIDE_W - 2 * MARGIN, note_h)
         add_text(slide, note_box, [(spec.note, 11, False, MUTED)], lang=deck.lang)
     set_notes(slide, panel_notes(spec.key, deck.lang, spec.note), deck.lang)
@@ -841,7 +841,11 @@ def _table_or_none(snapshot: Snapshot, key: str, lang: str) -> TableSpec | None:
 
 
 def map_pictures(
-    specs: dict[str, ChartSpec], geojson_for: GeojsonFor | None, renderer: Renderer | None, say: Progress
+    specs: dict[str, ChartSpec],
+    geojson_for: GeojsonFor | None,
+    renderer: Renderer | None,
+    say: Progress,
+    lang: str = "zh",
 ) -> dict[str, bytes]:
     """PNG pictures of the map panels by panel key, drawn on the server (one renderer, one at a time)."""
     maps = {k: s for k, s in specs.items() if s.kind == "map"}
@@ -855,7 +859,13 @@ def map_pictures(
     for key, spec in maps.items():
         geojson = geojson_for(spec.map_level or "town", spec.map_parent)
         pictures[key] = render_panel_png(
-            spec, width=MAP_PX[0], height=MAP_PX[1], geojson=geojson, renderer=renderer
+            spec,
+            width=MAP_PX[0],
+            height=MAP_PX[1],
+            scale=MAP_SCALE,
+            geojson=geojson,
+            renderer=renderer,
+            lang=lang,
         )
     return pictures
 
@@ -880,7 +890,7 @@ def build_deck(
     deck = deck_context(snapshot, view)
     keys = [k for k in panel_keys(chosen) if k not in PAGE_PANELS["rankings"]]
     charts = {k: s for k in keys if k not in TABLE_PANELS and (s := _chart_or_none(snapshot, k, deck.lang))}
-    pictures = map_pictures(charts, geojson_for, renderer, say)
+    pictures = map_pictures(charts, geojson_for, renderer, say, deck.lang)
     say("正在生成幻灯片 / building the slides …")
     prs = new_presentation()
     title_slide(prs, deck)
