@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import datetime as dt
+import functools
 import math
 import random
 import time
@@ -100,7 +101,7 @@ def insert_rows(
 ) -> int:
     """Insert tuples (values already in storage form) with the driver's executemany, in chunks.
 
-    PostgreSQL gets multi-row VALUES statements (psycopg's executemany is one round trip per row);
+    PostgreSQL gets COPY (psycopg's executemany is one round trip per row);
     PyMySQL rewrites executemany into multi-row INSERTs by itself; SQLite's executemany is already fast.
     """
     if not rows:
@@ -112,12 +113,11 @@ def insert_rows(
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(head + "(" + ", ".join("?" * ncol) + ")", list(rows))
     elif conn.dialect.name == "postgresql":
-        per = max(1, min(1000, 30_000 // ncol))
-        group = "(" + ", ".join(["%s"] * ncol) + ")"
-        for i in range(0, len(rows), per):
-            chunk = rows[i : i + per]
-            sql = head + ", ".join([group] * len(chunk))
-            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+        # COPY through the same connection (and transaction): an order of magnitude faster than INSERT.
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {quote(table.name)} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
     else:
         sql = head + "(" + ", ".join(["%s"] * ncol) + ")"
         for i in range(0, len(rows), 5000):
@@ -257,8 +257,9 @@ def _place_names(rng: random.Random, n: int) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=4)
 def build_district(seed: int) -> District:
-    """Villages, grids and their polygons, deterministic for ``seed``."""
+    """Villages, grids and their polygons, deterministic for ``seed`` (cached: pure geometry work)."""
     rng = random.Random(seed * 7 + 1)
     town_list = towns()
     sites = [(t.lng, t.lat) for t in town_list]
