@@ -37,6 +37,7 @@ from sqlalchemy import (
 from dashboard import domain, schema
 from dashboard.periods import EPSILON, Period, local_date, local_midnight, spark_buckets
 from dashboard.queries.scope import event_conditions
+from dashboard.queries.sqlfuncs import local_day, scan_hint
 from dashboard.viewstate import ViewState
 
 E = schema.event
@@ -84,7 +85,7 @@ def open_at(t: dt.datetime) -> list[ColumnElement[bool]]:
     (status, grid) and closed_at indexes instead of scanning the whole history.
     """
     index_hint = or_(E.c.status.in_((*domain.OPEN_STATUSES, "REJECTED")), E.c.closed_at >= t)
-    return [index_hint, E.c.reported_at < t, not_(closed_by(t)), not_rejected_by(t)]
+    return [index_hint, scan_hint(E.c.reported_at) < t, not_(closed_by(t)), not_rejected_by(t)]
 
 
 def had_action(action: str, t: dt.datetime) -> ColumnElement[bool]:
@@ -162,7 +163,6 @@ def run_family(
     hint: Callable[[dt.datetime, dt.datetime], list[ColumnElement[bool]]] | None = None,
 ) -> FamilyResult:
     """Run one UNION ALL: a branch per range (grouped by ``group`` if given) and one per-day branch."""
-    from dashboard.queries.sqlfuncs import local_day
 
     def branch(key: ColumnElement[Any], start: dt.datetime, end: dt.datetime) -> Any:
         cols: list[Any] = [key.label("k")]
