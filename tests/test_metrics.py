@@ -245,6 +245,8 @@ def test_video_metrics(district: Engine) -> None:
     got = _all(district)
     assert got["video_online_rate"].value == 50.0
     assert got["video_online_rate"].detail == {"online": 2, "points": 4}
+    # A month earlier every point was online; a year earlier none was installed.
+    assert got["video_online_rate"].previous == 100.0 and got["video_online_rate"].last_year is None
     with district.connect() as conn:
         offline = kpis.video_offline_longest(conn, MONTH, NOW)
     assert [(p["point_code"], p["hours"]) for p in offline] == [("V2", 194.0), ("V3", 24.0)]

@@ -447,18 +447,34 @@ def _video_state(view: ViewState, cap: dt.datetime) -> Any:
 
 
 def video_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
-    """video_online_rate at now; ``detail["offline_longest"]`` lists the 10 points offline longest."""
-    cap = upto(now)
-    state = _video_state(view, cap)
-    is_online = state.c.online.is_(True)
-    total, online = conn.execute(select(func.count(), count_if(is_online)).select_from(state)).one()
-    value = ratio(float(online or 0), float(total or 0))
+    """video_online_rate at now and at the comparison instants (one statement, three branches)."""
+    period = period_bounds(view, now)
+    parts = []
+    for tag, t in comparison_instants(period):
+        state = _video_state(view, t)
+        parts.append(
+            select(
+                literal(tag).label("k"),
+                func.count().label("n"),
+                count_if(state.c.online.is_(True)).label("on"),
+            )
+        )
+    got = {k: (float(n or 0), float(on or 0)) for k, n, on in conn.execute(union_all(*parts))}
+    total, online = got.get("cur", (0.0, 0.0))
+
+    def rate(tag: str) -> float | None:
+        n, on = got.get(tag, (0.0, 0.0))
+        return ratio(on, n)
+
+    value = rate("cur")
     return {
         "video_online_rate": KpiValue(
             key="video_online_rate",
             value=value,
+            previous=rate("prev"),
+            last_year=rate("ly"),
             status=status_of(METRICS["video_online_rate"], value),
-            detail={"online": int(online or 0), "points": int(total or 0)},
+            detail={"online": int(online), "points": int(total)},
         )
     }
 
