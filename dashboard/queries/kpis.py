@@ -329,6 +329,8 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         p.c.valid.is_(True),
         or_(p.c.ended_at.is_(None), p.c.ended_at < cap),
         *place_conditions(view, p.c.town_code, None, p.c.grid_code),
+        # Only grids that are counted in the denominator, so coverage never exceeds 100 %.
+        p.c.grid_code.in_(select(schema.grid.c.grid_code).where(*grid_conditions(view))),
     ]
     ranges = _patrol_ranges(now)
     d0, cap = ranges[0][1], ranges[0][2]
