@@ -33,5 +33,9 @@ seed: $(STAMP)
 simulate: $(STAMP)
 	$(PY) -m dashboard simulate
 
+## screenshots: thumbnails of every page and wall size into data/screens (needs `make run` running)
+screenshots: $(STAMP)
+	$(PY) -m dashboard screenshots
+
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, State, callback
+from dash import Input, Output, State, callback, ctx
 
 from callbacks.filters import view_from_store
 from dashboard.eventlist import COLUMNS, CSV_ROW_CAP, PAGE_SIZE, Sort, fetch_page, keyset_of
@@ -37,6 +37,7 @@ def sort_from_table(sort_by: list[dict[str, str]] | None) -> Sort:
     Output("ev-cursor", "data"),
     Output("ev-summary", "children"),
     Output("ev-csv", "href"),
+    Output("ev-table", "page_current"),
     Input("view", "data"),
     Input("ev-table", "page_current"),
     Input("ev-table", "sort_by"),
@@ -50,7 +51,10 @@ def page_events(
 
     view = view_from_store(query)
     sort = sort_from_table(sort_by)
-    page = page or 0
+    # A new filter or sort order starts again at the first page.
+    page = (
+        0 if ctx.triggered_id in {"view"} or ctx.triggered_prop_ids.get("ev-table.sort_by") else (page or 0)
+    )
     signature = f"{query}|{sort}"
     cursor = cursor if cursor and cursor.get("sig") == signature else {"sig": signature, "keys": {"0": None}}
     now = view.as_of or get_clock().now()
@@ -71,4 +75,4 @@ def page_events(
         if lang == "en"
         else f"第 {page + 1} 页，每页 {PAGE_SIZE} 条；CSV 导出上限 {CSV_ROW_CAP:,} 行；姓名和电话已脱敏"
     )
-    return columns(lang), data, cursor, summary, "/download/events.csv?" + to_query(view)
+    return columns(lang), data, cursor, summary, "/download/events.csv?" + to_query(view), page

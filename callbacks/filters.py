@@ -136,6 +136,8 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
     clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
     if isinstance(trigger, dict) and not clicked:
         raise PreventUpdate  # preset buttons just rendered (n_clicks=0), nobody clicked
+    if is_wall(pathname) and trigger not in (None, "url"):
+        raise PreventUpdate  # the wall has no filter bar: only its URL decides its view
     if trigger is None or trigger == "url":
         try:
             view = view_from_search(search, pathname)
@@ -152,6 +154,8 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
     except ViewStateError as err:
         return (no_update, no_update, str(err), *keep)
     query = to_query(view)
+    if query == (args[-1] or ""):
+        raise PreventUpdate  # a control re-emitted its value on mount: nothing changed, push no history
     synced = filter_values(view) if trigger == "back-to-live" or isinstance(trigger, dict) else keep
     return ("?" + query if query else "", query, None, *synced)
 

@@ -16,7 +16,7 @@ from layouts.wall import TABLE_PANELS, WALL_PANELS
 PANEL_KEYS = {
     "wall-ov-map": "backlog_map",
     "wall-ov-trend": "trend_90d",
-    "wall-ov-category": "by_category",
+    "wall-ov-category": "by_category_bar",  # bars read better than a donut from ten metres
     "wall-ov-towns": "town_ranking_short",
     "wall-bl-ageing": "backlog_ageing",
     "wall-bl-map": "backlog_map",
