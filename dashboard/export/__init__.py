@@ -145,6 +145,7 @@ def export_view(
     snapshot = snapshot_for(service, view)
     geojson_for = units.geojson if units is not None else None
     if fmt == "png":
+        say("正在渲染 1 张图片 / rendering 1 image …")
         payload = _panel_png(snapshot, view, str(panel), geojson_for, renderer, width, height)
         return payload, export_filename(view, snapshot.now, fmt, panel), MIMETYPES[fmt]
     from dashboard.export.pptx import build_deck
@@ -156,6 +157,13 @@ def export_view(
         say("正在转换 PDF / converting to PDF with LibreOffice …")
         deck = pptx_to_pdf(deck)
     return deck, export_filename(view, snapshot.now, fmt), MIMETYPES[fmt]
+
+
+def scope_label(view: ViewState) -> str:
+    """全区 or the chosen towns (and village / grid), as the deck's title slide and footers say it."""
+    from dashboard.export.pptx import scope_text
+
+    return scope_text(view, view.lang)
 
 
 def snapshot_for(service: SnapshotSource, view: ViewState) -> Any:
@@ -179,8 +187,11 @@ def _panel_png(
 ) -> bytes:
     from dashboard import panels
     from dashboard.export.images import render_panel_png
+    from dashboard.i18n import fmt_datetime, t
 
     spec = panels.chart(snapshot, panel, view.lang)
+    when = t("data_as_of", view.lang, when=fmt_datetime(snapshot.now, view.lang))
+    caption = f"{spec.title(view.lang)} · {scope_label(view)} · {when}"
     geojson = (
         geojson_for(spec.map_level or "town", spec.map_parent) if spec.kind == "map" and geojson_for else None
     )
@@ -191,4 +202,5 @@ def _panel_png(
         geojson=geojson,
         renderer=renderer,
         lang=view.lang,
+        caption=caption,
     )

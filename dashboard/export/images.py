@@ -248,8 +248,19 @@ def render_panel_png(
     geojson: dict[str, Any] | None = None,
     renderer: Renderer | None = None,
     lang: str = "zh",
+    caption: str | None = None,
 ) -> bytes:
-    """PNG bytes of one panel, drawn like the print variant of the screens."""
+    """PNG bytes of one panel, drawn like the print variant of the screens.
+
+    ``caption`` titles a picture that stands alone (a PNG export: what, where, as of when); pictures
+    placed on a slide leave it out, the slide has its own title and footer.
+    """
     figure = figure_for(spec, geojson, lang)
-    figure.setdefault("layout", {}).update({"width": width, "height": height})
+    layout = figure.setdefault("layout", {})
+    layout.update({"width": width, "height": height})
+    if caption:
+        layout["title"] = {"text": caption, "x": 0.01, "xanchor": "left", "font": {"size": 20}}
+        margin = dict(layout.get("margin") or {})
+        margin["t"] = max(int(margin.get("t", 0)), 64)
+        layout["margin"] = margin
     return (renderer or get_renderer()).render(figure, width=width, height=height, scale=scale)
