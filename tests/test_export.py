@@ -528,3 +528,19 @@ def test_run_properties_follow_the_schema_order(deck_and_renderer: tuple[bytes, 
             tags = [etree.QName(child).localname for child in rpr]
             known = [order.index(t) for t in tags if t in order]
             assert known == sorted(known), tags
+
+
+def test_a_stale_snapshot_is_flagged_on_the_title_slide(district: Snapshot) -> None:
+    stale = SimpleNamespace(
+        snapshot=district, stale=True, error="source database unavailable", age_seconds=300
+    )
+    service = SimpleNamespace(snapshot=lambda view: stale)
+    data = export_view(service, None, ViewState(), "pptx", pages=["rankings"])[0]
+    assert "数据源暂不可用，显示 5 分钟 前的数据" in slide_text(Presentation(io.BytesIO(data)).slides[0])
+
+
+def test_no_snapshot_at_all_is_an_export_error() -> None:
+    down = SimpleNamespace(snapshot=None, stale=True, error="source database unavailable", age_seconds=None)
+    service = SimpleNamespace(snapshot=lambda view: down)
+    with pytest.raises(ExportError, match="source database unavailable"):
+        export_view(service, None, ViewState(), "pptx")

@@ -142,15 +142,19 @@ def export_view(
         check_panel(panel)
     say = progress or (lambda _msg: None)
     say("正在生成数据快照 / building the snapshot …")
-    snapshot = snapshot_for(service, view)
+    result = service.snapshot(view)
+    snapshot = snapshot_of(result)
+    notice = stale_notice(result, view.lang)
     geojson_for = units.geojson if units is not None else None
     if fmt == "png":
         say("正在渲染 1 张图片 / rendering 1 image …")
-        payload = _panel_png(snapshot, view, str(panel), geojson_for, renderer, width, height)
+        payload = _panel_png(snapshot, view, str(panel), geojson_for, renderer, (width, height), notice)
         return payload, export_filename(view, snapshot.now, fmt, panel), MIMETYPES[fmt]
     from dashboard.export.pptx import build_deck
 
-    deck = build_deck(snapshot, view, pages=chosen, geojson_for=geojson_for, renderer=renderer, progress=say)
+    deck = build_deck(
+        snapshot, view, pages=chosen, geojson_for=geojson_for, renderer=renderer, progress=say, notice=notice
+    )
     if fmt == "pdf":
         from dashboard.export.pdf import pptx_to_pdf
 
@@ -166,9 +170,18 @@ def scope_label(view: ViewState) -> str:
     return scope_text(view, view.lang)
 
 
-def snapshot_for(service: SnapshotSource, view: ViewState) -> Any:
-    """The service's snapshot of ``view``; ExportError when there is none (source down, nothing cached)."""
-    result = service.snapshot(view)
+def stale_notice(result: Any, lang: str) -> str | None:
+    """The screens' "source unavailable, showing data from N ago" line when the service fell back."""
+    age = getattr(result, "age_seconds", None)
+    if not getattr(result, "stale", False) or not getattr(result, "error", None) or age is None:
+        return None
+    from dashboard.i18n import fmt_age, t
+
+    return t("stale_banner", lang, age=fmt_age(age, lang))
+
+
+def snapshot_of(result: Any) -> Any:
+    """The snapshot of a service result; ExportError when there is none (source down, nothing cached)."""
     snapshot = getattr(result, "snapshot", result)
     if snapshot is None:
         reason = getattr(result, "error", None) or "no data"
@@ -182,8 +195,8 @@ def _panel_png(
     panel: str,
     geojson_for: GeojsonFor | None,
     renderer: Any,
-    width: int | None,
-    height: int | None,
+    size: tuple[int | None, int | None],
+    notice: str | None,
 ) -> bytes:
     from dashboard import panels
     from dashboard.export.images import render_panel_png
@@ -191,14 +204,14 @@ def _panel_png(
 
     spec = panels.chart(snapshot, panel, view.lang)
     when = t("data_as_of", view.lang, when=fmt_datetime(snapshot.now, view.lang))
-    caption = f"{spec.title(view.lang)} · {scope_label(view)} · {when}"
+    caption = " · ".join(p for p in (spec.title(view.lang), scope_label(view), when, notice) if p)
     geojson = (
         geojson_for(spec.map_level or "town", spec.map_parent) if spec.kind == "map" and geojson_for else None
     )
     return render_panel_png(
         spec,
-        width=width or PNG_SIZE[0],
-        height=height or PNG_SIZE[1],
+        width=size[0] or PNG_SIZE[0],
+        height=size[1] or PNG_SIZE[1],
         geojson=geojson,
         renderer=renderer,
         lang=view.lang,

@@ -184,6 +184,7 @@ class Deck:
     scope: str
     period: str
     as_of: str  # 数据截至 <Asia/Shanghai time>
+    notice: str | None = None  # e.g. the source was down and these are older figures
 
 
 # --- text with East-Asian fonts ------------------------------------------------------------------
@@ -355,17 +356,11 @@ def filters_text(view: ViewState, lang: str) -> str | None:
     )
 
 
-def deck_context(snapshot: Snapshot, view: ViewState) -> Deck:
+def deck_context(snapshot: Snapshot, view: ViewState, notice: str | None = None) -> Deck:
     lang = view.lang
     when = fmt_datetime(snapshot.now, lang)
-    return Deck(
-        snapshot,
-        view,
-        lang,
-        scope_text(view, lang),
-        period_text(snapshot, view, lang),
-        t("data_as_of", lang, when=when),
-    )
+    scope, period = scope_text(view, lang), period_text(snapshot, view, lang)
+    return Deck(snapshot, view, lang, scope, period, t("data_as_of", lang, when=when), notice)
 
 
 # --- slides -------------------------------------------------------------------------------------
@@ -397,6 +392,8 @@ def title_slide(prs: Any, deck: Deck) -> None:
         details.append((filters, 16, False, INK))
     if deck.view.as_of is not None:
         details.append((t("replay_banner", lang, when=fmt_datetime(deck.view.as_of, lang)), 16, False, BRAND))
+    if deck.notice:
+        details.append((deck.notice, 16, True, BRAND))
     details += [(deck.as_of, 18, False, INK), (tr("source", lang), 14, False, MUTED)]
     add_text(slide, (Inches(1.0), Inches(3.85), Inches(11.3), Inches(2.6)), details, lang=lang)
     query = to_query(deck.view) or "（默认视图）"
@@ -878,6 +875,7 @@ def build_deck(
     geojson_for: Callable[[str, str | None], dict[str, Any]] | None = None,
     renderer: Renderer | None = None,
     progress: Progress | None = None,
+    notice: str | None = None,
 ) -> bytes:
     """The PPTX bytes of ``view``: title, KPI tiles, rankings, then one slide per panel of ``pages``.
 
@@ -887,7 +885,7 @@ def build_deck(
     """
     say = progress or (lambda _msg: None)
     chosen = parse_pages(pages)
-    deck = deck_context(snapshot, view)
+    deck = deck_context(snapshot, view, notice)
     keys = [k for k in panel_keys(chosen) if k not in PAGE_PANELS["rankings"]]
     charts = {k: s for k in keys if k not in TABLE_PANELS and (s := _chart_or_none(snapshot, k, deck.lang))}
     pictures = map_pictures(charts, geojson_for, renderer, say, deck.lang)
