@@ -143,6 +143,7 @@ PANEL_METRICS: dict[str, tuple[str, ...]] = {
 }
 TEXT: dict[str, tuple[str, str]] = {
     "deck_title": ("萧山区一张网 · 基层治理态势", "Xiaoshan One-Network · Grid Governance Situation"),
+    "brand": ("萧山区一张网", "Xiaoshan One-Network"),
     "source": ("来源：萧山区一张网数据库", "Source: Xiaoshan One-Network database"),
     "kpis": ("核心指标", "Key indicators"),
     "continued": ("（续）", " (continued)"),
@@ -279,18 +280,18 @@ def new_slide(prs: Any, deck: Deck, title: str) -> Any:
 def add_footers(prs: Any, deck: Deck) -> None:
     """Scope, period and the data moment on every slide, with the page number."""
     total = len(prs.slides)
-    left = f"{tr('deck_title', deck.lang)} · {deck.scope} · {deck.period}"
+    left = f"{tr('brand', deck.lang)} · {deck.scope} · {deck.period}"  # short: one line in either language
     for number, slide in enumerate(prs.slides, start=1):
         top = Inches(6.95)
         rect(slide, (MARGIN, Inches(6.88), SLIDE_W - 2 * MARGIN, Emu(9525)), GRID)
         width = SLIDE_W - 2 * MARGIN
         add_text(
-            slide, (MARGIN, top, int(width * 0.62), Inches(0.4)), [(left, 11, False, MUTED)], lang=deck.lang
+            slide, (MARGIN, top, int(width * 0.7), Inches(0.4)), [(left, 11, False, MUTED)], lang=deck.lang
         )
         right = f"{deck.as_of}    {number} / {total}"
         add_text(
             slide,
-            (MARGIN + int(width * 0.62), top, int(width * 0.38), Inches(0.4)),
+            (MARGIN + int(width * 0.7), top, int(width * 0.3), Inches(0.4)),
             [(right, 11, False, MUTED)],
             align=PP_ALIGN.RIGHT,
             lang=deck.lang,
