@@ -53,6 +53,19 @@ class Settings:
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")
     LANG: str = _setting("zh", "Default interface language when the URL names none (zh or en).")
+    ALERT_MIN_CASES: int = _setting(
+        5, "Surge alert: a town or grid needs more than this many reports in the last hour."
+    )
+    ALERT_SIGMA: float = _setting(
+        3.0, "Surge alert: standard deviations above the usual count for this hour of the week."
+    )
+    ALERT_WEEKS: int = _setting(8, "Surge alert: how many past weeks give the usual count for this hour.")
+    ALERT_OVERDUE_GROWTH: int = _setting(
+        5, "Overdue alert: growth of a town's open overdue cases over the window that raises an alert."
+    )
+    ALERT_OVERDUE_MINUTES: int = _setting(
+        60, "Overdue alert: the window the growth is measured over, in minutes."
+    )
 
     @classmethod
     def describe(cls) -> dict[str, str]:
@@ -63,6 +76,11 @@ class Settings:
 def _coerce(raw: str, current: Any, name: str) -> Any:
     if isinstance(current, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
     if isinstance(current, int):
         try:
             return int(raw)
@@ -94,5 +112,9 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}REFRESH_SECONDS must be at least 1, got {settings.REFRESH_SECONDS}")
     if settings.LANG not in {"zh", "en"}:
         raise ValueError(f"{PREFIX}LANG must be zh or en, got {settings.LANG!r}")
+    if settings.ALERT_MIN_CASES < 0 or settings.ALERT_SIGMA < 0 or settings.ALERT_OVERDUE_GROWTH < 1:
+        raise ValueError(f"{PREFIX}ALERT_MIN_CASES and ALERT_SIGMA must be ≥ 0, ALERT_OVERDUE_GROWTH ≥ 1")
+    if settings.ALERT_WEEKS < 1 or settings.ALERT_OVERDUE_MINUTES < 1:
+        raise ValueError(f"{PREFIX}ALERT_WEEKS and ALERT_OVERDUE_MINUTES must be at least 1")
     if settings.CACHE_URL and not settings.CACHE_URL.startswith(("redis://", "rediss://")):
         raise ValueError(f"{PREFIX}CACHE_URL must be empty or a redis:// URL, got {settings.CACHE_URL!r}")

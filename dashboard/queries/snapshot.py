@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from dashboard import schema
 from dashboard.periods import effective_now, period_bounds
+from dashboard.queries.alerts import alerts
 from dashboard.queries.backlog import backlog
 from dashboard.queries.common import upto
 from dashboard.queries.kpis import compute_kpis
@@ -123,4 +124,5 @@ def build_snapshot(conn: Connection, view: ViewState, now: dt.datetime) -> Snaps
         patrol=patrol_panel(conn, view, now, kpis["patrol_on_duty"].detail, names),
         trends=trends(conn, view, now),
         ticker=ticker(conn, view, now, town_names or None),
+        alerts=alerts(conn, view, now),
     )
