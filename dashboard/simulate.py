@@ -139,7 +139,8 @@ class Feed:
             day_seq[lifecycle.local_day(_ts(last.reported_at) or 0)] = int(last.event_no[-6:])
         self.numberer = sd.Numberer(self.next_event_id, day_seq)
         p = schema.patrol.c
-        self.patrol_mark = _ts(conn.execute(select(func.max(p.started_at))).scalar()) or 0
+        # With no patrols stored, start from the newest report: the feed never back-fills history.
+        self.patrol_mark = _ts(conn.execute(select(func.max(p.started_at))).scalar()) or self.event_mark
         self.next_patrol_id = sd.next_id(conn, p.patrol_id)
 
     def _load_pending(self, conn: Connection) -> None:
@@ -210,6 +211,7 @@ class Feed:
     def _load_video(self, conn: Connection) -> None:
         v, ch = schema.video_point.c, schema.video_status_change.c
         last = dict(conn.execute(select(ch.point_code, func.max(ch.at)).group_by(ch.point_code)).all())
+        newest = max([self.event_mark, *(t for t in (_ts(x) for x in last.values()) if t is not None)])
         self.points: list[sd.VideoPoint] = []
         self.online: list[bool] = []
         self.video_since: list[int] = []
@@ -218,9 +220,8 @@ class Feed:
         ):
             self.points.append(sd.VideoPoint(i, code, cls))
             self.online.append(bool(online))
-            self.video_since.append(
-                _ts(last.get(code)) or max(self.event_mark - 30 * DAY, _ts(installed) or 0)
-            )
+            # A point without changes has been in its state since at least the newest data.
+            self.video_since.append(_ts(last.get(code)) or max(newest, _ts(installed) or 0))
         self.video_horizon = 0
         self.surge_queue: list[sd.Arrival] = []
         self.video_queue: list[tuple[int, int, bool, str]] = []
@@ -314,11 +315,7 @@ class Feed:
         self.orphans = []
         # Patrols that started since the last tick.
         if now > self.patrol_mark:
-            first = (
-                lifecycle.local_day(self.patrol_mark) - 1
-                if self.patrol_mark
-                else lifecycle.local_day(now) - 1
-            )
+            first = lifecycle.local_day(self.patrol_mark) - 1
             for day in range(max(first, lifecycle.local_day(now) - 40), lifecycle.local_day(now) + 1):
                 pd = self._day(day)
                 rows, cks, under_way = sd.patrol_rows(
@@ -379,17 +376,19 @@ class Feed:
     ) -> list[sd.Arrival]:
         """A burst of 15–30 reports in one town (code or name), village or grid within five minutes.
 
-        ``ahead`` spreads them over the coming minutes (the running feed releases each when due);
-        otherwise over the five minutes up to ``now``.
+        ``ahead`` spreads them over the coming five minutes (a feed that keeps running releases each
+        when due); otherwise they fall between the last tick and ``now`` (at most five minutes back),
+        so nothing is ever written before a moment the screens have already shown.
         """
         grids = self.resolve_unit(unit)
         n = count or rng.randint(15, 30)
         main = rng.choice(["FIRE", "EMERGENCY", "PUBLIC_ORDER", "DISPUTE", "SANITATION_ENV"])
-        start = now if ahead else now - SURGE_WINDOW
+        start = now if ahead else max(now - SURGE_WINDOW, self.event_mark)
+        span = SURGE_WINDOW if ahead else max(now - start, 1)
         out = []
         for _ in range(n):
             g = self.sampler.grids[grids[int(rng.random() * len(grids))]]
-            at = start + 1 + int(rng.random() * (SURGE_WINDOW - 1))
+            at = start + 1 + int(rng.random() * (span - 1)) if span > 1 else now
             out.append(sd.make_arrival(rng, g, at, main if rng.random() < 0.7 else None))
         return out
 
@@ -458,12 +457,18 @@ def step(
     surge: str | None = None,
     feed: Feed | None = None,
 ) -> StepReport:
-    """One tick at ``now``. Without ``feed`` the state is reloaded from the database (slower, same result)."""
+    """One tick at ``now``. Without ``feed`` the state is reloaded from the database (slower, same result).
+
+    ``surge`` injects a burst into a unit: with a ``feed`` it unfolds over the next five minutes of
+    ticks; without one (nothing carries over) it lands between the newest report and ``now``.
+    """
     engine, own = _engine(url_or_engine)
     try:
+        persistent = feed is not None
         feed = feed or Feed(engine, seed=seed, rate=rate)
         now_ts = sd.to_epoch(now)
-        burst = feed.surge_arrivals(surge, now_ts, rng or random.Random(now_ts)) if surge else None
+        rng = rng or random.Random(now_ts)
+        burst = feed.surge_arrivals(surge, now_ts, rng, ahead=persistent) if surge else None
         return feed.advance(now_ts, surge=burst)
     finally:
         if own:

@@ -94,17 +94,20 @@ def test_catch_up_ticks_and_surge_keep_the_database_valid(engine: Engine) -> Non
         t += dt.timedelta(minutes=10)
         report = sim.step(engine, t, rate=RATE, feed=feed)
         assert report.actions > 0 or report.events > 0 or report.checkins > 0
-    t += dt.timedelta(seconds=2)
-    report = sim.step(engine, t, rate=RATE, feed=feed, surge="330109113", rng=random.Random(3))
-    assert 15 <= report.surge_events <= 30
+    surge_at = t
+    surged = sim.step(engine, t, rate=RATE, feed=feed, surge="330109113", rng=random.Random(3)).surge_events
+    for _ in range(6):  # the burst unfolds over the next five minutes of ticks
+        t += dt.timedelta(minutes=1)
+        surged += sim.step(engine, t, rate=RATE, feed=feed).surge_events
+    assert 15 <= surged <= 30
     with engine.connect() as conn:
         e = schema.event.c
         burst = conn.execute(
             select(func.count()).where(
-                e.town_code == "330109113", e.reported_at > t - dt.timedelta(minutes=5), e.reported_at <= t
+                e.town_code == "330109113", e.reported_at > surge_at, e.reported_at <= t
             )
         ).scalar()
-        assert burst >= 15
+        assert burst >= surged
         assert latest_timestamp(conn) <= t
         check_action_log(conn, t)
         assert_appended(before, append_only_snapshot(conn))
@@ -209,10 +212,38 @@ def test_run_feed_stops_on_sigterm_and_releases_a_surge(sqlite_url: str) -> None
         eng.dispose()
 
 
-def test_unknown_surge_unit_is_a_clear_error(sqlite_url: str) -> None:
+def test_a_stateless_surge_lands_after_the_newest_report(sqlite_url: str) -> None:
     seed_database(sqlite_url, **{**SMALL, "days": 1, "patrol_days": 0})
     with pytest.raises(ValueError, match="unknown"):
         sim.step(sqlite_url, NOW + dt.timedelta(minutes=1), surge="火星镇")
+    eng = make_writer_engine(sqlite_url)
+    with eng.connect() as conn:
+        seeded_changes = conn.execute(select(func.count()).select_from(schema.video_status_change)).scalar()
+    eng.dispose()
+    t = NOW + dt.timedelta(minutes=3)
+    report = sim.step(sqlite_url, t, rate=RATE, seed=SEED, surge="330109113001")  # a village code
+    assert 15 <= report.surge_events <= 30
+    eng = make_writer_engine(sqlite_url)
+    try:
+        with eng.connect() as conn:
+            e = schema.event.c
+            burst = conn.execute(
+                select(func.count()).where(
+                    e.village_code == "330109113001",
+                    e.reported_at > t - dt.timedelta(minutes=5),
+                    e.reported_at <= t,
+                )
+            ).scalar()
+            assert burst >= report.surge_events
+            check_action_log(conn, t)
+            assert latest_timestamp(conn) <= t
+            # no back-filled history: patrols and camera changes only after the newest seeded report
+            earliest = conn.execute(select(func.min(schema.patrol.c.started_at))).scalar()
+            assert earliest is None or earliest > NOW - dt.timedelta(hours=1)
+            ch = schema.video_status_change.c
+            assert conn.execute(select(func.count()).where(ch.at <= NOW)).scalar() == seeded_changes
+    finally:
+        eng.dispose()
 
 
 def test_feed_needs_a_seeded_database(sqlite_url: str) -> None:
