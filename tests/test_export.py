@@ -8,7 +8,6 @@ need Chromium, LibreOffice or poppler skip without them (and fail under CI=true)
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import io
 import re
 import shutil
@@ -82,18 +81,6 @@ class FakeRenderer:
     def render(self, figure: dict[str, Any], *, width: int, height: int, scale: float = 2.0) -> bytes:
         self.figures.append(figure)
         return self.PNG
-
-
-@pytest.fixture(scope="module", autouse=True)
-def collect_garbage_at_the_end() -> Iterator[None]:
-    """Finalise the event loops, pipes and browsers these tests leave behind while we are in control.
-
-    CPython 3.11 before 3.11.8 raises "AST constructor recursion depth mismatch" when a garbage
-    collection runs finalisers in the middle of ast.parse (gh-106905); pytest's assertion rewriting of
-    a module imported late in the session (hypothesis's plugin, at the summary) then crashed the run.
-    """
-    yield
-    gc.collect()
 
 
 @pytest.fixture(scope="module")
@@ -351,6 +338,23 @@ def test_map_png(service: SeededService, units: UnitDirectory, renderer: images.
     assert len(payload) > 20_000  # a drawn map, not a blank page
     warm = renderer.last_seconds
     assert warm is not None and warm < 10
+
+
+def test_a_failed_render_says_why_and_the_renderer_carries_on(renderer: images.KaleidoRenderer) -> None:
+    with pytest.raises(ExportError, match=r"rendering the picture failed: .*layout"):
+        renderer.render({"data": [], "layout": 5}, width=200, height=200)
+    good = {"data": [{"type": "bar", "x": ["甲"], "y": [1]}], "layout": {}}
+    assert renderer.render(good, width=200, height=200, scale=1).startswith(PNG_SIGNATURE)
+
+
+def test_without_a_browser_the_renderer_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    own = images.KaleidoRenderer()
+    try:
+        with pytest.raises(ExportError, match="apt-get install --no-install-recommends chromium"):
+            own.render({"data": [], "layout": {}}, width=100, height=100)
+    finally:
+        own.close()
 
 
 def test_concurrent_renders_get_their_own_images(renderer: images.KaleidoRenderer) -> None:

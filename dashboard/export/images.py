@@ -147,6 +147,8 @@ class KaleidoRenderer:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             if self._thread is not None:
                 self._thread.join(timeout=5)
+            if self._loop is not None and not self._loop.is_running():
+                self._loop.close()  # an unclosed loop warns from its finaliser, at some random later moment
             if self._topo_dir is not None:
                 shutil.rmtree(self._topo_dir, ignore_errors=True)
         self._forget()
