@@ -147,10 +147,13 @@ class Feed:
         """Recompute the plans of events that are not finished, and how much of each is applied."""
         e, act = schema.event.c, schema.event_action.c
         done = ("REJECTED", "ARCHIVED")
-        counts = select(act.event_id, func.count().label("n"), func.max(act.at).label("last_at")).group_by(
-            act.event_id
+        unfinished = select(e.event_id).where(e.status.not_in(done))
+        counts = (
+            select(act.event_id, func.count().label("n"), func.max(act.at).label("last_at"))
+            .where(act.event_id.in_(unfinished))
+            .group_by(act.event_id)
+            .subquery()
         )
-        counts = counts.where(act.event_id.in_(select(e.event_id).where(e.status.not_in(done)))).subquery()
         rows = conn.execute(
             select(e.event_id, e.event_no, e.reported_at, e.category_l1, e.priority, e.source, e.grid_code,
                    e.town_code, e.reporter_id, counts.c.n, counts.c.last_at)
