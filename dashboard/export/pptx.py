@@ -47,7 +47,7 @@ from dashboard.i18n import fmt_datetime, fmt_number, t, to_local
 from dashboard.metrics import METRICS, Metric
 from dashboard.panels import ChartSpec, TableSpec
 from dashboard.snapshot import KpiValue, Snapshot
-from dashboard.viewstate import ViewState, to_query
+from dashboard.viewstate import PERIODS, ViewState, to_query
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,14 @@ CHART_TYPES = {
     "stacked_hbar": XL_CHART_TYPE.BAR_STACKED,
     "stacked_bar": XL_CHART_TYPE.COLUMN_STACKED,
     "donut": XL_CHART_TYPE.DOUGHNUT,
+}
+
+REPLAY_PERIODS = {
+    "day": ("当日", "Day"),
+    "week": ("当周", "Week"),
+    "month": ("当月", "Month"),
+    "quarter": ("当季", "Quarter"),
+    "year": ("当年", "Year"),
 }
 
 # What each panel shows, for the speaker notes (the metric definitions follow it).
@@ -129,21 +137,22 @@ PANEL_METRICS: dict[str, tuple[str, ...]] = {
     "by_category": ("reported",),
     "by_category_bar": ("reported",),
     "by_source": ("reported",),
-    "by_dept": ("backlog", "overdue_open"),
+    "by_dept": ("reported",),
     "backlog_ageing": ("backlog", "overdue_open"),
     "ontime_weekly": ("on_time_rate",),
-    "patrol_coverage": ("patrol_coverage_today", "patrol_coverage_24h"),
+    "patrol_coverage": ("patrol_coverage_today",),
     "on_duty": ("patrol_on_duty",),
     "backlog_map": ("backlog",),
     "patrol_map": ("patrol_coverage_24h",),
-    "town_ranking": ("reported", "backlog", "overdue_open", "close_rate", "on_time_rate"),
-    "dept_ranking": ("backlog", "overdue_open", "on_time_rate"),
-    "top_grids": ("overdue_open",),
+    "town_ranking": ("on_time_rate", "close_rate", "overdue_open", "mean_hours_to_close"),
+    "dept_ranking": ("on_time_rate", "close_rate", "overdue_open", "mean_hours_to_close"),
+    "top_grids": ("overdue_open", "backlog"),
     "video_offline": ("video_online_rate",),
 }
 TEXT: dict[str, tuple[str, str]] = {
     "deck_title": ("萧山区一张网 · 基层治理态势", "Xiaoshan One-Network · Grid Governance Situation"),
     "brand": ("萧山区一张网", "Xiaoshan One-Network"),
+    "default_view": ("（默认视图：全区、本月）", "(default view: whole district, this month)"),
     "source": ("来源：萧山区一张网数据库", "Source: Xiaoshan One-Network database"),
     "kpis": ("核心指标", "Key indicators"),
     "continued": ("（续）", " (continued)"),
@@ -323,20 +332,19 @@ def scope_text(view: ViewState, lang: str) -> str:
     return " · ".join(parts)
 
 
+def period_name(view: ViewState, lang: str) -> str:
+    """本月 for a live view; 当月 when replaying a past moment, whose month need not be this one."""
+    if view.as_of is not None and view.period in REPLAY_PERIODS:
+        zh, en = REPLAY_PERIODS[view.period]
+        return en if lang == "en" else zh
+    return t(view.period, lang) if view.period in PERIODS else view.period
+
+
 def period_text(snapshot: Snapshot, view: ViewState, lang: str) -> str:
     """``本月（2026-11-01 至 2026-11-30）``: the period's name and its local days."""
     start = to_local(dt.datetime.fromisoformat(snapshot.period_start)).date()
     end = to_local(dt.datetime.fromisoformat(snapshot.period_end)).date() - dt.timedelta(days=1)
-    label = (
-        t(view.period, lang)
-        if view.period in ("day", "week", "month", "quarter", "year", "custom")
-        else view.period
-    )
-    if view.as_of is not None:
-        label = {"day": "当日", "week": "当周", "month": "当月", "quarter": "当季", "year": "当年"}.get(
-            view.period, label
-        )
-        label = t(view.period, lang) if lang == "en" else label
+    label = period_name(view, lang)
     if end <= start:
         return f"{label}（{start.isoformat()}）" if lang == "zh" else f"{label} ({start.isoformat()})"
     return tr("period_range", lang, label=label, start=start.isoformat(), end=end.isoformat())
@@ -397,7 +405,7 @@ def title_slide(prs: Any, deck: Deck) -> None:
         details.append((deck.notice, 16, True, BRAND))
     details += [(deck.as_of, 18, False, INK), (tr("source", lang), 14, False, MUTED)]
     add_text(slide, (Inches(1.0), Inches(3.85), Inches(11.3), Inches(2.6)), details, lang=lang)
-    query = to_query(deck.view) or "（默认视图）"
+    query = to_query(deck.view) or tr("default_view", lang)
     set_notes(slide, [tr("deck_title", lang), tr("view_params", lang, query=query), tr("source", lang)], lang)
 
 
