@@ -193,52 +193,10 @@ def get_renderer() -> KaleidoRenderer:
 
 
 def figure_for(spec: ChartSpec, geojson: dict[str, Any] | None = None, lang: str = "zh") -> dict[str, Any]:
-    """The print-variant plotly figure of ``spec`` (the screens' own converter once it exists)."""
+    """The print-variant plotly figure of ``spec``: the screens' own converter, so pictures match them."""
     from dashboard import figures
 
-    from_spec = getattr(figures, "from_spec", None)
-    if from_spec is not None:
-        return dict(from_spec(spec, "print", geojson=geojson, lang=lang))
-    return _minimal_figure(spec, geojson)
-
-
-def _minimal_figure(spec: ChartSpec, geojson: dict[str, Any] | None) -> dict[str, Any]:
-    """A stand-in for figures.from_spec while it is being written: same data, plain styling."""
-    from dashboard import figures
-
-    title = spec.title_zh
-    if spec.kind == "map":
-        if geojson is None:
-            return figures.empty_figure("无地图边界 / no map boundaries", "print")
-        values = spec.series[0].values if spec.series else []
-        name = spec.series[0].name if spec.series else ""
-        texts = spec.map_texts or spec.categories
-        return figures.choropleth_figure(
-            geojson, spec.codes, values, texts, variant="print", colorbar_title=name, note=spec.note
-        )
-    if spec.kind == "donut" and spec.series:
-        shares = [float(v or 0) for v in spec.series[0].values]
-        return figures.donut_figure(spec.categories, shares, variant="print", title=title)
-    if spec.kind == "line":
-        lines = [
-            (s.name, s.values, s.colour or figures.PALETTE[i % 10], s.dashed)
-            for i, s in enumerate(spec.series)
-        ]
-        return figures.trend_figure(spec.categories, lines, variant="print", title=title)
-    stacks = [
-        (s.name, [v or 0 for v in s.values], s.colour or figures.PALETTE[i % 10])
-        for i, s in enumerate(spec.series)
-    ]
-    figure = figures.stacked_bar_figure(
-        spec.categories,
-        stacks,
-        variant="print",
-        title=title,
-        horizontal=spec.kind in ("hbar", "stacked_hbar"),
-    )
-    if spec.kind in ("bar", "hbar"):
-        figure["layout"]["barmode"] = "group"
-    return figure
+    return dict(figures.from_spec(spec, "print", geojson=geojson, lang=lang))
 
 
 def render_panel_png(
