@@ -60,9 +60,11 @@ def create_app(
 
     from dashboard.api import api
     from dashboard.downloads import downloads
+    from dashboard.export.http import export_blueprint
 
     server.register_blueprint(api)
     server.register_blueprint(downloads)
+    server.register_blueprint(export_blueprint)
 
     from layouts.shell import register_pages, validation_layout
 

@@ -104,7 +104,11 @@ def district(db_url: str) -> Iterator[Engine]:
 
 
 def test_rankings(district: Engine) -> None:
-    """Towns: E (1/1 on time) > B (1/2) > A (1/3). Departments: fire 3/3 > city mgmt (0, close 50) > police."""
+    """Towns: E (1/1 on time) > B (1/2) > A (1/3). Departments: fire 3/3 > city mgmt (0, close 50).
+
+    Police is not ranked: its only case (E12) was dispatched at 11:00, after now (10:00), so at now the
+    overdue E12 was nobody's yet (as-of attribution by the action log).
+    """
     with district.connect() as conn:
         got = rankings(conn, MONTH, NOW)
     towns = got["towns"]
@@ -114,8 +118,8 @@ def test_rankings(district: Engine) -> None:
     assert round(a["on_time_rate"] or 0, 2) == 33.33 and round(a["close_rate"] or 0, 2) == 66.67
     assert a["mean_hours_to_close"] == 36.0 and towns[2].name_zh == "城厢街道"
     depts = got["departments"]
-    assert [r.code for r in depts] == ["D05_FIRE", "D03_CITYMGMT", "D01_POLICE"]
-    assert depts[1].values["close_rate"] == 50.0 and depts[2].values["overdue"] == 1
+    assert [r.code for r in depts] == ["D05_FIRE", "D03_CITYMGMT"]
+    assert depts[1].values["close_rate"] == 50.0
     assert depts[0].name_zh == "消防大队"
 
 

@@ -72,6 +72,25 @@ def not_rejected_by(t: dt.datetime) -> ColumnElement[bool]:
     return or_(E.c.rejected_at.is_(None), E.c.rejected_at >= t)
 
 
+def dept_at(t: dt.datetime) -> ColumnElement[Any]:
+    """The department an event was dispatched to by t (NULL if it was first dispatched after t).
+
+    The event row holds only the latest dispatch. The department is hidden only when the action log
+    proves the first dispatch came after t: no DISPATCH before t and one at or after it. A re-dispatch to
+    another department after a return is attributed to the latest department (the row keeps only that).
+    """
+    later_dispatch = exists(
+        select(A.c.action_id).where(A.c.event_id == E.c.event_id, A.c.action == "DISPATCH", A.c.at >= t)
+    )
+    first_dispatched_after = and_(
+        E.c.dispatched_at.is_not(None),
+        E.c.dispatched_at >= t,
+        not_(had_action("DISPATCH", t)),
+        later_dispatch,
+    )
+    return case((first_dispatched_after, None), else_=E.c.dispatch_dept_code)
+
+
 def effective_deadline() -> ColumnElement[Any]:
     """The deadline that counts: the extended one where an extension was approved."""
     return func.coalesce(E.c.extended_deadline_at, E.c.deadline_at)

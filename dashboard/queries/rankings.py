@@ -16,6 +16,7 @@ from dashboard.periods import period_bounds
 from dashboard.queries.common import (
     E,
     count_if,
+    dept_at,
     due_aggs,
     due_conditions,
     due_hint,
@@ -38,7 +39,7 @@ def _branches(view: ViewState, now: dt.datetime) -> list[Any]:
     """(kind, town, dept, a, b, c) rows: due/closed/on-time, closed hours, reported, overdue open."""
     period = period_bounds(view, now)
     start, cap = period.start, period.cap
-    town, dept = E.c.town_code, func.coalesce(E.c.dispatch_dept_code, _DEPT_NONE)
+    town, dept = E.c.town_code, func.coalesce(dept_at(upto(now)), _DEPT_NONE)
     scope = event_conditions(view)
     due = due_aggs(upto(now))
     accepted = E.c.accepted_at.is_not(None)
@@ -139,7 +140,7 @@ def _town_names(conn: Connection, view: ViewState) -> dict[str, tuple[str, str]]
     return names
 
 
-def _dept_names(conn: Connection) -> dict[str, tuple[str, str]]:
+def dept_names(conn: Connection) -> dict[str, tuple[str, str]]:
     d = schema.department.c
     names = {code: (label.zh, label.en) for code, label in domain.DEPARTMENTS.items()}
     names.update({code: (zh, en) for code, zh, en in conn.execute(select(d.dept_code, d.name_zh, d.name_en))})
@@ -155,4 +156,4 @@ def rankings(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, l
     for code in town_names:
         towns.setdefault(code, _empty())
     depts.pop(_DEPT_NONE, None)  # undispatched cases have no department to rank
-    return {"towns": _rows(towns, town_names), "departments": _rows(depts, _dept_names(conn))}
+    return {"towns": _rows(towns, town_names), "departments": _rows(depts, dept_names(conn))}

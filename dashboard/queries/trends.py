@@ -33,6 +33,7 @@ from dashboard.periods import (
 )
 from dashboard.queries.common import (
     E,
+    dept_at,
     due_aggs,
     due_conditions,
     due_hint,
@@ -146,26 +147,28 @@ def _series(conn: Connection, view: ViewState, period: Period, unit: str) -> dic
 
 def _mix(conn: Connection, view: ViewState, period: Period) -> dict[str, list[dict[str, Any]]]:
     """Reported in the period by category, source and department: one GROUP BY, folded three ways."""
+    dept = dept_at(period.cap).label("dept")
     q = (
-        select(E.c.category_l1, E.c.source, E.c.dispatch_dept_code, func.count())
+        select(E.c.category_l1, E.c.source, dept, func.count())
         .where(*event_conditions(view), E.c.reported_at >= period.start, E.c.reported_at < period.cap)
-        .group_by(E.c.category_l1, E.c.source, E.c.dispatch_dept_code)
+        .group_by(E.c.category_l1, E.c.source, dept)
     )
     tallies: list[dict[str, int]] = [{}, {}, {}]
     for cat, src, dept, n in conn.execute(q):
         for tally, code in zip(tallies, (cat, src, dept or "NONE"), strict=True):
             tally[code] = tally.get(code, 0) + int(n)
-    labels = (domain.CATEGORIES, domain.SOURCES, domain.DEPARTMENTS)
+    from dashboard.queries.rankings import dept_names
+
+    labels: list[dict[str, tuple[str, str]]] = [
+        {code: (lab.zh, lab.en) for code, lab in domain.CATEGORIES.items()},
+        {code: (lab.zh, lab.en) for code, lab in domain.SOURCES.items()},
+        dept_names(conn),  # district departments and the towns' platforms
+    ]
     out = []
     for tally, names in zip(tallies, labels, strict=True):
         rows = []
         for code, n in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])):
-            label = names.get(code)
-            zh, en = (
-                (label.zh, label.en)
-                if label
-                else (("未派单", "Not dispatched") if code == "NONE" else (code, code))
-            )
+            zh, en = names.get(code, (code, code))
             rows.append({"code": code, "name_zh": zh, "name_en": en, "count": n})
         out.append(rows)
     return {"by_category": out[0], "by_source": out[1], "by_dept": out[2]}
