@@ -1,0 +1,431 @@
+"""The wall (/wall) in headless Chromium: a database outage, a long run with the live feed, rotation.
+
+* Outage: the server reads PostgreSQL through :class:`tests.tcpproxy.TcpProxy`; cutting the proxy is the
+  outage (the database server itself is never touched). The wall must keep its figures under a banner
+  within one refresh, keep them across a reload, and recover by itself without a reload.
+* Long run: the live feed writes to a SQLite district while the wall refreshes every 2 s; the server's
+  RSS and the page's JS heap must stay flat. ``WALL_SOAK_CYCLES`` (default 20) sets the length:
+  ``make soak-wall`` runs 600 cycles (20 minutes).
+* Rotation and URL parameters: only the pages named rotate; scope and language come from the URL; a
+  malformed URL falls back to the default view.
+
+Measured figures are printed (``pytest -s``) and, when ``WALL_FIGURES`` names a file, appended to it as
+JSON lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import make_url, select
+
+from tests.conftest import make_empty_database, need
+from tests.tcpproxy import TcpProxy
+from tests.test_browser import CHROMEDRIVER, CHROMIUM, GUALI, free_port, wait_for, wait_http
+
+pytestmark = pytest.mark.browser
+
+REFRESH = 2  # DASHBOARD_REFRESH_SECONDS for every server here
+# Slack on top of one refresh: a source failure is remembered for 5 s by the service (so recovery can
+# take that long), and two shared cores run the server, Chromium and the feed at once.
+MARGIN = 8
+SOAK_CYCLES = int(os.environ.get("WALL_SOAK_CYCLES", "20"))
+RSS_GROWTH_MB = 60  # server RSS, cycle 5 → last cycle
+HEAP_GROWTH_MB = 30  # page JS heap after a forced GC, cycle 5 → last cycle
+PG_PORT = 5432
+
+
+def report(name: str, value: Any) -> None:
+    """Print a measured figure, and append it to $WALL_FIGURES (JSON lines) when that is set."""
+    print(f"[wall] {name}: {value}")
+    target = os.environ.get("WALL_FIGURES")
+    if target:
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"name": name, "value": value}, ensure_ascii=False) + "\n")
+
+
+# --- server, feed and browser ------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def rss_mb(self) -> float:
+        """VmRSS of the server process, in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@contextmanager
+def serve(database_url: str, workdir: Path) -> Iterator[Server]:
+    """The dashboard in a subprocess on a free port, with its own state store and cache."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DASHBOARD_DATABASE_URL": database_url,
+        "DASHBOARD_STATE_URL": f"sqlite:///{workdir / 'state.db'}",
+        "DASHBOARD_CACHE_DIR": str(workdir / "cache"),
+        "DASHBOARD_CACHE_URL": "",
+        "DASHBOARD_REFRESH_SECONDS": str(REFRESH),
+    }
+    log = workdir / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dashboard", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/health")
+        yield Server(base, proc, log)
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def feed(database_url: str, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The live feed (``python -m dashboard simulate``): a tick a second at five times the seed's rate."""
+    cmd = [sys.executable, "-m", "dashboard", "simulate", "--database-url", database_url]
+    with open(workdir / "feed.log", "wb") as out:
+        proc = subprocess.Popen([*cmd, "--tick", "1", "--rate", "5", "--quiet"], stdout=out, stderr=out)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def need_browser() -> None:
+    need(Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists(), "Chromium and chromedriver")
+
+
+@contextmanager
+def chrome() -> Iterator[Any]:
+    """Headless Chromium with a fresh profile (empty local storage), console and network logs on."""
+    need_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="chrome-wall-")
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1920,1080",
+        f"--user-data-dir={profile}",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@dataclass
+class PageLog:
+    """Console errors and network responses, drained often so Chromium's log buffers never drop any."""
+
+    severe: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[tuple[int, str]] = field(default_factory=list)
+    hosts: set[str] = field(default_factory=set)
+
+    def drain(self, driver: Any) -> None:
+        self.severe += [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        for entry in driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message.get("method") == "Network.responseReceived":
+                response = params["response"]
+                self.statuses.append((int(response["status"]), response["url"]))
+            elif message.get("method") == "Network.requestWillBeSent":
+                url = params["request"]["url"]
+                if url.startswith(("http://", "https://", "ws://", "wss://")):
+                    self.hosts.add(urlsplit(url).hostname or "")
+
+    def assert_clean(self, driver: Any) -> None:
+        """No console errors, no 5xx (Dash callbacks included), nothing but 127.0.0.1, no traceback."""
+        self.drain(driver)
+        assert not self.severe, self.severe
+        failed = [(s, u) for s, u in self.statuses if s >= 500]
+        assert not failed, failed
+        assert any("_dash-update-component" in u for _, u in self.statuses)
+        assert self.hosts <= {"127.0.0.1"}, self.hosts
+        assert_no_traceback(driver)
+
+
+def assert_no_traceback(driver: Any) -> None:
+    body = driver.find_element("css selector", "body").text
+    assert "Traceback" not in body and "Error:" not in body, body[:500]
+
+
+# --- what the wall shows ----------------------------------------------------------------------------
+
+
+def kpis(driver: Any) -> dict[str, str]:
+    """KPI tile id → the value text, for the tiles on screen."""
+    script = """
+        return Array.from(document.querySelectorAll('#wall-kpis .kpi')).map(
+            t => [t.id, (t.querySelector('.kpi-value') || {}).textContent || '']);
+    """
+    return {tile: value.strip() for tile, value in driver.execute_script(script)}
+
+
+def wait_kpis(driver: Any, timeout: float = 60) -> dict[str, str]:
+    def ready() -> dict[str, str] | None:
+        found = kpis(driver)
+        return found if len(found) >= 5 and all(found.values()) else None
+
+    return wait_for(ready, timeout=timeout, message="KPI tiles")  # type: ignore[return-value]
+
+
+def banner(driver: Any) -> str:
+    """The stale banner's text when it is shown, else ''."""
+    element = driver.find_element("css selector", "#wall-banner")
+    return str(element.text) if element.is_displayed() else ""
+
+
+def timed(condition: Callable[[], object], timeout: float, message: str) -> float:
+    """Seconds until ``condition`` holds (fails after ``timeout``)."""
+    started = time.monotonic()
+    wait_for(condition, timeout=timeout, message=message)
+    return round(time.monotonic() - started, 2)
+
+
+def active_page(driver: Any) -> str:
+    return str(driver.execute_script("return document.querySelector('.wall-page.active').dataset.page"))
+
+
+# --- a. outage on PostgreSQL --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_district(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh PostgreSQL database with a small district ending now (dropped afterwards)."""
+    from dashboard.seed import seed_database
+
+    for url in make_empty_database("postgresql", tmp_path_factory):
+        seed_database(url, days=14, scale=0.1, patrol_days=1, progress=False)
+        yield url
+
+
+def via_proxy(url: str, port: int) -> str:
+    return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+
+
+def add_reports(url: str, town: str, n: int) -> None:
+    """``n`` reports in ``town`` over the last minutes, written straight to the source (not the proxy)."""
+    from dashboard import schema
+    from dashboard.db import make_writer_engine
+    from tests.factories import event_row
+
+    engine = make_writer_engine(url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with engine.begin() as conn:
+            grid = conn.execute(
+                select(schema.grid.c.grid_code).where(schema.grid.c.town_code == town).limit(1)
+            ).scalar_one()
+            rows = [event_row(now - dt.timedelta(seconds=20 + 5 * i), grid=grid) for i in range(n)]
+            conn.execute(schema.event.insert(), rows)
+    finally:
+        engine.dispose()
+
+
+def test_outage_keeps_the_last_good_figures_and_recovers(pg_district: str, tmp_path: Path) -> None:
+    need_browser()
+    with (
+        TcpProxy("127.0.0.1", PG_PORT) as proxy,
+        serve(via_proxy(pg_district, proxy.port), tmp_path / "server") as server,
+        chrome() as d,
+    ):
+        log = PageLog()
+        d.get(server.base + "/wall")
+        before = wait_kpis(d)
+        assert not banner(d)
+
+        proxy.cut()
+        delay = timed(lambda: banner(d), REFRESH + MARGIN, "stale banner")
+        assert "数据源暂不可用" in banner(d) and "前的数据" in banner(d)
+        assert kpis(d) == before, "the last good figures stay on screen"
+        report("banner delay after the cut (s)", delay)
+
+        add_reports(pg_district, GUALI, 20)  # the feed goes on writing while the wall cannot see it
+        d.refresh()
+        wait_for(lambda: banner(d) and kpis(d) == before, timeout=60, message="last good after reload")
+        log.drain(d)
+        assert_fresh_wall_waits(server.base + "/wall?period=week")
+
+        d.execute_script("window.__sameDocument = true")
+        proxy.restore()
+        recovery = timed(
+            lambda: not banner(d) and kpis(d)["kpi-reported"] != before["kpi-reported"],
+            REFRESH + MARGIN,
+            "recovered with the new reports, without a reload",
+        )
+        report("recovery after restore (s)", recovery)
+        assert d.execute_script("return window.__sameDocument") is True
+        alerts = wait_for(lambda: d.find_element("css selector", "#wall-alerts").text, 10, "alert")
+        assert "瓜沥镇 近1小时上报" in str(alerts)
+        log.assert_clean(d)
+
+
+def assert_fresh_wall_waits(url: str) -> None:
+    """A wall that has never seen data (new browser, view never computed) waits: no error, no blank."""
+    with chrome() as fresh:
+        log = PageLog()
+        fresh.get(url)
+        waiting = wait_for(
+            lambda: [w for w in fresh.find_elements("css selector", "#wall-waiting") if w.is_displayed()],
+            timeout=30,
+            message="waiting screen",
+        )[0]  # type: ignore[index]
+        assert "正在连接数据源" in waiting.text
+        assert not kpis(fresh)
+        time.sleep(REFRESH + 1)  # a few more failing refreshes change nothing
+        assert waiting.is_displayed()
+        log.assert_clean(fresh)
+
+
+# --- b. long run with the live feed, c. rotation and URL parameters -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_district(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from dashboard.seed import seed_database
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('wall') / 'district.db'}"
+    seed_database(url, days=14, scale=0.2, patrol_days=1, progress=False)
+    return url
+
+
+@pytest.fixture(scope="module")
+def live_server(live_district: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("wall-server")
+    with feed(live_district, workdir), serve(live_district, workdir) as server:
+        yield server
+
+
+def js_heap_mb(driver: Any, *, collect: bool = False) -> float:
+    """JSHeapUsedSize in MB (CDP, so exact); after a forced garbage collection when ``collect``."""
+    if collect:
+        driver.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
+    metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return float(next(m["value"] for m in metrics if m["name"] == "JSHeapUsedSize")) / 2**20
+
+
+def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
+    with chrome() as d:
+        log = PageLog()
+        d.get(live_server.base + "/wall?rotate=5")
+        wait_kpis(d)
+        d.execute_cdp_cmd("Performance.enable", {})
+        base = min(5, SOAK_CYCLES - 1)  # growth is measured from here: the first cycles warm caches up
+        rss, heap, boards, collected = [], [], [], {}
+        started = time.monotonic()
+        for cycle in range(SOAK_CYCLES):
+            # Keep the cadence of the wall's own refresh, whatever the sampling costs.
+            time.sleep(max(0.0, started + (cycle + 1) * REFRESH - time.monotonic()))
+            rss.append(live_server.rss_mb())
+            heap.append(js_heap_mb(d))
+            boards.append(kpis(d))
+            assert not banner(d), "the source never went away"
+            if cycle in (base, SOAK_CYCLES - 1):
+                collected[cycle] = js_heap_mb(d, collect=True)
+            if cycle % 10 == 9:
+                log.drain(d)
+        elapsed = time.monotonic() - started
+        rss_growth = rss[-1] - rss[base]
+        heap_growth = collected[SOAK_CYCLES - 1] - collected[base]
+        report(
+            f"{SOAK_CYCLES} cycles in {elapsed:.0f} s: server RSS MB (first, cycle {base}, last, max)",
+            [round(rss[0], 1), round(rss[base], 1), round(rss[-1], 1), round(max(rss), 1)],
+        )
+        report(
+            f"JS heap MB (first, max; after GC at cycle {base} and at the end)",
+            [
+                round(heap[0], 1),
+                round(max(heap), 1),
+                round(collected[base], 1),
+                round(collected[SOAK_CYCLES - 1], 1),
+            ],
+        )
+        assert rss_growth < RSS_GROWTH_MB, rss
+        assert heap_growth < HEAP_GROWTH_MB, heap
+        changes = sum(1 for a, b in itertools.pairwise(boards) if a != b)
+        report("refresh cycles in which the KPI tiles changed", changes)
+        assert changes >= 1, "the feed moves the board"
+        log.assert_clean(d)
+
+
+def test_rotation_visits_only_the_pages_named(live_server: Server) -> None:
+    with chrome() as d:
+        log = PageLog()
+        d.get(live_server.base + "/wall?pages=backlog,patrol&rotate=5")
+        wait_for(lambda: d.find_elements("css selector", ".wall-page.active"), message="wall rendered")
+        seen = []
+        deadline = time.monotonic() + 11
+        while time.monotonic() < deadline:
+            seen.append(active_page(d))
+            assert len(d.find_elements("css selector", ".wall-page.active")) == 1
+            time.sleep(0.5)
+        assert set(seen) == {"backlog", "patrol"}, seen  # which comes first depends on load time
+        log.assert_clean(d)
+
+
+def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_server: Server) -> None:
+    with chrome() as d:
+        log = PageLog()
+        d.get(live_server.base + "/wall?town=瓜沥镇&lang=en")
+        wait_kpis(d)
+        wait_for(lambda: "Guali" in d.find_element("css selector", "#wall-scope").text, message="scope")
+        title = d.find_element("css selector", ".wall-brand h1").get_attribute("textContent")
+        assert title == "Xiaoshan Grid Governance Situation"
+        assert d.find_element("css selector", "#wall-root").get_attribute("lang") == "en"
+        for query in ("town=火星镇&rotate=abc", "pages=nope&period=century", "as_of=yesterday&lang=xx"):
+            d.get(f"{live_server.base}/wall?{query}")
+            wait_kpis(d)
+            assert "全区" in d.find_element("css selector", "#wall-scope").text, query
+            assert not banner(d)
+            assert len(d.find_elements("css selector", ".wall-page.active")) == 1
+            log.drain(d)
+        log.assert_clean(d)
