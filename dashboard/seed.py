@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, Table, func, select, text
 
 from dashboard import geo, lifecycle, schema
-from dashboard.db import init_db, make_writer_engine
+from dashboard.db import init_db
 from dashboard.domain import (
     CATEGORY_L2,
     DEPARTMENTS,
@@ -1520,9 +1520,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def iter_hours(start: int, stop: int) -> Iterator[int]:
-    """Clock hours (epoch // 3600) overlapping (start, stop]."""
-    return iter(range(start // HOUR, stop // HOUR + 1))
-
-
-__all__ = ["SeedReport", "make_writer_engine", "seed_database"]
+__all__ = ["SeedReport", "seed_database"]
