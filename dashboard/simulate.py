@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, func, select
 from dashboard import lifecycle, schema
 from dashboard import seed as sd
 from dashboard.db import make_writer_engine
-from dashboard.lifecycle import DAY, HOUR, EventInfo, Plan
+from dashboard.lifecycle import HOUR, EventInfo, Plan
 from dashboard.progress import Progress
 
 CATCH_UP_BATCH = 6 * HOUR  # one transaction per six hours of simulated time
@@ -439,7 +439,8 @@ def catch_up(
 
 def _catch_up(feed: Feed, now: int, progress: bool) -> StepReport:
     total = StepReport()
-    start = max(min(feed.event_mark, feed.patrol_mark or feed.event_mark), now - 60 * DAY)
+    # Bounded batches from the oldest mark: a long gap takes longer but never one giant transaction.
+    start = min(feed.event_mark, feed.patrol_mark or feed.event_mark)
     steps = max(1, -(-(now - start) // CATCH_UP_BATCH))
     with Progress("补齐 catch-up", steps, enabled=progress) as bar:
         t = start
