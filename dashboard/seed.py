@@ -54,6 +54,7 @@ POLICE_STATS_FROM = dt.date(2012, 1, 1)
 # --- Time helpers ------------------------------------------------------------------------------------
 
 _prefix_cache: dict[int, str] = {}
+_MMSS = tuple(f"{m:02d}:{sec:02d}.000000" for m in range(60) for sec in range(60))
 
 
 def to_epoch(value: dt.datetime) -> int:
@@ -81,8 +82,7 @@ def fmt_ts(ts: int | None) -> str | None:
             _prefix_cache.clear()
         prefix = dt.datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d %H:")
         _prefix_cache[hour] = prefix
-    m, s = divmod(rest, 60)
-    return f"{prefix}{m:02d}:{s:02d}.000000"
+    return prefix + _MMSS[rest]
 
 
 def local_date(ts: int) -> dt.date:
@@ -704,11 +704,14 @@ def plan_for(a: Arrival, number: str, ctx: Context) -> Plan:
     return lifecycle.plan_event(info, ctx, rng)
 
 
+_LIFECYCLE_KINDS = tuple((c, c in lifecycle.TIME_COLUMNS) for c in lifecycle.LIFECYCLE_COLUMNS)
+
+
 def lifecycle_values(state: dict[str, object]) -> tuple[Any, ...]:
     """The lifecycle columns in storage form (times formatted)."""
     return tuple(
-        fmt_ts(state[c]) if c in lifecycle.TIME_COLUMNS else state[c]  # type: ignore[arg-type]
-        for c in lifecycle.LIFECYCLE_COLUMNS
+        fmt_ts(state[c]) if is_time else state[c]  # type: ignore[arg-type]
+        for c, is_time in _LIFECYCLE_KINDS
     )
 
 
