@@ -103,7 +103,14 @@ def open_at(t: dt.datetime) -> list[ColumnElement[bool]]:
     still open, rejected since, or closed after t); it is there only so the database can use the
     (status, grid) and closed_at indexes instead of scanning the whole history.
     """
-    index_hint = or_(E.c.status.in_((*domain.OPEN_STATUSES, "REJECTED")), E.c.closed_at >= t)
+    # The candidates come from two index ranges (open or rejected by status; closed since t by closed_at)
+    # gathered into one id set, so no backend scans the whole history: a plain OR of the two made SQLite
+    # fall back to a table scan.
+    candidates = union_all(
+        select(E.c.event_id).where(E.c.status.in_((*domain.OPEN_STATUSES, "REJECTED"))),
+        select(E.c.event_id).where(E.c.closed_at >= t, E.c.status.not_in((*domain.OPEN_STATUSES, "REJECTED"))),
+    )
+    index_hint = E.c.event_id.in_(candidates)
     return [index_hint, scan_hint(E.c.reported_at) < t, not_(closed_by(t)), not_rejected_by(t)]
 
 
