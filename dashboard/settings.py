@@ -48,7 +48,7 @@ class Settings:
     REFRESH_SECONDS: int = _setting(10, "How often screens poll for new data, in seconds.")
     AUTH: str = _setting("none", "Sign-in mode: none (local demo), local (passwords) or proxy (SSO header).")
     STATEMENT_TIMEOUT_MS: int = _setting(
-        8000, "Upper bound for one query against the source database, in milliseconds."
+        20000, "Upper bound for one query against the source database, in milliseconds."
     )
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")

@@ -96,22 +96,29 @@ def effective_deadline() -> ColumnElement[Any]:
     return func.coalesce(E.c.extended_deadline_at, E.c.deadline_at)
 
 
-def open_at(t: dt.datetime) -> list[ColumnElement[bool]]:
-    """Conditions for "open at t" (t exclusive), from timestamps only.
+def open_candidates(t: dt.datetime) -> ColumnElement[bool]:
+    """Rows that can be open at t or later: open or rejected now, or closed since t.
 
-    The first condition is implied by the others for consistent rows (an event open at t is either
-    still open, rejected since, or closed after t); it is there only so the database can use the
-    (status, grid) and closed_at indexes instead of scanning the whole history.
+    Gathered from two index ranges (status; closed_at) into one id set, so no backend scans the whole
+    history: a plain OR of the two made SQLite fall back to a table scan.
     """
-    # The candidates come from two index ranges (open or rejected by status; closed since t by closed_at)
-    # gathered into one id set, so no backend scans the whole history: a plain OR of the two made SQLite
-    # fall back to a table scan.
     candidates = union_all(
         select(E.c.event_id).where(E.c.status.in_((*domain.OPEN_STATUSES, "REJECTED"))),
-        select(E.c.event_id).where(E.c.closed_at >= t, E.c.status.not_in((*domain.OPEN_STATUSES, "REJECTED"))),
+        select(E.c.event_id).where(
+            E.c.closed_at >= t, E.c.status.not_in((*domain.OPEN_STATUSES, "REJECTED"))
+        ),
     )
-    index_hint = E.c.event_id.in_(candidates)
-    return [index_hint, scan_hint(E.c.reported_at) < t, not_(closed_by(t)), not_rejected_by(t)]
+    return E.c.event_id.in_(candidates)
+
+
+def open_at_conditions(t: dt.datetime) -> list[ColumnElement[bool]]:
+    """ "Open at t" (t exclusive) from timestamps only: reported before, neither closed nor rejected by t."""
+    return [E.c.reported_at < t, not_(closed_by(t)), not_rejected_by(t)]
+
+
+def open_at(t: dt.datetime) -> list[ColumnElement[bool]]:
+    """Conditions for "open at t", with the candidate set that lets the database use its indexes."""
+    return [open_candidates(t), scan_hint(E.c.reported_at) < t, *open_at_conditions(t)[1:]]
 
 
 def had_action(action: str, t: dt.datetime) -> ColumnElement[bool]:

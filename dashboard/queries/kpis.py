@@ -40,7 +40,8 @@ from dashboard.queries.common import (
     due_hint,
     effective_deadline,
     not_rejected_by,
-    open_at,
+    open_at_conditions,
+    open_candidates,
     ratio,
     returned_by,
     reworked_by,
@@ -50,7 +51,7 @@ from dashboard.queries.common import (
     upto,
 )
 from dashboard.queries.scope import event_conditions, grid_conditions, place_conditions
-from dashboard.queries.sqlfuncs import aware_utc, hours_between, local_day
+from dashboard.queries.sqlfuncs import aware_utc, hours_between, local_day, scan_hint
 from dashboard.snapshot import KpiValue
 from dashboard.viewstate import ViewState
 
@@ -259,13 +260,29 @@ def duration_percentiles(conn: Connection, view: ViewState, now: dt.datetime) ->
     return out
 
 
-def _state_part(view: ViewState, tag: str, t: dt.datetime) -> Any:
-    return select(
-        literal(tag).label("k"),
-        func.count().label("backlog"),
-        count_if(effective_deadline() < t - EPSILON).label("overdue_open"),
-        count_if(and_(E.c.supervised_at.is_not(None), E.c.supervised_at < t)).label("supervised_open"),
-    ).where(*event_conditions(view), *open_at(t))
+def _state_columns(tag: str, t: dt.datetime) -> list[Any]:
+    """backlog / overdue / supervised as the board stood at t, as sums over the candidate rows."""
+    open_then = and_(*open_at_conditions(t))
+    return [
+        count_if(open_then).label(f"{tag}__backlog"),
+        count_if(and_(open_then, effective_deadline() < t - EPSILON)).label(f"{tag}__overdue_open"),
+        count_if(and_(open_then, E.c.supervised_at.is_not(None), E.c.supervised_at < t)).label(
+            f"{tag}__supervised_open"
+        ),
+    ]
+
+
+def _state_rows(conn: Connection, view: ViewState, instants: list[tuple[str, dt.datetime]]) -> dict[str, Any]:
+    """All instants in ONE pass over the events open at any of them (was one scan per instant)."""
+    earliest = min(t for _, t in instants)
+    latest = max(t for _, t in instants)
+    cols = [c for tag, t in instants for c in _state_columns(tag, t)]
+    where = [*event_conditions(view), open_candidates(earliest), scan_hint(E.c.reported_at) < latest]
+    row = conn.execute(select(*cols).where(*where)).mappings().one()
+    return {
+        tag: {key: row[f"{tag}__{key}"] for key in ("backlog", "overdue_open", "supervised_open")}
+        for tag, _ in instants
+    }
 
 
 def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
@@ -275,9 +292,7 @@ def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     """
     period, _ = _setup(view, now)
     instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
-    rows = {
-        r["k"]: r for r in conn.execute(union_all(*(_state_part(view, k, t) for k, t in instants))).mappings()
-    }
+    rows = _state_rows(conn, view, instants)
     out: KpiMap = {}
     for key in ("backlog", "overdue_open", "supervised_open"):
         value = float(rows["cur"][key] or 0)
