@@ -100,7 +100,8 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
         _install_sqlite_pragmas(engine, readonly=True, timeout_ms=timeout_ms)
         return engine
     if backend == "postgresql":
-        options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_ms)}"
+        # JIT compiles each aggregate for ~0.5 s to save ~0.1 s: off for short dashboard queries.
+        options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_ms)} -c jit=off"
         return create_engine(
             u,
             pool_pre_ping=True,
