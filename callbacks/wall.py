@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
 from dash.exceptions import PreventUpdate
+from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.filters import view_from_store
 from dashboard.i18n import fmt_age, fmt_datetime, t
 from dashboard.snapshot import Snapshot
 from layouts import render
 from layouts.wall import TABLE_PANELS, WALL_PANELS
+
+log = logging.getLogger(__name__)
 
 PANEL_KEYS = {
     "wall-ov-map": "backlog_map",
@@ -52,13 +56,25 @@ OUTPUTS = [
 ]
 
 
+def _panel(pid: str, snap: Snapshot, view: Any, scale: float) -> Any:
+    """One panel's figure or table; unchanged (``no_update``) when it cannot be drawn right now.
+
+    Why: maps read their geometry from the source (cached per process for a few minutes). Right after a
+    restart during an outage, or once that cache expires in a long one, the source is not there: the
+    map keeps what it shows instead of failing the whole wall with a 500.
+    """
+    kind = "table" if pid in TABLE_PANELS else ("map" if pid.endswith("-map") else "chart")
+    try:
+        return render.render_panel(kind, PANEL_KEYS[pid], snap, view, "wall", scale=scale)
+    except SQLAlchemyError as exc:
+        log.warning("wall panel %s kept as it was: %s", pid, type(exc).__name__)
+        return no_update
+
+
 def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, scale: float) -> list[Any]:
     """Every wall output for ``snap``; the banner says how old the data is when it is stale."""
     lang = view.lang
-    panels = []
-    for pid in PANEL_IDS:
-        kind = "table" if pid in TABLE_PANELS else ("map" if pid.endswith("-map") else "chart")
-        panels.append(render.render_panel(kind, PANEL_KEYS[pid], snap, view, "wall", scale=scale))
+    panels = [_panel(pid, snap, view, scale) for pid in PANEL_IDS]
     titles = [render.panel_title(PANEL_KEYS[pid], lang) for pid in PANEL_IDS]
     age_text = t("data_as_of", lang, when=fmt_datetime(snap.newest_data_at or snap.now, lang, seconds=True))
     banner = t("stale_banner", lang, age=fmt_age(age_seconds, lang)) if stale else ""
@@ -103,7 +119,11 @@ def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float 
     outputs = render_wall(
         snap, view, stale=result.stale, age_seconds=result.age_seconds or 0, scale=scale or 1.0
     )
-    saved = no_update if result.stale else {"snapshot": snap.to_dict(), "computed_at": result.computed_at}
+    saved = (
+        no_update
+        if result.stale
+        else {"snapshot": snap.to_dict(), "computed_at": result.computed_at, "query": query}
+    )
     return (*outputs, key, saved, False)
 
 
@@ -122,7 +142,9 @@ def restore_from_browser(
     if not need:
         raise PreventUpdate
     view = view_from_store(query)
-    if not saved:
+    # Local storage is shared by every wall URL of this browser: another view's copy would show
+    # another place's figures under this wall's title.
+    if not saved or saved.get("query") != query:
         waiting = [no_update] * (len(OUTPUTS) - 1)
         return (*waiting, False)  # nothing anywhere yet: a clear waiting screen, never an error
     snap = Snapshot.from_dict(saved["snapshot"])

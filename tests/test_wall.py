@@ -42,7 +42,7 @@ pytestmark = pytest.mark.browser
 REFRESH = 2  # DASHBOARD_REFRESH_SECONDS for every server here
 # Slack on top of one refresh: a source failure is remembered for 5 s by the service (so recovery can
 # take that long), and two shared cores run the server, Chromium and the feed at once.
-MARGIN = 8
+MARGIN = 10
 SOAK_CYCLES = int(os.environ.get("WALL_SOAK_CYCLES", "20"))
 RSS_GROWTH_MB = 60  # server RSS, cycle 5 → last cycle
 HEAP_GROWTH_MB = 30  # page JS heap after a forced GC, cycle 5 → last cycle
@@ -85,7 +85,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(database_url: str, workdir: Path) -> Iterator[Server]:
+def serve(database_url: str, workdir: Path, cache: str = "cache") -> Iterator[Server]:
     """The dashboard in a subprocess on a free port, with its own state store and cache."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -93,11 +93,11 @@ def serve(database_url: str, workdir: Path) -> Iterator[Server]:
         **os.environ,
         "DASHBOARD_DATABASE_URL": database_url,
         "DASHBOARD_STATE_URL": f"sqlite:///{workdir / 'state.db'}",
-        "DASHBOARD_CACHE_DIR": str(workdir / "cache"),
+        "DASHBOARD_CACHE_DIR": str(workdir / cache),
         "DASHBOARD_CACHE_URL": "",
         "DASHBOARD_REFRESH_SECONDS": str(REFRESH),
     }
-    log = workdir / "server.log"
+    log = workdir / f"server-{cache}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dashboard", "serve", "--port", str(port)],
@@ -107,7 +107,7 @@ def serve(database_url: str, workdir: Path) -> Iterator[Server]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(base + "/health")
+        wait_http(base + "/wall")  # not /health: it answers 503 while the source is down
         yield Server(base, proc, log)
     finally:
         _stop(proc)
@@ -185,7 +185,7 @@ class PageLog:
     def assert_clean(self, driver: Any) -> None:
         """No console errors, no 5xx (Dash callbacks included), nothing but 127.0.0.1, no traceback."""
         self.drain(driver)
-        assert not self.severe, self.severe
+        assert not self.severe, json.dumps(self.severe, ensure_ascii=False)
         failed = [(s, u) for s, u in self.statuses if s >= 500]
         assert not failed, failed
         assert any("_dash-update-component" in u for _, u in self.statuses)
@@ -294,6 +294,10 @@ def test_outage_keeps_the_last_good_figures_and_recovers(pg_district: str, tmp_p
         wait_for(lambda: banner(d) and kpis(d) == before, timeout=60, message="last good after reload")
         log.drain(d)
         assert_fresh_wall_waits(server.base + "/wall?period=week")
+        assert_other_view_waits(d, server.base)
+        d.get(server.base + "/wall")
+        wait_for(lambda: banner(d) and kpis(d) == before, timeout=60, message="last good again")
+        log.drain(d)
 
         d.execute_script("window.__sameDocument = true")
         proxy.restore()
@@ -307,6 +311,51 @@ def test_outage_keeps_the_last_good_figures_and_recovers(pg_district: str, tmp_p
         alerts = wait_for(lambda: d.find_element("css selector", "#wall-alerts").text, 10, "alert")
         assert "瓜沥镇 近1小时上报" in str(alerts)
         log.assert_clean(d)
+
+
+def test_a_server_restarted_during_an_outage_serves_the_last_good_from_its_state_store(
+    pg_district: str, tmp_path: Path
+) -> None:
+    """Restart with an empty cache while the source is down: figures from the state store, no error.
+
+    Nothing is cached in the new process (not even the map geometry), so every panel that would need
+    the source must make do without it.
+    """
+    need_browser()
+    with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome() as d:
+        log = PageLog()
+        url = via_proxy(pg_district, proxy.port)
+        with serve(url, tmp_path) as server:
+            d.get(server.base + "/wall")
+            before = wait_kpis(d)
+            log.drain(d)
+            d.get("about:blank")  # so no poll hits the stopped server
+        proxy.cut()
+        with serve(url, tmp_path, cache="cache-after-restart") as server:
+            d.get(server.base + "/wall")
+            wait_for(lambda: banner(d) and kpis(d) == before, timeout=60, message="last good after restart")
+            log.assert_clean(d)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="callbacks/filters.py village_options reads the source for a town wall's hidden village "
+    "filter and answers 500 while the source is down (dashboard/units.py raises; no stale fallback)",
+)
+def test_a_town_wall_started_during_an_outage_waits_without_errors(pg_district: str, tmp_path: Path) -> None:
+    need_browser()
+    with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome() as d:
+        proxy.cut()
+        with serve(via_proxy(pg_district, proxy.port), tmp_path) as server:
+            log = PageLog()
+            d.get(server.base + "/wall?town=瓜沥镇")
+            wait_for(
+                lambda: d.find_element("css selector", "#wall-waiting").is_displayed(),
+                timeout=30,
+                message="waiting screen",
+            )
+            time.sleep(REFRESH)
+            log.assert_clean(d)
 
 
 def assert_fresh_wall_waits(url: str) -> None:
@@ -324,6 +373,17 @@ def assert_fresh_wall_waits(url: str) -> None:
         time.sleep(REFRESH + 1)  # a few more failing refreshes change nothing
         assert waiting.is_displayed()
         log.assert_clean(fresh)
+
+
+def assert_other_view_waits(driver: Any, base: str) -> None:
+    """The browser's local copy belongs to one wall URL: another view must not show it as its own."""
+    driver.get(base + "/wall?eastern=exclude&period=quarter")
+    wait_for(
+        lambda: driver.find_element("css selector", "#wall-waiting").is_displayed(),
+        timeout=30,
+        message="waiting screen for a view never seen",
+    )
+    assert not kpis(driver)
 
 
 # --- b. long run with the live feed, c. rotation and URL parameters -------------------------------------
