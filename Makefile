@@ -37,5 +37,29 @@ simulate: $(STAMP)
 screenshots: $(STAMP)
 	$(PY) -m dashboard screenshots
 
+## serve: production server, gunicorn with several workers on DASHBOARD_HOST:DASHBOARD_PORT
+## (shares DASHBOARD_CACHE_URL=redis://… when set, else the on-disk cache; source = DASHBOARD_DATABASE_URL)
+WORKERS ?= 3
+THREADS ?= 4
+serve: $(STAMP)
+	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) \
+	  --bind "$${DASHBOARD_HOST:-127.0.0.1}:$${DASHBOARD_PORT:-8050}" \
+	  --timeout 120 --graceful-timeout 10 --access-logfile - dashboard.wsgi:server
+
+## bench: the district-scale benchmark (≥1M and 10M events on SQLite and PostgreSQL; long, outside CI)
+bench: $(STAMP)
+	$(PY) -m dashboard bench --mode full
+
+## bench-quick: the same measurements on a small district (about 1-2 minutes)
+bench-quick: $(STAMP)
+	$(PY) -m dashboard bench --mode quick
+
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/cache
+
+## soak-wall: the wall's long run with the live feed, 600 refresh cycles of 2 s (about 20 minutes);
+## measured RSS and JS heap go to data/wall-figures.jsonl (WALL_SOAK_CYCLES=N for another length)
+.PHONY: soak-wall
+soak-wall: $(STAMP)
+	WALL_SOAK_CYCLES=$${WALL_SOAK_CYCLES:-600} WALL_FIGURES=data/wall-figures.jsonl \
+		$(PY) -m pytest -q -s tests/test_wall.py -k long_run

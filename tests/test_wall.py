@@ -413,6 +413,7 @@ def js_heap_mb(driver: Any, *, collect: bool = False) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "JSHeapUsedSize")) / 2**20
 
 
+@pytest.mark.slow
 def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
     with chrome() as d:
         log = PageLog()
