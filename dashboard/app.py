@@ -66,6 +66,10 @@ def create_app(
     server.register_blueprint(downloads)
     server.register_blueprint(export_blueprint)
 
+    from dashboard.security import install_security
+
+    install_security(app, settings)
+
     from layouts.shell import register_pages, validation_layout
 
     register_pages(settings)
