@@ -135,7 +135,8 @@ def refresh_status(query: str | None, _n: int) -> tuple[Any, ...]:
             lang,
             when=fmt_datetime(result.snapshot.newest_data_at or result.snapshot.now, lang, seconds=True),
         )
-    stale = bool(result.stale or result.snapshot is None)
+    # stale without an error only means another worker is refreshing this view: nothing to warn about.
+    stale = bool(result.error) or result.snapshot is None
     stale_text = (
         t("stale_banner", lang, age=fmt_age(result.age_seconds or 0, lang))
         if result.snapshot

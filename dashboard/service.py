@@ -183,6 +183,9 @@ class SnapshotService:
         view = scope.apply(view)
         identity = self.identity(view, scope)
         now = self.clock.now()
+        recent = None if self._is_settled_past(view, now) else self._recent(identity, now)
+        if recent is not None:
+            return recent
         try:
             key, ttl = self._key(view, identity, now)
             flight = self.cache.single_flight(
@@ -201,6 +204,25 @@ class SnapshotService:
             return self._fallback(identity, now, "cache held an unreadable entry")
         snapshot, computed_at = found
         return ServiceResult(snapshot, flight.stale, _age(now, computed_at), None, computed_at)
+
+    def _recent(self, identity: str, now: dt.datetime) -> ServiceResult | None:
+        """A live snapshot computed so recently that recomputing would only burn the source.
+
+        A feed writes every few seconds, so the data version changes at nearly every refresh. A view
+        is recomputed at most once per refresh interval, and never more often than twice its own
+        compute time: a slow view on a big history then costs at most half a core, not a core per
+        screen. Ageing and overdue figures move by the minute, so this loses nothing a screen shows.
+        """
+        entry = self._cached_last_good(identity)
+        found = _from_entry(entry) if entry is not None else None
+        if entry is None or found is None:
+            return None
+        snapshot, computed_at = found
+        age = _age(now, computed_at)
+        floor = max(self.refresh_seconds - 1.0, 2.0 * float(entry.get("compute_seconds") or 0.0))
+        if age >= floor or computed_at.replace(second=0, microsecond=0) != now.replace(second=0, microsecond=0):
+            return None  # old enough, or a new minute (ageing moves): compute afresh
+        return ServiceResult(snapshot, False, age, None, computed_at)
 
     def _key(self, view: ViewState, identity: str, now: dt.datetime) -> tuple[str, int]:
         if self._is_settled_past(view, now):
@@ -228,6 +250,7 @@ class SnapshotService:
             snapshot = self.builder(conn, view, self.clock.now())
         computed_at = self.clock.now()
         entry = _entry(snapshot, computed_at)
+        entry["compute_seconds"] = round(time.monotonic() - started, 3)
         log.info("computed %s in %.3f s", identity, time.monotonic() - started)
         self._remember_last_good(identity, snapshot, computed_at, entry)
         return entry

@@ -133,6 +133,9 @@ def test_key_changes_with_minute_data_version_and_view(
     service.snapshot(ViewState())
     assert fake.calls == 2, "the data version is cached for refresh_seconds / 2"
     clock.advance(service.version_ttl)
+    service.snapshot(ViewState())
+    assert fake.calls == 2, "a view is recomputed at most once per refresh interval"
+    clock.advance(service.refresh_seconds)
     result = service.snapshot(ViewState())
     assert fake.calls == 3
     assert result.snapshot is not None and result.snapshot.data_version == "v2"
