@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("dashboard.commands.serve", "start the dashboard web server"),
     "export": ("dashboard.commands.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
     "screenshots": ("dashboard.commands.screenshots", "headless-Chromium screenshots of every page and wall size"),
+    "bench": ("dashboard.commands.bench", "measure snapshots, HTTP load, memory, feed latency and export at scale"),
 }
 
 
