@@ -27,8 +27,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from dash.exceptions import DependencyException
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,28 @@ class CallbackRequestError(ValueError):
     """A request to /_dash-update-component that no Dash front end would send."""
 
 
-def _check_id(item: Any, spec_id: Any, where: str) -> None:
+def layout_ids(layout: Any) -> dict[str, list[dict[str, Any]]]:
+    """The pattern-matching ids present in ``layout``, grouped by their ``type`` (e.g. the export
+    buttons' formats). Ids made by callbacks at run time (breadcrumbs) are absent and not restricted."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    stack = [layout]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        component_id = getattr(node, "id", None)
+        if isinstance(component_id, dict) and "type" in component_id:
+            found.setdefault(str(component_id["type"]), []).append(component_id)
+        elif isinstance(component_id, str) and getattr(node, "multi", None) is True:
+            found.setdefault(MULTI, []).append({"id": component_id})  # multi-select dropdowns
+        children = getattr(node, "children", None)
+        if children is not None and not isinstance(children, str | int | float):
+            stack.append(children)
+    return found
+
+
+def _check_id(item: Any, spec_id: Any, where: str, known: dict[str, list[dict[str, Any]]]) -> None:
     if not isinstance(item, dict) or not isinstance(item.get("property"), str):
         raise CallbackRequestError(f"{where}: expected an object with id and property")
     if isinstance(spec_id, dict):  # a pattern-matching id: same keys, fixed values equal
@@ -136,8 +158,116 @@ def _check_id(item: Any, spec_id: Any, where: str) -> None:
                     raise CallbackRequestError(f"{where}: bad value for id key {key!r}")
             elif got[key] != expected:
                 raise CallbackRequestError(f"{where}: id does not match the callback")
+        instances = known.get(str(spec_id.get("type")))
+        if instances and got not in instances:
+            raise CallbackRequestError(f"{where}: unknown component id")
     elif item.get("id") != spec_id:
         raise CallbackRequestError(f"{where}: unknown component id")
+
+
+# What the browser can send for the properties the callbacks read. A value of another JSON type did
+# not come from our pages; the callback would fail on it, so it is refused with 400 first.
+MAX_TEXT = 8192
+MULTI = "\0multi"  # key of the multi-select components in layout_ids()
+
+
+def _is_text(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and len(value) <= MAX_TEXT)
+
+
+def _is_count(value: Any) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= 10**9)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _is_sort_by(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list)
+        and len(value) <= 10
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("column_id"), str)
+            and s.get("direction") in {"asc", "desc"}
+            for s in value
+        )
+    )
+
+
+def _is_value(value: Any) -> bool:  # dropdowns, radio items, inputs: every option value is a string
+    if isinstance(value, list):
+        return len(value) <= 1000 and all(isinstance(v, str) and len(v) <= 200 for v in value)
+    return _is_text(value)
+
+
+def _is_cursor(value: Any) -> bool:  # the event list's keyset cursor (callbacks/events.py)
+    if value is None or value == {}:
+        return True
+    if not isinstance(value, dict) or not isinstance(value.get("sig"), str):
+        return False
+    keys = value.get("keys")
+    return (
+        isinstance(keys, dict)
+        and 0 < len(keys) <= 10_000
+        and all(
+            isinstance(k, str)
+            and k.isdigit()
+            and len(k) <= 9
+            and (v is None or (isinstance(v, list) and len(v) == 2 and all(_is_scalar(x) for x in v)))
+            for k, v in keys.items()
+        )
+    )
+
+
+def _is_saved(value: Any) -> bool:  # the wall's copy in local storage (callbacks/wall.py)
+    return value is None or (
+        isinstance(value, dict)
+        and isinstance(value.get("snapshot"), dict)
+        and _is_text(value.get("computed_at"))
+        and _is_text(value.get("query"))
+    )
+
+
+PROPERTY_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "n_clicks": _is_count,
+    "n_intervals": _is_count,
+    "page_current": lambda v: _is_count(v) and (v is None or v <= 100_000),
+    "sort_by": _is_sort_by,
+    "clickData": lambda v: v is None or isinstance(v, dict),
+    "value": _is_value,
+    "pathname": lambda v: v is None or (_is_text(v) and v.startswith("/")),  # location.pathname
+    "search": _is_text,
+    "hash": _is_text,
+    "href": _is_text,
+    "date": _is_text,
+    "start_date": _is_text,
+    "end_date": _is_text,
+    "id": lambda v: isinstance(v, str | dict),
+}
+STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "view": _is_text,
+    "ev-cursor": _is_cursor,
+    "wall-saved": _is_saved,
+    "wall-scale": lambda v: (
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 20)
+    ),
+    "wall-pages": lambda v: v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v)),
+    "wall-need-local": lambda v: v is None or isinstance(v, bool),
+}
+
+
+def _value_ok(component: Any, prop: str, value: Any, known: dict[str, list[dict[str, Any]]]) -> bool:
+    if prop == "value" and not isinstance(value, list | None) and {"id": component} in known.get(MULTI, []):
+        return False  # a multi-select sends a list
+    if prop == "value" and isinstance(value, list) and {"id": component} not in known.get(MULTI, []):
+        return False  # single-valued inputs send one string
+    if prop == "data" and isinstance(component, str):
+        check = STORE_CHECKS.get(component) or (_is_text if component.endswith("-key") else None)
+    else:
+        check = PROPERTY_CHECKS.get(prop)
+    return check is None or check(value)
 
 
 def _spec_id(raw: str) -> Any:
@@ -146,7 +276,9 @@ def _spec_id(raw: str) -> Any:
     return raw
 
 
-def _check_dependencies(items: Any, specs: list[dict[str, Any]], kind: str) -> None:
+def _check_dependencies(
+    items: Any, specs: list[dict[str, Any]], kind: str, known: dict[str, list[dict[str, Any]]]
+) -> None:
     if not isinstance(items, list) or len(items) != len(specs):
         raise CallbackRequestError(f"{kind}: expected a list of {len(specs)}")
     for index, (item, spec) in enumerate(zip(items, specs, strict=True)):
@@ -159,16 +291,20 @@ def _check_dependencies(items: Any, specs: list[dict[str, Any]], kind: str) -> N
         else:
             entries = [item]
         for entry in entries:
-            _check_id(entry, spec_id, where)
+            _check_id(entry, spec_id, where, known)
             if entry["property"] != spec["property"]:
                 raise CallbackRequestError(f"{where}: unknown property")
+            if not _value_ok(entry.get("id"), entry["property"], entry.get("value"), known):
+                raise CallbackRequestError(f"{where}: unexpected value for {entry['property']}")
 
 
 def _output_count(output: str) -> int:
     return len(output[2:-2].split("...")) if output.startswith("..") and output.endswith("..") else 1
 
 
-def check_callback_body(body: Any, callback_map: dict[str, Any]) -> dict[str, Any]:
+def check_callback_body(
+    body: Any, callback_map: dict[str, Any], known: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
     """The callback entry for ``body``, or CallbackRequestError saying what is wrong with it."""
     if not isinstance(body, dict):
         raise CallbackRequestError("body: expected a JSON object")
@@ -191,8 +327,8 @@ def check_callback_body(body: Any, callback_map: dict[str, Any]) -> dict[str, An
             raise CallbackRequestError(f"outputs[{index}]: expected an object with id and property")
         if not isinstance(out.get("id"), str | dict):
             raise CallbackRequestError(f"outputs[{index}]: bad id")
-    _check_dependencies(body.get("inputs"), entry.get("inputs", []), "inputs")
-    _check_dependencies(body.get("state", []), entry.get("state", []), "state")
+    _check_dependencies(body.get("inputs"), entry.get("inputs", []), "inputs", known or {})
+    _check_dependencies(body.get("state", []), entry.get("state", []), "state", known or {})
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         raise CallbackRequestError("changedPropIds: expected a list of strings")
@@ -211,6 +347,7 @@ def install_security(app: Any, settings: Any = None) -> None:
     server.config.setdefault("SECURITY_MAX_CALLBACK_BODY", MAX_CALLBACK_BODY)
     limiters: dict[str, RateLimiter] = {}
     csp_cache: dict[str, Any] = {"key": None, "value": ""}
+    known_ids: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
     def limiter(kind: str) -> RateLimiter:
         name = "SECURITY_EXPORTS_PER_MINUTE" if kind == "export" else "SECURITY_DOWNLOADS_PER_MINUTE"
@@ -243,12 +380,15 @@ def install_security(app: Any, settings: Any = None) -> None:
     @server.before_request
     def _guard() -> Response | None:
         path = request.path
+        if path.startswith(JSON_PREFIXES[:3]) and request.blueprint is None:
+            # Dash's page catch-all would answer these with the app's HTML and 200.
+            return json_error("not found", 404)
         if path.startswith("/export/"):
             return limited("export")
         if path.startswith("/download/"):
             return limited("download")
-        if path == DASH_UPDATE_PATH and request.method == "POST":
-            return _guard_callback()
+        if path == DASH_UPDATE_PATH:
+            return _guard_callback() if request.method == "POST" else json_error("method not allowed", 405)
         return None
 
     def _guard_callback() -> Response | None:
@@ -264,7 +404,9 @@ def install_security(app: Any, settings: Any = None) -> None:
         except (ValueError, RecursionError):
             return json_error("malformed JSON", 400)
         try:
-            check_callback_body(body, app.callback_map)
+            if "ids" not in known_ids:
+                known_ids["ids"] = layout_ids(app.validation_layout)
+            check_callback_body(body, app.callback_map, known_ids["ids"])
         except CallbackRequestError as exc:
             return json_error(str(exc), 400)
         except RecursionError:
@@ -315,6 +457,7 @@ def install_security(app: Any, settings: Any = None) -> None:
     for code in (400, 403, 404, 405, 413, 415, 429):
         server.register_error_handler(code, _http_error)
     server.register_error_handler(500, _internal_error)
+    server.register_error_handler(DependencyException, _not_found)
 
 
 def _export_clicked(body: dict[str, Any]) -> bool:
@@ -338,6 +481,10 @@ def _http_error(exc: HTTPException) -> Response:
     if _wants_json():
         return json_error(exc.name.lower(), code)
     return Response(f"{code} {exc.name}\n", status=code, mimetype="text/plain")
+
+
+def _not_found(_exc: Exception) -> Response:  # /_dash-component-suites/<unknown library>/...
+    return _http_error(NotFound())
 
 
 def _internal_error(exc: Exception) -> Response:
