@@ -62,7 +62,7 @@ def capture(url: str, out: Path, width: int, height: int, scale: int) -> None:
             f"--screenshot={out}",
             url,
         ]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
 
 
 def thumbnail(png: Path, jpg: Path) -> None:
@@ -93,16 +93,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DATA_DIR / "screens", help="folder for the JPEG thumbnails")
     parser.add_argument("--which", choices=("all", "browser", "wall"), default="all")
     parser.add_argument("--keep-png", action="store_true", help="also keep the full-size PNGs (not for git)")
+    parser.add_argument("--only", default="", help="comma-separated name fragments to take (e.g. wall-patrol,7680)")
 
 
 def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     todo = jobs(args.base_url.rstrip("/"), args.which)
+    if args.only:
+        wanted = [w for w in args.only.split(",") if w]
+        todo = [job for job in todo if any(w in job[0] for w in wanted)]
+    failed: list[str] = []
     with Progress("截图 screenshots", len(todo)) as bar, tempfile.TemporaryDirectory() as tmp:
         for name, url, (w, h, scale) in todo:
             png = (args.out if args.keep_png else Path(tmp)) / f"{name}.png"
-            capture(url, png, w, h, scale)
-            thumbnail(png, args.out / f"{name}.jpg")
+            try:
+                capture(url, png, w, h, scale)
+                thumbnail(png, args.out / f"{name}.jpg")
+            except (subprocess.SubprocessError, OSError) as exc:  # one slow page must not lose the rest
+                failed.append(f"{name}: {exc.__class__.__name__}")
             bar.advance()
-    print(f"{len(todo)} screenshots in {args.out}")
-    return 0
+    print(f"{len(todo) - len(failed)} screenshots in {args.out}")
+    for line in failed:
+        print(f"  failed: {line}")
+    return 1 if failed else 0
