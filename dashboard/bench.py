@@ -250,9 +250,23 @@ def make_cache(cfg: Config, prefix: str) -> tuple[Any, str, str]:
     from dashboard.settings import load_settings
 
     redis_url = cfg.redis_url if _redis_up(cfg.redis_url) else ""
-    cache_dir = str(cfg.data_dir / f"cache-{prefix.strip(':').replace(':', '-')}")
+    cache_dir = str(cfg.data_dir / f"cache-{run_id(prefix)}")
     settings = load_settings({}, CACHE_URL=redis_url, CACHE_DIR=cache_dir)
     return init_cache(None, settings, key_prefix=prefix), redis_url, ("redis" if redis_url else "filesystem")
+
+
+def run_id(prefix: str) -> str:
+    """``xsbench:<id>:`` → ``<id>``: names this run's files, cache directory and Redis keys."""
+    return prefix.strip(":").split(":")[-1]
+
+
+def remove_run_files(data_dir: Path, prefix: str) -> None:
+    """The counter file, state store and on-disk cache of one run (the gunicorn log stays)."""
+    rid = run_id(prefix)
+    for name in (f"counter-{rid}.log", f"state-{rid}.db", f"state-{rid}.db-wal", f"state-{rid}.db-shm"):
+        (data_dir / name).unlink(missing_ok=True)
+    for name in (f"cache-{rid}", f"cache-{rid}.locks"):
+        shutil.rmtree(data_dir / name, ignore_errors=True)
 
 
 def _redis_up(url: str) -> bool:
@@ -576,8 +590,6 @@ def probe_sql(url: str, now: dt.datetime) -> dict[str, Any]:
 
 def _probe_main(kind: str, url: str, now_iso: str) -> None:
     """Entry point of the subprocess: one refresh, its time and this process's peak RSS, as JSON."""
-    import resource
-
     now = dt.datetime.fromisoformat(now_iso)
     fn = probe_pandas if kind == "pandas" else probe_sql
     if kind == "pandas":
@@ -588,7 +600,8 @@ def _probe_main(kind: str, url: str, now_iso: str) -> None:
     started = time.perf_counter()
     result = fn(url, now)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: getrusage survives execve, so it would report the parent bench's peak.
+    peak = rss_mb(os.getpid(), "VmHWM") or 0.0
     print(json.dumps({**result, "seconds": round(seconds, 4), "peak_rss_mb": round(peak, 1),
                       "baseline_rss_mb": round(baseline, 1), "above_baseline_mb": round(peak - baseline, 1)}))  # fmt: skip
 
@@ -651,7 +664,7 @@ def measure_export(cfg: Config, ds: Dataset, service: Any) -> dict[str, Any]:
         engine.dispose()
     say(
         cfg,
-        f"  {ds.backend} x{ds.scale:g} export: {first:.1f} s (again {second:.1f} s), {len(payload):,} bytes",
+        f"  {ds.backend} x{ds.scale:g} export: {first:.1f} s (again {second or 0:.1f} s), {len(payload):,} bytes",
     )
     return {
         "format": "pptx",
@@ -706,18 +719,18 @@ class Server:
     """gunicorn serving :func:`wsgi_app` on a free local port, in its own process group."""
 
     def __init__(self, cfg: Config, ds: Dataset, offset: float, prefix: str, redis_url: str) -> None:
-        run_id = prefix.strip(":").split(":")[-1]
+        rid = run_id(prefix)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.counter = cfg.data_dir / f"counter-{run_id}.log"
-        self.log = cfg.data_dir / f"gunicorn-{run_id}.log"
-        self.state = cfg.data_dir / f"state-{run_id}.db"
+        self.counter = cfg.data_dir / f"counter-{rid}.log"
+        self.log = cfg.data_dir / f"gunicorn-{rid}.log"
+        self.state = cfg.data_dir / f"state-{rid}.db"
         env = {
             **os.environ,
             "DASHBOARD_DATABASE_URL": ds.url,
             "DASHBOARD_STATE_URL": f"sqlite:///{self.state}",
             "DASHBOARD_CACHE_URL": redis_url,
-            "DASHBOARD_CACHE_DIR": str(cfg.data_dir / f"cache-{run_id}"),
+            "DASHBOARD_CACHE_DIR": str(cfg.data_dir / f"cache-{rid}"),
             "DASHBOARD_REFRESH_SECONDS": str(cfg.refresh_seconds),
             "DASHBOARD_STATEMENT_TIMEOUT_MS": "600000",
             "BENCH_CLOCK_OFFSET": f"{offset:.3f}",
@@ -977,7 +990,11 @@ def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[
         "rounds": rounds,
         "median_s": round(statistics.median(seen), 3) if seen else None,
         "max_s": round(max(seen), 3) if seen else None,
-        "bound_s": f"data-version TTL {max(1, cfg.refresh_seconds // 2)} s + one snapshot computation",
+        "bound_s": (
+            f"the service recomputes a live view at most every max({cfg.refresh_seconds} s refresh − 1 s, "
+            f"2 × its compute time), reads the data version every {max(1, cfg.refresh_seconds // 2)} s, "
+            "then one computation"
+        ),
     }
 
 
@@ -1020,15 +1037,15 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
             out["feed_latency"] = measure_feed_latency(cfg, server, feed)
             say(cfg, f"  feed → API: median {out['feed_latency']['median_s']} s")
         out["rss"] = sampler.stop()
+        out["snapshot_builds_total"] = sum(
+            1 for kind, _s, _v in read_counter(server.counter) if kind == "build"
+        )
     finally:
         if feed is not None:
             feed.close()
         server.stop()
         drop_redis_prefix(redis_url, prefix)
-        for path in (server.counter, server.state):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(cfg.data_dir / f"cache-{prefix.strip(':').split(':')[-1]}", ignore_errors=True)
-        shutil.rmtree(cfg.data_dir / f"cache-{prefix.strip(':').split(':')[-1]}.locks", ignore_errors=True)
+        remove_run_files(cfg.data_dir, prefix)
     return out
 
 
@@ -1057,33 +1074,41 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
     }
     prefix = f"xsbench:{uuid.uuid4().hex[:10]}:"
     cache, redis_url, kind = make_cache(cfg, prefix)
-    state_path = cfg.data_dir / f"state-{prefix.split(':')[1]}.db"
+    state_path = cfg.data_dir / f"state-{run_id(prefix)}.db"
     engine = make_source_engine(ds.url, timeout_ms=3_600_000)
     service = SnapshotService(
         engine, StateStore(f"sqlite:///{state_path}"), cache, clock, wait_seconds=3600.0
     )
     out["cache"] = kind
+    timings: dict[str, float] = {}
+    out["section_seconds"] = timings
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            timings[name] = round(time.perf_counter() - started, 2)
+
     try:
         if "snapshot" in cfg.sections:
-            out["snapshot"] = measure_snapshots(cfg, ds, clock, service)
+            out["snapshot"] = timed("snapshot", lambda: measure_snapshots(cfg, ds, clock, service))
         if "pandas" in cfg.sections:
-            out["pandas_vs_sql"] = measure_pandas_vs_sql(cfg, ds, clock)
+            out["pandas_vs_sql"] = timed("pandas", lambda: measure_pandas_vs_sql(cfg, ds, clock))
         if "export" in cfg.sections:
             if http:
-                out["export"] = measure_export(cfg, ds, service)
+                out["export"] = timed("export", lambda: measure_export(cfg, ds, service))
             else:
                 out["skipped"]["export"] = f"measured once per scale, on {cfg.http_backend}"
         if http and ({"http", "latency"} & set(cfg.sections)):
-            out["http"] = measure_http(cfg, ds, offset, clock)
+            out["http"] = timed("http", lambda: measure_http(cfg, ds, offset, clock))
         elif {"http", "latency"} & set(cfg.sections):
             out["skipped"]["http"] = f"measured once per scale, on {cfg.http_backend}"
     finally:
         engine.dispose()
         service.state.engine.dispose()
         drop_redis_prefix(redis_url, prefix)
-        state_path.unlink(missing_ok=True)
-        shutil.rmtree(cfg.data_dir / f"cache-{prefix.split(':')[1]}", ignore_errors=True)
-        shutil.rmtree(cfg.data_dir / f"cache-{prefix.split(':')[1]}.locks", ignore_errors=True)
+        remove_run_files(cfg.data_dir, prefix)
     return out
 
 
@@ -1190,9 +1215,8 @@ def ratios(report: dict[str, Any]) -> list[str]:
             )
         ex = d.get("export")
         if ex and "seconds_first" in ex:
-            lines.append(
-                f"{tag}: full PPTX deck {ex['seconds_first']:.1f} s ({ex['seconds_again']:.1f} s again)"
-            )
+            again = f" ({ex['seconds_again']:.1f} s again)" if ex.get("seconds_again") else ""
+            lines.append(f"{tag}: full PPTX deck {ex['seconds_first']:.1f} s{again}")
     return lines
 
 

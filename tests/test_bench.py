@@ -94,9 +94,12 @@ def test_http_levels(report: dict[str, Any]) -> None:
             assert positive(lv[key])
         assert lv["p50_ms"] <= lv["p95_ms"] <= lv["p99_ms"] <= lv["max_ms"]
         assert positive(lv["distinct_keys_seen"]) and positive(lv["data_version_reads"])
-        # Computed by the workers, not once per request: the counter file saw each build.
-        assert 1 <= lv["snapshot_builds"] <= lv["ok"]
+        # At most one build per answer (a level may need none: a view is recomputed at most once per
+        # refresh and never more often than twice its compute time).
+        assert 0 <= lv["snapshot_builds"] <= lv["ok"]
     assert http["levels"][-1]["feed_writes"] >= 1
+    # The counter file saw the workers' builds: at least the first request of each view computed.
+    assert http["snapshot_builds_total"] >= len(http["first_requests"])
 
 
 def test_worker_memory_and_feed_latency(report: dict[str, Any]) -> None:
