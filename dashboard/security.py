@@ -380,7 +380,7 @@ def install_security(app: Any, settings: Any = None) -> None:
     @server.before_request
     def _guard() -> Response | None:
         path = request.path
-        if path.startswith(JSON_PREFIXES[:3]) and request.blueprint is None:
+        if path.startswith(JSON_PREFIXES[:3]) and request.url_rule is not None and request.blueprint is None:
             # Dash's page catch-all would answer these with the app's HTML and 200.
             return json_error("not found", 404)
         if path.startswith("/export/"):

@@ -74,10 +74,16 @@ def assert_clean(response: Any, label: str) -> str:
 
 @pytest.fixture(scope="module")
 def district(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The small seeded district (14 days, a tenth of the volume), seeded once per test session
+    and shared by test_fuzz and test_security."""
     from dashboard.seed import seed_database
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'district.db'}"
-    seed_database(url, days=14, scale=0.1, progress=False)
+    folder = tmp_path_factory.getbasetemp() / "trust-district"
+    folder.mkdir(exist_ok=True)
+    url = f"sqlite:///{folder / 'district.db'}"
+    if not (folder / "seeded").exists():
+        seed_database(url, days=14, scale=0.1, progress=False, force=True)
+        (folder / "seeded").touch()
     return url
 
 
@@ -367,7 +373,7 @@ def callback_templates(app: Any, client: Any) -> list[dict[str, Any]]:
     return bodies
 
 
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_callbacks_with_values_the_browser_can_send(
     client: Any, callback_templates: list[dict[str, Any]], data: st.DataObject
