@@ -213,6 +213,36 @@ def test_a_failing_callback_answers_without_its_traceback(app: Any, client: Any)
         assert leak not in body
 
 
+def test_the_walls_saved_copy_passes_the_guard(app: Any, client: Any) -> None:
+    """The largest real request: the wall's fallback sends back the snapshot kept in local storage."""
+    from dashboard.viewstate import ViewState
+
+    snapshot = app.server.extensions["dashboard_service"].snapshot(ViewState()).snapshot
+    key = next(
+        k
+        for k, v in app.callback_map.items()
+        if v["inputs"] == [{"id": "wall-need-local", "property": "data"}]
+    )
+    saved = {"snapshot": snapshot.to_dict(), "computed_at": "2026-11-28T06:00:00+00:00", "query": ""}
+    body = {
+        "output": key,
+        "outputs": [
+            {"id": o.split(".")[0], "property": o.split(".")[1].split("@")[0]} for o in key[2:-2].split("...")
+        ],
+        "inputs": [{"id": "wall-need-local", "property": "data", "value": True}],
+        "state": [
+            {"id": "wall-saved", "property": "data", "value": saved},
+            {"id": "view", "property": "data", "value": ""},
+            {"id": "wall-scale", "property": "data", "value": 1.0},
+        ],
+        "changedPropIds": ["wall-need-local.data"],
+    }
+    raw = json.dumps(body, ensure_ascii=False, default=str).encode()
+    assert len(raw) < 1024 * 1024 / 2  # half the limit: room for a larger district
+    response = client.post(DASH, data=raw, content_type="application/json")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+
+
 def test_error_answers_carry_no_internals(client: Any) -> None:
     cases = [
         (client.get("/api/v1/nothing"), 404, "application/json"),
