@@ -178,18 +178,24 @@ def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, str]:
     Output("f-village", "options"),
     Input("f-town", "value"),
     State("view", "data"),
+    State("url", "pathname"),
 )
-def village_options(towns: list[str] | None, query: str | None) -> list[dict[str, str]]:
+def village_options(towns: list[str] | None, query: str | None, pathname: str | None) -> list[dict[str, str]]:
     """Villages of the one chosen town (a village filter needs exactly one town)."""
+    if is_wall(pathname):
+        raise PreventUpdate  # the wall has no filter bar
     if not towns or len(towns) != 1:
         return []
+    from sqlalchemy.exc import SQLAlchemyError
+
     from dashboard.app import get_units
 
     lang = view_from_store(query).lang
-    return [
-        {"label": u["name_en"] if lang == "en" else u["name_zh"], "value": u["code"]}
-        for u in get_units().children(towns[0])
-    ]
+    try:
+        children = get_units().children(towns[0])
+    except SQLAlchemyError:
+        raise PreventUpdate from None  # source down: keep the options the browser has
+    return [{"label": u["name_en"] if lang == "en" else u["name_zh"], "value": u["code"]} for u in children]
 
 
 @callback(
