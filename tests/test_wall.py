@@ -449,6 +449,7 @@ def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
             f"{SOAK_CYCLES} cycles in {elapsed:.0f} s: server RSS MB (first, cycle {base}, last, max)",
             [round(rss[0], 1), round(rss[base], 1), round(rss[-1], 1), round(max(rss), 1)],
         )
+        report("server RSS MB every 50 cycles", [round(v, 1) for v in rss[::50]])
         report(
             f"JS heap MB (first, max; after GC at cycle {base} and at the end)",
             [
