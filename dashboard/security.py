@@ -248,6 +248,7 @@ PROPERTY_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "view": _is_text,
+    "view-error": _is_text,  # the message of a bad link
     "ev-cursor": _is_cursor,
     "wall-saved": _is_saved,
     "wall-scale": lambda v: (
