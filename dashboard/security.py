@@ -430,18 +430,22 @@ def install_security(app: Any, settings: Any = None) -> None:
             response.headers["Cache-Control"] = "no-store"
         kind = g.pop("security_limited", None)
         if kind is not None:
-            if 400 <= response.status_code < 500:
+            if 400 <= response.status_code < 500 or not _delivered(response):
                 limiter(kind).give_back(_client())  # a cheap refusal does not count
             elif response.status_code < 300:
-                _audit(kind, response)
+                _audit(kind)
         return response
 
-    def _audit(kind: str, response: Response) -> None:
+    def _delivered(response: Response) -> bool:
+        """False for the export button's answers without a file (PreventUpdate, an export error)."""
+        if g.get("security_export_body") is None:
+            return True
+        return response.status_code == 200 and b'"export-download"' in response.get_data()
+
+    def _audit(kind: str) -> None:
         body = g.pop("security_export_body", None)
         if body is not None:
             action, detail = "export", _export_detail(body)
-            if response.status_code == 204:  # PreventUpdate: nothing was exported
-                return
         elif kind == "export":
             action, detail = "export", request.full_path.rstrip("?")
         else:

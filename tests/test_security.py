@@ -293,7 +293,9 @@ def test_exports_are_limited_per_client_and_audited(app: Any, client: Any) -> No
     assert rows[1].detail == "/export/deck.pptx?period=week"
 
 
-def test_the_export_button_is_limited_and_audited(app: Any, client: Any) -> None:
+def test_the_export_button_is_limited_and_audited(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app.server.config["SECURITY_EXPORTS_PER_MINUTE"] = 1
     key = "..export-download.data...export-status.children.."
 
@@ -324,9 +326,18 @@ def test_the_export_button_is_limited_and_audited(app: Any, client: Any) -> None
             },
         )
 
-    first = click(1)
+    from dashboard.export import ExportError
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ExportError("renderer unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("dashboard.export.export_view", broken)
+        failed = click(1)  # the page shows the error; no file, so neither counted nor audited
+        assert failed.status_code == 200 and "renderer unavailable" in failed.get_data(as_text=True)
+    first = click(2)
     assert first.status_code == 200, first.get_data(as_text=True)[:300]
-    assert click(2).status_code == 429
+    assert click(3).status_code == 429
     rows = [r for r in audit_rows(app) if r.action == "export"]
     assert len(rows) == 1
     assert rows[0].detail == "button png page=/backlog view=town=330109001"
