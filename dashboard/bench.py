@@ -963,7 +963,11 @@ def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[
     rounds: list[dict[str, Any]] = []
     for i in range(cfg.latency_rounds):
         time.sleep(cfg.refresh_seconds / 2 + 0.5)  # start each round from a settled state
-        status, body = fetch(server.base + "/api/v1/snapshot")
+        try:
+            status, body = fetch(server.base + "/api/v1/snapshot", timeout=300)
+        except OSError as exc:
+            rounds.append({"error": f"before the write: {type(exc).__name__}"})
+            continue
         if status != 200:
             rounds.append({"error": f"HTTP {status} before the write"})
             continue
@@ -973,7 +977,10 @@ def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[
         seen: float | None = None
         after: dict[str, Any] = {}
         while time.perf_counter() - written < 120 + 2 * cfg.refresh_seconds:
-            status, body = fetch(server.base + "/api/v1/snapshot")
+            try:
+                status, body = fetch(server.base + "/api/v1/snapshot")
+            except OSError:  # a timed-out poll: keep polling until the window closes
+                continue
             if status == 200:
                 after = json.loads(body)
                 if after["data_version"] != before["data_version"]:
@@ -1086,9 +1093,15 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
     out["section_seconds"] = timings
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
+        """Run one section; a failure is reported in its place (the other sections still run)."""
         started = time.perf_counter()
         try:
             return fn()
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            return {"error": f"{type(exc).__name__}: {exc}"[:500]}
         finally:
             timings[name] = round(time.perf_counter() - started, 2)
 
@@ -1159,14 +1172,19 @@ def run_bench(cfg: Config) -> dict[str, Any]:
     cfg = replace(cfg, http_backend=http_backend)
     report["config"]["http_backend"] = http_backend
     steps = len(backends) * len(cfg.scales)
-    for i, (scale, backend) in enumerate((s, b) for s in cfg.scales for b in backends):
-        say(cfg, f"[{i + 1}/{steps}] {backend}, scale {scale:g}, {cfg.days} days")
-        ds = ensure_dataset(cfg, backend, scale)
-        report["datasets"].append(measure_dataset(cfg, ds, http=backend == http_backend))
-    report["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    report["seconds"] = round(time.time() - started, 1)
-    report["ratios"] = ratios(report)
-    write_reports(cfg, report)
+    try:
+        for i, (scale, backend) in enumerate((s, b) for s in cfg.scales for b in backends):
+            say(cfg, f"[{i + 1}/{steps}] {backend}, scale {scale:g}, {cfg.days} days")
+            ds = ensure_dataset(cfg, backend, scale)
+            report["datasets"].append(measure_dataset(cfg, ds, http=backend == http_backend))
+    except BaseException as exc:  # interrupted or a dataset failed: keep what was measured
+        report["skipped"].append({"what": "the rest of the run", "why": f"{type(exc).__name__}: {exc}"[:300]})
+        raise
+    finally:
+        report["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        report["seconds"] = round(time.time() - started, 1)
+        report["ratios"] = ratios(report)
+        write_reports(cfg, report)
     return report
 
 
@@ -1178,6 +1196,8 @@ def ratios(report: dict[str, Any]) -> list[str]:
     for d in report["datasets"]:
         tag = f"{d['backend']} {d['events']:,} events"
         snap = d.get("snapshot", {})
+        if "error" in snap:
+            lines.append(f"{tag}: snapshot section failed: {snap['error']}")
         for label in ("district", "town"):
             if label in snap:
                 cold = snap[label]["cold_s"]["median"]
@@ -1189,7 +1209,9 @@ def ratios(report: dict[str, Any]) -> list[str]:
                     f"warm {lo_warm}–{hi_warm} s); cold/warm {snap[label]['cold_over_warm']:g}×"
                 )
         pv = d.get("pandas_vs_sql", {})
-        if "pandas_over_sql_time" in pv:
+        if "error" in pv:
+            lines.append(f"{tag}: pandas/SQL section failed: {pv['error']}")
+        elif "pandas_over_sql_time" in pv:
             lines.append(
                 f"{tag}: pandas read_sql+groupby {pv['pandas']['seconds']:.2f} s / {pv['pandas']['peak_rss_mb']:.0f} MB"
                 f" vs plain SQL {pv['sql']['seconds']:.2f} s / {pv['sql']['peak_rss_mb']:.0f} MB "
@@ -1207,6 +1229,8 @@ def ratios(report: dict[str, Any]) -> list[str]:
                 f"{lv['errors']} errors; build_snapshot ran {lv['snapshot_builds']}× for {lv['ok']} answers "
                 f"({per:.3f} per answer) and {lv['distinct_keys_seen']} distinct (view, data version, minute) keys"
             )
+        if "error" in d.get("http", {}):
+            lines.append(f"{tag}: HTTP section failed: {d['http']['error']}")
         rss = d.get("http", {}).get("rss")
         if rss:
             lines.append(f"{tag}: peak RSS above idle per gunicorn worker ≤ {rss['max_above_idle_mb']} MB")
@@ -1246,6 +1270,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for d in report["datasets"]:
         for label, s in d.get("snapshot", {}).items():
+            if not isinstance(s, dict):
+                continue
             out.append(
                 f"| {d['backend']} | {d['events']:,} | {label} | {s['cold_s']['median']:.3f} | "
                 f"{s['cold_s']['min']:.3f}–{s['cold_s']['max']:.3f} | {s['first_through_service_s']:.3f} | "
@@ -1276,7 +1302,7 @@ def markdown(report: dict[str, Any]) -> str:
         if "export" in d:
             out.append(f"* {tag}: export {json.dumps(d['export'], ensure_ascii=False)}")
         pv = d.get("pandas_vs_sql")
-        if pv:
+        if pv and "error" not in pv:
             for kind in ("pandas", "sql"):
                 p = pv[kind]
                 if "error" in p:
@@ -1344,6 +1370,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--level-seconds", type=float, default=None, help="seconds of load per client count")
     parser.add_argument("--refresh-seconds", type=int, default=None, help="the clients' polling interval")
+    parser.add_argument("--repeats", type=int, default=None, help="cold snapshot runs per scope (median)")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=None, help="threads per gunicorn worker")
     parser.add_argument(
@@ -1372,6 +1399,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         clients=args.clients,
         level_seconds=args.level_seconds,
         refresh_seconds=args.refresh_seconds,
+        repeats=args.repeats,
         workers=args.workers,
         threads=args.threads,
         sections=args.sections,
