@@ -122,8 +122,8 @@ def trend_figure(
     layout["xaxis"]["type"] = "category"  # "2024-01" would otherwise be parsed as a date
     layout["xaxis"]["nticks"] = 6 if variant.startswith("wall") else 12
     layout["xaxis"]["tickangle"] = 0
-    if percent:  # values are percentages (0–100), not fractions
-        layout["yaxis"]["ticksuffix"] = "%"
+    if percent:  # values are percentages (0–100), not fractions; rates live near the top: zoom in
+        layout["yaxis"].update({"ticksuffix": "%", "rangemode": "normal"})
     return {"data": data, "layout": layout}
 
 

@@ -8,7 +8,7 @@ numbers on the wall, in the browser and in the deck are the same numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dashboard import domain
@@ -61,6 +61,14 @@ class TableSpec:
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
+
+
+def trim(spec: ChartSpec, limit: int) -> ChartSpec:
+    """The first ``limit`` categories of a bar chart (the wall has room for ten bars, not thirty)."""
+    if spec.kind not in {"hbar", "stacked_hbar", "bar", "stacked_bar"} or len(spec.categories) <= limit:
+        return spec
+    series = [Series(s.name, s.values[:limit], s.colour, s.dashed) for s in spec.series]
+    return replace(spec, categories=spec.categories[:limit], codes=spec.codes[:limit], series=series)
 
 
 def chart(snapshot: Snapshot, key: str, lang: str) -> ChartSpec:

@@ -34,6 +34,9 @@ KPI_SETS: dict[str, list[str]] = {
 }
 
 
+WALL_BARS = 10  # bars a wall panel shows: readable from ten metres
+
+
 def render_key(snap: Snapshot, view: ViewState) -> str:
     """Changes when the figures can have changed: new data, a new minute (ageing), another view."""
     return f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
@@ -135,6 +138,8 @@ def render_panel(
     if kind == "table":
         return table_component(panels.table(snap, key, lang))
     spec = panels.chart(snap, key, lang)
+    if variant == "wall":
+        spec = panels.trim(spec, WALL_BARS)
     geojson = None
     if spec.kind == "map":
         from dashboard.app import get_units
