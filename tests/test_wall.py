@@ -70,6 +70,7 @@ class Server:
     def rss_mb(self) -> float:
         """VmRSS of the server process, in MB (fails, with the log's last warnings, if it died)."""
         code = self.proc.poll()
+        # -11 (SIGSEGV) was SQLAlchemy's SingletonThreadPool closing SQLite connections in use.
         assert code is None, f"the server exited with {code}: {server_warnings(self)}"
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -421,6 +422,40 @@ def js_heap_mb(driver: Any, *, collect: bool = False) -> float:
     return float(next(m["value"] for m in metrics if m["name"] == "JSHeapUsedSize")) / 2**20
 
 
+def test_rotation_visits_only_the_pages_named(live_server: Server) -> None:
+    with chrome() as d:
+        log = PageLog()
+        d.get(live_server.base + "/wall?pages=backlog,patrol&rotate=5")
+        wait_for(lambda: d.find_elements("css selector", ".wall-page.active"), message="wall rendered")
+        seen = []
+        deadline = time.monotonic() + 11
+        while time.monotonic() < deadline:
+            seen.append(active_page(d))
+            assert len(d.find_elements("css selector", ".wall-page.active")) == 1
+            time.sleep(0.5)
+        assert set(seen) == {"backlog", "patrol"}, seen  # which comes first depends on load time
+        log.assert_clean(d)
+
+
+def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_server: Server) -> None:
+    with chrome() as d:
+        log = PageLog()
+        d.get(live_server.base + "/wall?town=瓜沥镇&lang=en")
+        wait_kpis(d)
+        wait_for(lambda: "Guali" in d.find_element("css selector", "#wall-scope").text, message="scope")
+        title = d.find_element("css selector", ".wall-brand h1").get_attribute("textContent")
+        assert title == "Xiaoshan Grid Governance Situation"
+        assert d.find_element("css selector", "#wall-root").get_attribute("lang") == "en"
+        for query in ("town=火星镇&rotate=abc", "pages=nope&period=century", "as_of=yesterday&lang=xx"):
+            d.get(f"{live_server.base}/wall?{query}")
+            wait_kpis(d)
+            assert "全区" in d.find_element("css selector", "#wall-scope").text, query
+            assert not banner(d)
+            assert len(d.find_elements("css selector", ".wall-page.active")) == 1
+            log.drain(d)
+        log.assert_clean(d)
+
+
 @pytest.mark.slow
 def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
     with chrome() as d:
@@ -469,38 +504,4 @@ def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
         report("refresh cycles showing the stale banner", stale)
         assert stale <= SOAK_CYCLES // 10, server_warnings(live_server)
         wait_for(lambda: not banner(d), timeout=REFRESH + MARGIN, message="fresh at the end")
-        log.assert_clean(d)
-
-
-def test_rotation_visits_only_the_pages_named(live_server: Server) -> None:
-    with chrome() as d:
-        log = PageLog()
-        d.get(live_server.base + "/wall?pages=backlog,patrol&rotate=5")
-        wait_for(lambda: d.find_elements("css selector", ".wall-page.active"), message="wall rendered")
-        seen = []
-        deadline = time.monotonic() + 11
-        while time.monotonic() < deadline:
-            seen.append(active_page(d))
-            assert len(d.find_elements("css selector", ".wall-page.active")) == 1
-            time.sleep(0.5)
-        assert set(seen) == {"backlog", "patrol"}, seen  # which comes first depends on load time
-        log.assert_clean(d)
-
-
-def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_server: Server) -> None:
-    with chrome() as d:
-        log = PageLog()
-        d.get(live_server.base + "/wall?town=瓜沥镇&lang=en")
-        wait_kpis(d)
-        wait_for(lambda: "Guali" in d.find_element("css selector", "#wall-scope").text, message="scope")
-        title = d.find_element("css selector", ".wall-brand h1").get_attribute("textContent")
-        assert title == "Xiaoshan Grid Governance Situation"
-        assert d.find_element("css selector", "#wall-root").get_attribute("lang") == "en"
-        for query in ("town=火星镇&rotate=abc", "pages=nope&period=century", "as_of=yesterday&lang=xx"):
-            d.get(f"{live_server.base}/wall?{query}")
-            wait_kpis(d)
-            assert "全区" in d.find_element("css selector", "#wall-scope").text, query
-            assert not banner(d)
-            assert len(d.find_elements("css selector", ".wall-page.active")) == 1
-            log.drain(d)
         log.assert_clean(d)
