@@ -346,11 +346,6 @@ def test_a_server_restarted_during_an_outage_serves_the_last_good_from_its_state
             log.assert_clean(d)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callbacks/filters.py village_options reads the source for a town wall's hidden village "
-    "filter and answers 500 while the source is down (dashboard/units.py raises; no stale fallback)",
-)
 def test_a_town_wall_started_during_an_outage_waits_without_errors(pg_district: str, tmp_path: Path) -> None:
     need_browser()
     with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome() as d:
