@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, pool
 from sqlalchemy.engine import URL
 
 from dashboard.schema import metadata
@@ -91,11 +91,16 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
     if backend == "sqlite":
         path = Path(_sqlite_path(u)).resolve()
         uri = f"file:{path}?mode=ro"
+        # QueuePool, not SQLite's default SingletonThreadPool: the server runs a thread per request, and
+        # the singleton pool closed connections other threads were still using (libsqlite3 then crashed).
         engine = create_engine(
             "sqlite://",
             creator=lambda: sqlite3.connect(
                 uri, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_MS / 1000
             ),
+            poolclass=pool.QueuePool,
+            pool_size=5,
+            max_overflow=10,
         )
         _install_sqlite_pragmas(engine, readonly=True, timeout_ms=timeout_ms)
         return engine
