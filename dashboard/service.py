@@ -183,9 +183,37 @@ class SnapshotService:
         view = scope.apply(view)
         identity = self.identity(view, scope)
         now = self.clock.now()
-        recent = None if self._is_settled_past(view, now) else self._recent(identity, now)
+        live = not self._is_settled_past(view, now)
+        recent = self._recent(identity, now) if live else None
         if recent is not None:
             return recent
+        busy = f"busy:{_digest(identity)}"
+        claimed = live and self._claim(busy)
+        if live and not claimed:
+            ongoing = self._last_good(identity)
+            if ongoing is not None:  # this view is being rebuilt elsewhere: its previous figures meanwhile
+                snapshot, computed_at = ongoing
+                return ServiceResult(snapshot, True, _age(now, computed_at), None, computed_at)
+        try:
+            return self._snapshot(view, identity, now)
+        finally:
+            if claimed:
+                self._release(busy)
+
+    def _claim(self, busy: str) -> bool:
+        """At most one build per view at a time, across processes (a build can outlast its minute)."""
+        try:
+            return self.cache.add(busy, 1, int(self.wait_seconds) + 60)
+        except Exception:
+            return True  # no shared cache: build anyway (single flight still guards the key)
+
+    def _release(self, busy: str) -> None:
+        try:
+            self.cache.delete(busy)
+        except Exception as exc:
+            log.warning("could not release %s: %s", busy, exc)
+
+    def _snapshot(self, view: ViewState, identity: str, now: dt.datetime) -> ServiceResult:
         try:
             key, ttl = self._key(view, identity, now)
             flight = self.cache.single_flight(
@@ -220,7 +248,9 @@ class SnapshotService:
         snapshot, computed_at = found
         age = _age(now, computed_at)
         floor = max(self.refresh_seconds - 1.0, 2.0 * float(entry.get("compute_seconds") or 0.0))
-        if age >= floor or computed_at.replace(second=0, microsecond=0) != now.replace(second=0, microsecond=0):
+        if age >= floor or computed_at.replace(second=0, microsecond=0) != now.replace(
+            second=0, microsecond=0
+        ):
             return None  # old enough, or a new minute (ageing moves): compute afresh
         return ServiceResult(snapshot, False, age, None, computed_at)
 
@@ -365,10 +395,12 @@ def create_service(settings: Settings, clock: Clock | None = None) -> SnapshotSe
     """The service for ``settings``: read-only source engine, state store, shared cache, clock."""
     from dashboard.db import make_source_engine
 
+    # Keys name the source, so deployments on different databases can share one Redis safely.
+    source_tag = _digest(settings.DATABASE_URL)[:10]
     return SnapshotService(
         make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS),
         StateStore(settings.STATE_URL),
-        init_cache(None, settings),
+        init_cache(None, settings, key_prefix=f"xsdash:{source_tag}:"),
         clock or SystemClock(),
         refresh_seconds=settings.REFRESH_SECONDS,
     )

@@ -421,3 +421,21 @@ def test_state_store_round_trip_on_each_backend(db_url: str) -> None:
     assert store.ping()
     StateStore(db_url).dispose()  # a second start finds the tables in place
     store.dispose()
+
+
+def test_one_build_per_view_at_a_time(settings: Settings, source_engine: Engine, clock: FixedClock) -> None:
+    """While another worker rebuilds a view (its minute passed mid-build), others serve the last good one."""
+    from dashboard.service import _digest
+
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    service.snapshot(ViewState())
+    clock.advance(120)  # a new minute: this view is due for a rebuild
+    busy = f"busy:{_digest(service.identity(ViewState(), Scope()))}"
+    assert service.cache.add(busy, 1, 60)  # another worker is building it
+    result = service.snapshot(ViewState())
+    assert fake.calls == 1, "no second build of the same view"
+    assert result.snapshot is not None and result.stale and result.error is None
+    service.cache.delete(busy)
+    service.snapshot(ViewState())
+    assert fake.calls == 2
