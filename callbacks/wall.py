@@ -113,12 +113,12 @@ def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float 
         # Source down and no last good on the server: let the browser's local copy take over.
         return (*[no_update] * (len(OUTPUTS) + 2), True)
     snap = result.snapshot
-    key = render.render_key(snap, view) + ("|stale" if result.stale else "")
+    # stale without an error only means another worker is rebuilding this view: no banner for that.
+    stale = bool(result.error)
+    key = render.render_key(snap, view) + ("|stale" if stale else "")
     if key == last_key:
         raise PreventUpdate
-    outputs = render_wall(
-        snap, view, stale=result.stale, age_seconds=result.age_seconds or 0, scale=scale or 1.0
-    )
+    outputs = render_wall(snap, view, stale=stale, age_seconds=result.age_seconds or 0, scale=scale or 1.0)
     saved = (
         no_update
         if result.stale

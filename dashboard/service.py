@@ -188,7 +188,7 @@ class SnapshotService:
         if recent is not None:
             return recent
         busy = f"busy:{_digest(identity)}"
-        claimed = live and self._claim(busy)
+        claimed = live and self._claim(busy, self._busy_ttl(identity))
         if live and not claimed:
             ongoing = self._last_good(identity)
             if ongoing is not None:  # this view is being rebuilt elsewhere: its previous figures meanwhile
@@ -200,10 +200,17 @@ class SnapshotService:
             if claimed:
                 self._release(busy)
 
-    def _claim(self, busy: str) -> bool:
+    def _busy_ttl(self, identity: str) -> int:
+        """How long a build may hold its view: about twice its last duration, so a build stuck on a
+        dead connection blocks the others for seconds, not minutes."""
+        entry = self._cached_last_good(identity)
+        last = float(entry.get("compute_seconds") or 0.0) if entry else 0.0
+        return int(max(2 * self.refresh_seconds, 2 * last + self.refresh_seconds)) + 1
+
+    def _claim(self, busy: str, ttl: int) -> bool:
         """At most one build per view at a time, across processes (a build can outlast its minute)."""
         try:
-            return self.cache.add(busy, 1, int(self.wait_seconds) + 60)
+            return self.cache.add(busy, 1, ttl)
         except Exception:
             return True  # no shared cache: build anyway (single flight still guards the key)
 

@@ -17,7 +17,9 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -89,9 +91,14 @@ def server(seeded_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         log.close()
 
 
-@pytest.fixture
-def browser(server: str) -> Iterator[object]:
+def need_browser() -> None:
     need(Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists(), "Chromium and chromedriver")
+
+
+@contextmanager
+def chrome(width: int = 1600, height: int = 1000) -> Iterator[Any]:
+    """Headless Chromium with a fresh profile (empty local storage), console and network logs on."""
+    need_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -106,7 +113,7 @@ def browser(server: str) -> Iterator[object]:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
-        "--window-size=1600,1000",
+        f"--window-size={width},{height}",
         f"--user-data-dir={tempfile.mkdtemp(prefix='chrome-')}",
     ):
         opts.add_argument(arg)
@@ -115,9 +122,15 @@ def browser(server: str) -> Iterator[object]:
     driver.set_page_load_timeout(60)
     try:
         yield driver
-        assert_clean(driver)
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(server: str) -> Iterator[object]:
+    with chrome() as driver:
+        yield driver
+        assert_clean(driver)
 
 
 def assert_clean(driver: object) -> None:

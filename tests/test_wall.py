@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,9 +32,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import make_url, select
 
-from tests.conftest import make_empty_database, need
+from tests.conftest import make_empty_database
 from tests.tcpproxy import TcpProxy
-from tests.test_browser import CHROMEDRIVER, CHROMIUM, GUALI, free_port, wait_for, wait_http
+from tests.test_browser import GUALI, chrome, free_port, need_browser, wait_for, wait_http
 
 pytestmark = pytest.mark.browser
 
@@ -132,42 +131,6 @@ def feed(database_url: str, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
         yield proc
     finally:
         _stop(proc)
-
-
-def need_browser() -> None:
-    need(Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists(), "Chromium and chromedriver")
-
-
-@contextmanager
-def chrome() -> Iterator[Any]:
-    """Headless Chromium with a fresh profile (empty local storage), console and network logs on."""
-    need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chrome-wall-")
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1920,1080",
-        f"--user-data-dir={profile}",
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @dataclass
@@ -285,7 +248,7 @@ def test_outage_keeps_the_last_good_figures_and_recovers(pg_district: str, tmp_p
     with (
         TcpProxy("127.0.0.1", PG_PORT) as proxy,
         serve(via_proxy(pg_district, proxy.port), tmp_path / "server") as server,
-        chrome() as d,
+        chrome(1920, 1080) as d,
     ):
         log = PageLog()
         d.get(server.base + "/wall")
@@ -331,7 +294,7 @@ def test_a_server_restarted_during_an_outage_serves_the_last_good_from_its_state
     the source must make do without it.
     """
     need_browser()
-    with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome() as d:
+    with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome(1920, 1080) as d:
         log = PageLog()
         url = via_proxy(pg_district, proxy.port)
         with serve(url, tmp_path) as server:
@@ -348,7 +311,7 @@ def test_a_server_restarted_during_an_outage_serves_the_last_good_from_its_state
 
 def test_a_town_wall_started_during_an_outage_waits_without_errors(pg_district: str, tmp_path: Path) -> None:
     need_browser()
-    with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome() as d:
+    with TcpProxy("127.0.0.1", PG_PORT) as proxy, chrome(1920, 1080) as d:
         proxy.cut()
         with serve(via_proxy(pg_district, proxy.port), tmp_path) as server:
             log = PageLog()
@@ -364,7 +327,7 @@ def test_a_town_wall_started_during_an_outage_waits_without_errors(pg_district: 
 
 def assert_fresh_wall_waits(url: str) -> None:
     """A wall that has never seen data (new browser, view never computed) waits: no error, no blank."""
-    with chrome() as fresh:
+    with chrome(1920, 1080) as fresh:
         log = PageLog()
         fresh.get(url)
         waiting = wait_for(
@@ -418,7 +381,7 @@ def js_heap_mb(driver: Any, *, collect: bool = False) -> float:
 
 
 def test_rotation_visits_only_the_pages_named(live_server: Server) -> None:
-    with chrome() as d:
+    with chrome(1920, 1080) as d:
         log = PageLog()
         d.get(live_server.base + "/wall?pages=backlog,patrol&rotate=5")
         wait_for(lambda: d.find_elements("css selector", ".wall-page.active"), message="wall rendered")
@@ -433,7 +396,7 @@ def test_rotation_visits_only_the_pages_named(live_server: Server) -> None:
 
 
 def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_server: Server) -> None:
-    with chrome() as d:
+    with chrome(1920, 1080) as d:
         log = PageLog()
         d.get(live_server.base + "/wall?town=瓜沥镇&lang=en")
         wait_kpis(d)
@@ -453,7 +416,7 @@ def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_serve
 
 @pytest.mark.slow
 def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
-    with chrome() as d:
+    with chrome(1920, 1080) as d:
         log = PageLog()
         d.get(live_server.base + "/wall?rotate=5")
         wait_kpis(d)
