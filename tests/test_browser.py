@@ -62,21 +62,20 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def server(seeded_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard in a subprocess on a free port (the dev server, as `make run` starts it)."""
+@contextmanager
+def serve_dashboard(database_url: str, state: Path, **env_extra: str) -> Iterator[str]:
+    """``python -m dashboard serve`` in a subprocess on a free port, with its own state and cache."""
     port = free_port()
-    state = tmp_path_factory.mktemp("state")
     env = {
         **os.environ,
-        "DASHBOARD_DATABASE_URL": seeded_db,
+        "DASHBOARD_DATABASE_URL": database_url,
         "DASHBOARD_STATE_URL": f"sqlite:///{state / 'state.db'}",
         "DASHBOARD_CACHE_DIR": str(state / "cache"),
-        "DASHBOARD_REFRESH_SECONDS": "3",
+        **env_extra,
     }
     log = open(state / "server.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "serve", "--port", str(port)],
+        [sys.executable, "-m", "dashboard", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -89,6 +88,13 @@ def server(seeded_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(seeded_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard as `make run` starts it (the dev server), on a small seeded district."""
+    with serve_dashboard(seeded_db, tmp_path_factory.mktemp("state"), DASHBOARD_REFRESH_SECONDS="3") as base:
+        yield base
 
 
 def need_browser() -> None:

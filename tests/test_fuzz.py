@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import callbacks  # noqa: F401  (registers the module-level callbacks, see restore_callbacks)
 from dashboard.app import create_app
 from dashboard.settings import load_settings
+from tests.dash_callbacks import restore_callbacks
 
 pytestmark = [
     pytest.mark.slow,
@@ -97,27 +97,6 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> str:
         seed_database(url, days=14, scale=0.1, progress=False, force=True)
         (folder / "seeded").touch()
     return url
-
-
-def _registered() -> tuple[dict[str, Any], list[Any]]:
-    from dash import _callback
-
-    return dict(_callback.GLOBAL_CALLBACK_MAP), list(_callback.GLOBAL_CALLBACK_LIST)
-
-
-# Dash hands the module-level callbacks to the first app that starts in a process and forgets them;
-# every app these tests build gets them again.
-REGISTERED = _registered()
-
-
-def restore_callbacks() -> None:
-    from dash import _callback
-
-    for key, value in REGISTERED[0].items():
-        _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
-    for item in REGISTERED[1]:
-        if item not in _callback.GLOBAL_CALLBACK_LIST:
-            _callback.GLOBAL_CALLBACK_LIST.append(item)
 
 
 def make_app(district: str, state: Path) -> Any:

@@ -7,9 +7,6 @@ its pages in headless Chromium to prove the Content-Security-Policy does not bre
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,12 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import callbacks  # noqa: F401  (registers the module-level callbacks, see restore_callbacks)
 from dashboard.app import create_app
 from dashboard.security import content_security_policy
 from dashboard.settings import load_settings
 from dashboard.state import audit_log
 from tests.conftest import need
+from tests.dash_callbacks import restore_callbacks
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:\s*The dash_table.DataTable will be removed:DeprecationWarning"
@@ -32,26 +29,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 DASH = "/_dash-update-component"
 LEAKS = ("Traceback", 'File "', "/work/", "site-packages", "secret")
-
-
-def _registered() -> tuple[dict[str, Any], list[Any]]:
-    from dash import _callback
-
-    return dict(_callback.GLOBAL_CALLBACK_MAP), list(_callback.GLOBAL_CALLBACK_LIST)
-
-
-# Dash hands the module-level callbacks to the first app that starts in a process and forgets them.
-REGISTERED = _registered()
-
-
-def restore_callbacks() -> None:
-    from dash import _callback
-
-    for key, value in REGISTERED[0].items():
-        _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
-    for item in REGISTERED[1]:
-        if item not in _callback.GLOBAL_CALLBACK_LIST:
-            _callback.GLOBAL_CALLBACK_LIST.append(item)
 
 
 @pytest.fixture(scope="module")
@@ -355,31 +332,10 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def server(district: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.test_browser import free_port, wait_http
+    from tests.test_browser import serve_dashboard
 
-    port = free_port()
-    state = tmp_path_factory.mktemp("security-server")
-    env = {
-        **os.environ,
-        "DASHBOARD_DATABASE_URL": district,
-        "DASHBOARD_STATE_URL": f"sqlite:///{state / 'state.db'}",
-        "DASHBOARD_CACHE_DIR": str(state / "cache"),
-    }
-    log = open(state / "server.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/health")
+    with serve_dashboard(district, tmp_path_factory.mktemp("security-server")) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.mark.browser
