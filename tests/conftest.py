@@ -103,3 +103,16 @@ def db_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, empty SQLite database file."""
     yield from make_empty_database("sqlite", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def district(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small seeded district (14 days, a tenth of the volume) for whole-app tests (fuzzing, security).
+
+    Test modules with hand-built data define their own ``district`` fixture, which takes precedence.
+    """
+    from dashboard.seed import seed_database
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('trust-district') / 'district.db'}"
+    seed_database(url, days=14, scale=0.1, progress=False, force=True)
+    return url

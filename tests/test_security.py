@@ -31,21 +31,6 @@ DASH = "/_dash-update-component"
 LEAKS = ("Traceback", 'File "', "/work/", "site-packages", "secret")
 
 
-@pytest.fixture(scope="module")
-def district(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The small seeded district (14 days, a tenth of the volume), seeded once per test session
-    and shared by test_fuzz and test_security."""
-    from dashboard.seed import seed_database
-
-    folder = tmp_path_factory.getbasetemp() / "trust-district"
-    folder.mkdir(exist_ok=True)
-    url = f"sqlite:///{folder / 'district.db'}"
-    if not (folder / "seeded").exists():
-        seed_database(url, days=14, scale=0.1, progress=False, force=True)
-        (folder / "seeded").touch()
-    return url
-
-
 @pytest.fixture
 def app(district: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     restore_callbacks()
