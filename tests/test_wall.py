@@ -43,6 +43,7 @@ REFRESH = 2  # DASHBOARD_REFRESH_SECONDS for every server here
 # take that long), and two shared cores run the server, Chromium and the feed at once.
 MARGIN = 10
 SOAK_CYCLES = int(os.environ.get("WALL_SOAK_CYCLES", "20"))
+FEED_REPORTS_PER_HOUR = 1200  # ~13 new reports in the 40 s of a default long run
 RSS_GROWTH_MB = 60  # server RSS, cycle 5 → last cycle
 HEAP_GROWTH_MB = 30  # page JS heap after a forced GC, cycle 5 → last cycle
 PG_PORT = 5432
@@ -123,10 +124,20 @@ def serve(database_url: str, workdir: Path, cache: str = "cache") -> Iterator[Se
 
 @contextmanager
 def feed(database_url: str, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The live feed (``python -m dashboard simulate``): a tick a second at five times the seed's rate."""
+    """The live feed (``python -m dashboard simulate``): a tick a second, about FEED_REPORTS_PER_HOUR.
+
+    The seed's arrival model follows the clock (at 1 a.m. on a Sunday a twentieth of the weekday
+    peak), so the multiplier is chosen for the hour the test runs in: the board must move whatever
+    the time of day CI happens to run at.
+    """
+    from dashboard.seed import hourly_rate
+
+    rate = FEED_REPORTS_PER_HOUR / hourly_rate(int(time.time()) // 3600 * 3600, 1.0)
     cmd = [sys.executable, "-m", "dashboard", "simulate", "--database-url", database_url]
     with open(workdir / "feed.log", "wb") as out:
-        proc = subprocess.Popen([*cmd, "--tick", "1", "--rate", "5", "--quiet"], stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [*cmd, "--tick", "1", "--rate", f"{rate:.2f}", "--quiet"], stdout=out, stderr=out
+        )
     try:
         yield proc
     finally:
