@@ -20,8 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("dashboard.importer", "import CSV/XLSX exports into the canonical tables"),
     "serve": ("dashboard.commands.serve", "start the dashboard web server"),
     "export": ("dashboard.commands.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
-    "screenshots": ("dashboard.commands.screenshots", "headless-Chromium screenshots of every page and wall size"),
-    "bench": ("dashboard.commands.bench", "measure snapshots, HTTP load, memory, feed latency and export at scale"),
+    "screenshots": (
+        "dashboard.commands.screenshots",
+        "headless-Chromium screenshots of every page and wall size",
+    ),
+    "bench": (
+        "dashboard.commands.bench",
+        "measure snapshots, HTTP load, memory, feed latency and export at scale",
+    ),
 }
 
 

@@ -97,30 +97,34 @@ def status_at(now: dt.datetime) -> ColumnElement[Any]:
 def _base_query(view: ViewState, now: dt.datetime) -> Any:
     period = period_bounds(view, now)
     d = schema.department
-    return select(
-        E.c.event_id,
-        E.c.event_no,
-        E.c.reported_at,
-        E.c.town_code,
-        E.c.grid_code,
-        E.c.category_l1,
-        E.c.source,
-        E.c.priority,
-        status_at(now).label("status_now"),
-        E.c.dispatch_dept_code,
-        d.c.name_zh.label("dept_zh"),  # town platforms (四个平台) are only named in the table
-        d.c.name_en.label("dept_en"),
-        E.c.deadline_at,
-        E.c.extended_deadline_at,
-        E.c.closed_at,
-        E.c.supervised_at,
-        E.c.reporter_name,
-        E.c.reporter_phone,
-        E.c.title,
-    ).select_from(E.outerjoin(d, d.c.dept_code == E.c.dispatch_dept_code)).where(
-        *event_conditions(view),
-        E.c.reported_at >= period.start,
-        E.c.reported_at < min(period.end, now + dt.timedelta(microseconds=1)),
+    return (
+        select(
+            E.c.event_id,
+            E.c.event_no,
+            E.c.reported_at,
+            E.c.town_code,
+            E.c.grid_code,
+            E.c.category_l1,
+            E.c.source,
+            E.c.priority,
+            status_at(now).label("status_now"),
+            E.c.dispatch_dept_code,
+            d.c.name_zh.label("dept_zh"),  # town platforms (四个平台) are only named in the table
+            d.c.name_en.label("dept_en"),
+            E.c.deadline_at,
+            E.c.extended_deadline_at,
+            E.c.closed_at,
+            E.c.supervised_at,
+            E.c.reporter_name,
+            E.c.reporter_phone,
+            E.c.title,
+        )
+        .select_from(E.outerjoin(d, d.c.dept_code == E.c.dispatch_dept_code))
+        .where(
+            *event_conditions(view),
+            E.c.reported_at >= period.start,
+            E.c.reported_at < min(period.end, now + dt.timedelta(microseconds=1)),
+        )
     )
 
 
@@ -191,7 +195,8 @@ def present(row: Any, now: dt.datetime, lang: str) -> dict[str, Any]:
         "source": lab(domain.SOURCES, row["source"]),
         "priority": lab(domain.PRIORITIES, row["priority"]),
         "status": lab(domain.STATUSES, row["status_now"]),
-        "dept": (row["dept_en"] if en else row["dept_zh"]) or lab(domain.DEPARTMENTS, row["dispatch_dept_code"]),
+        "dept": (row["dept_en"] if en else row["dept_zh"])
+        or lab(domain.DEPARTMENTS, row["dispatch_dept_code"]),
         "deadline_at": _local(deadline),
         "overdue": yes if overdue else no,
         "supervised": yes if supervised else no,

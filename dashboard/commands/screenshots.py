@@ -90,10 +90,14 @@ def jobs(base: str, which: str) -> list[tuple[str, str, tuple[int, int, int]]]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default="http://127.0.0.1:8050", help="a running dashboard")
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "screens", help="folder for the JPEG thumbnails")
+    parser.add_argument(
+        "--out", type=Path, default=DATA_DIR / "screens", help="folder for the JPEG thumbnails"
+    )
     parser.add_argument("--which", choices=("all", "browser", "wall"), default="all")
     parser.add_argument("--keep-png", action="store_true", help="also keep the full-size PNGs (not for git)")
-    parser.add_argument("--only", default="", help="comma-separated name fragments to take (e.g. wall-patrol,7680)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated name fragments to take (e.g. wall-patrol,7680)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
