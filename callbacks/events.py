@@ -7,6 +7,7 @@ from typing import Any
 from dash import Input, Output, State, callback, ctx
 
 from callbacks.filters import view_from_store
+from dashboard.auth import current_viewer
 from dashboard.eventlist import COLUMNS, CSV_ROW_CAP, PAGE_SIZE, Sort, fetch_page, keyset_of
 from dashboard.viewstate import to_query
 
@@ -70,9 +71,12 @@ def page_events(
             cursor["keys"][str(current + 1)] = after
     data = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
     lang = view.lang
+    personal = current_viewer().personal
+    masked_en = "" if personal else "; names, phones and addresses are masked"
+    masked_zh = "" if personal else "；姓名、电话和地址已脱敏"
     summary = (
-        f"Page {page + 1}, {PAGE_SIZE} rows per page; CSV export is capped at {CSV_ROW_CAP:,} rows; names and phones are masked"
+        f"Page {page + 1}, {PAGE_SIZE} rows per page; CSV export is capped at {CSV_ROW_CAP:,} rows{masked_en}"
         if lang == "en"
-        else f"第 {page + 1} 页，每页 {PAGE_SIZE} 条；CSV 导出上限 {CSV_ROW_CAP:,} 行；姓名和电话已脱敏"
+        else f"第 {page + 1} 页，每页 {PAGE_SIZE} 条；CSV 导出上限 {CSV_ROW_CAP:,} 行{masked_zh}"
     )
     return columns(lang), data, cursor, summary, "/download/events.csv?" + to_query(view), page

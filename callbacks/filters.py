@@ -8,6 +8,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
+from dashboard.auth import current_scope
 from dashboard.i18n import SHANGHAI, t
 from dashboard.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
 
@@ -19,8 +20,13 @@ def is_wall(pathname: str | None) -> bool:
 
 
 def view_from_search(search: str | None, pathname: str | None = None) -> ViewState:
-    """The view for a URL query string (raises ViewStateError on malformed input)."""
-    return parse_query((search or "").lstrip("?"), wall=is_wall(pathname))
+    """The view for a URL query string, narrowed to the viewer's towns.
+
+    Raises ViewStateError on malformed input, and its ScopeError when the URL names towns outside
+    the viewer's (a shared link from a colleague in another town): the error banner says so.
+    """
+    view = parse_query((search or "").lstrip("?"), wall=is_wall(pathname))
+    return current_scope().apply(view)
 
 
 def view_from_store(query: str | None) -> ViewState:
@@ -29,9 +35,11 @@ def view_from_store(query: str | None) -> ViewState:
     Parsed with the wall grammar, a superset, because the store also holds the wall's view.
     """
     try:
-        return parse_query(query or "", wall=True)
+        view = parse_query(query or "", wall=True)
     except ViewStateError:
-        return ViewState()
+        view = ViewState()
+    # A forged store value naming other towns raises ScopeError here: the callback answers 403.
+    return current_scope().apply(view)
 
 
 def _as_of_param(date: str | None, time: str | None) -> str | None:
@@ -184,7 +192,8 @@ def village_options(towns: list[str] | None, query: str | None, pathname: str | 
     """Villages of the one chosen town (a village filter needs exactly one town)."""
     if is_wall(pathname):
         raise PreventUpdate  # the wall has no filter bar
-    if not towns or len(towns) != 1:
+    allowed = current_scope().towns
+    if not towns or len(towns) != 1 or (allowed is not None and towns[0] not in allowed):
         return []
     from sqlalchemy.exc import SQLAlchemyError
 

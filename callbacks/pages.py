@@ -13,6 +13,7 @@ from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import replay_text, view_from_store
+from dashboard.auth import Unauthorized
 from dashboard.i18n import fmt_age, fmt_datetime, t
 from layouts import render
 
@@ -125,7 +126,11 @@ def refresh_status(query: str | None, _n: int) -> tuple[Any, ...]:
     """Data age in the header, the stale banner when the source is down, the replay banner when as_of is set."""
     from dashboard.app import get_service
 
-    view = view_from_store(query)
+    try:
+        view = view_from_store(query)
+    except Unauthorized:  # signed out, disabled or password changed: say so instead of going quiet
+        lang = "en" if query and "lang=en" in query else "zh"
+        return ("", t("signed_out", lang), False, True, "")
     lang = view.lang
     result = get_service().snapshot(view)
     age = ""

@@ -10,6 +10,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.filters import view_from_store
+from dashboard.auth import Unauthorized
 from dashboard.i18n import fmt_age, fmt_datetime, t
 from dashboard.snapshot import Snapshot
 from layouts import render
@@ -53,7 +54,9 @@ OUTPUTS = [
     Output("wall-banner", "children", allow_duplicate=True),
     Output("wall-banner", "hidden", allow_duplicate=True),
     Output("wall-waiting", "hidden", allow_duplicate=True),
+    Output("wall-denied", "hidden", allow_duplicate=True),
 ]
+EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
 
 
 def _panel(pid: str, snap: Snapshot, view: Any, scale: float) -> Any:
@@ -90,7 +93,15 @@ def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, s
         banner,
         not stale,
         True,
+        True,
     ]
+
+
+def render_denied() -> list[Any]:
+    """未授权屏幕: every figure, table and number cleared, so a revoked screen shows nothing of the data."""
+    panels = [[] if pid in TABLE_PANELS else EMPTY_FIGURE for pid in PANEL_IDS]
+    titles = [no_update] * len(PANEL_IDS)
+    return [[], *panels, *titles, [], [], "", "", "wall-age", "", True, True, False]
 
 
 @callback(
@@ -107,8 +118,14 @@ def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, s
 def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float | None) -> tuple[Any, ...]:
     from dashboard.app import get_service
 
-    view = view_from_store(query)
-    result = get_service().snapshot(view)
+    try:
+        view = view_from_store(query)
+        result = get_service().snapshot(view)
+    except Unauthorized:
+        if last_key == "denied":
+            raise PreventUpdate from None
+        # The screen's token was revoked: clear the screen and the browser's local copy of the data.
+        return (*render_denied(), "denied", None, False)
     if result.snapshot is None:
         # Source down and no last good on the server: let the browser's local copy take over.
         return (*[no_update] * (len(OUTPUTS) + 2), True)
@@ -145,8 +162,8 @@ def restore_from_browser(
     # Local storage is shared by every wall URL of this browser: another view's copy would show
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
-        waiting = [no_update] * (len(OUTPUTS) - 1)
-        return (*waiting, False)  # nothing anywhere yet: a clear waiting screen, never an error
+        waiting = [no_update] * (len(OUTPUTS) - 2)
+        return (*waiting, False, no_update)  # nothing anywhere yet: a clear waiting screen, never an error
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
     return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0))

@@ -12,9 +12,10 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from dashboard.auth import current_scope
 from dashboard.service import Scope, ScopeError, SnapshotService
 from dashboard.viewstate import ViewStateError, parse_query
 
@@ -35,9 +36,9 @@ def _service() -> SnapshotService:
     return current_app.extensions[SERVICE_KEY]
 
 
-def _scope() -> Scope | None:
-    # Sign-in (a later change) puts the caller's Scope here; without it: the whole district.
-    return g.get("dashboard_scope")
+def _scope() -> Scope:
+    """The caller's towns (from sign-in; the whole district without it)."""
+    return current_scope()
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -67,7 +67,9 @@ def create_app(
     server.register_blueprint(export_blueprint)
 
     from dashboard.security import install_security
+    from dashboard.signin import install_auth
 
+    install_auth(app, settings, _auth_store(settings, service))  # first: every later hook knows the viewer
     install_security(app, settings)
 
     from layouts.shell import register_pages, validation_layout
@@ -81,6 +83,24 @@ def create_app(
     return app
 
 
+def _auth_store(settings: Settings, service: Any) -> Any:
+    """Users and kiosk tokens live in the service's state store; none are needed without sign-in."""
+    if settings.AUTH.strip().lower() == "none":
+        return None
+    from dashboard.auth import AuthStore
+
+    state = getattr(service, "state", None)
+    return AuthStore(state.engine) if state is not None else None
+
+
+def get_auth_store() -> Any:
+    """The users and kiosk tokens of the running app (None without sign-in)."""
+    from dashboard.signin import AUTH_KEY
+
+    gate = current_app.extensions.get(AUTH_KEY)
+    return gate.store if gate is not None else None
+
+
 def _root_layout(settings: Settings) -> Any:
     """The root layout in the language and filters of the page being loaded.
 
@@ -90,17 +110,21 @@ def _root_layout(settings: Settings) -> Any:
 
     from flask import has_request_context, request
 
+    from dashboard.auth import current_viewer
     from dashboard.viewstate import ViewState, ViewStateError, parse_query
     from layouts.shell import root_layout
 
     view = ViewState(lang=settings.LANG)
+    viewer = current_viewer()
     if has_request_context() and request.referrer:
         parts = urlsplit(request.referrer)
         with suppress(ViewStateError):  # a bad link: the sync callback shows the error banner
             view = parse_query(parts.query, wall=parts.path.rstrip("/").endswith("/wall"))
         if "lang=" not in parts.query:
             view = replace(view, lang=settings.LANG)
-    return root_layout(settings, view)
+    with suppress(ViewStateError):  # towns outside the viewer's: the sync callback says so
+        view = viewer.scope.apply(view)
+    return root_layout(settings, view, viewer)
 
 
 def get_service() -> Any:

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dashboard.commands.screenshots",
         "headless-Chromium screenshots of every page and wall size",
     ),
+    "users": ("dashboard.commands.users", "manage sign-in accounts: add, passwd, set, remove, list"),
+    "tokens": ("dashboard.commands.tokens", "manage kiosk tokens of wall screens: create, list, revoke"),
     "bench": (
         "dashboard.commands.bench",
         "measure snapshots, HTTP load, memory, feed latency and export at scale",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
+from dashboard.auth import current_viewer
 from dashboard.eventlist import csv_rows
+from dashboard.service import ScopeError
 from dashboard.viewstate import ViewStateError, parse_query
 
 downloads = Blueprint("downloads", __name__)
@@ -19,13 +21,20 @@ def events_csv() -> Response:
         response = jsonify({"error": err.reason, "param": err.param})
         response.status_code = 400
         return response
+    viewer = current_viewer()
+    try:
+        view = viewer.scope.apply(view)  # refused here, before a single byte of the file is sent
+    except ScopeError as err:
+        response = jsonify({"error": "forbidden", "param": err.param, "reason": err.reason})
+        response.status_code = 403
+        return response
     engine = current_app.extensions["dashboard_source"]
     clock = current_app.extensions["dashboard_clock"]
     now = view.as_of or clock.now()
 
     def generate() -> object:
         with engine.connect() as conn:
-            yield from csv_rows(conn, view, now)
+            yield from csv_rows(conn, view, now, viewer=viewer)
 
     stamp = now.strftime("%Y%m%d%H%M")
     return Response(

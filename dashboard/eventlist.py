@@ -1,8 +1,12 @@
 """The event list (事件明细): keyset paging, sorting and a streamed CSV download.
 
 Keyset, not OFFSET/COUNT: a page is "the next N rows after this (sort value, event_id)", so page 1
-and page 10,000 cost the same on millions of rows, and no total count is ever computed. Personal
-data is masked here, in the data layer, so no screen or download can forget it.
+and page 10,000 cost the same on millions of rows, and no total count is ever computed.
+
+Who may see what is decided here, in the data layer, so no screen or download can forget it: the
+viewer (by default the viewer of the current request, see :func:`dashboard.auth.current_viewer`)
+narrows the view to its towns, and reporters' names, phone numbers and addresses are masked unless
+the viewer's role may see personal data.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, case, or_, select, tuple_
 
 from dashboard import domain, schema
+from dashboard.auth import Viewer, current_viewer
 from dashboard.i18n import SHANGHAI
 from dashboard.periods import period_bounds
 from dashboard.queries.scope import event_conditions
@@ -52,6 +58,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("supervised", "督办", "Supervised"),
     ("reporter", "上报人", "Reporter"),
     ("phone", "联系电话", "Phone"),
+    ("address", "地址", "Address"),
     ("title", "标题", "Title"),
 ]
 
@@ -69,6 +76,17 @@ def mask_phone(phone: str | None) -> str:
         return ""
     digits = phone.replace(" ", "")
     return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
+_PLACE_END = re.compile(r"^.*?(?:街道|社区|村|镇)(?!.*(?:街道|社区|村|镇))")
+
+
+def mask_address(address: str | None) -> str:
+    """萧山区瓜沥镇东恩村建设路12号 → 萧山区瓜沥镇东恩村****: the place, not the door."""
+    if not address:
+        return ""
+    place = _PLACE_END.match(address)
+    return (place.group(0) if place else address[:4]) + "****"
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,7 @@ def _base_query(view: ViewState, now: dt.datetime) -> Any:
             E.c.supervised_at,
             E.c.reporter_name,
             E.c.reporter_phone,
+            E.c.address,
             E.c.title,
         )
         .select_from(E.outerjoin(d, d.c.dept_code == E.c.dispatch_dept_code))
@@ -150,13 +169,19 @@ def fetch_page(
     sort: Sort = Sort(),
     after: Sequence[Any] | None = None,
     limit: int = PAGE_SIZE,
+    viewer: Viewer | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of events (personal data masked), starting after the keyset ``after``."""
+    """One page of the events ``viewer`` may see, starting after the keyset ``after``.
+
+    Raises :class:`~dashboard.service.ScopeError` when the view asks for towns outside the viewer's.
+    """
+    viewer = viewer or current_viewer()
+    view = viewer.scope.apply(view)
     col = SORTABLE[sort.column]
     order = [col.is_(None), col.desc() if sort.descending else col.asc()]
     order.append(E.c.event_id.desc() if sort.descending else E.c.event_id.asc())
     query = _base_query(view, now).where(*_keyset(sort, after)).order_by(*order).limit(limit)
-    return [present(row, now, view.lang) for row in conn.execute(query).mappings()]
+    return [present(row, now, view.lang, personal=viewer.personal) for row in conn.execute(query).mappings()]
 
 
 def keyset_of(row: dict[str, Any], sort: Sort) -> list[Any]:
@@ -171,8 +196,8 @@ def _local(moment: dt.datetime | None) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-def present(row: Any, now: dt.datetime, lang: str) -> dict[str, Any]:
-    """A display row: labels in ``lang``, times in Asia/Shanghai, personal data masked."""
+def present(row: Any, now: dt.datetime, lang: str, *, personal: bool = False) -> dict[str, Any]:
+    """A display row: labels in ``lang``, times in Asia/Shanghai, personal data masked unless ``personal``."""
     en = lang == "en"
     towns = domain.town_by_code()
     town = towns.get(row["town_code"])
@@ -200,8 +225,9 @@ def present(row: Any, now: dt.datetime, lang: str) -> dict[str, Any]:
         "deadline_at": _local(deadline),
         "overdue": yes if overdue else no,
         "supervised": yes if supervised else no,
-        "reporter": mask_name(row["reporter_name"]),
-        "phone": mask_phone(row["reporter_phone"]),
+        "reporter": (row["reporter_name"] or "") if personal else mask_name(row["reporter_name"]),
+        "phone": (row["reporter_phone"] or "") if personal else mask_phone(row["reporter_phone"]),
+        "address": (row["address"] or "") if personal else mask_address(row["address"]),
         "title": row["title"],
         "_id": row["event_id"],
         "_sort": {k: row[k] for k in SORTABLE},
@@ -209,9 +235,20 @@ def present(row: Any, now: dt.datetime, lang: str) -> dict[str, Any]:
 
 
 def csv_rows(
-    conn: Connection, view: ViewState, now: dt.datetime, *, sort: Sort = Sort(), cap: int = CSV_ROW_CAP
+    conn: Connection,
+    view: ViewState,
+    now: dt.datetime,
+    *,
+    sort: Sort = Sort(),
+    cap: int = CSV_ROW_CAP,
+    viewer: Viewer | None = None,
 ) -> Iterator[str]:
-    """The filtered events as CSV text chunks: UTF-8 with BOM (Excel on Chinese Windows), streamed in batches."""
+    """The filtered events as CSV text chunks: UTF-8 with BOM (Excel on Chinese Windows), streamed in batches.
+
+    ``viewer`` is resolved before the first chunk: a streamed body outlives the request's context.
+    """
+    viewer = viewer or current_viewer()
+    view = viewer.scope.apply(view)
     en = view.lang == "en"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -220,7 +257,7 @@ def csv_rows(
     sent, after = 0, None
     while sent < cap:
         limit = min(CSV_BATCH, cap - sent)
-        rows = fetch_page(conn, view, now, sort=sort, after=after, limit=limit)
+        rows = fetch_page(conn, view, now, sort=sort, after=after, limit=limit, viewer=viewer)
         for row in rows:
             writer.writerow([row[key] for key, _zh, _en in COLUMNS])
         sent += len(rows)
@@ -230,6 +267,6 @@ def csv_rows(
         if len(rows) < limit:
             return  # every matching row was sent
         after = keyset_of(rows[-1], sort)
-    if fetch_page(conn, view, now, sort=sort, after=after, limit=1):
+    if fetch_page(conn, view, now, sort=sort, after=after, limit=1, viewer=viewer):
         note = f"# truncated at {cap:,} rows" if en else f"# 已截断：最多导出 {cap:,} 行"
         yield note + "\r\n"

@@ -41,6 +41,16 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Source unreachable: showing data from {age} ago, retrying…",
     ),
     "waiting": ("正在连接数据源…", "Connecting to the data source…"),
+    "denied_screen": ("未授权屏幕", "Unauthorised screen"),
+    "denied_text": (
+        "此屏幕的授权已撤销或无效，不显示数据。请联系管理员重新授权。",
+        "This screen's token was revoked or is not valid, so no data is shown. Ask an administrator.",
+    ),
+    "signed_out": (
+        "登录已失效，数据不再更新。请重新登录。",
+        "Your sign-in has ended and the data no longer updates. Please sign in again.",
+    ),
+    "sign_out": ("退出", "Sign out"),
     "data_as_of": ("数据截至 {when}", "Data as of {when}"),
     "vs_prev": ("环比", "vs prev."),
     "vs_ly": ("同比", "YoY"),

@@ -11,7 +11,7 @@ Installed by the app factory with :func:`install_security` (one call, after the 
 * 404/405/413/429/500 answer short JSON (or plain text for pages), never a traceback or a path;
 * exports (/export/* and the export button) and CSV downloads are limited per client address
   (sliding minute) and answer 429 with ``Retry-After`` beyond it; each one that was served is written to
-  the audit log of the state store (actor: the client address until sign-in names a user).
+  the audit log of the state store (actor: the signed-in user or kiosk and the client address).
 
 Limits can be changed per app through ``server.config`` (``SECURITY_EXPORTS_PER_MINUTE`` ...).
 """
@@ -455,7 +455,9 @@ def install_security(app: Any, settings: Any = None) -> None:
         if store is None:
             return
         try:
-            store.audit(dt.datetime.now(dt.UTC), _client(), action, detail[:2000])
+            from dashboard.signin import viewer_label
+
+            store.audit(dt.datetime.now(dt.UTC), viewer_label(), action, detail[:2000])
         except Exception:  # the audit log must not cost the user the file; the log says it failed
             log.exception("could not write the audit log for %s", detail[:200])
 
@@ -463,6 +465,8 @@ def install_security(app: Any, settings: Any = None) -> None:
         server.register_error_handler(code, _http_error)
     server.register_error_handler(500, _internal_error)
     server.register_error_handler(DependencyException, _not_found)
+    # A callback asked for towns outside the viewer's (a forged update request), or has no viewer.
+    server.register_error_handler(PermissionError, _forbidden)
 
 
 def _export_clicked(body: dict[str, Any]) -> bool:
@@ -490,6 +494,14 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _not_found(_exc: Exception) -> Response:  # /_dash-component-suites/<unknown library>/...
     return _http_error(NotFound())
+
+
+def _forbidden(exc: Exception) -> Response:
+    from dashboard.auth import Unauthorized
+
+    if isinstance(exc, Unauthorized):
+        return json_error("unauthorized", 401)
+    return json_error(f"forbidden: {exc}", 403)
 
 
 def _internal_error(exc: Exception) -> Response:

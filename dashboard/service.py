@@ -40,6 +40,7 @@ AS_OF_TTL = 30 * 24 * 3600  # a past moment never changes; a month keeps the cac
 AS_OF_SETTLE = dt.timedelta(minutes=2)  # an as_of this recent may still gain late rows: treat as live
 LIVE_TTL = 120  # a live key is only asked for during its minute
 LAST_GOOD_TTL = 7 * 24 * 3600
+ERROR_MEMORY_SECONDS = 300  # a failed build is remembered until a build succeeds, at most this long
 SAVE_EVERY_SECONDS = 60  # write the last good snapshot to the state store at most this often per view
 
 
@@ -179,7 +180,10 @@ class SnapshotService:
         Raises only :class:`ScopeError` (the view lies outside ``scope``); every failure of the
         source, the cache or the builder comes back as ``ServiceResult.error``.
         """
-        scope = scope or Scope()
+        if scope is None:  # the viewer of the current request (the whole district outside one)
+            from dashboard.auth import current_scope
+
+            scope = current_scope()
         view = scope.apply(view)
         identity = self.identity(view, scope)
         now = self.clock.now()
@@ -193,7 +197,10 @@ class SnapshotService:
             ongoing = self._last_good(identity)
             if ongoing is not None:  # this view is being rebuilt elsewhere: its previous figures meanwhile
                 snapshot, computed_at = ongoing
-                return ServiceResult(snapshot, True, _age(now, computed_at), None, computed_at)
+                # If the last build failed, the one under way is most likely hanging on the same dead
+                # source: keep saying so, or the wall's banner would blink off and on while it waits.
+                error = self._recent_error(identity)
+                return ServiceResult(snapshot, True, _age(now, computed_at), error, computed_at)
         try:
             return self._snapshot(view, identity, now)
         finally:
@@ -290,6 +297,7 @@ class SnapshotService:
         entry["compute_seconds"] = round(time.monotonic() - started, 3)
         log.info("computed %s in %.3f s", identity, time.monotonic() - started)
         self._remember_last_good(identity, snapshot, computed_at, entry)
+        self._remember_error(identity, None)
         return entry
 
     def _remember_last_good(
@@ -327,7 +335,26 @@ class SnapshotService:
                 log.warning("could not cache the last good snapshot: %s", exc)
         return found
 
+    def _recent_error(self, identity: str) -> str | None:
+        try:
+            found = self.cache.get(f"err:{_digest(identity)}")
+        except Exception:
+            return None
+        return str(found) if found else None
+
+    def _remember_error(self, identity: str, error: str | None) -> None:
+        """The last build's failure, until a build succeeds (shared, so every worker tells the same)."""
+        key = f"err:{_digest(identity)}"
+        try:
+            if error is None:
+                self.cache.delete(key)
+            else:
+                self.cache.set(key, error, ERROR_MEMORY_SECONDS)
+        except Exception as exc:
+            log.warning("could not remember the state of %s: %s", identity, exc)
+
     def _fallback(self, identity: str, now: dt.datetime, error: str) -> ServiceResult:
+        self._remember_error(identity, error)
         found = self._last_good(identity)
         if found is None:
             return ServiceResult(None, True, None, error, None)

@@ -47,6 +47,23 @@ class Settings:
     )
     REFRESH_SECONDS: int = _setting(10, "How often screens poll for new data, in seconds.")
     AUTH: str = _setting("none", "Sign-in mode: none (local demo), local (passwords) or proxy (SSO header).")
+    SECRET_KEY: str = _setting(
+        "",
+        "Key that signs session cookies; empty: one is made once and kept in the state store (shared by all workers).",
+    )
+    SESSION_HOURS: int = _setting(
+        12, "How long a user's sign-in lasts, in hours (kiosk screens stay enrolled)."
+    )
+    COOKIE_SECURE: bool = _setting(
+        False, "Send the session cookie over HTTPS only (set it behind a TLS proxy)."
+    )
+    PROXY_USER_HEADER: str = _setting(
+        "X-Remote-User", "AUTH=proxy: the header in which the single sign-on proxy names the user."
+    )
+    PROXY_TRUSTED: str = _setting(
+        "127.0.0.1,::1",
+        "AUTH=proxy: addresses or networks (comma-separated) the user header is trusted from.",
+    )
     STATEMENT_TIMEOUT_MS: int = _setting(
         20000, "Upper bound for one query against the source database, in milliseconds."
     )

@@ -13,6 +13,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
+from dashboard.auth import Viewer
 from dashboard.domain import CATEGORIES, DEPARTMENTS, SOURCES, towns
 from dashboard.i18n import t, to_local
 from dashboard.settings import Settings
@@ -50,8 +51,28 @@ def _options(labels: dict[str, Any], lang: str) -> list[dict[str, str]]:
     return [{"label": v.en if lang == "en" else v.zh, "value": k} for k, v in labels.items()]
 
 
-def town_options(lang: str) -> list[dict[str, str]]:
-    return [{"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code} for tw in towns()]
+def town_options(lang: str, allowed: frozenset[str] | None = None) -> list[dict[str, str]]:
+    """The towns to choose from: all 26, or only the ones the viewer may see."""
+    return [
+        {"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code}
+        for tw in towns()
+        if allowed is None or tw.code in allowed
+    ]
+
+
+def account(lang: str, viewer: Viewer | None) -> html.Span | None:
+    """Who is signed in, their role and a sign-out link (nothing for the local demo)."""
+    if viewer is None or viewer.kind != "user":
+        return None
+    role = viewer.role.en if lang == "en" else viewer.role.zh
+    return html.Span(
+        [
+            html.Span(f"{viewer.name} · {role}", className="account-name"),
+            html.A(t("sign_out", lang), href="/logout", className="btn btn-ghost", id="sign-out"),
+        ],
+        className="account",
+        id="account",
+    )
 
 
 def nav(lang: str) -> html.Nav:
@@ -62,7 +83,7 @@ def nav(lang: str) -> html.Nav:
     return html.Nav(links, className="nav", id="nav")
 
 
-def header(lang: str, view: ViewState) -> html.Header:
+def header(lang: str, view: ViewState, viewer: Viewer | None = None) -> html.Header:
     return html.Header(
         [
             html.Div(
@@ -80,6 +101,7 @@ def header(lang: str, view: ViewState) -> html.Header:
                         className="btn btn-ghost",
                         href="?" + to_query(replace(view, lang="en" if lang == "zh" else "zh")),
                     ),
+                    account(lang, viewer),
                 ],
                 className="header-tools",
             ),
@@ -88,7 +110,7 @@ def header(lang: str, view: ViewState) -> html.Header:
     )
 
 
-def filter_bar(lang: str, view: ViewState) -> html.Div:
+def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None) -> html.Div:
     """Every filter of the view-state grammar, pre-set from ``view``; the sync callback mirrors them to the URL."""
     as_of_local = to_local(view.as_of) if view.as_of else None
 
@@ -103,7 +125,7 @@ def filter_bar(lang: str, view: ViewState) -> html.Div:
                 "town",
                 dcc.Dropdown(
                     id="f-town",
-                    options=town_options(lang),
+                    options=town_options(lang, allowed),
                     value=list(view.towns),
                     multi=True,
                     placeholder=t("district", lang),
@@ -227,9 +249,10 @@ def export_menu(lang: str) -> html.Div:
     )
 
 
-def root_layout(settings: Settings, view: ViewState | None = None) -> html.Div:
+def root_layout(settings: Settings, view: ViewState | None = None, viewer: Viewer | None = None) -> html.Div:
     view = view or ViewState(lang=settings.LANG)
     lang = view.lang
+    allowed = viewer.towns if viewer is not None else None
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
@@ -237,7 +260,7 @@ def root_layout(settings: Settings, view: ViewState | None = None) -> html.Div:
             dcc.Store(id="view-error", data=None),
             dcc.Interval(id="tick", interval=settings.REFRESH_SECONDS * 1000, n_intervals=0),
             html.Div(
-                [header(lang, view), filter_bar(lang, view)],
+                [header(lang, view, viewer), filter_bar(lang, view, allowed)],
                 id="chrome",
                 className="chrome",
             ),

@@ -103,6 +103,12 @@ def wall_layout(**query: Any) -> html.Div:
             html.Div(sections, className="wall-stage", id="wall-stage"),
             html.Div(html.Div(id="wall-ticker", className="wall-ticker-track"), className="wall-ticker"),
             html.Div(t("waiting", lang), id="wall-waiting", className="wall-waiting", hidden=True),
+            html.Div(
+                [html.Div(t("denied_screen", lang), className="wall-denied-title"), t("denied_text", lang)],
+                id="wall-denied",
+                className="wall-denied",
+                hidden=True,
+            ),
         ],
         className="wall",
         id="wall-root",

@@ -12,10 +12,11 @@ from flask.testing import FlaskClient
 from test_service import T0, FakeSource
 
 from dashboard.api import register_api
+from dashboard.auth import ROLES, Viewer
 from dashboard.cache import init_cache
 from dashboard.clock import FixedClock
 from dashboard.db import init_db, make_source_engine
-from dashboard.service import Scope, SnapshotService
+from dashboard.service import SnapshotService
 from dashboard.settings import load_settings
 from dashboard.state import StateStore
 from dashboard.viewstate import PERIODS
@@ -102,7 +103,7 @@ def test_stale_answer_and_503_without_any(client: FlaskClient, fake: FakeSource,
 def test_scope_outside_answers_403(app: Flask) -> None:
     @app.before_request
     def _only_one_town() -> None:
-        g.dashboard_scope = Scope(frozenset({"330109001"}))
+        g.dashboard_viewer = Viewer("town", ROLES["staff"], frozenset({"330109001"}))
 
     client = app.test_client()
     assert client.get("/api/v1/snapshot").get_json()["view"]["town"] == ["330109001"]

@@ -439,3 +439,32 @@ def test_one_build_per_view_at_a_time(settings: Settings, source_engine: Engine,
     service.cache.delete(busy)
     service.snapshot(ViewState())
     assert fake.calls == 2
+
+
+def test_a_failed_build_is_reported_while_another_is_under_way(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """After a failure, answers served while another worker retries still carry the error (no blinking banner)."""
+    from dashboard.service import _digest
+
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake)
+    service.snapshot(ViewState())
+    clock.advance(120)
+    fake.fail = True
+    failed = service.snapshot(ViewState())
+    assert failed.stale and failed.error
+    busy = f"busy:{_digest(service.identity(ViewState(), Scope()))}"
+    clock.advance(60)
+    assert service.cache.add(busy, 1, 60)  # another worker's retry hangs on the dead source
+    meanwhile = service.snapshot(ViewState())
+    assert meanwhile.stale and meanwhile.error == failed.error
+    service.cache.delete(busy)
+    fake.fail = False
+    clock.advance(60)
+    recovered = service.snapshot(ViewState())
+    assert not recovered.stale and recovered.error is None
+    clock.advance(120)
+    assert service.cache.add(busy, 1, 60)
+    busy_again = service.snapshot(ViewState())
+    assert busy_again.stale and busy_again.error is None  # a plain rebuild elsewhere is not an outage
