@@ -37,7 +37,7 @@ def create_app(
     server = Flask("dashboard")
     app = dash.Dash(
         "dashboard",
-        server=server,
+        server=server,  # type: ignore[arg-type]  # Dash 4's stubs omit Flask, which it accepts
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS_DIR),
@@ -76,7 +76,7 @@ def create_app(
 
     register_pages(settings)
     app.layout = lambda: _root_layout(settings)
-    app.validation_layout = validation_layout(settings)
+    app.validation_layout = validation_layout(settings)  # type: ignore[assignment]
 
     import callbacks  # noqa: F401  (module-level @dash.callback registrations)
 

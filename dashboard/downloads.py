@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from dashboard.auth import current_viewer
@@ -32,13 +34,13 @@ def events_csv() -> Response:
     clock = current_app.extensions["dashboard_clock"]
     now = view.as_of or clock.now()
 
-    def generate() -> object:
+    def generate() -> Iterator[str]:
         with engine.connect() as conn:
             yield from csv_rows(conn, view, now, viewer=viewer)
 
     stamp = now.strftime("%Y%m%d%H%M")
     return Response(
-        stream_with_context(generate()),  # type: ignore[arg-type]
+        stream_with_context(generate()),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f"attachment; filename=events-{stamp}.csv",

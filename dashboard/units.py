@@ -54,10 +54,10 @@ class UnitDirectory:
                 ).all()
                 return [{"code": r[0], "name_zh": r[1], "name_en": f"Grid {r[0][-3:]}"} for r in rows]
             u = schema.admin_unit
-            rows = conn.execute(
+            units = conn.execute(
                 select(u.c.code, u.c.name_zh, u.c.name_en).where(u.c.parent_code == code).order_by(u.c.code)
             ).all()
-            return [{"code": r[0], "name_zh": r[1], "name_en": r[2]} for r in rows]
+            return [{"code": r[0], "name_zh": r[1], "name_en": r[2]} for r in units]
 
     def geojson(self, level: str, parent: str | None = None) -> dict[str, Any]:
         """A FeatureCollection of towns, of a town's villages, or of a village's (or town's) grids."""

@@ -78,9 +78,7 @@ def kpi_tile(metric: Any, kpi: Any, lang: str, *, tile_id: Any = None) -> html.D
             html.Div(label, className="kpi-label"),
             html.Div(
                 [
-                    html.Span(
-                        format_value(metric, value), className="kpi-value", **{"data-value": str(value)}
-                    ),
+                    html.Span(format_value(metric, value), className="kpi-value", **_data("value", value)),
                     html.Span(unit, className="kpi-unit"),
                 ],
                 className="kpi-main",
@@ -111,7 +109,13 @@ def panel(title: str, body: Any, *, panel_id: str | None = None, extra_class: st
 
 def graph(graph_id: str, *, height: str | None = None) -> dcc.Graph:
     style = {"height": height} if height else {}
-    return dcc.Graph(id=graph_id, config=GRAPH_CONFIG, style=style, className="graph")
+    config: Any = GRAPH_CONFIG  # a plain dict; Dash 4's stubs want their TypedDict
+    return dcc.Graph(id=graph_id, config=config, style=style, className="graph")
+
+
+def _data(name: str, value: Any) -> dict[str, Any]:
+    """A ``data-*`` attribute for a Dash HTML component (passed as a keyword: the name has a dash)."""
+    return {f"data-{name}": str(value)}
 
 
 def simple_table(
@@ -122,7 +126,7 @@ def simple_table(
     body_rows = []
     for i, row in enumerate(rows):
         cells = [html.Td(v, className="num" if j >= numeric_from else "") for j, v in enumerate(row)]
-        body_rows.append(html.Tr(cells, **({"data-code": row_ids[i]} if row_ids else {})))
+        body_rows.append(html.Tr(cells, **(_data("code", row_ids[i]) if row_ids else {})))
     return html.Table([head, html.Tbody(body_rows)], className="table")
 
 

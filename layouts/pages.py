@@ -150,7 +150,7 @@ def events(lang: str) -> html.Div:
                 ],
                 className="toolbar",
             ),
-            dash_table.DataTable(
+            dash_table.DataTable(  # type: ignore[attr-defined]  # deprecated in Dash 4, still shipped
                 id="ev-table",
                 columns=[],
                 data=[],

@@ -66,7 +66,7 @@ def table_component(spec: panels.TableSpec) -> Any:
 
 
 def ticker_items(snap: Snapshot, lang: str, *, wall: bool) -> list[Any]:
-    items = []
+    items: list[Any] = []
     for ev in snap.ticker:
         tags = []
         if ev.get("priority") in {"URGENT", "MAJOR"}:

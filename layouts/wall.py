@@ -57,6 +57,10 @@ def _panel(panel_id: str, area: str) -> html.Div:
     )
 
 
+def _data_page(page: str) -> dict[str, Any]:
+    return {"data-page": page}
+
+
 def wall_layout(**query: Any) -> html.Div:
     view = wall_view(query)
     lang = view.lang
@@ -67,7 +71,7 @@ def wall_layout(**query: Any) -> html.Div:
             [_panel(pid, area) for pid, area in WALL_PANELS[page]],
             id={"type": "wall-page", "page": page},
             className="wall-page" + (" active" if page == first else ""),
-            **{"data-page": page},
+            **_data_page(page),
         )
         for page in WALL_PAGES
     ]

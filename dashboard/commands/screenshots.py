@@ -71,7 +71,9 @@ def thumbnail(png: Path, jpg: Path) -> None:
 
     with Image.open(png) as img:
         ratio = THUMB_WIDTH / img.width
-        small = img.convert("RGB").resize((THUMB_WIDTH, max(1, round(img.height * ratio))), Image.LANCZOS)
+        small = img.convert("RGB").resize(
+            (THUMB_WIDTH, max(1, round(img.height * ratio))), Image.Resampling.LANCZOS
+        )
         small.save(jpg, "JPEG", quality=78, optimize=True)
 
 
