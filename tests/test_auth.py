@@ -186,6 +186,15 @@ def test_disabling_a_user_or_changing_the_password_ends_their_sessions(site: Any
     store.update_user("temp1", disabled=True)
     assert client.get("/api/v1/snapshot").status_code == 401
     assert client.get("/overview").status_code == 302
+    # An open page learns it at its next refresh: a banner says so, and no data comes back.
+    status = client.post(
+        DASH, json=callback_body(site, "data-age.children", {"view.data": "", "tick.n_intervals": 3})
+    )
+    assert status.status_code == 200
+    banner = status.get_json()["response"]["banner-stale"]
+    assert "登录已失效" in banner["children"] and banner["hidden"] is False
+    refresh = callback_body(site, "ov-key.data", {"view.data": "", "tick.n_intervals": 3})
+    assert client.post(DASH, json=refresh).status_code == 401
 
 
 def test_sign_out_ends_the_session(site: Any) -> None:
