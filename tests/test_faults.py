@@ -16,6 +16,7 @@ import io
 import json
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,7 +75,7 @@ class Seen:
     def api_errors(self, phase: str) -> list[str | None]:
         """``meta.error`` of each API answer in ``phase``: None when the source answered (a stale answer
         without an error only means another thread was rebuilding the view)."""
-        return [json.loads(a.body)["meta"]["error"] for a in self.in_phase(phase, "api:")]
+        return [json.loads(a.body)["meta"]["error"] for a in self.in_phase(phase, "api:") if a.ok]
 
 
 @contextmanager
@@ -206,6 +207,39 @@ def test_redis_cut_under_a_running_server_falls_back_to_the_local_cache(
             assert not [e for e in seen.api_errors("cut") if e], "the source never failed"
         finally:
             drop_keys(redis_url, prefix)
+
+
+def test_a_lock_stranded_in_redis_by_a_cut_is_released_when_redis_returns(tmp_path: Path) -> None:
+    """A worker computing a key when Redis goes away cannot release its Redis lock. When Redis is back,
+    other workers must not wait for that lock (up to its 120 s expiry) for a value nobody is computing."""
+    from dashboard.cache import init_cache
+    from dashboard.settings import load_settings
+
+    redis_url = need_redis()
+    prefix = f"xstest:{uuid.uuid4().hex[:10]}:"
+    try:
+        with TcpProxy("127.0.0.1", 6379) as proxy:
+            cut_url = f"redis://127.0.0.1:{proxy.port}/{redis_url.rsplit('/', 1)[1]}"
+            worker_a = init_cache(
+                None, load_settings({}, CACHE_URL=cut_url, CACHE_DIR=str(tmp_path / "a")), key_prefix=prefix
+            )
+            worker_b = init_cache(
+                None, load_settings({}, CACHE_URL=redis_url, CACHE_DIR=str(tmp_path / "b")), key_prefix=prefix
+            )
+
+            def compute_while_redis_goes_away() -> str:
+                proxy.cut()
+                return "computed by a"
+
+            assert worker_a.single_flight("k", compute_while_redis_goes_away, ttl=60).computed
+            assert worker_a.degraded
+            proxy.restore()
+            assert not worker_a.health()["degraded"]  # a's next use of Redis
+            started = time.monotonic()
+            flight = worker_b.single_flight("k", lambda: "computed by b", ttl=60, wait_seconds=15)
+            assert flight.value == "computed by b" and time.monotonic() - started < 5
+    finally:
+        drop_keys(redis_url, prefix)
 
 
 # --- b. PostgreSQL cut ------------------------------------------------------------------------------------
