@@ -398,7 +398,10 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
             tally = Tally()
             began = time.time()
             say(cfg, f"soak: {cfg.clients} screens every {cfg.refresh_seconds} s for {cfg.minutes:g} min …")
+            done = threading.Event()
+            threading.Thread(target=progress, args=(cfg, tally, rss, done), daemon=True).start()
             run_screens(server.base, targets, cfg.clients, seconds, float(cfg.refresh_seconds), tally)
+            done.set()
             ended = time.time()
             report["rss"] = rss.stop()
             report["rss"]["workers_replaced"] = sorted(set(server.worker_pids()) ^ set(pids))
@@ -417,6 +420,18 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
             remove_run_files(cfg.data_dir, prefix)
     report["verdict"] = verdict(cfg, report)
     return report
+
+
+def progress(
+    cfg: SoakConfig, tally: Tally, rss: RssSeries, done: threading.Event, every: float = 60.0
+) -> None:
+    """A line a minute for the person watching an hour-long run."""
+    started = time.monotonic()
+    while not cfg.quiet and not done.wait(every):
+        now = tally.summary()
+        mb = ", ".join(f"{v:.0f}" for v in rss.samples[-1][1].values()) if rss.samples else "?"
+        say(cfg, f"  {(time.monotonic() - started) / 60:5.1f} min: {now['requests']} requests, "
+                 f"{now['errors']} errors, p95 {now['p95_ms']} ms, worker RSS {mb} MB")  # fmt: skip
 
 
 def verdict(cfg: SoakConfig, report: dict[str, Any]) -> list[str]:
