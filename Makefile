@@ -54,6 +54,13 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) -m dashboard bench --mode quick
 
+## soak: 200 screens polling (API and page updates) against gunicorn with Redis and the live feed for an
+## hour; fails on any error or growing worker memory (SOAK_MINUTES=10 SOAK_CLIENTS=200 for other sizes)
+SOAK_MINUTES ?= 60
+SOAK_CLIENTS ?= 200
+soak: $(STAMP)
+	$(PY) -m dashboard soak --minutes $(SOAK_MINUTES) --clients $(SOAK_CLIENTS)
+
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/cache
 

@@ -194,6 +194,9 @@ class SharedCache:
         self._degraded_until = 0.0
         self.last_error: str | None = None
         self._state_lock = threading.Lock()
+        # Redis locks we could not release because Redis went away under us; released when it is back,
+        # else other workers would wait for them until they expire (lock_seconds, two minutes).
+        self._stranded: list[_RedisLock] = []
 
     # --- degradation ---------------------------------------------------------------------------
 
@@ -247,6 +250,7 @@ class SharedCache:
         """Try once to take the cross-process lock of ``key``; yields whether it is held."""
         lock: _FileLock | _RedisLock = _FileLock(self.lock_dir, key)
         if self.redis is not None and self._use_primary():
+            self._release_stranded()
             lock = _RedisLock(self.redis, f"{self.key_prefix}lock:{key}", int(ttl_seconds * 1000))
         try:
             held = lock.acquire()
@@ -260,8 +264,30 @@ class SharedCache:
             yield held
         finally:
             if held:
-                with contextlib.suppress(Exception):  # an expired Redis lock is gone anyway
-                    lock.release()
+                self._release(lock)
+
+    def _release(self, lock: _FileLock | _RedisLock) -> None:
+        try:
+            lock.release()
+        except _redis_errors() as exc:  # Redis went away while we held it: release it once it is back
+            self._fail_over(exc)
+            if isinstance(lock, _RedisLock):
+                with self._state_lock:
+                    self._stranded.append(lock)
+        except Exception as exc:  # an expired Redis lock is gone anyway
+            log.debug("lock release failed: %s", exc)
+
+    def _release_stranded(self) -> None:
+        """Release the Redis locks a Redis outage kept us from releasing (each only if still ours)."""
+        with self._state_lock:
+            stranded, self._stranded = self._stranded, []
+        for i, lock in enumerate(stranded):
+            try:
+                lock.release()
+            except _redis_errors():
+                with self._state_lock:
+                    self._stranded.extend(stranded[i:])  # still away: try again next time
+                return
 
     def single_flight(
         self,
@@ -327,6 +353,7 @@ class SharedCache:
                 self.redis.ping()
                 with self._state_lock:
                     self._degraded_until = 0.0  # Redis is back: stop using the local cache
+                self._release_stranded()
             except Exception as exc:
                 self._fail_over(exc)
         probe = f"health:{uuid.uuid4().hex}"

@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dashboard.commands.bench",
         "measure snapshots, HTTP load, memory, feed latency and export at scale",
     ),
+    "soak": (
+        "dashboard.soak",
+        "many polling screens with the live feed for a long time: errors, latency, memory",
+    ),
 }
 
 

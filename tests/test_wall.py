@@ -94,8 +94,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(database_url: str, workdir: Path, cache: str = "cache") -> Iterator[Server]:
-    """The dashboard in a subprocess on a free port, with its own state store and cache."""
+def serve(database_url: str, workdir: Path, cache: str = "cache", **env_extra: str) -> Iterator[Server]:
+    """The dashboard in a subprocess on a free port, with its own state store and cache (``env_extra``:
+    more DASHBOARD_* settings, e.g. a Redis cache URL or a statement timeout)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -105,6 +106,7 @@ def serve(database_url: str, workdir: Path, cache: str = "cache") -> Iterator[Se
         "DASHBOARD_CACHE_DIR": str(workdir / cache),
         "DASHBOARD_CACHE_URL": "",
         "DASHBOARD_REFRESH_SECONDS": str(REFRESH),
+        **env_extra,
     }
     log = workdir / f"server-{cache}.log"
     with open(log, "wb") as out:
