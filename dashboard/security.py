@@ -21,15 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from dash.exceptions import DependencyException
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+
+from dashboard.limits import LocalRateLimiter, SharedRateLimiter, make_limiter
 
 log = logging.getLogger(__name__)
 
@@ -66,42 +65,8 @@ def content_security_policy(script_hashes: list[str]) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
-class RateLimiter:
-    """At most ``limit`` hits per ``window`` seconds per key (a sliding window kept in memory).
-
-    One per server process: with several workers the effective limit is per worker. A hit is taken
-    before the work and given back when the request turns out to be a client error (cheap 4xx).
-    """
-
-    def __init__(
-        self, limit: int, window: float = WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic
-    ):
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float | None:
-        """Take one hit for ``key``: None when allowed, else the seconds until the next one is."""
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(1.0, hits[0] + self.window - now)
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients so the table stays small
-                for stale in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
-                    del self._hits[stale]
-            return None
-
-    def give_back(self, key: str) -> None:
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits:
-                hits.pop()
+# The per-process limiter; install_security shares counts through Redis when the cache is Redis.
+RateLimiter = LocalRateLimiter
 
 
 def json_error(message: str, status: int, **extra: Any) -> Response:
@@ -346,16 +311,18 @@ def install_security(app: Any, settings: Any = None) -> None:
     server.config.setdefault("SECURITY_EXPORTS_PER_MINUTE", EXPORTS_PER_MINUTE)
     server.config.setdefault("SECURITY_DOWNLOADS_PER_MINUTE", DOWNLOADS_PER_MINUTE)
     server.config.setdefault("SECURITY_MAX_CALLBACK_BODY", MAX_CALLBACK_BODY)
-    limiters: dict[str, RateLimiter] = {}
+    limiters: dict[str, LocalRateLimiter | SharedRateLimiter] = {}
+    cache_url = str(getattr(settings, "CACHE_URL", "") or "")
     csp_cache: dict[str, Any] = {"key": None, "value": ""}
     known_ids: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
-    def limiter(kind: str) -> RateLimiter:
+    def limiter(kind: str) -> LocalRateLimiter | SharedRateLimiter:
         name = "SECURITY_EXPORTS_PER_MINUTE" if kind == "export" else "SECURITY_DOWNLOADS_PER_MINUTE"
         limit = int(server.config[name])
         found = limiters.get(kind)
         if found is None or found.limit != limit:
-            found = limiters[kind] = RateLimiter(limit)
+            # Shared by every worker and machine through Redis when the cache is Redis.
+            found = limiters[kind] = make_limiter(limit, WINDOW_SECONDS, cache_url=cache_url, name=kind)
         return found
 
     def csp() -> str:

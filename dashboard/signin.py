@@ -74,14 +74,19 @@ def install_auth(app: Any, settings: Settings, store: AuthStore | None) -> None:
     if store is None:
         raise ValueError("DASHBOARD_AUTH needs the state store (DASHBOARD_STATE_URL) for users and tokens")
     server.secret_key = settings.SECRET_KEY or store.secret_key()
-    from dashboard.security import RateLimiter
+    from dashboard.limits import make_limiter
 
     server.extensions[AUTH_KEY] = Gate(
         store,
         mode,
         settings,
-        per_name=RateLimiter(SIGNIN_FAILURES_PER_NAME, SIGNIN_WINDOW),
-        per_client=RateLimiter(SIGNIN_FAILURES_PER_CLIENT, SIGNIN_WINDOW),
+        # Shared through Redis when the cache is Redis, so N workers do not allow N times the guesses.
+        per_name=make_limiter(
+            SIGNIN_FAILURES_PER_NAME, SIGNIN_WINDOW, cache_url=settings.CACHE_URL, name="signin-name"
+        ),
+        per_client=make_limiter(
+            SIGNIN_FAILURES_PER_CLIENT, SIGNIN_WINDOW, cache_url=settings.CACHE_URL, name="signin-client"
+        ),
     )
     server.before_request(_authenticate)
     server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
