@@ -74,6 +74,10 @@ def install_auth(app: Any, settings: Settings, store: AuthStore | None) -> None:
     if store is None:
         raise ValueError("DASHBOARD_AUTH needs the state store (DASHBOARD_STATE_URL) for users and tokens")
     server.secret_key = settings.SECRET_KEY or store.secret_key()
+    if not store.users():
+        log.warning(
+            "DASHBOARD_AUTH=%s but no users yet: python -m dashboard users add NAME --role admin", mode
+        )
     from dashboard.limits import make_limiter
 
     server.extensions[AUTH_KEY] = Gate(
