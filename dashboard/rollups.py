@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,14 +54,18 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
+    literal,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from dashboard import schema
 from dashboard.queries.common import (
@@ -87,6 +92,7 @@ INF_US = (dt.datetime(2200, 1, 1, tzinfo=dt.UTC) - EPOCH) // dt.timedelta(micros
 FAR = dt.datetime(2199, 1, 1, tzinfo=dt.UTC)
 ACTION_MARGIN = 2000  # action ids re-read below the watermark (out-of-order commits)
 CHUNK = 2000
+PAGE = 20_000
 
 rollup_metadata = MetaData()
 
@@ -368,6 +374,75 @@ def _eval_fact(row: Any) -> dict[str, Any]:
     }
 
 
+class intdiv(FunctionElement[int]):
+    """Integer division of non-negative integers: ``a DIV b`` on MariaDB, ``a / b`` elsewhere."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(intdiv)
+def _intdiv_default(element: intdiv, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(({a}) / ({b}))"
+
+
+@compiles(intdiv, "mysql")
+def _intdiv_mysql(element: intdiv, compiler: Any, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(({a}) DIV ({b}))"
+
+
+def _bucket_sql(tier: str, col: Any) -> Any:
+    if tier == "h":
+        return intdiv(col, literal(HOUR_US)) * HOUR_US
+    return intdiv(col + LOCAL_OFFSET_US, literal(DAY_US)) * DAY_US - LOCAL_OFFSET_US
+
+
+def _tier_inserts(tier: str) -> list[Any]:
+    """INSERT … SELECT … GROUP BY statements that fill one tier from ru_fact and ru_eval (full build).
+
+    They must add up exactly what :func:`_contributions` adds per fact on the incremental path.
+    """
+    f, ev = ru_fact, ru_eval
+    zero = literal(0.0)
+
+    def one(c: Any) -> Any:
+        return func.sum(case((c, 1.0), else_=0.0))
+
+    specs: list[tuple[str, Any, Any, list[Any], list[Any]]] = [
+        ("rep", f.c.rep, f.c.dept, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
+                                    func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
+        ("clo", f.c.clo, f.c.dept, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
+                                    one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
+                                    func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
+        ("due", f.c.dl, f.c.dept, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
+         [f.c.dl.is_not(None), f.c.due_ok == 1]),
+        ("rsrc", f.c.rep, f.c.src, [func.count(), zero, zero, zero, zero], []),
+    ]  # fmt: skip
+    for kind in ("e1", "d1", "d2", "s1", "s2"):
+        col = f.c[kind]
+        specs.append((kind, col, f.c.dept, [func.count(), zero, zero, zero, zero], [col.is_not(None)]))
+    out = []
+    cols = ["tier", "kind", "b", "town", "cat", "dept", *SUMS]
+    for kind, key, dept, sums, where in specs:
+        b = _bucket_sql(tier, key)
+        q = (
+            select(literal(tier), literal(kind), b, f.c.town, f.c.cat, dept, *sums)
+            .where(*where)
+            .group_by(b, f.c.town, f.c.cat, dept)
+        )
+        out.append(insert(ru_agg).from_select(cols, q))
+    b = _bucket_sql(tier, ev.c.at)
+    q = (
+        select(literal(tier), literal("eva"), b, ev.c.town, ev.c.cat, literal(""), func.count(),
+               func.sum(ev.c.satisfied), zero, zero, zero)
+        .group_by(b, ev.c.town, ev.c.cat)
+    )  # fmt: skip
+    out.append(insert(ru_agg).from_select(cols, q))
+    return out
+
+
 # --- the store ------------------------------------------------------------------------------------------
 
 
@@ -432,12 +507,10 @@ class RollupStore:
         ).one()
         wm_event, wm_action, wm_eval = (int(x or 0) for x in top)
         max_ts, odd, events, evals = 0, 0, 0, 0
-        delta: Delta = {}
         last = -1
         while True:  # keyset pages over the primary key: no long server-side cursor
-            rows = list(
-                source.execute(_fact_query([E.c.event_id > last]).order_by(E.c.event_id).limit(20_000))
-            )
+            page = _fact_query([E.c.event_id > last]).order_by(E.c.event_id).limit(PAGE)
+            rows = list(source.execute(page))
             if not rows:
                 break
             facts = []
@@ -446,43 +519,32 @@ class RollupStore:
                 facts.append(fact)
                 odd += is_odd
                 max_ts = max(max_ts, fact["max_ts"])
-                _add(delta, fact, 1.0)
             conn.execute(insert(ru_fact), facts)
             events += len(facts)
             last = int(rows[-1].event_id)
-            if len(delta) > 400_000:
-                self._write_delta(conn, delta)
-                delta = {}
-        last = -1
+        last_eval = -1
         ev = schema.evaluation
         while True:
-            rows = list(
-                source.execute(
-                    _eval_query([ev.c.evaluation_id > last]).order_by(ev.c.evaluation_id).limit(20_000)
-                )
-            )
-            if not rows:
+            page = _eval_query([ev.c.evaluation_id > last_eval]).order_by(ev.c.evaluation_id).limit(PAGE)
+            efacts = [_eval_fact(r) for r in source.execute(page)]
+            if not efacts:
                 break
-            efacts = [_eval_fact(r) for r in rows]
-            for e in efacts:
-                _add_eval(delta, e)
-                max_ts = max(max_ts, e["at"])
+            max_ts = max(max_ts, *(e["at"] for e in efacts))
             conn.execute(insert(ru_eval), efacts)
             evals += len(efacts)
-            last = int(rows[-1].evaluation_id)
-            if len(delta) > 400_000:
-                self._write_delta(conn, delta)
-                delta = {}
-        self._write_delta(conn, delta)
+            last_eval = efacts[-1]["evaluation_id"]
+        for tier in ("h", "d"):
+            for statement in _tier_inserts(tier):
+                conn.execute(statement)
         max_ts = max(max_ts, self._max_action_at(source, 0))
         now = dt.datetime.now(dt.UTC).isoformat()
         conn.execute(
             insert(ru_meta),
             {
                 "id": 1,
-                "wm_event": max(wm_event, last),
+                "wm_event": max(wm_event, last),  # (events written meanwhile are re-read next time)
                 "wm_action": wm_action,
-                "wm_eval": wm_eval,
+                "wm_eval": max(wm_eval, last_eval),
                 "max_ts": max_ts,
                 "odd": odd,
                 "built_at": now,
@@ -605,3 +667,46 @@ class RollupStore:
             conn.execute(stmt, updates)
         for i in range(0, len(inserts), 20_000):
             conn.execute(insert(ru_agg), inserts[i : i + 20_000])
+
+
+# --- the service's builder -------------------------------------------------------------------------------
+
+
+class FastBuilder:
+    """``build_snapshot`` for the service, through the rollups (DASHBOARD_ROLLUPS=on).
+
+    Each build first brings the rollups up to date (a few changed events per refresh). Until the first
+    full build is done, which takes minutes on millions of events and runs in a background thread (or
+    ahead of time with ``python -m dashboard rollups``), snapshots come from the direct queries.
+    """
+
+    def __init__(self, store: RollupStore, source_engine: Engine) -> None:
+        self.store = store
+        self.source_engine = source_engine
+        self._building: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def __call__(self, conn: Connection, view: Any, now: dt.datetime) -> Any:
+        from dashboard.queries.fast import build_snapshot_fast
+        from dashboard.queries.snapshot import build_snapshot
+
+        if self.store.meta() is None:
+            self._build_in_background()
+            return build_snapshot(conn, view, now)
+        self.store.sync(conn)
+        return build_snapshot_fast(conn, self.store, view, now)
+
+    def _build_in_background(self) -> None:
+        with self._guard:
+            if self._building is not None and self._building.is_alive():
+                return
+            self._building = threading.Thread(target=self._build, name="rollup-build", daemon=True)
+            self._building.start()
+
+    def _build(self) -> None:
+        try:
+            with self.source_engine.connect() as source:
+                report = self.store.sync(source)
+            log.info("rollups built: %s", report)
+        except Exception:
+            log.exception("rollup build failed; snapshots keep coming from the direct queries")
