@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dashboard.commands.screenshots",
         "headless-Chromium screenshots of every page and wall size",
     ),
+    "rollups": (
+        "dashboard.commands.rollups",
+        "build the event rollups in the state store (the fast path), or bring them up to date",
+    ),
     "bench": (
         "dashboard.commands.bench",
         "measure snapshots, HTTP load, memory, feed latency and export at scale",

@@ -52,7 +52,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
     bindparam,
     case,
     delete,
@@ -71,10 +70,7 @@ from dashboard import schema
 from dashboard.queries.common import (
     MAX_EXTENSION,
     E,
-    dispatched_by,
     effective_deadline,
-    returned_by,
-    reworked_by,
 )
 from dashboard.queries.kpis import LOCAL_LEVELS, SATISFIED
 from dashboard.queries.sqlfuncs import hours_between
@@ -92,7 +88,7 @@ INF_US = (dt.datetime(2200, 1, 1, tzinfo=dt.UTC) - EPOCH) // dt.timedelta(micros
 FAR = dt.datetime(2199, 1, 1, tzinfo=dt.UTC)
 ACTION_MARGIN = 2000  # action ids re-read below the watermark (out-of-order commits)
 CHUNK = 2000
-PAGE = 20_000
+PAGE = 50_000
 
 rollup_metadata = MetaData()
 
@@ -231,9 +227,20 @@ def day_ceil(us: int) -> int:
 # --- facts from the source ----------------------------------------------------------------------------
 
 
+def _logged(action: str, guard: ColumnElement[bool]) -> ColumnElement[Any]:
+    """1 when the event ever logged ``action`` (looked up only where ``guard`` holds), else NULL.
+
+    The current-state form of ``had_action(action, t)`` for t after every row. A LIMIT 1 scalar
+    subquery, not EXISTS: PostgreSQL turned the EXISTS into a hashed scan of the whole action log.
+    """
+    a = schema.event_action
+    probe = select(literal(1)).where(a.c.event_id == E.c.event_id, a.c.action == action).limit(1)
+    return case((guard, probe.scalar_subquery()), else_=None)
+
+
 def _fact_query(where: Sequence[ColumnElement[bool]]) -> Any:
-    far = FAR
-    accepted_and_closed = and_(E.c.accepted_at.is_not(None), E.c.closed_at.is_not(None))
+    """The source columns of :func:`_fact`; flags as common.dispatched_by / returned_by / reworked_by
+    evaluated after every row."""
     return select(
         E.c.event_id,
         E.c.town_code,
@@ -250,12 +257,11 @@ def _fact_query(where: Sequence[ColumnElement[bool]]) -> Any:
         E.c.supervised_at,
         E.c.deadline_at,
         effective_deadline().label("eff_deadline"),
-        dispatched_by(far).label("f_dispatched"),
-        returned_by(far).label("f_returned"),
-        reworked_by(far).label("f_reworked"),
+        _logged("DISPATCH", E.c.dispatch_count > 1).label("log_dispatch"),
+        _logged("RETURN", E.c.returned_count > 0).label("log_return"),
+        _logged("VERIFY_FAIL", E.c.reopened_count > 0).label("log_rework"),
         E.c.level_of_handling.in_(LOCAL_LEVELS).label("f_local"),
         hours_between(E.c.accepted_at, E.c.closed_at).label("hours"),
-        accepted_and_closed.label("f_hours"),
     ).where(*where)
 
 
@@ -273,6 +279,7 @@ def _fact(row: Any) -> tuple[dict[str, Any], bool]:
     transitions = [x for x in (rep, clo, rej, sup, to_us(row.accepted_at), to_us(row.dispatched_at)) if x]
     not_rejected = rej is None
     closed = clo is not None
+    dispatched = row.dispatched_at is not None or row.log_dispatch is not None
     fact = {
         "event_id": int(row.event_id),
         "town": row.town_code or "",
@@ -286,10 +293,10 @@ def _fact(row: Any) -> tuple[dict[str, Any], bool]:
         "dl": dl,
         "collected": int(not_rejected),
         "cohort_closed": int(closed and not_rejected),
-        "dispatched": int(bool(row.f_dispatched)),
-        "returned": int(bool(row.f_dispatched) and bool(row.f_returned)),
-        "hours": float(row.hours) if row.f_hours and row.hours is not None else None,
-        "reworked": int(bool(row.f_reworked)),
+        "dispatched": int(dispatched),
+        "returned": int(dispatched and row.log_return is not None),
+        "hours": float(row.hours) if row.accepted_at and closed and row.hours is not None else None,
+        "reworked": int(row.log_rework is not None),
         "local_level": int(bool(row.f_local)),
         "due_ok": int(raw_dl is not None and not_rejected),
         "due_closed": int(raw_dl is not None and not_rejected and closed),
@@ -472,6 +479,8 @@ class RollupStore:
     def sync(self, source: Connection, *, rebuild: bool = False) -> SyncReport:
         """Bring the rollups up to the source's current state (a full build the first time)."""
         started = time.monotonic()
+        if source.dialect.name == "postgresql":
+            source.exec_driver_sql("SET LOCAL jit = off")  # compiling cost more than these statements
         with self.engine.begin() as conn:
             self._lock(conn)
             meta = conn.execute(select(ru_meta)).first()
@@ -498,6 +507,9 @@ class RollupStore:
     def _build(self, conn: Connection, source: Connection) -> tuple[int, int]:
         for table in (ru_agg, ru_fact, ru_eval, ru_meta):
             conn.execute(delete(table))
+        indexes = [*ru_fact.indexes, *ru_eval.indexes]
+        for index in indexes:  # loading millions of rows is several times faster without them
+            index.drop(conn)
         top = source.execute(
             select(
                 select(func.max(E.c.event_id)).scalar_subquery(),
@@ -533,6 +545,8 @@ class RollupStore:
             conn.execute(insert(ru_eval), efacts)
             evals += len(efacts)
             last_eval = efacts[-1]["evaluation_id"]
+        for index in indexes:
+            index.create(conn)
         for tier in ("h", "d"):
             for statement in _tier_inserts(tier):
                 conn.execute(statement)

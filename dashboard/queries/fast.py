@@ -77,8 +77,10 @@ def pieces(start: int, end: int) -> list[tuple[str, int, int]]:
     if end <= start:
         return []
     h0, h1 = hour_ceil(start), hour_floor(end)
-    if h0 >= h1:
+    if h0 > h1:  # within one hour
         return [("f", start, end)]
+    if h0 == h1:  # across one hour boundary: an edge on each side (each edge lies in one bucket)
+        return [p for p in (("f", start, h0), ("f", h0, end)) if p[1] < p[2]]
     out = [("f", start, h0)] if start < h0 else []
     d0, d1 = day_ceil(h0), day_floor(h1)
     if d0 >= d1:
