@@ -139,3 +139,31 @@ def test_views_the_tiers_cannot_answer_take_the_direct_path(view: ViewState) -> 
     assert eligible(ViewState(), T0, Meta())
     Meta.max_ts = to_us(T0 + dt.timedelta(seconds=1))  # a row after now: the tiers would count it
     assert not eligible(ViewState(), T0, Meta())
+
+
+def test_the_service_builder_answers_directly_until_the_rollups_exist(district: str, tmp_path: Any) -> None:
+    """DASHBOARD_ROLLUPS=on: the first build runs in the background; meanwhile the direct queries answer."""
+    from dashboard.bench import data_end
+    from dashboard.rollups import FastBuilder
+    from dashboard.service import _rollup_builder
+    from dashboard.settings import load_settings
+    from dashboard.state import StateStore
+
+    settings = load_settings({}, STATE_URL=f"sqlite:///{tmp_path / 'state.db'}", ROLLUPS="on")
+    source = make_source_engine(district)
+    state = StateStore(settings.STATE_URL)
+    builder = _rollup_builder(settings, state, source)
+    assert isinstance(builder, FastBuilder)
+    assert _rollup_builder(load_settings({}, ROLLUPS="off"), state, source) is None
+    now = data_end(district)
+    with source.connect() as conn:
+        first = figures(builder(conn, ViewState(), now))
+        assert builder._building is not None
+        builder._building.join(timeout=300)
+        assert builder.store.meta() is not None and eligible(ViewState(), now, builder.store.meta())
+        second = figures(builder(conn, ViewState(), now))
+    assert not differences(first, second)
+    with pytest.raises(ValueError, match="ROLLUPS"):
+        load_settings({}, ROLLUPS="maybe")
+    source.dispose()
+    state.dispose()

@@ -159,11 +159,11 @@ class Reader:
             branches += [self._fact_branch(kind, a, b, group) for a, b in edges]
         rows: dict[tuple[str, int, int], dict[Key, Sums]] = {}  # (tier, edge start, kind) … by bucket
         if branches:
-            statement = union_all(*branches) if len(branches) > 1 else branches[0]
+            statement: Any = union_all(*branches) if len(branches) > 1 else branches[0]
             width = len(group)
             for row in self.conn.execute(statement):
-                tier, kind, bucket = row[0], row[1], int(row[2])
-                key = (kind, *row[3 : 3 + width])
+                tier, row_kind, bucket = str(row[0]), str(row[1]), int(row[2])
+                key: Key = (row_kind, *row[3 : 3 + width])
                 acc = rows.setdefault((tier, bucket, 0), {}).setdefault(key, [0.0] * 5)
                 for i, v in enumerate(row[3 + width :]):
                     acc[i] += float(v or 0)
