@@ -65,7 +65,7 @@ PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgr
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOWN = "330109001"  # 城厢街道: the "one town" scope
 HTTP_VIEWS = ("", "town=330109001", "town=330109113")  # district, 城厢, 瓜沥: three scopes on the wall
-SECTIONS = ("snapshot", "pandas", "export", "http", "latency")
+SECTIONS = ("snapshot", "rollups", "pandas", "export", "http", "latency")
 
 
 @dataclass(frozen=True)
@@ -425,6 +425,65 @@ def measure_snapshots(cfg: Config, ds: Dataset, clock: OffsetClock, service: Any
             )
     finally:
         engine.dispose()
+    return out
+
+
+# --- (a') snapshots through the rollups --------------------------------------------------------------
+
+
+def rollup_url(cfg: Config, ds: Dataset) -> str:
+    """The rollups of a dataset, kept beside it and reused (the sync catches up with the feed's rows)."""
+    from sqlalchemy import text
+
+    key = dataset_key(cfg.seed, ds.scale, ds.days)
+    if ds.backend == "sqlite":
+        return f"sqlite:///{cfg.data_dir / (key + '.rollups.db')}"
+    name = "xsbench_" + key.replace("-", "_") + "_rollups"
+    admin = _pg_admin(cfg)
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return _pg_url(cfg.pg_url, name)
+
+
+def measure_rollups(cfg: Config, ds: Dataset, clock: OffsetClock) -> dict[str, Any]:
+    """Cold snapshots on the fast path: bring the rollups up to date, then ``build_snapshot_fast``.
+
+    The first run on a dataset builds the rollups (timed as ``build_s``); later runs only sync.
+    """
+    from dashboard.db import make_source_engine, make_writer_engine
+    from dashboard.queries.fast import build_snapshot_fast, eligible
+    from dashboard.rollups import RollupStore
+    from dashboard.viewstate import ViewState
+
+    engine = make_source_engine(ds.url, timeout_ms=3_600_000)
+    store = RollupStore(make_writer_engine(rollup_url(cfg, ds)))
+    out: dict[str, Any] = {}
+    try:
+        with engine.connect() as conn:
+            first = store.sync(conn)
+        out["build_s" if first.rebuilt else "first_sync_s"] = first.seconds
+        say(
+            cfg,
+            f"  {ds.backend} x{ds.scale:g} rollups {'built' if first.rebuilt else 'synced'} in {first.seconds} s",
+        )
+        for label, view in (("district", ViewState()), ("town", ViewState(towns=(TOWN,)))):
+            cold, syncs = [], []
+            for _ in range(max(cfg.repeats, 3)):
+                with engine.connect() as conn:
+                    started = time.perf_counter()
+                    syncs.append(store.sync(conn).seconds)
+                    build_snapshot_fast(conn, store, view, clock.now())
+                    cold.append(time.perf_counter() - started)
+            fast = eligible(view, clock.now(), store.meta())
+            out[label] = {"cold_s": summary(cold), "sync_s": summary(syncs), "fast_path": fast}
+            say(
+                cfg, f"  {ds.backend} x{ds.scale:g} {label} via rollups: cold {statistics.median(cold):.3f} s"
+            )
+    finally:
+        engine.dispose()
+        store.engine.dispose()
     return out
 
 
@@ -1108,6 +1167,8 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
     try:
         if "snapshot" in cfg.sections:
             out["snapshot"] = timed("snapshot", lambda: measure_snapshots(cfg, ds, clock, service))
+        if "rollups" in cfg.sections:
+            out["rollups"] = timed("rollups", lambda: measure_rollups(cfg, ds, clock))
         if "pandas" in cfg.sections:
             out["pandas_vs_sql"] = timed("pandas", lambda: measure_pandas_vs_sql(cfg, ds, clock))
         if "export" in cfg.sections:
@@ -1208,6 +1269,20 @@ def ratios(report: dict[str, Any]) -> list[str]:
                     f"({lo_warm / max(warm, 1e-6):.0f}–{hi_warm / max(warm, 1e-6):.0f}× faster than Superset "
                     f"warm {lo_warm}–{hi_warm} s); cold/warm {snap[label]['cold_over_warm']:g}×"
                 )
+        ru = d.get("rollups", {})
+        if "error" in ru:
+            lines.append(f"{tag}: rollups section failed: {ru['error']}")
+        for label in ("district", "town"):
+            if label in ru:
+                cold = ru[label]["cold_s"]["median"]
+                direct = snap.get(label, {}).get("cold_s", {}).get("median")
+                versus = (
+                    f", {direct / cold:.0f}× faster than build_snapshot ({direct:.3f} s)" if direct else ""
+                )
+                lines.append(
+                    f"{tag}, {label}: cold through the rollups {cold:.3f} s (sync included, median "
+                    f"{ru[label]['sync_s']['median']:.3f} s; fast path used: {ru[label]['fast_path']}){versus}"
+                )
         pv = d.get("pandas_vs_sql", {})
         if "error" in pv:
             lines.append(f"{tag}: pandas/SQL section failed: {pv['error']}")
@@ -1277,6 +1352,24 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{s['cold_s']['min']:.3f}–{s['cold_s']['max']:.3f} | {s['first_through_service_s']:.3f} | "
                 f"{s['warm_s']['median'] * 1000:.2f} ms | {s['warm_s']['max'] * 1000:.2f} ms |"
             )
+    out += [
+        "",
+        "## Snapshots through the rollups (seconds; cold = sync the rollups + build_snapshot_fast)",
+        "",
+        "| backend | events | scope | cold median | cold min–max | sync median | fast path | rollup build |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in report["datasets"]:
+        ru = d.get("rollups", {})
+        built = ru.get("build_s")
+        for label in ("district", "town"):
+            r = ru.get(label)
+            if isinstance(r, dict):
+                out.append(
+                    f"| {d['backend']} | {d['events']:,} | {label} | {r['cold_s']['median']:.3f} | "
+                    f"{r['cold_s']['min']:.3f}–{r['cold_s']['max']:.3f} | {r['sync_s']['median']:.3f} | "
+                    f"{r['fast_path']} | {f'{built} s' if built else 'reused'} |"
+                )
     out += ["", "## HTTP /api/v1/snapshot under gunicorn (open-loop clients at the refresh interval)", ""]
     out += [
         "| backend | events | clients | requests | errors | stale | p50 ms | p95 ms | p99 ms | max ms | builds | keys seen | feed writes |",

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "users": ("dashboard.commands.users", "manage sign-in accounts: add, passwd, set, remove, list"),
     "tokens": ("dashboard.commands.tokens", "manage kiosk tokens of wall screens: create, list, revoke"),
+    "rollups": (
+        "dashboard.commands.rollups",
+        "build the event rollups in the state store (the fast path), or bring them up to date",
+    ),
     "bench": (
         "dashboard.commands.bench",
         "measure snapshots, HTTP load, memory, feed latency and export at scale",

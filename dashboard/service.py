@@ -431,10 +431,22 @@ def create_service(settings: Settings, clock: Clock | None = None) -> SnapshotSe
 
     # Keys name the source, so deployments on different databases can share one Redis safely.
     source_tag = _digest(settings.DATABASE_URL)[:10]
+    source = make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS)
+    state = StateStore(settings.STATE_URL)
     return SnapshotService(
-        make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS),
-        StateStore(settings.STATE_URL),
+        source,
+        state,
         init_cache(None, settings, key_prefix=f"xsdash:{source_tag}:"),
         clock or SystemClock(),
+        builder=_rollup_builder(settings, state, source),
         refresh_seconds=settings.REFRESH_SECONDS,
     )
+
+
+def _rollup_builder(settings: Settings, state: StateStore, source: Engine) -> Builder | None:
+    """The rollup fast path when DASHBOARD_ROLLUPS=on (in the state store's database), else None."""
+    if settings.ROLLUPS != "on":
+        return None
+    from dashboard.rollups import FastBuilder, RollupStore
+
+    return FastBuilder(RollupStore(state.engine), source)

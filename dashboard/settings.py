@@ -46,6 +46,10 @@ class Settings:
         "Directory of the on-disk cache (used when CACHE_URL is empty, and as the fallback when Redis is down).",
     )
     REFRESH_SECONDS: int = _setting(10, "How often screens poll for new data, in seconds.")
+    ROLLUPS: str = _setting(
+        "off",
+        "Event rollups in the state store for live snapshots: on or off (off = direct queries only).",
+    )
     AUTH: str = _setting("none", "Sign-in mode: none (local demo), local (passwords) or proxy (SSO header).")
     SECRET_KEY: str = _setting(
         "",
@@ -127,6 +131,8 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}AUTH must be none, local or proxy, got {settings.AUTH!r}")
     if settings.REFRESH_SECONDS < 1:
         raise ValueError(f"{PREFIX}REFRESH_SECONDS must be at least 1, got {settings.REFRESH_SECONDS}")
+    if settings.ROLLUPS not in {"on", "off"}:
+        raise ValueError(f"{PREFIX}ROLLUPS must be on or off, got {settings.ROLLUPS!r}")
     if settings.LANG not in {"zh", "en"}:
         raise ValueError(f"{PREFIX}LANG must be zh or en, got {settings.LANG!r}")
     if settings.ALERT_MIN_CASES < 0 or settings.ALERT_SIGMA < 0 or settings.ALERT_OVERDUE_GROWTH < 1:

@@ -64,6 +64,15 @@ def test_snapshots_cold_and_warm(report: dict[str, Any]) -> None:
         assert snap[scope]["warm_s"]["median"] < snap[scope]["cold_s"]["median"]
 
 
+def test_snapshots_through_the_rollups(report: dict[str, Any]) -> None:
+    ru = report["datasets"][0]["rollups"]
+    assert "error" not in ru, ru
+    assert positive(ru.get("build_s") or ru.get("first_sync_s"))
+    for scope in ("district", "town"):
+        assert ru[scope]["fast_path"] is True  # a live moment after every row: the tiers answer
+        assert positive(ru[scope]["cold_s"]["median"]) and ru[scope]["sync_s"]["n"] >= 3
+
+
 def test_pandas_and_sql_give_the_same_panels(report: dict[str, Any]) -> None:
     pv = report["datasets"][0]["pandas_vs_sql"]
     for kind in ("pandas", "sql"):

@@ -17,9 +17,10 @@ from sqlalchemy import Connection, Engine
 
 from dashboard.db import init_db
 from dashboard.metrics import DIRECTIONS, GROUPS, METRICS, status_of
-from dashboard.queries import kpis
+from dashboard.queries import fast, kpis
 from dashboard.viewstate import ViewState
 from tests import factories as f
+from tests import rollup_path
 from tests.factories import sh
 
 NOW = sh(2026, 11, 18, 10, 0)
@@ -153,17 +154,23 @@ def test_published_hazard_rectification_rate(engine: Engine) -> None:
 # --- the worked example (tests/factories.build_district) --------------------------------------------
 
 
-@pytest.fixture
-def district(db_url: str) -> Iterator[Engine]:
+@pytest.fixture(params=["direct", "rollups"])
+def district(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The worked example, read by the direct queries or through the rollups (tests/rollup_path.py)."""
     eng = init_db(db_url)
     with eng.begin() as conn:
         f.build_district(conn)
+    if request.param == "rollups":
+        rollup_path.attach(eng, NOW)
     yield eng
     eng.dispose()
 
 
 def _all(engine: Engine, view: ViewState = MONTH, now: dt.datetime = NOW) -> dict[str, kpis.KpiValue]:
+    store = rollup_path.store_of(engine)
     with engine.connect() as conn:
+        if store is not None and fast.eligible(view, now, store.meta()):
+            return fast.compute_kpis(conn, rollup_path.reader(store, conn, view, now), view, now)
         return kpis.compute_kpis(conn, view, now)
 
 

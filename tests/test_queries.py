@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event, select, update
 from dashboard import schema
 from dashboard.db import init_db
 from dashboard.periods import UTC, local_midnight, period_bounds, spark_buckets
+from dashboard.queries import fast
 from dashboard.queries.backlog import backlog
 from dashboard.queries.patrol import patrol_panel
 from dashboard.queries.rankings import rankings
@@ -27,6 +28,7 @@ from dashboard.queries.trends import trends
 from dashboard.snapshot import Snapshot
 from dashboard.viewstate import ViewState
 from tests import factories as f
+from tests import rollup_path
 from tests.factories import sh
 
 NOW = sh(2026, 11, 18, 10, 0)
@@ -103,14 +105,38 @@ def district(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def test_rankings(district: Engine) -> None:
+@pytest.fixture(params=["direct", "rollups"])
+def panels(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The worked example for the panel tests at NOW, read directly or through the rollups."""
+    eng = init_db(db_url)
+    with eng.begin() as conn:
+        f.build_district(conn)
+    if request.param == "rollups":
+        rollup_path.attach(eng, NOW)
+    yield eng
+    eng.dispose()
+
+
+def _panel(engine: Engine, name: str, view: ViewState, now: dt.datetime = NOW) -> Any:
+    """rankings / backlog / trends of ``view``, through the rollups when the engine has them."""
+    store = rollup_path.store_of(engine)
+    with engine.connect() as conn:
+        if store is None:
+            direct = {"rankings": rankings, "backlog": backlog, "trends": trends}[name]
+            return direct(conn, view, now)
+        reader = rollup_path.reader(store, conn, view, now)
+        if name == "backlog":
+            return fast.backlog(conn, reader, view, now, {})
+        return {"rankings": fast.rankings, "trends": fast.trends}[name](conn, reader, view, now)
+
+
+def test_rankings(panels: Engine) -> None:
     """Towns: E (1/1 on time) > B (1/2) > A (1/3). Departments: fire 3/3 > city mgmt (0, close 50).
 
     Police is not ranked: its only case (E12) was dispatched at 11:00, after now (10:00), so at now the
     overdue E12 was nobody's yet (as-of attribution by the action log).
     """
-    with district.connect() as conn:
-        got = rankings(conn, MONTH, NOW)
+    got = _panel(panels, "rankings", MONTH)
     towns = got["towns"]
     assert [r.code for r in towns] == [f.TOWN_E, f.TOWN_B, f.TOWN_A]
     a = towns[2].values
@@ -123,10 +149,9 @@ def test_rankings(district: Engine) -> None:
     assert depts[0].name_zh == "消防大队"
 
 
-def test_backlog_by_town(district: Engine) -> None:
+def test_backlog_by_town(panels: Engine) -> None:
     """Open at now: A has E5 (<1 d), E4 (3–7 d), E9 (>30 d); B has E12 (1–3 d); E has none."""
-    with district.connect() as conn:
-        got = backlog(conn, MONTH, NOW)
+    got = _panel(panels, "backlog", MONTH)
     assert got["level"] == "district" and got["child_level"] == "town"
     assert got["breadcrumb"] == [["district", "330109", "萧山区", "Xiaoshan District"]]
     units = {u["code"]: u for u in got["units"]}
@@ -177,9 +202,8 @@ def test_patrol_panel(district: Engine) -> None:
     assert [v["point_code"] for v in got["video_offline"]] == ["V2", "V3"]
 
 
-def test_trends(district: Engine) -> None:
-    with district.connect() as conn:
-        got = trends(conn, MONTH, NOW)
+def test_trends(panels: Engine) -> None:
+    got = _panel(panels, "trends", MONTH)
     assert got["bucket"] == "day" and len(got["labels"]) == 30
     reported = dict(zip(got["labels"], got["reported"], strict=True))
     assert reported["2026-11-02"] == 1 and reported["2026-11-18"] == 1 and reported["2026-11-19"] is None
@@ -198,11 +222,10 @@ def test_trends(district: Engine) -> None:
     assert round(weekly["2026-11-02"] or 0, 2) == 66.67 and weekly["2026-10-05"] == 100.0
 
 
-def test_trend_buckets_per_period(district: Engine) -> None:
-    with district.connect() as conn:
-        day = trends(conn, ViewState(period="day"), NOW)
-        quarter = trends(conn, ViewState(period="quarter"), NOW)
-        year = trends(conn, ViewState(period="year"), NOW)
+def test_trend_buckets_per_period(panels: Engine) -> None:
+    day = _panel(panels, "trends", ViewState(period="day"))
+    quarter = _panel(panels, "trends", ViewState(period="quarter"))
+    year = _panel(panels, "trends", ViewState(period="year"))
     assert day["bucket"] == "hour" and len(day["labels"]) == 24
     assert dict(zip(day["labels"], day["reported"], strict=True))["2026-11-18 09"] == 1
     assert quarter["bucket"] == "week" and quarter["labels"][0] == "2026-09-28"

@@ -70,7 +70,11 @@ def alerts(
 ) -> list[dict[str, Any]]:
     """The alerts that hold at ``now`` within ``view``: strongest first, at most :data:`MAX_ALERTS`."""
     limits = _thresholds(settings_or_thresholds)
-    found = surge_rows(conn, view, now, limits) + overdue_rows(conn, view, now, limits)
+    return finish_alerts(conn, surge_rows(conn, view, now, limits) + overdue_rows(conn, view, now, limits))
+
+
+def finish_alerts(conn: Connection, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strongest first, at most :data:`MAX_ALERTS`, named."""
     found.sort(key=lambda a: (a["severity"] != "bad", -a["count"] / max(a["threshold"], 1), a["unit_code"]))
     found = found[:MAX_ALERTS]
     _name(conn, found)
@@ -161,6 +165,11 @@ def overdue_rows(
     q = union_all(_overdue_branch(view, "now", cap), _overdue_branch(view, "then", then))
     for row in conn.execute(q).mappings():
         counts.setdefault(str(row["unit"]), {})[row["k"]] = int(row["n"] or 0)
+    return overdue_alerts(counts, limits)
+
+
+def overdue_alerts(counts: dict[str, dict[str, int]], limits: AlertThresholds) -> list[dict[str, Any]]:
+    """Alerts from {town: {"now": n, "then": n}} open overdue counts."""
     out = []
     for town, c in sorted(counts.items()):
         growth = c.get("now", 0) - c.get("then", 0)

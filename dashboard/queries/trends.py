@@ -93,7 +93,7 @@ def bucket_labels(unit: str, start: dt.datetime, end: dt.datetime) -> list[str]:
 def _series_branches(view: ViewState, period: Period, unit: str) -> list[Any]:
     cap = period.cap
     ly_end = period.ly_start + (period.end - period.start)
-    d90 = local_midnight(local_date(period.now) - dt.timedelta(days=89))
+    d90 = d90_start(period)
     scope = event_conditions(view)
     parts = []
     for series, ts in (("reported", E.c.reported_at), ("closed", E.c.closed_at)):
@@ -114,17 +114,27 @@ def _series_branches(view: ViewState, period: Period, unit: str) -> list[Any]:
     return parts
 
 
+SeriesCounts = dict[tuple[str, str, str], int]
+
+
 def _series(conn: Connection, view: ViewState, period: Period, unit: str) -> dict[str, Any]:
-    counts: dict[tuple[str, str, str], int] = {}
+    counts: SeriesCounts = {}
     for series, tag, key, n in conn.execute(union_all(*_series_branches(view, period, unit))):
         label = label_of(str(key), "day" if tag == "d90" else unit)
         counts[(series, tag, label)] = counts.get((series, tag, label), 0) + int(n)
+    return series_panel(counts, period, unit)
+
+
+def d90_start(period: Period) -> dt.datetime:
+    return local_midnight(local_date(period.now) - dt.timedelta(days=89))
+
+
+def series_panel(counts: SeriesCounts, period: Period, unit: str) -> dict[str, Any]:
+    """The series part of the panel from {(series, tag, bucket label): count}."""
     labels = bucket_labels(unit, period.start, period.end)
     elapsed = bucket_labels(unit, period.start, period.cap)
     labels_ly = bucket_labels(unit, period.ly_start, period.ly_start + (period.end - period.start))
-    d90_labels = bucket_labels(
-        "day", local_midnight(local_date(period.now) - dt.timedelta(days=89)), period.cap
-    )
+    d90_labels = bucket_labels("day", d90_start(period), period.cap)
 
     def values(series: str, tag: str, names: list[str], live: list[str] | None = None) -> list[int | None]:
         return [counts.get((series, tag, x), 0) if live is None or x in live else None for x in names]
@@ -157,6 +167,11 @@ def _mix(conn: Connection, view: ViewState, period: Period) -> dict[str, list[di
     for cat, src, dept, n in conn.execute(q):
         for tally, code in zip(tallies, (cat, src, dept or "NONE"), strict=True):
             tally[code] = tally.get(code, 0) + int(n)
+    return mix_panel(conn, tallies)
+
+
+def mix_panel(conn: Connection, tallies: list[dict[str, int]]) -> dict[str, list[dict[str, Any]]]:
+    """by_category / by_source / by_dept from the three tallies {code: count}."""
     from dashboard.queries.rankings import dept_names
 
     labels: list[dict[str, tuple[str, str]]] = [
@@ -174,7 +189,8 @@ def _mix(conn: Connection, view: ViewState, period: Period) -> dict[str, list[di
     return {"by_category": out[0], "by_source": out[1], "by_dept": out[2]}
 
 
-def _on_time_weekly(conn: Connection, view: ViewState, period: Period) -> dict[str, Any]:
+def week_buckets(period: Period) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """The last :data:`WEEKS` Monday weeks, the current one capped at now."""
     cap = upto(period.now)
     this_week = unit_start("week", local_date(period.now))
     buckets = []
@@ -182,6 +198,12 @@ def _on_time_weekly(conn: Connection, view: ViewState, period: Period) -> dict[s
         first = unit_step("week", this_week, -i)
         start, end = local_midnight(first), local_midnight(unit_step("week", first, 1))
         buckets.append((first.isoformat(), start, min(end, cap)))
+    return buckets
+
+
+def _on_time_weekly(conn: Connection, view: ViewState, period: Period) -> dict[str, Any]:
+    cap = upto(period.now)
+    buckets = week_buckets(period)
     res = run_family(
         conn,
         effective_deadline(),

@@ -1,0 +1,605 @@
+"""The snapshot from the rollups (``dashboard.rollups``): the same figures as ``build_snapshot``, faster.
+
+Used only where the rollups are exact (see :func:`eligible`): a live moment later than every timestamp
+in the source, and a view whose filters the tiers carry (district, towns, the eastern switch,
+categories). Anything else (as-of views, villages, grids, source or department filters) is built by
+the direct queries. Within a fast snapshot, the families that do not grow with the number of events
+(patrols, video, police statistics, hazards, key areas, the ticker, surge alerts) and the duration
+percentiles still run directly on the source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, literal, select, union_all
+
+from dashboard import domain
+from dashboard.metrics import METRICS, status_of
+from dashboard.periods import SHANGHAI, Period, effective_now, period_bounds, spark_buckets
+from dashboard.queries import alerts as alerts_mod
+from dashboard.queries import backlog as backlog_mod
+from dashboard.queries import kpis
+from dashboard.queries import rankings as rankings_mod
+from dashboard.queries import trends as trends_mod
+from dashboard.queries.common import (
+    Aggs,
+    FamilyResult,
+    comparison_instants,
+    ratio,
+    spark_instants,
+    upto,
+)
+from dashboard.queries.patrol import patrol_panel
+from dashboard.queries.scope import Names, breadcrumb, unit_names, view_level
+from dashboard.queries.snapshot import _tune_session, version_and_newest
+from dashboard.queries.ticker import ticker
+from dashboard.rollups import (
+    DAY_US,
+    HOUR_US,
+    INF_US,
+    KINDS,
+    RollupStore,
+    day_ceil,
+    day_floor,
+    from_us,
+    hour_ceil,
+    hour_floor,
+    ru_agg,
+    ru_eval,
+    ru_fact,
+    to_us,
+)
+from dashboard.snapshot import KpiValue, Snapshot
+from dashboard.viewstate import ViewState, to_params
+
+Sums = list[float]
+Key = tuple[Any, ...]
+
+
+def eligible(view: ViewState, now: dt.datetime, meta: Any) -> bool:
+    """True when the rollups give exactly the direct answer for ``view`` at ``now``."""
+    if meta is None or view.as_of is not None or int(meta.odd):
+        return False
+    if view.village or view.grid or view.sources or view.depts:
+        return False
+    cap = to_us(upto(now))
+    return cap is not None and int(meta.max_ts) < cap
+
+
+# --- reading the tiers ----------------------------------------------------------------------------------
+
+
+def pieces(start: int, end: int) -> list[tuple[str, int, int]]:
+    """[start, end) as ('f' sub-hour edge from facts | 'h' whole hours | 'd' whole local days) parts."""
+    if end <= start:
+        return []
+    h0, h1 = hour_ceil(start), hour_floor(end)
+    if h0 > h1:  # within one hour
+        return [("f", start, end)]
+    if h0 == h1:  # across one hour boundary: an edge on each side (each edge lies in one bucket)
+        return [p for p in (("f", start, h0), ("f", h0, end)) if p[1] < p[2]]
+    out = [("f", start, h0)] if start < h0 else []
+    d0, d1 = day_ceil(h0), day_floor(h1)
+    if d0 >= d1:
+        out.append(("h", h0, h1))
+    else:
+        out += [("h", h0, d0), ("d", d0, d1), ("h", d1, h1)]
+    if h1 < end:
+        out.append(("f", h1, end))
+    return [p for p in out if p[1] < p[2]]
+
+
+class Reader:
+    """Sums over the tiers for one view's filters, on the rollup store's connection."""
+
+    def __init__(self, conn: Connection, view: ViewState) -> None:
+        self.conn = conn
+        self.view = view
+
+    def _filters(self, table: Any) -> list[Any]:
+        conds = []
+        if self.view.eastern == "exclude":
+            conds.append(table.c.town.not_in(sorted(domain.eastern_town_codes())))
+        if self.view.towns:
+            conds.append(table.c.town.in_(self.view.towns))
+        if self.view.categories:
+            conds.append(table.c.cat.in_(self.view.categories))
+        return conds
+
+    def sums(
+        self,
+        kind: str,
+        ranges: Sequence[tuple[str, int, int]],
+        group: Sequence[str] = (),
+        *,
+        by: str | None = None,
+    ) -> dict[Key, Sums]:
+        """{(tag, *group values[, bucket]): [n, a1 … a4]} for ``kind`` over each tagged range [s, e).
+
+        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day.
+        """
+        return {k[1:]: v for k, v in self.multi((kind,), ranges, group, by=by).items()}
+
+    def multi(
+        self,
+        kinds: Sequence[str],
+        ranges: Sequence[tuple[str, int, int]],
+        group: Sequence[str] = (),
+        *,
+        by: str | None = None,
+    ) -> dict[Key, Sums]:
+        """:meth:`sums` for several kinds in one statement, keyed (kind, tag, …).
+
+        Plan: the ranges are cut into pieces; every day piece is read by ONE branch over the span of
+        all of them and every hour piece by one branch listing its hours (a few dozen at the ends of
+        the ranges), both grouped by bucket; each sub-hour edge is its own small branch on the facts.
+        Python then adds each range's buckets up.
+        """
+        plans = {}
+        for tag, start, end in ranges:
+            parts = pieces(start, end)
+            if by == "hour":  # an hourly series never reads the day tier (the day view spans ≤ 24 h)
+                parts = [("h", a, b) if t == "d" else (t, a, b) for t, a, b in parts]
+            plans[tag] = parts
+        days = [(a, b) for parts in plans.values() for t, a, b in parts if t == "d"]
+        hours = sorted(
+            {h for parts in plans.values() for t, a, b in parts if t == "h" for h in range(a, b, HOUR_US)}
+        )
+        edges = sorted({(a, b) for parts in plans.values() for t, a, b in parts if t == "f"})
+        branches = []
+        if days:
+            lo, hi = min(a for a, _ in days), max(b for _, b in days)
+            branches.append(self._tier_branch(kinds, "d", group, [ru_agg.c.b >= lo, ru_agg.c.b < hi]))
+        if hours:
+            branches.append(self._tier_branch(kinds, "h", group, [ru_agg.c.b.in_(hours)]))
+        for kind in kinds:
+            branches += [self._fact_branch(kind, a, b, group) for a, b in edges]
+        rows: dict[tuple[str, int, int], dict[Key, Sums]] = {}  # (tier, edge start, kind) … by bucket
+        if branches:
+            statement: Any = union_all(*branches) if len(branches) > 1 else branches[0]
+            width = len(group)
+            for row in self.conn.execute(statement):
+                tier, row_kind, bucket = str(row[0]), str(row[1]), int(row[2])
+                key: Key = (row_kind, *row[3 : 3 + width])
+                acc = rows.setdefault((tier, bucket, 0), {}).setdefault(key, [0.0] * 5)
+                for i, v in enumerate(row[3 + width :]):
+                    acc[i] += float(v or 0)
+        out: dict[Key, Sums] = {}
+        for tag, parts in plans.items():
+            for t, a, b in parts:
+                buckets = [a] if t == "f" else self._buckets(rows, t, a, b)
+                for bucket in buckets:
+                    for key, acc in rows.get((t, bucket, 0), {}).items():
+                        dest_key: Key = (key[0], tag, *key[1:])
+                        if by:
+                            dest_key += (hour_floor(bucket) if by == "hour" else day_floor(bucket),)
+                        dest = out.setdefault(dest_key, [0.0] * 5)
+                        for i, v in enumerate(acc):
+                            dest[i] += v
+        return out
+
+    @staticmethod
+    def _buckets(rows: dict[tuple[str, int, int], Any], tier: str, a: int, b: int) -> list[int]:
+        if tier == "h":
+            return list(range(a, b, HOUR_US))
+        return [bucket for (t, bucket, _), _v in rows.items() if t == "d" and a <= bucket < b]
+
+    def _tier_branch(self, kinds: Sequence[str], tier: str, group: Sequence[str], where: list[Any]) -> Any:
+        a = ru_agg
+        cols: list[Any] = [literal(tier).label("tier"), a.c.kind, a.c.b.label("bucket")]
+        cols += [a.c[g].label(g) for g in group]
+        cols += [func.sum(a.c[x]).label(x) for x in ("n", "a1", "a2", "a3", "a4")]
+        q = select(*cols).where(a.c.tier == tier, a.c.kind.in_(kinds), *where, *self._filters(a))
+        return q.group_by(a.c.kind, a.c.b, *[a.c[g] for g in group])
+
+    def _fact_branch(self, kind: str, s: int, e: int, group: Sequence[str]) -> Any:
+        """A sub-hour edge, summed from the per-event rows (evaluations from ``ru_eval``)."""
+        if kind == "eva":
+            t = ru_eval
+            key = t.c.at
+            sums: list[Any] = [func.count(), func.sum(t.c.satisfied)]
+            where = [key >= s, key < e, *self._filters(t)]
+        else:
+            t = ru_fact
+            key_name, cols = KINDS.get(kind, ("rep", (None,)))
+            key = t.c[key_name]
+            where = [key >= s, key < e, *self._filters(t)]
+            if kind == "due":
+                where.append(t.c.due_ok == 1)
+            if kind == "clo":
+                has_hours = t.c.hours.is_not(None)
+                sums = [
+                    func.count(),
+                    func.sum(func.coalesce(t.c.hours, 0.0)),
+                    func.sum(_case(has_hours)),
+                    func.sum(t.c.reworked),
+                    func.sum(t.c.local_level),
+                ]
+            else:
+                sums = [func.count() if c is None else func.sum(t.c[c]) for c in cols]
+        sums += [literal(0)] * (5 - len(sums))
+        cols_: list[Any] = [
+            literal("f").label("tier"),
+            literal(kind).label("kind"),
+            literal(s).label("bucket"),
+        ]
+        group_cols = []
+        for g in group:
+            col = t.c.src if (kind == "rsrc" and g == "dept") else t.c[g]
+            group_cols.append(col)
+            cols_.append(col.label(g))
+        q = select(*cols_, *[x.label(f"s{i}") for i, x in enumerate(sums)]).where(*where)
+        return q.group_by(*group_cols) if group_cols else q
+
+    def state_at(
+        self, pairs: Sequence[tuple[str, str]], tags: Sequence[tuple[str, int]], group: Sequence[str] = ()
+    ) -> dict[str, dict[Key, float]]:
+        """For each (name, "k1:k2"): #(k2 ≥ t) − #(k1 ≥ t) per tag and group (see dashboard.rollups)."""
+        kinds = sorted({k for _, pair in pairs for k in pair.split(":")})
+        got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group)
+        out: dict[str, dict[Key, float]] = {}
+        for name, pair in pairs:
+            lo, hi = pair.split(":")
+            keys = {k[1:] for k in got if k[0] in (lo, hi)}
+            zero = [0.0]
+            out[name] = {k: got.get((hi, *k), zero)[0] - got.get((lo, *k), zero)[0] for k in keys}
+        return out
+
+
+STATE_PAIRS = (("backlog", "rep:e1"), ("overdue_open", "d1:d2"), ("supervised_open", "s1:s2"))
+
+
+# --- the KPI families -----------------------------------------------------------------------------------
+
+
+def _us_ranges(ranges: Sequence[tuple[str, dt.datetime, dt.datetime]]) -> list[tuple[str, int, int]]:
+    return [(tag, to_us(s) or 0, to_us(e) or 0) for tag, s, e in ranges]
+
+
+def _family(
+    reader: Reader, kind: str, names: Sequence[str], period: Period, spark: bool = True
+) -> FamilyResult:
+    ranges = _us_ranges(period.ranges())
+    buckets = spark_buckets(period) if spark else []
+    ranges += [(f"s{i}", to_us(s) or 0, to_us(e) or 0) for i, (_, s, e) in enumerate(buckets)]
+    got = reader.sums(kind, ranges)
+    res = FamilyResult()
+    for tag, _, _ in ranges:
+        acc = got.get((tag,))
+        values: Aggs = dict(zip(names, acc or [0.0] * 5, strict=False))
+        if tag.startswith("s"):
+            res.spark.append(values)
+        elif acc is not None or kind in ("rep", "clo", "due", "eva"):
+            res.ranges[tag] = values
+    # The direct family returns no row for an empty range only when it groups; ungrouped ranges
+    # always return one row (count 0), which is what we mimic above.
+    return res
+
+
+def reported_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    period = period_bounds(view, now)
+    res = _family(reader, "rep", ("reported", "collected", "cohort_closed", "dispatched", "returned"), period)
+    return {
+        "reported": kpis.make_kpi("reported", res, kpis._field("reported")),
+        "cohort_close_rate": kpis.make_kpi(
+            "cohort_close_rate", res, kpis._rate("cohort_closed", "collected"), ("cohort_closed", "collected")
+        ),
+        "return_rate": kpis.make_kpi(
+            "return_rate", res, kpis._rate("returned", "dispatched"), ("returned", "dispatched")
+        ),
+    }
+
+
+def closed_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    period = period_bounds(view, now)
+    res = _family(reader, "clo", ("closed", "hours_sum", "hours_n", "reworked", "local"), period)
+    return {
+        "closed": kpis.make_kpi("closed", res, kpis._field("closed")),
+        "mean_hours_to_close": kpis.make_kpi(
+            "mean_hours_to_close", res, kpis._mean("hours_sum", "hours_n"), ("hours_sum", "hours_n")
+        ),
+        "rework_rate": kpis.make_kpi(
+            "rework_rate", res, kpis._rate("reworked", "closed"), ("reworked", "closed")
+        ),
+        "local_resolution_rate": kpis.make_kpi(
+            "local_resolution_rate", res, kpis._rate("local", "closed"), ("local", "closed")
+        ),
+    }
+
+
+def due_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    period = period_bounds(view, now)
+    res = _family(reader, "due", ("due", "due_closed", "on_time"), period)
+    return {
+        "close_rate": kpis.make_kpi(
+            "close_rate", res, kpis._rate("due_closed", "due"), ("due_closed", "due")
+        ),
+        "on_time_rate": kpis.make_kpi("on_time_rate", res, kpis._rate("on_time", "due"), ("on_time", "due")),
+    }
+
+
+def evaluation_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    period = period_bounds(view, now)
+    res = _family(reader, "eva", ("evaluated", "satisfied"), period)
+    return {
+        "satisfaction_rate": kpis.make_kpi(
+            "satisfaction_rate", res, kpis._rate("satisfied", "evaluated"), ("satisfied", "evaluated")
+        )
+    }
+
+
+def state_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    period = period_bounds(view, now)
+    instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
+    tags = [(tag, to_us(t) or 0) for tag, t in instants]
+    got = reader.state_at(STATE_PAIRS, tags)
+    out: kpis.KpiMap = {}
+    for key in ("backlog", "overdue_open", "supervised_open"):
+        values = got[key]
+        value = float(values.get(("cur",), 0.0))
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=float(values.get(("prev",), 0.0)),
+            last_year=float(values.get(("ly",), 0.0)),
+            status=status_of(METRICS[key], value),
+            spark=[float(values.get((k,), 0.0)) for k, _ in instants if k.startswith("s")],
+        )
+    return out
+
+
+FAST_FAMILIES = (reported_family, closed_family, due_family, evaluation_family, state_family)
+DIRECT_FAMILIES = (
+    kpis.duration_percentiles,
+    kpis.patrol_family,
+    kpis.on_duty,
+    kpis.video_family,
+    kpis.police_family,
+    kpis.hazard_family,
+    kpis.key_area_family,
+)
+
+
+def compute_kpis(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    got: kpis.KpiMap = {}
+    for fast in FAST_FAMILIES:
+        got.update(fast(reader, view, now))
+    for family in DIRECT_FAMILIES:
+        got.update(family(conn, view, now))
+    return {key: got[key] for key in METRICS if key in got}
+
+
+# --- rankings -------------------------------------------------------------------------------------------
+
+
+def _open_facts(reader: Reader, cap: int) -> Any:
+    """The facts open at ``cap`` (the fast path's moment is after every transition)."""
+    f = ru_fact
+    return [f.c.e1 >= cap, f.c.rep < cap, *reader._filters(f)]
+
+
+def rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
+    period = period_bounds(view, now)
+    rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
+    rows: list[tuple[Any, ...]] = []
+    for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
+        for (_, town, dept), acc in reader.sums(kind, rng, ("town", "dept")).items():
+            vals = (acc[0], acc[1], acc[2])
+            if kind == "clo":
+                vals = (acc[0], acc[1], acc[2])
+            rows.append((kind_name, town, dept, *(vals[:take] + (0.0,) * (3 - take))))
+    f = ru_fact
+    now_us = to_us(now) or 0
+    q = (
+        select(f.c.town, f.c.dept, func.count())
+        .where(*_open_facts(reader, to_us(upto(now)) or 0), f.c.dl < now_us)
+        .group_by(f.c.town, f.c.dept)
+    )
+    for town, dept, n in reader.conn.execute(q):
+        rows.append(("overdue", town, dept, n, 0, 0))
+    towns, depts = rankings_mod._fold(rows)
+    town_names = rankings_mod._town_names(conn, view)
+    for code in town_names:
+        towns.setdefault(code, rankings_mod._empty())
+    depts.pop(rankings_mod._DEPT_NONE, None)
+    return {
+        "towns": rankings_mod._rows(towns, town_names),
+        "departments": rankings_mod._rows(depts, rankings_mod.dept_names(conn)),
+    }
+
+
+# --- backlog ---------------------------------------------------------------------------------------------
+
+
+def backlog(
+    conn: Connection, reader: Reader, view: ViewState, now: dt.datetime, names: Names
+) -> dict[str, Any]:
+    lvl = view_level(view)
+    f = ru_fact
+    cap, now_us = to_us(upto(now)) or 0, to_us(now) or 0
+    child = f.c.town if lvl.child_level == "town" else f.c.village
+    cols = [child.label("code"), func.count().label("backlog")]
+    overdue = func.sum(_case(f.c.dl < now_us))
+    cols.append(overdue.label("overdue"))
+    for name, lo, hi in backlog_mod.AGE_BUCKETS:
+        cond = f.c.rep <= now_us - lo * DAY_US
+        if hi is not None:
+            cond = and_(cond, f.c.rep > now_us - hi * DAY_US)
+        cols.append(func.sum(_case(cond)).label(name))
+    found = {
+        r["code"]: dict(r)
+        for r in reader.conn.execute(
+            select(*cols).where(*_open_facts(reader, cap)).group_by(child)
+        ).mappings()
+    }
+    codes = set(found) | set(backlog_mod._children(conn, view))
+    unit_rows = []
+    info = unit_names(conn, codes, names)
+    for code in codes:
+        row = found.get(code) or {
+            "code": code,
+            "backlog": 0,
+            "overdue": 0,
+            **{n: 0 for n, _, _ in backlog_mod.AGE_BUCKETS},
+        }
+        row = {k: (v if k == "code" else int(v or 0)) for k, v in row.items()}
+        zh, en, pop = info[code]
+        row.update(name_zh=zh, name_en=en, population=pop)
+        row["per_1000"] = round(row["backlog"] / pop * 1000, 3) if pop else None
+        unit_rows.append(row)
+    unit_rows.sort(key=lambda r: (-r["backlog"], -r["overdue"], r["code"]))
+    for i, row in enumerate(unit_rows, start=1):
+        row["rank"] = i
+    od = func.sum(_case(f.c.dl < now_us))
+    q = (
+        select(
+            f.c.grid.label("grid_code"),
+            f.c.town.label("town_code"),
+            od.label("overdue"),
+            func.count().label("backlog"),
+        )
+        .where(*_open_facts(reader, cap))
+        .group_by(f.c.grid, f.c.town)
+        .having(od > 0)
+        .order_by(od.desc(), f.c.grid)
+        .limit(backlog_mod.TOP_GRIDS)
+    )
+    top = [dict(r) for r in reader.conn.execute(q).mappings()]
+    grid_names = unit_names(conn, {r["grid_code"] for r in top}, names)
+    for row in top:
+        row["overdue"], row["backlog"] = int(row["overdue"]), int(row["backlog"])
+        row["name_zh"], row["name_en"], _ = grid_names[row["grid_code"]]
+    return {
+        "level": lvl.level,
+        "code": lvl.code,
+        "child_level": lvl.child_level,
+        "breadcrumb": [list(step) for step in breadcrumb(conn, view)],
+        "age_buckets": [name for name, _, _ in backlog_mod.AGE_BUCKETS],
+        "units": unit_rows,
+        "top_grids": top,
+        "cases": [],
+    }
+
+
+def _case(cond: Any) -> Any:
+    from sqlalchemy import case
+
+    return case((cond, 1), else_=0)
+
+
+# --- trends ------------------------------------------------------------------------------------------------
+
+
+def _label(bucket: int, unit: str) -> str:
+    local = from_us(bucket).astimezone(SHANGHAI)
+    key = local.strftime("%Y-%m-%d %H") if unit == "hour" else local.date().isoformat()
+    return trends_mod.label_of(key, unit)
+
+
+def trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
+    period = period_bounds(view, now)
+    unit = trends_mod.bucket_unit(period)
+    by = "hour" if unit == "hour" else "day"
+    ly_end = period.ly_start + (period.end - period.start)
+    ranges = [
+        ("cur", to_us(period.start) or 0, to_us(period.cap) or 0, by, unit),
+        ("ly", to_us(period.ly_start) or 0, to_us(ly_end) or 0, by, unit),
+        ("d90", to_us(trends_mod.d90_start(period)) or 0, to_us(upto(period.now)) or 0, "day", "day"),
+    ]
+    counts: trends_mod.SeriesCounts = {}
+    for series, kind in (("reported", "rep"), ("closed", "clo")):
+        for tag, s, e, by_, unit_ in ranges:
+            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_).items():
+                label = _label(int(bucket), unit_)
+                counts[(series, tag, label)] = counts.get((series, tag, label), 0) + int(acc[0])
+    out = trends_mod.series_panel(counts, period, unit)
+    out.update(_mix(conn, reader, view, period))
+    out["on_time_weekly"] = _on_time_weekly(reader, period)
+    return out
+
+
+def _mix(conn: Connection, reader: Reader, view: ViewState, period: Period) -> dict[str, Any]:
+    if period.cap < upto(period.now):  # a finished period names departments as they stood at its end
+        return trends_mod._mix(conn, view, period)
+    rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
+    tallies: list[dict[str, int]] = [{}, {}, {}]
+    for (_, cat, dept), acc in reader.sums("rep", rng, ("cat", "dept")).items():
+        if acc[0]:
+            tallies[0][cat] = tallies[0].get(cat, 0) + int(acc[0])
+            tallies[2][dept] = tallies[2].get(dept, 0) + int(acc[0])
+    for (_, src), acc in reader.sums("rsrc", rng, ("dept",)).items():
+        if acc[0]:
+            tallies[1][src] = tallies[1].get(src, 0) + int(acc[0])
+    return trends_mod.mix_panel(conn, tallies)
+
+
+def _on_time_weekly(reader: Reader, period: Period) -> dict[str, Any]:
+    buckets = trends_mod.week_buckets(period)
+    got = reader.sums("due", [(label, to_us(s) or 0, to_us(e) or 0) for label, s, e in buckets])
+    rows = [got.get((label,), [0.0] * 5) for label, _, _ in buckets]
+    return {
+        "labels": [label for label, _, _ in buckets],
+        "on_time_rate": [ratio(r[2], r[0]) for r in rows],
+        "due": [int(r[0]) for r in rows],
+    }
+
+
+# --- alerts ------------------------------------------------------------------------------------------------
+
+
+def alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
+    limits = alerts_mod._thresholds(None)
+    cap = upto(now)
+    then = cap - dt.timedelta(minutes=limits.overdue_minutes)
+    got = reader.state_at(
+        [("overdue", "d1:d2")], [("now", to_us(cap) or 0), ("then", to_us(then) or 0)], ("town",)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for (tag, town), n in got["overdue"].items():
+        if n:
+            counts.setdefault(str(town), {})[tag] = int(n)
+    found = alerts_mod.surge_rows(conn, view, now, limits) + alerts_mod.overdue_alerts(counts, limits)
+    return alerts_mod.finish_alerts(conn, found)
+
+
+# --- the snapshot ------------------------------------------------------------------------------------------
+
+
+def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, now: dt.datetime) -> Snapshot:
+    """``build_snapshot`` with the event figures from the rollups where they are exact; else the direct one.
+
+    The caller syncs the rollups first (:meth:`RollupStore.sync`).
+    """
+    from dashboard.queries.snapshot import build_snapshot
+
+    now = effective_now(view, now)
+    with store.engine.connect() as rconn:
+        meta = store.meta(rconn)
+        if not eligible(view, now, meta):
+            return build_snapshot(conn, view, now)
+        _tune_session(conn)
+        reader = Reader(rconn, view)
+        period = period_bounds(view, now)
+        kpi_values = compute_kpis(conn, reader, view, now)
+        ranked = rankings(conn, reader, view, now)
+        town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
+        version, newest = version_and_newest(conn, now)
+        names: Names = {}
+        return Snapshot(
+            view=to_params(view),
+            now=now.isoformat(),
+            period_start=period.start.isoformat(),
+            period_end=period.end.isoformat(),
+            data_version=version,
+            newest_data_at=newest.isoformat() if newest else None,
+            kpis=kpi_values,
+            rankings=ranked,
+            backlog=backlog(conn, reader, view, now, names),
+            patrol=patrol_panel(conn, view, now, kpi_values["patrol_on_duty"].detail, names),
+            trends=trends(conn, reader, view, now),
+            ticker=ticker(conn, view, now, town_names or None),
+            alerts=alerts(conn, reader, view, now),
+        )
