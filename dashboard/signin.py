@@ -210,7 +210,10 @@ def _enrol(current: Gate) -> Response:
     rest = [(k, v) for k, v in parse_qsl(request.query_string.decode("utf-8", "replace")) if k != "kiosk"]
     if token is None:
         session.pop("k", None)
-        audit("kiosk_refused", f"client:{client()}", "revoked or unknown token")
+        # Guesses count against the same per-address limit as failed sign-ins; beyond it they are
+        # still refused but no longer written to the audit log (no flooding it from outside).
+        if current.per_client.take(client()) is None:
+            audit("kiosk_refused", f"client:{client()}", "revoked or unknown token")
         return unauthorised_screen(403)
     session.clear()
     session["k"] = token.token_id
