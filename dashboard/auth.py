@@ -321,8 +321,7 @@ class AuthStore:
 
     def verify_password(self, username: str, password: str) -> User | None:
         """The user when the password is right and the account enabled; None otherwise."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(user_table).where(user_table.c.username == username)).mappings().first()
+        row = self._user_row(username)
         if row is None or not row["password_hash"]:
             check_password_hash(_DUMMY_HASH, password)  # same work for unknown names: no timing oracle
             return None
@@ -330,9 +329,14 @@ class AuthStore:
             return None
         return _user(row)
 
-    def _load_user(self, username: str) -> User | None:
+    def _user_row(self, username: str) -> Any:
         with self.engine.connect() as conn:
-            row = conn.execute(select(user_table).where(user_table.c.username == username)).mappings().first()
+            return (
+                conn.execute(select(user_table).where(user_table.c.username == username)).mappings().first()
+            )
+
+    def _load_user(self, username: str) -> User | None:
+        row = self._user_row(username)
         return _user(row) if row is not None else None
 
     def _require_user(self, username: str) -> User:
@@ -392,10 +396,7 @@ class AuthStore:
         if match is None:
             return None
         token_id, secret = match.groups()
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(kiosk_table).where(kiosk_table.c.token_id == token_id)).mappings().first()
-            )
+        row = self._token_row(token_id)
         if row is None or not hmac.compare_digest(row["secret_sha256"], _sha256(secret)):
             return None
         if row["revoked_at"] is not None:
@@ -407,11 +408,13 @@ class AuthStore:
         self._forget("token", token_id)
         return _token(row)
 
-    def _load_token(self, token_id: str) -> KioskToken | None:
+    def _token_row(self, token_id: str) -> Any:
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(kiosk_table).where(kiosk_table.c.token_id == token_id)).mappings().first()
-            )
+            query = select(kiosk_table).where(kiosk_table.c.token_id == token_id)
+            return conn.execute(query).mappings().first()
+
+    def _load_token(self, token_id: str) -> KioskToken | None:
+        row = self._token_row(token_id)
         return _token(row) if row is not None else None
 
     # -- the cookie-signing key --

@@ -75,7 +75,13 @@ def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime, cache: Names
     )
     found = {r["code"]: dict(r) for r in conn.execute(q).mappings()}
     codes = set(found) | set(_children(conn, view))
-    names = unit_names(conn, codes, cache)
+    return ranked_unit_rows(found, codes, unit_names(conn, codes, cache))
+
+
+def ranked_unit_rows(
+    found: dict[str, dict[str, Any]], codes: set[str], names: dict[str, tuple[str, str, int | None]]
+) -> list[dict[str, Any]]:
+    """One row per child unit (zeros where it has no open case), with names, per-1,000 and rank."""
     rows = []
     for code in codes:
         row = found.get(code) or {

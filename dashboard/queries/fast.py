@@ -436,23 +436,7 @@ def backlog(
         ).mappings()
     }
     codes = set(found) | set(backlog_mod._children(conn, view))
-    unit_rows = []
-    info = unit_names(conn, codes, names)
-    for code in codes:
-        row = found.get(code) or {
-            "code": code,
-            "backlog": 0,
-            "overdue": 0,
-            **{n: 0 for n, _, _ in backlog_mod.AGE_BUCKETS},
-        }
-        row = {k: (v if k == "code" else int(v or 0)) for k, v in row.items()}
-        zh, en, pop = info[code]
-        row.update(name_zh=zh, name_en=en, population=pop)
-        row["per_1000"] = round(row["backlog"] / pop * 1000, 3) if pop else None
-        unit_rows.append(row)
-    unit_rows.sort(key=lambda r: (-r["backlog"], -r["overdue"], r["code"]))
-    for i, row in enumerate(unit_rows, start=1):
-        row["rank"] = i
+    unit_rows = backlog_mod.ranked_unit_rows(found, codes, unit_names(conn, codes, names))
     od = func.sum(_case(f.c.dl < now_us))
     q = (
         select(
