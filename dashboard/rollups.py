@@ -8,10 +8,20 @@ same on SQLite, PostgreSQL and MariaDB:
   SQL expressions of the direct queries, at a moment after every row) and five "state keys" (below).
   It holds the old state when an event changes, and answers the sub-hour edges of a range.
 * ``ru_eval``: one row per evaluation (append-only in the source).
-* ``ru_agg``: the tiers. Per (tier, kind, bucket, town, category, department): a count and four sums.
-  Tier ``h`` buckets by hour, ``d`` by Asia/Shanghai day. A range [s, e) is summed from the day tier
-  for its whole days, the hour tier for whole hours, and ``ru_fact`` for the two sub-hour edges, so a
-  month costs ~30 day buckets whatever the number of events.
+* ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department): a count and
+  four sums. Tier ``h`` buckets by hour, ``d`` by Asia/Shanghai day, ``m`` by Asia/Shanghai calendar
+  month. A range [s, e) is summed from the month tier for its whole months, the day tier for the whole
+  days at its ends, the hour tier for whole hours and ``ru_fact`` for the sub-hour edges, so a year costs
+  ~12 month buckets and a month ~30 day buckets, whatever the number of events.
+* Projections keep the rows per bucket small and independent of the volume: the projection ``p`` names
+  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, source or duration bin); the
+  others hold ``*``. The whole district's count for a day is ONE row of projection ``''``, a town ranking
+  26 × departments rows of ``td``. Readers take the smallest stored projection that carries their
+  filters and groups (:data:`STORED`); the hour tier keeps only ``''`` and ``t``, finer reads take the
+  facts for sub-day edges.
+* Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``, 8 bins per doubling of the
+  hours): the median and P90 are exact, found by counting bins on the tiers and then reading only the
+  one bin's facts (index ``(hbin, clo)``).
 
 Why current state is enough: for a *live* moment, later than every timestamp in the source, each as-of
 condition of the direct queries (``closed_at < t``, "had a DISPATCH before t" …) equals its current
@@ -35,7 +45,9 @@ An import that rewrites event rows without logging actions needs ``python -m das
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -54,9 +66,11 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
+    inspect,
     literal,
     select,
     tuple_,
@@ -124,6 +138,7 @@ ru_fact = Table(
     _flag("dispatched"),
     _flag("returned"),
     Column("hours", Double, nullable=True),  # accepted → closed, when both are set
+    Column("hbin", Integer, nullable=True),  # duration bin of ``hours`` (see hours_bin)
     _flag("reworked"),
     _flag("local_level"),
     _flag("due_ok"),  # has a deadline and is not rejected
@@ -152,6 +167,7 @@ ru_agg = Table(
     rollup_metadata,
     Column("tier", String(1), primary_key=True),
     Column("kind", String(4), primary_key=True),
+    Column("p", String(4), primary_key=True),  # projection: the dimensions kept, of "tcd"
     Column("b", BigInteger, primary_key=True, autoincrement=False),
     Column("town", String(24), primary_key=True),
     Column("cat", String(24), primary_key=True),
@@ -180,9 +196,19 @@ for _col in ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2"):
     from sqlalchemy import Index
 
     Index(f"ix_ru_fact_{_col}", ru_fact.c[_col])
+Index("ix_ru_fact_hbin_clo", ru_fact.c.hbin, ru_fact.c.clo)
 Index("ix_ru_eval_at", ru_eval.c.at)
 
+# Month buckets of the day buckets, filled at a full build so the month tier is summed in SQL.
+ru_month = Table(
+    "ru_month",
+    rollup_metadata,
+    Column("day", BigInteger, primary_key=True, autoincrement=False),
+    Column("month", BigInteger, nullable=False),
+)
+
 SUMS = ("n", "a1", "a2", "a3", "a4")
+PK_NAMES = ("tier", "kind", "p", "b", "town", "cat", "dept")
 # kind → (fact key column, fact columns summed into n, a1 … a4; None = 1 per fact)
 KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "rep": ("rep", (None, "collected", "cohort_closed", "dispatched", "returned")),
@@ -194,6 +220,46 @@ KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "s1": ("s1", (None,)),
     "s2": ("s2", (None,)),
 }
+# Kinds whose third dimension means something: the dispatch department (rep, clo, due), the source
+# (rsrc) or the duration bin (hst). The state keys and evaluations have none.
+THIRD_DIMENSION = {"rep": "dept", "clo": "dept", "due": "dept", "rsrc": "src", "hst": "hbin"}
+TIERS = ("h", "d", "m")
+# The projections each tier keeps. The hour tier only serves the edges of ranges and the hourly
+# series, so it keeps the coarse ones: its row count is what bounds the store's size.
+STORED: dict[str, tuple[str, ...]] = {
+    "h": ("", "t"),
+    "d": ("", "t", "tc", "d", "td", "tcd"),
+    "m": ("", "t", "tc", "d", "td", "tcd"),
+}
+ANY = "*"
+HBINS_PER_DOUBLING = 8
+
+
+def projections(kind: str, tier: str) -> tuple[str, ...]:
+    """The projections of ``kind`` stored in ``tier`` (``hst`` only with its bin, others as they come)."""
+    stored = STORED[tier]
+    if kind == "hst":
+        return tuple(p for p in stored if "d" in p)
+    if kind not in THIRD_DIMENSION:
+        return tuple(p for p in stored if "d" not in p)
+    return stored
+
+
+def best_projection(kind: str, tier: str, needed: str) -> str | None:
+    """The smallest stored projection of ``kind`` in ``tier`` that keeps every dimension in ``needed``."""
+    fits = [p for p in projections(kind, tier) if set(needed) <= set(p)]
+    return min(fits, key=len) if fits else None
+
+
+def project(p: str, town: str, cat: str, third: str) -> tuple[str, str, str]:
+    return (town if "t" in p else ANY, cat if "c" in p else ANY, third if "d" in p else ANY)
+
+
+def hours_bin(hours: float | None) -> int | None:
+    """The duration bin: 8 per doubling of (1 + hours), so a bin is ~9 % wide at any scale."""
+    if hours is None:
+        return None
+    return max(0, math.floor(HBINS_PER_DOUBLING * math.log2(1.0 + max(hours, 0.0))))
 
 
 def to_us(value: dt.datetime | None) -> int | None:
@@ -223,6 +289,27 @@ def hour_ceil(us: int) -> int:
 def day_ceil(us: int) -> int:
     f = day_floor(us)
     return f if f == us else f + DAY_US
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_of_day(day: int) -> int:
+    local = EPOCH + dt.timedelta(microseconds=day + LOCAL_OFFSET_US)
+    first = dt.datetime(local.year, local.month, 1, tzinfo=dt.UTC)
+    return (first - EPOCH) // dt.timedelta(microseconds=1) - LOCAL_OFFSET_US
+
+
+def month_floor(us: int) -> int:
+    """The start (µs) of the Asia/Shanghai calendar month holding ``us``."""
+    if us >= INF_US:
+        return INF_US
+    return _month_of_day(day_floor(us))
+
+
+def month_ceil(us: int) -> int:
+    f = month_floor(us)
+    if f == us:
+        return f
+    return _month_of_day(day_floor(f) + 32 * DAY_US)
 
 
 # --- facts from the source ----------------------------------------------------------------------------
@@ -281,6 +368,7 @@ def _fact(row: Any) -> tuple[dict[str, Any], bool]:
     not_rejected = rej is None
     closed = clo is not None
     dispatched = row.dispatched_at is not None or row.log_dispatch is not None
+    hours = float(row.hours) if row.accepted_at and closed and row.hours is not None else None
     fact = {
         "event_id": int(row.event_id),
         "town": row.town_code or "",
@@ -296,7 +384,8 @@ def _fact(row: Any) -> tuple[dict[str, Any], bool]:
         "cohort_closed": int(closed and not_rejected),
         "dispatched": int(dispatched),
         "returned": int(dispatched and row.log_return is not None),
-        "hours": float(row.hours) if row.accepted_at and closed and row.hours is not None else None,
+        "hours": hours,
+        "hbin": hours_bin(hours),
         "reworked": int(row.log_rework is not None),
         "local_level": int(bool(row.f_local)),
         "due_ok": int(raw_dl is not None and not_rejected),
@@ -328,7 +417,7 @@ def _same(stored: dict[str, Any], fact: dict[str, Any]) -> bool:
 
 
 def _contributions(fact: dict[str, Any]) -> Iterator[tuple[str, int, str, tuple[float, ...]]]:
-    """(kind, key µs, dept, sums) that one fact adds to the tiers."""
+    """(kind, key µs, third dimension, sums) that one fact adds to the tiers."""
     for kind, (key, cols) in KINDS.items():
         at = fact[key]
         if at is None:
@@ -341,35 +430,43 @@ def _contributions(fact: dict[str, Any]) -> Iterator[tuple[str, int, str, tuple[
                                        float(fact["reworked"]), float(fact["local_level"]))  # fmt: skip
         else:
             sums = tuple(1.0 if c is None else float(fact[c]) for c in cols)
-        yield kind, at, fact["dept"], sums + (0.0,) * (5 - len(sums))
-    # Reported by source: the source code rides in the dept column of its own kind.
+        third = fact["dept"] if kind in THIRD_DIMENSION else ANY
+        yield kind, at, third, sums + (0.0,) * (5 - len(sums))
     yield "rsrc", fact["rep"], fact["src"], (1.0, 0.0, 0.0, 0.0, 0.0)
+    if fact["hbin"] is not None:
+        yield "hst", fact["clo"], str(fact["hbin"]), (1.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _bucket(tier: str, at: int) -> int:
     if at >= INF_US:
         return INF_US
-    return hour_floor(at) if tier == "h" else day_floor(at)
+    if tier == "h":
+        return hour_floor(at)
+    return day_floor(at) if tier == "d" else month_floor(at)
 
 
-Delta = dict[tuple[str, str, int, str, str, str], list[float]]
+Delta = dict[tuple[str, str, str, int, str, str, str], list[float]]
 
 
-def _add(delta: Delta, fact: dict[str, Any], sign: float) -> None:
-    for kind, at, dept, sums in _contributions(fact):
-        for tier in ("h", "d"):
-            key = (tier, kind, _bucket(tier, at), fact["town"], fact["cat"], dept)
+def _add_one(
+    delta: Delta, kind: str, at: int, town: str, cat: str, third: str, sums: Sequence[float], sign: float
+) -> None:
+    for tier in TIERS:
+        b = _bucket(tier, at)
+        for p in projections(kind, tier):
+            key = (tier, kind, p, b, *project(p, town, cat, third))
             acc = delta.setdefault(key, [0.0] * 5)
             for i, v in enumerate(sums):
                 acc[i] += sign * v
 
 
+def _add(delta: Delta, fact: dict[str, Any], sign: float) -> None:
+    for kind, at, third, sums in _contributions(fact):
+        _add_one(delta, kind, at, fact["town"], fact["cat"], third, sums, sign)
+
+
 def _add_eval(delta: Delta, ev: dict[str, Any]) -> None:
-    for tier in ("h", "d"):
-        key = (tier, "eva", _bucket(tier, ev["at"]), ev["town"], ev["cat"], "")
-        acc = delta.setdefault(key, [0.0] * 5)
-        acc[0] += 1.0
-        acc[1] += float(ev["satisfied"])
+    _add_one(delta, "eva", ev["at"], ev["town"], ev["cat"], ANY, (1.0, float(ev["satisfied"])), 1.0)
 
 
 def _eval_query(where: Sequence[ColumnElement[bool]]) -> Any:
@@ -419,17 +516,20 @@ def _bucket_sql(tier: str, col: Any) -> Any:
     return intdiv(col + LOCAL_OFFSET_US, literal(DAY_US)) * DAY_US - LOCAL_OFFSET_US
 
 
-def _tier_inserts(tier: str) -> list[Any]:
-    """INSERT … SELECT … GROUP BY statements that fill one tier from ru_fact and ru_eval (full build).
+def _finest(kind: str, tier: str) -> str:
+    return max(projections(kind, tier), key=len)
 
-    They must add up exactly what :func:`_contributions` adds per fact on the incremental path.
-    """
+
+def _fact_tier_inserts(tier: str) -> list[Any]:
+    """INSERT … SELECT … GROUP BY statements that fill one tier's finest projections from ru_fact and
+    ru_eval (full build). They must add up exactly what :func:`_contributions` adds per fact."""
     f, ev = ru_fact, ru_eval
     zero = literal(0.0)
 
     def one(c: Any) -> Any:
         return func.sum(case((c, 1.0), else_=0.0))
 
+    count_only = [func.count(), zero, zero, zero, zero]
     specs: list[tuple[str, Any, Any, list[Any], list[Any]]] = [
         ("rep", f.c.rep, f.c.dept, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
                                     func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
@@ -438,29 +538,73 @@ def _tier_inserts(tier: str) -> list[Any]:
                                     func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
         ("due", f.c.dl, f.c.dept, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
          [f.c.dl.is_not(None), f.c.due_ok == 1]),
-        ("rsrc", f.c.rep, f.c.src, [func.count(), zero, zero, zero, zero], []),
+        ("rsrc", f.c.rep, f.c.src, count_only, []),
+        ("hst", f.c.clo, cast(f.c.hbin, String(24)), count_only, [f.c.hbin.is_not(None)]),
     ]  # fmt: skip
     for kind in ("e1", "d1", "d2", "s1", "s2"):
         col = f.c[kind]
-        specs.append((kind, col, f.c.dept, [func.count(), zero, zero, zero, zero], [col.is_not(None)]))
+        specs.append((kind, col, None, count_only, [col.is_not(None)]))
     out = []
-    cols = ["tier", "kind", "b", "town", "cat", "dept", *SUMS]
-    for kind, key, dept, sums, where in specs:
+    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+    for kind, key, third, sums, where in specs:
+        if not projections(kind, tier):
+            continue
+        p = _finest(kind, tier)
         b = _bucket_sql(tier, key)
-        q = (
-            select(literal(tier), literal(kind), b, f.c.town, f.c.cat, dept, *sums)
-            .where(*where)
-            .group_by(b, f.c.town, f.c.cat, dept)
-        )
+        kept = [f.c.town if "t" in p else literal(ANY), f.c.cat if "c" in p else literal(ANY)]
+        kept.append(third if "d" in p else literal(ANY))
+        grouped = [b, *(c for c, d in zip(kept, "tcd", strict=True) if d in p)]
+        q = select(literal(tier), literal(kind), literal(p), b, *kept, *sums).where(*where).group_by(*grouped)
         out.append(insert(ru_agg).from_select(cols, q))
+    p = _finest("eva", tier)
     b = _bucket_sql(tier, ev.c.at)
-    q = (
-        select(literal(tier), literal("eva"), b, ev.c.town, ev.c.cat, literal(""), func.count(),
-               func.sum(ev.c.satisfied), zero, zero, zero)
-        .group_by(b, ev.c.town, ev.c.cat)
-    )  # fmt: skip
+    kept = [ev.c.town if "t" in p else literal(ANY), ev.c.cat if "c" in p else literal(ANY)]
+    grouped = [b, *(c for c, d in zip(kept, "tc", strict=True) if d in p)]
+    q = select(literal(tier), literal("eva"), literal(p), b, *kept, literal(ANY), func.count(),
+               func.sum(ev.c.satisfied), zero, zero, zero).group_by(*grouped)  # fmt: skip
     out.append(insert(ru_agg).from_select(cols, q))
     return out
+
+
+def _projection_inserts(tier: str) -> list[Any]:
+    """The coarser projections of a tier, summed in SQL from its finest ones (full build)."""
+    a = ru_agg
+    kinds = [*KINDS, "rsrc", "hst", "eva"]
+    out = []
+    by_source: dict[tuple[str, str], list[str]] = {}
+    for kind in kinds:
+        if not projections(kind, tier):
+            continue
+        finest = _finest(kind, tier)
+        for p in projections(kind, tier):
+            if p != finest:
+                by_source.setdefault((finest, p), []).append(kind)
+    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+    for (finest, p), group_kinds in by_source.items():
+        kept = [a.c.town if "t" in p else literal(ANY), a.c.cat if "c" in p else literal(ANY)]
+        kept.append(a.c.dept if "d" in p else literal(ANY))
+        grouped = [a.c.kind, a.c.b, *(c for c, d in zip(kept, "tcd", strict=True) if d in p)]
+        q = (
+            select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, *(func.sum(a.c[x]) for x in SUMS))
+            .where(a.c.tier == tier, a.c.p == finest, a.c.kind.in_(group_kinds))
+            .group_by(*grouped)
+        )
+        out.append(insert(ru_agg).from_select(cols, q))
+    return out
+
+
+def _month_tier_insert() -> Any:
+    """The month tier, summed in SQL from the day tier through ``ru_month`` (full build)."""
+    a, m = ru_agg, ru_month
+    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+    q = (
+        select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept,
+               *(func.sum(a.c[x]) for x in SUMS))
+        .select_from(a.join(m, m.c.day == a.c.b))
+        .where(a.c.tier == "d")
+        .group_by(a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept)
+    )  # fmt: skip
+    return insert(ru_agg).from_select(cols, q)
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -479,7 +623,22 @@ class RollupStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._drop_outdated()
         rollup_metadata.create_all(engine)
+
+    def _drop_outdated(self) -> None:
+        """Tables of an older layout are dropped: they are derived data, rebuilt at the next sync."""
+        found = inspect(self.engine)
+        present = set(found.get_table_names())
+        for table in rollup_metadata.sorted_tables:
+            if table.name in present and {c["name"] for c in found.get_columns(table.name)} != set(
+                table.c.keys()
+            ):
+                log.info(
+                    "rollup table %s has an older layout: dropping the rollups to rebuild them", table.name
+                )
+                rollup_metadata.drop_all(self.engine, checkfirst=True)
+                return
 
     # -- reading meta --
     def meta(self, conn: Connection | None = None) -> Any:
@@ -518,7 +677,7 @@ class RollupStore:
                 conn.execute(select(ru_meta.c.id).with_for_update())
 
     def _build(self, conn: Connection, source: Connection) -> tuple[int, int]:
-        for table in (ru_agg, ru_fact, ru_eval, ru_meta):
+        for table in (ru_agg, ru_fact, ru_eval, ru_meta, ru_month):
             conn.execute(delete(table))
         indexes = [*ru_fact.indexes, *ru_eval.indexes]
         for index in indexes:  # loading millions of rows is several times faster without them
@@ -560,9 +719,7 @@ class RollupStore:
             last_eval = efacts[-1]["evaluation_id"]
         for index in indexes:
             index.create(conn)
-        for tier in ("h", "d"):
-            for statement in _tier_inserts(tier):
-                conn.execute(statement)
+        self._fill_tiers(conn)
         max_ts = max(max_ts, self._max_action_at(source, 0))
         now = dt.datetime.now(dt.UTC).isoformat()
         conn.execute(
@@ -579,6 +736,21 @@ class RollupStore:
             },
         )
         return events, evals
+
+    @staticmethod
+    def _fill_tiers(conn: Connection) -> None:
+        """Every tier from the facts: the finest projections of d and h, the coarser ones, the months."""
+        for tier in ("d", "h"):
+            for statement in _fact_tier_inserts(tier):
+                conn.execute(statement)
+            for statement in _projection_inserts(tier):
+                conn.execute(statement)
+        days = [int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())]
+        conn.execute(delete(ru_month))
+        rows = [{"day": d, "month": month_floor(d)} for d in days]
+        for i in range(0, len(rows), 20_000):
+            conn.execute(insert(ru_month), rows[i : i + 20_000])
+        conn.execute(_month_tier_insert())
 
     @staticmethod
     def _max_action_at(source: Connection, above: int) -> int:
@@ -670,23 +842,30 @@ class RollupStore:
         """Add the deltas to the tiers: UPDATE the rows that exist, INSERT the rest (portable upsert)."""
         if not delta:
             return
-        pk = [ru_agg.c.tier, ru_agg.c.kind, ru_agg.c.b, ru_agg.c.town, ru_agg.c.cat, ru_agg.c.dept]
+        pk = [
+            ru_agg.c.tier,
+            ru_agg.c.kind,
+            ru_agg.c.p,
+            ru_agg.c.b,
+            ru_agg.c.town,
+            ru_agg.c.cat,
+            ru_agg.c.dept,
+        ]
         keys = list(delta)
         existing: set[tuple[Any, ...]] = set()
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
-            bs = sorted({k[2] for k in part})
+            bs = sorted({k[3] for k in part})
             found = conn.execute(select(*pk).where(ru_agg.c.b.in_(bs), tuple_(*pk).in_(part)))
             existing |= {tuple(r) for r in found}
         updates = [
-            {"k_" + n: v for n, v in zip(("tier", "kind", "b", "town", "cat", "dept"), k, strict=True)}
+            {"k_" + n: v for n, v in zip(PK_NAMES, k, strict=True)}
             | {"d_" + s: x for s, x in zip(SUMS, delta[k], strict=True)}
             for k in keys
             if k in existing
         ]
         inserts = [
-            dict(zip(("tier", "kind", "b", "town", "cat", "dept"), k, strict=True))
-            | dict(zip(SUMS, delta[k], strict=True))
+            dict(zip(PK_NAMES, k, strict=True)) | dict(zip(SUMS, delta[k], strict=True))
             for k in keys
             if k not in existing
         ]

@@ -19,7 +19,19 @@ from sqlalchemy import select
 from dashboard.db import make_source_engine, make_writer_engine
 from dashboard.queries.fast import build_snapshot_fast, eligible, pieces
 from dashboard.queries.snapshot import build_snapshot
-from dashboard.rollups import DAY_US, HOUR_US, RollupStore, ru_agg, to_us
+from dashboard.rollups import (
+    DAY_US,
+    HOUR_US,
+    INF_US,
+    RollupStore,
+    day_floor,
+    hour_floor,
+    hours_bin,
+    month_ceil,
+    month_floor,
+    ru_agg,
+    to_us,
+)
 from dashboard.seed import seed_database
 from dashboard.simulate import Feed, step
 from dashboard.snapshot import Snapshot
@@ -70,23 +82,62 @@ def _tiers(store: RollupStore) -> dict[tuple[Any, ...], tuple[float, ...]]:
     with store.engine.connect() as conn:
         rows = conn.execute(select(ru_agg)).all()
     return {
-        tuple(r[:6]): tuple(round(float(x), 6) for x in r[6:])
+        tuple(r[:7]): tuple(round(float(x), 6) for x in r[7:])
         for r in rows
-        if any(abs(float(x)) > 1e-9 for x in r[6:])
+        if any(abs(float(x)) > 1e-9 for x in r[7:])
     }
 
 
-def test_pieces_cover_a_range_exactly() -> None:
+RANGES = (
+    (17, 3 * DAY_US + 5),
+    (0, HOUR_US),
+    (1, 2),
+    (-400 * DAY_US + 7, 3 * HOUR_US),  # a year-old instant up to now: months in the middle
+    (-40 * DAY_US, INF_US - (to_us(T0) or 0) + DAY_US),  # a state key's tail: up to "never"
+)
+
+
+@pytest.mark.parametrize("tiers", ["mdh", "md", "dh", "h"])
+def test_pieces_cover_a_range_exactly(tiers: str) -> None:
     base = to_us(T0) or 0
-    for start, end in ((base + 17, base + 3 * DAY_US + 5), (base, base + HOUR_US), (base + 1, base + 2)):
-        parts = pieces(start, end)
+    for lo, hi in RANGES:
+        start, end = base + lo, base + hi
+        parts = pieces(start, end, tiers, hourly=tiers == "h")
         assert parts[0][1] == start and parts[-1][2] == end
         assert all(a[2] == b[1] for a, b in itertools.pairwise(parts))
         for tier, s, e in parts:
+            assert tier in tiers + "f"
             if tier == "h":
                 assert s % HOUR_US == 0 and e % HOUR_US == 0
-            if tier == "f":
-                assert e - s < HOUR_US
+            if tier == "d":
+                assert day_floor(s) == s and day_floor(e) == e
+            if tier == "m":
+                assert month_floor(s) == s and month_floor(e) == e
+            if (
+                tier == "f"
+            ):  # an edge stays within a local day (an hour for hourly series), short beside hours
+                assert day_floor(s) == day_floor(e - 1)
+                assert e - s < 2 * HOUR_US or "h" not in tiers
+                assert hour_floor(s) == hour_floor(e - 1) or tiers != "h"
+    year_back = pieces(base - 400 * DAY_US, base, tiers)
+    if "m" in tiers:
+        assert len(year_back) < 80  # ~12 months, the days and hours at both ends
+
+
+def test_month_buckets_follow_the_local_calendar() -> None:
+    start = to_us(dt.datetime(2026, 1, 31, 16, 0, tzinfo=dt.UTC)) or 0  # 1 Feb 00:00 in Shanghai
+    assert month_floor(start) == start and month_floor(start - 1) == to_us(
+        dt.datetime(2025, 12, 31, 16, 0, tzinfo=dt.UTC)
+    )
+    assert month_ceil(start + 1) == to_us(dt.datetime(2026, 2, 28, 16, 0, tzinfo=dt.UTC))
+    assert month_floor(INF_US + DAY_US) == INF_US
+
+
+def test_duration_bins_are_monotone() -> None:
+    values = [-1.0, 0.0, 0.01, 0.5, 1.0, 2.0, 23.9, 24.0, 100.0, 2000.0, 1e6]
+    bins = [hours_bin(v) for v in values]
+    assert bins == sorted(bins) and hours_bin(None) is None
+    assert len({hours_bin(v) for v in (10.0, 11.0, 12.0, 13.0, 14.0)}) >= 4  # ~9 % of (1 + hours) wide
 
 
 def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:

@@ -11,10 +11,10 @@ percentiles still run directly on the source.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, select, union_all
+from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, union_all
 
 from dashboard import domain
 from dashboard.metrics import METRICS, status_of
@@ -38,15 +38,18 @@ from dashboard.queries.snapshot import _tune_session, version_and_newest
 from dashboard.queries.ticker import ticker
 from dashboard.rollups import (
     DAY_US,
-    HOUR_US,
     INF_US,
     KINDS,
+    TIERS,
     RollupStore,
+    best_projection,
     day_ceil,
     day_floor,
     from_us,
     hour_ceil,
     hour_floor,
+    month_ceil,
+    month_floor,
     ru_agg,
     ru_eval,
     ru_fact,
@@ -72,24 +75,46 @@ def eligible(view: ViewState, now: dt.datetime, meta: Any) -> bool:
 # --- reading the tiers ----------------------------------------------------------------------------------
 
 
-def pieces(start: int, end: int) -> list[tuple[str, int, int]]:
-    """[start, end) as ('f' sub-hour edge from facts | 'h' whole hours | 'd' whole local days) parts."""
-    if end <= start:
+Level = tuple[str, Callable[[int], int], Callable[[int], int]]
+LEVELS: tuple[Level, ...] = (
+    ("m", month_floor, month_ceil),
+    ("d", day_floor, day_ceil),
+    ("h", hour_floor, hour_ceil),
+)
+
+
+def pieces(start: int, end: int, tiers: str = "mdh", *, hourly: bool = False) -> list[tuple[str, int, int]]:
+    """[start, end) cut into tier pieces: the coarsest of ``tiers`` in the middle, finer ones towards the
+    ends, and 'f' edges read from the facts. An edge never crosses a local day (``hourly``: an hour)."""
+    levels = tuple(level for level in LEVELS if level[0] in tiers)
+    return _split(start, end, levels, hourly)
+
+
+def _split(a: int, b: int, levels: tuple[Level, ...], hourly: bool) -> list[tuple[str, int, int]]:
+    if a >= b:
         return []
-    h0, h1 = hour_ceil(start), hour_floor(end)
-    if h0 > h1:  # within one hour
-        return [("f", start, end)]
-    if h0 == h1:  # across one hour boundary: an edge on each side (each edge lies in one bucket)
-        return [p for p in (("f", start, h0), ("f", h0, end)) if p[1] < p[2]]
-    out = [("f", start, h0)] if start < h0 else []
-    d0, d1 = day_ceil(h0), day_floor(h1)
-    if d0 >= d1:
-        out.append(("h", h0, h1))
-    else:
-        out += [("h", h0, d0), ("d", d0, d1), ("h", d1, h1)]
-    if h1 < end:
-        out.append(("f", h1, end))
-    return [p for p in out if p[1] < p[2]]
+    if not levels:
+        out = []
+        while a < b:
+            stop = min(b, hour_ceil(a + 1) if hourly else day_ceil(a + 1))
+            out.append(("f", a, stop))
+            a = stop
+        return out
+    tier, floor, ceil = levels[0]
+    lo, hi = ceil(a), floor(b)
+    if lo >= hi:
+        return _split(a, b, levels[1:], hourly)
+    return [*_split(a, lo, levels[1:], hourly), (tier, lo, hi), *_split(hi, b, levels[1:], hourly)]
+
+
+def _merged(intervals: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 class Reader:
@@ -108,6 +133,17 @@ class Reader:
         if self.view.categories:
             conds.append(table.c.cat.in_(self.view.categories))
         return conds
+
+    def _needed(self, group: Sequence[str]) -> str:
+        """The dimensions the view's filters and the grouping need a tier row to keep."""
+        need = ""
+        if self.view.towns or self.view.eastern == "exclude" or "town" in group:
+            need += "t"
+        if self.view.categories or "cat" in group:
+            need += "c"
+        if "dept" in group:
+            need += "d"
+        return need
 
     def sums(
         self,
@@ -131,48 +167,63 @@ class Reader:
         *,
         by: str | None = None,
     ) -> dict[Key, Sums]:
-        """:meth:`sums` for several kinds in one statement, keyed (kind, tag, …).
-
-        Plan: the ranges are cut into pieces; every day piece is read by ONE branch over the span of
-        all of them and every hour piece by one branch listing its hours (a few dozen at the ends of
-        the ranges), both grouped by bucket; each sub-hour edge is its own small branch on the facts.
-        Python then adds each range's buckets up.
-        """
-        plans = {}
-        for tag, start, end in ranges:
-            parts = pieces(start, end)
-            if by == "hour":  # an hourly series never reads the day tier (the day view spans ≤ 24 h)
-                parts = [("h", a, b) if t == "d" else (t, a, b) for t, a, b in parts]
-            plans[tag] = parts
-        days = [(a, b) for parts in plans.values() for t, a, b in parts if t == "d"]
-        hours = sorted(
-            {h for parts in plans.values() for t, a, b in parts if t == "h" for h in range(a, b, HOUR_US)}
-        )
-        edges = sorted({(a, b) for parts in plans.values() for t, a, b in parts if t == "f"})
-        branches = []
-        if days:
-            lo, hi = min(a for a, _ in days), max(b for _, b in days)
-            branches.append(self._tier_branch(kinds, "d", group, [ru_agg.c.b >= lo, ru_agg.c.b < hi]))
-        if hours:
-            branches.append(self._tier_branch(kinds, "h", group, [ru_agg.c.b.in_(hours)]))
+        """:meth:`sums` for several kinds, keyed (kind, tag, …): one statement per set of kinds that read
+        the same projections."""
+        need = self._needed(group)
+        classes: dict[tuple[str | None, ...], list[str]] = {}
         for kind in kinds:
-            branches += [self._fact_branch(kind, a, b, group) for a, b in edges]
-        rows: dict[tuple[str, int, int], dict[Key, Sums]] = {}  # (tier, edge start, kind) … by bucket
+            chosen = tuple(best_projection(kind, tier, need) for tier in TIERS)
+            classes.setdefault(chosen, []).append(kind)
+        out: dict[Key, Sums] = {}
+        for chosen, class_kinds in classes.items():
+            out.update(self._read(class_kinds, dict(zip(TIERS, chosen, strict=True)), ranges, group, by))
+        return out
+
+    def _read(
+        self,
+        kinds: Sequence[str],
+        chosen: dict[str, str | None],
+        ranges: Sequence[tuple[str, int, int]],
+        group: Sequence[str],
+        by: str | None,
+    ) -> dict[Key, Sums]:
+        """Plan: each range is cut into pieces; each tier is read by ONE branch over the union of its
+        pieces, grouped by bucket; each fact edge is its own small branch. Python adds the buckets up."""
+        tiers = "".join(t for t in ("m", "d", "h") if chosen[t] is not None)
+        if by == "hour":  # an hourly series never reads the day tiers (the day view spans ≤ 24 h)
+            tiers = tiers.replace("m", "").replace("d", "")
+        elif by == "day":
+            tiers = tiers.replace("m", "")
+        plans = {tag: pieces(start, end, tiers, hourly=by == "hour") for tag, start, end in ranges}
+        edges = sorted({(a, b) for parts in plans.values() for t, a, b in parts if t == "f"})
+        edge_index = {edge: i for i, edge in enumerate(edges)}
+        branches = []
+        for tier in tiers:
+            spans = _merged([(a, b) for parts in plans.values() for t, a, b in parts if t == tier])
+            if spans:
+                branches.append(self._tier_branch(kinds, tier, chosen[tier] or "", group, spans))
+        for kind in kinds:
+            branches += [self._fact_branch(kind, i, a, b, group) for i, (a, b) in enumerate(edges)]
+        rows: dict[tuple[str, int], dict[Key, Sums]] = {}  # (tier, bucket or edge number) → by key
         if branches:
             statement: Any = union_all(*branches) if len(branches) > 1 else branches[0]
             width = len(group)
             for row in self.conn.execute(statement):
-                tier, row_kind, bucket = str(row[0]), str(row[1]), int(row[2])
-                key: Key = (row_kind, *row[3 : 3 + width])
-                acc = rows.setdefault((tier, bucket, 0), {}).setdefault(key, [0.0] * 5)
+                key: Key = (str(row[1]), *row[3 : 3 + width])
+                acc = rows.setdefault((str(row[0]), int(row[2])), {}).setdefault(key, [0.0] * 5)
                 for i, v in enumerate(row[3 + width :]):
                     acc[i] += float(v or 0)
         out: dict[Key, Sums] = {}
         for tag, parts in plans.items():
             for t, a, b in parts:
-                buckets = [a] if t == "f" else self._buckets(rows, t, a, b)
-                for bucket in buckets:
-                    for key, acc in rows.get((t, bucket, 0), {}).items():
+                if t == "f":
+                    found = [(a, rows.get(("f", edge_index[(a, b)]), {}))]
+                else:
+                    found = [
+                        (bucket, got) for (tt, bucket), got in rows.items() if tt == t and a <= bucket < b
+                    ]
+                for bucket, got in found:
+                    for key, acc in got.items():
                         dest_key: Key = (key[0], tag, *key[1:])
                         if by:
                             dest_key += (hour_floor(bucket) if by == "hour" else day_floor(bucket),)
@@ -181,22 +232,20 @@ class Reader:
                             dest[i] += v
         return out
 
-    @staticmethod
-    def _buckets(rows: dict[tuple[str, int, int], Any], tier: str, a: int, b: int) -> list[int]:
-        if tier == "h":
-            return list(range(a, b, HOUR_US))
-        return [bucket for (t, bucket, _), _v in rows.items() if t == "d" and a <= bucket < b]
-
-    def _tier_branch(self, kinds: Sequence[str], tier: str, group: Sequence[str], where: list[Any]) -> Any:
+    def _tier_branch(
+        self, kinds: Sequence[str], tier: str, p: str, group: Sequence[str], spans: Sequence[tuple[int, int]]
+    ) -> Any:
         a = ru_agg
         cols: list[Any] = [literal(tier).label("tier"), a.c.kind, a.c.b.label("bucket")]
         cols += [a.c[g].label(g) for g in group]
         cols += [func.sum(a.c[x]).label(x) for x in ("n", "a1", "a2", "a3", "a4")]
-        q = select(*cols).where(a.c.tier == tier, a.c.kind.in_(kinds), *where, *self._filters(a))
+        within = or_(*(and_(a.c.b >= lo, a.c.b < hi) for lo, hi in spans))
+        q = select(*cols).where(a.c.tier == tier, a.c.kind.in_(kinds), a.c.p == p, within, *self._filters(a))
         return q.group_by(a.c.kind, a.c.b, *[a.c[g] for g in group])
 
-    def _fact_branch(self, kind: str, s: int, e: int, group: Sequence[str]) -> Any:
-        """A sub-hour edge, summed from the per-event rows (evaluations from ``ru_eval``)."""
+    def _fact_branch(self, kind: str, number: int, s: int, e: int, group: Sequence[str]) -> Any:
+        """A sub-hour (or, for projections the hour tier lacks, sub-day) edge, summed from the per-event
+        rows (evaluations from ``ru_eval``); ``number`` tells the edges apart."""
         if kind == "eva":
             t = ru_eval
             key = t.c.at
@@ -204,11 +253,13 @@ class Reader:
             where = [key >= s, key < e, *self._filters(t)]
         else:
             t = ru_fact
-            key_name, cols = KINDS.get(kind, ("rep", (None,)))
+            key_name, cols = KINDS.get(kind, ("clo" if kind == "hst" else "rep", (None,)))
             key = t.c[key_name]
             where = [key >= s, key < e, *self._filters(t)]
             if kind == "due":
                 where.append(t.c.due_ok == 1)
+            if kind == "hst":
+                where.append(t.c.hbin.is_not(None))
             if kind == "clo":
                 has_hours = t.c.hours.is_not(None)
                 sums = [
@@ -224,11 +275,15 @@ class Reader:
         cols_: list[Any] = [
             literal("f").label("tier"),
             literal(kind).label("kind"),
-            literal(s).label("bucket"),
+            literal(number).label("bucket"),
         ]
         group_cols = []
         for g in group:
-            col = t.c.src if (kind == "rsrc" and g == "dept") else t.c[g]
+            col: Any = t.c[g]
+            if g == "dept" and kind == "rsrc":
+                col = t.c.src
+            elif g == "dept" and kind == "hst":
+                col = cast(t.c.hbin, String(24))
             group_cols.append(col)
             cols_.append(col.label(g))
         q = select(*cols_, *[x.label(f"s{i}") for i, x in enumerate(sums)]).where(*where)
@@ -351,9 +406,77 @@ def state_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiM
     return out
 
 
-FAST_FAMILIES = (reported_family, closed_family, due_family, evaluation_family, state_family)
+def _ranks(n: int) -> tuple[list[int], int]:
+    """The 1-based ranks of the median (one or two) and of the P90, as the direct query picks them."""
+    median = [(n + 1) // 2] if n % 2 else [n // 2, n // 2 + 1]
+    return median, (9 * n + 9) // 10
+
+
+def _nth_hours(
+    reader: Reader, start: int, end: int, hist: dict[int, int], ranks: Sequence[int]
+) -> dict[int, float]:
+    """The exact durations at ``ranks`` (1-based, in hours order) among the facts closed in [start, end):
+    the bin counts say which bin holds each rank, then only that bin's facts are read."""
+    f = ru_fact
+    wanted: dict[int, list[tuple[int, int]]] = {}  # bin → (rank, offset within the bin)
+    before = 0
+    for b in sorted(hist):
+        for rank in ranks:
+            if before < rank <= before + hist[b]:
+                wanted.setdefault(b, []).append((rank, rank - before - 1))
+        before += hist[b]
+    out: dict[int, float] = {}
+    for b, got in wanted.items():
+        first, last = min(o for _, o in got), max(o for _, o in got)
+        q = (
+            select(f.c.hours)
+            .where(f.c.hbin == b, f.c.clo >= start, f.c.clo < end, *reader._filters(f))
+            .order_by(f.c.hours)
+            .offset(first)
+            .limit(last - first + 1)
+        )
+        values = [float(v) for (v,) in reader.conn.execute(q)]
+        for rank, offset in got:
+            out[rank] = values[offset - first]
+    return out
+
+
+def duration_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
+    """median_hours_to_close and p90_hours_to_close, exact, from the duration-bin counts (kind ``hst``)."""
+    period = period_bounds(view, now)
+    ranges = _us_ranges(period.ranges())
+    hists: dict[str, dict[int, int]] = {}
+    for (tag, b), acc in reader.sums("hst", ranges, ("dept",)).items():
+        if round(acc[0]):
+            hists.setdefault(str(tag), {})[int(b)] = round(acc[0])
+    med: dict[str, float] = {}
+    p90: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for tag, start, end in ranges:
+        hist = hists.get(tag, {})
+        n = counts[tag] = sum(hist.values())
+        if not n:
+            continue
+        median, p90_rank = _ranks(n)
+        values = _nth_hours(reader, start, end, hist, sorted({*median, p90_rank}))
+        med[tag] = sum(values[r] for r in median) / len(median)
+        p90[tag] = values[p90_rank]
+    out: kpis.KpiMap = {}
+    for key, values_by_tag in (("median_hours_to_close", med), ("p90_hours_to_close", p90)):
+        value = values_by_tag.get("cur")
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=values_by_tag.get("prev"),
+            last_year=values_by_tag.get("ly"),
+            status=status_of(METRICS[key], value),
+            detail={"n": counts.get("cur", 0)},
+        )
+    return out
+
+
+FAST_FAMILIES = (reported_family, closed_family, due_family, evaluation_family, state_family, duration_family)
 DIRECT_FAMILIES = (
-    kpis.duration_percentiles,
     kpis.patrol_family,
     kpis.on_duty,
     kpis.video_family,
@@ -510,9 +633,11 @@ def _mix(conn: Connection, reader: Reader, view: ViewState, period: Period) -> d
         return trends_mod._mix(conn, view, period)
     rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
     tallies: list[dict[str, int]] = [{}, {}, {}]
-    for (_, cat, dept), acc in reader.sums("rep", rng, ("cat", "dept")).items():
-        if acc[0]:
+    for (_, cat), acc in reader.sums("rep", rng, ("cat",)).items():  # by category and by department
+        if acc[0]:  # apart: each reads a small projection, where both together need the finest
             tallies[0][cat] = tallies[0].get(cat, 0) + int(acc[0])
+    for (_, dept), acc in reader.sums("rep", rng, ("dept",)).items():
+        if acc[0]:
             tallies[2][dept] = tallies[2].get(dept, 0) + int(acc[0])
     for (_, src), acc in reader.sums("rsrc", rng, ("dept",)).items():
         if acc[0]:
