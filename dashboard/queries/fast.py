@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import Connection, String, and_, cast, func, literal, select, union_all
 
 from dashboard import domain
 from dashboard.metrics import METRICS, status_of
@@ -187,24 +187,28 @@ class Reader:
         group: Sequence[str],
         by: str | None,
     ) -> dict[Key, Sums]:
-        """Plan: each range is cut into pieces; each tier is read by ONE branch over the union of its
-        pieces, grouped by bucket; each fact edge is its own small branch. Python adds the buckets up."""
+        """Plan: each range is cut into pieces (:func:`pieces`). Without ``by`` every distinct piece is one
+        branch that the database sums up; with ``by`` each stretch of a tier is one branch grouped by
+        bucket. Fact edges are always their own small branches. Python adds the pieces of a range up."""
         tiers = "".join(t for t in ("m", "d", "h") if chosen[t] is not None)
         if by == "hour":  # an hourly series never reads the day tiers (the day view spans ≤ 24 h)
             tiers = tiers.replace("m", "").replace("d", "")
         elif by == "day":
             tiers = tiers.replace("m", "")
         plans = {tag: pieces(start, end, tiers, hourly=by == "hour") for tag, start, end in ranges}
-        edges = sorted({(a, b) for parts in plans.values() for t, a, b in parts if t == "f"})
-        edge_index = {edge: i for i, edge in enumerate(edges)}
+        whole = {part for parts in plans.values() for part in parts if by is None or part[0] == "f"}
+        numbered = {part: i for i, part in enumerate(sorted(whole))}
         branches = []
-        for tier in tiers:
-            spans = _merged([(a, b) for parts in plans.values() for t, a, b in parts if t == tier])
-            if spans:
-                branches.append(self._tier_branch(kinds, tier, chosen[tier] or "", group, spans))
-        for kind in kinds:
-            branches += [self._fact_branch(kind, i, a, b, group) for i, (a, b) in enumerate(edges)]
-        rows: dict[tuple[str, int], dict[Key, Sums]] = {}  # (tier, bucket or edge number) → by key
+        for (t, a, b), i in numbered.items():
+            if t == "f":
+                branches += [self._fact_branch(kind, i, a, b, group) for kind in kinds]
+            else:
+                branches.append(self._tier_branch(kinds, t, chosen[t] or "", group, a, b, number=i))
+        if by is not None:  # one branch per stretch of buckets: each is one range scan of the key
+            for tier in tiers:
+                for lo, hi in _merged([(a, b) for parts in plans.values() for t, a, b in parts if t == tier]):
+                    branches.append(self._tier_branch(kinds, tier, chosen[tier] or "", group, lo, hi))
+        rows: dict[tuple[str, int], dict[Key, Sums]] = {}  # ("p", piece number) or (tier, bucket) → by key
         if branches:
             statement: Any = union_all(*branches) if len(branches) > 1 else branches[0]
             width = len(group)
@@ -215,9 +219,10 @@ class Reader:
                     acc[i] += float(v or 0)
         out: dict[Key, Sums] = {}
         for tag, parts in plans.items():
-            for t, a, b in parts:
-                if t == "f":
-                    found = [(a, rows.get(("f", edge_index[(a, b)]), {}))]
+            for part in parts:
+                t, a, b = part
+                if part in numbered:
+                    found = [(a, rows.get(("p", numbered[part]), {}))]
                 else:
                     found = [
                         (bucket, got) for (tt, bucket), got in rows.items() if tt == t and a <= bucket < b
@@ -233,15 +238,26 @@ class Reader:
         return out
 
     def _tier_branch(
-        self, kinds: Sequence[str], tier: str, p: str, group: Sequence[str], spans: Sequence[tuple[int, int]]
+        self,
+        kinds: Sequence[str],
+        tier: str,
+        p: str,
+        group: Sequence[str],
+        lo: int,
+        hi: int,
+        number: int | None = None,
     ) -> Any:
+        """Buckets [lo, hi) of a tier: summed whole as piece ``number``, or per bucket when it is None."""
         a = ru_agg
-        cols: list[Any] = [literal(tier).label("tier"), a.c.kind, a.c.b.label("bucket")]
+        if number is None:
+            cols: list[Any] = [literal(tier).label("tier"), a.c.kind, a.c.b.label("bucket")]
+        else:
+            cols = [literal("p").label("tier"), a.c.kind, literal(number).label("bucket")]
         cols += [a.c[g].label(g) for g in group]
         cols += [func.sum(a.c[x]).label(x) for x in ("n", "a1", "a2", "a3", "a4")]
-        within = or_(*(and_(a.c.b >= lo, a.c.b < hi) for lo, hi in spans))
-        q = select(*cols).where(a.c.tier == tier, a.c.kind.in_(kinds), a.c.p == p, within, *self._filters(a))
-        return q.group_by(a.c.kind, a.c.b, *[a.c[g] for g in group])
+        where = [a.c.tier == tier, a.c.kind.in_(kinds), a.c.p == p, a.c.b >= lo, a.c.b < hi]
+        q = select(*cols).where(*where, *self._filters(a))
+        return q.group_by(a.c.kind, *([a.c.b] if number is None else []), *[a.c[g] for g in group])
 
     def _fact_branch(self, kind: str, number: int, s: int, e: int, group: Sequence[str]) -> Any:
         """A sub-hour (or, for projections the hour tier lacks, sub-day) edge, summed from the per-event
@@ -273,7 +289,7 @@ class Reader:
                 sums = [func.count() if c is None else func.sum(t.c[c]) for c in cols]
         sums += [literal(0)] * (5 - len(sums))
         cols_: list[Any] = [
-            literal("f").label("tier"),
+            literal("p").label("tier"),
             literal(kind).label("kind"),
             literal(number).label("bucket"),
         ]
