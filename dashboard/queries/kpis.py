@@ -51,7 +51,7 @@ from dashboard.queries.common import (
     upto,
 )
 from dashboard.queries.scope import event_conditions, grid_conditions, place_conditions
-from dashboard.queries.sqlfuncs import aware_utc, hours_between, local_day, scan_hint
+from dashboard.queries.sqlfuncs import aware_utc, hours_between, scan_hint
 from dashboard.snapshot import KpiValue
 from dashboard.viewstate import ViewState
 
@@ -338,33 +338,33 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
 
     A patrol counts once it is valid and has not ended after now (validity is judged at its end).
     """
-    p = schema.patrol
-    cap = upto(now)
-    scope = [
-        p.c.valid.is_(True),
-        or_(p.c.ended_at.is_(None), p.c.ended_at < cap),
-        *place_conditions(view, p.c.town_code, None, p.c.grid_code),
-        # Only grids that are counted in the denominator, so coverage never exceeds 100 %.
-        p.c.grid_code.in_(select(schema.grid.c.grid_code).where(*grid_conditions(view))),
-    ]
+    p, g = schema.patrol, schema.grid
+    judged = upto(now)  # validity is judged at the patrol's end: it must have ended by now
     ranges = _patrol_ranges(now)
     d0, cap = ranges[0][1], ranges[0][2]
     spark_b = [
         (local_date(d0 - dt.timedelta(days=i)).isoformat(), d0 - dt.timedelta(days=i))
         for i in range(13, -1, -1)
     ]
-    parts = [
-        select(literal(tag).label("k"), func.count(func.distinct(p.c.grid_code)).label("n")).where(
-            *scope, p.c.started_at >= s, p.c.started_at < e
+    spark_r = [(label, start, min(start + dt.timedelta(days=1), cap)) for label, start in spark_b]
+
+    def covered(tag: str, start: dt.datetime, end: dt.datetime) -> Any:
+        # Per grid in scope (only grids counted in the denominator, so coverage never exceeds 100 %):
+        # does a valid patrol start in [start, end)? One short probe of the (grid_code, started_at)
+        # index per grid, so the cost follows the number of grids, not the number of patrols.
+        patrolled = select(literal(1)).where(
+            p.c.grid_code == g.c.grid_code,
+            p.c.started_at >= start,
+            p.c.started_at < end,
+            p.c.valid.is_(True),
+            or_(p.c.ended_at.is_(None), p.c.ended_at < judged),
+            *place_conditions(view, p.c.town_code, None, p.c.grid_code),
         )
-        for tag, s, e in ranges
-    ]
-    day = local_day(p.c.started_at)
-    parts.append(
-        select(day.label("k"), func.count(func.distinct(p.c.grid_code)).label("n"))
-        .where(*scope, p.c.started_at >= spark_b[0][1], p.c.started_at < cap)
-        .group_by(day)
-    )
+        return select(literal(tag).label("k"), func.count().label("n")).where(
+            *grid_conditions(view), patrolled.exists()
+        )
+
+    parts = [covered(tag, s, e) for tag, s, e in [*ranges, *spark_r]]
     parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
     got = {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))}
     grids = got.get("grids", 0.0)

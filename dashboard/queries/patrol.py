@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, or_, select
 
 from dashboard import schema
 from dashboard.queries.common import day_bounds, ratio, upto
@@ -33,8 +33,8 @@ def _grid_rows(conn: Connection, view: ViewState, now: dt.datetime) -> list[tupl
     """
     p, g = schema.patrol.c, schema.grid.c
     cap = upto(now)
-    last = (
-        select(func.max(p.started_at))
+    last = (  # the newest matching start: a backward walk of the index that stops at the first match
+        select(p.started_at)
         .where(
             p.grid_code == g.grid_code,
             p.valid.is_(True),
@@ -42,6 +42,8 @@ def _grid_rows(conn: Connection, view: ViewState, now: dt.datetime) -> list[tupl
             p.started_at >= now - LOOKBACK,
             or_(p.ended_at.is_(None), p.ended_at < cap),
         )
+        .order_by(p.started_at.desc())
+        .limit(1)
         .scalar_subquery()
     )
     q = select(g.grid_code, g.village_code, g.town_code, last.label("last")).where(*grid_conditions(view))
