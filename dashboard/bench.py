@@ -115,6 +115,7 @@ class Config:
     pg_url: str = PG_ADMIN_URL
     redis_url: str = REDIS_URL
     quiet: bool = False
+    http_rollups: bool = False  # serve the HTTP sections through the rollups (DASHBOARD_ROLLUPS=on)
 
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> Config:
@@ -761,12 +762,19 @@ def wsgi_app() -> Any:
     settings = load_settings()
     clock = OffsetClock(float(os.environ.get("BENCH_CLOCK_OFFSET", "0")))
     counter = os.environ.get("BENCH_COUNTER_FILE")
+    source = make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS)
+    builder: Callable[..., Any] = build_snapshot
+    if os.environ.get("BENCH_ROLLUP_URL"):  # --http-rollups: the fast path on the dataset's rollups
+        from dashboard.db import make_writer_engine
+        from dashboard.rollups import FastBuilder, RollupStore
+
+        builder = FastBuilder(RollupStore(make_writer_engine(os.environ["BENCH_ROLLUP_URL"])), source)
     service = SnapshotService(
-        make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS),
+        source,
         StateStore(settings.STATE_URL),
         init_cache(None, settings, key_prefix=os.environ.get("BENCH_KEY_PREFIX", "xsbench:")),
         clock,
-        builder=counting(build_snapshot, "build", counter),
+        builder=counting(builder, "build", counter),
         versioner=counting(data_version, "version", counter),
         refresh_seconds=settings.REFRESH_SECONDS,
         wait_seconds=600.0,
@@ -797,6 +805,8 @@ class Server:
             "BENCH_KEY_PREFIX": prefix,
             "DASH_DISABLE_VERSION_CHECK": "true",
         }
+        if cfg.http_rollups:
+            env["BENCH_ROLLUP_URL"] = rollup_url(cfg, ds)
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(cfg.workers), "--threads", str(cfg.threads),
                "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--graceful-timeout", "5",
                "dashboard.bench:wsgi_app()"]  # fmt: skip
@@ -1479,6 +1489,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--redis-url", default=None, help="Redis for the shared cache (keys under a run prefix)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--http-rollups",
+        action="store_true",
+        help="serve the HTTP and feed-latency sections through the dataset's rollups (the fast path)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -1498,6 +1513,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         sections=args.sections,
         data_dir=args.data_dir,
         pg_url=args.postgres_url,
+        http_rollups=args.http_rollups or None,
         redis_url=args.redis_url,
         quiet=args.quiet or None,
     )

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     store = RollupStore(make_writer_engine(args.state_url or settings.STATE_URL))
     try:
         with source.connect() as conn:
-            report = store.sync(conn, rebuild=args.rebuild)
+            report = store.sync(conn, rebuild=args.rebuild, progress=True)
     finally:
         source.dispose()
         store.engine.dispose()

@@ -4,8 +4,8 @@ Used only where the rollups are exact (see :func:`eligible`): a live moment late
 in the source, and a view whose filters the tiers carry (district, towns, the eastern switch,
 categories). Anything else (as-of views, villages, grids, source or department filters) is built by
 the direct queries. Within a fast snapshot, the families that do not grow with the number of events
-(patrols, video, police statistics, hazards, key areas, the ticker, surge alerts) and the duration
-percentiles still run directly on the source.
+(patrols and video, whose queries probe an index once per grid or camera; police statistics, hazards,
+key areas, the ticker, surge alerts) still run directly on the source.
 """
 
 from __future__ import annotations
