@@ -218,3 +218,21 @@ def test_the_service_builder_answers_directly_until_the_rollups_exist(district: 
         load_settings({}, ROLLUPS="maybe")
     source.dispose()
     state.dispose()
+
+
+def test_rollups_of_an_older_layout_are_dropped_and_rebuilt(tmp_path: Any) -> None:
+    """A store written by an older release (no projection column) is derived data: dropped, not misread."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.begin() as conn:
+        conn.execute(
+            text("CREATE TABLE ru_agg (tier TEXT, kind TEXT, b INTEGER, town TEXT, cat TEXT, dept TEXT)")
+        )
+        conn.execute(text("INSERT INTO ru_agg VALUES ('d', 'rep', 0, 'x', 'y', 'z')"))
+    store = RollupStore(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("ru_agg")}
+    assert "p" in columns and store.meta() is None  # empty: the next sync is a full build
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ru_agg")).scalar() == 0
+    engine.dispose()
