@@ -167,3 +167,19 @@ def test_unknown_method_is_json_not_html(client: FlaskClient) -> None:
     assert client.get("/api/v1/nothing").get_json()["error"]
     assert client.get("/not-api").mimetype == "text/html"
     assert dt.datetime.fromisoformat(client.get("/health").get_json()["checked_at"]) == T0
+
+
+def test_a_computed_snapshot_is_serialized_once(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warm answers reuse the JSON text of their snapshot; only ``meta`` is written per request."""
+    from dashboard.snapshot import Snapshot
+
+    calls = []
+    original = Snapshot.to_dict
+    monkeypatch.setattr(Snapshot, "to_dict", lambda self: calls.append(1) or original(self))
+    first = client.get("/api/v1/snapshot?town=330109002&period=month")
+    built = len(calls)  # the build stores it in the cache and the state store, the answer serializes it
+    second = client.get("/api/v1/snapshot?town=330109002&period=month")
+    assert first.status_code == second.status_code == 200
+    assert first.get_json() == second.get_json()
+    assert len(calls) == built
+    assert set(first.get_json()) == {*Snapshot.__dataclass_fields__, "meta"}
