@@ -48,11 +48,11 @@ serve: $(STAMP)
 
 ## bench: the district-scale benchmark (≥1M and 10M events on SQLite and PostgreSQL; long, outside CI)
 bench: $(STAMP)
-	$(PY) -m dashboard bench --mode full
+	$(PY) -m dashboard bench --mode full --http-rollups
 
 ## bench-quick: the same measurements on a small district (about 1-2 minutes)
 bench-quick: $(STAMP)
-	$(PY) -m dashboard bench --mode quick
+	$(PY) -m dashboard bench --mode quick --http-rollups
 
 ## soak: 200 screens polling (API and page updates) against gunicorn with Redis and the live feed for an
 ## hour; fails on any error or growing worker memory (SOAK_MINUTES=10 SOAK_CLIENTS=200 for other sizes)
