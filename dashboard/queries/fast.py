@@ -477,18 +477,7 @@ def duration_family(reader: Reader, view: ViewState, now: dt.datetime) -> kpis.K
         values = _nth_hours(reader, start, end, hist, sorted({*median, p90_rank}))
         med[tag] = sum(values[r] for r in median) / len(median)
         p90[tag] = values[p90_rank]
-    out: kpis.KpiMap = {}
-    for key, values_by_tag in (("median_hours_to_close", med), ("p90_hours_to_close", p90)):
-        value = values_by_tag.get("cur")
-        out[key] = KpiValue(
-            key=key,
-            value=value,
-            previous=values_by_tag.get("prev"),
-            last_year=values_by_tag.get("ly"),
-            status=status_of(METRICS[key], value),
-            detail={"n": counts.get("cur", 0)},
-        )
-    return out
+    return kpis.duration_kpis(med, p90, counts)
 
 
 FAST_FAMILIES = (reported_family, closed_family, due_family, evaluation_family, state_family, duration_family)

@@ -243,11 +243,13 @@ def duration_percentiles(conn: Connection, view: ViewState, now: dt.datetime) ->
             med.setdefault(tag, []).append(float(hours))
         if rn * 10 >= n * 9 and (rn - 1) * 10 < n * 9:
             p90[tag] = float(hours)
+    return duration_kpis({t: sum(v) / len(v) for t, v in med.items()}, p90, counts)
+
+
+def duration_kpis(median: dict[str, float], p90: dict[str, float], counts: dict[str, int]) -> KpiMap:
+    """The two duration tiles from their values per range tag (cur / prev / ly), on either path."""
     out: KpiMap = {}
-    for key, values in (
-        ("median_hours_to_close", {t: sum(v) / len(v) for t, v in med.items()}),
-        ("p90_hours_to_close", p90),
-    ):
+    for key, values in (("median_hours_to_close", median), ("p90_hours_to_close", p90)):
         value = values.get("cur")
         out[key] = KpiValue(
             key=key,
