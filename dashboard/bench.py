@@ -1309,9 +1309,13 @@ def ratios(report: dict[str, Any]) -> list[str]:
                 f"({pv['pandas_over_sql_time']:g}× time, {pv['pandas_over_sql_rss']:g}× RSS; same answers: "
                 f"{pv['same_answers']})"
             )
+        elif "pandas" not in pv and "seconds" in pv.get("sql", {}):  # section "sql": plain SQL alone
+            lines.append(
+                f"{tag}: plain SQL per refresh {pv['sql']['seconds']:.2f} s / {pv['sql']['peak_rss_mb']:.0f} MB"
+            )
         elif pv:
             lines.append(
-                f"{tag}: pandas {pv['pandas'].get('error', 'ok')}; SQL {pv['sql'].get('error', 'ok')}"
+                f"{tag}: pandas {pv.get('pandas', {}).get('error', 'skipped')}; SQL {pv['sql'].get('error', 'ok')}"
             )
         for lv in d.get("http", {}).get("levels", []):
             per = lv["snapshot_builds"] / max(lv["ok"], 1)
@@ -1413,6 +1417,8 @@ def markdown(report: dict[str, Any]) -> str:
         pv = d.get("pandas_vs_sql")
         if pv and "error" not in pv:
             for kind in ("pandas", "sql"):
+                if kind not in pv:  # section "sql" alone
+                    continue
                 p = pv[kind]
                 if "error" in p:
                     out.append(f"* {tag}: {kind}: {p['error']}")

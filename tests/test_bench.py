@@ -119,3 +119,19 @@ def test_worker_memory_and_feed_latency(report: dict[str, Any]) -> None:
     latency = http["feed_latency"]
     assert latency["rounds"] and all(positive(r["events_written"]) for r in latency["rounds"])
     assert positive(latency["median_s"]) and latency["median_s"] < 30
+
+
+def test_a_report_with_plain_sql_alone_renders(report: dict[str, Any]) -> None:
+    """Section ``sql`` (no pandas probe, for 10 M events) leaves no pandas entry: the summary copes."""
+    import copy
+
+    from dashboard.bench import markdown, ratios
+
+    alone = copy.deepcopy(report)
+    pv = alone["datasets"][0]["pandas_vs_sql"]
+    alone["datasets"][0]["pandas_vs_sql"] = {"sql": pv["sql"]}
+    lines = ratios(alone)
+    assert any("plain SQL per refresh" in line for line in lines), lines
+    assert any("faster than plain SQL aggregates" in line for line in lines), lines
+    text = markdown(alone)
+    assert ": sql: " in text and ": pandas: " not in text
