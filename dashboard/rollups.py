@@ -60,6 +60,7 @@ from sqlalchemy import (
     Connection,
     Double,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -194,8 +195,6 @@ ru_meta = Table(
 )
 
 for _col in ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2"):
-    from sqlalchemy import Index
-
     Index(f"ix_ru_fact_{_col}", ru_fact.c[_col])
 # Covers the percentile reads, the town and category filters included: no heap fetch per fact of the bin.
 Index("ix_ru_fact_hbin_clo", ru_fact.c.hbin, ru_fact.c.clo, ru_fact.c.hours, ru_fact.c.town, ru_fact.c.cat)
@@ -255,6 +254,13 @@ def best_projection(kind: str, tier: str, needed: str) -> str | None:
 
 def project(p: str, town: str, cat: str, third: str) -> tuple[str, str, str]:
     return (town if "t" in p else ANY, cat if "c" in p else ANY, third if "d" in p else ANY)
+
+
+def project_sql(p: str, town: Any, cat: Any, third: Any) -> tuple[list[Any], list[Any]]:
+    """:func:`project` in SQL: the three dimension columns of a projection-``p`` row ('*' for those it
+    drops), and the columns it groups by."""
+    dims = list(zip((town, cat, third), "tcd", strict=True))
+    return [c if d in p else literal(ANY) for c, d in dims], [c for c, d in dims if d in p]
 
 
 def hours_bin(hours: float | None) -> int | None:
@@ -553,17 +559,18 @@ def _fact_tier_inserts(tier: str) -> list[Any]:
             continue
         p = _finest(kind, tier)
         b = _bucket_sql(tier, key)
-        kept = [f.c.town if "t" in p else literal(ANY), f.c.cat if "c" in p else literal(ANY)]
-        kept.append(third if "d" in p else literal(ANY))
-        grouped = [b, *(c for c, d in zip(kept, "tcd", strict=True) if d in p)]
-        q = select(literal(tier), literal(kind), literal(p), b, *kept, *sums).where(*where).group_by(*grouped)
+        kept, grouped = project_sql(p, f.c.town, f.c.cat, literal(ANY) if third is None else third)
+        q = (
+            select(literal(tier), literal(kind), literal(p), b, *kept, *sums)
+            .where(*where)
+            .group_by(b, *grouped)
+        )
         out.append(insert(ru_agg).from_select(cols, q))
     p = _finest("eva", tier)
     b = _bucket_sql(tier, ev.c.at)
-    kept = [ev.c.town if "t" in p else literal(ANY), ev.c.cat if "c" in p else literal(ANY)]
-    grouped = [b, *(c for c, d in zip(kept, "tc", strict=True) if d in p)]
-    q = select(literal(tier), literal("eva"), literal(p), b, *kept, literal(ANY), func.count(),
-               func.sum(ev.c.satisfied), zero, zero, zero).group_by(*grouped)  # fmt: skip
+    kept, grouped = project_sql(p, ev.c.town, ev.c.cat, literal(ANY))
+    q = select(literal(tier), literal("eva"), literal(p), b, *kept, func.count(),
+               func.sum(ev.c.satisfied), zero, zero, zero).group_by(b, *grouped)  # fmt: skip
     out.append(insert(ru_agg).from_select(cols, q))
     return out
 
@@ -583,9 +590,8 @@ def _projection_inserts(tier: str) -> list[Any]:
                 by_source.setdefault((finest, p), []).append(kind)
     cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
     for (finest, p), group_kinds in by_source.items():
-        kept = [a.c.town if "t" in p else literal(ANY), a.c.cat if "c" in p else literal(ANY)]
-        kept.append(a.c.dept if "d" in p else literal(ANY))
-        grouped = [a.c.kind, a.c.b, *(c for c, d in zip(kept, "tcd", strict=True) if d in p)]
+        kept, grouping = project_sql(p, a.c.town, a.c.cat, a.c.dept)
+        grouped = [a.c.kind, a.c.b, *grouping]
         q = (
             select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, *(func.sum(a.c[x]) for x in SUMS))
             .where(a.c.tier == tier, a.c.p == finest, a.c.kind.in_(group_kinds))
