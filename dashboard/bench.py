@@ -781,6 +781,7 @@ def wsgi_app() -> Any:
         versioner=counting(data_version, "version", counter),
         refresh_seconds=settings.REFRESH_SECONDS,
         wait_seconds=600.0,
+        background=settings.BACKGROUND_REFRESH == "on",
     )
     return create_app(settings, clock=clock, service=service).server
 

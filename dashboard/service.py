@@ -8,7 +8,10 @@ One :meth:`SnapshotService.snapshot` call answers "what is the situation for thi
 * a view with a past ``as_of`` never changes, so it is cached for good;
 * one process computes a missing key while the others wait (:meth:`SharedCache.single_flight`);
 * when the source fails, the last good snapshot (shared cache, then the state store, which survives
-  restarts) comes back marked stale with its age and the error: callers never see an exception.
+  restarts) comes back marked stale with its age and the error: callers never see an exception;
+* with ``background=True`` (the default of served apps) a live view that is due is rebuilt by a
+  background thread (:mod:`dashboard.refresher`) and requests get the last good snapshot meanwhile, so
+  no screen waits for a build; a view with no recent snapshot is still computed on request.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.cache import ComputeFailed, FlightTimeout, SharedCache, init_cache
 from dashboard.clock import Clock, SystemClock
+from dashboard.refresher import Refresher
 from dashboard.settings import Settings
 from dashboard.snapshot import Snapshot
 from dashboard.state import StateStore
@@ -134,6 +138,7 @@ class SnapshotService:
         versioner: Versioner | None = None,
         refresh_seconds: int = 10,
         wait_seconds: float = 30.0,
+        background: bool = False,
     ) -> None:
         self.source_engine = source_engine
         self.state = state
@@ -144,6 +149,10 @@ class SnapshotService:
         self.refresh_seconds = refresh_seconds
         self.version_ttl = max(1, refresh_seconds // 2)
         self.wait_seconds = wait_seconds
+        self.refresher: Refresher | None = None
+        if background:
+            # A view stays hot for two missed polls: a screen that went away costs two extra builds.
+            self.refresher = Refresher(self._refresh_in_background, hot_seconds=2 * refresh_seconds + 5)
 
     # --- the real query functions, imported when first needed -----------------------------------
 
@@ -188,9 +197,15 @@ class SnapshotService:
         identity = self.identity(view, scope)
         now = self.clock.now()
         live = not self._is_settled_past(view, now)
+        if live and self.refresher is not None:
+            self.refresher.touch(identity, view)
         recent = self._recent(identity, now) if live else None
         if recent is not None:
             return recent
+        if live and self.refresher is not None:
+            meanwhile = self._current(view, identity, now) or self._meanwhile(identity, now)
+            if meanwhile is not None:
+                return meanwhile
         busy = f"busy:{_digest(identity)}"
         claimed = live and self._claim(busy, self._busy_ttl(identity))
         if live and not claimed:
@@ -206,6 +221,50 @@ class SnapshotService:
         finally:
             if claimed:
                 self._release(busy)
+
+    def _current(self, view: ViewState, identity: str, now: dt.datetime) -> ServiceResult | None:
+        """The snapshot of this data version and minute if one is cached (nothing changed since)."""
+        try:
+            entry = self.cache.get(self._key(view, identity, now)[0])
+        except Exception:  # the source or the cache is away: the fallbacks below answer
+            return None
+        found = _from_entry(entry) if entry is not None else None
+        if found is None:
+            return None
+        snapshot, computed_at = found
+        return ServiceResult(snapshot, False, _age(now, computed_at), None, computed_at)
+
+    def _meanwhile(self, identity: str, now: dt.datetime) -> ServiceResult | None:
+        """The last good snapshot while the background thread rebuilds a due view; None when there is
+        none recent enough to show (then the request computes, as without background refresh)."""
+        assert self.refresher is not None
+        entry = self._cached_last_good(identity)
+        found = _from_entry(entry) if entry is not None else None
+        if entry is None or found is None:
+            return None
+        snapshot, computed_at = found
+        age = _age(now, computed_at)
+        if age > self._serve_limit(entry):
+            return None  # the refresher is not keeping up (or not running): compute on request
+        self.refresher.wake()
+        return ServiceResult(snapshot, True, age, self._recent_error(identity), computed_at)
+
+    def _serve_limit(self, entry: dict[str, Any]) -> float:
+        """How old a last good snapshot may be and still be shown while its rebuild is under way."""
+        return 3.0 * self.refresh_seconds + 2.0 * float(entry.get("compute_seconds") or 0.0)
+
+    def _refresh_in_background(self, view: ViewState, identity: str) -> None:
+        """Rebuild ``view`` if it is due and no other process is at it (the refresher's thread)."""
+        now = self.clock.now()
+        if self._recent(identity, now) is not None:
+            return
+        busy = f"busy:{_digest(identity)}"
+        if not self._claim(busy, self._busy_ttl(identity)):
+            return
+        try:
+            self._snapshot(view, identity, now)  # failures are remembered for the requests to tell
+        finally:
+            self._release(busy)
 
     def _busy_ttl(self, identity: str) -> int:
         """How long a build may hold its view: about twice its last duration, so a build stuck on a
@@ -440,6 +499,7 @@ def create_service(settings: Settings, clock: Clock | None = None) -> SnapshotSe
         clock or SystemClock(),
         builder=_rollup_builder(settings, state, source),
         refresh_seconds=settings.REFRESH_SECONDS,
+        background=settings.BACKGROUND_REFRESH == "on",
     )
 
 

@@ -46,6 +46,10 @@ class Settings:
         "Directory of the on-disk cache (used when CACHE_URL is empty, and as the fallback when Redis is down).",
     )
     REFRESH_SECONDS: int = _setting(10, "How often screens poll for new data, in seconds.")
+    BACKGROUND_REFRESH: str = _setting(
+        "on",
+        "Rebuild the live views screens watch in a background thread, so no request waits for a build: on or off.",
+    )
     ROLLUPS: str = _setting(
         "off",
         "Event rollups in the state store for live snapshots: on or off (off = direct queries only).",
@@ -131,6 +135,8 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}AUTH must be none, local or proxy, got {settings.AUTH!r}")
     if settings.REFRESH_SECONDS < 1:
         raise ValueError(f"{PREFIX}REFRESH_SECONDS must be at least 1, got {settings.REFRESH_SECONDS}")
+    if settings.BACKGROUND_REFRESH not in {"on", "off"}:
+        raise ValueError(f"{PREFIX}BACKGROUND_REFRESH must be on or off, got {settings.BACKGROUND_REFRESH!r}")
     if settings.ROLLUPS not in {"on", "off"}:
         raise ValueError(f"{PREFIX}ROLLUPS must be on or off, got {settings.ROLLUPS!r}")
     if settings.LANG not in {"zh", "en"}:

@@ -11,7 +11,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,7 @@ class FakeSource:
         self.version = "v1"
         self.delay = delay
         self.fail = False
+        self.gate: threading.Event | None = None  # when set up, builds wait for it to open
         self._lock = threading.Lock()
 
     def build(self, conn: Connection, view: ViewState, now: dt.datetime) -> Snapshot:
@@ -46,6 +47,8 @@ class FakeSource:
             self.calls += 1
             n = self.calls
         time.sleep(self.delay)
+        if self.gate is not None:
+            assert self.gate.wait(20), "the gate never opened"
         if self.fail:
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
         return fake_snapshot(view, now, self.version, float(n))
@@ -93,7 +96,13 @@ def clock() -> FixedClock:
 
 
 def make_service(
-    settings: Settings, engine: Engine, clock: FixedClock, fake: FakeSource, cache: SharedCache | None = None
+    settings: Settings,
+    engine: Engine,
+    clock: FixedClock,
+    fake: FakeSource,
+    cache: SharedCache | None = None,
+    *,
+    background: bool = False,
 ) -> SnapshotService:
     return SnapshotService(
         engine,
@@ -104,6 +113,7 @@ def make_service(
         versioner=fake.data_version,
         refresh_seconds=10,
         wait_seconds=10,
+        background=background,
     )
 
 
@@ -468,3 +478,118 @@ def test_a_failed_build_is_reported_while_another_is_under_way(
     assert service.cache.add(busy, 1, 60)
     busy_again = service.snapshot(ViewState())
     assert busy_again.stale and busy_again.error is None  # a plain rebuild elsewhere is not an outage
+
+
+# --- background refresh ------------------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_background_refresh_answers_at_once_and_rebuilds_behind(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """A due view is answered from its last good snapshot without waiting; the thread rebuilds it once."""
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake, background=True)
+    first = service.snapshot(ViewState())  # nothing to show yet: computed on request
+    assert fake.calls == 1 and not first.stale
+    fake.version = "v2"  # first: the thread may look at the view as soon as the clock moves
+    clock.advance(15)  # older than a refresh interval: due
+    fake.gate = threading.Event()  # the rebuild cannot finish until the test lets it
+    meanwhile = service.snapshot(ViewState())  # would hang here if it waited for the rebuild
+    assert meanwhile.stale and meanwhile.error is None and meanwhile.snapshot == first.snapshot
+    assert meanwhile.age_seconds == 15
+    assert wait_for(lambda: fake.calls == 2)
+    fake.gate.set()
+    assert wait_for(lambda: not service.snapshot(ViewState()).stale)
+    fresh = service.snapshot(ViewState())
+    assert fresh.snapshot is not None and fresh.snapshot.data_version == "v2"
+    time.sleep(1.5)  # more passes of the thread over a view that is not due: no more builds
+    assert fake.calls == 2
+
+
+def test_background_refresh_keeps_a_watched_view_fresh_without_requests_waiting(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """A new minute makes the watched view due: the thread rebuilds it before any screen asks again."""
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake, background=True)
+    service.snapshot(ViewState(period="week"))
+    assert service.refresher is not None and service.refresher.hot() == [
+        service.identity(ViewState(period="week"), Scope())
+    ]
+    clock.advance(60)
+    assert wait_for(lambda: fake.calls == 2), "the thread did not rebuild the due view on its own"
+    assert wait_for(lambda: service.snapshot(ViewState(period="week")).computed_at == clock.now())
+    result = service.snapshot(ViewState(period="week"))
+    assert not result.stale and fake.calls == 2
+
+
+def test_background_refresh_reports_a_dead_source(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """A failed background build is told to the screens (banner), with the last good figures and their age."""
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake, background=True)
+    good = service.snapshot(ViewState())
+    fake.fail = True
+    clock.advance(15)
+    service.snapshot(ViewState())
+    assert wait_for(lambda: service.snapshot(ViewState()).error is not None)
+    down = service.snapshot(ViewState())
+    assert down.stale and down.snapshot == good.snapshot and down.age_seconds == 15
+    assert "connection refused" in (down.error or "")
+    clock.advance(3600)  # far older than a background rebuild should take: the request tries itself
+    late = service.snapshot(ViewState())
+    assert late.stale and late.snapshot == good.snapshot and late.error
+    fake.fail = False
+    clock.advance(15)
+    service.snapshot(ViewState())
+    assert wait_for(lambda: service.snapshot(ViewState()).error is None)
+
+
+def test_background_refresh_one_build_across_processes(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """Three workers sharing a cache, each with its thread, rebuild a due view once between them."""
+    fake = FakeSource(delay=0.3)
+    cache = init_cache(None, settings)
+    workers = [make_service(settings, source_engine, clock, fake, cache, background=True) for _ in range(3)]
+    for w in workers:
+        w.snapshot(ViewState())
+    assert fake.calls == 1
+    fake.version = "v2"
+    clock.advance(15)
+    for w in workers:
+        w.snapshot(ViewState())
+    assert wait_for(lambda: fake.calls >= 2), fake.calls
+    time.sleep(1.5)
+    assert fake.calls == 2
+    assert all(not w.snapshot(ViewState()).stale for w in workers)
+    clock.advance(15)  # due again, but nothing changed (same data version, same minute): no build
+    assert all(not w.snapshot(ViewState()).stale for w in workers)
+    time.sleep(1.5)
+    assert fake.calls == 2
+
+
+def test_refresher_forgets_views_nobody_watches() -> None:
+    """A view not asked for within hot_seconds drops out; the thread ends and starts again on demand."""
+    from dashboard.refresher import Refresher
+
+    seen: list[str] = []
+    refresher = Refresher(lambda view, identity: seen.append(identity), hot_seconds=0.3, check_seconds=0.05)
+    refresher.touch("a", ViewState())
+    assert wait_for(lambda: refresher.hot() == [] and refresher._thread is None, timeout=5)
+    assert "a" in seen
+    count = len(seen)
+    time.sleep(0.3)
+    assert len(seen) == count, "a forgotten view is still refreshed"
+    refresher.touch("b", ViewState())
+    assert wait_for(lambda: "b" in seen)
