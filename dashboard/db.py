@@ -134,3 +134,19 @@ def init_db(url: str | URL) -> Engine:
     engine = make_writer_engine(url)
     metadata.create_all(engine)
     return engine
+
+
+def refresh_planner_statistics(engine: Engine, tables: list[str], *, vacuum: bool = False) -> None:
+    """ANALYZE ``tables`` after a bulk load that this program wrote itself (the sample database, the
+    rollups; never the source). Without statistics PostgreSQL guesses a row or two per index range and
+    picks bitmap scans that read every matching row instead of stopping at the first (the patrol panel's
+    last patrol per grid: 0.39 s without, 0.11 s with, at 1.2 M events). ``vacuum`` also sets the
+    visibility map on PostgreSQL, so covering indexes give index-only scans."""
+    names = ", ".join(tables)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("ANALYZE")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(("VACUUM ANALYZE " if vacuum else "ANALYZE ") + names)
+        else:
+            conn.exec_driver_sql("ANALYZE TABLE " + names)

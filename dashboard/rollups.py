@@ -706,14 +706,9 @@ class RollupStore:
         """Fresh planner statistics after a full build: without them PostgreSQL guessed one row per
         range and walked the tiers with filters instead of index ranges. On PostgreSQL also VACUUM, so
         the percentile reads are index-only scans."""
-        names = ", ".join(t.name for t in rollup_metadata.sorted_tables)
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("ANALYZE")
-            elif conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("VACUUM ANALYZE " + names)
-            else:
-                conn.exec_driver_sql("ANALYZE TABLE " + names)
+        from dashboard.db import refresh_planner_statistics
+
+        refresh_planner_statistics(self.engine, [t.name for t in rollup_metadata.sorted_tables], vacuum=True)
 
     def _lock(self, conn: Connection) -> None:
         """One sync at a time across processes: a row lock (PostgreSQL, MariaDB) or the write lock."""
