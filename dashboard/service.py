@@ -203,7 +203,9 @@ class SnapshotService:
         if recent is not None:
             return recent
         if live and self.refresher is not None:
-            meanwhile = self._current(view, identity, now) or self._meanwhile(identity, now)
+            # While the source is failing, leave the data-version read to the background thread.
+            current = None if self._recent_error(identity) else self._current(view, identity, now)
+            meanwhile = current or self._meanwhile(identity, now)
             if meanwhile is not None:
                 return meanwhile
         busy = f"busy:{_digest(identity)}"
