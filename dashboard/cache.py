@@ -238,6 +238,15 @@ class SharedCache:
 
     def add(self, key: str, value: Any, ttl: int) -> bool:
         """Store only if absent; True when stored (Redis: atomic, used as a cross-process throttle)."""
+        if self._call(lambda c: c.add(key, value, timeout=ttl)):
+            return True
+        if self.redis is not None and self._use_primary():
+            return False  # Redis expires keys itself
+        # flask-caching's FileSystemCache.add refuses while the key's file exists, even long expired: a
+        # "busy" claim left by a killed process would then block its view's rebuilds forever.
+        if self.get(key) is not None:
+            return False
+        self.delete(key)
         return bool(self._call(lambda c: c.add(key, value, timeout=ttl)))
 
     def delete(self, key: str) -> None:

@@ -593,3 +593,15 @@ def test_refresher_forgets_views_nobody_watches() -> None:
     assert len(seen) == count, "a forgotten view is still refreshed"
     refresher.touch("b", ViewState())
     assert wait_for(lambda: "b" in seen)
+
+
+def test_an_expired_claim_on_the_disk_cache_does_not_block(settings: Settings) -> None:
+    """flask-caching's FileSystemCache.add refuses while an expired entry's file exists: a 'busy' claim left
+    by a killed worker would block its view's rebuilds for good (seen with `make run`)."""
+    cache = init_cache(None, settings)
+    assert cache.add("busy:x", 1, 1)
+    assert not cache.add("busy:x", 1, 1), "a live claim is exclusive"
+    time.sleep(1.1)
+    assert cache.get("busy:x") is None
+    assert cache.add("busy:x", 1, 60), "an expired claim blocked a new one"
+    assert not cache.add("busy:x", 1, 60)
