@@ -240,11 +240,10 @@ class SnapshotService:
         """The last good snapshot while the background thread rebuilds a due view; None when there is
         none recent enough to show (then the request computes, as without background refresh)."""
         assert self.refresher is not None
-        entry = self._cached_last_good(identity)
-        found = _from_entry(entry) if entry is not None else None
-        if entry is None or found is None:
+        last = self._cached_last_good_parts(identity)
+        if last is None:
             return None
-        snapshot, computed_at = found
+        entry, snapshot, computed_at = last
         age = _age(now, computed_at)
         if age > self._serve_limit(entry):
             return None  # the refresher is not keeping up (or not running): compute on request
@@ -316,11 +315,10 @@ class SnapshotService:
         compute time: a slow view on a big history then costs at most half a core, not a core per
         screen. Ageing and overdue figures move by the minute, so this loses nothing a screen shows.
         """
-        entry = self._cached_last_good(identity)
-        found = _from_entry(entry) if entry is not None else None
-        if entry is None or found is None:
+        last = self._cached_last_good_parts(identity)
+        if last is None:
             return None
-        snapshot, computed_at = found
+        entry, snapshot, computed_at = last
         age = _age(now, computed_at)
         floor = max(self.refresh_seconds - 1.0, 2.0 * float(entry.get("compute_seconds") or 0.0))
         if age >= floor or computed_at.replace(second=0, microsecond=0) != now.replace(
@@ -379,6 +377,14 @@ class SnapshotService:
         except Exception:
             return None
         return entry if _from_entry(entry) is not None else None
+
+    def _cached_last_good_parts(self, identity: str) -> tuple[dict[str, Any], Snapshot, dt.datetime] | None:
+        """The cached last good entry with its snapshot and compute time, or None."""
+        entry = self._cached_last_good(identity)
+        found = _from_entry(entry) if entry is not None else None
+        if entry is None or found is None:
+            return None
+        return entry, found[0], found[1]
 
     def _last_good(self, identity: str) -> tuple[Snapshot, dt.datetime] | None:
         entry = self._cached_last_good(identity)
