@@ -803,6 +803,7 @@ class Server:
             "DASHBOARD_CACHE_URL": redis_url,
             "DASHBOARD_CACHE_DIR": str(cfg.data_dir / f"cache-{rid}"),
             "DASHBOARD_REFRESH_SECONDS": str(cfg.refresh_seconds),
+            "DASHBOARD_BACKGROUND_REFRESH": "on",  # as `make serve` runs
             "DASHBOARD_STATEMENT_TIMEOUT_MS": "600000",
             "BENCH_CLOCK_OFFSET": f"{offset:.3f}",
             "BENCH_COUNTER_FILE": str(self.counter),
