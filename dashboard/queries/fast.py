@@ -494,7 +494,11 @@ DIRECT_FAMILIES = (
 
 
 def compute_kpis(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> kpis.KpiMap:
-    got = fast_kpis(reader, view, now) | direct_kpis(conn, view, now)
+    return _in_registry_order(fast_kpis(reader, view, now) | direct_kpis(conn, view, now))
+
+
+def _in_registry_order(got: kpis.KpiMap) -> kpis.KpiMap:
+    """The tiles in the metric registry's order (the order screens and slides show them in)."""
     return {key: got[key] for key in METRICS if key in got}
 
 
@@ -752,7 +756,6 @@ def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, n
         ticker_rows = ticker(conn, view, now, town_names or None)
         alert_rows = alerts(conn, reader, view, now)
         other_kpis, patrol = source_part()
-        got = event_kpis | other_kpis
         return Snapshot(
             view=to_params(view),
             now=now.isoformat(),
@@ -760,7 +763,7 @@ def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, n
             period_end=period.end.isoformat(),
             data_version=version,
             newest_data_at=newest.isoformat() if newest else None,
-            kpis={key: got[key] for key in METRICS if key in got},
+            kpis=_in_registry_order(event_kpis | other_kpis),
             rankings=ranked,
             backlog=backlog_panel,
             patrol=patrol,
