@@ -128,6 +128,7 @@ FILTER_KEYS = (*FILTER_IDS, "f-range-start", "f-range-end", "f-asof-date", "f-as
     Output("view", "data"),
     Output("view-error", "data"),
     *FILTER_OUTPUTS,
+    Output("f-village", "options"),
     Input("url", "search"),
     Input("url", "pathname"),
     *FILTER_INPUTS,
@@ -136,11 +137,16 @@ FILTER_KEYS = (*FILTER_IDS, "f-range-start", "f-range-end", "f-asof-date", "f-as
     State("view", "data"),
 )
 def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any, ...]:
-    """One place that turns the URL or a filter change into the canonical view (and the other way round)."""
+    """One place that turns the URL or a filter change into the canonical view (and the other way round).
+
+    The village choices travel with the filter values: a dropdown drops a value missing from its
+    options, so a village set from the URL (a shared link, the browser's back button) before its
+    town's villages arrived in a second request was lost, and the view with it.
+    """
     values = dict(zip(FILTER_KEYS, args[: len(FILTER_KEYS)], strict=True))
     current = view_from_store(args[-1])
     trigger = ctx.triggered_id
-    keep = [no_update] * len(FILTER_KEYS)
+    keep = [no_update] * (len(FILTER_KEYS) + 1)
     clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
     if isinstance(trigger, dict) and not clicked:
         raise PreventUpdate  # preset buttons just rendered (n_clicks=0), nobody clicked
@@ -151,7 +157,9 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
             view = view_from_search(search, pathname)
         except ViewStateError as err:
             return (no_update, to_query(ViewState()), str(err), *keep)
-        return (no_update, to_query(view, wall=is_wall(pathname)), None, *filter_values(view))
+        wall = is_wall(pathname)
+        choices = no_update if wall else village_choices(view)
+        return (no_update, to_query(view, wall=wall), None, *filter_values(view), choices)
     try:
         if trigger == "back-to-live":
             view = replace(current, as_of=None)
@@ -161,11 +169,33 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
             view = view_from_filters(current, values)
     except ViewStateError as err:
         return (no_update, no_update, str(err), *keep)
+    choices = village_choices(view) if trigger == "f-town" else no_update
     query = to_query(view)
     if query == (args[-1] or ""):
-        raise PreventUpdate  # a control re-emitted its value on mount: nothing changed, push no history
-    synced = filter_values(view) if trigger == "back-to-live" or isinstance(trigger, dict) else keep
-    return ("?" + query if query else "", query, None, *synced)
+        if choices is no_update:
+            raise PreventUpdate  # a control re-emitted its value on mount: nothing changed, push no history
+        return (no_update, no_update, None, *keep[:-1], choices)
+    synced = filter_values(view) if trigger == "back-to-live" or isinstance(trigger, dict) else keep[:-1]
+    return ("?" + query if query else "", query, None, *synced, choices)
+
+
+def village_choices(view: ViewState) -> Any:
+    """The village dropdown's options: the villages of the view's one town (a village needs one town)."""
+    towns = list(view.towns)
+    allowed = current_scope().towns
+    if len(towns) != 1 or (allowed is not None and towns[0] not in allowed):
+        return []
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dashboard.app import get_units
+
+    try:
+        children = get_units().children(towns[0])
+    except SQLAlchemyError:
+        return no_update  # source down: keep the options the browser has
+    return [
+        {"label": u["name_en"] if view.lang == "en" else u["name_zh"], "value": u["code"]} for u in children
+    ]
 
 
 @callback(
@@ -180,31 +210,6 @@ def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, str]:
     other = replace(view, lang="en" if view.lang == "zh" else "zh")
     path = pathname or "/"
     return ("root mode-wall" if is_wall(pathname) else "root mode-browser", f"{path}?{to_query(other)}")
-
-
-@callback(
-    Output("f-village", "options"),
-    Input("f-town", "value"),
-    State("view", "data"),
-    State("url", "pathname"),
-)
-def village_options(towns: list[str] | None, query: str | None, pathname: str | None) -> list[dict[str, str]]:
-    """Villages of the one chosen town (a village filter needs exactly one town)."""
-    if is_wall(pathname):
-        raise PreventUpdate  # the wall has no filter bar
-    allowed = current_scope().towns
-    if not towns or len(towns) != 1 or (allowed is not None and towns[0] not in allowed):
-        return []
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from dashboard.app import get_units
-
-    lang = view_from_store(query).lang
-    try:
-        children = get_units().children(towns[0])
-    except SQLAlchemyError:
-        raise PreventUpdate from None  # source down: keep the options the browser has
-    return [{"label": u["name_en"] if lang == "en" else u["name_zh"], "value": u["code"]} for u in children]
 
 
 @callback(

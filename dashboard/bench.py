@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.progress import Progress
+from dashboard.seed import DEFAULT_PATROL_DAYS
 from dashboard.settings import DATA_DIR
 
 # --- fixed references --------------------------------------------------------------------------------
@@ -83,13 +84,14 @@ class Mode:
     warm_repeats: int
     latency_rounds: int
     probe_timeout: float  # seconds for each pandas / SQL subprocess
+    patrol_days: int = DEFAULT_PATROL_DAYS  # of patrols and check-ins, at full force
 
 
 MODES: dict[str, Mode] = {
     "tiny": Mode((0.05,), 14, ("sqlite",), (1, 5), 2.0, 1, 2, 2, 1, 5, 1, 60),
     "quick": Mode((0.3,), 120, ("sqlite", "postgresql"), (1, 10, 50), 12.0, 5, 3, 4, 2, 20, 2, 120),
     "full": Mode(
-        (2.0, 17.0), 760, ("sqlite", "postgresql"), (1, 10, 50, 200), 60.0, 10, 3, 4, 3, 50, 3, 1800
+        (2.0, 17.0), 760, ("sqlite", "postgresql"), (1, 10, 50, 200), 60.0, 10, 3, 4, 3, 50, 3, 1800, 365
     ),
 }
 
@@ -100,6 +102,7 @@ class Config:
     seed: int = 42
     scales: tuple[float, ...] = ()
     days: int = 0
+    patrol_days: int = DEFAULT_PATROL_DAYS
     backends: tuple[str, ...] = ()
     http_backend: str | None = None
     clients: tuple[int, ...] = ()
@@ -157,8 +160,9 @@ def scale_tag(scale: float) -> str:
     return f"{scale:g}".replace(".", "p")
 
 
-def dataset_key(seed: int, scale: float, days: int) -> str:
-    return f"district-s{seed}-x{scale_tag(scale)}-d{days}"
+def dataset_key(seed: int, scale: float, days: int, patrol_days: int = DEFAULT_PATROL_DAYS) -> str:
+    patrols = "" if patrol_days == DEFAULT_PATROL_DAYS else f"-p{patrol_days}"
+    return f"district-s{seed}-x{scale_tag(scale)}-d{days}{patrols}"
 
 
 def free_port() -> int:
@@ -341,7 +345,7 @@ def ensure_dataset(cfg: Config, backend: str, scale: float) -> Dataset:
 
     from dashboard.seed import seed_database
 
-    key = dataset_key(cfg.seed, scale, cfg.days)
+    key = dataset_key(cfg.seed, scale, cfg.days, cfg.patrol_days)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     marker = cfg.data_dir / f"{key}.{backend}.json"
     if backend == "sqlite":
@@ -366,8 +370,19 @@ def ensure_dataset(cfg: Config, backend: str, scale: float) -> Dataset:
     if backend == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(str(cfg.data_dir / f"{key}.db") + suffix).unlink(missing_ok=True)
-    say(cfg, f"· seeding {backend} dataset {key} (scale {scale:g}, {cfg.days} days) …")
-    report = seed_database(url, seed=cfg.seed, days=cfg.days, scale=scale, progress=not cfg.quiet, force=True)
+    say(
+        cfg,
+        f"· seeding {backend} dataset {key} (scale {scale:g}, {cfg.days} days, {cfg.patrol_days} of patrols) …",
+    )
+    report = seed_database(
+        url,
+        seed=cfg.seed,
+        days=cfg.days,
+        scale=scale,
+        patrol_days=cfg.patrol_days,
+        progress=not cfg.quiet,
+        force=True,
+    )
     marker.write_text(json.dumps({"url": mask_url(url), "counts": report.counts, "seconds": report.seconds}))
     return Dataset(backend, scale, cfg.days, url, False, round(report.seconds, 1), report.counts)
 
@@ -437,7 +452,7 @@ def rollup_url(cfg: Config, ds: Dataset) -> str:
     """The rollups of a dataset, kept beside it and reused (the sync catches up with the feed's rows)."""
     from sqlalchemy import text
 
-    key = dataset_key(cfg.seed, ds.scale, ds.days)
+    key = dataset_key(cfg.seed, ds.scale, ds.days, cfg.patrol_days)
     if ds.backend == "sqlite":
         return f"sqlite:///{cfg.data_dir / (key + '.rollups.db')}"
     name = "xsbench_" + key.replace("-", "_") + "_rollups"
@@ -1471,12 +1486,15 @@ def _words(text_: str) -> tuple[str, ...]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=tuple(MODES), default="quick",
-                        help="full: ≥1M and 10M events (scales 2 and 17, 760 days), long; quick: a small "
+                        help="full: ≥1M and 10M events (scales 2 and 17, 760 days, a year of patrols), long; quick: a small "
                              "district in 1-2 minutes; tiny: seconds (tests)")  # fmt: skip
     parser.add_argument(
         "--scale", type=_floats, default=None, help="comma list of seed scales (overrides the mode)"
     )
     parser.add_argument("--days", type=int, default=None, help="days of history to seed")
+    parser.add_argument(
+        "--patrol-days", type=int, default=None, help="days of patrols and check-ins to seed (full: a year)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--backends", type=_words, default=None, help="comma list: sqlite,postgresql")
     parser.add_argument(
@@ -1519,6 +1537,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         seed=args.seed,
         scales=args.scale,
         days=args.days,
+        patrol_days=args.patrol_days,
         backends=args.backends,
         http_backend=args.http_backend,
         clients=args.clients,

@@ -89,9 +89,12 @@ def callback_body(site: Any, output_part: str, values: dict[str, Any]) -> dict[s
     inner = key[2:-2].split("...") if key.startswith("..") else [key]
     outputs = [{"id": o.split(".")[0], "property": o.split(".")[1].split("@")[0]} for o in inner]
 
-    def deps(kind: str) -> list[dict[str, Any]]:
-        found = []
+    def deps(kind: str) -> list[Any]:
+        found: list[Any] = []
         for dep in entry[kind]:
+            if dep["id"].startswith("{"):  # a wildcard (ALL) input: no matching components on the page
+                found.append([])
+                continue
             name = f"{dep['id']}.{dep['property']}"
             found.append({"id": dep["id"], "property": dep["property"], "value": values.get(name)})
         return found
@@ -271,6 +274,9 @@ def test_forged_update_requests_cannot_leave_the_towns(site: Any, staff: Any) ->
     answer = staff.post(DASH, json=villages)
     assert answer.status_code == 200
     assert answer.get_json()["response"]["f-village"]["options"] == []
+    own_town = callback_body(site, "f-village.options", {"f-town.value": [GUALI], "view.data": ""})
+    offered = staff.post(DASH, json=own_town).get_json()["response"]["f-village"]["options"]
+    assert offered and all(o["value"].startswith(GUALI) for o in offered)
 
 
 def test_pages_offer_only_the_users_towns(site: Any, staff: Any) -> None:
