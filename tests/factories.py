@@ -280,6 +280,10 @@ def build_district(conn: Connection) -> dict[str, int]:
         ("V3", True, sh(2026, 11, 2)),
         ("V3", False, sh(2026, 11, 17, 10)),
         ("V4", False, sh(2026, 11, 18, 11)),
+        # V1's short outage is the district's newest online change: each point's "since" must look at
+        # its own last online change, not at anyone's.
+        ("V1", False, sh(2026, 11, 13, 9)),
+        ("V1", True, sh(2026, 11, 14, 9)),
     ):
         add_video_change(conn, code, online, at)
     for day, town, calls, prop, major in (

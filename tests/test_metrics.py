@@ -242,13 +242,15 @@ def test_video_metrics(district: Engine) -> None:
     """Installed by now V1–V4; V2 offline since 10 Nov 08:00, V3 since 17 Nov 10:00; V4 drops after now."""
     got = _all(district)
     assert got["video_online_rate"].value == 50.0
-    assert got["video_online_rate"].detail == {"online": 2, "points": 4}
+    detail = got["video_online_rate"].detail
+    assert (detail["online"], detail["points"]) == (2, 4)
     # A month earlier every point was online; a year earlier none was installed.
     assert got["video_online_rate"].previous == 100.0 and got["video_online_rate"].last_year is None
     with district.connect() as conn:
         offline = kpis.video_offline_longest(conn, MONTH, NOW)
     assert [(p["point_code"], p["hours"]) for p in offline] == [("V2", 194.0), ("V3", 24.0)]
     assert offline[0]["name"] == "二号点"
+    assert detail["offline_longest"] == offline  # the tile's statement gives the panel's list too
 
 
 def test_police_yoy(district: Engine) -> None:

@@ -312,3 +312,19 @@ def test_rows_written_after_now_do_not_change_the_answer(district: Engine) -> No
     assert after.pop("newest_data_at") is not None
     before.pop("newest_data_at")
     assert after == before
+
+
+def test_a_corrected_110_statistic_changes_the_data_version(district: Engine) -> None:
+    """Imports correct the daily 110 statistics in place: no new key, but the version must move."""
+    pcs = schema.police_call_stat.c
+    with district.begin() as conn:
+        version = data_version(conn)
+        conn.execute(
+            update(schema.police_call_stat)
+            .where(pcs.stat_date == dt.date(2026, 11, 5), pcs.town_code == f.TOWN_A)
+            .values(effective_110_calls=91)
+        )
+        corrected = data_version(conn)
+        assert corrected != version
+        f.add_police_stat(conn, dt.date(2026, 11, 19), f.TOWN_B, 0, 0, 0)  # a new day with no calls
+        assert data_version(conn) != corrected

@@ -521,7 +521,9 @@ def direct_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> kpis.Kpi
 def _source_part(conn: Connection, view: ViewState, now: dt.datetime) -> tuple[kpis.KpiMap, dict[str, Any]]:
     """What a fast snapshot reads from the source alone: the direct tiles and the patrol panel."""
     got = direct_kpis(conn, view, now)
-    return got, patrol_panel(conn, view, now, got["patrol_on_duty"].detail, {})
+    return got, patrol_panel(
+        conn, view, now, got["patrol_on_duty"].detail, {}, got["video_online_rate"].detail
+    )
 
 
 def _beside(conn: Connection, fn: Callable[[Connection], T]) -> Callable[[], T]:

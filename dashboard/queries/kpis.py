@@ -1,4 +1,4 @@
-"""The KPI tiles: one function per metric family, each one SQL statement (two for video).
+"""The KPI tiles: one function per metric family, each one SQL statement.
 
 Every function takes ``(conn, view, now)`` with ``now`` the effective moment and returns
 ``{metric key: KpiValue}`` with the value, the previous-period and same-period-last-year values, the spark
@@ -12,7 +12,20 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, not_, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.sql import over
 
 from dashboard import domain, schema
@@ -431,59 +444,117 @@ def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     }
 
 
-def _video_state(view: ViewState, cap: dt.datetime) -> Any:
-    """Per installed point in scope: its state at now and its last online report before now.
+def _video_points(view: ViewState, instants: list[tuple[str, dt.datetime]]) -> Any:
+    """Per point in scope installed by the latest instant: its state at each instant (``on_<tag>``).
 
-    The state is the latest change at or before now (no change yet = online since installation): one
-    correlated LIMIT 1 per point on the (point_code, at) index, so the cost follows the number of
-    points, not the length of the change history.
+    The state is the latest change before the instant (no change yet = online since installation): one
+    correlated LIMIT 1 per point and instant on the (point_code, at) index, so the cost follows the
+    number of points, not the length of the change history.
     """
     vp, vc = schema.video_point, schema.video_status_change
-    latest = (
-        select(vc.c.online)
-        .where(vc.c.point_code == vp.c.point_code, vc.c.at < cap)
-        .order_by(vc.c.at.desc(), vc.c.change_id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    on = vc.alias("von")
-    last_on = (
-        select(func.max(on.c.at))
-        .where(on.c.point_code == vp.c.point_code, on.c.online.is_(True), on.c.at < cap)
-        .scalar_subquery()
-    )
+
+    def state_at(tag: str, t: dt.datetime) -> Any:
+        latest = (
+            select(vc.c.online)
+            .where(vc.c.point_code == vp.c.point_code, vc.c.at < t)
+            .order_by(vc.c.at.desc(), vc.c.change_id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        return func.coalesce(latest, True).label(f"on_{tag}")
+
     return (
         select(
             vp.c.point_code,
             vp.c.name,
             vp.c.town_code,
-            func.coalesce(latest, True).label("online"),
-            last_on.label("last_on"),
+            vp.c.installed_at,
+            *[state_at(tag, t) for tag, t in instants],
         )
-        .where(vp.c.installed_at < cap, *place_conditions(view, vp.c.town_code, None, vp.c.grid_code))
-        .subquery("state")
+        .where(
+            vp.c.installed_at < max(t for _, t in instants),
+            *place_conditions(view, vp.c.town_code, None, vp.c.grid_code),
+        )
+        .cte("video_points")
     )
 
 
-def video_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
-    """video_online_rate at now and at the comparison instants (one statement, three branches)."""
-    period = period_bounds(view, now)
-    parts = []
-    for tag, t in comparison_instants(period):
-        state = _video_state(view, t)
-        parts.append(
-            select(
-                literal(tag).label("k"),
-                func.count().label("n"),
-                count_if(state.c.online.is_(True)).label("on"),
-            )
+def _offline_since(point_code: Any, cap: dt.datetime) -> Any:
+    """When a point offline at ``cap`` went offline: its first offline change after its last online one."""
+    vc = schema.video_status_change
+    on, off = vc.alias("von"), vc.alias("voff")
+    last_on = (
+        select(func.max(on.c.at))
+        .where(on.c.point_code == point_code, on.c.online.is_(True), on.c.at < cap)
+        .correlate_except(on)  # nested two deep: correlate to the point's row, not only the next level
+        .scalar_subquery()
+    )
+    return (
+        select(func.min(off.c.at))
+        .where(
+            off.c.point_code == point_code,
+            off.c.online.is_(False),
+            off.c.at < cap,
+            or_(last_on.is_(None), off.c.at > last_on),
         )
-    got = {k: (float(n or 0), float(on or 0)) for k, n, on in conn.execute(union_all(*parts))}
-    total, online = got.get("cur", (0.0, 0.0))
+        .correlate_except(off)
+        .scalar_subquery()
+    )
+
+
+def _offline_longest(pts: Any, cap: dt.datetime, limit: int, *extra: Any) -> Any:
+    """The ``limit`` points of ``pts`` offline at ``cap`` (its ``on_cur`` instant) for longest."""
+    since = _offline_since(pts.c.point_code, cap)
+    return (
+        select(*extra, pts.c.point_code, pts.c.name, pts.c.town_code, since.label("since"))
+        .where(pts.c.installed_at < cap, not_(pts.c.on_cur.is_(True)))
+        .order_by(since.asc(), pts.c.point_code)
+        .limit(limit)
+    )
+
+
+def video_family(conn: Connection, view: ViewState, now: dt.datetime, limit: int = 10) -> KpiMap:
+    """video_online_rate at now and at the comparison instants, and the points offline longest at now.
+
+    One statement: the per-point states (``_video_points``) are counted per instant, and the same rows
+    give the ``limit`` points offline longest (``detail["offline_longest"]``, the patrol panel's list),
+    so the points are probed once for both.
+    """
+    instants = comparison_instants(period_bounds(view, now))
+    cap = instants[0][1]
+    pts = _video_points(view, instants)
+    # Typed NULLs fill the other member's columns (PostgreSQL will not match an untyped NULL to both).
+    number, code, moment = (
+        cast(null(), BigInteger),
+        cast(null(), String),
+        cast(null(), schema.video_status_change.c.at.type),
+    )
+    counts = select(
+        literal("count").label("k"),
+        *[count_if(pts.c.installed_at < t).label(f"n_{tag}") for tag, t in instants],
+        *[
+            count_if(and_(pts.c.installed_at < t, pts.c[f"on_{tag}"].is_(True))).label(f"on_{tag}")
+            for tag, t in instants
+        ],
+        code.label("point_code"),
+        code.label("name"),
+        code.label("town_code"),
+        moment.label("since"),
+    )
+    offline = _offline_longest(
+        pts,
+        cap,
+        limit,
+        literal("offline").label("k"),
+        *[number.label(f"n_{tag}") for tag, _ in instants],
+        *[number.label(f"on_{tag}") for tag, _ in instants],
+    ).subquery("offline")
+    # The offline rows first: a compound statement takes its result types from its first member.
+    rows = conn.execute(union_all(select(offline), counts)).mappings().all()
+    totals: Any = next((r for r in rows if r["k"] == "count"), {})
 
     def rate(tag: str) -> float | None:
-        n, on = got.get(tag, (0.0, 0.0))
-        return ratio(on, n)
+        return ratio(float(totals.get(f"on_{tag}") or 0), float(totals.get(f"n_{tag}") or 0))
 
     value = rate("cur")
     return {
@@ -493,47 +564,33 @@ def video_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
             previous=rate("prev"),
             last_year=rate("ly"),
             status=status_of(METRICS["video_online_rate"], value),
-            detail={"online": int(online), "points": int(total)},
+            detail={
+                "online": int(totals.get("on_cur") or 0),
+                "points": int(totals.get("n_cur") or 0),
+                "offline_longest": [_offline_point(r, now) for r in rows if r["k"] == "offline"],
+            },
         )
+    }
+
+
+def _offline_point(row: Any, now: dt.datetime) -> dict[str, Any]:
+    since_at = aware_utc(row["since"])
+    return {
+        "point_code": row["point_code"],
+        "name": row["name"],
+        "town_code": row["town_code"],
+        "since": since_at.isoformat() if since_at else None,
+        "hours": round((now - since_at).total_seconds() / 3600, 1) if since_at else None,
     }
 
 
 def video_offline_longest(
     conn: Connection, view: ViewState, now: dt.datetime, limit: int = 10
 ) -> list[dict[str, Any]]:
-    """The points offline at now for longest: since = first offline change after the last online one."""
-    vc = schema.video_status_change
+    """The points offline at now for longest (the patrol panel's list when the tile's detail lacks it)."""
     cap = upto(now)
-    state = _video_state(view, cap)
-    first_off = (
-        select(func.min(vc.c.at))
-        .where(
-            vc.c.point_code == state.c.point_code,
-            vc.c.online.is_(False),
-            vc.c.at < cap,
-            or_(state.c.last_on.is_(None), vc.c.at > state.c.last_on),
-        )
-        .scalar_subquery()
-    )
-    q = (
-        select(state.c.point_code, state.c.name, state.c.town_code, first_off.label("since"))
-        .where(not_(state.c.online.is_(True)))
-        .order_by(first_off.asc(), state.c.point_code)
-        .limit(limit)
-    )
-    out = []
-    for code, name, town, since in conn.execute(q):
-        since_at = aware_utc(since)
-        out.append(
-            {
-                "point_code": code,
-                "name": name,
-                "town_code": town,
-                "since": since_at.isoformat() if since_at else None,
-                "hours": round((now - since_at).total_seconds() / 3600, 1) if since_at else None,
-            }
-        )
-    return out
+    q = _offline_longest(_video_points(view, [("cur", cap)]), cap, limit)
+    return [_offline_point(r, now) for r in conn.execute(q).mappings()]
 
 
 # --- security and campaigns ------------------------------------------------------------------------

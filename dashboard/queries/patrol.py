@@ -56,8 +56,13 @@ def patrol_panel(
     now: dt.datetime,
     on_duty: dict[str, Any] | None = None,
     names: Names | None = None,
+    video: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Coverage per child unit, per-grid hours since the last valid patrol, on-duty forces, video outages."""
+    """Coverage per child unit, per-grid hours since the last valid patrol, on-duty forces, video outages.
+
+    ``on_duty`` and ``video`` are the details of the patrol_on_duty and video_online_rate tiles when the
+    caller has them (their forces and longest outages are read once for tile and panel).
+    """
     d0, cap = day_bounds(now)
     lvl = view_level(view)
     child = lvl.child_level or "grid"
@@ -83,5 +88,7 @@ def patrol_panel(
         "units": ordered,
         "grids": sorted(grids, key=lambda x: x["grid_code"]),
         "on_duty": (on_duty or {}).get("forces", {}),
-        "video_offline": video_offline_longest(conn, view, now),
+        "video_offline": video["offline_longest"]
+        if video and "offline_longest" in video
+        else video_offline_longest(conn, view, now),
     }

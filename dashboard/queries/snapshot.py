@@ -28,12 +28,17 @@ from dashboard.viewstate import ViewState, to_params
 
 
 def _version_columns() -> list[Any]:
-    """Cheap scalar probes: MAX of each append-only key (an index lookup) and a few tiny aggregates."""
+    """Cheap scalar probes: MAX of each append-only key (an index lookup) and a few tiny aggregates.
+
+    The 110 statistics (a row per town and day since 2012, corrected in place by imports) are counted
+    and summed in one pass over a derived table (``_police_totals``): two scalar probes read it twice.
+    """
     s = schema
 
     def probe(expr: Any) -> Any:
         return select(expr).scalar_subquery()
 
+    police = _police_totals()
     return [
         probe(func.max(s.event.c.event_id)),
         probe(func.max(s.event_action.c.action_id)),
@@ -43,11 +48,18 @@ def _version_columns() -> list[Any]:
         probe(func.max(s.patrol_checkin.c.checkin_id)),
         probe(func.max(s.video_status_change.c.change_id)),
         probe(func.max(s.safety_inspection.c.inspection_id)),
-        probe(func.count(s.police_call_stat.c.town_code)),
-        probe(func.sum(s.police_call_stat.c.effective_110_calls)),
+        police.c.n,
+        police.c.total,
         probe(func.count(s.key_area.c.area_id)),
         probe(func.count(s.key_area.c.delisted_at)),
     ]
+
+
+def _police_totals() -> Any:
+    pcs = schema.police_call_stat.c
+    return select(
+        func.count(pcs.town_code).label("n"), func.sum(pcs.effective_110_calls).label("total")
+    ).subquery("police_totals")
 
 
 def data_version(conn: Connection) -> str:
@@ -121,7 +133,9 @@ def build_snapshot(conn: Connection, view: ViewState, now: dt.datetime) -> Snaps
         kpis=kpis,
         rankings=ranked,
         backlog=backlog(conn, view, now, names),
-        patrol=patrol_panel(conn, view, now, kpis["patrol_on_duty"].detail, names),
+        patrol=patrol_panel(
+            conn, view, now, kpis["patrol_on_duty"].detail, names, kpis["video_online_rate"].detail
+        ),
         trends=trends(conn, view, now),
         ticker=ticker(conn, view, now, town_names or None),
         alerts=alerts(conn, view, now),
