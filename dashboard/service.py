@@ -255,9 +255,13 @@ class SnapshotService:
         return 3.0 * self.refresh_seconds + 2.0 * float(entry.get("compute_seconds") or 0.0)
 
     def _refresh_in_background(self, view: ViewState, identity: str) -> None:
-        """Rebuild ``view`` if it is due and no other process is at it (the refresher's thread)."""
+        """Rebuild ``view`` if it is due and no other process is at it (the refresher's thread).
+
+        A view never built is left to the request that asked for it (it computes on request): the
+        thread racing it for the first build made that request wait and answer "stale".
+        """
         now = self.clock.now()
-        if self._recent(identity, now) is not None:
+        if self._cached_last_good(identity) is None or self._recent(identity, now) is not None:
             return
         busy = f"busy:{_digest(identity)}"
         if not self._claim(busy, self._busy_ttl(identity)):

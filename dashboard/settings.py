@@ -47,7 +47,7 @@ class Settings:
     )
     REFRESH_SECONDS: int = _setting(10, "How often screens poll for new data, in seconds.")
     BACKGROUND_REFRESH: str = _setting(
-        "off",
+        "on",
         "Rebuild the live views screens watch in a background thread, so no request waits for a build: on or off.",
     )
     ROLLUPS: str = _setting(

@@ -515,6 +515,23 @@ def test_background_refresh_answers_at_once_and_rebuilds_behind(
     assert fake.calls == 2
 
 
+def test_background_refresh_leaves_a_views_first_build_to_its_request(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """A watched view never built is not built by the thread: the request that asked computes it, and
+    a thread racing it made that request wait and answer "stale" (seen on a loaded machine)."""
+    fake = FakeSource()
+    service = make_service(settings, source_engine, clock, fake, background=True)
+    assert service.refresher is not None
+    view = ViewState(period="week")
+    service.refresher.touch(service.identity(view, Scope()), view)  # watched, as a request would do
+    service.refresher.wake()
+    time.sleep(2.5)  # two passes of the thread
+    assert fake.calls == 0
+    first = service.snapshot(view)
+    assert fake.calls == 1 and not first.stale
+
+
 def test_background_refresh_keeps_a_watched_view_fresh_without_requests_waiting(
     settings: Settings, source_engine: Engine, clock: FixedClock
 ) -> None:

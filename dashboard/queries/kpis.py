@@ -379,13 +379,15 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
             *grid_conditions(view), patrolled.exists()
         )
 
-    parts = [covered(tag, s, e) for tag, s, e in [*ranges, *spark_r]]
+    # The spark line's last day is today so far: the "today" branch already counts it.
+    spark_tags = [label for label, _ in spark_b[:-1]] + ["today"]
+    parts = [covered(tag, s, e) for tag, s, e in [*ranges, *spark_r[:-1]]]
     parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
     got = {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))}
     grids = got.get("grids", 0.0)
     out: KpiMap = {}
     for key, tag, spark_vals in (
-        ("patrol_coverage_today", "today", [ratio(got.get(lbl, 0.0), grids) for lbl, _ in spark_b]),
+        ("patrol_coverage_today", "today", [ratio(got.get(tag, 0.0), grids) for tag in spark_tags]),
         ("patrol_coverage_24h", "h24", []),
     ):
         value = ratio(got.get(tag, 0.0), grids)
