@@ -970,17 +970,27 @@ class FeedThread:
         self.engine.dispose()
 
 
-def load_level(cfg: Config, server: Server, clients: int, feed: FeedThread | None) -> dict[str, Any]:
-    """``clients`` screens, each polling one of the views every refresh interval (open loop)."""
+def load_level(
+    cfg: Config, server: Server, clients: int, feed: FeedThread | None, updates: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """``clients`` API clients, each polling one of the views every refresh interval (open loop), and
+    as many wall screens sending the wall's update request for one of the views (``updates``: its
+    :class:`dashboard.soak.Target` per view), with the render key of their last answer as the browser
+    does (an unchanged board: 204)."""
     period = float(cfg.refresh_seconds)
     rng = random.Random(clients)
     schedule: list[tuple[float, int]] = []
-    for c in range(clients):
-        t = period * c / clients + rng.random() * 0.05
+    for c in range(clients * (2 if updates else 1)):  # c ≥ clients: the wall screens
+        t = (
+            period * (c % clients) / clients
+            + rng.random() * 0.05
+            + (period / (2 * clients) if c >= clients else 0)
+        )
         while t < cfg.level_seconds:
             schedule.append((t, c))
             t += period
     schedule.sort()
+    walls = _WallScreens(server.base, updates, clients)
     latencies: list[float] = []
     errors: list[str] = []
     keys: set[tuple[str, str, str]] = set()
@@ -989,6 +999,9 @@ def load_level(cfg: Config, server: Server, clients: int, feed: FeedThread | Non
 
     def one(at: float, c: int, start: float) -> None:
         nonlocal stale
+        if c >= clients:
+            walls.poll(c - clients, start + at)
+            return
         view = HTTP_VIEWS[c % len(HTTP_VIEWS)]
         status: int | str
         try:
@@ -1029,7 +1042,7 @@ def load_level(cfg: Config, server: Server, clients: int, feed: FeedThread | Non
     return {
         "clients": clients,
         "seconds": round(ended_wall - began_wall, 2),
-        "requests": len(schedule),
+        "requests": len(schedule) - walls.sent,
         "ok": len(lat),
         "errors": len(errors),
         "error_kinds": sorted(set(errors))[:5],
@@ -1044,7 +1057,51 @@ def load_level(cfg: Config, server: Server, clients: int, feed: FeedThread | Non
         "build_seconds_total": round(sum(builds), 3),
         "data_version_reads": sum(1 for kind, _s, _v in lines if kind == "version"),
         "feed_writes": feed.writes if feed else 0,
+        **({"wall_updates": walls.report()} if updates else {}),
     }
+
+
+class _WallScreens:
+    """Wall screens polling the wall's update request open-loop; each keeps its last render key."""
+
+    def __init__(self, base: str, updates: Sequence[Any], screens: int) -> None:
+        self.base = base
+        self.updates = list(updates)
+        self.keys: list[str | None] = [None] * screens
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.statuses: dict[str, int] = {}
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    def poll(self, screen: int, planned: float) -> None:
+        from dashboard.soak import send
+
+        with self._lock:
+            self.sent += 1
+        answer = send(self.base, self.updates[screen % len(self.updates)], self.keys[screen], timeout=120)
+        took = time.perf_counter() - planned  # from the planned send time: open loop
+        with self._lock:
+            self.statuses[str(answer.status)] = self.statuses.get(str(answer.status), 0) + 1
+            if not answer.ok:
+                self.errors.append(str(answer.status))
+                return
+            self.latencies.append(took)
+            if answer.key:
+                self.keys[screen] = answer.key
+
+    def report(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+        return {
+            "requests": self.sent,
+            "ok": len(lat),
+            "errors": len(self.errors),
+            "statuses": dict(sorted(self.statuses.items())),  # 200: the board redrawn, 204: unchanged
+            "p50_ms": round(percentile(lat, 50) * 1000, 2),
+            "p95_ms": round(percentile(lat, 95) * 1000, 2),
+            "p99_ms": round(percentile(lat, 99) * 1000, 2),
+            "max_ms": round((lat[-1] if lat else 0.0) * 1000, 2),
+        }
 
 
 def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[str, Any]:
@@ -1096,6 +1153,13 @@ def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[
     }
 
 
+def wall_update_targets(base: str) -> list[Any]:
+    """The wall's update request (the callback that redraws the board on each tick), one per view."""
+    from dashboard.soak import plan_targets
+
+    return [t for t in plan_targets(base, HTTP_VIEWS) if t.key_store == "wall-key"]
+
+
 def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> dict[str, Any]:
     prefix = f"xsbench:{uuid.uuid4().hex[:10]}:"
     redis_url = cfg.redis_url if _redis_up(cfg.redis_url) else ""
@@ -1126,11 +1190,16 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
         if "latency" in cfg.sections or "http" in cfg.sections:
             feed = FeedThread(ds.url, clock, float(cfg.refresh_seconds), cfg.seed)
         if "http" in cfg.sections:
-            out["levels"] = [load_level(cfg, server, n, feed) for n in cfg.clients]
+            updates = wall_update_targets(server.base)
+            out["levels"] = [load_level(cfg, server, n, feed, updates) for n in cfg.clients]
             for lv in out["levels"]:
                 say(cfg, f"  {lv['clients']:>3} clients: p50 {lv['p50_ms']} ms, p95 {lv['p95_ms']} ms, "
                          f"p99 {lv['p99_ms']} ms, errors {lv['errors']}, builds {lv['snapshot_builds']} "
                          f"for {lv['requests']} requests ({lv['distinct_keys_seen']} keys)")  # fmt: skip
+                if "wall_updates" in lv:
+                    w = lv["wall_updates"]
+                    say(cfg, f"      + {lv['clients']} wall screens: p50 {w['p50_ms']} ms, p95 {w['p95_ms']} ms, "
+                             f"p99 {w['p99_ms']} ms, errors {w['errors']}, answers {w['statuses']}")  # fmt: skip
         if "latency" in cfg.sections and feed is not None:
             out["feed_latency"] = measure_feed_latency(cfg, server, feed)
             say(cfg, f"  feed → API: median {out['feed_latency']['median_s']} s")
@@ -1418,6 +1487,29 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {lv['requests']} | {lv['errors']} | "
                 f"{lv['stale_answers']} | {lv['p50_ms']} | {lv['p95_ms']} | {lv['p99_ms']} | {lv['max_ms']} | "
                 f"{lv['snapshot_builds']} | {lv['distinct_keys_seen']} | {lv['feed_writes']} |"
+            )
+    walls = [
+        (d, lv)
+        for d in report["datasets"]
+        for lv in d.get("http", {}).get("levels", [])
+        if "wall_updates" in lv
+    ]
+    if walls:
+        out += [
+            "",
+            "## The wall's update request (/_dash-update-component) at the same time, one screen per API client",
+            "",
+        ]
+        out += [
+            "| backend | events | screens | requests | errors | answers (200 redrawn, 204 unchanged) | p50 ms | p95 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for d, lv in walls:
+            w = lv["wall_updates"]
+            answers = ", ".join(f"{k}: {v}" for k, v in w["statuses"].items())
+            out.append(
+                f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {w['requests']} | {w['errors']} | "
+                f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w['p99_ms']} | {w['max_ms']} |"
             )
     out += ["", "## Memory, feed latency, export, pandas", ""]
     for d in report["datasets"]:

@@ -107,6 +107,11 @@ def test_http_levels(report: dict[str, Any]) -> None:
         # refresh and never more often than twice its compute time).
         assert 0 <= lv["snapshot_builds"] <= lv["ok"]
     assert http["levels"][-1]["feed_writes"] >= 1
+    for lv in http["levels"]:  # as many wall screens, sending the wall's update request on each tick
+        wall = lv["wall_updates"]
+        assert wall["errors"] == 0 and wall["ok"] == wall["requests"] > 0
+        assert set(wall["statuses"]) <= {"200", "204"} and wall["statuses"].get("200", 0) >= 1
+        assert 0 < wall["p50_ms"] <= wall["p95_ms"] <= wall["max_ms"]
     # The counter file saw the workers' builds: at least the first request of each view computed.
     assert http["snapshot_builds_total"] >= len(http["first_requests"])
 
