@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
@@ -135,13 +138,46 @@ def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float 
     key = render.render_key(snap, view) + ("|stale" if stale else "")
     if key == last_key:
         raise PreventUpdate
-    outputs = render_wall(snap, view, stale=stale, age_seconds=result.age_seconds or 0, scale=scale or 1.0)
+    if stale:  # the banner tells the age of the data: drawn for this answer only
+        outputs = render_wall(snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=scale or 1.0)
+        return (*outputs, key, no_update, False)
+    outputs, snapshot_dict = drawn_board(key, scale or 1.0, lambda: _draw(snap, view, scale or 1.0))
     saved = (
         no_update
         if result.stale
-        else {"snapshot": snap.to_dict(), "computed_at": result.computed_at, "query": query}
+        else {"snapshot": snapshot_dict, "computed_at": result.computed_at, "query": query}
     )
     return (*outputs, key, saved, False)
+
+
+_DRAWN: OrderedDict[tuple[str, float], tuple[list[Any], dict[str, Any]]] = OrderedDict()
+_DRAWN_LOCK = threading.Lock()
+DRAWN_MEMORY = 16  # boards kept per process: a few views × screen sizes
+
+
+def drawn_board(
+    key: str, scale: float, draw: Callable[[], tuple[list[Any], dict[str, Any]]]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The wall's outputs for a render key and screen scale, drawn once per process.
+
+    Every screen on the same view asks on every tick, and a new data version redraws all of them: the
+    figures and the browser's copy of the snapshot were built once per screen (most of a redraw).
+    """
+    with _DRAWN_LOCK:
+        found = _DRAWN.get((key, scale))
+        if found is not None:
+            _DRAWN.move_to_end((key, scale))
+            return found
+    drawn = draw()
+    with _DRAWN_LOCK:
+        _DRAWN[(key, scale)] = drawn
+        while len(_DRAWN) > DRAWN_MEMORY:
+            _DRAWN.popitem(last=False)
+    return drawn
+
+
+def _draw(snap: Snapshot, view: Any, scale: float) -> tuple[list[Any], dict[str, Any]]:
+    return render_wall(snap, view, stale=False, age_seconds=0.0, scale=scale), snap.to_dict()
 
 
 @callback(

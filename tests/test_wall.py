@@ -478,3 +478,21 @@ def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
         assert stale <= SOAK_CYCLES // 10, server_warnings(live_server)
         wait_for(lambda: not banner(d), timeout=REFRESH + MARGIN, message="fresh at the end")
         log.assert_clean(d)
+
+
+def test_a_board_is_drawn_once_per_render_key_and_screen_scale() -> None:
+    """Every screen on one view redraws at each new data version: the drawing is shared in a process."""
+    from callbacks.wall import DRAWN_MEMORY, drawn_board
+
+    draws: list[str] = []
+
+    def draw(name: str) -> Callable[[], tuple[list[Any], dict[str, Any]]]:
+        return lambda: (draws.append(name) or [name], {"board": name})  # type: ignore[func-returns-value]
+
+    first = drawn_board("v1|10:00|", 1.0, draw("a"))
+    assert drawn_board("v1|10:00|", 1.0, draw("b")) is first and draws == ["a"]
+    assert drawn_board("v1|10:00|", 2.0, draw("c"))[0] == ["c"]  # a 4K wall draws at another scale
+    assert drawn_board("v2|10:00|", 1.0, draw("d"))[0] == ["d"]  # new data: drawn again
+    for i in range(DRAWN_MEMORY):  # the memory is bounded: the oldest boards go
+        drawn_board(f"other{i}", 1.0, draw(f"o{i}"))
+    assert drawn_board("v1|10:00|", 1.0, draw("e"))[0] == ["e"]
