@@ -342,7 +342,15 @@ video_status_change = Table(
     Column("reason", String(32), nullable=True, comment="断电 | 网络 | 设备故障 | 维护 | 恢复"),
     comment="视频点位状态变更 (append-only)",
 )
-Index("ix_video_change_point_at", video_status_change.c.point_code, video_status_change.c.at)
+# A point's state at an instant is one backward step of this index; with change_id (the tie-break) and
+# online in the key the step reads no table row (the video tile probes every point at three instants).
+Index(
+    "ix_video_change_point_at",
+    video_status_change.c.point_code,
+    video_status_change.c.at,
+    video_status_change.c.change_id,
+    video_status_change.c.online,
+)
 Index("ix_video_change_at", video_status_change.c.at)
 
 # --- Aggregates and campaigns (§3.10, §5.5) ----------------------------------------------------------
