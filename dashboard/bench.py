@@ -971,16 +971,21 @@ class FeedThread:
 
 
 def load_level(
-    cfg: Config, server: Server, clients: int, feed: FeedThread | None, updates: Sequence[Any] = ()
+    cfg: Config,
+    server: Server,
+    clients: int,
+    feed: FeedThread | None,
+    updates: tuple[Sequence[Any], Sequence[Any]] = ((), ()),
 ) -> dict[str, Any]:
     """``clients`` API clients, each polling one of the views every refresh interval (open loop), and
-    as many wall screens sending the wall's update request for one of the views (``updates``: its
-    :class:`dashboard.soak.Target` per view), with the render key of their last answer as the browser
-    does (an unchanged board: 204)."""
+    as many screens sending the update request of their page for one of the views (``updates``: the
+    wall's and the browser pages' :class:`dashboard.soak.Target` per view; every other screen is a
+    wall), with the render key of their last answer as the browser does (nothing new: 204)."""
     period = float(cfg.refresh_seconds)
     rng = random.Random(clients)
     schedule: list[tuple[float, int]] = []
-    for c in range(clients * (2 if updates else 1)):  # c ≥ clients: the wall screens
+    screens = clients if updates[0] or updates[1] else 0
+    for c in range(clients + screens):  # c ≥ clients: the screens
         t = (
             period * (c % clients) / clients
             + rng.random() * 0.05
@@ -990,7 +995,7 @@ def load_level(
             schedule.append((t, c))
             t += period
     schedule.sort()
-    walls = _WallScreens(server.base, updates, clients)
+    walls = _Screens(server.base, updates, clients)
     latencies: list[float] = []
     errors: list[str] = []
     keys: set[tuple[str, str, str]] = set()
@@ -1057,51 +1062,70 @@ def load_level(
         "build_seconds_total": round(sum(builds), 3),
         "data_version_reads": sum(1 for kind, _s, _v in lines if kind == "version"),
         "feed_writes": feed.writes if feed else 0,
-        **({"wall_updates": walls.report()} if updates else {}),
+        **({"screen_updates": walls.report()} if screens else {}),
     }
 
 
-class _WallScreens:
-    """Wall screens polling the wall's update request open-loop; each keeps its last render key."""
+class _Screens:
+    """Screens polling their page's update request open-loop; each keeps its last render key. Even
+    screens show the wall, odd ones a browser page (when the app has both)."""
 
-    def __init__(self, base: str, updates: Sequence[Any], screens: int) -> None:
+    def __init__(self, base: str, updates: tuple[Sequence[Any], Sequence[Any]], screens: int) -> None:
         self.base = base
-        self.updates = list(updates)
+        self.targets = [self._pick(i, list(updates[0]), list(updates[1])) for i in range(screens)]
         self.keys: list[str | None] = [None] * screens
-        self.latencies: list[float] = []
+        self.latencies: dict[str, list[float]] = {"wall": [], "page": []}
         self.errors: list[str] = []
         self.statuses: dict[str, int] = {}
         self.sent = 0
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _pick(i: int, walls: list[Any], pages: list[Any]) -> Any:
+        pool = walls if (i % 2 == 0 and walls) or not pages else pages
+        return pool[(i // 2) % len(pool)]
 
     def poll(self, screen: int, planned: float) -> None:
         from dashboard.soak import send
 
         with self._lock:
             self.sent += 1
-        answer = send(self.base, self.updates[screen % len(self.updates)], self.keys[screen], timeout=120)
+        target = self.targets[screen]
+        answer = send(self.base, target, self.keys[screen], timeout=120)
         took = time.perf_counter() - planned  # from the planned send time: open loop
         with self._lock:
             self.statuses[str(answer.status)] = self.statuses.get(str(answer.status), 0) + 1
             if not answer.ok:
                 self.errors.append(str(answer.status))
                 return
-            self.latencies.append(took)
+            self.latencies["wall" if target.key_store == "wall-key" else "page"].append(took)
             if answer.key:
                 self.keys[screen] = answer.key
 
     def report(self) -> dict[str, Any]:
-        lat = sorted(self.latencies)
+        every = sorted(x for xs in self.latencies.values() for x in xs)
         return {
             "requests": self.sent,
-            "ok": len(lat),
+            "ok": len(every),
             "errors": len(self.errors),
-            "statuses": dict(sorted(self.statuses.items())),  # 200: the board redrawn, 204: unchanged
-            "p50_ms": round(percentile(lat, 50) * 1000, 2),
-            "p95_ms": round(percentile(lat, 95) * 1000, 2),
-            "p99_ms": round(percentile(lat, 99) * 1000, 2),
-            "max_ms": round((lat[-1] if lat else 0.0) * 1000, 2),
+            "statuses": dict(sorted(self.statuses.items())),  # 200: redrawn, 204: nothing new
+            **_percentiles(every),
+            **{
+                f"{kind}_{k}": v
+                for kind, xs in self.latencies.items()
+                for k, v in _percentiles(sorted(xs)).items()
+                if k in ("p50_ms", "p95_ms")
+            },
         }
+
+
+def _percentiles(lat: Sequence[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(lat, 50) * 1000, 2),
+        "p95_ms": round(percentile(lat, 95) * 1000, 2),
+        "p99_ms": round(percentile(lat, 99) * 1000, 2),
+        "max_ms": round((lat[-1] if lat else 0.0) * 1000, 2),
+    }
 
 
 def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[str, Any]:
@@ -1153,11 +1177,13 @@ def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[
     }
 
 
-def wall_update_targets(base: str) -> list[Any]:
-    """The wall's update request (the callback that redraws the board on each tick), one per view."""
+def screen_update_targets(base: str) -> tuple[list[Any], list[Any]]:
+    """The update requests screens send on each tick, one per view: the wall's (it redraws the board)
+    and the browser pages' (overview, backlog, patrol, trends, rankings)."""
     from dashboard.soak import plan_targets
 
-    return [t for t in plan_targets(base, HTTP_VIEWS) if t.key_store == "wall-key"]
+    keyed = [t for t in plan_targets(base, HTTP_VIEWS) if t.key_store]
+    return [t for t in keyed if t.key_store == "wall-key"], [t for t in keyed if t.key_store != "wall-key"]
 
 
 def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> dict[str, Any]:
@@ -1190,16 +1216,17 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
         if "latency" in cfg.sections or "http" in cfg.sections:
             feed = FeedThread(ds.url, clock, float(cfg.refresh_seconds), cfg.seed)
         if "http" in cfg.sections:
-            updates = wall_update_targets(server.base)
+            updates = screen_update_targets(server.base)
             out["levels"] = [load_level(cfg, server, n, feed, updates) for n in cfg.clients]
             for lv in out["levels"]:
                 say(cfg, f"  {lv['clients']:>3} clients: p50 {lv['p50_ms']} ms, p95 {lv['p95_ms']} ms, "
                          f"p99 {lv['p99_ms']} ms, errors {lv['errors']}, builds {lv['snapshot_builds']} "
                          f"for {lv['requests']} requests ({lv['distinct_keys_seen']} keys)")  # fmt: skip
-                if "wall_updates" in lv:
-                    w = lv["wall_updates"]
-                    say(cfg, f"      + {lv['clients']} wall screens: p50 {w['p50_ms']} ms, p95 {w['p95_ms']} ms, "
-                             f"p99 {w['p99_ms']} ms, errors {w['errors']}, answers {w['statuses']}")  # fmt: skip
+                if "screen_updates" in lv:
+                    w = lv["screen_updates"]
+                    say(cfg, f"      + {lv['clients']} screens (wall, pages): p50 {w['p50_ms']} ms, p95 {w['p95_ms']} "
+                             f"ms (wall {w['wall_p95_ms']}, pages {w['page_p95_ms']}), p99 {w['p99_ms']} ms, "
+                             f"errors {w['errors']}, answers {w['statuses']}")  # fmt: skip
         if "latency" in cfg.sections and feed is not None:
             out["feed_latency"] = measure_feed_latency(cfg, server, feed)
             say(cfg, f"  feed → API: median {out['feed_latency']['median_s']} s")
@@ -1488,28 +1515,29 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{lv['stale_answers']} | {lv['p50_ms']} | {lv['p95_ms']} | {lv['p99_ms']} | {lv['max_ms']} | "
                 f"{lv['snapshot_builds']} | {lv['distinct_keys_seen']} | {lv['feed_writes']} |"
             )
-    walls = [
+    screens = [
         (d, lv)
         for d in report["datasets"]
         for lv in d.get("http", {}).get("levels", [])
-        if "wall_updates" in lv
+        if "screen_updates" in lv
     ]
-    if walls:
+    if screens:
         out += [
             "",
-            "## The wall's update request (/_dash-update-component) at the same time, one screen per API client",
+            "## The screens' update requests (/_dash-update-component) at the same time, one screen per API "
+            "client (every other one a wall, the others browser pages)",
             "",
+            "| backend | events | screens | requests | errors | answers (200 redrawn, 204 nothing new) "
+            "| p50 ms | p95 ms | wall p95 ms | pages p95 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        out += [
-            "| backend | events | screens | requests | errors | answers (200 redrawn, 204 unchanged) | p50 ms | p95 ms | p99 ms | max ms |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for d, lv in walls:
-            w = lv["wall_updates"]
+        for d, lv in screens:
+            w = lv["screen_updates"]
             answers = ", ".join(f"{k}: {v}" for k, v in w["statuses"].items())
             out.append(
                 f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {w['requests']} | {w['errors']} | "
-                f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w['p99_ms']} | {w['max_ms']} |"
+                f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w['wall_p95_ms']} | {w['page_p95_ms']} | "
+                f"{w['p99_ms']} | {w['max_ms']} |"
             )
     out += ["", "## Memory, feed latency, export, pandas", ""]
     for d in report["datasets"]:

@@ -107,11 +107,13 @@ def test_http_levels(report: dict[str, Any]) -> None:
         # refresh and never more often than twice its compute time).
         assert 0 <= lv["snapshot_builds"] <= lv["ok"]
     assert http["levels"][-1]["feed_writes"] >= 1
-    for lv in http["levels"]:  # as many wall screens, sending the wall's update request on each tick
-        wall = lv["wall_updates"]
-        assert wall["errors"] == 0 and wall["ok"] == wall["requests"] > 0
-        assert set(wall["statuses"]) <= {"200", "204"} and wall["statuses"].get("200", 0) >= 1
-        assert 0 < wall["p50_ms"] <= wall["p95_ms"] <= wall["max_ms"]
+    for lv in http["levels"]:  # as many screens (wall, pages), sending their update request on each tick
+        screens = lv["screen_updates"]
+        assert screens["errors"] == 0 and screens["ok"] == screens["requests"] > 0
+        assert set(screens["statuses"]) <= {"200", "204"} and screens["statuses"].get("200", 0) >= 1
+        assert 0 < screens["p50_ms"] <= screens["p95_ms"] <= screens["max_ms"]
+        assert positive(screens["wall_p95_ms"])
+    assert positive(http["levels"][-1]["screen_updates"]["page_p95_ms"])  # 5 screens: pages among them
     # The counter file saw the workers' builds: at least the first request of each view computed.
     assert http["snapshot_builds_total"] >= len(http["first_requests"])
 
