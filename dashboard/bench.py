@@ -1113,6 +1113,7 @@ class _Screens:
             **{
                 f"{kind}_{k}": v
                 for kind, xs in self.latencies.items()
+                if xs  # a kind no screen showed has no figures
                 for k, v in _percentiles(sorted(xs)).items()
                 if k in ("p50_ms", "p95_ms")
             },
@@ -1225,7 +1226,7 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
                 if "screen_updates" in lv:
                     w = lv["screen_updates"]
                     say(cfg, f"      + {lv['clients']} screens (wall, pages): p50 {w['p50_ms']} ms, p95 {w['p95_ms']} "
-                             f"ms (wall {w['wall_p95_ms']}, pages {w['page_p95_ms']}), p99 {w['p99_ms']} ms, "
+                             f"ms (wall {w.get('wall_p95_ms', '–')}, pages {w.get('page_p95_ms', '–')}), p99 {w['p99_ms']} ms, "
                              f"errors {w['errors']}, answers {w['statuses']}")  # fmt: skip
         if "latency" in cfg.sections and feed is not None:
             out["feed_latency"] = measure_feed_latency(cfg, server, feed)
@@ -1536,7 +1537,7 @@ def markdown(report: dict[str, Any]) -> str:
             answers = ", ".join(f"{k}: {v}" for k, v in w["statuses"].items())
             out.append(
                 f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {w['requests']} | {w['errors']} | "
-                f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w['wall_p95_ms']} | {w['page_p95_ms']} | "
+                f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w.get('wall_p95_ms', '–')} | {w.get('page_p95_ms', '–')} | "
                 f"{w['p99_ms']} | {w['max_ms']} |"
             )
     out += ["", "## Memory, feed latency, export, pandas", ""]
