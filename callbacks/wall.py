@@ -152,7 +152,7 @@ def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float 
 
 _DRAWN: OrderedDict[tuple[str, float], tuple[list[Any], dict[str, Any]]] = OrderedDict()
 _DRAWN_LOCK = threading.Lock()
-DRAWN_MEMORY = 16  # boards kept per process: a few views × screen sizes
+DRAWN_MEMORY = 4  # boards kept per process: the views and screen sizes of this minute (maps make them MBs)
 
 
 def drawn_board(

@@ -69,7 +69,7 @@ def snapshot() -> Response:
 
 _BODIES: OrderedDict[tuple[str, ...], str] = OrderedDict()
 _BODIES_LOCK = threading.Lock()
-BODY_MEMORY = 64  # serialized snapshots kept per process (a few hundred kB each)
+BODY_MEMORY = 16  # serialized snapshots kept per process (a few hundred kB each)
 
 
 def snapshot_body(snapshot: Snapshot, computed_at: Any, scope_token: str) -> str:
