@@ -150,11 +150,21 @@ def stacked_bar_figure(
     layout = base_layout(variant, title=title)
     layout["barmode"] = "stack"
     if horizontal:
-        layout["yaxis"].update({"autorange": "reversed", "type": "category"})
+        layout["yaxis"].update(
+            {"autorange": "reversed", "type": "category", **every_label(categories, variant)}
+        )
         layout["hovermode"] = "y unified" if VARIANTS[variant]["hover"] else False
     else:
         layout["xaxis"]["type"] = "category"
     return {"data": data, "layout": layout}
+
+
+def every_label(categories: list[str], variant: str) -> dict[str, Any]:
+    """Axis settings that name every bar: Plotly hides every other category label when they crowd, and
+    a drill-down bar nobody can name is a unit nobody can find. Long lists get a smaller font instead."""
+    font = VARIANTS[variant]["font"]
+    crowded = len(categories) > 18
+    return {"dtick": 1, "tickfont": {"size": max(9, round(font * 18 / len(categories))) if crowded else font}}
 
 
 def bar_figure(

@@ -548,3 +548,15 @@ def test_no_snapshot_at_all_is_an_export_error() -> None:
     service = SimpleNamespace(snapshot=lambda view: down)
     with pytest.raises(ExportError, match="source database unavailable"):
         export_view(service, None, ViewState(), "pptx")
+
+
+def test_every_bar_of_a_long_drill_down_list_is_named() -> None:
+    """Plotly hides every other category label when they crowd: a village bar nobody can name."""
+    from dashboard.figures import VARIANTS, stacked_bar_figure
+
+    few = stacked_bar_figure([f"村{i}" for i in range(10)], [("<1天", [1.0] * 10, "#000")])
+    assert few["layout"]["yaxis"]["dtick"] == 1
+    assert few["layout"]["yaxis"]["tickfont"]["size"] == VARIANTS["browser"]["font"]
+    many = stacked_bar_figure([f"村{i}" for i in range(30)], [("<1天", [1.0] * 30, "#000")])
+    assert many["layout"]["yaxis"]["dtick"] == 1
+    assert 9 <= many["layout"]["yaxis"]["tickfont"]["size"] < VARIANTS["browser"]["font"]
