@@ -42,7 +42,7 @@ screenshots: $(STAMP)
 WORKERS ?= 3
 THREADS ?= 4
 serve: $(STAMP)
-	DASHBOARD_BACKGROUND_REFRESH=$${DASHBOARD_BACKGROUND_REFRESH:-on} $(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) \
+	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) \
 	  --bind "$${DASHBOARD_HOST:-127.0.0.1}:$${DASHBOARD_PORT:-8050}" \
 	  --timeout 120 --graceful-timeout 10 --access-logfile - dashboard.wsgi:server
 

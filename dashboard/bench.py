@@ -818,7 +818,7 @@ class Server:
             "DASHBOARD_CACHE_URL": redis_url,
             "DASHBOARD_CACHE_DIR": str(cfg.data_dir / f"cache-{rid}"),
             "DASHBOARD_REFRESH_SECONDS": str(cfg.refresh_seconds),
-            "DASHBOARD_BACKGROUND_REFRESH": "on",  # as `make serve` runs
+            "DASHBOARD_BACKGROUND_REFRESH": "on",  # the default, whatever the caller's environment says
             "DASHBOARD_STATEMENT_TIMEOUT_MS": "600000",
             "BENCH_CLOCK_OFFSET": f"{offset:.3f}",
             "BENCH_COUNTER_FILE": str(self.counter),
@@ -1052,10 +1052,7 @@ def load_level(
         "errors": len(errors),
         "error_kinds": sorted(set(errors))[:5],
         "stale_answers": stale,
-        "p50_ms": round(percentile(lat, 50) * 1000, 2),
-        "p95_ms": round(percentile(lat, 95) * 1000, 2),
-        "p99_ms": round(percentile(lat, 99) * 1000, 2),
-        "max_ms": round((lat[-1] if lat else 0.0) * 1000, 2),
+        **latency_percentiles(lat),
         "scopes": min(clients, len(HTTP_VIEWS)),
         "distinct_keys_seen": len(keys),
         "snapshot_builds": len(builds),
@@ -1109,23 +1106,24 @@ class _Screens:
             "ok": len(every),
             "errors": len(self.errors),
             "statuses": dict(sorted(self.statuses.items())),  # 200: redrawn, 204: nothing new
-            **_percentiles(every),
+            **latency_percentiles(every),
             **{
                 f"{kind}_{k}": v
                 for kind, xs in self.latencies.items()
                 if xs  # a kind no screen showed has no figures
-                for k, v in _percentiles(sorted(xs)).items()
+                for k, v in latency_percentiles(sorted(xs)).items()
                 if k in ("p50_ms", "p95_ms")
             },
         }
 
 
-def _percentiles(lat: Sequence[float]) -> dict[str, float]:
+def latency_percentiles(lat: Sequence[float], digits: int = 2) -> dict[str, float]:
+    """p50/p95/p99/max in milliseconds of ascending latencies in seconds (the bench and the soak)."""
     return {
-        "p50_ms": round(percentile(lat, 50) * 1000, 2),
-        "p95_ms": round(percentile(lat, 95) * 1000, 2),
-        "p99_ms": round(percentile(lat, 99) * 1000, 2),
-        "max_ms": round((lat[-1] if lat else 0.0) * 1000, 2),
+        "p50_ms": round(percentile(lat, 50) * 1000, digits),
+        "p95_ms": round(percentile(lat, 95) * 1000, digits),
+        "p99_ms": round(percentile(lat, 99) * 1000, digits),
+        "max_ms": round((lat[-1] if lat else 0.0) * 1000, digits),
     }
 
 

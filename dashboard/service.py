@@ -9,7 +9,7 @@ One :meth:`SnapshotService.snapshot` call answers "what is the situation for thi
 * one process computes a missing key while the others wait (:meth:`SharedCache.single_flight`);
 * when the source fails, the last good snapshot (shared cache, then the state store, which survives
   restarts) comes back marked stale with its age and the error: callers never see an exception;
-* with ``background=True`` (``make serve``, DASHBOARD_BACKGROUND_REFRESH=on) a live view that is due is rebuilt by a
+* with ``background=True`` (DASHBOARD_BACKGROUND_REFRESH, on by default) a live view that is due is rebuilt by a
   background thread (:mod:`dashboard.refresher`) and requests get the last good snapshot meanwhile, so
   no screen waits for a build; a view with no recent snapshot is still computed on request.
 """

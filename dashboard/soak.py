@@ -47,7 +47,7 @@ from dashboard.bench import (
     _redis_up,
     drop_redis_prefix,
     ensure_dataset,
-    percentile,
+    latency_percentiles,
     read_counter,
     remove_run_files,
     rss_mb,
@@ -189,21 +189,12 @@ class Tally:
                 "error_kinds": dict(self.errors.most_common(5)),
                 "statuses": dict(self.statuses),
                 "stale_answers": self.stale,
-                **_percentiles(lat),
+                **latency_percentiles(lat, 1),
             }
             out["by_kind"] = {
-                k: {"requests": len(v), **_percentiles(sorted(v))} for k, v in self.by_kind.items()
+                k: {"requests": len(v), **latency_percentiles(sorted(v), 1)} for k, v in self.by_kind.items()
             }
         return out
-
-
-def _percentiles(lat: Sequence[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(percentile(lat, 50) * 1000, 1),
-        "p95_ms": round(percentile(lat, 95) * 1000, 1),
-        "p99_ms": round(percentile(lat, 99) * 1000, 1),
-        "max_ms": round((lat[-1] if lat else 0.0) * 1000, 1),
-    }
 
 
 def screens(targets: Sequence[Target], clients: int) -> list[Target]:
