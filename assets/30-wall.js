@@ -44,3 +44,48 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     observer.observe(document.body, { childList: true, subtree: true, characterData: true });
   });
 })();
+
+// Fit each wall table to its panel. The server sends as many rows as a 16:9 panel holds, but an alert
+// row or the stale-data banner takes height from every panel: a row cut in half by the panel's edge is
+// worse than a row left out. Rows go from the end, or, in a ranking shown as its first and last units
+// around a "⋯" row, from beside the gap, so the top and the bottom of the ranking both stay in sight.
+(function () {
+  function isGap(row) { return row.cells.length && row.cells[0].textContent === "⋯"; }
+  function fit(box) {
+    var rows = Array.prototype.slice.call(box.querySelectorAll("tbody tr"));
+    rows.forEach(function (r) { r.style.display = ""; });
+    var gap = rows.findIndex(isGap);
+    var before = gap - 1, after = gap + 1, fromHead = true, last = rows.length - 1;
+    while (box.scrollHeight > box.clientHeight + 1) {
+      var victim = null;
+      if (gap >= 0 && (before >= 0 || after <= last)) {
+        if ((fromHead && before >= 0) || after > last) { victim = rows[before--]; } else { victim = rows[after++]; }
+        fromHead = !fromHead;
+      } else if (last >= 0 && last !== gap) {
+        victim = rows[last--];
+      }
+      if (!victim) { return; }
+      victim.style.display = "none";
+    }
+  }
+  var queued = false;
+  function fitAll() {
+    queued = false;
+    document.querySelectorAll(".wall .wall-table").forEach(fit);
+  }
+  function later() {
+    if (!queued) { queued = true; window.requestAnimationFrame(fitAll); }
+  }
+  var observer = new MutationObserver(function (mutations) {
+    // Tables, alerts and the banner change the room a table has; the clock's ticks do not.
+    for (var i = 0; i < mutations.length; i++) {
+      var el = mutations[i].target;
+      if (el.nodeType !== 1) { el = el.parentElement; }
+      if (el && el.closest && el.closest(".wall-table, .wall-alerts, .wall-banner, .wall-kpis")) { later(); return; }
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    observer.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["hidden"] });
+  });
+  window.addEventListener("resize", later);
+})();

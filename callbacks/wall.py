@@ -17,7 +17,7 @@ from dashboard.auth import Unauthorized
 from dashboard.i18n import fmt_age, fmt_datetime, t
 from dashboard.snapshot import Snapshot
 from layouts import render
-from layouts.wall import TABLE_PANELS, WALL_PANELS
+from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ PANEL_KEYS = {
     "wall-rk-towns": "town_ranking",
     "wall-rk-depts": "dept_ranking",
 }
-PANEL_IDS = [pid for page in WALL_PANELS.values() for pid, _area in page]
+PANELS = [panel for page in WALL_PANELS.values() for panel in page]
+PANEL_IDS = [panel.id for panel in PANELS]
 
 OUTPUTS = [
     Output("wall-kpis", "children", allow_duplicate=True),
@@ -62,32 +63,35 @@ OUTPUTS = [
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
 
 
-def _panel(pid: str, snap: Snapshot, view: Any, scale: float) -> Any:
-    """One panel's figure or table; unchanged (``no_update``) when it cannot be drawn right now.
+def _panel(panel: WallPanel, snap: Snapshot, view: Any, scale: float) -> tuple[Any, str]:
+    """One panel's figure or table and its title; the figure unchanged (``no_update``) when it cannot be
+    drawn right now.
 
     Why: maps read their geometry from the source (cached per process for a few minutes). Right after a
     restart during an outage, or once that cache expires in a long one, the source is not there: the
     map keeps what it shows instead of failing the whole wall with a 500.
     """
+    pid = panel.id
     kind = "table" if pid in TABLE_PANELS else ("map" if pid.endswith("-map") else "chart")
     try:
-        return render.render_panel(kind, PANEL_KEYS[pid], snap, view, "wall", scale=scale)
+        return render.wall_panel(
+            kind, PANEL_KEYS[pid], snap, view, scale=scale, limit=panel.limit, both_ends=panel.both_ends
+        )
     except SQLAlchemyError as exc:
         log.warning("wall panel %s kept as it was: %s", pid, type(exc).__name__)
-        return no_update
+        return no_update, render.panel_title(PANEL_KEYS[pid], view.lang)
 
 
 def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, scale: float) -> list[Any]:
     """Every wall output for ``snap``; the banner says how old the data is when it is stale."""
     lang = view.lang
-    panels = [_panel(pid, snap, view, scale) for pid in PANEL_IDS]
-    titles = [render.panel_title(PANEL_KEYS[pid], lang) for pid in PANEL_IDS]
+    drawn = [_panel(panel, snap, view, scale) for panel in PANELS]
     age_text = t("data_as_of", lang, when=fmt_datetime(snap.newest_data_at or snap.now, lang, seconds=True))
     banner = t("stale_banner", lang, age=fmt_age(age_seconds, lang)) if stale else ""
     return [
         render.render_panel("kpis", "wall", snap, view, "wall"),
-        *panels,
-        *titles,
+        *[value for value, _title in drawn],
+        *[title for _value, title in drawn],
         render.render_panel("ticker", "ticker_wall", snap, view, "wall"),
         render.alerts(snap, lang),
         render.scope_label(snap, view),

@@ -118,9 +118,13 @@ def trend_figure(
         }
         for name, values, colour, dashed in series
     ]
-    layout = base_layout(variant, title=title)
+    # One line needs no legend (the panel's title names it): on a half-height wall panel the legend's
+    # row is a third of the plot.
+    layout = base_layout(variant, title=title, legend=len(series) > 1)
     layout["xaxis"]["type"] = "category"  # "2024-01" would otherwise be parsed as a date
     layout["xaxis"]["nticks"] = 6 if variant.startswith("wall") else 12
+    if variant.startswith("wall"):  # wall type is large: more y labels collide on a half-height panel
+        layout["yaxis"]["nticks"] = 5
     layout["xaxis"]["tickangle"] = 0
     if percent:  # values are percentages (0–100), not fractions; rates live near the top: zoom in
         layout["yaxis"].update({"ticksuffix": "%", "rangemode": "normal"})
@@ -186,8 +190,12 @@ def bar_figure(
     data.append(_bar(labels, values, name or "", colour, horizontal))
     layout = base_layout(variant, title=title, legend=reference is not None)
     layout["barmode"] = "overlay" if reference is not None else "group"
+    if reference is not None and horizontal and variant.startswith("wall"):
+        # Beside the bars, not above them: on a half-height wall panel a legend row leaves the bars'
+        # labels too little height; the panel is wide.
+        layout["legend"].update({"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"})
     if horizontal:
-        layout["yaxis"].update({"autorange": "reversed", "type": "category"})
+        layout["yaxis"].update({"autorange": "reversed", "type": "category", **every_label(labels, variant)})
     else:
         layout["xaxis"]["type"] = "category"
     return {"data": data, "layout": layout}

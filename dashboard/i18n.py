@@ -78,6 +78,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "video_offline": ("离线最久的视频点位", "Video points offline longest"),
     "ticker": ("最新紧急及督办事件", "Newest urgent and supervised cases"),
     "no_data": ("暂无数据", "No data"),
+    "first_n": ("前{n}", "top {n}"),
+    "lowest_n": ("最低{n}个", "lowest {n}"),
     "minutes": ("{n} 分钟", "{n} min"),
     "hours": ("{n} 小时", "{n} h"),
     "seconds": ("{n} 秒", "{n} s"),

@@ -71,6 +71,23 @@ def trim(spec: ChartSpec, limit: int) -> ChartSpec:
     return replace(spec, categories=spec.categories[:limit], codes=spec.codes[:limit], series=series)
 
 
+LOWEST_FIRST = {"patrol_coverage"}  # charts sorted worst (lowest) first: trimmed, they keep the lowest
+
+
+def fit_rows(spec: TableSpec, limit: int, *, both_ends: bool = False) -> TableSpec:
+    """At most ``limit`` rows: the first ones, or, for a ranking (``both_ends``), the first and the last
+    around a ``⋯`` row, so a wall that has room for eleven rows still shows who is at the bottom."""
+    if len(spec.rows) <= limit:
+        return spec
+    if not both_ends or limit < 3:
+        return replace(spec, rows=spec.rows[:limit], row_codes=spec.row_codes[:limit])
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    gap = ["⋯"] + [""] * (len(spec.columns) - 1)
+    codes = [*spec.row_codes[:head], "", *spec.row_codes[-tail:]] if spec.row_codes else []
+    return replace(spec, rows=[*spec.rows[:head], gap, *spec.rows[-tail:]], row_codes=codes)
+
+
 def chart(snapshot: Snapshot, key: str, lang: str) -> ChartSpec:
     """The chart ``key`` (see CHART_BUILDERS) for ``snapshot`` in ``lang``."""
     return CHART_BUILDERS[key](snapshot, lang)

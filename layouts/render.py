@@ -34,9 +34,6 @@ KPI_SETS: dict[str, list[str]] = {
 }
 
 
-WALL_BARS = 10  # bars a wall panel shows: readable from ten metres
-
-
 def render_key(snap: Snapshot, view: ViewState) -> str:
     """Changes when the figures can have changed: new data, a new minute (ageing), another view."""
     return f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
@@ -137,15 +134,41 @@ def render_panel(
         return crumbs(snap, view)
     if kind == "table":
         return table_component(panels.table(snap, key, lang))
-    spec = panels.chart(snap, key, lang)
-    if variant == "wall":
-        spec = panels.trim(spec, WALL_BARS)
+    return _figure(panels.chart(snap, key, lang), variant, scale, lang)
+
+
+def _figure(spec: panels.ChartSpec, variant: str, scale: float, lang: str) -> Any:
     geojson = None
     if spec.kind == "map":
         from dashboard.app import get_units
 
         geojson = get_units().geojson(spec.map_level or "town", spec.map_parent)
     return figures.from_spec(spec, figures.scaled(variant, scale), geojson=geojson, lang=lang)
+
+
+def wall_panel(
+    kind: str,
+    key: str,
+    snap: Snapshot,
+    view: ViewState,
+    *,
+    scale: float,
+    limit: int | None,
+    both_ends: bool = False,
+) -> tuple[Any, str]:
+    """A wall panel's figure or table cut to what fits it (``limit`` bars or rows), and its title, which
+    says so when bars were left out (``按类别 · 前5``)."""
+    lang = view.lang
+    title = panel_title(key, lang)
+    if kind == "table":
+        table = panels.table(snap, key, lang)
+        return table_component(panels.fit_rows(table, limit, both_ends=both_ends) if limit else table), title
+    spec = panels.chart(snap, key, lang)
+    if limit and spec.kind != "map" and len(spec.categories) > limit:
+        spec = panels.trim(spec, limit)
+        word = "lowest_n" if key in panels.LOWEST_FIRST else "first_n"
+        title = f"{title} · {t(word, lang, n=limit)}"
+    return _figure(spec, "wall", scale, lang), title
 
 
 def panel_title(key: str, lang: str) -> str:

@@ -7,7 +7,7 @@ each screen of the hall gets its own view by its URL alone. Rotation and the clo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from dash import dcc, html
 
@@ -15,28 +15,54 @@ from dashboard.i18n import t
 from dashboard.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
 from layouts.components import graph
 
-WALL_PANELS: dict[str, list[tuple[str, str]]] = {
-    # page → [(graph or div id, css area)]
+
+class WallPanel(NamedTuple):
+    """One panel of a wall page: its graph or table id, its CSS grid area and how many bars or table
+    rows fit it on a 16:9 screen (the tightest wall shape; wide walls give every panel full height).
+
+    Why a fixed count: type on the wall scales with the screen, so a half-height panel holds the same
+    five bars or four rows at 1080p and at 4K. More than that and Plotly drops every other label, or a
+    table loses its last rows below the panel's edge without a word.
+    """
+
+    id: str
+    area: str
+    limit: int | None = None  # bars or rows; None: a map or a line chart
+    both_ends: bool = False  # a ranking too long for the panel shows its first and last rows
+
+
+HALF_BARS, FULL_BARS = 5, 10
+HALF_ROWS, FULL_ROWS = 4, 10
+
+WALL_PANELS: dict[str, list[WallPanel]] = {
+    # 16:9 grids in assets/20-wall.css; "map" is the tall area of each page.
     "overview": [
-        ("wall-ov-map", "map"),
-        ("wall-ov-trend", "a"),
-        ("wall-ov-category", "b"),
-        ("wall-ov-towns", "c"),
+        WallPanel("wall-ov-map", "map"),
+        WallPanel("wall-ov-trend", "a"),
+        WallPanel("wall-ov-category", "b", HALF_BARS),
+        WallPanel("wall-ov-towns", "c", FULL_ROWS),
     ],
-    "backlog": [("wall-bl-ageing", "map"), ("wall-bl-map", "a"), ("wall-bl-top", "c")],
+    "backlog": [
+        WallPanel("wall-bl-ageing", "map", FULL_BARS),
+        WallPanel("wall-bl-map", "a"),
+        WallPanel("wall-bl-top", "c", FULL_ROWS),
+    ],
     "patrol": [
-        ("wall-pt-map", "map"),
-        ("wall-pt-coverage", "a"),
-        ("wall-pt-duty", "b"),
-        ("wall-pt-video", "c"),
+        WallPanel("wall-pt-map", "map"),
+        WallPanel("wall-pt-coverage", "a", HALF_BARS),
+        WallPanel("wall-pt-duty", "b", HALF_BARS),
+        WallPanel("wall-pt-video", "c", HALF_ROWS),
     ],
     "trends": [
-        ("wall-tr-main", "map"),
-        ("wall-tr-category", "a"),
-        ("wall-tr-source", "b"),
-        ("wall-tr-ontime", "c"),
+        WallPanel("wall-tr-main", "map"),
+        WallPanel("wall-tr-category", "a", HALF_BARS),
+        WallPanel("wall-tr-source", "b", HALF_BARS),
+        WallPanel("wall-tr-ontime", "c"),
     ],
-    "rankings": [("wall-rk-towns", "map"), ("wall-rk-depts", "c")],
+    "rankings": [
+        WallPanel("wall-rk-towns", "map", FULL_ROWS + 1, both_ends=True),
+        WallPanel("wall-rk-depts", "c", FULL_ROWS + 1, both_ends=True),
+    ],
 }
 TABLE_PANELS = {"wall-ov-towns", "wall-bl-top", "wall-pt-video", "wall-rk-towns", "wall-rk-depts"}
 
@@ -68,7 +94,7 @@ def wall_layout(**query: Any) -> html.Div:
     first = view.pages[0] if view.pages else WALL_PAGES[0]
     sections = [
         html.Section(
-            [_panel(pid, area) for pid, area in WALL_PANELS[page]],
+            [_panel(p.id, p.area) for p in WALL_PANELS[page]],
             id={"type": "wall-page", "page": page},
             className="wall-page" + (" active" if page == first else ""),
             **_data_page(page),

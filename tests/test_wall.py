@@ -496,3 +496,128 @@ def test_a_board_is_drawn_once_per_render_key_and_screen_scale() -> None:
     for i in range(DRAWN_MEMORY):  # the memory is bounded: the oldest boards go
         drawn_board(f"other{i}", 1.0, draw(f"o{i}"))
     assert drawn_board("v1|10:00|", 1.0, draw("e"))[0] == ["e"]
+
+
+# --- d. what fits a panel: bars and rows the screen can show, every label named ---------------------
+
+
+def _table_rows(table: Any) -> list[list[str]]:
+    """The body cells of a rendered ``simple_table`` as text."""
+    body = table.children[1].children
+    return [[str(td.children) for td in tr.children] for tr in body]
+
+
+def test_wall_panels_show_only_the_bars_and_rows_that_fit_them(district: str) -> None:
+    """A half-height panel shows five bars and says so in its title; a ranking longer than its panel shows
+    its first and last units around a ``⋯`` row, with their real ranks."""
+    from callbacks.wall import PANEL_KEYS, PANELS
+    from dashboard import panels
+    from dashboard.db import make_source_engine
+    from dashboard.queries.snapshot import build_snapshot
+    from dashboard.viewstate import ViewState
+    from layouts import render
+    from layouts.wall import TABLE_PANELS
+
+    view = ViewState()
+    with make_source_engine(district).connect() as conn:
+        snap = build_snapshot(conn, view, dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC))
+    trimmed = 0
+    for panel in (p for p in PANELS if p.limit is not None):
+        key = PANEL_KEYS[panel.id]
+        assert panel.limit is not None
+        if panel.id in TABLE_PANELS:
+            table, _title = render.wall_panel(
+                "table", key, snap, view, scale=1.0, limit=panel.limit, both_ends=panel.both_ends
+            )
+            full = panels.table(snap, key, "zh").rows
+            assert len(_table_rows(table)) == min(panel.limit, len(full)), panel.id
+            continue
+        figure, title = render.wall_panel("chart", key, snap, view, scale=1.0, limit=panel.limit)
+        categories = panels.chart(snap, key, "zh").categories
+        shown = figure["data"][-1]["y"]
+        assert len(shown) == min(panel.limit, len(categories)), panel.id
+        assert shown == categories[: len(shown)], panel.id  # the first ones in the chart's own order
+        assert figure["layout"]["yaxis"]["dtick"] == 1, panel.id  # Plotly may not skip a label
+        cut = len(categories) > panel.limit
+        trimmed += cut
+        assert (
+            title.endswith(f"前{panel.limit}" if key != "patrol_coverage" else f"最低{panel.limit}个") == cut
+        )
+    assert trimmed >= 3  # categories (twice) and towns: the district has more than fit
+
+    towns = panels.table(snap, "town_ranking", "zh").rows
+    assert len(towns) == 26
+    table, _title = render.wall_panel(
+        "table", "town_ranking", snap, view, scale=1.0, limit=11, both_ends=True
+    )
+    ranks = [row[0] for row in _table_rows(table)]
+    assert ranks == ["1", "2", "3", "4", "5", "⋯", "22", "23", "24", "25", "26"]
+    english, title = render.wall_panel(
+        "chart", "by_category_bar", snap, ViewState(lang="en"), scale=1.0, limit=5
+    )
+    assert title == "By category · top 5" and len(english["data"][-1]["y"]) == 5
+
+
+DRAWN = ".wall-page.active .main-svg, .wall-page.active .wall-table table"
+
+
+def test_every_wall_page_fits_a_1080p_screen(live_server: Server) -> None:
+    """At 1920×1080 no wall table runs below its panel and no bar chart's labels overlap or go missing."""
+    from dashboard.viewstate import WALL_PAGES
+
+    probe = """
+    const out = [];
+    for (const panel of document.querySelectorAll('.wall-page.active .wall-panel')) {
+      const table = panel.querySelector('.wall-table');
+      if (table) { out.push({id: table.id, overflow: table.scrollHeight - table.clientHeight}); continue; }
+      const gd = panel.querySelector('.js-plotly-plot');
+      if (!gd || !gd.data || !gd.data.length || gd.data[0].orientation !== 'h') continue;
+      const labels = Array.from(gd.querySelectorAll('.ytick text')).map(t => t.getBoundingClientRect())
+        .sort((a, b) => a.top - b.top);
+      // A text box is ~1.45 em tall (the font's ascent and descent) and a CJK glyph ~0.9 em: boxes may
+      // touch by a quarter of their height before the ink does.
+      let overlap = 0;
+      for (let i = 1; i < labels.length; i++) {
+        overlap = Math.max(overlap, (labels[i - 1].bottom - labels[i].top) / labels[i].height);
+      }
+      out.push({id: gd.parentElement.id, bars: gd.data[gd.data.length - 1].y.length, labels: labels.length,
+                overlap: overlap});
+    }
+    return out;
+    """
+    with chrome(1920, 1080) as d:
+        d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+        )
+        log = PageLog()
+        for page in WALL_PAGES:
+            d.get(f"{live_server.base}/wall?pages={page}")
+            wait_kpis(d)
+            # Drawn and settled: Plotly fits its figures to their panels after the first paint.
+            wait_for(lambda: d.find_elements("css selector", DRAWN), message="wall drawn")
+            time.sleep(2)
+            found = d.execute_script(probe)
+            assert found, page
+            for item in found:
+                if "overflow" in item:
+                    assert item["overflow"] <= 1, (page, item)
+                else:
+                    assert item["labels"] == item["bars"], (page, item)
+                    assert item["overlap"] <= 0.25, (page, item)
+            log.drain(d)
+        # Three rows of alerts take height from every panel: the browser leaves out whole rows, beside
+        # the ranking's gap, so the first and the last town stay in sight.
+        d.execute_script(
+            "const a = document.querySelector('.wall-alerts');"
+            "for (let i = 0; i < 18; i++) a.insertAdjacentHTML('beforeend', '<div class=\"wall-alert\">测试告警</div>');"
+        )
+        time.sleep(1)
+        for item in d.execute_script(probe):
+            assert item.get("overflow", 0) <= 1, item
+        ranks = d.execute_script(
+            "return Array.from(document.querySelectorAll('#wall-rk-towns tbody tr'))"
+            ".filter(r => r.offsetParent !== null).map(r => r.cells[0].textContent)"
+        )
+        assert ranks[0] == "1" and ranks[-1] == "26" and "⋯" in ranks and len(ranks) < 11, ranks
+        log.assert_clean(d)

@@ -7,9 +7,12 @@ package ``chromium``) and a running dashboard (``make run``).
 from __future__ import annotations
 
 import argparse
+import base64
+import importlib.util
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from dashboard.progress import Progress
@@ -43,11 +46,15 @@ def chromium() -> str:
 
 
 def capture(url: str, out: Path, width: int, height: int, scale: int) -> None:
-    """One screenshot; Dash needs a virtual-time budget to render its callbacks first."""
+    """One screenshot with the Chromium command line; Dash needs a virtual-time budget to render first.
+
+    The fallback when chromedriver is missing: under virtual time Plotly does not refit its figures to
+    their panels after the first paint, so graphs can come out smaller than the screen shows them.
+    """
     with tempfile.TemporaryDirectory(prefix="shot-") as profile:
         cmd = [
             chromium(),
-            "--headless",
+            "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-background-networking",
@@ -63,6 +70,61 @@ def capture(url: str, out: Path, width: int, height: int, scale: int) -> None:
             url,
         ]
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+
+
+DRAWN = ".main-svg, .wall-table table, .table"
+
+
+class Browser:
+    """One headless Chromium driven over chromedriver, in real time: pages are captured once drawn and
+    settled, as a screen in the hall shows them (figures fitted to their panels)."""
+
+    def __init__(self) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = chromium()
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ):
+            opts.add_argument(arg)
+        self.driver = webdriver.Chrome(service=Service(chromedriver()), options=opts)
+        self.driver.set_page_load_timeout(60)
+
+    def capture(self, url: str, out: Path, width: int, height: int, scale: int, settle: float = 3.0) -> None:
+        from selenium.common.exceptions import WebDriverException
+
+        metrics = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": False}
+        try:
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+            self.driver.get(url)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not self.driver.find_elements("css selector", DRAWN):
+                time.sleep(0.25)
+            time.sleep(settle)  # Plotly refits its figures to their panels after the first paint
+            shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+        except WebDriverException as exc:  # reported per page by the caller, like a failed command line
+            raise OSError(f"Chromium: {exc.msg}") from exc
+        out.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        self.driver.quit()
+
+
+def chromedriver() -> str:
+    return shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def open_browser() -> Browser | None:
+    """A driven Chromium when selenium and chromedriver are there, else None (the command line is used)."""
+    if importlib.util.find_spec("selenium") is None or not Path(chromedriver()).exists():
+        return None
+    return Browser()
 
 
 def thumbnail(png: Path, jpg: Path) -> None:
@@ -109,15 +171,25 @@ def run(args: argparse.Namespace) -> int:
         wanted = [w for w in args.only.split(",") if w]
         todo = [job for job in todo if any(w in job[0] for w in wanted)]
     failed: list[str] = []
-    with Progress("截图 screenshots", len(todo)) as bar, tempfile.TemporaryDirectory() as tmp:
-        for name, url, (w, h, scale) in todo:
-            png = (args.out if args.keep_png else Path(tmp)) / f"{name}.png"
-            try:
-                capture(url, png, w, h, scale)
-                thumbnail(png, args.out / f"{name}.jpg")
-            except (subprocess.SubprocessError, OSError) as exc:  # one slow page must not lose the rest
-                failed.append(f"{name}: {exc.__class__.__name__}")
-            bar.advance()
+    browser = open_browser()
+    if browser is None:
+        print("chromedriver or selenium missing: using the Chromium command line (figures may be undersized)")
+    try:
+        with Progress("截图 screenshots", len(todo)) as bar, tempfile.TemporaryDirectory() as tmp:
+            for name, url, (w, h, scale) in todo:
+                png = (args.out if args.keep_png else Path(tmp)) / f"{name}.png"
+                try:
+                    if browser is None:
+                        capture(url, png, w, h, scale)
+                    else:
+                        browser.capture(url, png, w, h, scale)
+                    thumbnail(png, args.out / f"{name}.jpg")
+                except (subprocess.SubprocessError, OSError) as exc:  # one slow page must not lose the rest
+                    failed.append(f"{name}: {exc.__class__.__name__}")
+                bar.advance()
+    finally:
+        if browser is not None:
+            browser.close()
     print(f"{len(todo) - len(failed)} screenshots in {args.out}")
     for line in failed:
         print(f"  failed: {line}")
