@@ -184,6 +184,10 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
                 dcc.DatePickerRange(
                     id="f-range",
                     display_format="YYYY-MM-DD",
+                    month_format=t("month_format", lang),
+                    first_day_of_week=1,  # weeks start on Monday in China (and in the weekly KPIs)
+                    start_date_placeholder_text=t("date_from", lang),
+                    end_date_placeholder_text=t("date_to", lang),
                     minimum_nights=0,
                     start_date=view.date_from.isoformat() if view.date_from else None,
                     end_date=view.date_to.isoformat() if view.date_to else None,
@@ -205,13 +209,16 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
                         dcc.DatePickerSingle(
                             id="f-asof-date",
                             display_format="YYYY-MM-DD",
+                            month_format=t("month_format", lang),
+                            first_day_of_week=1,
+                            placeholder=t("date_pick", lang),
                             clearable=True,
                             date=as_of_local.date().isoformat() if as_of_local else None,
                         ),
                         dcc.Input(
                             id="f-asof-time",
                             type="text",
-                            placeholder="HH:MM",
+                            placeholder=t("time_pick", lang),
                             debounce=True,
                             className="time-input",
                             value=as_of_local.strftime("%H:%M") if as_of_local else "",
