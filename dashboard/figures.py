@@ -100,24 +100,46 @@ def trend_figure(
     variant: str = "browser",
     title: str | None = None,
     percent: bool = False,
+    running: int | None = None,
+    lang: str = "zh",
 ) -> Figure:
-    """Lines over category buckets. ``series`` items: (name, values, colour, dashed)."""
-    data = [
-        {
+    """Lines over category buckets. ``series`` items: (name, values, colour, dashed).
+
+    ``running``: the index of a bucket still in progress (today, this week). Each line stops before it,
+    and a faint dashed step leads to its partial value with an open marker, so a day that is half over
+    does not read as a fall. Last year's overlay (``dashed``) is complete and drawn whole.
+    """
+    width = 3 if variant.startswith("wall") else 2
+    hover = "%{y:.1f}%" if percent else "%{y:,}"
+    data: list[dict[str, Any]] = []
+    for name, values, colour, dashed in series:
+        line: dict[str, Any] = {
             "type": "scatter",
             "mode": "lines",
             "name": name,
             "x": buckets,
-            "y": values,
-            "line": {
-                "color": colour,
-                "width": 3 if variant == "wall" else 2,
-                "dash": "dot" if dashed else "solid",
-            },
-            "hovertemplate": "%{y:.1f}%" if percent else "%{y:,}",
+            "legendgroup": name,
         }
-        for name, values, colour, dashed in series
-    ]
+        line["line"] = {"color": colour, "width": width, "dash": "dot" if dashed else "solid"}
+        line["hovertemplate"] = hover
+        if dashed or running is None or running >= len(values) or values[running] is None:
+            data.append({**line, "y": values})
+            continue
+        data.append({**line, "y": [*values[:running], None, *values[running + 1 :]]})
+        first = max(running - 1, 0)
+        data.append(
+            {
+                **line,
+                "mode": "lines+markers",
+                "x": buckets[first : running + 1],
+                "y": values[first : running + 1],
+                "line": {"color": colour, "width": width, "dash": "dash"},
+                "marker": {"symbol": "circle-open", "size": width * 3, "color": colour},
+                "opacity": 0.55,
+                "showlegend": False,
+                "hovertemplate": hover + (" (so far)" if lang == "en" else "（进行中）"),
+            }
+        )
     # One line needs no legend (the panel's title names it): on a half-height wall panel the legend's
     # row is a third of the plot.
     layout = base_layout(variant, title=title, legend=len(series) > 1)
@@ -336,7 +358,9 @@ def from_spec(
             (s.name, s.values, s.colour or PALETTE[i % len(PALETTE)], s.dashed)
             for i, s in enumerate(spec.series)
         ]
-        return trend_figure(spec.categories, series, variant=variant, percent=spec.percent)
+        return trend_figure(
+            spec.categories, series, variant=variant, percent=spec.percent, running=spec.running, lang=lang
+        )
     if spec.kind == "donut":
         return donut_figure(spec.categories, [v or 0 for v in spec.series[0].values], variant=variant)
     if spec.kind in {"stacked_hbar", "stacked_bar"}:

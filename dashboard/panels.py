@@ -8,6 +8,7 @@ numbers on the wall, in the browser and in the deck are the same numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +41,9 @@ class ChartSpec:
     map_parent: str | None = None
     map_texts: list[str] = field(default_factory=list)
     note: str | None = None  # e.g. "illustrative boundaries"
+    # For kind == "line": the bucket still running at the snapshot's moment (today, this week). Its count
+    # is partial; drawn like the others, every line would dive at its right end and read as a fall.
+    running: int | None = None
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -380,16 +384,30 @@ def _counts(key: str, snap: Snapshot, field_name: str, lang: str, kind: str, lim
     )
 
 
+def running_bucket(labels: list[str], unit: str, now: str) -> int | None:
+    """The index of the bucket that contains the snapshot's moment ``now`` (ISO, UTC), if one does."""
+    from dashboard.i18n import to_local
+    from dashboard.queries.trends import label_of
+
+    if not labels or not now:
+        return None
+    moment = to_local(dt.datetime.fromisoformat(now))
+    label = label_of(moment.strftime("%Y-%m-%d %H"), unit)
+    return labels.index(label) if label in labels else None
+
+
 def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
     last = snap.trends.get("last90", {})
+    labels = [str(x) for x in last.get("labels", [])]
     return _spec(
         "trend_90d",
         "line",
-        categories=[str(x)[5:] if len(str(x)) == 10 else str(x) for x in last.get("labels", [])],
+        categories=[x[5:] if len(x) == 10 else x for x in labels],
         series=[
             Series(_pick(lang, ("上报", "Reported")), list(last.get("reported", [])), REPORTED_COLOUR),
             Series(_pick(lang, ("办结", "Closed")), list(last.get("closed", [])), CLOSED_COLOUR),
         ],
+        running=running_bucket(labels, "day", snap.now),
     )
 
 
@@ -408,15 +426,24 @@ def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
                 True,
             )
         )
-    return _spec("trend_period", "line", categories=[str(x) for x in tr.get("labels", [])], series=series)
+    labels = [str(x) for x in tr.get("labels", [])]
+    return _spec(
+        "trend_period",
+        "line",
+        categories=labels,
+        series=series,
+        running=running_bucket(labels, str(tr.get("bucket", "day")), snap.now),
+    )
 
 
 def ontime_weekly(snap: Snapshot, lang: str) -> ChartSpec:
     weekly = snap.trends.get("on_time_weekly", {})
+    labels = [str(x) for x in weekly.get("labels", [])]
     return _spec(
         "ontime_weekly",
         "line",
-        categories=[str(x) for x in weekly.get("labels", [])],
+        categories=labels,
+        running=running_bucket(labels, "week", snap.now),
         series=[
             Series(
                 _pick(lang, ("按期办结率", "On-time rate")),

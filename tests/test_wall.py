@@ -507,20 +507,29 @@ def _table_rows(table: Any) -> list[list[str]]:
     return [[str(td.children) for td in tr.children] for tr in body]
 
 
-def test_wall_panels_show_only_the_bars_and_rows_that_fit_them(district: str) -> None:
+PANEL_NOW = dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC)  # 14:00 in Xiaoshan, a Saturday
+
+
+@pytest.fixture(scope="module")
+def district_snapshot(district: str) -> Any:
+    from dashboard.db import make_source_engine
+    from dashboard.queries.snapshot import build_snapshot
+    from dashboard.viewstate import ViewState
+
+    with make_source_engine(district).connect() as conn:
+        return build_snapshot(conn, ViewState(), PANEL_NOW)
+
+
+def test_wall_panels_show_only_the_bars_and_rows_that_fit_them(district_snapshot: Any) -> None:
     """A half-height panel shows five bars and says so in its title; a ranking longer than its panel shows
     its first and last units around a ``⋯`` row, with their real ranks."""
     from callbacks.wall import PANEL_KEYS, PANELS
     from dashboard import panels
-    from dashboard.db import make_source_engine
-    from dashboard.queries.snapshot import build_snapshot
     from dashboard.viewstate import ViewState
     from layouts import render
     from layouts.wall import TABLE_PANELS
 
-    view = ViewState()
-    with make_source_engine(district).connect() as conn:
-        snap = build_snapshot(conn, view, dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC))
+    view, snap = ViewState(), district_snapshot
     trimmed = 0
     for panel in (p for p in PANELS if p.limit is not None):
         key = PANEL_KEYS[panel.id]
@@ -621,3 +630,29 @@ def test_every_wall_page_fits_a_1080p_screen(live_server: Server) -> None:
         )
         assert ranks[0] == "1" and ranks[-1] == "26" and "⋯" in ranks and len(ranks) < 11, ranks
         log.assert_clean(d)
+
+
+def test_a_bucket_still_running_is_drawn_apart_so_the_line_does_not_dive(district_snapshot: Any) -> None:
+    """At 14:00 today is half over: the 90-day lines stop at yesterday and a faint dashed step with an open
+    marker leads to today's count so far; this week's on-time rate likewise. A finished range has none."""
+    from dashboard import figures, panels
+
+    snap = district_snapshot
+    spec = panels.chart(snap, "trend_90d", "zh")
+    assert spec.running == len(spec.categories) - 1 and spec.categories[-1] == "11-28"
+    figure = figures.from_spec(spec, "wall", lang="zh")
+    solid = [t for t in figure["data"] if t.get("showlegend", True)]
+    partial = [t for t in figure["data"] if t.get("showlegend", True) is False]
+    assert [t["name"] for t in solid] == ["上报", "办结"] and len(partial) == 2
+    for line, step, series in zip(solid, partial, spec.series, strict=True):
+        assert line["y"][-1] is None and line["y"][-2] == series.values[-2]
+        assert step["x"] == spec.categories[-2:] and step["y"] == series.values[-2:]
+        assert step["line"]["dash"] == "dash" and step["legendgroup"] == line["legendgroup"]
+    weekly = panels.chart(snap, "ontime_weekly", "zh")
+    assert weekly.running == len(weekly.categories) - 1 and weekly.categories[-1] == "2026-11-23"
+    assert panels.running_bucket(["2026-11-26", "2026-11-27"], "day", snap.now) is None
+    assert panels.running_bucket(["2026-11 "], "month", snap.now) is None
+    assert panels.running_bucket(["2026-10", "2026-11"], "month", snap.now) == 1
+    assert panels.running_bucket(["2026-11-28 13", "2026-11-28 14"], "hour", snap.now) == 1
+    whole = figures.trend_figure(["a", "b"], [("x", [1, 2], "#000", False)], running=None)
+    assert len(whole["data"]) == 1 and whole["data"][0]["y"] == [1, 2]
