@@ -72,7 +72,7 @@ def capture(url: str, out: Path, width: int, height: int, scale: int) -> None:
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)
 
 
-DRAWN = ".main-svg, .wall-table table, .table"
+DRAWN = ".main-svg, .wall-table table, .table, .dash-spreadsheet-container td, .cell-table td"
 
 
 class Browser:
