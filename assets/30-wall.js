@@ -19,6 +19,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     // Figures scale their type with the screen: 1 at 1920x1080 CSS pixels, 2 at 3840x2160 at scale 1.
     scale: function () {
       return Math.max(1, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
+    },
+    // 32:9 and 48:9 walls get the one-row layout (20-wall.css, min-aspect-ratio 3/1): full-height panels.
+    wide: function () {
+      return window.innerWidth >= 3 * window.innerHeight;
     }
   }
 });

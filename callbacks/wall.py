@@ -6,7 +6,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
 from dash.exceptions import PreventUpdate
@@ -63,7 +63,7 @@ OUTPUTS = [
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
 
 
-def _panel(panel: WallPanel, snap: Snapshot, view: Any, scale: float) -> tuple[Any, str]:
+def _panel(panel: WallPanel, snap: Snapshot, view: Any, scale: float, wide: bool) -> tuple[Any, str]:
     """One panel's figure or table and its title; the figure unchanged (``no_update``) when it cannot be
     drawn right now.
 
@@ -75,17 +75,19 @@ def _panel(panel: WallPanel, snap: Snapshot, view: Any, scale: float) -> tuple[A
     kind = "table" if pid in TABLE_PANELS else ("map" if pid.endswith("-map") else "chart")
     try:
         return render.wall_panel(
-            kind, PANEL_KEYS[pid], snap, view, scale=scale, limit=panel.limit, both_ends=panel.both_ends
+            kind, PANEL_KEYS[pid], snap, view, scale=scale, limit=panel.fits(wide), both_ends=panel.both_ends
         )
     except SQLAlchemyError as exc:
         log.warning("wall panel %s kept as it was: %s", pid, type(exc).__name__)
         return no_update, render.panel_title(PANEL_KEYS[pid], view.lang)
 
 
-def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, scale: float) -> list[Any]:
+def render_wall(
+    snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, scale: float, wide: bool = False
+) -> list[Any]:
     """Every wall output for ``snap``; the banner says how old the data is when it is stale."""
     lang = view.lang
-    drawn = [_panel(panel, snap, view, scale) for panel in PANELS]
+    drawn = [_panel(panel, snap, view, scale, wide) for panel in PANELS]
     age_text = t("data_as_of", lang, when=fmt_datetime(snap.newest_data_at or snap.now, lang, seconds=True))
     banner = t("stale_banner", lang, age=fmt_age(age_seconds, lang)) if stale else ""
     return [
@@ -93,7 +95,7 @@ def render_wall(snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, s
         *[value for value, _title in drawn],
         *[title for _value, title in drawn],
         render.render_panel("ticker", "ticker_wall", snap, view, "wall"),
-        render.alerts(snap, lang),
+        render.alerts(snap, lang, limit=5 if wide else render.WALL_ALERTS),
         render.scope_label(snap, view),
         age_text,
         "wall-age stale" if stale else "wall-age",
@@ -120,9 +122,12 @@ def render_denied() -> list[Any]:
     Input("tick", "n_intervals"),
     State("wall-key", "data"),
     State("wall-scale", "data"),
+    State("wall-wide", "data"),
     prevent_initial_call="initial_duplicate",
 )
-def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float | None) -> tuple[Any, ...]:
+def refresh_wall(
+    query: str | None, _n: int, last_key: str | None, scale: float | None, wide: bool | None
+) -> tuple[Any, ...]:
     from dashboard.app import get_service
 
     try:
@@ -143,9 +148,12 @@ def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float 
     if key == last_key:
         raise PreventUpdate
     if stale:  # the banner tells the age of the data: drawn for this answer only
-        outputs = render_wall(snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=scale or 1.0)
+        outputs = render_wall(
+            snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=scale or 1.0, wide=bool(wide)
+        )
         return (*outputs, key, no_update, False)
-    outputs, snapshot_dict = drawn_board(key, scale or 1.0, lambda: _draw(snap, view, scale or 1.0))
+    screen = Screen(scale or 1.0, bool(wide))
+    outputs, snapshot_dict = drawn_board(key, screen, lambda: _draw(snap, view, screen))
     saved = (
         no_update
         if result.stale
@@ -154,34 +162,42 @@ def refresh_wall(query: str | None, _n: int, last_key: str | None, scale: float 
     return (*outputs, key, saved, False)
 
 
-_DRAWN: OrderedDict[tuple[str, float], tuple[list[Any], dict[str, Any]]] = OrderedDict()
+class Screen(NamedTuple):
+    """What a wall screen's board depends on besides the data: its type scale and its shape."""
+
+    scale: float
+    wide: bool = False
+
+
+_DRAWN: OrderedDict[tuple[str, Screen], tuple[list[Any], dict[str, Any]]] = OrderedDict()
 _DRAWN_LOCK = threading.Lock()
 DRAWN_MEMORY = 4  # boards kept per process: the views and screen sizes of this minute (maps make them MBs)
 
 
 def drawn_board(
-    key: str, scale: float, draw: Callable[[], tuple[list[Any], dict[str, Any]]]
+    key: str, screen: Screen, draw: Callable[[], tuple[list[Any], dict[str, Any]]]
 ) -> tuple[list[Any], dict[str, Any]]:
-    """The wall's outputs for a render key and screen scale, drawn once per process.
+    """The wall's outputs for a render key and screen (scale and shape), drawn once per process.
 
     Every screen on the same view asks on every tick, and a new data version redraws all of them: the
     figures and the browser's copy of the snapshot were built once per screen (most of a redraw).
     """
     with _DRAWN_LOCK:
-        found = _DRAWN.get((key, scale))
+        found = _DRAWN.get((key, screen))
         if found is not None:
-            _DRAWN.move_to_end((key, scale))
+            _DRAWN.move_to_end((key, screen))
             return found
     drawn = draw()
     with _DRAWN_LOCK:
-        _DRAWN[(key, scale)] = drawn
+        _DRAWN[(key, screen)] = drawn
         while len(_DRAWN) > DRAWN_MEMORY:
             _DRAWN.popitem(last=False)
     return drawn
 
 
-def _draw(snap: Snapshot, view: Any, scale: float) -> tuple[list[Any], dict[str, Any]]:
-    return render_wall(snap, view, stale=False, age_seconds=0.0, scale=scale), snap.to_dict()
+def _draw(snap: Snapshot, view: Any, screen: Screen) -> tuple[list[Any], dict[str, Any]]:
+    board = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
+    return board, snap.to_dict()
 
 
 @callback(
@@ -190,10 +206,11 @@ def _draw(snap: Snapshot, view: Any, scale: float) -> tuple[list[Any], dict[str,
     State("wall-saved", "data"),
     State("view", "data"),
     State("wall-scale", "data"),
+    State("wall-wide", "data"),
     prevent_initial_call=True,
 )
 def restore_from_browser(
-    need: bool, saved: dict[str, Any] | None, query: str | None, scale: float | None
+    need: bool, saved: dict[str, Any] | None, query: str | None, scale: float | None, wide: bool | None
 ) -> tuple[Any, ...]:
     """The last good data kept in the wall PC's local storage, shown with its age (survives reloads)."""
     if not need:
@@ -206,7 +223,7 @@ def restore_from_browser(
         return (*waiting, False, no_update)  # nothing anywhere yet: a clear waiting screen, never an error
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
-    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0))
+    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide)))
 
 
 clientside_callback(
@@ -227,5 +244,11 @@ clientside_callback(
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="scale"),
     Output("wall-scale", "data"),
+    Input("wall-root", "id"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="wide"),
+    Output("wall-wide", "data"),
     Input("wall-root", "id"),
 )

@@ -79,6 +79,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ticker": ("最新紧急及督办事件", "Newest urgent and supervised cases"),
     "no_data": ("暂无数据", "No data"),
     "first_n": ("前{n}", "top {n}"),
+    "more_alerts": ("另有 {n} 条告警", "{n} more alerts"),
     "date_from": ("开始日期", "Start date"),
     "date_to": ("结束日期", "End date"),
     "date_pick": ("选择日期", "Pick a date"),

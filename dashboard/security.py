@@ -221,6 +221,7 @@ STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
     ),
     "wall-pages": lambda v: v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v)),
     "wall-need-local": lambda v: v is None or isinstance(v, bool),
+    "wall-wide": lambda v: v is None or isinstance(v, bool),
 }
 
 

@@ -188,11 +188,21 @@ def scope_label(snap: Snapshot, view: ViewState) -> str:
     return f"{place} · {t(view.period, lang)}"
 
 
-def alerts(snap: Snapshot, lang: str) -> list[Any]:
+WALL_ALERTS = 3  # chips in the wall's one alert row at 16:9 (5 on a wide wall); more are counted
+
+
+def alerts(snap: Snapshot, lang: str, limit: int = WALL_ALERTS) -> list[Any]:
+    """The wall's alert chips, the worst first (as the query sorts them), in one row.
+
+    Why a cap: a second row of chips takes its height from every panel below. The chips left out are
+    counted in a last chip; the browser pages and the API list them all.
+    """
     out = []
-    for alert in snap.alerts:
+    for alert in snap.alerts[:limit]:
         text = alert.get("text_en" if lang == "en" else "text_zh") or alert.get("text", "")
         out.append(
             html.Div(text, className="wall-alert" + (" bad" if alert.get("severity") == "bad" else ""))
         )
+    if len(snap.alerts) > limit:
+        out.append(html.Div(t("more_alerts", lang, n=len(snap.alerts) - limit), className="wall-alert more"))
     return out

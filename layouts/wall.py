@@ -30,6 +30,12 @@ class WallPanel(NamedTuple):
     limit: int | None = None  # bars or rows; None: a map or a line chart
     both_ends: bool = False  # a ranking too long for the panel shows its first and last rows
 
+    def fits(self, wide: bool) -> int | None:
+        """Bars or rows to show: on a wide wall (32:9, 48:9) every panel is full height."""
+        if self.limit is None or not wide:
+            return self.limit
+        return max(self.limit, FULL_ROWS + 1 if self.both_ends else FULL_BARS)
+
 
 HALF_BARS, FULL_BARS = 5, 10
 HALF_ROWS, FULL_ROWS = 4, 10
@@ -108,6 +114,7 @@ def wall_layout(**query: Any) -> html.Div:
             dcc.Store(id="wall-need-local", data=False),
             dcc.Store(id="wall-pages", data=list(view.pages)),
             dcc.Store(id="wall-scale", data=1.0),
+            dcc.Store(id="wall-wide", data=False),
             dcc.Interval(id="wall-rotate", interval=max(view.rotate, 5) * 1000),
             dcc.Interval(id="wall-clock-tick", interval=1000),
             html.Header(

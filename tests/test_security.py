@@ -196,6 +196,7 @@ def test_the_walls_saved_copy_passes_the_guard(app: Any, client: Any) -> None:
             {"id": "wall-saved", "property": "data", "value": saved},
             {"id": "view", "property": "data", "value": ""},
             {"id": "wall-scale", "property": "data", "value": 1.0},
+            {"id": "wall-wide", "property": "data", "value": False},
         ],
         "changedPropIds": ["wall-need-local.data"],
     }

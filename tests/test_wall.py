@@ -482,20 +482,22 @@ def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
 
 def test_a_board_is_drawn_once_per_render_key_and_screen_scale() -> None:
     """Every screen on one view redraws at each new data version: the drawing is shared in a process."""
-    from callbacks.wall import DRAWN_MEMORY, drawn_board
+    from callbacks.wall import DRAWN_MEMORY, Screen, drawn_board
 
     draws: list[str] = []
 
     def draw(name: str) -> Callable[[], tuple[list[Any], dict[str, Any]]]:
         return lambda: (draws.append(name) or [name], {"board": name})  # type: ignore[func-returns-value]
 
-    first = drawn_board("v1|10:00|", 1.0, draw("a"))
-    assert drawn_board("v1|10:00|", 1.0, draw("b")) is first and draws == ["a"]
-    assert drawn_board("v1|10:00|", 2.0, draw("c"))[0] == ["c"]  # a 4K wall draws at another scale
-    assert drawn_board("v2|10:00|", 1.0, draw("d"))[0] == ["d"]  # new data: drawn again
+    hd = Screen(1.0)
+    first = drawn_board("v1|10:00|", hd, draw("a"))
+    assert drawn_board("v1|10:00|", Screen(1.0, False), draw("b")) is first and draws == ["a"]
+    assert drawn_board("v1|10:00|", Screen(2.0), draw("c"))[0] == ["c"]  # a 4K wall draws at another scale
+    assert drawn_board("v1|10:00|", Screen(1.0, True), draw("w"))[0] == ["w"]  # a 48:9 wall shows more bars
+    assert drawn_board("v2|10:00|", hd, draw("d"))[0] == ["d"]  # new data: drawn again
     for i in range(DRAWN_MEMORY):  # the memory is bounded: the oldest boards go
-        drawn_board(f"other{i}", 1.0, draw(f"o{i}"))
-    assert drawn_board("v1|10:00|", 1.0, draw("e"))[0] == ["e"]
+        drawn_board(f"other{i}", hd, draw(f"o{i}"))
+    assert drawn_board("v1|10:00|", hd, draw("e"))[0] == ["e"]
 
 
 # --- d. what fits a panel: bars and rows the screen can show, every label named ---------------------
@@ -553,6 +555,15 @@ def test_wall_panels_show_only_the_bars_and_rows_that_fit_them(district_snapshot
             title.endswith(f"前{panel.limit}" if key != "patrol_coverage" else f"最低{panel.limit}个") == cut
         )
     assert trimmed >= 3  # categories (twice) and towns: the district has more than fit
+    # A 48:9 wall has one row of full-height panels: ten bars or rows, a ranking's five and five.
+    assert {p.fits(wide=True) for p in PANELS if p.limit is not None} == {10, 11}
+    wide, title = render.wall_panel(
+        "chart", "by_category_bar", snap, view, scale=1.0, limit=PANELS[2].fits(True)
+    )
+    assert PANELS[2].id == "wall-ov-category" and len(wide["data"][-1]["y"]) == 10
+    assert title == (
+        "按类别 · 前10" if len(panels.chart(snap, "by_category_bar", "zh").categories) > 10 else "按类别"
+    )
 
     towns = panels.table(snap, "town_ranking", "zh").rows
     assert len(towns) == 26
@@ -570,59 +581,73 @@ def test_wall_panels_show_only_the_bars_and_rows_that_fit_them(district_snapshot
 DRAWN = ".wall-page.active .main-svg, .wall-page.active .wall-table table"
 
 
-def test_every_wall_page_fits_a_1080p_screen(live_server: Server) -> None:
-    """At 1920×1080 no wall table runs below its panel and no bar chart's labels overlap or go missing."""
+FIT_PROBE = """
+const out = [];
+for (const panel of document.querySelectorAll('.wall-page.active .wall-panel')) {
+  const table = panel.querySelector('.wall-table');
+  if (table) {
+    const hidden = Array.from(table.querySelectorAll('tbody tr')).filter(r => r.style.display === 'none');
+    out.push({id: table.id, overflow: table.scrollHeight - table.clientHeight, hidden: hidden.length});
+    continue;
+  }
+  const gd = panel.querySelector('.js-plotly-plot');
+  if (!gd || !gd.data || !gd.data.length || gd.data[0].orientation !== 'h') continue;
+  const labels = Array.from(gd.querySelectorAll('.ytick text')).map(t => t.getBoundingClientRect())
+    .sort((a, b) => a.top - b.top);
+  // A text box is ~1.45 em tall (the font's ascent and descent) and a CJK glyph ~0.9 em: boxes may
+  // touch by a quarter of their height before the ink does.
+  let overlap = 0;
+  for (let i = 1; i < labels.length; i++) {
+    overlap = Math.max(overlap, (labels[i - 1].bottom - labels[i].top) / labels[i].height);
+  }
+  out.push({id: gd.parentElement.id, bars: gd.data[gd.data.length - 1].y.length, labels: labels.length,
+            overlap: overlap});
+}
+return out;
+"""
+WIDE = (5760, 1080)  # a 48:9 video wall: one row of full-height panels, ten bars and rows
+
+
+def _open_wall(d: Any, url: str, width: int, height: int) -> list[dict[str, Any]]:
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    d.get(url)
+    wait_kpis(d)
+    # Drawn and settled: Plotly fits its figures to their panels after the first paint.
+    wait_for(lambda: d.find_elements("css selector", DRAWN), message="wall drawn")
+    time.sleep(2)
+    return list(d.execute_script(FIT_PROBE))
+
+
+def test_every_wall_page_fits_a_1080p_screen_and_a_video_wall(live_server: Server) -> None:
+    """At 1920×1080 and 5760×1080 every row the server sends fits its panel, and every bar chart names
+    every bar without labels overlapping; under the stale banner and alerts whole rows give way, not half ones."""
     from dashboard.viewstate import WALL_PAGES
 
-    probe = """
-    const out = [];
-    for (const panel of document.querySelectorAll('.wall-page.active .wall-panel')) {
-      const table = panel.querySelector('.wall-table');
-      if (table) { out.push({id: table.id, overflow: table.scrollHeight - table.clientHeight}); continue; }
-      const gd = panel.querySelector('.js-plotly-plot');
-      if (!gd || !gd.data || !gd.data.length || gd.data[0].orientation !== 'h') continue;
-      const labels = Array.from(gd.querySelectorAll('.ytick text')).map(t => t.getBoundingClientRect())
-        .sort((a, b) => a.top - b.top);
-      // A text box is ~1.45 em tall (the font's ascent and descent) and a CJK glyph ~0.9 em: boxes may
-      // touch by a quarter of their height before the ink does.
-      let overlap = 0;
-      for (let i = 1; i < labels.length; i++) {
-        overlap = Math.max(overlap, (labels[i - 1].bottom - labels[i].top) / labels[i].height);
-      }
-      out.push({id: gd.parentElement.id, bars: gd.data[gd.data.length - 1].y.length, labels: labels.length,
-                overlap: overlap});
-    }
-    return out;
-    """
+    sizes = [((1920, 1080), page) for page in WALL_PAGES] + [(WIDE, "overview"), (WIDE, "rankings")]
     with chrome(1920, 1080) as d:
-        d.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
-        )
         log = PageLog()
-        for page in WALL_PAGES:
-            d.get(f"{live_server.base}/wall?pages={page}")
-            wait_kpis(d)
-            # Drawn and settled: Plotly fits its figures to their panels after the first paint.
-            wait_for(lambda: d.find_elements("css selector", DRAWN), message="wall drawn")
-            time.sleep(2)
-            found = d.execute_script(probe)
+        for (width, height), page in sizes:
+            found = _open_wall(d, f"{live_server.base}/wall?pages={page}", width, height)
             assert found, page
             for item in found:
                 if "overflow" in item:
-                    assert item["overflow"] <= 1, (page, item)
+                    assert item["overflow"] <= 1 and item["hidden"] == 0, (width, page, item)
                 else:
-                    assert item["labels"] == item["bars"], (page, item)
-                    assert item["overlap"] <= 0.25, (page, item)
+                    assert item["labels"] == item["bars"], (width, page, item)
+                    assert item["overlap"] <= 0.25, (width, page, item)
+            if (width, height) == WIDE and page == "overview":  # full-height panels: ten bars, not five
+                assert [i["bars"] for i in found if "bars" in i] == [10], found
             log.drain(d)
-        # Three rows of alerts take height from every panel: the browser leaves out whole rows, beside
-        # the ranking's gap, so the first and the last town stay in sight.
+        _open_wall(d, f"{live_server.base}/wall?pages=rankings", 1920, 1080)
+        # The stale-data banner and an alert row take height from every panel.
         d.execute_script(
-            "const a = document.querySelector('.wall-alerts');"
-            "for (let i = 0; i < 18; i++) a.insertAdjacentHTML('beforeend', '<div class=\"wall-alert\">测试告警</div>');"
+            "const b = document.querySelector('#wall-banner'); b.hidden = false;"
+            "b.textContent = '数据源暂不可用，显示 5 分钟前的数据';"
+            "document.querySelector('.wall-alerts').insertAdjacentHTML('beforeend', '<div class=\"wall-alert\">测试</div>');"
         )
         time.sleep(1)
-        for item in d.execute_script(probe):
+        for item in d.execute_script(FIT_PROBE):
             assert item.get("overflow", 0) <= 1, item
         ranks = d.execute_script(
             "return Array.from(document.querySelectorAll('#wall-rk-towns tbody tr'))"
@@ -656,3 +681,27 @@ def test_a_bucket_still_running_is_drawn_apart_so_the_line_does_not_dive(distric
     assert panels.running_bucket(["2026-11-28 13", "2026-11-28 14"], "hour", snap.now) == 1
     whole = figures.trend_figure(["a", "b"], [("x", [1, 2], "#000", False)], running=None)
     assert len(whole["data"]) == 1 and whole["data"][0]["y"] == [1, 2]
+
+
+def test_the_wall_shows_one_row_of_alerts_and_counts_the_rest(district_snapshot: Any) -> None:
+    """A second row of chips would take its height from every panel: the worst three are shown (five on a
+    wide wall) and a last chip counts the others."""
+    from dataclasses import replace
+
+    from layouts import render
+
+    found = [
+        {"text_zh": f"告警{i}", "text_en": f"alert {i}", "severity": "bad" if i < 2 else "warn"}
+        for i in range(8)
+    ]
+    snap = replace(district_snapshot, alerts=found)
+    chips = render.alerts(snap, "zh")
+    assert [c.children for c in chips] == ["告警0", "告警1", "告警2", "另有 5 条告警"]
+    assert chips[0].className == "wall-alert bad" and chips[-1].className == "wall-alert more"
+    wide = render.alerts(snap, "en", limit=5)
+    assert len(wide) == 6 and wide[-1].children == "3 more alerts"
+    assert [c.children for c in render.alerts(replace(snap, alerts=found[:3]), "zh")] == [
+        "告警0",
+        "告警1",
+        "告警2",
+    ]
