@@ -560,3 +560,15 @@ def test_every_bar_of_a_long_drill_down_list_is_named() -> None:
     many = stacked_bar_figure([f"村{i}" for i in range(30)], [("<1天", [1.0] * 30, "#000")])
     assert many["layout"]["yaxis"]["dtick"] == 1
     assert 9 <= many["layout"]["yaxis"]["tickfont"]["size"] < VARIANTS["browser"]["font"]
+
+
+def test_the_running_day_is_a_dashed_step_on_the_slides_too(deck: Any, district: Snapshot) -> None:
+    """At 14:00 today is half over: its point is open and the step into it dashed, in the native chart."""
+    spec = panels.chart(district, "trend_90d", "zh")
+    assert spec.running == len(spec.categories) - 1
+    slide = slide_titled(deck, spec.title("zh"))
+    chart = next(shape.chart for shape in slide.shapes if shape.has_chart)
+    for series in chart.plots[0].series:
+        dashes = series._element.xpath("./c:dPt/c:spPr/a:ln/a:prstDash/@val")
+        indexes = series._element.xpath("./c:dPt/c:idx/@val")
+        assert dashes == ["dash"] and indexes == [str(spec.running)]

@@ -770,9 +770,21 @@ def style_series(chart: Any, spec: ChartSpec) -> None:
             )
             series.marker.format.fill.solid()
             series.marker.format.fill.fore_color.rgb = colour
+            mark_running(series, spec, source.dashed)
         else:
             series.format.fill.solid()
             series.format.fill.fore_color.rgb = colour
+
+
+def mark_running(series: Any, spec: ChartSpec, dashed: bool) -> None:
+    """The step into a bucket still running (today, this week) is dashed, as on the screens: its count is
+    partial. PowerPoint styles a line's segment by the point it leads to."""
+    if dashed or spec.running is None or spec.running == 0 or spec.running >= len(spec.categories):
+        return
+    point = series.points[spec.running]
+    point.format.line.dash_style = MSO_LINE.DASH
+    point.marker.style = XL_MARKER_STYLE.CIRCLE
+    point.marker.format.fill.background()  # an open marker: the value so far
 
 
 def style_donut(chart: Any, spec: ChartSpec) -> None:
