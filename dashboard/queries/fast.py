@@ -634,6 +634,22 @@ def _open_facts(reader: Reader, cap: int) -> Any:
     return [OPEN, f.c.rep < cap, *reader._filters(f)]
 
 
+def _open_rows(reader: Reader, stmt: Any) -> Any:
+    """Run a statement over the open facts (:func:`_open_facts`) through their partial covering index.
+
+    Why the text: SQLite's statistics average two rows per ``e1`` (mostly distinct close times), so its
+    planner looks every open case up through ``ix_ru_fact_e1`` and then in the table; the partial index
+    reads 2.8× faster (49,435 open cases at 10 M events: 43 → 15 ms per statement). SQLAlchemy renders
+    no index hints for SQLite, so ``INDEXED BY`` goes into the compiled text (numbers and codes only).
+    PostgreSQL already takes the partial index; MariaDB has none.
+    """
+    conn = reader.conn
+    if conn.dialect.name != "sqlite":
+        return conn.execute(stmt)
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    return conn.exec_driver_sql(sql.replace("FROM ru_fact", "FROM ru_fact INDEXED BY ix_ru_fact_open", 1))
+
+
 def rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
     period = period_bounds(view, now)
     rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
@@ -641,8 +657,6 @@ def rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime
     for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
         for (_, town, dept), acc in reader.sums(kind, rng, ("town", "dept")).items():
             vals = (acc[0], acc[1], acc[2])
-            if kind == "clo":
-                vals = (acc[0], acc[1], acc[2])
             rows.append((kind_name, town, dept, *(vals[:take] + (0.0,) * (3 - take))))
     f = ru_fact
     now_us = to_us(now) or 0
@@ -651,7 +665,7 @@ def rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime
         .where(*_open_facts(reader, to_us(upto(now)) or 0), f.c.dl < now_us)
         .group_by(f.c.town, f.c.dept)
     )
-    for town, dept, n in reader.conn.execute(q):
+    for town, dept, n in _open_rows(reader, q):
         rows.append(("overdue", town, dept, n, 0, 0))
     towns, depts = rankings_mod._fold(rows)
     town_names = rankings_mod._town_names(conn, view)
@@ -684,9 +698,7 @@ def backlog(
         cols.append(func.sum(_case(cond)).label(name))
     found = {
         r["code"]: dict(r)
-        for r in reader.conn.execute(
-            select(*cols).where(*_open_facts(reader, cap)).group_by(child)
-        ).mappings()
+        for r in _open_rows(reader, select(*cols).where(*_open_facts(reader, cap)).group_by(child)).mappings()
     }
     codes = set(found) | set(backlog_mod._children(conn, view))
     unit_rows = backlog_mod.ranked_unit_rows(found, codes, unit_names(conn, codes, names))
@@ -704,7 +716,7 @@ def backlog(
         .order_by(od.desc(), f.c.grid)
         .limit(backlog_mod.TOP_GRIDS)
     )
-    top = [dict(r) for r in reader.conn.execute(q).mappings()]
+    top = [dict(r) for r in _open_rows(reader, q).mappings()]
     grid_names = unit_names(conn, {r["grid_code"] for r in top}, names)
     for row in top:
         row["overdue"], row["backlog"] = int(row["overdue"]), int(row["backlog"])
