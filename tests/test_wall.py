@@ -279,7 +279,7 @@ def test_outage_keeps_the_last_good_figures_and_recovers(pg_district: str, tmp_p
         wait_for(lambda: banner(d) and kpis(d) == before, timeout=60, message="last good after reload")
         log.drain(d)
         assert_fresh_wall_waits(server.base + "/wall?period=week")
-        assert_other_view_waits(d, server.base)
+        assert_other_view_waits(d, server)
         d.get(server.base + "/wall")
         wait_for(lambda: banner(d) and kpis(d) == before, timeout=60, message="last good again")
         log.drain(d)
@@ -355,14 +355,23 @@ def assert_fresh_wall_waits(url: str) -> None:
         log.assert_clean(fresh)
 
 
-def assert_other_view_waits(driver: Any, base: str) -> None:
+def assert_other_view_waits(driver: Any, server: Server) -> None:
     """The browser's local copy belongs to one wall URL: another view must not show it as its own."""
-    driver.get(base + "/wall?eastern=exclude&period=quarter")
-    wait_for(
-        lambda: driver.find_element("css selector", "#wall-waiting").is_displayed(),
-        timeout=30,
-        message="waiting screen for a view never seen",
+    assert server.proc.poll() is None, (
+        f"the server exited with {server.proc.poll()}: {server_warnings(server)}"
     )
+    driver.get(server.base + "/wall?eastern=exclude&period=quarter")
+    try:
+        wait_for(
+            lambda: driver.find_element("css selector", "#wall-waiting").is_displayed(),
+            timeout=30,
+            message="waiting screen for a view never seen",
+        )
+    except AssertionError as exc:  # say what the wall showed instead, and what the server last logged
+        shown = {"url": driver.current_url, "kpis": kpis(driver), "banner": banner(driver)}
+        raise AssertionError(
+            f"{exc}; wall: {shown}; server exit {server.proc.poll()}: {server_warnings(server)}"
+        ) from exc
     assert not kpis(driver)
 
 
