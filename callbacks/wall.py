@@ -95,7 +95,7 @@ def render_wall(
         *[value for value, _title in drawn],
         *[title for _value, title in drawn],
         render.render_panel("ticker", "ticker_wall", snap, view, "wall"),
-        render.alerts(snap, lang, limit=5 if wide else render.WALL_ALERTS),
+        render.alerts(snap, lang, wide=wide),
         render.scope_label(snap, view),
         age_text,
         "wall-age stale" if stale else "wall-age",

@@ -188,15 +188,16 @@ def scope_label(snap: Snapshot, view: ViewState) -> str:
     return f"{place} · {t(view.period, lang)}"
 
 
-WALL_ALERTS = 3  # chips in the wall's one alert row at 16:9 (5 on a wide wall); more are counted
+WALL_ALERTS, WIDE_WALL_ALERTS = 3, 5  # chips in the wall's one alert row (16:9, wide); more are counted
 
 
-def alerts(snap: Snapshot, lang: str, limit: int = WALL_ALERTS) -> list[Any]:
+def alerts(snap: Snapshot, lang: str, *, wide: bool = False) -> list[Any]:
     """The wall's alert chips, the worst first (as the query sorts them), in one row.
 
     Why a cap: a second row of chips takes its height from every panel below. The chips left out are
     counted in a last chip; the browser pages and the API list them all.
     """
+    limit = WIDE_WALL_ALERTS if wide else WALL_ALERTS
     out = []
     for alert in snap.alerts[:limit]:
         text = alert.get("text_en" if lang == "en" else "text_zh") or alert.get("text", "")

@@ -34,11 +34,12 @@ class WallPanel(NamedTuple):
         """Bars or rows to show: on a wide wall (32:9, 48:9) every panel is full height."""
         if self.limit is None or not wide:
             return self.limit
-        return max(self.limit, FULL_ROWS + 1 if self.both_ends else FULL_BARS)
+        return max(self.limit, RANKING_ROWS if self.both_ends else FULL_BARS)
 
 
 HALF_BARS, FULL_BARS = 5, 10
 HALF_ROWS, FULL_ROWS = 4, 10
+RANKING_ROWS = FULL_ROWS + 1  # the first five, a "⋯" row, the last five
 
 WALL_PANELS: dict[str, list[WallPanel]] = {
     # 16:9 grids in assets/20-wall.css; "map" is the tall area of each page.
@@ -66,8 +67,8 @@ WALL_PANELS: dict[str, list[WallPanel]] = {
         WallPanel("wall-tr-ontime", "c"),
     ],
     "rankings": [
-        WallPanel("wall-rk-towns", "map", FULL_ROWS + 1, both_ends=True),
-        WallPanel("wall-rk-depts", "c", FULL_ROWS + 1, both_ends=True),
+        WallPanel("wall-rk-towns", "map", RANKING_ROWS, both_ends=True),
+        WallPanel("wall-rk-depts", "c", RANKING_ROWS, both_ends=True),
     ],
 }
 TABLE_PANELS = {"wall-ov-towns", "wall-bl-top", "wall-pt-video", "wall-rk-towns", "wall-rk-depts"}

@@ -707,7 +707,7 @@ def test_the_wall_shows_one_row_of_alerts_and_counts_the_rest(district_snapshot:
     chips = render.alerts(snap, "zh")
     assert [c.children for c in chips] == ["告警0", "告警1", "告警2", "另有 5 条告警"]
     assert chips[0].className == "wall-alert bad" and chips[-1].className == "wall-alert more"
-    wide = render.alerts(snap, "en", limit=5)
+    wide = render.alerts(snap, "en", wide=True)
     assert len(wide) == 6 and wide[-1].children == "3 more alerts"
     assert [c.children for c in render.alerts(replace(snap, alerts=found[:3]), "zh")] == [
         "告警0",
