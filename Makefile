@@ -44,7 +44,7 @@ THREADS ?= 4
 serve: $(STAMP)
 	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) \
 	  --bind "$${DASHBOARD_HOST:-127.0.0.1}:$${DASHBOARD_PORT:-8050}" \
-	  --timeout 120 --graceful-timeout 10 --access-logfile - dashboard.wsgi:server
+	  --timeout 120 --graceful-timeout 10 --access-logfile - dashboard.web.wsgi:server
 
 ## bench: the district-scale benchmark (≥1M and 10M events on SQLite and PostgreSQL; long, outside CI)
 bench: $(STAMP)

@@ -12,7 +12,7 @@ from dash import ALL, Input, Output, State, callback, ctx
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
-from dashboard.viewstate import ViewState, to_query
+from dashboard.core.viewstate import ViewState, to_query
 
 
 def drill_to(view: ViewState, code: str | None) -> ViewState:

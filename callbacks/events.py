@@ -7,9 +7,9 @@ from typing import Any
 from dash import Input, Output, State, callback, ctx
 
 from callbacks.filters import view_from_store
-from dashboard.auth import current_viewer
-from dashboard.eventlist import COLUMNS, CSV_ROW_CAP, PAGE_SIZE, Sort, fetch_page, keyset_of
-from dashboard.viewstate import to_query
+from dashboard.core.viewstate import to_query
+from dashboard.source.eventlist import COLUMNS, CSV_ROW_CAP, PAGE_SIZE, Sort, fetch_page, keyset_of
+from dashboard.web.accounts import current_viewer
 
 
 def columns(lang: str) -> list[dict[str, str]]:
@@ -48,7 +48,7 @@ def page_events(
     query: str | None, page: int | None, sort_by: list[dict[str, str]] | None, cursor: dict[str, Any] | None
 ) -> tuple[Any, ...]:
     """Page ``page`` of the filtered events, walking keysets from the nearest known page."""
-    from dashboard.app import get_clock, get_source_engine
+    from dashboard.web.app import get_clock, get_source_engine
 
     view = view_from_store(query)
     sort = sort_from_table(sort_by)
@@ -64,7 +64,7 @@ def page_events(
         after = cursor["keys"][str(known)]
         rows: list[dict[str, Any]] = []
         for current in range(known, page + 1):
-            rows = fetch_page(conn, view, now, sort=sort, after=after)
+            rows = fetch_page(conn, view, now, sort=sort, after=after, viewer=current_viewer())
             if not rows:
                 break
             after = keyset_of(rows[-1], sort)

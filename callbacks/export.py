@@ -8,6 +8,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
+from dashboard.web.accounts import current_scope
 
 # Which deck pages and which PNG panel belong to each browser page.
 PAGE_EXPORT = {
@@ -34,7 +35,8 @@ def export_current_view(clicks: list[int | None], query: str | None, pathname: s
         raise PreventUpdate
     from flask import current_app
 
-    from dashboard.export import ExportError, export_view
+    from dashboard.export.common import ExportError
+    from dashboard.export.exporter import export_view
 
     fmt = ctx.triggered_id["format"]
     view = view_from_store(query)
@@ -42,7 +44,9 @@ def export_current_view(clicks: list[int | None], query: str | None, pathname: s
     service = current_app.extensions["dashboard_service"]
     units = current_app.extensions["dashboard_units"]
     try:
-        payload, filename, _mime = export_view(service, units, view, fmt, pages=[page], panel=panel)
+        payload, filename, _mime = export_view(
+            service, units.geojson, view, fmt, pages=[page], panel=panel, scope=current_scope()
+        )
     except ExportError as err:
         return no_update, str(err)
     return dcc.send_bytes(payload, filename), ""

@@ -8,9 +8,9 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard.auth import current_scope
-from dashboard.i18n import SHANGHAI, t
-from dashboard.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
+from dashboard.core.i18n import SHANGHAI, t
+from dashboard.core.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
+from dashboard.web.accounts import current_scope
 
 FILTER_IDS = ("f-town", "f-village", "f-category", "f-source", "f-dept", "f-period", "f-eastern")
 
@@ -85,7 +85,7 @@ def view_from_filters(base: ViewState, values: dict[str, Any]) -> ViewState:
     if as_of:
         chosen["as_of"] = [as_of]
     params.update({k: [x[:10] if k in {"from", "to"} else x for x in v] for k, v in chosen.items() if v})
-    from dashboard.app import get_clock
+    from dashboard.web.app import get_clock
 
     return parse_query(params, now=get_clock().now())
 
@@ -187,7 +187,7 @@ def village_choices(view: ViewState) -> Any:
         return []
     from sqlalchemy.exc import SQLAlchemyError
 
-    from dashboard.app import get_units
+    from dashboard.web.app import get_units
 
     try:
         children = get_units().children(towns[0])
@@ -229,7 +229,7 @@ def show_view_error(error: str | None, query: str | None) -> tuple[str, bool]:
 
 
 def replay_text(view: ViewState) -> str:
-    from dashboard.i18n import fmt_datetime
+    from dashboard.core.i18n import fmt_datetime
 
     assert view.as_of is not None
     return t("replay_banner", view.lang, when=fmt_datetime(view.as_of, view.lang))

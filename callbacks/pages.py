@@ -13,8 +13,9 @@ from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import replay_text, view_from_store
-from dashboard.auth import Unauthorized
-from dashboard.i18n import fmt_age, fmt_datetime, t
+from dashboard.core.i18n import fmt_age, fmt_datetime, t
+from dashboard.core.scope import Unauthorized
+from dashboard.web.accounts import current_scope
 from layouts import render
 
 PAGE_SPECS: dict[str, list[tuple[str, str, str]]] = {
@@ -72,10 +73,10 @@ KEY_IDS = {
 
 def fetch(query: str | None, last_key: str | None) -> tuple[Any, Any, str]:
     """(view, service result, render key); PreventUpdate when there is nothing new to draw."""
-    from dashboard.app import get_service
+    from dashboard.web.app import get_service
 
     view = view_from_store(query)
-    result = get_service().snapshot(view)
+    result = get_service().snapshot(view, current_scope())
     if result.snapshot is None:
         raise PreventUpdate  # nothing good yet: keep what is on screen; the banner says why
     key = render.render_key(result.snapshot, view)
@@ -124,7 +125,7 @@ for _page in PAGE_SPECS:
 )
 def refresh_status(query: str | None, _n: int) -> tuple[Any, ...]:
     """Data age in the header, the stale banner when the source is down, the replay banner when as_of is set."""
-    from dashboard.app import get_service
+    from dashboard.web.app import get_service
 
     try:
         view = view_from_store(query)
@@ -132,7 +133,7 @@ def refresh_status(query: str | None, _n: int) -> tuple[Any, ...]:
         lang = "en" if query and "lang=en" in query else "zh"
         return ("", t("signed_out", lang), False, True, "")
     lang = view.lang
-    result = get_service().snapshot(view)
+    result = get_service().snapshot(view, current_scope())
     age = ""
     if result.snapshot is not None:
         age = t(

@@ -13,9 +13,10 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.filters import view_from_store
-from dashboard.auth import Unauthorized
-from dashboard.i18n import fmt_age, fmt_datetime, t
-from dashboard.snapshot import Snapshot
+from dashboard.core.i18n import fmt_age, fmt_datetime, t
+from dashboard.core.scope import Unauthorized
+from dashboard.core.snapshot import Snapshot
+from dashboard.web.accounts import current_scope
 from layouts import render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
 
@@ -128,11 +129,11 @@ def render_denied() -> list[Any]:
 def refresh_wall(
     query: str | None, _n: int, last_key: str | None, scale: float | None, wide: bool | None
 ) -> tuple[Any, ...]:
-    from dashboard.app import get_service
+    from dashboard.web.app import get_service
 
     try:
         view = view_from_store(query)
-        result = get_service().snapshot(view)
+        result = get_service().snapshot(view, current_scope())
     except Unauthorized:
         if last_key == "denied":
             raise PreventUpdate from None

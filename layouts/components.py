@@ -6,7 +6,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from dashboard.i18n import fmt_number, t
+from dashboard.core.i18n import fmt_number, t
 
 # Plotly config for every chart: no mode bar clutter, no logo, no remote calls, responsive.
 # Plotly's geo traces fetch a base-map topojson from a CDN even when the base map is hidden: point

@@ -7,7 +7,7 @@ from typing import Any
 
 from dash import dash_table, dcc, html
 
-from dashboard.i18n import t
+from dashboard.core.i18n import t
 from layouts.components import graph, panel
 
 

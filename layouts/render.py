@@ -7,11 +7,12 @@ from typing import Any
 
 from dash import html
 
-from dashboard import domain, figures, panels
-from dashboard.i18n import fmt_datetime, t
-from dashboard.metrics import METRICS
-from dashboard.snapshot import Snapshot
-from dashboard.viewstate import ViewState, to_query
+from dashboard.core import domain
+from dashboard.core.i18n import fmt_datetime, t
+from dashboard.core.metrics import METRICS
+from dashboard.core.snapshot import Snapshot
+from dashboard.core.viewstate import ViewState, to_query
+from dashboard.present import figures, panels
 from layouts.components import empty_state, kpi_tile, simple_table
 
 KPI_SETS: dict[str, list[str]] = {
@@ -140,7 +141,7 @@ def render_panel(
 def _figure(spec: panels.ChartSpec, variant: str, scale: float, lang: str) -> Any:
     geojson = None
     if spec.kind == "map":
-        from dashboard.app import get_units
+        from dashboard.web.app import get_units
 
         geojson = get_units().geojson(spec.map_level or "town", spec.map_parent)
     return figures.from_spec(spec, figures.scaled(variant, scale), geojson=geojson, lang=lang)

@@ -13,11 +13,11 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.auth import Viewer
-from dashboard.domain import CATEGORIES, DEPARTMENTS, SOURCES, towns
-from dashboard.i18n import t, to_local
-from dashboard.settings import Settings
-from dashboard.viewstate import PERIODS, ViewState, to_query
+from dashboard.core.domain import CATEGORIES, DEPARTMENTS, SOURCES, towns
+from dashboard.core.i18n import t, to_local
+from dashboard.core.scope import Viewer
+from dashboard.core.settings import Settings
+from dashboard.core.viewstate import PERIODS, ViewState, to_query
 from layouts import pages, wall
 
 BROWSER_PAGES = ("overview", "backlog", "patrol", "trends", "rankings", "events")

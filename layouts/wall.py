@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 
 from dash import dcc, html
 
-from dashboard.i18n import t
-from dashboard.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
+from dashboard.core.i18n import t
+from dashboard.core.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
 from layouts.components import graph
 
 

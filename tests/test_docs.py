@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dashboard.settings import PREFIX, ROOT, Settings
+from dashboard.core.settings import PREFIX, ROOT, Settings
 
 
 def settings_section() -> str | None:

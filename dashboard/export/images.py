@@ -25,8 +25,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from dashboard.export import ExportError
-from dashboard.panels import ChartSpec
+from dashboard.export.common import ExportError
+from dashboard.present.panels import ChartSpec
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def get_renderer() -> KaleidoRenderer:
 
 def figure_for(spec: ChartSpec, geojson: dict[str, Any] | None = None, lang: str = "zh") -> dict[str, Any]:
     """The print-variant plotly figure of ``spec``: the screens' own converter, so pictures match them."""
-    from dashboard import figures
+    from dashboard.present import figures
 
     return dict(figures.from_spec(spec, "print", geojson=geojson, lang=lang))
 

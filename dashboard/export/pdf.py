@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dashboard.export import ExportError
+from dashboard.export.common import ExportError
 
 CONVERT_TIMEOUT = 180.0  # seconds; a full deck takes 5-15 s on two cores
 INSTALL_HINT = "apt-get install --no-install-recommends libreoffice-impress"

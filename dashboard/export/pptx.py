@@ -1,7 +1,7 @@
 """The slide deck of a view (python-pptx): title, KPI tiles, rankings, then one slide per panel.
 
 Charts are native PowerPoint charts with their data embedded (editable in PowerPoint, drawn by
-LibreOffice for the PDF), built from the same :class:`~dashboard.panels.ChartSpec` the screens draw, so
+LibreOffice for the PDF), built from the same :class:`~dashboard.present.panels.ChartSpec` the screens draw, so
 the numbers match the wall. Maps have no native chart type: they become high-resolution PNG pictures
 drawn on the server. Tables are native tables.
 
@@ -32,8 +32,12 @@ from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
-from dashboard import domain, panels
-from dashboard.export import (
+from dashboard.core import domain
+from dashboard.core.i18n import fmt_datetime, fmt_number, t, to_local
+from dashboard.core.metrics import METRICS, Metric
+from dashboard.core.snapshot import KpiValue, Snapshot
+from dashboard.core.viewstate import PERIODS, ViewState, to_query
+from dashboard.export.common import (
     PAGE_PANELS,
     TABLE_PANELS,
     ExportError,
@@ -43,11 +47,8 @@ from dashboard.export import (
     parse_pages,
 )
 from dashboard.export.images import Renderer, get_renderer, render_panel_png
-from dashboard.i18n import fmt_datetime, fmt_number, t, to_local
-from dashboard.metrics import METRICS, Metric
-from dashboard.panels import ChartSpec, TableSpec
-from dashboard.snapshot import KpiValue, Snapshot
-from dashboard.viewstate import PERIODS, ViewState, to_query
+from dashboard.present import panels
+from dashboard.present.panels import ChartSpec, TableSpec
 
 log = logging.getLogger(__name__)
 

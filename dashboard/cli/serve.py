@@ -1,0 +1,96 @@
+"""``python -m dashboard serve``: start the dashboard (development server).
+
+``make run`` calls it with ``--seed-if-missing --with-feed``: on a fresh machine it seeds the SQLite
+sample district first, then starts the live feed as a child process so the screens move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect, make_url, text
+
+from dashboard.core.settings import Settings, load_settings
+from dashboard.source.engines import backend_name, make_writer_engine
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="address to bind (default DASHBOARD_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default DASHBOARD_PORT, 8050)")
+    parser.add_argument(
+        "--seed-if-missing",
+        action="store_true",
+        help="seed the sample district first when the SQLite source is missing or empty",
+    )
+    parser.add_argument(
+        "--with-feed", action="store_true", help="run the live simulated feed next to the server"
+    )
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (hot reload, dev tools)")
+
+
+def source_is_empty(url: str) -> bool:
+    """True when the source has no events yet (or no schema at all)."""
+    if backend_name(url) == "sqlite":
+        path = make_url(url).database
+        if not path or not Path(path).exists():
+            return True
+    engine = make_writer_engine(url)
+    try:
+        if not inspect(engine).has_table("event"):
+            return True
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1 FROM event LIMIT 1")).first() is None
+    finally:
+        engine.dispose()
+
+
+def seed_if_missing(settings: Settings) -> None:
+    if backend_name(settings.DATABASE_URL) != "sqlite":
+        return  # never seed a server database implicitly
+    if not source_is_empty(settings.DATABASE_URL):
+        return
+    from dashboard.sample.seed import seed_database
+
+    print("No sample district yet: seeding it now (first start only) …", flush=True)
+    seed_database(settings.DATABASE_URL, force=True)
+
+
+def start_feed(settings: Settings) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "dashboard", "simulate", "--database-url", settings.DATABASE_URL]
+    proc = subprocess.Popen(cmd)
+    atexit.register(_stop, proc)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    host = args.host or settings.HOST
+    port = args.port or settings.PORT
+    if args.seed_if_missing:
+        seed_if_missing(settings)
+    if args.with_feed:
+        start_feed(settings)
+    from dashboard.web.app import create_app
+
+    app = create_app(settings)
+    base = f"http://{host}:{port}"
+    print(
+        f"\n  Dashboard (staff):   {base}/\n  Wall screen (kiosk): {base}/wall\n"
+        f"  JSON API:            {base}/api/v1/snapshot\n  Health:              {base}/health\n",
+        flush=True,
+    )
+    app.run(host=host, port=port, debug=args.debug, use_reloader=False)
+    return 0

@@ -1,1 +1,0 @@
-"""Small command modules that do not belong to a bigger core module."""

@@ -1,0 +1,468 @@
+"""Panels: what each chart or table shows, taken from a snapshot, independent of how it is drawn.
+
+A panel is described once here as a :class:`ChartSpec` (categories + named series) or a
+:class:`TableSpec` (columns + rows). The screens turn a ChartSpec into a plotly figure
+(:func:`dashboard.present.figures.from_spec`), the slide export into a native, editable PowerPoint chart; so the
+numbers on the wall, in the browser and in the deck are the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dashboard.core import domain
+from dashboard.core.snapshot import Snapshot
+from dashboard.present.theme import AGE_COLOURS, CLOSED_COLOUR, LAST_YEAR_COLOUR, REPORTED_COLOUR
+
+CHART_KINDS = ("line", "bar", "hbar", "stacked_hbar", "stacked_bar", "donut", "map")
+
+
+@dataclass
+class Series:
+    name: str
+    values: list[float | None]
+    colour: str | None = None
+    dashed: bool = False  # e.g. last year's overlay
+
+
+@dataclass
+class ChartSpec:
+    key: str
+    title_zh: str
+    title_en: str
+    kind: str  # one of CHART_KINDS
+    categories: list[str] = field(default_factory=list)  # labels in the chosen language
+    codes: list[str] = field(default_factory=list)  # unit codes per category (drill-down), if any
+    series: list[Series] = field(default_factory=list)
+    percent: bool = False  # values are percentages (0–100)
+    map_level: str | None = None  # for kind == "map": town | village | grid
+    map_parent: str | None = None
+    map_texts: list[str] = field(default_factory=list)
+    note: str | None = None  # e.g. "illustrative boundaries"
+    # For kind == "line": the bucket still running at the snapshot's moment (today, this week). Its count
+    # is partial; drawn like the others, every line would dive at its right end and read as a fall.
+    running: int | None = None
+
+    def title(self, lang: str) -> str:
+        return self.title_en if lang == "en" else self.title_zh
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.categories or all(all(v in (None, 0) for v in s.values) for s in self.series)
+
+
+@dataclass
+class TableSpec:
+    key: str
+    title_zh: str
+    title_en: str
+    columns: list[str]
+    rows: list[list[Any]]
+    numeric_from: int = 1
+    row_codes: list[str] = field(default_factory=list)
+
+    def title(self, lang: str) -> str:
+        return self.title_en if lang == "en" else self.title_zh
+
+
+def trim(spec: ChartSpec, limit: int) -> ChartSpec:
+    """The first ``limit`` categories of a bar chart (the wall has room for ten bars, not thirty)."""
+    if spec.kind not in {"hbar", "stacked_hbar", "bar", "stacked_bar"} or len(spec.categories) <= limit:
+        return spec
+    series = [Series(s.name, s.values[:limit], s.colour, s.dashed) for s in spec.series]
+    return replace(spec, categories=spec.categories[:limit], codes=spec.codes[:limit], series=series)
+
+
+LOWEST_FIRST = {"patrol_coverage"}  # charts sorted worst (lowest) first: trimmed, they keep the lowest
+
+
+def fit_rows(spec: TableSpec, limit: int, *, both_ends: bool = False) -> TableSpec:
+    """At most ``limit`` rows: the first ones, or, for a ranking (``both_ends``), the first and the last
+    around a ``⋯`` row, so a wall that has room for eleven rows still shows who is at the bottom."""
+    if len(spec.rows) <= limit:
+        return spec
+    if not both_ends or limit < 3:
+        return replace(spec, rows=spec.rows[:limit], row_codes=spec.row_codes[:limit])
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    gap = ["⋯"] + [""] * (len(spec.columns) - 1)
+    codes = [*spec.row_codes[:head], "", *spec.row_codes[-tail:]] if spec.row_codes else []
+    return replace(spec, rows=[*spec.rows[:head], gap, *spec.rows[-tail:]], row_codes=codes)
+
+
+def chart(snapshot: Snapshot, key: str, lang: str) -> ChartSpec:
+    """The chart ``key`` (see CHART_BUILDERS) for ``snapshot`` in ``lang``."""
+    return CHART_BUILDERS[key](snapshot, lang)
+
+
+def table(snapshot: Snapshot, key: str, lang: str) -> TableSpec:
+    """The table ``key`` (see TABLE_BUILDERS) for ``snapshot`` in ``lang``."""
+    return TABLE_BUILDERS[key](snapshot, lang)
+
+
+CHART_BUILDERS: dict[str, Any] = {}
+TABLE_BUILDERS: dict[str, Any] = {}
+
+
+# --- Builders ---------------------------------------------------------------------------------------
+
+
+TITLES: dict[str, tuple[str, str]] = {
+    "trend_90d": ("近90天上报与办结", "Reported vs closed, last 90 days"),
+    "trend_period": ("上报与办结趋势（含去年同期）", "Reported vs closed, with last year"),
+    "by_category": ("事件类别构成", "Cases by category"),
+    "by_category_bar": ("按类别", "By category"),
+    "by_source": ("按来源", "By source"),
+    "by_dept": ("按承办部门", "By department"),
+    "backlog_ageing": ("在办件积压时长分布", "Open cases by age"),
+    "backlog_map": ("每千人在办件（示意边界）", "Open cases per 1,000 residents (illustrative)"),
+    "ontime_weekly": ("按期办结率（周）", "On-time close rate (weekly)"),
+    "patrol_coverage": ("各单位今日巡查覆盖率", "Patrol coverage today"),
+    "patrol_map": ("距上次有效巡查小时数（示意边界）", "Hours since last valid patrol (illustrative)"),
+    "on_duty": ("在岗巡防力量 / 编制", "Patrol forces on duty vs strength"),
+    "town_ranking": ("镇街排名（按期办结率）", "Town ranking (on-time close rate)"),
+    "town_ranking_short": ("镇街排名前十", "Top 10 towns"),
+    "dept_ranking": ("部门排名（按期办结率）", "Department ranking (on-time close rate)"),
+    "top_grids": ("超期件最多的网格", "Grids with most overdue cases"),
+    "video_offline": ("离线最久的视频点位", "Video points offline longest"),
+    "open_cases": ("网格在办件", "Open cases in the grid"),
+}
+AGE_LABELS = {
+    "lt1d": ("<1天", "<1 d"),
+    "d1_3": ("1–3天", "1–3 d"),
+    "d3_7": ("3–7天", "3–7 d"),
+    "d7_30": ("7–30天", "7–30 d"),
+    "gt30d": (">30天", ">30 d"),
+}
+ILLUSTRATIVE = ("示意边界，非法定界线", "Illustrative boundaries, not legal")
+
+
+def _pick(lang: str, pair: tuple[str, str]) -> str:
+    return pair[1] if lang == "en" else pair[0]
+
+
+def _name(row: dict[str, Any] | Any, lang: str) -> str:
+    if isinstance(row, dict):
+        return str(row.get("name_en") if lang == "en" else row.get("name_zh")) or str(row.get("code"))
+    return str(row.name_en if lang == "en" else row.name_zh)
+
+
+def _spec(key: str, kind: str, **kwargs: Any) -> ChartSpec:
+    zh, en = TITLES[key]
+    return ChartSpec(key=key, title_zh=zh, title_en=en, kind=kind, **kwargs)
+
+
+def _table(key: str, columns: list[str], rows: list[list[Any]], **kwargs: Any) -> TableSpec:
+    zh, en = TITLES[key]
+    return TableSpec(key=key, title_zh=zh, title_en=en, columns=columns, rows=rows, **kwargs)
+
+
+def _fmt(value: Any, decimals: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) or decimals == 0:
+        return f"{round(float(value)):,}{suffix}"
+    return f"{float(value):,.{decimals}f}{suffix}"
+
+
+def backlog_ageing(snap: Snapshot, lang: str) -> ChartSpec:
+    units = sorted(snap.backlog.get("units", []), key=lambda u: -(u.get("backlog") or 0))[:30]
+    buckets = snap.backlog.get("age_buckets", list(AGE_LABELS))
+    series = [
+        Series(
+            _pick(lang, AGE_LABELS.get(b, (b, b))),
+            [u.get(b, 0) for u in units],
+            AGE_COLOURS[i % len(AGE_COLOURS)],
+        )
+        for i, b in enumerate(buckets)
+    ]
+    return _spec(
+        "backlog_ageing",
+        "stacked_hbar",
+        categories=[_name(u, lang) for u in units],
+        codes=[u["code"] for u in units],
+        series=series,
+    )
+
+
+def backlog_map(snap: Snapshot, lang: str) -> ChartSpec:
+    units = snap.backlog.get("units", [])
+    level = snap.backlog.get("child_level") or "grid"
+    per = _pick(lang, ("每千人", "per 1,000"))
+    texts = [
+        f"{_name(u, lang)}<br>{_pick(lang, ('在办', 'Open'))} {u.get('backlog', 0):,} · {per} {_fmt(u.get('per_1000'), 2)}"
+        for u in units
+    ]
+    return _spec(
+        "backlog_map",
+        "map",
+        categories=[_name(u, lang) for u in units],
+        codes=[u["code"] for u in units],
+        series=[Series(per, [u.get("per_1000") for u in units])],
+        map_level=level,
+        map_parent=None if level == "town" else snap.backlog.get("code"),
+        map_texts=texts,
+        note=_pick(lang, ILLUSTRATIVE),
+    )
+
+
+def top_grids(snap: Snapshot, lang: str) -> TableSpec:
+    rows = snap.backlog.get("top_grids", [])
+    towns = domain.town_by_code()
+    cols = ["Grid", "Town", "Overdue", "Open"] if lang == "en" else ["网格", "镇街", "超期件", "在办件"]
+    body = []
+    for r in rows[:15]:
+        town = towns.get(r.get("town_code", ""))
+        town_name = (town.name_en if lang == "en" else town.name_zh) if town else ""
+        body.append([_name(r, lang), town_name, _fmt(r.get("overdue"), 0), _fmt(r.get("backlog"), 0)])
+    return _table(
+        "top_grids", cols, body, numeric_from=2, row_codes=[r.get("grid_code", "") for r in rows[:15]]
+    )
+
+
+def open_cases(snap: Snapshot, lang: str) -> TableSpec:
+    cases = snap.backlog.get("cases", [])
+    cols = (
+        ["Case no.", "Category", "Age (days)", "Overdue", "Title"]
+        if lang == "en"
+        else ["事件编号", "类别", "已积压(天)", "超期", "标题"]
+    )
+    yes = "Yes" if lang == "en" else "是"
+    body = [
+        [
+            c["event_no"],
+            _pick(lang, (domain.CATEGORIES[c["category"]].zh, domain.CATEGORIES[c["category"]].en))
+            if c.get("category") in domain.CATEGORIES
+            else c.get("category", ""),
+            _fmt(c.get("age_days"), 1),
+            yes if c.get("overdue") else "",
+            c.get("title", ""),
+        ]
+        for c in cases
+    ]
+    return _table("open_cases", cols, body, numeric_from=2)
+
+
+def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> TableSpec:
+    cols = (
+        ["#", "Unit", "On-time %", "Close %", "Overdue", "Mean h to close", "Due"]
+        if lang == "en"
+        else ["名次", "单位", "按期办结率", "办结率", "超期件", "平均办结(小时)", "应办结"]
+    )
+    body = []
+    for r in rows[:limit]:
+        v = r.values if hasattr(r, "values") else r["values"]
+        body.append(
+            [
+                str(v.get("rank", "")),
+                _name(r, lang),
+                _fmt(v.get("on_time_rate"), 1, "%"),
+                _fmt(v.get("close_rate"), 1, "%"),
+                _fmt(v.get("overdue"), 0),
+                _fmt(v.get("mean_hours_to_close"), 1),
+                _fmt(v.get("due"), 0),
+            ]
+        )
+    codes = [r.code if hasattr(r, "code") else r["code"] for r in rows[:limit]]
+    return _table(key, cols, body, numeric_from=2, row_codes=codes)
+
+
+CHART_BUILDERS.update({"backlog_ageing": backlog_ageing, "backlog_map": backlog_map})
+TABLE_BUILDERS.update(
+    {
+        "top_grids": top_grids,
+        "open_cases": open_cases,
+        "town_ranking": lambda s, lang: _ranking("town_ranking", s.rankings.get("towns", []), lang),
+        "town_ranking_short": lambda s, lang: _ranking(
+            "town_ranking_short", s.rankings.get("towns", []), lang, 10
+        ),
+        "dept_ranking": lambda s, lang: _ranking("dept_ranking", s.rankings.get("departments", []), lang),
+    }
+)
+
+
+def patrol_coverage(snap: Snapshot, lang: str) -> ChartSpec:
+    units = sorted(snap.patrol.get("units", []), key=lambda u: u.get("coverage_today") or 0)[:30]
+    return _spec(
+        "patrol_coverage",
+        "hbar",
+        categories=[_name(u, lang) for u in units],
+        codes=[u["code"] for u in units],
+        series=[
+            Series(
+                _pick(lang, ("今日覆盖率", "Today")), [u.get("coverage_today") for u in units], CLOSED_COLOUR
+            ),
+        ],
+        percent=True,
+    )
+
+
+def patrol_map(snap: Snapshot, lang: str) -> ChartSpec:
+    grids = snap.patrol.get("grids", [])
+    hours_word = _pick(lang, ("小时", "h"))
+    never = _pick(lang, ("30天内无有效巡查", "no valid patrol in 30 days"))
+    # A grid never patrolled in the look-back window is shown at the top of the scale.
+    values = [g["hours"] if g.get("hours") is not None else 720.0 for g in grids]
+    texts = [
+        f"{g['grid_code']}<br>{_fmt(g['hours'], 1)} {hours_word}"
+        if g.get("hours") is not None
+        else f"{g['grid_code']}<br>{never}"
+        for g in grids
+    ]
+    town = snap.backlog.get("code") if snap.backlog.get("level") in {"town", "village", "grid"} else None
+    return _spec(
+        "patrol_map",
+        "map",
+        categories=[g["grid_code"] for g in grids],
+        codes=[g["grid_code"] for g in grids],
+        series=[Series(_pick(lang, ("距上次巡查(小时)", "Hours since patrol")), values)],
+        map_level="grid",
+        map_parent=town,
+        map_texts=texts,
+        note=_pick(lang, ILLUSTRATIVE),
+    )
+
+
+def on_duty(snap: Snapshot, lang: str) -> ChartSpec:
+    forces = snap.patrol.get("on_duty", {})
+    labels = [str(v.get("label_en") if lang == "en" else v.get("label_zh")) for v in forces.values()]
+    return _spec(
+        "on_duty",
+        "hbar",
+        categories=labels,
+        series=[
+            Series(
+                _pick(lang, ("在岗", "On duty")), [v.get("on_duty") for v in forces.values()], REPORTED_COLOUR
+            ),
+            Series(
+                _pick(lang, ("编制", "Strength")),
+                [v.get("strength") for v in forces.values()],
+                LAST_YEAR_COLOUR,
+            ),
+        ],
+    )
+
+
+def video_offline(snap: Snapshot, lang: str) -> TableSpec:
+    towns = domain.town_by_code()
+    rows = snap.patrol.get("video_offline", [])
+    cols = (
+        ["Point", "Town", "Offline since", "Hours"]
+        if lang == "en"
+        else ["点位", "镇街", "离线开始", "离线(小时)"]
+    )
+    from dashboard.core.i18n import fmt_datetime
+
+    body = []
+    for r in rows:
+        town = towns.get(r.get("town_code", ""))
+        body.append(
+            [
+                r.get("name", r.get("point_code", "")),
+                (town.name_en if lang == "en" else town.name_zh) if town else "",
+                fmt_datetime(r.get("since"), lang),
+                _fmt(r.get("hours"), 1),
+            ]
+        )
+    return _table("video_offline", cols, body, numeric_from=3)
+
+
+CHART_BUILDERS.update({"patrol_coverage": patrol_coverage, "patrol_map": patrol_map, "on_duty": on_duty})
+TABLE_BUILDERS.update({"video_offline": video_offline})
+
+
+def _counts(key: str, snap: Snapshot, field_name: str, lang: str, kind: str, limit: int = 16) -> ChartSpec:
+    rows = sorted(snap.trends.get(field_name, []), key=lambda r: -(r.get("count") or 0))[:limit]
+    return _spec(
+        key,
+        kind,
+        categories=[_name(r, lang) for r in rows],
+        codes=[str(r.get("code")) for r in rows],
+        series=[Series(_pick(lang, ("上报量", "Reported")), [r.get("count") for r in rows], REPORTED_COLOUR)],
+    )
+
+
+def running_bucket(labels: list[str], unit: str, now: str) -> int | None:
+    """The index of the bucket that contains the snapshot's moment ``now`` (ISO, UTC), if one does."""
+    from dashboard.core.i18n import to_local
+    from dashboard.core.periods import label_of
+
+    if not labels or not now:
+        return None
+    moment = to_local(dt.datetime.fromisoformat(now))
+    label = label_of(moment.strftime("%Y-%m-%d %H"), unit)
+    return labels.index(label) if label in labels else None
+
+
+def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
+    last = snap.trends.get("last90", {})
+    labels = [str(x) for x in last.get("labels", [])]
+    return _spec(
+        "trend_90d",
+        "line",
+        categories=[x[5:] if len(x) == 10 else x for x in labels],
+        series=[
+            Series(_pick(lang, ("上报", "Reported")), list(last.get("reported", [])), REPORTED_COLOUR),
+            Series(_pick(lang, ("办结", "Closed")), list(last.get("closed", [])), CLOSED_COLOUR),
+        ],
+        running=running_bucket(labels, "day", snap.now),
+    )
+
+
+def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
+    tr = snap.trends
+    series = [
+        Series(_pick(lang, ("上报", "Reported")), list(tr.get("reported", [])), REPORTED_COLOUR),
+        Series(_pick(lang, ("办结", "Closed")), list(tr.get("closed", [])), CLOSED_COLOUR),
+    ]
+    if tr.get("reported_ly"):
+        series.append(
+            Series(
+                _pick(lang, ("去年同期上报", "Reported last year")),
+                list(tr["reported_ly"]),
+                LAST_YEAR_COLOUR,
+                True,
+            )
+        )
+    labels = [str(x) for x in tr.get("labels", [])]
+    return _spec(
+        "trend_period",
+        "line",
+        categories=labels,
+        series=series,
+        running=running_bucket(labels, str(tr.get("bucket", "day")), snap.now),
+    )
+
+
+def ontime_weekly(snap: Snapshot, lang: str) -> ChartSpec:
+    weekly = snap.trends.get("on_time_weekly", {})
+    labels = [str(x) for x in weekly.get("labels", [])]
+    return _spec(
+        "ontime_weekly",
+        "line",
+        categories=labels,
+        running=running_bucket(labels, "week", snap.now),
+        series=[
+            Series(
+                _pick(lang, ("按期办结率", "On-time rate")),
+                list(weekly.get("on_time_rate", [])),
+                CLOSED_COLOUR,
+            )
+        ],
+        percent=True,
+    )
+
+
+CHART_BUILDERS.update(
+    {
+        "trend_90d": trend_90d,
+        "trend_period": trend_period,
+        "ontime_weekly": ontime_weekly,
+        "by_category": lambda s, lang: _counts("by_category", s, "by_category", lang, "donut", 10),
+        "by_category_bar": lambda s, lang: _counts("by_category_bar", s, "by_category", lang, "hbar"),
+        "by_source": lambda s, lang: _counts("by_source", s, "by_source", lang, "hbar"),
+        "by_dept": lambda s, lang: _counts("by_dept", s, "by_dept", lang, "hbar"),
+    }
+)

@@ -1,0 +1,82 @@
+"""The one wiring of the snapshot service: source engine, state store, shared cache, builder, clock.
+
+The web app, the command line, the benchmark and the soak all make their service here, so a view is
+built the same way whichever door it comes in through. The source engine made here is the only pool on
+the source in a process: the app reads reference data and the event list through ``service.source_engine``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from dashboard.core.clock import Clock, SystemClock
+from dashboard.core.settings import Settings
+from dashboard.service.cache import init_cache
+from dashboard.service.snapshots import Builder, SnapshotService, Versioner
+from dashboard.service.state import StateStore
+from dashboard.source.engines import make_source_engine, make_writer_engine
+
+# Wraps the builder or the data-version reader, e.g. to count calls (the benchmark): (kind, fn) → fn.
+Instrument = Callable[[str, Callable[..., Any]], Callable[..., Any]]
+
+
+def key_prefix_for(settings: Settings) -> str:
+    """The cache key prefix of a deployment: keys name the source, so deployments on different databases
+    can share one Redis safely."""
+    return f"xsdash:{hashlib.sha256(settings.DATABASE_URL.encode('utf-8')).hexdigest()[:10]}:"
+
+
+def create_service(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    key_prefix: str | None = None,
+    rollup_url: str | None = None,
+    instrument: Instrument | None = None,
+    wait_seconds: float = 30.0,
+    statement_timeout_ms: int | None = None,
+) -> SnapshotService:
+    """The service for ``settings``.
+
+    ``rollup_url`` puts the rollups in another database than the state store (the benchmark's prebuilt
+    ones); ``instrument`` wraps the builder and the data-version reader; ``statement_timeout_ms``
+    overrides the setting (the benchmark's long first builds).
+    """
+    timeout = statement_timeout_ms or settings.STATEMENT_TIMEOUT_MS
+    source = make_source_engine(settings.DATABASE_URL, timeout_ms=timeout)
+    state = StateStore(settings.STATE_URL)
+    builder = rollup_builder(settings, state, source, rollup_url)
+    versioner: Versioner | None = None
+    if instrument is not None:
+        from dashboard.source.queries.snapshot import build_snapshot, data_version
+
+        builder = instrument("build", builder or build_snapshot)
+        versioner = instrument("version", data_version)
+    return SnapshotService(
+        source,
+        state,
+        init_cache(None, settings, key_prefix=key_prefix or key_prefix_for(settings)),
+        clock or SystemClock(),
+        builder=builder,
+        versioner=versioner,
+        refresh_seconds=settings.REFRESH_SECONDS,
+        wait_seconds=wait_seconds,
+        background=settings.BACKGROUND_REFRESH == "on",
+    )
+
+
+def rollup_builder(
+    settings: Settings, state: StateStore, source: Engine, rollup_url: str | None = None
+) -> Builder | None:
+    """The rollup fast path when DASHBOARD_ROLLUPS=on or ``rollup_url`` names a store, else None
+    (the direct queries). The rollups live in the state store's database unless ``rollup_url`` says."""
+    if settings.ROLLUPS != "on" and rollup_url is None:
+        return None
+    from dashboard.rollups.store import FastBuilder, RollupStore
+
+    engine = make_writer_engine(rollup_url) if rollup_url else state.engine
+    return FastBuilder(RollupStore(engine), source)

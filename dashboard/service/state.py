@@ -1,0 +1,127 @@
+"""The dashboard's own, writable state: last good snapshots now; users, tokens and audit later.
+
+Kept apart from the source database (``DASHBOARD_STATE_URL``, default ``data/state.db``) because the
+source is opened read-only and may belong to another team. The last good snapshot of each view is what
+screens show, marked stale, while the source is unreachable, including right after a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from dashboard.core.snapshot import Snapshot
+from dashboard.source.engines import make_writer_engine
+from dashboard.source.schema import UTCDateTime
+
+state_metadata = MetaData()
+
+# MySQL's TEXT stops at 64 KB; a district snapshot can be larger.
+_LongText = Text().with_variant(mysql.LONGTEXT(), "mysql")
+
+last_good_snapshot = Table(
+    "last_good_snapshot",
+    state_metadata,
+    # The canonical view query can outgrow an index key (26 towns ...), so the key is its digest.
+    Column("view_key", String(64), primary_key=True, comment="sha256 of the view identity"),
+    Column("view", Text, nullable=False, comment="canonical view query and scope, for people"),
+    Column("snapshot_json", _LongText, nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Column("data_version", String(128), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", Text, nullable=True),
+)
+
+
+def digest(view_key: str) -> str:
+    return hashlib.sha256(view_key.encode("utf-8")).hexdigest()
+
+
+class StateStore:
+    """Read and write the dashboard's state database (SQLite, PostgreSQL or MariaDB)."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_writer_engine(url)
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        """Create missing tables; several workers starting at once may race, so retry after a loss."""
+        for attempt in range(3):
+            try:
+                state_metadata.create_all(self.engine)
+                return
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)  # the winner is creating them: checkfirst will see them next time
+
+    def save_last_good(self, view_key: str, snapshot: Snapshot, computed_at: dt.datetime) -> None:
+        """Remember ``snapshot`` as the last good one for ``view_key`` (insert or replace)."""
+        row: dict[str, Any] = {
+            "view": view_key,
+            "snapshot_json": json.dumps(snapshot.to_dict(), ensure_ascii=False, separators=(",", ":")),
+            "computed_at": computed_at,
+            "data_version": snapshot.data_version[:128],
+        }
+        key = digest(view_key)
+        for _attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    where = last_good_snapshot.c.view_key == key
+                    if not conn.execute(update(last_good_snapshot).where(where), row).rowcount:
+                        conn.execute(insert(last_good_snapshot), {"view_key": key, **row})
+                return
+            except IntegrityError:  # another worker inserted the row first: update it on the retry
+                continue
+
+    def load_last_good(self, view_key: str) -> tuple[Snapshot, dt.datetime] | None:
+        """The last good snapshot of ``view_key`` and when it was computed, or None."""
+        query = select(last_good_snapshot.c.snapshot_json, last_good_snapshot.c.computed_at).where(
+            last_good_snapshot.c.view_key == digest(view_key)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).first()
+        if found is None:
+            return None
+        return Snapshot.from_dict(json.loads(found.snapshot_json)), found.computed_at
+
+    def audit(self, at: dt.datetime, actor: str, action: str, detail: str | None = None) -> None:
+        """Append one line to the audit log."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_log), {"at": at, "actor": actor, "action": action, "detail": detail})
+
+    def ping(self) -> bool:
+        """True when the state database answers (for /health)."""
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT 1")).scalar() == 1
+
+    def dispose(self) -> None:
+        self.engine.dispose()

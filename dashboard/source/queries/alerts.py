@@ -1,0 +1,232 @@
+"""Alerts for the wall: report surges in a town or grid, and towns whose overdue backlog is growing.
+
+Both rules are evaluated afresh for every snapshot, so an alert shows while its condition holds and
+subsides by itself. Both are as-of safe: only timestamps at or before ``now`` count.
+
+* **surge** — the reports of the last hour, ``(now − 1 h, now]``, in a town or grid exceed
+  ``max(ALERT_MIN_CASES, mean + ALERT_SIGMA · σ)``, where mean and σ (population σ, zeros included) are
+  taken over the same hour of the week in each of the past ``ALERT_WEEKS`` weeks. One statement: a
+  UNION ALL of one grouped range scan (``ix_event_reported`` / ``ix_event_town_reported``) per window
+  and level, folded per unit into the current count, the sum and the sum of squares.
+* **overdue_growth** — the open overdue cases of a town now minus ``ALERT_OVERDUE_MINUTES`` ago grew by
+  at least ``ALERT_OVERDUE_GROWTH``. One statement: the overdue count per town at the two instants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, case, func, literal, select, union_all
+
+from dashboard.core.periods import EPSILON
+from dashboard.core.settings import Settings, load_settings
+from dashboard.core.viewstate import ViewState
+from dashboard.source.queries.common import E, effective_deadline, open_at, upto
+from dashboard.source.queries.scope import TOWN_CODE_LEN, event_conditions, unit_names
+
+HOUR = dt.timedelta(hours=1)
+WEEK = dt.timedelta(days=7)
+MAX_ALERTS = 8  # more than this on a wall is noise: the strongest ones are shown
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """The alert rule's parameters (see the module docstring); defaults match the settings."""
+
+    min_cases: int = 5
+    sigma: float = 3.0
+    weeks: int = 8
+    overdue_growth: int = 5
+    overdue_minutes: int = 60
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AlertThresholds:
+        """The thresholds named by ``settings`` (``DASHBOARD_ALERT_*``)."""
+        return cls(
+            min_cases=settings.ALERT_MIN_CASES,
+            sigma=settings.ALERT_SIGMA,
+            weeks=settings.ALERT_WEEKS,
+            overdue_growth=settings.ALERT_OVERDUE_GROWTH,
+            overdue_minutes=settings.ALERT_OVERDUE_MINUTES,
+        )
+
+
+def _thresholds(given: Settings | AlertThresholds | None) -> AlertThresholds:
+    if isinstance(given, AlertThresholds):
+        return given
+    # Why the environment when nothing is given: build_snapshot has no settings argument, and the
+    # server process reads its settings from the same DASHBOARD_* variables.
+    return AlertThresholds.from_settings(given if given is not None else load_settings())
+
+
+def alerts(
+    conn: Connection,
+    view: ViewState,
+    now: dt.datetime,
+    settings_or_thresholds: Settings | AlertThresholds | None = None,
+) -> list[dict[str, Any]]:
+    """The alerts that hold at ``now`` within ``view``: strongest first, at most :data:`MAX_ALERTS`."""
+    limits = _thresholds(settings_or_thresholds)
+    return finish_alerts(conn, surge_rows(conn, view, now, limits) + overdue_rows(conn, view, now, limits))
+
+
+def finish_alerts(conn: Connection, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strongest first, at most :data:`MAX_ALERTS`, named."""
+    found.sort(key=lambda a: (a["severity"] != "bad", -a["count"] / max(a["threshold"], 1), a["unit_code"]))
+    found = found[:MAX_ALERTS]
+    _name(conn, found)
+    return found
+
+
+# --- surges ------------------------------------------------------------------------------------------
+
+
+def _windows(now: dt.datetime, weeks: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
+    """(index, start exclusive, end inclusive): 0 is the last hour, k the same hour k weeks earlier."""
+    return [(k, now - k * WEEK - HOUR, now - k * WEEK) for k in range(weeks + 1)]
+
+
+def _surge_branch(view: ViewState, level: str, unit: Any, k: int, lo: dt.datetime, hi: dt.datetime) -> Any:
+    # (lo, hi] as reported_at > lo AND reported_at < hi + 1 µs: a range on the reported_at indexes.
+    return (
+        select(
+            literal(level).label("level"),
+            unit.label("unit"),
+            literal(k).label("w"),
+            func.count().label("n"),
+        )
+        .where(*event_conditions(view), E.c.reported_at > lo, E.c.reported_at < upto(hi))
+        .group_by(unit)
+    )
+
+
+def surge_rows(
+    conn: Connection, view: ViewState, now: dt.datetime, limits: AlertThresholds
+) -> list[dict[str, Any]]:
+    """Towns and grids whose last hour exceeds their usual level for this hour of the week."""
+    branches = [
+        _surge_branch(view, level, unit, k, lo, hi)
+        for level, unit in (("town", E.c.town_code), ("grid", E.c.grid_code))
+        for k, lo, hi in _windows(now, limits.weeks)
+    ]
+    counts = union_all(*branches).subquery("windows")
+    current = func.sum(case((counts.c.w == 0, counts.c.n), else_=0))
+    past: ColumnElement[Any] = counts.c.w > 0
+    q = (
+        select(
+            counts.c.level,
+            counts.c.unit,
+            current.label("cur"),
+            func.sum(case((past, counts.c.n), else_=0)).label("s"),
+            func.sum(case((past, counts.c.n * counts.c.n), else_=0)).label("sq"),
+        )
+        .group_by(counts.c.level, counts.c.unit)
+        .having(current > limits.min_cases)  # only units that could be a surge come back
+    )
+    out = []
+    for row in conn.execute(q).mappings():
+        threshold = surge_threshold(float(row["s"] or 0), float(row["sq"] or 0), limits)
+        count = int(row["cur"] or 0)
+        if count > threshold:
+            out.append(_alert("surge", row["level"], str(row["unit"]), count, threshold))
+    return out
+
+
+def surge_threshold(total: float, squares: float, limits: AlertThresholds) -> float:
+    """max(min_cases, mean + sigma·σ) from the sum and sum of squares of the ``weeks`` past counts."""
+    n = max(limits.weeks, 1)
+    mean = total / n
+    variance = max(squares / n - mean * mean, 0.0)  # rounding can leave a tiny negative
+    return max(float(limits.min_cases), mean + limits.sigma * math.sqrt(variance))
+
+
+# --- growing overdue backlog -------------------------------------------------------------------------
+
+
+def _overdue_branch(view: ViewState, tag: str, t: dt.datetime) -> Any:
+    # The same "overdue open at t" as the overdue_open KPI (t is the exclusive bound).
+    return (
+        select(literal(tag).label("k"), E.c.town_code.label("unit"), func.count().label("n"))
+        .where(*event_conditions(view), *open_at(t), effective_deadline() < t - EPSILON)
+        .group_by(E.c.town_code)
+    )
+
+
+def overdue_rows(
+    conn: Connection, view: ViewState, now: dt.datetime, limits: AlertThresholds
+) -> list[dict[str, Any]]:
+    """Towns whose open overdue count grew by at least ``overdue_growth`` over the window."""
+    cap = upto(now)
+    then = cap - dt.timedelta(minutes=limits.overdue_minutes)
+    counts: dict[str, dict[str, int]] = {}
+    q = union_all(_overdue_branch(view, "now", cap), _overdue_branch(view, "then", then))
+    for row in conn.execute(q).mappings():
+        counts.setdefault(str(row["unit"]), {})[row["k"]] = int(row["n"] or 0)
+    return overdue_alerts(counts, limits)
+
+
+def overdue_alerts(counts: dict[str, dict[str, int]], limits: AlertThresholds) -> list[dict[str, Any]]:
+    """Alerts from {town: {"now": n, "then": n}} open overdue counts."""
+    out = []
+    for town, c in sorted(counts.items()):
+        growth = c.get("now", 0) - c.get("then", 0)
+        if growth >= limits.overdue_growth:
+            alert = _alert("overdue_growth", "town", town, growth, float(limits.overdue_growth))
+            alert["current"] = c.get("now", 0)
+            alert["window_minutes"] = limits.overdue_minutes
+            out.append(alert)
+    return out
+
+
+# --- presentation --------------------------------------------------------------------------------------
+
+
+def _alert(kind: str, level: str, unit: str, count: int, threshold: float) -> dict[str, Any]:
+    # Twice the threshold is "bad" (red); anything above it "warn" (amber).
+    severity = "bad" if count >= 2 * max(threshold, 1.0) else "warn"
+    return {
+        "kind": kind,
+        "unit_code": unit,
+        "level": level,
+        "text_zh": "",
+        "text_en": "",
+        "severity": severity,
+        "count": count,
+        "threshold": round(threshold, 2),
+    }
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _name(conn: Connection, found: list[dict[str, Any]]) -> None:
+    """Fill text_zh / text_en; a grid is named with its town so it reads alone on a wall."""
+    codes = {a["unit_code"] for a in found} | {a["unit_code"][:TOWN_CODE_LEN] for a in found}
+    names = unit_names(conn, codes) if codes else {}
+    for a in found:
+        zh, en, _ = names[a["unit_code"]]
+        if a["level"] == "grid":
+            town_zh, town_en, _ = names[a["unit_code"][:TOWN_CODE_LEN]]
+            zh, en = f"{town_zh} {zh}", f"{town_en} {en}"
+        a["text_zh"], a["text_en"] = _texts(a, zh, en)
+
+
+def _texts(a: dict[str, Any], zh: str, en: str) -> tuple[str, str]:
+    limit = _number(a["threshold"])
+    if a["kind"] == "surge":
+        return (
+            f"{zh} 近1小时上报 {a['count']} 件（阈值 {limit}）",
+            f"{en}: {a['count']} reports in the last hour (threshold {limit})",
+        )
+    minutes = int(a["window_minutes"])
+    span_zh = "1小时" if minutes == 60 else f"{minutes}分钟"
+    span_en = "hour" if minutes == 60 else f"{minutes} minutes"
+    return (
+        f"{zh} 超期未办结 近{span_zh}增加 {a['count']} 件，现 {a['current']} 件（阈值 {limit}）",
+        f"{en}: overdue open cases up {a['count']} in the last {span_en}, now {a['current']} "
+        f"(threshold {limit})",
+    )

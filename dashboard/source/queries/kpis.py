@@ -1,0 +1,758 @@
+"""The KPI tiles: one function per metric family, each one SQL statement.
+
+Every function takes ``(conn, view, now)`` with ``now`` the effective moment and returns
+``{metric key: KpiValue}`` with the value, the previous-period and same-period-last-year values, the spark
+series (see ``periods.spark_buckets``) and the numerator/denominator in ``detail``. The registry
+(``dashboard.core.metrics``) names the function of each metric in ``Metric.compute``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.sql import over
+
+from dashboard.core import domain
+from dashboard.core.metrics import METRICS, status_of
+from dashboard.core.periods import (
+    EPSILON,
+    Period,
+    local_date,
+    local_midnight,
+    period_bounds,
+    shift_year,
+    spark_buckets,
+)
+from dashboard.core.snapshot import KpiValue
+from dashboard.core.viewstate import ViewState
+from dashboard.source import schema
+from dashboard.source.queries.common import (
+    Aggs,
+    E,
+    FamilyResult,
+    closed_by,
+    comparison_instants,
+    count_if,
+    day_bounds,
+    dispatched_by,
+    due_aggs,
+    due_conditions,
+    due_hint,
+    effective_deadline,
+    not_rejected_by,
+    open_at_conditions,
+    open_candidates,
+    ratio,
+    returned_by,
+    reworked_by,
+    run_family,
+    spark_instants,
+    sum_if,
+    upto,
+)
+from dashboard.source.queries.scope import event_conditions, grid_conditions, place_conditions
+from dashboard.source.queries.sqlfuncs import aware_utc, hours_between, scan_hint
+
+Formula = Callable[[Aggs], float | None]
+KpiMap = dict[str, KpiValue]
+
+# A patrol longer than this is treated as a data error when counting who is on duty.
+MAX_PATROL = dt.timedelta(hours=24)
+SATISFIED = ("满意", "基本满意")
+LOCAL_LEVELS = ("GRID", "VILLAGE")
+
+
+def make_kpi(
+    key: str,
+    res: FamilyResult,
+    formula: Formula,
+    detail_keys: tuple[str, ...] = (),
+) -> KpiValue:
+    """A KpiValue from a family result: the formula applied to cur / prev / ly and each spark bucket."""
+    cur = res.ranges.get("cur", {})
+    value = formula(cur) if cur else None
+    prev = formula(res.ranges["prev"]) if "prev" in res.ranges else None
+    ly = formula(res.ranges["ly"]) if "ly" in res.ranges else None
+    return KpiValue(
+        key=key,
+        value=value,
+        previous=prev,
+        last_year=ly,
+        status=status_of(METRICS[key], value),
+        spark=[formula(b) for b in res.spark],
+        detail={k: cur.get(k) for k in detail_keys},
+    )
+
+
+def _field(name: str) -> Formula:
+    return lambda a: a[name]
+
+
+def _rate(num: str, den: str) -> Formula:
+    return lambda a: ratio(a[num], a[den])
+
+
+def _mean(total: str, n: str) -> Formula:
+    return lambda a: a[total] / a[n] if a[n] else None
+
+
+def _setup(view: ViewState, now: dt.datetime) -> tuple[Period, dt.datetime]:
+    return period_bounds(view, now), upto(now)
+
+
+# --- events ----------------------------------------------------------------------------------------
+
+
+def reported_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """reported, cohort_close_rate, return_rate: events by reported_at."""
+    period, cap = _setup(view, now)
+    aggs = {
+        "reported": func.count(),
+        "collected": count_if(not_rejected_by(cap)),
+        "cohort_closed": count_if(and_(closed_by(cap), not_rejected_by(cap))),
+        "dispatched": count_if(dispatched_by(cap)),
+        "returned": count_if(and_(dispatched_by(cap), returned_by(cap))),
+    }
+    res = run_family(
+        conn, E.c.reported_at, aggs, event_conditions(view), period.ranges(), spark=spark_buckets(period)
+    )
+    return {
+        "reported": make_kpi("reported", res, _field("reported")),
+        "cohort_close_rate": make_kpi(
+            "cohort_close_rate", res, _rate("cohort_closed", "collected"), ("cohort_closed", "collected")
+        ),
+        "return_rate": make_kpi(
+            "return_rate", res, _rate("returned", "dispatched"), ("returned", "dispatched")
+        ),
+    }
+
+
+def closed_aggs(cap: dt.datetime) -> dict[str, Any]:
+    accepted = E.c.accepted_at.is_not(None)
+    return {
+        "closed": func.count(),
+        "hours_sum": sum_if(accepted, hours_between(E.c.accepted_at, E.c.closed_at)),
+        "hours_n": count_if(accepted),
+        "reworked": count_if(reworked_by(cap)),
+        "local": count_if(E.c.level_of_handling.in_(LOCAL_LEVELS)),
+    }
+
+
+def closed_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """closed, mean_hours_to_close, rework_rate, local_resolution_rate: events by closed_at."""
+    period, cap = _setup(view, now)
+    res = run_family(
+        conn,
+        E.c.closed_at,
+        closed_aggs(cap),
+        event_conditions(view),
+        period.ranges(),
+        spark=spark_buckets(period),
+    )
+    return {
+        "closed": make_kpi("closed", res, _field("closed")),
+        "mean_hours_to_close": make_kpi(
+            "mean_hours_to_close", res, _mean("hours_sum", "hours_n"), ("hours_sum", "hours_n")
+        ),
+        "rework_rate": make_kpi("rework_rate", res, _rate("reworked", "closed"), ("reworked", "closed")),
+        "local_resolution_rate": make_kpi(
+            "local_resolution_rate", res, _rate("local", "closed"), ("local", "closed")
+        ),
+    }
+
+
+def due_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """close_rate and on_time_rate over E_due: events whose (effective) deadline falls in P, ≤ now."""
+    period, cap = _setup(view, now)
+    res = run_family(
+        conn,
+        effective_deadline(),
+        due_aggs(cap),
+        due_conditions(view, cap),
+        period.ranges(),
+        spark=spark_buckets(period),
+        hint=due_hint,
+    )
+    return {
+        "close_rate": make_kpi("close_rate", res, _rate("due_closed", "due"), ("due_closed", "due")),
+        "on_time_rate": make_kpi("on_time_rate", res, _rate("on_time", "due"), ("on_time", "due")),
+    }
+
+
+def evaluation_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """satisfaction_rate: evaluations made in P (joined to their event for the scope)."""
+    period, _ = _setup(view, now)
+    ev = schema.evaluation
+    aggs = {"evaluated": func.count(), "satisfied": count_if(ev.c.result.in_(SATISFIED))}
+    res = run_family(
+        conn,
+        ev.c.at,
+        aggs,
+        event_conditions(view),
+        period.ranges(),
+        spark=spark_buckets(period),
+        from_=ev.join(E, E.c.event_id == ev.c.event_id),
+    )
+    return {
+        "satisfaction_rate": make_kpi(
+            "satisfaction_rate", res, _rate("satisfied", "evaluated"), ("satisfied", "evaluated")
+        )
+    }
+
+
+def _percentile_rows(conn: Connection, view: ViewState, period: Period) -> list[Any]:
+    """Only the ranked rows needed for the median and the P90, per range: at most 3 rows per range.
+
+    Portable exact percentiles: ROW_NUMBER/COUNT windows (SQLite ≥ 3.25, PostgreSQL, MariaDB ≥ 10.2),
+    integer arithmetic only, so the database sorts and the client receives a handful of rows.
+    """
+    hours = hours_between(E.c.accepted_at, E.c.closed_at)
+    parts = [
+        select(literal(tag).label("k"), hours.label("h")).where(
+            *event_conditions(view), E.c.closed_at >= start, E.c.closed_at < end, E.c.accepted_at.is_not(None)
+        )
+        for tag, start, end in period.ranges()
+    ]
+    u = union_all(*parts).subquery("u")
+    ranked = select(
+        u.c.k,
+        u.c.h,
+        over(func.row_number(), partition_by=u.c.k, order_by=u.c.h).label("rn"),
+        over(func.count(), partition_by=u.c.k).label("n"),
+    ).subquery("r")
+    rn, n = ranked.c.rn, ranked.c.n
+    is_median = and_(rn * 2 >= n, rn * 2 <= n + 2)
+    is_p90 = and_(rn * 10 >= n * 9, (rn - 1) * 10 < n * 9)
+    q = select(ranked.c.k, ranked.c.h, rn, n).where(or_(is_median, is_p90))
+    return list(conn.execute(q))
+
+
+def duration_percentiles(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """median_hours_to_close and p90_hours_to_close (no spark: exact percentiles per bucket cost a sort)."""
+    period, _ = _setup(view, now)
+    rows = _percentile_rows(conn, view, period)
+    med: dict[str, list[float]] = {}
+    p90: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for tag, hours, rn, n in rows:
+        rn, n = int(rn), int(n)
+        counts[tag] = n
+        if n <= rn * 2 <= n + 2 and (n % 2 == 0 or rn * 2 == n + 1):
+            med.setdefault(tag, []).append(float(hours))
+        if rn * 10 >= n * 9 and (rn - 1) * 10 < n * 9:
+            p90[tag] = float(hours)
+    return duration_kpis({t: sum(v) / len(v) for t, v in med.items()}, p90, counts)
+
+
+def duration_kpis(median: dict[str, float], p90: dict[str, float], counts: dict[str, int]) -> KpiMap:
+    """The two duration tiles from their values per range tag (cur / prev / ly), on either path."""
+    out: KpiMap = {}
+    for key, values in (("median_hours_to_close", median), ("p90_hours_to_close", p90)):
+        value = values.get("cur")
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=values.get("prev"),
+            last_year=values.get("ly"),
+            status=status_of(METRICS[key], value),
+            detail={"n": counts.get("cur", 0)},
+        )
+    return out
+
+
+def _state_columns(tag: str, t: dt.datetime) -> list[Any]:
+    """backlog / overdue / supervised as the board stood at t, as sums over the candidate rows."""
+    open_then = and_(*open_at_conditions(t))
+    return [
+        count_if(open_then).label(f"{tag}__backlog"),
+        count_if(and_(open_then, effective_deadline() < t - EPSILON)).label(f"{tag}__overdue_open"),
+        count_if(and_(open_then, E.c.supervised_at.is_not(None), E.c.supervised_at < t)).label(
+            f"{tag}__supervised_open"
+        ),
+    ]
+
+
+def _state_rows(conn: Connection, view: ViewState, instants: list[tuple[str, dt.datetime]]) -> dict[str, Any]:
+    """All instants in ONE pass over the events open at any of them (was one scan per instant)."""
+    earliest = min(t for _, t in instants)
+    latest = max(t for _, t in instants)
+    cols = [c for tag, t in instants for c in _state_columns(tag, t)]
+    where = [*event_conditions(view), open_candidates(earliest), scan_hint(E.c.reported_at) < latest]
+    row = conn.execute(select(*cols).where(*where)).mappings().one()
+    return {
+        tag: {key: row[f"{tag}__{key}"] for key in ("backlog", "overdue_open", "supervised_open")}
+        for tag, _ in instants
+    }
+
+
+def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """backlog, overdue_open, supervised_open: the board as it stood at now (and at the comparison instants).
+
+    Spark points are the state at the end of each spark bucket.
+    """
+    period, _ = _setup(view, now)
+    instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
+    rows = _state_rows(conn, view, instants)
+    out: KpiMap = {}
+    for key in ("backlog", "overdue_open", "supervised_open"):
+        value = float(rows["cur"][key] or 0)
+        spark: list[float | None] = [
+            float(rows[k][key] or 0) for k, _ in instants if k.startswith("s") and k in rows
+        ]
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=float(rows["prev"][key] or 0),
+            last_year=float(rows["ly"][key] or 0),
+            status=status_of(METRICS[key], value),
+            spark=spark,
+        )
+    return out
+
+
+# --- patrol and video ------------------------------------------------------------------------------
+
+
+def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """Today so far vs yesterday and the same day last year up to the same time; the last 24 h likewise.
+
+    Patrol tiles are daily whatever the view's period (网格巡查 is a daily duty, DOMAIN §5.3).
+    """
+    d0, cap = day_bounds(now)
+    elapsed = cap - d0
+    day = dt.timedelta(days=1)
+    ly0 = local_midnight(shift_year(local_date(now)))
+    year = d0 - ly0
+    return [
+        ("today", d0, cap),
+        ("today_prev", d0 - day, d0 - day + elapsed),
+        ("today_ly", ly0, ly0 + elapsed),
+        ("h24", cap - day, cap),
+        ("h24_prev", cap - 2 * day, cap - day),
+        ("h24_ly", cap - year - day, cap - year),
+    ]
+
+
+def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """patrol_coverage_today and patrol_coverage_24h: distinct grids with a valid patrol / grids in scope.
+
+    A patrol counts once it is valid and has not ended after now (validity is judged at its end).
+    """
+    p, g = schema.patrol, schema.grid
+    judged = upto(now)  # validity is judged at the patrol's end: it must have ended by now
+    ranges = _patrol_ranges(now)
+    d0, cap = ranges[0][1], ranges[0][2]
+    spark_b = [
+        (local_date(d0 - dt.timedelta(days=i)).isoformat(), d0 - dt.timedelta(days=i))
+        for i in range(13, -1, -1)
+    ]
+    spark_r = [(label, start, min(start + dt.timedelta(days=1), cap)) for label, start in spark_b]
+
+    def covered(tag: str, start: dt.datetime, end: dt.datetime) -> Any:
+        # Per grid in scope (only grids counted in the denominator, so coverage never exceeds 100 %):
+        # does a valid patrol start in [start, end)? One short probe of the (grid_code, started_at)
+        # index per grid, so the cost follows the number of grids, not the number of patrols.
+        patrolled = select(literal(1)).where(
+            p.c.grid_code == g.c.grid_code,
+            p.c.started_at >= start,
+            p.c.started_at < end,
+            p.c.valid.is_(True),
+            or_(p.c.ended_at.is_(None), p.c.ended_at < judged),
+            *place_conditions(view, p.c.town_code, None, p.c.grid_code),
+        )
+        return select(literal(tag).label("k"), func.count().label("n")).where(
+            *grid_conditions(view), patrolled.exists()
+        )
+
+    # The spark line's last day is today so far: the "today" branch already counts it.
+    spark_tags = [label for label, _ in spark_b[:-1]] + ["today"]
+    parts = [covered(tag, s, e) for tag, s, e in [*ranges, *spark_r[:-1]]]
+    parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
+    got = {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))}
+    grids = got.get("grids", 0.0)
+    out: KpiMap = {}
+    for key, tag, spark_vals in (
+        ("patrol_coverage_today", "today", [ratio(got.get(tag, 0.0), grids) for tag in spark_tags]),
+        ("patrol_coverage_24h", "h24", []),
+    ):
+        value = ratio(got.get(tag, 0.0), grids)
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=ratio(got.get(f"{tag}_prev", 0.0), grids),
+            last_year=ratio(got.get(f"{tag}_ly", 0.0), grids),
+            status=status_of(METRICS[key], value),
+            spark=spark_vals,
+            detail={"covered": got.get(tag, 0.0), "grids": grids},
+        )
+    return out
+
+
+def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """patrol_on_duty: distinct people on patrol at now (vs yesterday and last year at the same time)."""
+    p = schema.patrol
+    cap = upto(now)
+    instants = [("cur", cap), ("prev", cap - dt.timedelta(days=1)), ("ly", cap - dt.timedelta(days=365))]
+    scope = place_conditions(view, p.c.town_code, None, p.c.grid_code)
+    parts = [
+        select(literal(tag).label("k"), p.c.patrol_type, func.count(func.distinct(p.c.staff_id)).label("n"))
+        .where(
+            *scope,
+            p.c.started_at < t,
+            p.c.started_at >= t - MAX_PATROL,
+            or_(p.c.ended_at.is_(None), p.c.ended_at >= t),
+        )
+        .group_by(p.c.patrol_type)
+        for tag, t in instants
+    ]
+    by: dict[str, dict[str, int]] = {}
+    for tag, force, n in conn.execute(union_all(*parts)):
+        by.setdefault(tag, {})[force] = int(n)
+    cur = by.get("cur", {})
+    forces = {
+        code: {
+            "on_duty": cur.get(code, 0),
+            "strength": domain.FORCE_STRENGTH.get(code),
+            "label_zh": label.zh,
+            "label_en": label.en,
+        }
+        for code, label in domain.PATROL_FORCES.items()
+    }
+    value = float(sum(cur.values()))
+    return {
+        "patrol_on_duty": KpiValue(
+            key="patrol_on_duty",
+            value=value,
+            previous=float(sum(by.get("prev", {}).values())),
+            last_year=float(sum(by.get("ly", {}).values())),
+            status=status_of(METRICS["patrol_on_duty"], value),
+            detail={"forces": forces, "other": {k: v for k, v in cur.items() if k not in forces}},
+        )
+    }
+
+
+def _video_points(view: ViewState, instants: list[tuple[str, dt.datetime]]) -> Any:
+    """Per point in scope installed by the latest instant: its state at each instant (``on_<tag>``).
+
+    The state is the latest change before the instant (no change yet = online since installation): one
+    correlated LIMIT 1 per point and instant on the (point_code, at) index, so the cost follows the
+    number of points, not the length of the change history.
+    """
+    vp, vc = schema.video_point, schema.video_status_change
+
+    def state_at(tag: str, t: dt.datetime) -> Any:
+        latest = (
+            select(vc.c.online)
+            .where(vc.c.point_code == vp.c.point_code, vc.c.at < t)
+            .order_by(vc.c.at.desc(), vc.c.change_id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        return func.coalesce(latest, True).label(f"on_{tag}")
+
+    return (
+        select(
+            vp.c.point_code,
+            vp.c.name,
+            vp.c.town_code,
+            vp.c.installed_at,
+            *[state_at(tag, t) for tag, t in instants],
+        )
+        .where(
+            vp.c.installed_at < max(t for _, t in instants),
+            *place_conditions(view, vp.c.town_code, None, vp.c.grid_code),
+        )
+        .cte("video_points")
+    )
+
+
+def _offline_since(point_code: Any, cap: dt.datetime) -> Any:
+    """When a point offline at ``cap`` went offline: its first offline change after its last online one."""
+    vc = schema.video_status_change
+    on, off = vc.alias("von"), vc.alias("voff")
+    last_on = (
+        select(func.max(on.c.at))
+        .where(on.c.point_code == point_code, on.c.online.is_(True), on.c.at < cap)
+        .correlate_except(on)  # nested two deep: correlate to the point's row, not only the next level
+        .scalar_subquery()
+    )
+    return (
+        select(func.min(off.c.at))
+        .where(
+            off.c.point_code == point_code,
+            off.c.online.is_(False),
+            off.c.at < cap,
+            or_(last_on.is_(None), off.c.at > last_on),
+        )
+        .correlate_except(off)
+        .scalar_subquery()
+    )
+
+
+def _offline_longest(pts: Any, cap: dt.datetime, limit: int, *extra: Any) -> Any:
+    """The ``limit`` points of ``pts`` offline at ``cap`` (its ``on_cur`` instant) for longest."""
+    since = _offline_since(pts.c.point_code, cap)
+    return (
+        select(*extra, pts.c.point_code, pts.c.name, pts.c.town_code, since.label("since"))
+        .where(pts.c.installed_at < cap, not_(pts.c.on_cur.is_(True)))
+        .order_by(since.asc(), pts.c.point_code)
+        .limit(limit)
+    )
+
+
+def video_family(conn: Connection, view: ViewState, now: dt.datetime, limit: int = 10) -> KpiMap:
+    """video_online_rate at now and at the comparison instants, and the points offline longest at now.
+
+    One statement: the per-point states (``_video_points``) are counted per instant, and the same rows
+    give the ``limit`` points offline longest (``detail["offline_longest"]``, the patrol panel's list),
+    so the points are probed once for both.
+    """
+    instants = comparison_instants(period_bounds(view, now))
+    cap = instants[0][1]
+    pts = _video_points(view, instants)
+    # Typed NULLs fill the other member's columns (PostgreSQL will not match an untyped NULL to both).
+    number, code, moment = (
+        cast(null(), BigInteger),
+        cast(null(), String),
+        cast(null(), schema.video_status_change.c.at.type),
+    )
+    counts = select(
+        literal("count").label("k"),
+        *[count_if(pts.c.installed_at < t).label(f"n_{tag}") for tag, t in instants],
+        *[
+            count_if(and_(pts.c.installed_at < t, pts.c[f"on_{tag}"].is_(True))).label(f"on_{tag}")
+            for tag, t in instants
+        ],
+        code.label("point_code"),
+        code.label("name"),
+        code.label("town_code"),
+        moment.label("since"),
+    )
+    offline = _offline_longest(
+        pts,
+        cap,
+        limit,
+        literal("offline").label("k"),
+        *[number.label(f"n_{tag}") for tag, _ in instants],
+        *[number.label(f"on_{tag}") for tag, _ in instants],
+    ).subquery("offline")
+    # The offline rows first: a compound statement takes its result types from its first member.
+    rows = conn.execute(union_all(select(offline), counts)).mappings().all()
+    totals: Any = next((r for r in rows if r["k"] == "count"), {})
+
+    def rate(tag: str) -> float | None:
+        return ratio(float(totals.get(f"on_{tag}") or 0), float(totals.get(f"n_{tag}") or 0))
+
+    value = rate("cur")
+    return {
+        "video_online_rate": KpiValue(
+            key="video_online_rate",
+            value=value,
+            previous=rate("prev"),
+            last_year=rate("ly"),
+            status=status_of(METRICS["video_online_rate"], value),
+            detail={
+                "online": int(totals.get("on_cur") or 0),
+                "points": int(totals.get("n_cur") or 0),
+                "offline_longest": [_offline_point(r, now) for r in rows if r["k"] == "offline"],
+            },
+        )
+    }
+
+
+def _offline_point(row: Any, now: dt.datetime) -> dict[str, Any]:
+    since_at = aware_utc(row["since"])
+    return {
+        "point_code": row["point_code"],
+        "name": row["name"],
+        "town_code": row["town_code"],
+        "since": since_at.isoformat() if since_at else None,
+        "hours": round((now - since_at).total_seconds() / 3600, 1) if since_at else None,
+    }
+
+
+def video_offline_longest(
+    conn: Connection, view: ViewState, now: dt.datetime, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The points offline at now for longest (the patrol panel's list when the tile's detail lacks it)."""
+    cap = upto(now)
+    q = _offline_longest(_video_points(view, [("cur", cap)]), cap, limit)
+    return [_offline_point(r, now) for r in conn.execute(q).mappings()]
+
+
+# --- security and campaigns ------------------------------------------------------------------------
+
+
+def _date_span(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
+    """Local days [first, last] touched by [start, end); last < first when empty."""
+    if end <= start:
+        return local_date(start), local_date(start) - dt.timedelta(days=1)
+    return local_date(start), local_date(end - EPSILON)
+
+
+def _ly_range(period: Period, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    first = local_date(start)
+    ly_first = first - dt.timedelta(days=364) if period.kind == "week" else shift_year(first)
+    ly_start = local_midnight(ly_first)
+    return ly_start, ly_start + (end - start)
+
+
+POLICE_KEYS = {
+    "calls_110_yoy": "effective_110_calls",
+    "property_crime_yoy": "property_crime_cases",
+    "major_violent_yoy": "major_violent_cases",
+}
+
+
+def police_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """三降: (N_P − N_P,last year) / N_P,last year from daily town statistics, one grouped query.
+
+    The statistics are per town and day: a village or grid view shows its town's figures; a day counts
+    once it has begun (the feed updates today's row during the day).
+    """
+    period, _ = _setup(view, now)
+    pcs = schema.police_call_stat
+    windows = [(tag, s, e) for tag, s, e in period.ranges() if tag != "ly"]
+    windows += [(f"{tag}_ly", *_ly_range(period, s, e)) for tag, s, e in list(windows)]
+    sparks = spark_buckets(period)
+    windows += [(f"s{i}", s, e) for i, (_, s, e) in enumerate(sparks)]
+    windows += [(f"s{i}_ly", *_ly_range(period, s, e)) for i, (_, s, e) in enumerate(sparks)]
+    spans = {tag: _date_span(s, e) for tag, s, e in windows}
+    lo = min(a for a, _ in spans.values())
+    hi = max(b for _, b in spans.values())
+    cols = [func.sum(getattr(pcs.c, c)).label(c) for c in POLICE_KEYS.values()]
+    q = (
+        select(pcs.c.stat_date, *cols)
+        .where(pcs.c.stat_date >= lo, pcs.c.stat_date <= hi, *place_conditions(view, pcs.c.town_code))
+        .group_by(pcs.c.stat_date)
+    )
+    daily = {_as_date(r[0]): r for r in conn.execute(q)}
+
+    def total(tag: str, col: str) -> float:
+        first, last = spans[tag]
+        return float(sum(int(r._mapping[col] or 0) for d, r in daily.items() if first <= d <= last))
+
+    def yoy(tag: str, col: str) -> float | None:
+        base = total(f"{tag}_ly", col)
+        return None if not base else (total(tag, col) - base) / base * 100.0
+
+    out: KpiMap = {}
+    for key, col in POLICE_KEYS.items():
+        value = yoy("cur", col)
+        out[key] = KpiValue(
+            key=key,
+            value=value,
+            previous=yoy("prev", col),
+            last_year=None,  # a year-on-year change has no "same period last year" of its own
+            status=status_of(METRICS[key], value),
+            spark=[yoy(f"s{i}", col) for i in range(len(sparks))],
+            detail={"n": total("cur", col), "n_last_year": total("cur_ly", col)},
+        )
+    return out
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """hazard_rectification_rate: Σ rectified / Σ found over safety inspections in P."""
+    period, _ = _setup(view, now)
+    si = schema.safety_inspection
+    aggs = {"found": func.sum(si.c.hazards_found), "rectified": func.sum(si.c.hazards_rectified)}
+    res = run_family(
+        conn,
+        si.c.inspected_at,
+        aggs,
+        place_conditions(view, si.c.town_code, None, si.c.grid_code),
+        period.ranges(),
+        spark=spark_buckets(period),
+    )
+    return {
+        "hazard_rectification_rate": make_kpi(
+            "hazard_rectification_rate", res, _rate("rectified", "found"), ("rectified", "found")
+        )
+    }
+
+
+def key_area_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """key_area_delisting_rate: delisted by the day of now / listed by the day of now."""
+    period, _ = _setup(view, now)
+    ka = schema.key_area
+    instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
+    scope = place_conditions(view, ka.c.town_code)
+    parts = []
+    for tag, t in instants:
+        day = local_date(t - EPSILON)
+        parts.append(
+            select(
+                literal(tag).label("k"),
+                func.count().label("listed"),
+                count_if(and_(ka.c.delisted_at.is_not(None), ka.c.delisted_at <= day)).label("delisted"),
+            ).where(*scope, ka.c.listed_at <= day)
+        )
+    rows = {
+        k: (float(listed or 0), float(delisted or 0))
+        for k, listed, delisted in conn.execute(union_all(*parts))
+    }
+
+    def rate(tag: str) -> float | None:
+        listed, delisted = rows.get(tag, (0.0, 0.0))
+        return ratio(delisted, listed)
+
+    value = rate("cur")
+    return {
+        "key_area_delisting_rate": KpiValue(
+            key="key_area_delisting_rate",
+            value=value,
+            previous=rate("prev"),
+            last_year=rate("ly"),
+            status=status_of(METRICS["key_area_delisting_rate"], value),
+            spark=[rate(k) for k, _ in instants if k.startswith("s")],
+            detail={"listed": rows.get("cur", (0, 0))[0], "delisted": rows.get("cur", (0, 0))[1]},
+        )
+    }
+
+
+FAMILIES: tuple[Callable[[Connection, ViewState, dt.datetime], KpiMap], ...] = (
+    reported_family,
+    closed_family,
+    due_family,
+    evaluation_family,
+    duration_percentiles,
+    state_family,
+    patrol_family,
+    on_duty,
+    video_family,
+    police_family,
+    hazard_family,
+    key_area_family,
+)
+
+
+def compute_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """Every metric of the registry, in registry order."""
+    got: KpiMap = {}
+    for family in FAMILIES:
+        got.update(family(conn, view, now))
+    return {key: got[key] for key in METRICS if key in got}

@@ -1,0 +1,160 @@
+"""Town and department rankings (DOMAIN §5.2): by on-time close rate, then close rate.
+
+One UNION ALL statement computes both rankings: each branch groups the period's events by
+(town, department), and Python folds the rows into the two tables (at most 26 × 16 rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, func, literal, select, union_all
+
+from dashboard.core import domain
+from dashboard.core.periods import period_bounds
+from dashboard.core.snapshot import UnitRow
+from dashboard.core.viewstate import ViewState
+from dashboard.source import schema
+from dashboard.source.queries.common import (
+    E,
+    count_if,
+    dept_at,
+    due_aggs,
+    due_conditions,
+    due_hint,
+    effective_deadline,
+    open_at,
+    ratio,
+    sum_if,
+    upto,
+)
+from dashboard.source.queries.scope import event_conditions, place_conditions
+from dashboard.source.queries.sqlfuncs import hours_between
+
+_ZERO = literal(0)
+_DEPT_NONE = "NONE"  # events not dispatched to any department
+
+
+def _branches(view: ViewState, now: dt.datetime) -> list[Any]:
+    """(kind, town, dept, a, b, c) rows: due/closed/on-time, closed hours, reported, overdue open."""
+    period = period_bounds(view, now)
+    start, cap = period.start, period.cap
+    town, dept = E.c.town_code, func.coalesce(dept_at(upto(now)), _DEPT_NONE)
+    scope = event_conditions(view)
+    due = due_aggs(upto(now))
+    accepted = E.c.accepted_at.is_not(None)
+
+    def branch(kind: str, cols: list[Any], where: list[Any]) -> Any:
+        return (
+            select(literal(kind).label("kind"), town.label("town"), dept.label("dept"), *cols)
+            .where(*where)
+            .group_by(town, dept)
+        )
+
+    deadline = effective_deadline()
+    return [
+        branch(
+            "due",
+            [due["due"].label("a"), due["due_closed"].label("b"), due["on_time"].label("c")],
+            [*due_conditions(view, upto(now)), deadline >= start, deadline < cap, *due_hint(start, cap)],
+        ),
+        branch(
+            "closed",
+            [
+                func.count().label("a"),
+                sum_if(accepted, hours_between(E.c.accepted_at, E.c.closed_at)).label("b"),
+                count_if(accepted).label("c"),
+            ],
+            [*scope, E.c.closed_at >= start, E.c.closed_at < cap],
+        ),
+        branch(
+            "reported",
+            [func.count().label("a"), _ZERO.label("b"), _ZERO.label("c")],
+            [*scope, E.c.reported_at >= start, E.c.reported_at < cap],
+        ),
+        branch(
+            "overdue",
+            [func.count().label("a"), _ZERO.label("b"), _ZERO.label("c")],
+            [*scope, *open_at(upto(now)), deadline < now],
+        ),
+    ]
+
+
+def _empty() -> dict[str, float]:
+    return dict.fromkeys(
+        ("due", "due_closed", "on_time", "closed", "hours_sum", "hours_n", "reported", "overdue"), 0.0
+    )
+
+
+def _fold(rows: list[Any]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    towns: dict[str, dict[str, float]] = {}
+    depts: dict[str, dict[str, float]] = {}
+    names = {
+        "due": ("due", "due_closed", "on_time"),
+        "closed": ("closed", "hours_sum", "hours_n"),
+        "reported": ("reported",),
+        "overdue": ("overdue",),
+    }
+    for kind, town, dept, a, b, c in rows:
+        for table, code in ((towns, town), (depts, dept)):
+            acc = table.setdefault(code, _empty())
+            for name, value in zip(names[kind], (a, b, c), strict=False):
+                acc[name] += float(value or 0)
+    return towns, depts
+
+
+def _rows(units: dict[str, dict[str, float]], names: dict[str, tuple[str, str]]) -> list[UnitRow]:
+    out = []
+    for code, acc in units.items():
+        zh, en = names.get(code, (code, code))
+        values: dict[str, float | int | None] = {
+            "on_time_rate": ratio(acc["on_time"], acc["due"]),
+            "close_rate": ratio(acc["due_closed"], acc["due"]),
+            "overdue": int(acc["overdue"]),
+            "mean_hours_to_close": acc["hours_sum"] / acc["hours_n"] if acc["hours_n"] else None,
+            "due": int(acc["due"]),
+            "closed": int(acc["closed"]),
+            "reported": int(acc["reported"]),
+        }
+        out.append(UnitRow(code, zh, en, values))
+
+    def order(row: UnitRow) -> tuple[bool, float, bool, float, str]:
+        on_time, close = row.values["on_time_rate"], row.values["close_rate"]
+        return (on_time is None, -(on_time or 0.0), close is None, -(close or 0.0), row.code)
+
+    out.sort(key=order)
+    for i, row in enumerate(out, start=1):
+        row.values["rank"] = i
+    return out
+
+
+def _town_names(conn: Connection, view: ViewState) -> dict[str, tuple[str, str]]:
+    """Every town in scope (so a town with no cases still appears), named from admin_unit."""
+    au = schema.admin_unit.c
+    q = select(au.code, au.name_zh, au.name_en).where(au.level == "town", *place_conditions(view, au.code))
+    names = {code: (zh, en) for code, zh, en in conn.execute(q)}
+    if not names:  # a database without admin units: the 2016 town list
+        east = domain.eastern_town_codes() if view.eastern == "exclude" else frozenset()
+        wanted = set(view.towns) or {t.code for t in domain.towns()}
+        names = {t.code: (t.name_zh, t.name_en) for t in domain.towns() if t.code in wanted - east}
+    return names
+
+
+def dept_names(conn: Connection) -> dict[str, tuple[str, str]]:
+    d = schema.department.c
+    names = {code: (label.zh, label.en) for code, label in domain.DEPARTMENTS.items()}
+    names.update({code: (zh, en) for code, zh, en in conn.execute(select(d.dept_code, d.name_zh, d.name_en))})
+    names[_DEPT_NONE] = ("未派单", "Not dispatched")
+    return names
+
+
+def rankings(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, list[UnitRow]]:
+    """``{"towns": [...], "departments": [...]}`` ranked by on_time_rate, then close_rate (None last)."""
+    rows = list(conn.execute(union_all(*_branches(view, now))))
+    towns, depts = _fold(rows)
+    town_names = _town_names(conn, view)
+    for code in town_names:
+        towns.setdefault(code, _empty())
+    depts.pop(_DEPT_NONE, None)  # undispatched cases have no department to rank
+    return {"towns": _rows(towns, town_names), "departments": _rows(depts, dept_names(conn))}

@@ -1,0 +1,148 @@
+"""The HTTP JSON API: snapshots, metric definitions, health and the OpenAPI document.
+
+A thin layer: parse the view state, ask the service, serialise. The blueprint holds no state; the app
+factory registers it and puts the service in ``app.extensions["dashboard_service"]`` (see
+:func:`register_api`). Bad parameters answer 400 naming the parameter; nothing answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.core.scope import Scope, ScopeError
+from dashboard.core.snapshot import Snapshot
+from dashboard.core.viewstate import ViewStateError, parse_query
+from dashboard.service.snapshots import SnapshotService
+from dashboard.web.accounts import current_scope
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEY = "dashboard_service"
+
+api = Blueprint("api", __name__)
+
+
+def register_api(app: Flask, service: SnapshotService) -> None:
+    """Register the blueprint on ``app`` (the Dash app's Flask server) and bind ``service`` to it."""
+    app.extensions[SERVICE_KEY] = service
+    app.register_blueprint(api)
+
+
+def _service() -> SnapshotService:
+    return current_app.extensions[SERVICE_KEY]
+
+
+def _scope() -> Scope:
+    """The caller's towns (from sign-in; the whole district without it)."""
+    return current_scope()
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """JSON with Chinese left readable (not \\u-escaped), never cached by browsers or proxies."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.get("/api/v1/snapshot")
+def snapshot() -> Response:
+    """The snapshot of the view named by the query string, plus freshness ``meta``."""
+    service = _service()
+    view = parse_query(request.query_string.decode("utf-8", errors="replace"), now=service.clock.now())
+    result = service.snapshot(view, _scope())
+    if result.snapshot is None:  # source down and nothing good remembered for this view
+        return json_response({"error": result.error or "no data", "meta": result.meta()}, 503)
+    body = snapshot_body(result.snapshot, result.computed_at, _scope().token())
+    meta = json.dumps(result.meta(), ensure_ascii=False, separators=(",", ":"), default=str)
+    response = Response(f'{body[:-1]},"meta":{meta}}}', mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_BODIES: OrderedDict[tuple[str, ...], str] = OrderedDict()
+_BODIES_LOCK = threading.Lock()
+BODY_MEMORY = 16  # serialized snapshots kept per process (a few hundred kB each)
+
+
+def snapshot_body(snapshot: Snapshot, computed_at: Any, scope_token: str) -> str:
+    """The snapshot as JSON text, serialized once per computed snapshot and process: a warm answer then
+    costs a cache read and a copy, not a walk over every figure (most of a cache hit's time before)."""
+    key = (
+        json.dumps(snapshot.view, sort_keys=True),
+        scope_token,
+        snapshot.now,
+        snapshot.data_version,
+        str(computed_at),
+    )
+    with _BODIES_LOCK:
+        body = _BODIES.get(key)
+        if body is not None:
+            _BODIES.move_to_end(key)
+            return body
+    body = json.dumps(snapshot.to_dict(), ensure_ascii=False, separators=(",", ":"), default=str)
+    with _BODIES_LOCK:
+        _BODIES[key] = body
+        while len(_BODIES) > BODY_MEMORY:
+            _BODIES.popitem(last=False)
+    return body
+
+
+@api.get("/api/v1/metrics")
+def metrics() -> Response:
+    """Every metric's key, labels, unit, definition, direction and thresholds."""
+    from dashboard.core.metrics import METRICS
+
+    return json_response({"metrics": [_metric_dict(m) for m in METRICS.values()]})
+
+
+def _metric_dict(metric: Any) -> dict[str, Any]:
+    is_instance = dataclasses.is_dataclass(metric) and not isinstance(metric, type)
+    data = dataclasses.asdict(metric) if is_instance else dict(vars(metric))
+    data.pop("compute", None)  # an internal dotted path, not part of the contract
+    return data
+
+
+@api.get("/health")
+def health() -> Response:
+    """200 when the source answers, 503 otherwise; the body says what works."""
+    report = _service().health()
+    return json_response(report, 200 if report["source"]["ok"] else 503)
+
+
+@api.get("/api/v1/openapi.json")
+def openapi() -> Response:
+    from dashboard.web.openapi import openapi_document
+
+    return json_response(openapi_document())
+
+
+@api.errorhandler(ViewStateError)
+def _bad_parameter(exc: ViewStateError) -> Response:
+    status = 403 if isinstance(exc, ScopeError) else 400
+    return json_response({"error": str(exc), "param": exc.param, "reason": exc.reason}, status)
+
+
+@api.app_errorhandler(404)
+@api.app_errorhandler(405)
+def _routing_error(exc: HTTPException) -> Response | HTTPException:
+    # Routing fails before the blueprint is chosen: answer JSON under /api/, leave Dash's pages alone.
+    if request.path.startswith("/api/"):
+        return json_response({"error": exc.description or exc.name}, exc.code or 404)
+    return exc
+
+
+@api.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):  # 404, 405 ...: keep their status, answer in JSON
+        return json_response({"error": exc.description or exc.name}, exc.code or 500)
+    log.exception("unhandled error in %s", request.path)
+    return json_response({"error": "internal error"}, 500)

@@ -1,0 +1,184 @@
+"""The OpenAPI 3.1 description of the JSON API, built from the same enumerations the parser uses.
+
+Generated rather than hand-written so a new category, source, department or period can never be
+missing from it (served at ``/api/v1/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.core import domain
+from dashboard.core.viewstate import EASTERN, LANGS, MAX_CUSTOM_YEARS, PERIODS
+
+JSON = "application/json"
+
+
+def _param(name: str, description: str, schema: dict[str, Any], *, explode: bool = False) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "query", "required": False, "description": description}
+    param["schema"] = schema
+    if schema.get("type") == "array":
+        param.update(style="form", explode=explode)
+    return param
+
+
+def _list_of(values: list[str]) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string", "enum": values}}
+
+
+def view_parameters() -> list[dict[str, Any]]:
+    """The view-state query parameters with their enumerations."""
+    town_values = sorted(t.code for t in domain.towns())
+    return [
+        _param(
+            "town",
+            "镇街: 9-digit code or name (城厢街道, 城厢, Chengxiang Jiedao); repeat or comma-separate. "
+            "Absent: the whole district.",
+            {"type": "array", "items": {"type": "string", "examples": town_values[:3]}},
+        ),
+        _param(
+            "village",
+            "村社: 12-digit code, inside the chosen town",
+            {"type": "string", "pattern": r"^\d{12}$"},
+        ),
+        _param(
+            "grid",
+            "网格: 15-digit code, inside the chosen village",
+            {"type": "string", "pattern": r"^\d{15}$"},
+        ),
+        _param("category", "Event category codes (repeatable)", _list_of(sorted(domain.CATEGORIES))),
+        _param("source", "Event source codes (repeatable)", _list_of(sorted(domain.SOURCES))),
+        _param("dept", "Department codes (repeatable)", _list_of(sorted(domain.DEPARTMENTS))),
+        _param("period", "Aggregation period (default month)", {"type": "string", "enum": list(PERIODS)}),
+        _param(
+            "from",
+            f"First day (YYYY-MM-DD, Asia/Shanghai) of period=custom; span at most {MAX_CUSTOM_YEARS} years",
+            {"type": "string", "format": "date"},
+        ),
+        _param("to", "Last day (inclusive) of period=custom", {"type": "string", "format": "date"}),
+        _param(
+            "as_of",
+            "Show the situation at this past instant (ISO 8601; +08:00 when no offset). Absent: live.",
+            {"type": "string", "format": "date-time"},
+        ),
+        _param("lang", "Label language (default zh)", {"type": "string", "enum": list(LANGS)}),
+        _param(
+            "eastern",
+            "Include the 大江东 streets (default include)",
+            {"type": "string", "enum": list(EASTERN)},
+        ),
+    ]
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "param": {"type": "string", "description": "the offending query parameter"},
+                    "reason": {"type": "string"},
+                },
+            },
+            "Meta": {
+                "type": "object",
+                "properties": {
+                    "stale": {
+                        "type": "boolean",
+                        "description": "true: not a fresh computation for this request",
+                    },
+                    "age_seconds": {"type": ["number", "null"]},
+                    "computed_at": {"type": ["string", "null"], "format": "date-time"},
+                    "error": {
+                        "type": ["string", "null"],
+                        "description": "why the data is stale, if it failed",
+                    },
+                },
+            },
+            "Snapshot": {
+                "type": "object",
+                "description": "dashboard.core.snapshot.Snapshot: the whole situation for one view at one moment",
+                "properties": {
+                    "view": {"type": "object"},
+                    "now": {"type": "string", "format": "date-time"},
+                    "period_start": {"type": "string", "format": "date-time"},
+                    "period_end": {"type": "string", "format": "date-time"},
+                    "data_version": {"type": "string"},
+                    "newest_data_at": {"type": ["string", "null"], "format": "date-time"},
+                    "kpis": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "rankings": {"type": "object"},
+                    "backlog": {"type": "object"},
+                    "patrol": {"type": "object"},
+                    "trends": {"type": "object"},
+                    "ticker": {"type": "array", "items": {"type": "object"}},
+                    "alerts": {"type": "array", "items": {"type": "object"}},
+                    "meta": {"$ref": "#/components/schemas/Meta"},
+                },
+            },
+        }
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the JSON API."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "萧山区一张网 situational-awareness API",
+            "version": "1",
+            "description": "Read-only figures of the Xiaoshan 一张网 grid-governance database. "
+            "Query parameters use the same view-state grammar as the dashboard URLs.",
+        },
+        "paths": {
+            "/api/v1/snapshot": {
+                "get": {
+                    "summary": "The situation for one view (KPIs, rankings, backlog, patrol, trends, ticker)",
+                    "operationId": "getSnapshot",
+                    "parameters": view_parameters(),
+                    "responses": {
+                        "200": _json_response(
+                            "The snapshot, with freshness meta", {"$ref": "#/components/schemas/Snapshot"}
+                        ),
+                        "400": _error_response("A malformed or unknown parameter, named in `param`"),
+                        "403": _error_response("The view lies outside the towns the caller may see"),
+                        "503": _error_response("The source is unreachable and no earlier snapshot exists"),
+                    },
+                }
+            },
+            "/api/v1/metrics": {
+                "get": {
+                    "summary": "Definitions of every metric (labels, unit, definition, direction, thresholds)",
+                    "operationId": "listMetrics",
+                    "responses": {"200": _json_response("The metric registry", {"type": "object"})},
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "Does the source answer, how old is its newest row, do cache and state work",
+                    "operationId": "health",
+                    "responses": {
+                        "200": _json_response("The source answers", {"type": "object"}),
+                        "503": _json_response("The source does not answer", {"type": "object"}),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {"200": _json_response("OpenAPI 3.1", {"type": "object"})},
+                }
+            },
+        },
+        "components": _components(),
+    }

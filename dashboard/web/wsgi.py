@@ -1,0 +1,35 @@
+"""WSGI entry point for production servers: ``gunicorn dashboard.web.wsgi:server``.
+
+``make serve`` runs it under gunicorn with several worker processes (``-w 3 --threads 4``), bound to
+``DASHBOARD_HOST:DASHBOARD_PORT``. Every worker builds its own app from the same ``DASHBOARD_*``
+settings; what they share lives outside them: the source database, the state store and the cache
+(``DASHBOARD_CACHE_URL=redis://…`` shares it across machines too; without it the workers of one machine
+share the on-disk cache). So one view costs one snapshot computation per data change and minute across
+all workers, whatever the number of screens.
+
+Log lines of the ``dashboard`` package (for example ``computed <view> in 0.4 s``, one per computation)
+go to stderr next to gunicorn's own log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from dashboard.web.app import create_app
+
+
+def _configure_logging() -> None:
+    """INFO from the dashboard's own loggers to stderr, unless the host process configured logging."""
+    package = logging.getLogger("dashboard")
+    if package.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+
+
+_configure_logging()
+app = create_app()
+server = app.server  # the Flask WSGI application gunicorn serves

@@ -1,0 +1,144 @@
+"""The benchmark harness in its tiny mode: every section runs, the report has its shape, numbers are real.
+
+The real benchmark (``make bench``, ``make bench-quick``) runs outside CI; this checks in about half a
+minute that the harness still measures what the README's performance section quotes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.perf.bench import SECTIONS, Config, run_bench
+from tests.support.services import need
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data_dir = tmp_path_factory.mktemp("bench")
+    return run_bench(Config.for_mode("tiny", data_dir=data_dir, quiet=True))
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+def test_report_files_and_header(report: dict[str, Any]) -> None:
+    files = [Path(f) for f in report["files"]]
+    assert {f.suffix for f in files} == {".json", ".md"}
+    assert json.loads(files[0].read_text(encoding="utf-8"))["mode"] == "tiny"
+    text = files[1].read_text(encoding="utf-8")
+    assert "Superset 6.1" in text and "## HTTP" in text
+    assert report["references"]["superset_6_1"]["cache_off_s"] == [0.97, 1.3]
+    assert set(report["config"]["sections"]) == set(SECTIONS)
+    assert report["skipped"] == []  # SQLite is always there
+    assert positive(report["seconds"])
+    assert report["ratios"], "the run prints its comparisons"
+    # Only the dataset and the reports stay behind: no counter files, state stores or caches.
+    leftovers = {p.name for p in files[0].parent.iterdir()}
+    assert not [n for n in leftovers if n.startswith(("counter-", "state-", "cache-"))], leftovers
+
+
+def test_one_sqlite_dataset_seeded_and_reusable(report: dict[str, Any]) -> None:
+    (d,) = report["datasets"]
+    assert d["backend"] == "sqlite" and d["scale"] == 0.05 and d["days"] == 14
+    assert positive(d["events"]) and positive(d["actions"])
+    assert d["reused"] is False and positive(d["seed_seconds"])
+    assert d["skipped"] == {}
+
+
+def test_snapshots_cold_and_warm(report: dict[str, Any]) -> None:
+    snap = report["datasets"][0]["snapshot"]
+    for scope in ("district", "town"):
+        for kind in ("cold_s", "warm_s"):
+            stats = snap[scope][kind]
+            assert positive(stats["n"]) and positive(stats["median"])
+            assert stats["min"] <= stats["median"] <= stats["max"]
+        assert positive(snap[scope]["first_through_service_s"])
+        assert snap[scope]["warm_s"]["median"] < snap[scope]["cold_s"]["median"]
+
+
+def test_snapshots_through_the_rollups(report: dict[str, Any]) -> None:
+    ru = report["datasets"][0]["rollups"]
+    assert "error" not in ru, ru
+    assert positive(ru.get("build_s") or ru.get("first_sync_s"))
+    for scope in ("district", "town"):
+        assert ru[scope]["fast_path"] is True  # a live moment after every row: the tiers answer
+        assert positive(ru[scope]["cold_s"]["median"]) and ru[scope]["sync_s"]["n"] >= 3
+
+
+def test_pandas_and_sql_give_the_same_panels(report: dict[str, Any]) -> None:
+    pv = report["datasets"][0]["pandas_vs_sql"]
+    for kind in ("pandas", "sql"):
+        assert "error" not in pv[kind], pv[kind]
+        assert positive(pv[kind]["seconds"]) and positive(pv[kind]["peak_rss_mb"])
+        assert positive(pv[kind]["kpis"]["reported"]) and positive(pv[kind]["backlog_total"])
+    assert pv["pandas"]["rows_read"] == report["datasets"][0]["events"]
+    assert pv["same_answers"] is True
+    assert positive(pv["pandas_over_sql_time"]) and positive(pv["pandas_over_sql_rss"])
+
+
+def test_export(report: dict[str, Any]) -> None:
+    export = report["datasets"][0]["export"]
+    if "skipped" in export:
+        assert shutil.which("chromium") is None
+        need(False, "Chromium for the export section")
+    assert positive(export["seconds_first"]) and export["bytes"] > 10_000
+
+
+def test_http_levels(report: dict[str, Any]) -> None:
+    http = report["datasets"][0]["http"]
+    assert http["page_status"] == 200
+    assert all(r["status"] == 200 and positive(r["seconds"]) for r in http["first_requests"].values())
+    assert [lv["clients"] for lv in http["levels"]] == [1, 5]
+    for lv in http["levels"]:
+        assert lv["errors"] == 0 and lv["ok"] == lv["requests"] > 0
+        for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms"):
+            assert positive(lv[key])
+        assert lv["p50_ms"] <= lv["p95_ms"] <= lv["p99_ms"] <= lv["max_ms"]
+        assert positive(lv["distinct_keys_seen"]) and positive(lv["data_version_reads"])
+        # At most one build per answer (a level may need none: a view is recomputed at most once per
+        # refresh and never more often than twice its compute time).
+        assert 0 <= lv["snapshot_builds"] <= lv["ok"]
+    assert http["levels"][-1]["feed_writes"] >= 1
+    for lv in http["levels"]:  # as many screens (wall, pages), sending their update request on each tick
+        screens = lv["screen_updates"]
+        assert screens["errors"] == 0 and screens["ok"] == screens["requests"] > 0
+        assert set(screens["statuses"]) <= {"200", "204"} and screens["statuses"].get("200", 0) >= 1
+        assert 0 < screens["p50_ms"] <= screens["p95_ms"] <= screens["max_ms"]
+        assert positive(screens["wall_p95_ms"])
+    assert positive(http["levels"][-1]["screen_updates"]["page_p95_ms"])  # 5 screens: pages among them
+    # The counter file saw the workers' builds: at least the first request of each view computed.
+    assert http["snapshot_builds_total"] >= len(http["first_requests"])
+
+
+def test_worker_memory_and_feed_latency(report: dict[str, Any]) -> None:
+    http = report["datasets"][0]["http"]
+    workers = http["rss"]["workers"]
+    assert len(workers) == 2
+    assert all(positive(w["idle_mb"]) and w["peak_mb"] >= w["idle_mb"] for w in workers)
+    latency = http["feed_latency"]
+    assert latency["rounds"] and all(positive(r["events_written"]) for r in latency["rounds"])
+    assert positive(latency["median_s"]) and latency["median_s"] < 30
+
+
+def test_a_report_with_plain_sql_alone_renders(report: dict[str, Any]) -> None:
+    """Section ``sql`` (no pandas probe, for 10 M events) leaves no pandas entry: the summary copes."""
+    import copy
+
+    from dashboard.perf.bench import markdown, ratios
+
+    alone = copy.deepcopy(report)
+    pv = alone["datasets"][0]["pandas_vs_sql"]
+    alone["datasets"][0]["pandas_vs_sql"] = {"sql": pv["sql"]}
+    lines = ratios(alone)
+    assert any("plain SQL per refresh" in line for line in lines), lines
+    assert any("faster than plain SQL aggregates" in line for line in lines), lines
+    text = markdown(alone)
+    assert ": sql: " in text and ": pandas: " not in text

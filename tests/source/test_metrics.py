@@ -1,0 +1,300 @@
+"""Every metric computed on hand-built data, with the answers worked out by hand, on all three backends.
+
+The clock is fixed at NOW = 2026-11-18 (Wednesday) 10:00 Asia/Shanghai; the default view is "this month"
+(1–30 November, compared with 1 October–18 October 10:00 and 1–18 November 2025 10:00).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine
+
+from dashboard.core.metrics import DIRECTIONS, GROUPS, METRICS, status_of
+from dashboard.core.viewstate import ViewState
+from dashboard.rollups import read as fast
+from dashboard.source.engines import init_db
+from dashboard.source.queries import kpis
+from tests.support import factories as f
+from tests.support import rollup_path
+from tests.support.factories import sh
+
+NOW = sh(2026, 11, 18, 10, 0)
+MONTH = ViewState(period="month")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = init_db(db_url)
+    with eng.begin() as conn:
+        f.add_units(conn)
+    yield eng
+    eng.dispose()
+
+
+def _kpi(conn: Connection, key: str, view: ViewState = MONTH, now: dt.datetime = NOW) -> kpis.KpiValue:
+    family = importlib.import_module(METRICS[key].compute.rsplit(".", 1)[0])
+    func = getattr(family, METRICS[key].compute.rsplit(".", 1)[1])
+    return func(conn, view, now)[key]
+
+
+# --- registry ----------------------------------------------------------------------------------------
+
+
+def test_registry_is_complete() -> None:
+    required = {
+        "reported", "closed", "backlog", "overdue_open", "supervised_open", "close_rate", "on_time_rate",
+        "satisfaction_rate", "mean_hours_to_close", "median_hours_to_close", "p90_hours_to_close",
+        "return_rate", "rework_rate", "local_resolution_rate", "patrol_coverage_today", "patrol_coverage_24h",
+        "patrol_on_duty", "video_online_rate", "calls_110_yoy", "property_crime_yoy", "major_violent_yoy",
+        "hazard_rectification_rate", "key_area_delisting_rate", "cohort_close_rate",
+    }  # fmt: skip
+    assert required <= set(METRICS)
+    for key, m in METRICS.items():
+        assert m.key == key
+        assert m.label_zh and m.label_en and m.unit and m.unit_en, key
+        assert m.definition_zh and m.definition_en, key
+        assert re.search(r"[\u4e00-\u9fff]", m.label_zh), key
+        assert m.direction in DIRECTIONS and m.group in GROUPS, key
+        assert m.fmt >= 0
+        if m.thresholds is not None:
+            good, warn = m.thresholds
+            assert good >= warn if m.direction == "up" else good <= warn, key
+        module, name = m.compute.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name)), key
+
+
+def test_status_of_follows_direction() -> None:
+    close = METRICS["close_rate"]  # up, (95, 90)
+    assert [status_of(close, v) for v in (96, 95, 92, 89.9, None)] == ["good", "good", "warn", "bad", None]
+    hours = METRICS["mean_hours_to_close"]  # down, (72, 120)
+    assert [status_of(hours, v) for v in (10, 72, 100, 121)] == ["good", "good", "warn", "bad"]
+    assert status_of(METRICS["reported"], 5) is None
+
+
+def test_readme_mentions_every_metric_key() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## Metrics" in readme
+    missing = [k for k in METRICS if k not in readme]
+    assert not missing
+
+
+# --- the published figures of DOMAIN §5 -------------------------------------------------------------
+
+
+def test_published_close_and_on_time_rates(engine: Engine) -> None:
+    """天门 Dec 2016 form: 972 due, 911 closed, 737 on time → 93.72 % and 75.82 %."""
+    deadline = sh(2026, 11, 10, 12)
+    rows = []
+    for i in range(972):
+        closed = sh(2026, 11, 9) if i < 737 else sh(2026, 11, 12) if i < 911 else None
+        rows.append(
+            f.event_row(
+                sh(2026, 11, 3), accepted_at=sh(2026, 11, 3, 1), deadline_at=deadline, closed_at=closed
+            )
+        )
+    # Not due in November: deadline after now, deadline last month, and a rejected case.
+    rows.append(f.event_row(sh(2026, 11, 3), deadline_at=sh(2026, 11, 25)))
+    rows.append(f.event_row(sh(2026, 10, 3), deadline_at=sh(2026, 10, 25)))
+    rows.append(f.event_row(sh(2026, 11, 3), deadline_at=deadline, rejected_at=sh(2026, 11, 3, 2)))
+    with engine.begin() as conn:
+        f.add_events_bulk(conn, rows)
+    with engine.connect() as conn:
+        got = kpis.due_family(conn, MONTH, NOW)
+    close, on_time = got["close_rate"], got["on_time_rate"]
+    assert (close.detail["due"], close.detail["due_closed"], on_time.detail["on_time"]) == (972, 911, 737)
+    assert round(close.value or 0, 2) == 93.72
+    assert round(on_time.value or 0, 2) == 75.82
+    assert close.status == "warn" and on_time.status == "bad"
+
+
+def test_published_cohort_close_rate(engine: Engine) -> None:
+    """浦阳镇 pilot: 896 collected, 832 closed → 92.86 %."""
+    rows = [
+        f.event_row(sh(2026, 11, 2, 9), closed_at=sh(2026, 11, 5) if i < 832 else None) for i in range(896)
+    ]
+    rows.append(f.event_row(sh(2026, 11, 2, 9), rejected_at=sh(2026, 11, 2, 10)))  # not collected
+    with engine.begin() as conn:
+        f.add_events_bulk(conn, rows)
+    with engine.connect() as conn:
+        kpi = _kpi(conn, "cohort_close_rate")
+    assert kpi.detail == {"cohort_closed": 832, "collected": 896}
+    assert round(kpi.value or 0, 2) == 92.86
+
+
+def test_published_hazard_rectification_rate(engine: Engine) -> None:
+    """Seed: 15,954 hazards found, 15,759 rectified → 98.78 %."""
+    with engine.begin() as conn:
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 11, 2), 10_000, 9_900)
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 11, 17), 5_954, 5_859)
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 10, 17), 100, 50)  # last month
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 11, 18, 11), 100, 0)  # after now
+    with engine.connect() as conn:
+        kpi = _kpi(conn, "hazard_rectification_rate")
+    assert kpi.detail == {"rectified": 15_759, "found": 15_954}
+    assert round(kpi.value or 0, 2) == 98.78
+    assert kpi.previous == 50.0
+    assert kpi.spark[-1] == kpi.value and kpi.spark[-2] == 50.0
+
+
+# --- the worked example (tests/support/factories.build_district) --------------------------------------------
+
+
+@pytest.fixture(params=["direct", "rollups"])
+def district(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The worked example, read by the direct queries or through the rollups (tests/support/rollup_path.py)."""
+    eng = init_db(db_url)
+    with eng.begin() as conn:
+        f.build_district(conn)
+    if request.param == "rollups":
+        rollup_path.attach(eng, NOW)
+    yield eng
+    eng.dispose()
+
+
+def _all(engine: Engine, view: ViewState = MONTH, now: dt.datetime = NOW) -> dict[str, kpis.KpiValue]:
+    store = rollup_path.store_of(engine)
+    with engine.connect() as conn:
+        if store is not None and fast.eligible(view, now, store.meta()):
+            return fast.compute_kpis(conn, rollup_path.reader(store, conn, view, now), view, now)
+        return kpis.compute_kpis(conn, view, now)
+
+
+def _v(got: dict[str, kpis.KpiValue], key: str) -> float | None:
+    value = got[key].value
+    return None if value is None else round(value, 2)
+
+
+def test_case_metrics_by_hand(district: Engine) -> None:
+    """November so far (E1–E7, E12 reported; E1, E2, E3, E6 closed; E12 closes only after now).
+
+    due = E1 E2 E3 E4 E6 E12 (6); closed among them E1 E2 E3 E6 (4); on time E1 E3 E6 (E2 late) → 3.
+    hours to close: E1 24, E2 48, E3 12, E6 24 → mean 27, median 24, P90 (rank 4 of 4) 48.
+    cohort: 7 collected (E7 rejected), 4 closed. dispatched by now E1–E4 (E12 after now), returned E2.
+    rework: E2 failed verification. local: E1, E6 (grid) and E3 (village) of 4. satisfaction 2 of 3.
+    """
+    got = _all(district)
+    assert got["reported"].value == 8 and got["closed"].value == 4
+    assert _v(got, "close_rate") == 66.67 and _v(got, "on_time_rate") == 50.0
+    assert _v(got, "cohort_close_rate") == 57.14
+    assert _v(got, "mean_hours_to_close") == 27.0
+    assert _v(got, "median_hours_to_close") == 24.0 and _v(got, "p90_hours_to_close") == 48.0
+    assert _v(got, "return_rate") == 25.0 and _v(got, "rework_rate") == 25.0
+    assert _v(got, "local_resolution_rate") == 75.0 and _v(got, "satisfaction_rate") == 66.67
+    # Comparisons: October 1–18 10:00 holds E8 only; November 2025 1–18 10:00 holds E10 only.
+    assert (got["reported"].previous, got["reported"].last_year) == (1, 1)
+    assert got["mean_hours_to_close"].previous == 24.0 and got["median_hours_to_close"].last_year == 24.0
+    assert got["close_rate"].previous == 100.0 and got["on_time_rate"].last_year == 100.0
+    # Spark: 12 months, October then November last.
+    assert len(got["reported"].spark) == 12 and got["reported"].spark[-2:] == [1, 8]
+
+
+def test_state_metrics_at_now(district: Engine) -> None:
+    """Open at now: E4, E5, E9 and E12 (closed only after now); overdue E4, E9, E12; supervised E4."""
+    got = _all(district)
+    assert (got["backlog"].value, got["overdue_open"].value, got["supervised_open"].value) == (4, 3, 1)
+    assert got["supervised_open"].status is None
+    # One month earlier (18 Oct 10:00, the month shift is October's 31 days): only E9 was open.
+    assert got["backlog"].previous == 1 and got["backlog"].last_year == 0
+    assert got["backlog"].spark[-1] == 4
+
+
+def test_scope_filters(district: Engine) -> None:
+    east_out = _all(district, ViewState(period="month", eastern="exclude"))
+    assert east_out["reported"].value == 7 and east_out["closed"].value == 3
+    town_a = _all(district, ViewState(period="month", towns=(f.TOWN_A,)))
+    assert town_a["reported"].value == 4 and town_a["backlog"].value == 3
+    village = _all(district, ViewState(period="month", towns=(f.TOWN_A,), village=f.VILLAGE_A1))
+    assert village["reported"].value == 3 and village["patrol_coverage_24h"].value == 100.0
+    grid = _all(district, ViewState(period="month", grid=f.GRID_A2_1))
+    assert grid["backlog"].value == 1 and grid["patrol_coverage_today"].value == 0.0
+    fire = _all(district, ViewState(period="month", categories=("FIRE",)))
+    assert fire["reported"].value == 6
+    dept = _all(district, ViewState(period="month", depts=("D05_FIRE",)))
+    assert dept["closed"].value == 3 and dept["on_time_rate"].value == 100.0
+    hotline = _all(district, ViewState(period="month", sources=("HOTLINE_12345",)))
+    assert hotline["reported"].value == 0 and hotline["close_rate"].value is None
+
+
+def test_patrol_metrics(district: Engine) -> None:
+    """5 grids. Today: A1-1 (08:00) and B1-1 (under way, valid) → 40 %; A2-1's valid patrol ends after now.
+
+    Last 24 h adds A1-2 (yesterday 12:00) → 60 %. Yesterday to 10:00: A1-1 → 20 %.
+    On duty at now: staff 3 (full-time, under way) and 6 (part-time, ends 11:00) → 2.
+    """
+    got = _all(district)
+    assert got["patrol_coverage_today"].value == 40.0 and got["patrol_coverage_24h"].value == 60.0
+    assert got["patrol_coverage_today"].previous == 20.0 and got["patrol_coverage_24h"].previous == 20.0
+    assert got["patrol_coverage_today"].spark[-2:] == [40.0, 40.0]  # all of yesterday: A1-1 and A1-2
+    duty = got["patrol_on_duty"]
+    assert duty.value == 2 and duty.previous == 0
+    forces = duty.detail["forces"]
+    assert forces["FULL_TIME"]["on_duty"] == 1 and forces["FULL_TIME"]["strength"] == 3906
+    assert forces["PART_TIME"]["on_duty"] == 1 and forces["VOLUNTEER"]["on_duty"] == 0
+
+
+def test_video_metrics(district: Engine) -> None:
+    """Installed by now V1–V4; V2 offline since 10 Nov 08:00, V3 since 17 Nov 10:00; V4 drops after now."""
+    got = _all(district)
+    assert got["video_online_rate"].value == 50.0
+    detail = got["video_online_rate"].detail
+    assert (detail["online"], detail["points"]) == (2, 4)
+    # A month earlier every point was online; a year earlier none was installed.
+    assert got["video_online_rate"].previous == 100.0 and got["video_online_rate"].last_year is None
+    with district.connect() as conn:
+        offline = kpis.video_offline_longest(conn, MONTH, NOW)
+    assert [(p["point_code"], p["hours"]) for p in offline] == [("V2", 194.0), ("V3", 24.0)]
+    assert offline[0]["name"] == "二号点"
+    assert detail["offline_longest"] == offline  # the tile's statement gives the panel's list too
+
+
+def test_police_yoy(district: Engine) -> None:
+    """Calls: 90 + 10 now vs 125 (25 Nov 2025 lies after the truncated window) → −20 %; previous +25 %."""
+    got = _all(district)
+    assert _v(got, "calls_110_yoy") == -20.0 and _v(got, "property_crime_yoy") == 25.0
+    assert _v(got, "major_violent_yoy") == 0.0
+    assert got["calls_110_yoy"].previous == 25.0 and got["calls_110_yoy"].status == "good"
+    assert got["calls_110_yoy"].detail == {"n": 100, "n_last_year": 125}
+    # A village shows its town's statistics: 90 vs 125.
+    village = _all(district, ViewState(period="month", towns=(f.TOWN_A,), village=f.VILLAGE_A1))
+    assert _v(village, "calls_110_yoy") == -28.0
+
+
+def test_key_area_delisting(district: Engine) -> None:
+    """Listed by today K1–K3 (K4 lists in December), delisted K1 → 33.33 %; on 18 Oct 1 of 2 → 50 %."""
+    got = _all(district)
+    assert _v(got, "key_area_delisting_rate") == 33.33
+    assert (
+        got["key_area_delisting_rate"].previous == 50.0 and got["key_area_delisting_rate"].last_year is None
+    )
+
+
+def test_on_time_uses_an_approved_extension(engine: Engine) -> None:
+    with engine.begin() as conn:
+        f.add_events_bulk(
+            conn,
+            [
+                f.event_row(sh(2026, 11, 1), deadline_at=sh(2026, 11, 3), extended_deadline_at=sh(2026, 11, 6),
+                            closed_at=sh(2026, 11, 5)),
+                f.event_row(sh(2026, 11, 1), deadline_at=sh(2026, 11, 3), closed_at=sh(2026, 11, 5)),
+                # Extended past now: not due yet.
+                f.event_row(sh(2026, 11, 1), deadline_at=sh(2026, 11, 3), extended_deadline_at=sh(2026, 11, 30)),
+            ],
+        )  # fmt: skip
+    with engine.connect() as conn:
+        got = kpis.due_family(conn, MONTH, NOW)
+    assert got["on_time_rate"].detail == {"on_time": 1, "due": 2}
+
+
+def test_every_metric_is_computed(district: Engine) -> None:
+    got = _all(district)
+    assert list(got) == list(METRICS)
+    for key, kpi in got.items():
+        assert kpi.key == key
+        assert kpi.status == status_of(METRICS[key], kpi.value)
