@@ -259,7 +259,7 @@ def make_cache(cfg: Config, prefix: str) -> tuple[Any, str, str]:
     redis_url = cfg.redis_url if _redis_up(cfg.redis_url) else ""
     cache_dir = str(cfg.data_dir / f"cache-{run_id(prefix)}")
     settings = load_settings({}, CACHE_URL=redis_url, CACHE_DIR=cache_dir)
-    return init_cache(None, settings, key_prefix=prefix), redis_url, ("redis" if redis_url else "filesystem")
+    return init_cache(settings, key_prefix=prefix), redis_url, ("redis" if redis_url else "filesystem")
 
 
 def run_id(prefix: str) -> str:

@@ -1,4 +1,4 @@
-"""The shared cache: flask-caching configured from settings, with a cross-process single flight.
+"""The shared cache: flask-caching's backends configured from settings, with a cross-process single flight.
 
 Several gunicorn workers (and several machines, with Redis) serve up to a few hundred screens that all
 ask for the same few views every refresh. The cache makes each view cost one computation per refresh
@@ -20,15 +20,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from flask import Flask
-from flask_caching import Cache
 from flask_caching.backends.base import BaseCache
 from flask_caching.backends.filesystemcache import FileSystemCache
+from flask_caching.backends.rediscache import RedisCache
 
 from dashboard.core.settings import Settings
 
@@ -36,9 +35,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-cache = Cache(with_jinja2_ext=False)  # created without an app; bound by init_cache()
-
 DEFAULT_PREFIX = "xsdash:"
+DEFAULT_TIMEOUT = 300  # seconds an entry lives unless its writer says otherwise
 REDIS_RETRY_SECONDS = 30.0
 LOCK_STRIPES = 4096  # lock files are never deleted (that races), so keys share a bounded set of them
 POLL_SECONDS = 0.02
@@ -67,54 +65,30 @@ class Flight(Generic[T]):
     stale: bool = False  # value came from the stale fallback while another process computes
 
 
-def cache_config(settings: Settings, *, key_prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
-    """The flask-caching configuration for ``settings``."""
-    common = {"CACHE_DEFAULT_TIMEOUT": 300, "CACHE_KEY_PREFIX": key_prefix}
-    if settings.CACHE_URL:
-        return {
-            **common,
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": settings.CACHE_URL,
-            # Fail fast when Redis is away: we fall back to the local cache instead of hanging screens.
-            "CACHE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 2.0},
-        }
-    return {
-        **common,
-        "CACHE_TYPE": "FileSystemCache",
-        "CACHE_DIR": settings.CACHE_DIR,
-        "CACHE_THRESHOLD": FILE_THRESHOLD,
-    }
+def init_cache(settings: Settings, *, key_prefix: str = DEFAULT_PREFIX) -> SharedCache:
+    """The shared cache for ``settings``: flask-caching's Redis backend when ``CACHE_URL`` names one
+    (with the on-disk cache as its fallback), else its on-disk backend.
 
-
-def init_cache(
-    app_or_config: Flask | Mapping[str, Any] | None, settings: Settings, *, key_prefix: str = DEFAULT_PREFIX
-) -> SharedCache:
-    """Bind the flask-caching ``cache`` to a Flask app (or a private one) and wrap it for sharing.
-
-    ``app_or_config`` is the Dash app's Flask server, or None / a config mapping for processes without
-    one (CLI export, benchmarks); a mapping's entries override the ones derived from ``settings``.
+    The backends are made directly, not through the Flask extension: the service layer serves the
+    CLI and the benchmark too, and never needs an app.
     """
-    config = cache_config(settings, key_prefix=key_prefix)
-    if isinstance(app_or_config, Flask):
-        app = app_or_config
-    else:
-        app = Flask("dashboard.service.cache")  # flask-caching keeps its backends on an app
-        config.update(app_or_config or {})
-    cache.init_app(app, config=config)
-    backend = app.extensions["cache"][cache]
     lock_dir = _lock_dir(settings.CACHE_DIR)
-    if not settings.CACHE_URL:
-        return SharedCache(backend, kind="filesystem", local=backend, lock_dir=lock_dir)
-    # flask-caching built the Redis client; the lock uses that same client for SET NX PX.
-    client = backend._write_client
     local = _local_cache(settings.CACHE_DIR)
+    if not settings.CACHE_URL:
+        return SharedCache(local, kind="filesystem", local=local, lock_dir=lock_dir)
+    from redis import from_url
+
+    # Fail fast when Redis is away: we fall back to the local cache instead of hanging screens.
+    client = from_url(settings.CACHE_URL, socket_connect_timeout=0.5, socket_timeout=2.0)
+    backend = RedisCache(host=client, key_prefix=key_prefix, default_timeout=DEFAULT_TIMEOUT)
+    # The lock uses the backend's own client for SET NX PX.
     return SharedCache(
         backend, kind="redis", local=local, lock_dir=lock_dir, redis_client=client, key_prefix=key_prefix
     )
 
 
 def _local_cache(cache_dir: str) -> FileSystemCache:
-    return FileSystemCache(cache_dir=cache_dir, threshold=FILE_THRESHOLD, default_timeout=300)
+    return FileSystemCache(cache_dir=cache_dir, threshold=FILE_THRESHOLD, default_timeout=DEFAULT_TIMEOUT)
 
 
 def _lock_dir(cache_dir: str) -> Path:

@@ -59,7 +59,7 @@ def create_service(
     return SnapshotService(
         source,
         state,
-        init_cache(None, settings, key_prefix=key_prefix or key_prefix_for(settings)),
+        init_cache(settings, key_prefix=key_prefix or key_prefix_for(settings)),
         clock or SystemClock(),
         builder=builder,
         versioner=versioner,

@@ -66,7 +66,7 @@ def make_service(
     return SnapshotService(
         engine,
         StateStore(settings.STATE_URL),
-        cache or init_cache(None, settings),
+        cache or init_cache(settings),
         clock,
         builder=fake.build,
         versioner=fake.data_version,
@@ -187,7 +187,7 @@ def test_stale_fallback_then_restart(settings: Settings, source_engine: Engine, 
         source_engine,
         clock,
         fake,
-        cache=init_cache(None, load_settings(env={}, CACHE_DIR=settings.CACHE_DIR + "-new")),
+        cache=init_cache(load_settings(env={}, CACHE_DIR=settings.CACHE_DIR + "-new")),
     )
     after = restarted.snapshot(ViewState(), DISTRICT)
     assert after.stale and after.snapshot == good.snapshot and after.age_seconds == 90
@@ -244,7 +244,7 @@ def test_unreachable_redis_falls_back_to_the_local_cache(
 ) -> None:
     broken = load_settings(env={}, CACHE_URL="redis://127.0.0.1:1/0", CACHE_DIR=settings.CACHE_DIR)
     fake = FakeSource()
-    service = make_service(settings, source_engine, clock, fake, cache=init_cache(None, broken))
+    service = make_service(settings, source_engine, clock, fake, cache=init_cache(broken))
     assert service.snapshot(ViewState(), DISTRICT).error is None
     assert service.snapshot(ViewState(), DISTRICT).error is None
     assert fake.calls == 1
@@ -278,9 +278,7 @@ def test_redis_cache_hit(
     settings: Settings, source_engine: Engine, clock: FixedClock, redis_prefix: tuple[str, str]
 ) -> None:
     url, prefix = redis_prefix
-    shared = init_cache(
-        None, load_settings(env={}, CACHE_URL=url, CACHE_DIR=settings.CACHE_DIR), key_prefix=prefix
-    )
+    shared = init_cache(load_settings(env={}, CACHE_URL=url, CACHE_DIR=settings.CACHE_DIR), key_prefix=prefix)
     fake = FakeSource()
     service = make_service(settings, source_engine, clock, fake, cache=shared)
     service.snapshot(ViewState(), DISTRICT)
@@ -323,7 +321,7 @@ WORKER = textwrap.dedent(
 
     service = SnapshotService(
         make_source_engine(settings.DATABASE_URL), StateStore(settings.STATE_URL),
-        init_cache(None, settings, key_prefix=os.environ["TEST_PREFIX"]), FixedClock(now),
+        init_cache(settings, key_prefix=os.environ["TEST_PREFIX"]), FixedClock(now),
         builder=build, versioner=lambda conn: "v1",
     )
     time.sleep(max(0.0, start_at - time.time()))
@@ -537,7 +535,7 @@ def test_background_refresh_one_build_across_processes(
 ) -> None:
     """Three workers sharing a cache, each with its thread, rebuild a due view once between them."""
     fake = FakeSource(delay=0.3)
-    cache = init_cache(None, settings)
+    cache = init_cache(settings)
     workers = [make_service(settings, source_engine, clock, fake, cache, background=True) for _ in range(3)]
     for w in workers:
         w.snapshot(ViewState(), DISTRICT)
@@ -575,7 +573,7 @@ def test_refresher_forgets_views_nobody_watches() -> None:
 def test_an_expired_claim_on_the_disk_cache_does_not_block(settings: Settings) -> None:
     """flask-caching's FileSystemCache.add refuses while an expired entry's file exists: a 'busy' claim left
     by a killed worker would block its view's rebuilds for good (seen with `make run`)."""
-    cache = init_cache(None, settings)
+    cache = init_cache(settings)
     assert cache.add("busy:x", 1, 1)
     assert not cache.add("busy:x", 1, 1), "a live claim is exclusive"
     time.sleep(1.1)

@@ -52,7 +52,7 @@ def app(tmp_path: Path, fake: FakeSource) -> Iterator[Flask]:
     service = SnapshotService(
         engine,
         StateStore(settings.STATE_URL),
-        init_cache(app, settings),
+        init_cache(settings),
         FixedClock(T0),
         builder=fake.build,
         versioner=fake.data_version,

@@ -219,10 +219,10 @@ def test_a_lock_stranded_in_redis_by_a_cut_is_released_when_redis_returns(tmp_pa
         with TcpProxy("127.0.0.1", 6379) as proxy:
             cut_url = f"redis://127.0.0.1:{proxy.port}/{redis_url.rsplit('/', 1)[1]}"
             worker_a = init_cache(
-                None, load_settings({}, CACHE_URL=cut_url, CACHE_DIR=str(tmp_path / "a")), key_prefix=prefix
+                load_settings({}, CACHE_URL=cut_url, CACHE_DIR=str(tmp_path / "a")), key_prefix=prefix
             )
             worker_b = init_cache(
-                None, load_settings({}, CACHE_URL=redis_url, CACHE_DIR=str(tmp_path / "b")), key_prefix=prefix
+                load_settings({}, CACHE_URL=redis_url, CACHE_DIR=str(tmp_path / "b")), key_prefix=prefix
             )
 
             def compute_while_redis_goes_away() -> str:
