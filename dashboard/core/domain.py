@@ -1,4 +1,4 @@
-"""Enumerations of the 一张网 domain (DOMAIN.md §2.3, §3.4, §4) with Chinese and English labels.
+"""Codes of the 一张网 domain (units, categories, sources, statuses, actions, departments), in zh and en.
 
 One place for codes and their names: the seed, the import, the metrics and every screen use these.
 """
@@ -134,7 +134,8 @@ ACTIONS = (
     "ARCHIVE",
 )
 
-# The state machine of DOMAIN.md §4.3: action → allowed (from_status, to_status) pairs.
+# The case state machine (``dashboard/source/README.md`` → "Conventions"): action → allowed
+# (from_status, to_status) pairs.
 # Flag actions (extension, supervision, urging) leave the status unchanged.
 _OPEN_WORK = ("ACCEPTED", "DISPATCHED", "IN_PROGRESS", "HANDLED")
 TRANSITIONS: dict[str, set[tuple[str | None, str]]] = {
@@ -174,7 +175,8 @@ PATROL_FORCES = _labels(
         ("VOLUNTEER", "红袖章", "Red-armband volunteers"),
     ]
 )
-# Force strengths from the seed article (DOMAIN.md §1.1); volunteers are not counted there [A].
+# Force strengths from the published account of Xiaoshan's grid system (full- and part-time patrols); it
+# does not count the volunteers, so their figure is an assumption.
 FORCE_STRENGTH = {"FULL_TIME": 3906, "PART_TIME": 22400, "VOLUNTEER": 9000}
 VIDEO_POINT_TOTAL = 5037
 

@@ -1,7 +1,7 @@
 """Typed settings read from the environment (prefix ``DASHBOARD_``).
 
 Every setting carries a one-line description; ``tests/test_docs.py`` fails when a setting is not
-documented in the README, so adding one here means documenting it there too.
+documented in ``README.md`` → "Settings", so adding one here means documenting it there too.
 """
 
 from __future__ import annotations

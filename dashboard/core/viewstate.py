@@ -2,7 +2,8 @@
 
 ``ViewState`` is the single value that every screen, API answer and export is computed from. It is
 parsed from and serialised to a query string by :func:`parse_query` / :func:`to_query`, which are the
-only parser and serializer in the product. ``README.md`` → "View state" documents the grammar.
+only parser and serializer in the product. ``dashboard/core/README.md`` → "View state" documents the
+grammar.
 
 Canonical form (what :func:`to_query` writes): parameters in the order of :data:`PARAM_ORDER`,
 defaults omitted, list values sorted, de-duplicated and comma-joined, ``as_of`` in +08:00.

@@ -2,7 +2,8 @@
 
 The dashboard never writes to the source. Read-only is enforced by the connection itself, not by
 convention: ``mode=ro`` on SQLite, ``default_transaction_read_only`` on PostgreSQL and a read-only
-session transaction on MariaDB (plus, in production, a SELECT-only role; see README → Read-only).
+session transaction on MariaDB (plus, in production, a SELECT-only role: ``dashboard/source/README.md``
+→ "Databases and read-only access").
 Every source connection also carries a statement timeout so one slow query cannot hang a screen.
 """
 

@@ -1,9 +1,10 @@
-"""The canonical 一张网 schema (SQLAlchemy 2 Core), following DOMAIN.md §2–§4.
+"""The canonical 一张网 schema (SQLAlchemy 2 Core): units, grids, people, cases, patrols, video, campaigns.
 
 Written for a DBA who maps an existing 一张网 database onto it with views: every table and column says
 what it holds and its Chinese term. Timestamps are stored as UTC without an offset (the same bytes on
 SQLite, PostgreSQL and MariaDB) and come back timezone-aware through :class:`UTCDateTime`; screens
-show them in Asia/Shanghai. See ``README.md`` → "Schema" for the table-by-table guide.
+show them in Asia/Shanghai. ``dashboard/source/README.md`` → "Schema" is the table-by-table guide, with a
+view per table for mapping an existing database (a test keeps its column tables in step with this module).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _code(length: int = 15) -> String:
     return String(length)
 
 
-# --- Administrative units and grids (§2, §3.1, §3.2) ------------------------------------------------
+# --- Administrative units and grids -------------------------------------------------------------------
 
 admin_unit = Table(
     "admin_unit",
@@ -126,7 +127,7 @@ grid = Table(
 Index("ix_grid_village", grid.c.village_code)
 Index("ix_grid_town", grid.c.town_code)
 
-# --- People and departments (§2.3, §3.3, §3.4) ------------------------------------------------------
+# --- People and departments ---------------------------------------------------------------------------
 
 department = Table(
     "department",
@@ -161,7 +162,7 @@ staff = Table(
 )
 Index("ix_staff_role_town", staff.c.role, staff.c.town_code)
 
-# --- Events and their lifecycle (§3.5–§3.7, §4) -----------------------------------------------------
+# --- Events and their lifecycle -----------------------------------------------------------------------
 
 event = Table(
     "event",
@@ -170,9 +171,9 @@ event = Table(
     Column("event_no", String(24), nullable=False, unique=True, comment="事件编号, e.g. XS20160712-000123"),
     Column("title", String(128), nullable=False, comment="标题"),
     Column("description", Text, nullable=True, comment="描述"),
-    Column("category_l1", String(24), nullable=False, comment="一级分类 (DOMAIN §4.1 code)"),
+    Column("category_l1", String(24), nullable=False, comment="一级分类 (a code of domain.CATEGORIES)"),
     Column("category_l2", String(32), nullable=True, comment="二级分类"),
-    Column("source", String(24), nullable=False, comment="来源 (DOMAIN §4.2 code)"),
+    Column("source", String(24), nullable=False, comment="来源 (a code of domain.SOURCES)"),
     Column("priority", String(12), nullable=False, comment="NORMAL 一般 | URGENT 紧急 | MAJOR 重大"),
     Column("grid_code", _code(), nullable=False, comment="网格"),
     Column("village_code", _code(), nullable=False, comment="村社 (denormalised)"),
@@ -184,7 +185,7 @@ event = Table(
     Column("reporter_id", Integer, nullable=True),
     Column("reporter_name", String(32), nullable=True, comment="上报人 (personal data)"),
     Column("reporter_phone", String(20), nullable=True, comment="联系电话 (personal data)"),
-    Column("status", String(16), nullable=False, comment="当前状态 (DOMAIN §4.3)"),
+    Column("status", String(16), nullable=False, comment="当前状态 (a code of domain.STATUSES)"),
     Column("reported_at", UTCDateTime, nullable=False, comment="上报时间"),
     Column("accepted_at", UTCDateTime, nullable=True, comment="受理时间 (SLA clock starts)"),
     Column("rejected_at", UTCDateTime, nullable=True, comment="不予受理时间"),
@@ -264,7 +265,7 @@ evaluation = Table(
 Index("ix_evaluation_at", evaluation.c.at)
 Index("ix_evaluation_event", evaluation.c.event_id)
 
-# --- Patrols (§3.8, §5.3) ----------------------------------------------------------------------------
+# --- Patrols ------------------------------------------------------------------------------------------
 
 patrol = Table(
     "patrol",
@@ -311,7 +312,7 @@ patrol_checkin = Table(
 Index("ix_checkin_patrol", patrol_checkin.c.patrol_id)
 Index("ix_checkin_at", patrol_checkin.c.at)
 
-# --- Video (§3.9, §5.4) -------------------------------------------------------------------------------
+# --- Video --------------------------------------------------------------------------------------------
 
 video_point = Table(
     "video_point",
@@ -353,7 +354,7 @@ Index(
 )
 Index("ix_video_change_at", video_status_change.c.at)
 
-# --- Aggregates and campaigns (§3.10, §5.5) ----------------------------------------------------------
+# --- Aggregates and campaigns -------------------------------------------------------------------------
 
 police_call_stat = Table(
     "police_call_stat",

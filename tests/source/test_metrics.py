@@ -79,7 +79,7 @@ def test_status_of_follows_direction() -> None:
 
 
 def test_readme_mentions_every_metric_key() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "dashboard" / "core" / "README.md").read_text(encoding="utf-8")
     assert "## Metrics" in readme
     missing = [k for k in METRICS if k not in readme]
     assert not missing
