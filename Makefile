@@ -69,4 +69,4 @@ clean:
 .PHONY: soak-wall
 soak-wall: $(STAMP)
 	WALL_SOAK_CYCLES=$${WALL_SOAK_CYCLES:-600} WALL_FIGURES=data/wall-figures.jsonl \
-		$(PY) -m pytest -q -s tests/test_wall.py -k long_run
+		$(PY) -m pytest -q -s tests/browser/test_wall.py -k long_run
