@@ -1,18 +1,42 @@
 """The metric registry: every KPI the dashboard shows, with its labels, unit, formula and thresholds.
 
-One entry per metric key (DOMAIN.md §5). Screens take labels and units from here, the threshold colour
-comes from :func:`status_of`, and ``compute`` names the query function in ``dashboard.source.queries`` that fills
-the metric (one function per *family* of metrics that share a SQL scan). ``docs/metrics.md`` (README →
-"Metrics") is the human-readable version of this table; a test keeps the two in step.
+One entry per metric key, in the order screens and slides show them. Screens take labels and units
+from here, the threshold colour comes from :func:`status_of`, and each metric's ``formula`` says, once,
+which named counts it needs and how they combine (:mod:`dashboard.core.formulas`): ``count("reported")``,
+``rate("cohort_closed", "collected")``, ``mean("hours_sum", "hours_n")``, ``yoy("n", "n_last_year")``, or
+``named("median_hours", "n")`` for a value its family works out itself (the exact duration percentiles).
+
+The query families of both paths only produce named counts, per range of the view (``cur``, ``prev``,
+``ly``) and per spark bucket; :func:`kpi_value` turns them into the tile: value, comparisons, status,
+spark and detail. So a figure cannot differ between the direct SQL path and the rollups.
+
+Adding a metric:
+
+1. Add a :class:`Metric` below: labels, unit, definition, direction, thresholds, and its formula over
+   named counts, e.g. ``rate("dispatched", "reported")``.
+2. Direct path: in the family of ``dashboard/source/queries/kpis.py`` that scans the right rows (events
+   by ``reported_at`` for the example), produce any count the formula names that the family lacks (one
+   aggregate in its ``aggs``), and add the key to the family's metric tuple (``REPORTED_METRICS``).
+3. Rollups path: an event family's counts come from the tier sums of one kind
+   (``dashboard/rollups/read.py``, ``COUNTS``); a count the tiers lack needs a fact column and its sum
+   (``dashboard/rollups/tables.py`` ``KINDS``, ``dashboard/rollups/facts.py``). Families that are not
+   about events (patrols, video, police, hazards, key areas) run on the source in both paths: nothing
+   to do.
+4. Name the key in the README's metrics section (a test checks it) and test the figure by hand in
+   ``tests/source/test_metrics.py``, which runs both paths on SQLite, PostgreSQL and MariaDB.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from dashboard.core.formulas import Counts, Formula, count, mean, named, rate, yoy
+from dashboard.core.snapshot import KpiValue
 
 DIRECTIONS = ("up", "down")
 GROUPS = ("cases", "patrol", "video", "security", "campaign")
-_Q = "dashboard.source.queries.kpis."
 
 
 @dataclass(frozen=True)
@@ -20,7 +44,7 @@ class Metric:
     """One KPI. ``thresholds`` = (good, warn) boundaries in the metric's unit, or None (no colour).
 
     For ``direction == "up"`` a value ≥ good is good, ≥ warn is warn, else bad; for ``"down"`` a value
-    ≤ good is good, ≤ warn is warn, else bad.
+    ≤ good is good, ≤ warn is warn, else bad. ``formula`` turns the named counts of a range into the value.
     """
 
     key: str
@@ -34,7 +58,7 @@ class Metric:
     thresholds: tuple[float, float] | None
     fmt: int  # decimals shown
     group: str
-    compute: str  # dotted path of the query function that computes it
+    formula: Formula
 
 
 def status_of(metric: Metric, value: float | None) -> str | None:
@@ -45,6 +69,55 @@ def status_of(metric: Metric, value: float | None) -> str | None:
     if metric.direction == "up":
         return "good" if value >= good else "warn" if value >= warn else "bad"
     return "good" if value <= good else "warn" if value <= warn else "bad"
+
+
+def kpi_value(
+    key: str,
+    ranges: Mapping[str, Counts],
+    spark: Sequence[Counts] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> KpiValue:
+    """The tile of metric ``key`` from its named counts per range tag and per spark bucket.
+
+    ``ranges`` maps ``cur`` (and, where the family has them, ``prev`` and ``ly``) to counts; a range
+    without counts has no figure. ``extra`` is detail beyond the counts (the patrol forces, the cameras
+    offline longest).
+    """
+    metric = METRICS[key]
+    formula = metric.formula
+
+    def of_range(tag: str) -> float | None:
+        counts = ranges.get(tag)
+        return formula.value(counts) if counts else None
+
+    value = of_range("cur")
+    cur = ranges.get("cur") or {}
+    return KpiValue(
+        key=key,
+        value=value,
+        previous=of_range("prev"),
+        last_year=of_range("ly") if formula.compares_last_year else None,
+        status=status_of(metric, value),
+        spark=[formula.value(bucket) for bucket in spark],
+        detail={name: cur.get(name) for name in formula.shown()} | dict(extra or {}),
+    )
+
+
+def kpi_values(
+    keys: Iterable[str], ranges: Mapping[str, Counts], spark: Sequence[Counts] = ()
+) -> dict[str, KpiValue]:
+    """:func:`kpi_value` for several metrics that read the same counts (one query family)."""
+    return {key: kpi_value(key, ranges, spark) for key in keys}
+
+
+def figure(key: str, counts: Counts) -> float | None:
+    """Metric ``key``'s formula applied to ``counts`` (a ranking row, a weekly bucket)."""
+    return METRICS[key].formula.value(counts)
+
+
+def in_registry_order(got: Mapping[str, KpiValue]) -> dict[str, KpiValue]:
+    """The tiles in the registry's order (the order screens and slides show them in)."""
+    return {key: got[key] for key in METRICS if key in got}
 
 
 def _m(
@@ -59,9 +132,9 @@ def _m(
     thresholds: tuple[float, float] | None,
     fmt: int,
     group: str,
-    compute: str,
+    formula: Formula,
 ) -> Metric:
-    return Metric(key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, _Q + compute)
+    return Metric(key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, formula)
 
 
 _CASES: list[Metric] = [
@@ -77,7 +150,7 @@ _CASES: list[Metric] = [
         None,
         0,
         "cases",
-        "reported_family",
+        count("reported"),
     ),
     _m(
         "closed",
@@ -91,7 +164,7 @@ _CASES: list[Metric] = [
         None,
         0,
         "cases",
-        "closed_family",
+        count("closed"),
     ),
     _m(
         "backlog",
@@ -105,7 +178,7 @@ _CASES: list[Metric] = [
         None,
         0,
         "cases",
-        "state_family",
+        count("backlog"),
     ),
     _m(
         "overdue_open",
@@ -119,7 +192,7 @@ _CASES: list[Metric] = [
         None,
         0,
         "cases",
-        "state_family",
+        count("overdue_open"),
     ),
     _m(
         "supervised_open",
@@ -133,7 +206,7 @@ _CASES: list[Metric] = [
         None,
         0,
         "cases",
-        "state_family",
+        count("supervised_open"),
     ),
     _m(
         "close_rate",
@@ -147,7 +220,7 @@ _CASES: list[Metric] = [
         (95.0, 90.0),
         2,
         "cases",
-        "due_family",
+        rate("due_closed", "due"),
     ),
     _m(
         "on_time_rate",
@@ -161,7 +234,7 @@ _CASES: list[Metric] = [
         (90.0, 80.0),
         2,
         "cases",
-        "due_family",
+        rate("on_time", "due"),
     ),
     _m(
         "cohort_close_rate",
@@ -175,7 +248,7 @@ _CASES: list[Metric] = [
         (95.0, 90.0),
         2,
         "cases",
-        "reported_family",
+        rate("cohort_closed", "collected"),
     ),
     _m(
         "satisfaction_rate",
@@ -189,7 +262,7 @@ _CASES: list[Metric] = [
         (95.0, 90.0),
         2,
         "cases",
-        "evaluation_family",
+        rate("satisfied", "evaluated"),
     ),
     _m(
         "mean_hours_to_close",
@@ -203,7 +276,7 @@ _CASES: list[Metric] = [
         (72.0, 120.0),
         1,
         "cases",
-        "closed_family",
+        mean("hours_sum", "hours_n"),
     ),
     _m(
         "median_hours_to_close",
@@ -217,7 +290,7 @@ _CASES: list[Metric] = [
         (48.0, 96.0),
         1,
         "cases",
-        "duration_percentiles",
+        named("median_hours", "n"),
     ),
     _m(
         "p90_hours_to_close",
@@ -231,7 +304,7 @@ _CASES: list[Metric] = [
         (168.0, 240.0),
         1,
         "cases",
-        "duration_percentiles",
+        named("p90_hours", "n"),
     ),
     _m(
         "return_rate",
@@ -245,7 +318,7 @@ _CASES: list[Metric] = [
         (5.0, 10.0),
         2,
         "cases",
-        "reported_family",
+        rate("returned", "dispatched"),
     ),
     _m(
         "rework_rate",
@@ -259,7 +332,7 @@ _CASES: list[Metric] = [
         (1.0, 3.0),
         2,
         "cases",
-        "closed_family",
+        rate("reworked", "closed"),
     ),
     _m(
         "local_resolution_rate",
@@ -273,7 +346,7 @@ _CASES: list[Metric] = [
         (70.0, 50.0),
         2,
         "cases",
-        "closed_family",
+        rate("local", "closed"),
     ),
 ]
 
@@ -290,7 +363,7 @@ _PATROL: list[Metric] = [
         (95.0, 80.0),
         1,
         "patrol",
-        "patrol_family",
+        rate("covered", "grids"),
     ),
     _m(
         "patrol_coverage_24h",
@@ -304,7 +377,7 @@ _PATROL: list[Metric] = [
         (98.0, 85.0),
         1,
         "patrol",
-        "patrol_family",
+        rate("covered", "grids"),
     ),
     _m(
         "patrol_on_duty",
@@ -318,7 +391,7 @@ _PATROL: list[Metric] = [
         None,
         0,
         "patrol",
-        "on_duty",
+        count("on_duty"),
     ),
 ]
 
@@ -335,7 +408,7 @@ _VIDEO: list[Metric] = [
         (98.0, 95.0),
         2,
         "video",
-        "video_family",
+        rate("online", "points"),
     ),
 ]
 
@@ -352,7 +425,7 @@ _SECURITY: list[Metric] = [
         (0.0, 5.0),
         1,
         "security",
-        "police_family",
+        yoy("n", "n_last_year"),
     ),
     _m(
         "property_crime_yoy",
@@ -366,7 +439,7 @@ _SECURITY: list[Metric] = [
         (0.0, 5.0),
         1,
         "security",
-        "police_family",
+        yoy("n", "n_last_year"),
     ),
     _m(
         "major_violent_yoy",
@@ -380,7 +453,7 @@ _SECURITY: list[Metric] = [
         (0.0, 5.0),
         1,
         "security",
-        "police_family",
+        yoy("n", "n_last_year"),
     ),
 ]
 
@@ -397,7 +470,7 @@ _CAMPAIGN: list[Metric] = [
         (98.0, 95.0),
         2,
         "campaign",
-        "hazard_family",
+        rate("rectified", "found"),
     ),
     _m(
         "key_area_delisting_rate",
@@ -411,7 +484,7 @@ _CAMPAIGN: list[Metric] = [
         (90.0, 60.0),
         1,
         "campaign",
-        "key_area_family",
+        rate("delisted", "listed"),
     ),
 ]
 

@@ -76,7 +76,8 @@ def rollup_builder(
     (the direct queries). The rollups live in the state store's database unless ``rollup_url`` says."""
     if settings.ROLLUPS != "on" and rollup_url is None:
         return None
-    from dashboard.rollups.store import FastBuilder, RollupStore
+    from dashboard.rollups.builder import FastBuilder
+    from dashboard.rollups.store import RollupStore
 
     engine = make_writer_engine(rollup_url) if rollup_url else state.engine
     return FastBuilder(RollupStore(engine), source)

@@ -107,7 +107,7 @@ def metrics() -> Response:
 def _metric_dict(metric: Any) -> dict[str, Any]:
     is_instance = dataclasses.is_dataclass(metric) and not isinstance(metric, type)
     data = dataclasses.asdict(metric) if is_instance else dict(vars(metric))
-    data.pop("compute", None)  # an internal dotted path, not part of the contract
+    data.pop("formula", None)  # how the counts combine: code, not part of the contract
     return data
 
 

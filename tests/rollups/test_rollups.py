@@ -18,20 +18,21 @@ from sqlalchemy import select
 
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
-from dashboard.rollups.read import build_snapshot_fast, eligible, pieces
-from dashboard.rollups.store import (
+from dashboard.rollups.buckets import (
     DAY_US,
     HOUR_US,
     INF_US,
-    RollupStore,
     day_floor,
     hour_floor,
     hours_bin,
     month_ceil,
     month_floor,
-    ru_agg,
+    pieces,
     to_us,
 )
+from dashboard.rollups.read import build_snapshot_fast, eligible
+from dashboard.rollups.store import RollupStore
+from dashboard.rollups.tables import ru_agg
 from dashboard.sample.seed import seed_database
 from dashboard.sample.simulate import Feed, step
 from dashboard.source.engines import make_source_engine, make_writer_engine
@@ -196,7 +197,7 @@ def test_the_service_builder_answers_directly_until_the_rollups_exist(district: 
     """DASHBOARD_ROLLUPS=on: the first build runs in the background; meanwhile the direct queries answer."""
     from dashboard.core.settings import load_settings
     from dashboard.perf.bench import data_end
-    from dashboard.rollups.store import FastBuilder
+    from dashboard.rollups.builder import FastBuilder
     from dashboard.service.factory import rollup_builder
     from dashboard.service.state import StateStore
 
@@ -209,8 +210,7 @@ def test_the_service_builder_answers_directly_until_the_rollups_exist(district: 
     now = data_end(district)
     with source.connect() as conn:
         first = figures(builder(conn, ViewState(), now))
-        assert builder._building is not None
-        builder._building.join(timeout=300)
+        builder.wait_for_build(timeout=300)
         assert builder.store.meta() is not None and eligible(ViewState(), now, builder.store.meta())
         second = figures(builder(conn, ViewState(), now))
     assert not differences(first, second)

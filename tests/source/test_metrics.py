@@ -6,8 +6,9 @@ The clock is fixed at NOW = 2026-11-18 (Wednesday) 10:00 Asia/Shanghai; the defa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import importlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine
 
-from dashboard.core.metrics import DIRECTIONS, GROUPS, METRICS, status_of
+from dashboard.core.formulas import Formula
+from dashboard.core.metrics import DIRECTIONS, GROUPS, METRICS, kpi_value, status_of
+from dashboard.core.snapshot import KpiValue
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups import read as fast
 from dashboard.source.engines import init_db
@@ -38,10 +41,8 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _kpi(conn: Connection, key: str, view: ViewState = MONTH, now: dt.datetime = NOW) -> kpis.KpiValue:
-    family = importlib.import_module(METRICS[key].compute.rsplit(".", 1)[0])
-    func = getattr(family, METRICS[key].compute.rsplit(".", 1)[1])
-    return func(conn, view, now)[key]
+def _kpi(conn: Connection, key: str, view: ViewState = MONTH, now: dt.datetime = NOW) -> KpiValue:
+    return kpis.compute_kpis(conn, view, now)[key]
 
 
 # --- registry ----------------------------------------------------------------------------------------
@@ -66,8 +67,38 @@ def test_registry_is_complete() -> None:
         if m.thresholds is not None:
             good, warn = m.thresholds
             assert good >= warn if m.direction == "up" else good <= warn, key
-        module, name = m.compute.rsplit(".", 1)
-        assert callable(getattr(importlib.import_module(module), name)), key
+        assert isinstance(m.formula, Formula), key
+        json.dumps(dataclasses.asdict(m))  # the API lists the registry: it stays JSON-able
+
+
+def test_each_family_fills_metrics_of_the_registry() -> None:
+    listed = [
+        *kpis.REPORTED_METRICS, *kpis.CLOSED_METRICS, *kpis.DUE_METRICS, *kpis.EVALUATION_METRICS,
+        *kpis.DURATION_METRICS, *kpis.STATE_METRICS,
+    ]  # fmt: skip
+    assert len(listed) == len(set(listed)) and set(listed) <= set(METRICS)
+    for _, _, keys in fast.COUNTS:
+        assert set(keys) <= set(listed)
+
+
+def test_one_formula_gives_value_comparisons_status_spark_and_detail() -> None:
+    ranges = {
+        "cur": {"cohort_closed": 832.0, "collected": 896.0},
+        "prev": {"cohort_closed": 0.0, "collected": 0.0},
+        "ly": {"cohort_closed": 9.0, "collected": 10.0},
+    }
+    kpi = kpi_value("cohort_close_rate", ranges, [ranges["ly"], ranges["cur"]])
+    assert round(kpi.value or 0, 2) == 92.86 and kpi.previous is None and kpi.last_year == 90.0
+    assert kpi.status == "warn" and kpi.spark == [90.0, kpi.value]
+    assert kpi.detail == {"cohort_closed": 832.0, "collected": 896.0}
+    # A year-on-year change has no "same period last year" of its own, whatever the family passes.
+    police = {"cur": {"n": 90.0, "n_last_year": 100.0}, "ly": {"n": 1.0, "n_last_year": 1.0}}
+    yoy = kpi_value("calls_110_yoy", police)
+    assert yoy.value == -10.0 and yoy.last_year is None and yoy.status == "good"
+    assert yoy.detail == {"n": 90.0, "n_last_year": 100.0}
+    # A range without counts has no figure; extra detail is kept beside the counts.
+    duty = kpi_value("patrol_on_duty", {"cur": {"on_duty": 2}}, extra={"forces": {}})
+    assert (duty.value, duty.previous, duty.detail) == (2.0, None, {"forces": {}})
 
 
 def test_status_of_follows_direction() -> None:
@@ -85,7 +116,7 @@ def test_readme_mentions_every_metric_key() -> None:
     assert not missing
 
 
-# --- the published figures of DOMAIN §5 -------------------------------------------------------------
+# --- figures published by the district (its monthly forms and pilot reports) -----------------------------
 
 
 def test_published_close_and_on_time_rates(engine: Engine) -> None:
@@ -158,15 +189,15 @@ def district(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _all(engine: Engine, view: ViewState = MONTH, now: dt.datetime = NOW) -> dict[str, kpis.KpiValue]:
+def _all(engine: Engine, view: ViewState = MONTH, now: dt.datetime = NOW) -> dict[str, KpiValue]:
     store = rollup_path.store_of(engine)
     with engine.connect() as conn:
         if store is not None and fast.eligible(view, now, store.meta()):
-            return fast.compute_kpis(conn, rollup_path.reader(store, conn, view, now), view, now)
+            return fast.all_kpis(conn, rollup_path.reader(store, conn, view, now), view, now)
         return kpis.compute_kpis(conn, view, now)
 
 
-def _v(got: dict[str, kpis.KpiValue], key: str) -> float | None:
+def _v(got: dict[str, KpiValue], key: str) -> float | None:
     value = got[key].value
     return None if value is None else round(value, 2)
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event, select, update
 from dashboard.core.periods import UTC, local_midnight, period_bounds, spark_buckets
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
-from dashboard.rollups import read as fast
+from dashboard.rollups import panels as fast
 from dashboard.source import schema
 from dashboard.source.engines import init_db
 from dashboard.source.queries.backlog import backlog
@@ -126,8 +126,8 @@ def _panel(engine: Engine, name: str, view: ViewState, now: dt.datetime = NOW) -
             return direct(conn, view, now)
         reader = rollup_path.reader(store, conn, view, now)
         if name == "backlog":
-            return fast.backlog(conn, reader, view, now, {})
-        return {"rankings": fast.rankings, "trends": fast.trends}[name](conn, reader, view, now)
+            return fast.fast_backlog(conn, reader, view, now, {})
+        return {"rankings": fast.fast_rankings, "trends": fast.fast_trends}[name](conn, reader, view, now)
 
 
 def test_rankings(panels: Engine) -> None:

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, Engine, delete, select, update
 
 from dashboard.core import domain
 from dashboard.core.viewstate import ViewState
-from dashboard.rollups import read as fast
+from dashboard.rollups.read import eligible
+from dashboard.rollups.reader import Reader
 from dashboard.rollups.store import RollupStore
 from dashboard.source import schema
 from dashboard.source.engines import make_source_engine
@@ -56,7 +57,7 @@ def attach(engine: Engine, now: dt.datetime) -> RollupStore:
     with source.connect() as conn:
         store.sync(conn)
     source.dispose()
-    assert fast.eligible(ViewState(), now, store.meta()), "rollups do not cover the worked example"
+    assert eligible(ViewState(), now, store.meta()), "rollups do not cover the worked example"
     engine.rollups = store  # type: ignore[attr-defined]
     return store
 
@@ -65,9 +66,9 @@ def store_of(engine: Engine) -> RollupStore | None:
     return getattr(engine, "rollups", None)
 
 
-def reader(store: RollupStore, conn: Connection, view: ViewState, now: dt.datetime) -> fast.Reader:
+def reader(store: RollupStore, conn: Connection, view: ViewState, now: dt.datetime) -> Reader:
     """A tier reader; asserts the fast path really answers for this view (else the test proves nothing)."""
     with store.engine.connect() as rconn:
         meta = store.meta(rconn)
-    assert fast.eligible(view, now, meta), f"the fast path does not answer for {view} at {now}"
-    return fast.Reader(conn, view)
+    assert eligible(view, now, meta), f"the fast path does not answer for {view} at {now}"
+    return Reader(conn, view)

@@ -54,7 +54,8 @@ class AlertThresholds:
         )
 
 
-def _thresholds(given: Settings | AlertThresholds | None) -> AlertThresholds:
+def alert_thresholds(given: Settings | AlertThresholds | None = None) -> AlertThresholds:
+    """The thresholds given, those of ``settings``, or (nothing given) those of the environment."""
     if isinstance(given, AlertThresholds):
         return given
     # Why the environment when nothing is given: build_snapshot has no settings argument, and the
@@ -69,7 +70,7 @@ def alerts(
     settings_or_thresholds: Settings | AlertThresholds | None = None,
 ) -> list[dict[str, Any]]:
     """The alerts that hold at ``now`` within ``view``: strongest first, at most :data:`MAX_ALERTS`."""
-    limits = _thresholds(settings_or_thresholds)
+    limits = alert_thresholds(settings_or_thresholds)
     return finish_alerts(conn, surge_rows(conn, view, now, limits) + overdue_rows(conn, view, now, limits))
 
 

@@ -74,8 +74,16 @@ def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime, cache: Names
         .group_by(child)
     )
     found = {r["code"]: dict(r) for r in conn.execute(q).mappings()}
+    return unit_rows(conn, view, found, cache)
+
+
+def unit_rows(
+    conn: Connection, view: ViewState, found: dict[str, dict[str, Any]], names: Names
+) -> list[dict[str, Any]]:
+    """The ranked rows of every unit one level below the view, from the open-case counts ``found``
+    per unit code (``backlog``, ``overdue`` and the age buckets): units without open cases get zeros."""
     codes = set(found) | set(_children(conn, view))
-    return ranked_unit_rows(found, codes, unit_names(conn, codes, cache))
+    return ranked_unit_rows(found, codes, unit_names(conn, codes, names))
 
 
 def ranked_unit_rows(
@@ -111,11 +119,15 @@ def _top_grids(conn: Connection, view: ViewState, now: dt.datetime, cache: Names
         .order_by(overdue.desc(), E.c.grid_code)
         .limit(TOP_GRIDS)
     )
-    rows = [dict(r) for r in conn.execute(q).mappings()]
-    names = unit_names(conn, {r["grid_code"] for r in rows}, cache)
+    return named_grids(conn, [dict(r) for r in conn.execute(q).mappings()], cache)
+
+
+def named_grids(conn: Connection, rows: list[dict[str, Any]], names: Names) -> list[dict[str, Any]]:
+    """The top-grid rows (grid_code, town_code, overdue, backlog) as ints, with the grids' names."""
+    found = unit_names(conn, {r["grid_code"] for r in rows}, names)
     for row in rows:
         row["overdue"], row["backlog"] = int(row["overdue"]), int(row["backlog"])
-        row["name_zh"], row["name_en"], _ = names[row["grid_code"]]
+        row["name_zh"], row["name_en"], _ = found[row["grid_code"]]
     return rows
 
 
@@ -162,14 +174,32 @@ def backlog(
     """The backlog panel at ``now`` (see the module docstring for the shape)."""
     lvl = view_level(view)
     cache: Names = {} if names is None else names
-    out: dict[str, Any] = {
+    return backlog_panel(
+        conn,
+        view,
+        units=_unit_rows(conn, view, now, cache) if lvl.child_level else [],
+        top_grids=_top_grids(conn, view, now, cache),
+        cases=_cases(conn, view, now) if lvl.level == "grid" else [],
+    )
+
+
+def backlog_panel(
+    conn: Connection,
+    view: ViewState,
+    *,
+    units: list[dict[str, Any]],
+    top_grids: list[dict[str, Any]],
+    cases: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The panel's dict (see the module docstring) around its three tables, on either path."""
+    lvl = view_level(view)
+    return {
         "level": lvl.level,
         "code": lvl.code,
         "child_level": lvl.child_level,
         "breadcrumb": [list(step) for step in breadcrumb(conn, view)],
         "age_buckets": [name for name, _, _ in AGE_BUCKETS],
-        "units": _unit_rows(conn, view, now, cache) if lvl.child_level else [],
-        "top_grids": _top_grids(conn, view, now, cache),
-        "cases": _cases(conn, view, now) if lvl.level == "grid" else [],
+        "units": units,
+        "top_grids": top_grids,
+        "cases": cases,
     }
-    return out

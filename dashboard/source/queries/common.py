@@ -2,8 +2,8 @@
 
 As-of rule: every figure is reconstructed from timestamps compared with the effective moment ``now``
 (``t < now + 1 µs``, i.e. at or before now), never from the current ``status`` column, so rows and
-transitions written after ``now`` cannot change an answer. Known approximations (documented in
-docs/metrics.md): ``extended_deadline_at`` and ``level_of_handling`` hold their latest values; a case
+transitions written after ``now`` cannot change an answer. Known approximations: the event row holds
+only the latest ``extended_deadline_at`` and ``level_of_handling``, so those count as they are now; a case
 closed, failed at verification and closed again has ``closed_at`` = the latest close, so between the two
 closes it counts as open.
 
@@ -144,13 +144,6 @@ def returned_by(t: dt.datetime) -> ColumnElement[bool]:
 def reworked_by(t: dt.datetime) -> ColumnElement[bool]:
     """Failed verification (返工) before t; screened by ``reopened_count`` like :func:`returned_by`."""
     return and_(E.c.reopened_count > 0, had_action("VERIFY_FAIL", t))
-
-
-def ratio(num: float | None, den: float | None, scale: float = 100.0) -> float | None:
-    """num/den × scale, or None when the denominator is zero or missing."""
-    if not den or num is None:
-        return None
-    return num / den * scale
 
 
 def due_aggs(cap: dt.datetime) -> dict[str, Any]:

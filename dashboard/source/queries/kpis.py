@@ -1,15 +1,16 @@
-"""The KPI tiles: one function per metric family, each one SQL statement.
+"""The KPI tiles on the direct path: one function per metric family, each one SQL statement.
 
-Every function takes ``(conn, view, now)`` with ``now`` the effective moment and returns
-``{metric key: KpiValue}`` with the value, the previous-period and same-period-last-year values, the spark
-series (see ``periods.spark_buckets``) and the numerator/denominator in ``detail``. The registry
-(``dashboard.core.metrics``) names the function of each metric in ``Metric.compute``.
+Every family takes ``(conn, view, now)`` with ``now`` the effective moment. It produces the named counts
+its metrics' formulas read (:mod:`dashboard.core.metrics`) for the current, previous and last-year
+ranges and each spark bucket (see ``periods.spark_buckets``), and :func:`~dashboard.core.metrics.kpi_value`
+turns them into ``{metric key: KpiValue}``. The ``*_METRICS`` tuples name the metrics each family fills;
+the rollups path fills the event families' metrics from the same counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.sql import over
 
 from dashboard.core import domain
-from dashboard.core.metrics import METRICS, status_of
+from dashboard.core.formulas import Counts
+from dashboard.core.metrics import in_registry_order, kpi_value, kpi_values
 from dashboard.core.periods import (
     EPSILON,
     Period,
@@ -43,9 +45,7 @@ from dashboard.core.snapshot import KpiValue
 from dashboard.core.viewstate import ViewState
 from dashboard.source import schema
 from dashboard.source.queries.common import (
-    Aggs,
     E,
-    FamilyResult,
     closed_by,
     comparison_instants,
     count_if,
@@ -58,7 +58,6 @@ from dashboard.source.queries.common import (
     not_rejected_by,
     open_at_conditions,
     open_candidates,
-    ratio,
     returned_by,
     reworked_by,
     run_family,
@@ -69,7 +68,6 @@ from dashboard.source.queries.common import (
 from dashboard.source.queries.scope import event_conditions, grid_conditions, place_conditions
 from dashboard.source.queries.sqlfuncs import aware_utc, hours_between, scan_hint
 
-Formula = Callable[[Aggs], float | None]
 KpiMap = dict[str, KpiValue]
 
 # A patrol longer than this is treated as a data error when counting who is on duty.
@@ -78,38 +76,13 @@ SATISFIED = ("满意", "基本满意")
 LOCAL_LEVELS = ("GRID", "VILLAGE")
 
 
-def make_kpi(
-    key: str,
-    res: FamilyResult,
-    formula: Formula,
-    detail_keys: tuple[str, ...] = (),
-) -> KpiValue:
-    """A KpiValue from a family result: the formula applied to cur / prev / ly and each spark bucket."""
-    cur = res.ranges.get("cur", {})
-    value = formula(cur) if cur else None
-    prev = formula(res.ranges["prev"]) if "prev" in res.ranges else None
-    ly = formula(res.ranges["ly"]) if "ly" in res.ranges else None
-    return KpiValue(
-        key=key,
-        value=value,
-        previous=prev,
-        last_year=ly,
-        status=status_of(METRICS[key], value),
-        spark=[formula(b) for b in res.spark],
-        detail={k: cur.get(k) for k in detail_keys},
-    )
-
-
-def _field(name: str) -> Formula:
-    return lambda a: a[name]
-
-
-def _rate(num: str, den: str) -> Formula:
-    return lambda a: ratio(a[num], a[den])
-
-
-def _mean(total: str, n: str) -> Formula:
-    return lambda a: a[total] / a[n] if a[n] else None
+# The metrics each family fills: the rollups path fills the event families' ones from the same counts.
+REPORTED_METRICS = ("reported", "cohort_close_rate", "return_rate")
+CLOSED_METRICS = ("closed", "mean_hours_to_close", "rework_rate", "local_resolution_rate")
+DUE_METRICS = ("close_rate", "on_time_rate")
+EVALUATION_METRICS = ("satisfaction_rate",)
+DURATION_METRICS = ("median_hours_to_close", "p90_hours_to_close")
+STATE_METRICS = ("backlog", "overdue_open", "supervised_open")
 
 
 def _setup(view: ViewState, now: dt.datetime) -> tuple[Period, dt.datetime]:
@@ -132,18 +105,11 @@ def reported_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiM
     res = run_family(
         conn, E.c.reported_at, aggs, event_conditions(view), period.ranges(), spark=spark_buckets(period)
     )
-    return {
-        "reported": make_kpi("reported", res, _field("reported")),
-        "cohort_close_rate": make_kpi(
-            "cohort_close_rate", res, _rate("cohort_closed", "collected"), ("cohort_closed", "collected")
-        ),
-        "return_rate": make_kpi(
-            "return_rate", res, _rate("returned", "dispatched"), ("returned", "dispatched")
-        ),
-    }
+    return kpi_values(REPORTED_METRICS, res.ranges, res.spark)
 
 
 def closed_aggs(cap: dt.datetime) -> dict[str, Any]:
+    """The counts of events closed in a range: the closed family's (hours between acceptance and close)."""
     accepted = E.c.accepted_at.is_not(None)
     return {
         "closed": func.count(),
@@ -165,16 +131,7 @@ def closed_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         period.ranges(),
         spark=spark_buckets(period),
     )
-    return {
-        "closed": make_kpi("closed", res, _field("closed")),
-        "mean_hours_to_close": make_kpi(
-            "mean_hours_to_close", res, _mean("hours_sum", "hours_n"), ("hours_sum", "hours_n")
-        ),
-        "rework_rate": make_kpi("rework_rate", res, _rate("reworked", "closed"), ("reworked", "closed")),
-        "local_resolution_rate": make_kpi(
-            "local_resolution_rate", res, _rate("local", "closed"), ("local", "closed")
-        ),
-    }
+    return kpi_values(CLOSED_METRICS, res.ranges, res.spark)
 
 
 def due_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
@@ -189,10 +146,7 @@ def due_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
         spark=spark_buckets(period),
         hint=due_hint,
     )
-    return {
-        "close_rate": make_kpi("close_rate", res, _rate("due_closed", "due"), ("due_closed", "due")),
-        "on_time_rate": make_kpi("on_time_rate", res, _rate("on_time", "due"), ("on_time", "due")),
-    }
+    return kpi_values(DUE_METRICS, res.ranges, res.spark)
 
 
 def evaluation_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
@@ -209,11 +163,7 @@ def evaluation_family(conn: Connection, view: ViewState, now: dt.datetime) -> Kp
         spark=spark_buckets(period),
         from_=ev.join(E, E.c.event_id == ev.c.event_id),
     )
-    return {
-        "satisfaction_rate": make_kpi(
-            "satisfaction_rate", res, _rate("satisfied", "evaluated"), ("satisfied", "evaluated")
-        )
-    }
+    return kpi_values(EVALUATION_METRICS, res.ranges, res.spark)
 
 
 def _percentile_rows(conn: Connection, view: ViewState, period: Period) -> list[Any]:
@@ -257,23 +207,15 @@ def duration_percentiles(conn: Connection, view: ViewState, now: dt.datetime) ->
             med.setdefault(tag, []).append(float(hours))
         if rn * 10 >= n * 9 and (rn - 1) * 10 < n * 9:
             p90[tag] = float(hours)
-    return duration_kpis({t: sum(v) / len(v) for t, v in med.items()}, p90, counts)
-
-
-def duration_kpis(median: dict[str, float], p90: dict[str, float], counts: dict[str, int]) -> KpiMap:
-    """The two duration tiles from their values per range tag (cur / prev / ly), on either path."""
-    out: KpiMap = {}
-    for key, values in (("median_hours_to_close", median), ("p90_hours_to_close", p90)):
-        value = values.get("cur")
-        out[key] = KpiValue(
-            key=key,
-            value=value,
-            previous=values.get("prev"),
-            last_year=values.get("ly"),
-            status=status_of(METRICS[key], value),
-            detail={"n": counts.get("cur", 0)},
-        )
-    return out
+    ranges = {
+        tag: {
+            "median_hours": sum(med[tag]) / len(med[tag]) if tag in med else None,
+            "p90_hours": p90.get(tag),
+            "n": counts.get(tag, 0),
+        }
+        for tag, _, _ in period.ranges()
+    }
+    return kpi_values(DURATION_METRICS, ranges)
 
 
 def _state_columns(tag: str, t: dt.datetime) -> list[Any]:
@@ -288,17 +230,16 @@ def _state_columns(tag: str, t: dt.datetime) -> list[Any]:
     ]
 
 
-def _state_rows(conn: Connection, view: ViewState, instants: list[tuple[str, dt.datetime]]) -> dict[str, Any]:
+def _state_rows(
+    conn: Connection, view: ViewState, instants: list[tuple[str, dt.datetime]]
+) -> dict[str, Counts]:
     """All instants in ONE pass over the events open at any of them (was one scan per instant)."""
     earliest = min(t for _, t in instants)
     latest = max(t for _, t in instants)
     cols = [c for tag, t in instants for c in _state_columns(tag, t)]
     where = [*event_conditions(view), open_candidates(earliest), scan_hint(E.c.reported_at) < latest]
     row = conn.execute(select(*cols).where(*where)).mappings().one()
-    return {
-        tag: {key: row[f"{tag}__{key}"] for key in ("backlog", "overdue_open", "supervised_open")}
-        for tag, _ in instants
-    }
+    return {tag: {key: row[f"{tag}__{key}"] for key in STATE_METRICS} for tag, _ in instants}
 
 
 def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
@@ -309,21 +250,8 @@ def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     period, _ = _setup(view, now)
     instants = comparison_instants(period) + [(f"s{i}", t) for i, (_, t) in enumerate(spark_instants(period))]
     rows = _state_rows(conn, view, instants)
-    out: KpiMap = {}
-    for key in ("backlog", "overdue_open", "supervised_open"):
-        value = float(rows["cur"][key] or 0)
-        spark: list[float | None] = [
-            float(rows[k][key] or 0) for k, _ in instants if k.startswith("s") and k in rows
-        ]
-        out[key] = KpiValue(
-            key=key,
-            value=value,
-            previous=float(rows["prev"][key] or 0),
-            last_year=float(rows["ly"][key] or 0),
-            status=status_of(METRICS[key], value),
-            spark=spark,
-        )
-    return out
+    spark = [rows[tag] for tag, _ in instants if tag.startswith("s")]
+    return kpi_values(STATE_METRICS, rows, spark)
 
 
 # --- patrol and video ------------------------------------------------------------------------------
@@ -332,7 +260,7 @@ def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
 def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
     """Today so far vs yesterday and the same day last year up to the same time; the last 24 h likewise.
 
-    Patrol tiles are daily whatever the view's period (网格巡查 is a daily duty, DOMAIN §5.3).
+    Patrol tiles are daily whatever the view's period: grid patrol (网格巡查) is a daily duty.
     """
     d0, cap = day_bounds(now)
     elapsed = cap - d0
@@ -386,22 +314,19 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
     parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
     got = {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))}
     grids = got.get("grids", 0.0)
-    out: KpiMap = {}
-    for key, tag, spark_vals in (
-        ("patrol_coverage_today", "today", [ratio(got.get(tag, 0.0), grids) for tag in spark_tags]),
-        ("patrol_coverage_24h", "h24", []),
-    ):
-        value = ratio(got.get(tag, 0.0), grids)
-        out[key] = KpiValue(
-            key=key,
-            value=value,
-            previous=ratio(got.get(f"{tag}_prev", 0.0), grids),
-            last_year=ratio(got.get(f"{tag}_ly", 0.0), grids),
-            status=status_of(METRICS[key], value),
-            spark=spark_vals,
-            detail={"covered": got.get(tag, 0.0), "grids": grids},
-        )
-    return out
+
+    def coverage(tag: str) -> Counts:
+        return {"covered": got.get(tag, 0.0), "grids": grids}
+
+    def compared(tag: str) -> dict[str, Counts]:
+        return {"cur": coverage(tag), "prev": coverage(f"{tag}_prev"), "ly": coverage(f"{tag}_ly")}
+
+    return {
+        "patrol_coverage_today": kpi_value(
+            "patrol_coverage_today", compared("today"), [coverage(tag) for tag in spark_tags]
+        ),
+        "patrol_coverage_24h": kpi_value("patrol_coverage_24h", compared("h24")),
+    }
 
 
 def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
@@ -434,17 +359,9 @@ def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
         }
         for code, label in domain.PATROL_FORCES.items()
     }
-    value = float(sum(cur.values()))
-    return {
-        "patrol_on_duty": KpiValue(
-            key="patrol_on_duty",
-            value=value,
-            previous=float(sum(by.get("prev", {}).values())),
-            last_year=float(sum(by.get("ly", {}).values())),
-            status=status_of(METRICS["patrol_on_duty"], value),
-            detail={"forces": forces, "other": {k: v for k, v in cur.items() if k not in forces}},
-        )
-    }
+    ranges = {tag: {"on_duty": float(sum(by.get(tag, {}).values()))} for tag, _ in instants}
+    extra = {"forces": forces, "other": {k: v for k, v in cur.items() if k not in forces}}
+    return {"patrol_on_duty": kpi_value("patrol_on_duty", ranges, extra=extra)}
 
 
 def _video_points(view: ViewState, instants: list[tuple[str, dt.datetime]]) -> Any:
@@ -555,25 +472,12 @@ def video_family(conn: Connection, view: ViewState, now: dt.datetime, limit: int
     # The offline rows first: a compound statement takes its result types from its first member.
     rows = conn.execute(union_all(select(offline), counts)).mappings().all()
     totals: Any = next((r for r in rows if r["k"] == "count"), {})
-
-    def rate(tag: str) -> float | None:
-        return ratio(float(totals.get(f"on_{tag}") or 0), float(totals.get(f"n_{tag}") or 0))
-
-    value = rate("cur")
-    return {
-        "video_online_rate": KpiValue(
-            key="video_online_rate",
-            value=value,
-            previous=rate("prev"),
-            last_year=rate("ly"),
-            status=status_of(METRICS["video_online_rate"], value),
-            detail={
-                "online": int(totals.get("on_cur") or 0),
-                "points": int(totals.get("n_cur") or 0),
-                "offline_longest": [_offline_point(r, now) for r in rows if r["k"] == "offline"],
-            },
-        )
+    ranges = {
+        tag: {"online": int(totals.get(f"on_{tag}") or 0), "points": int(totals.get(f"n_{tag}") or 0)}
+        for tag, _ in instants
     }
+    extra = {"offline_longest": [_offline_point(r, now) for r in rows if r["k"] == "offline"]}
+    return {"video_online_rate": kpi_value("video_online_rate", ranges, extra=extra)}
 
 
 def _offline_point(row: Any, now: dt.datetime) -> dict[str, Any]:
@@ -648,23 +552,17 @@ def police_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         first, last = spans[tag]
         return float(sum(int(r._mapping[col] or 0) for d, r in daily.items() if first <= d <= last))
 
-    def yoy(tag: str, col: str) -> float | None:
-        base = total(f"{tag}_ly", col)
-        return None if not base else (total(tag, col) - base) / base * 100.0
+    def counts(tag: str, col: str) -> Counts:
+        return {"n": total(tag, col), "n_last_year": total(f"{tag}_ly", col)}
 
-    out: KpiMap = {}
-    for key, col in POLICE_KEYS.items():
-        value = yoy("cur", col)
-        out[key] = KpiValue(
-            key=key,
-            value=value,
-            previous=yoy("prev", col),
-            last_year=None,  # a year-on-year change has no "same period last year" of its own
-            status=status_of(METRICS[key], value),
-            spark=[yoy(f"s{i}", col) for i in range(len(sparks))],
-            detail={"n": total("cur", col), "n_last_year": total("cur_ly", col)},
+    return {
+        key: kpi_value(
+            key,
+            {tag: counts(tag, col) for tag in ("cur", "prev")},
+            [counts(f"s{i}", col) for i in range(len(sparks))],
         )
-    return out
+        for key, col in POLICE_KEYS.items()
+    }
 
 
 def _as_date(value: Any) -> dt.date:
@@ -688,11 +586,7 @@ def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         period.ranges(),
         spark=spark_buckets(period),
     )
-    return {
-        "hazard_rectification_rate": make_kpi(
-            "hazard_rectification_rate", res, _rate("rectified", "found"), ("rectified", "found")
-        )
-    }
+    return kpi_values(("hazard_rectification_rate",), res.ranges, res.spark)
 
 
 def key_area_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
@@ -711,36 +605,26 @@ def key_area_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiM
                 count_if(and_(ka.c.delisted_at.is_not(None), ka.c.delisted_at <= day)).label("delisted"),
             ).where(*scope, ka.c.listed_at <= day)
         )
-    rows = {
-        k: (float(listed or 0), float(delisted or 0))
+    rows: dict[str, Counts] = {
+        str(k): {"listed": float(listed or 0), "delisted": float(delisted or 0)}
         for k, listed, delisted in conn.execute(union_all(*parts))
     }
-
-    def rate(tag: str) -> float | None:
-        listed, delisted = rows.get(tag, (0.0, 0.0))
-        return ratio(delisted, listed)
-
-    value = rate("cur")
-    return {
-        "key_area_delisting_rate": KpiValue(
-            key="key_area_delisting_rate",
-            value=value,
-            previous=rate("prev"),
-            last_year=rate("ly"),
-            status=status_of(METRICS["key_area_delisting_rate"], value),
-            spark=[rate(k) for k, _ in instants if k.startswith("s")],
-            detail={"listed": rows.get("cur", (0, 0))[0], "delisted": rows.get("cur", (0, 0))[1]},
-        )
-    }
+    spark = [rows[tag] for tag, _ in instants if tag.startswith("s")]
+    return {"key_area_delisting_rate": kpi_value("key_area_delisting_rate", rows, spark)}
 
 
-FAMILIES: tuple[Callable[[Connection, ViewState, dt.datetime], KpiMap], ...] = (
+Family = Callable[[Connection, ViewState, dt.datetime], KpiMap]
+# The families over the events (and their evaluations): the rollups path reads these from its tiers.
+EVENT_FAMILIES: tuple[Family, ...] = (
     reported_family,
     closed_family,
     due_family,
     evaluation_family,
     duration_percentiles,
     state_family,
+)
+# The families whose cost does not grow with the events: both paths run them on the source.
+SOURCE_FAMILIES: tuple[Family, ...] = (
     patrol_family,
     on_duty,
     video_family,
@@ -752,7 +636,12 @@ FAMILIES: tuple[Callable[[Connection, ViewState, dt.datetime], KpiMap], ...] = (
 
 def compute_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     """Every metric of the registry, in registry order."""
+    return in_registry_order(family_kpis(conn, view, now, (*EVENT_FAMILIES, *SOURCE_FAMILIES)))
+
+
+def family_kpis(conn: Connection, view: ViewState, now: dt.datetime, families: Sequence[Family]) -> KpiMap:
+    """The tiles of ``families``, in their order."""
     got: KpiMap = {}
-    for family in FAMILIES:
+    for family in families:
         got.update(family(conn, view, now))
-    return {key: got[key] for key in METRICS if key in got}
+    return got

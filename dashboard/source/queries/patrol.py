@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from dashboard.core.metrics import figure
 from dashboard.core.viewstate import ViewState
 from dashboard.source import schema
-from dashboard.source.queries.common import day_bounds, ratio, upto
+from dashboard.source.queries.common import day_bounds, upto
 from dashboard.source.queries.kpis import video_offline_longest
 from dashboard.source.queries.scope import Names, grid_conditions, unit_names, view_level
 from dashboard.source.queries.sqlfuncs import aware_utc
@@ -80,8 +81,13 @@ def patrol_panel(
     found = unit_names(conn, set(units), names)
     for acc in units.values():
         acc["name_zh"], acc["name_en"], _ = found[acc["code"]]
-        acc["coverage_today"] = ratio(acc["covered_today"], acc["grids"])
-        acc["coverage_24h"] = ratio(acc["covered_24h"], acc["grids"])
+        # The tiles' formulas, over this unit's grids.
+        acc["coverage_today"] = figure(
+            "patrol_coverage_today", {"covered": acc["covered_today"], "grids": acc["grids"]}
+        )
+        acc["coverage_24h"] = figure(
+            "patrol_coverage_24h", {"covered": acc["covered_24h"], "grids": acc["grids"]}
+        )
     ordered = sorted(units.values(), key=lambda u: (u["coverage_today"] or 0.0, u["code"]))
     return {
         "child_level": child,

@@ -1,7 +1,9 @@
-"""Town and department rankings (DOMAIN §5.2): by on-time close rate, then close rate.
+"""Town and department rankings: by on-time close rate, then close rate (ties by code).
 
 One UNION ALL statement computes both rankings: each branch groups the period's events by
-(town, department), and Python folds the rows into the two tables (at most 26 × 16 rows).
+(town, department), and Python folds the rows into the two tables (at most 26 × 16 rows) with
+:func:`ranking_tables`, which the rollups path uses for its own rows too. The rates are the registry's
+formulas (:func:`dashboard.core.metrics.figure`) over the same named counts as the KPI tiles.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select, union_all
 
 from dashboard.core import domain
+from dashboard.core.metrics import figure
 from dashboard.core.periods import period_bounds
 from dashboard.core.snapshot import UnitRow
 from dashboard.core.viewstate import ViewState
@@ -25,7 +28,6 @@ from dashboard.source.queries.common import (
     due_hint,
     effective_deadline,
     open_at,
-    ratio,
     sum_if,
     upto,
 )
@@ -33,14 +35,15 @@ from dashboard.source.queries.scope import event_conditions, place_conditions
 from dashboard.source.queries.sqlfuncs import hours_between
 
 _ZERO = literal(0)
-_DEPT_NONE = "NONE"  # events not dispatched to any department
+DEPT_NONE = "NONE"  # events not dispatched to any department
 
 
 def _branches(view: ViewState, now: dt.datetime) -> list[Any]:
-    """(kind, town, dept, a, b, c) rows: due/closed/on-time, closed hours, reported, overdue open."""
+    """(kind, town, dept, a, b, c) rows: due/closed/on-time, closed hours, reported, overdue open
+    (the row shape :func:`ranking_tables` folds)."""
     period = period_bounds(view, now)
     start, cap = period.start, period.cap
-    town, dept = E.c.town_code, func.coalesce(dept_at(upto(now)), _DEPT_NONE)
+    town, dept = E.c.town_code, func.coalesce(dept_at(upto(now)), DEPT_NONE)
     scope = event_conditions(view)
     due = due_aggs(upto(now))
     accepted = E.c.accepted_at.is_not(None)
@@ -109,10 +112,10 @@ def _rows(units: dict[str, dict[str, float]], names: dict[str, tuple[str, str]])
     for code, acc in units.items():
         zh, en = names.get(code, (code, code))
         values: dict[str, float | int | None] = {
-            "on_time_rate": ratio(acc["on_time"], acc["due"]),
-            "close_rate": ratio(acc["due_closed"], acc["due"]),
+            "on_time_rate": figure("on_time_rate", acc),
+            "close_rate": figure("close_rate", acc),
             "overdue": int(acc["overdue"]),
-            "mean_hours_to_close": acc["hours_sum"] / acc["hours_n"] if acc["hours_n"] else None,
+            "mean_hours_to_close": figure("mean_hours_to_close", acc),
             "due": int(acc["due"]),
             "closed": int(acc["closed"]),
             "reported": int(acc["reported"]),
@@ -142,19 +145,25 @@ def _town_names(conn: Connection, view: ViewState) -> dict[str, tuple[str, str]]
 
 
 def dept_names(conn: Connection) -> dict[str, tuple[str, str]]:
+    """{department code: (name_zh, name_en)}: the district's list, the database's names, "not dispatched"."""
     d = schema.department.c
     names = {code: (label.zh, label.en) for code, label in domain.DEPARTMENTS.items()}
     names.update({code: (zh, en) for code, zh, en in conn.execute(select(d.dept_code, d.name_zh, d.name_en))})
-    names[_DEPT_NONE] = ("未派单", "Not dispatched")
+    names[DEPT_NONE] = ("未派单", "Not dispatched")
     return names
 
 
 def rankings(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, list[UnitRow]]:
     """``{"towns": [...], "departments": [...]}`` ranked by on_time_rate, then close_rate (None last)."""
-    rows = list(conn.execute(union_all(*_branches(view, now))))
+    return ranking_tables(conn, view, list(conn.execute(union_all(*_branches(view, now)))))
+
+
+def ranking_tables(conn: Connection, view: ViewState, rows: list[Any]) -> dict[str, list[UnitRow]]:
+    """The two ranked tables from ``(kind, town, dept, a, b, c)`` rows, kind one of "due" (due,
+    due_closed, on_time), "closed" (closed, hours_sum, hours_n), "reported" and "overdue" (a count)."""
     towns, depts = _fold(rows)
     town_names = _town_names(conn, view)
     for code in town_names:
         towns.setdefault(code, _empty())
-    depts.pop(_DEPT_NONE, None)  # undispatched cases have no department to rank
+    depts.pop(DEPT_NONE, None)  # undispatched cases have no department to rank
     return {"towns": _rows(towns, town_names), "departments": _rows(depts, dept_names(conn))}

@@ -1,6 +1,6 @@
 """The view's scope as SQL conditions, and the unit hierarchy one level below it.
 
-Codes nest by prefix (DOMAIN §2.1): a village code starts with its 9-digit town code and a grid code with
+Codes nest by prefix: a village code starts with its 9-digit town code and a grid code with
 its 12-digit village code, so the town of a village or grid is its first nine digits.
 """
 

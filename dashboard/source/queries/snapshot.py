@@ -1,6 +1,8 @@
 """Assemble the whole :class:`Snapshot` for one view at one moment, and the source's data-version token.
 
-About 30 small statements per snapshot, each a range scan on an index (see docs/metrics.md → queries).
+About 30 small statements per snapshot, each a range scan on an index (the families of :mod:`.kpis`
+and the panels of :mod:`.rankings`, :mod:`.backlog`, :mod:`.patrol`, :mod:`.trends`, :mod:`.ticker` and
+:mod:`.alerts`).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def version_and_newest(conn: Connection, now: dt.datetime) -> tuple[str, dt.date
     return _token(row[: len(versions)]), _newest(row[len(versions) :])
 
 
-def _tune_session(conn: Connection) -> None:
+def tune_session(conn: Connection) -> None:
     """PostgreSQL: no JIT for this transaction.
 
     Why: the per-row EXISTS sub-plans inflate cost estimates past ``jit_above_cost``, and compiling took
@@ -115,7 +117,7 @@ def _tune_session(conn: Connection) -> None:
 
 def build_snapshot(conn: Connection, view: ViewState, now: dt.datetime) -> Snapshot:
     """Everything the screens show for ``view`` at ``now`` (the clock; ``view.as_of`` wins when set)."""
-    _tune_session(conn)
+    tune_session(conn)
     now = effective_now(view, now)
     period = period_bounds(view, now)
     kpis = compute_kpis(conn, view, now)

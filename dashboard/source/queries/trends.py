@@ -16,11 +16,14 @@ into weeks and months (a few hundred rows at most).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, literal, select, union_all
 
 from dashboard.core import domain
+from dashboard.core.formulas import Counts
+from dashboard.core.metrics import figure
 from dashboard.core.periods import (
     EPSILON,
     SHANGHAI,
@@ -40,7 +43,6 @@ from dashboard.source.queries.common import (
     due_conditions,
     due_hint,
     effective_deadline,
-    ratio,
     run_family,
     upto,
 )
@@ -144,7 +146,7 @@ def series_panel(counts: SeriesCounts, period: Period, unit: str) -> dict[str, A
     }
 
 
-def _mix(conn: Connection, view: ViewState, period: Period) -> dict[str, list[dict[str, Any]]]:
+def reported_mix(conn: Connection, view: ViewState, period: Period) -> dict[str, list[dict[str, Any]]]:
     """Reported in the period by category, source and department: one GROUP BY, folded three ways."""
     dept = dept_at(period.cap).label("dept")
     q = (
@@ -202,10 +204,17 @@ def _on_time_weekly(conn: Connection, view: ViewState, period: Period) -> dict[s
         spark=buckets,
         hint=due_hint,
     )
+    return on_time_weekly(buckets, res.spark)
+
+
+def on_time_weekly(
+    buckets: Sequence[tuple[str, dt.datetime, dt.datetime]], due: Sequence[Counts]
+) -> dict[str, Any]:
+    """The weekly on-time panel from each week's ``due`` and ``on_time`` counts (the tile's formula)."""
     return {
         "labels": [label for label, _, _ in buckets],
-        "on_time_rate": [ratio(b["on_time"], b["due"]) for b in res.spark],
-        "due": [int(b["due"]) for b in res.spark],
+        "on_time_rate": [figure("on_time_rate", week) for week in due],
+        "due": [int(week["due"]) for week in due],
     }
 
 
@@ -214,6 +223,6 @@ def trends(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, Any
     period = period_bounds(view, now)
     unit = bucket_unit(period)
     out = _series(conn, view, period, unit)
-    out.update(_mix(conn, view, period))
+    out.update(reported_mix(conn, view, period))
     out["on_time_weekly"] = _on_time_weekly(conn, view, period)
     return out

@@ -1,0 +1,273 @@
+"""The full build of the rollups: every fact read from the source page by page, the tiers summed in SQL.
+
+Runs the first time (minutes on millions of events, with progress on stderr from the ``rollups``
+command) and on ``python -m dashboard rollups --rebuild``; later syncs are incremental
+(:mod:`dashboard.rollups.sync`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import Connection, String, Table, case, cast, delete, func, insert, literal, select
+
+from dashboard.core.progress import Progress
+from dashboard.rollups.buckets import bucket_sql, month_floor
+from dashboard.rollups.facts import evaluation_fact, evaluation_query, fact_of, fact_query, max_action_at
+from dashboard.rollups.tables import (
+    ANY,
+    KINDS,
+    SUMS,
+    finest_projection,
+    project_sql,
+    projections,
+    ru_agg,
+    ru_eval,
+    ru_fact,
+    ru_meta,
+    ru_month,
+)
+from dashboard.source import schema
+from dashboard.source.queries.common import E
+
+log = logging.getLogger(__name__)
+
+PAGE = 50_000  # facts read and written per keyset page
+
+
+def build_rollups(conn: Connection, source: Connection, progress: bool = False) -> tuple[int, int]:
+    """Every rollup table afresh from the source: the facts page by page, then the tiers in SQL.
+
+    Returns the numbers of events and evaluations read.
+    """
+    phase = _Phases()
+    if conn.dialect.name == "postgresql":  # the tier GROUP BYs hold millions of groups: keep them in memory
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    for table in (ru_agg, ru_fact, ru_eval, ru_meta, ru_month):
+        conn.execute(delete(table))
+    indexes = [*ru_fact.indexes, *ru_eval.indexes]
+    for index in indexes:  # loading millions of rows is several times faster without them
+        index.drop(conn, checkfirst=True)
+    top = source.execute(
+        select(
+            select(func.max(E.c.event_id)).scalar_subquery(),
+            select(func.max(schema.event_action.c.action_id)).scalar_subquery(),
+            select(func.max(schema.evaluation.c.evaluation_id)).scalar_subquery(),
+            select(func.count()).select_from(E).scalar_subquery(),
+            select(func.count()).select_from(schema.evaluation).scalar_subquery(),
+        )
+    ).one()
+    wm_event, wm_action, wm_eval = (int(x or 0) for x in top[:3])
+    events, last, facts_max_ts, odd = _load_facts(conn, source, int(top[3] or 0), progress)
+    phase.done("facts")
+    evals, last_eval, evals_max_ts = _load_evaluations(conn, source, int(top[4] or 0), progress)
+    phase.done("evaluations")
+    for index in indexes:
+        index.create(conn)
+    phase.done("indexes")
+    _fill_tiers(conn, progress)
+    phase.done("tiers")
+    max_ts = max(facts_max_ts, evals_max_ts, max_action_at(source, 0))
+    now = dt.datetime.now(dt.UTC).isoformat()
+    conn.execute(
+        insert(ru_meta),
+        {
+            "id": 1,
+            "wm_event": max(wm_event, last),  # (events written meanwhile are re-read next time)
+            "wm_action": wm_action,
+            "wm_eval": max(wm_eval, last_eval),
+            "max_ts": max_ts,
+            "odd": odd,
+            "built_at": now,
+            "synced_at": now,
+        },
+    )
+    return events, evals
+
+
+def _load_facts(
+    conn: Connection, source: Connection, total: int, progress: bool
+) -> tuple[int, int, int, int]:
+    """Every event's fact, in keyset pages over the primary key (no long server-side cursor).
+
+    Returns the number of facts, the last event id, the latest transition and how many facts are odd.
+    """
+    events, last, max_ts, odd = 0, -1, 0, 0
+    with Progress("汇总 rollups: events", total, enabled=progress) as bar:
+        while True:
+            page = fact_query([E.c.event_id > last]).order_by(E.c.event_id).limit(PAGE)
+            rows = list(source.execute(page))
+            if not rows:
+                break
+            facts = []
+            for row in rows:
+                fact, is_odd = fact_of(row)
+                facts.append(fact)
+                odd += is_odd
+                max_ts = max(max_ts, fact["max_ts"])
+            _bulk_insert(conn, ru_fact, facts)
+            events += len(facts)
+            bar.advance(len(facts))
+            last = int(rows[-1].event_id)
+    return events, last, max_ts, odd
+
+
+def _load_evaluations(
+    conn: Connection, source: Connection, total: int, progress: bool
+) -> tuple[int, int, int]:
+    """Every evaluation's fact, in keyset pages. Returns their number, the last id and the latest time."""
+    evals, last_eval, max_ts = 0, -1, 0
+    ev = schema.evaluation
+    with Progress("汇总 rollups: evaluations", total, enabled=progress) as bar:
+        while True:
+            page = evaluation_query([ev.c.evaluation_id > last_eval]).order_by(ev.c.evaluation_id).limit(PAGE)
+            efacts = [evaluation_fact(r) for r in source.execute(page)]
+            if not efacts:
+                break
+            max_ts = max(max_ts, *(e["at"] for e in efacts))
+            _bulk_insert(conn, ru_eval, efacts)
+            evals += len(efacts)
+            bar.advance(len(efacts))
+            last_eval = efacts[-1]["evaluation_id"]
+    return evals, last_eval, max_ts
+
+
+def _fill_tiers(conn: Connection, progress: bool = False) -> None:
+    """Every tier from the facts: the finest projections of d and h, the coarser ones, the months."""
+    statements = [
+        statement
+        for tier in ("d", "h")
+        for statement in (*_fact_tier_inserts(tier), *_projection_inserts(tier))
+    ]
+    with Progress("汇总 rollups: tiers", len(statements) + 1, enabled=progress) as bar:
+        for statement in statements:
+            conn.execute(statement)
+            bar.advance()
+        _fill_months(conn)
+        bar.advance()
+
+
+def _fill_months(conn: Connection) -> None:
+    days = [int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())]
+    conn.execute(delete(ru_month))
+    rows = [{"day": d, "month": month_floor(d)} for d in days]
+    for i in range(0, len(rows), 20_000):
+        conn.execute(insert(ru_month), rows[i : i + 20_000])
+    conn.execute(_month_tier_insert())
+
+
+def _fact_tier_inserts(tier: str) -> list[Any]:
+    """INSERT … SELECT … GROUP BY statements that fill one tier's finest projections from ru_fact and
+    ru_eval (full build). They must add up exactly what :func:`~dashboard.rollups.facts.add_fact` adds
+    per fact."""
+    f, ev = ru_fact, ru_eval
+    zero = literal(0.0)
+
+    def one(c: Any) -> Any:
+        return func.sum(case((c, 1.0), else_=0.0))
+
+    count_only = [func.count(), zero, zero, zero, zero]
+    specs: list[tuple[str, Any, Any, list[Any], list[Any]]] = [
+        ("rep", f.c.rep, f.c.dept, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
+                                    func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
+        ("clo", f.c.clo, f.c.dept, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
+                                    one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
+                                    func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
+        ("due", f.c.dl, f.c.dept, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
+         [f.c.dl.is_not(None), f.c.due_ok == 1]),
+        ("rsrc", f.c.rep, f.c.src, count_only, []),
+        ("hst", f.c.clo, cast(f.c.hbin, String(24)), count_only, [f.c.hbin.is_not(None)]),
+    ]  # fmt: skip
+    for kind in ("e1", "d1", "d2", "s1", "s2"):
+        col = f.c[kind]
+        specs.append((kind, col, None, count_only, [col.is_not(None)]))
+    out = []
+    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+    for kind, key, third, sums, where in specs:
+        if not projections(kind, tier):
+            continue
+        p = finest_projection(kind, tier)
+        b = bucket_sql(tier, key)
+        kept, grouped = project_sql(p, f.c.town, f.c.cat, literal(ANY) if third is None else third)
+        q = (
+            select(literal(tier), literal(kind), literal(p), b, *kept, *sums)
+            .where(*where)
+            .group_by(b, *grouped)
+        )
+        out.append(insert(ru_agg).from_select(cols, q))
+    p = finest_projection("eva", tier)
+    b = bucket_sql(tier, ev.c.at)
+    kept, grouped = project_sql(p, ev.c.town, ev.c.cat, literal(ANY))
+    q = select(literal(tier), literal("eva"), literal(p), b, *kept, func.count(),
+               func.sum(ev.c.satisfied), zero, zero, zero).group_by(b, *grouped)  # fmt: skip
+    out.append(insert(ru_agg).from_select(cols, q))
+    return out
+
+
+def _projection_inserts(tier: str) -> list[Any]:
+    """The coarser projections of a tier, summed in SQL from its finest ones (full build)."""
+    a = ru_agg
+    kinds = [*KINDS, "rsrc", "hst", "eva"]
+    out = []
+    by_source: dict[tuple[str, str], list[str]] = {}
+    for kind in kinds:
+        if not projections(kind, tier):
+            continue
+        finest = finest_projection(kind, tier)
+        for p in projections(kind, tier):
+            if p != finest:
+                by_source.setdefault((finest, p), []).append(kind)
+    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+    for (finest, p), group_kinds in by_source.items():
+        kept, grouping = project_sql(p, a.c.town, a.c.cat, a.c.dept)
+        grouped = [a.c.kind, a.c.b, *grouping]
+        q = (
+            select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, *(func.sum(a.c[x]) for x in SUMS))
+            .where(a.c.tier == tier, a.c.p == finest, a.c.kind.in_(group_kinds))
+            .group_by(*grouped)
+        )
+        out.append(insert(ru_agg).from_select(cols, q))
+    return out
+
+
+def _month_tier_insert() -> Any:
+    """The month tier, summed in SQL from the day tier through ``ru_month`` (full build)."""
+    a, m = ru_agg, ru_month
+    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+    q = (
+        select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept,
+               *(func.sum(a.c[x]) for x in SUMS))
+        .select_from(a.join(m, m.c.day == a.c.b))
+        .where(a.c.tier == "d")
+        .group_by(a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept)
+    )  # fmt: skip
+    return insert(ru_agg).from_select(cols, q)
+
+
+class _Phases:
+    """Logs how long each phase of a full build took (the build of millions of events takes minutes)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        log.info("rollup build: %s in %.1f s", name, now - self.last)
+        self.last = now
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many rows at once: COPY on PostgreSQL (several times faster than multi-row INSERTs), else INSERT."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        conn.execute(insert(table), rows)
+        return
+    names = [c.name for c in table.columns]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row.get(name) for name in names])

@@ -1,0 +1,174 @@
+"""The event panels of a fast snapshot from the rollups: rankings, backlog, trends and alerts.
+
+Each reads its counts from the tiers or the open facts and hands them to the direct module's public
+assembly (``ranking_tables``, ``backlog_panel``, ``series_panel``, ``on_time_weekly`` …), so a panel is
+shaped, named and ranked in one place whichever path counted it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from dashboard.core.periods import SHANGHAI, Period, label_of, period_bounds
+from dashboard.core.viewstate import ViewState
+from dashboard.rollups.buckets import DAY_US, from_us, to_us
+from dashboard.rollups.reader import Reader, one_if
+from dashboard.rollups.tables import ru_fact
+from dashboard.source.queries import alerts, backlog, rankings, trends
+from dashboard.source.queries.common import upto
+from dashboard.source.queries.scope import Names, view_level
+
+# --- rankings -------------------------------------------------------------------------------------------
+
+
+def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
+    """The town and department rankings (``rankings.rankings``) from the tiers and the open facts."""
+    period = period_bounds(view, now)
+    rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
+    rows: list[tuple[Any, ...]] = []
+    for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
+        for (_, town, dept), acc in reader.sums(kind, rng, ("town", "dept")).items():
+            vals = (acc[0], acc[1], acc[2])
+            rows.append((kind_name, town, dept, *(vals[:take] + (0.0,) * (3 - take))))
+    f = ru_fact
+    now_us = to_us(now) or 0
+    q = (
+        select(f.c.town, f.c.dept, func.count())
+        .where(*reader.open_conditions(to_us(upto(now)) or 0), f.c.dl < now_us)
+        .group_by(f.c.town, f.c.dept)
+    )
+    for town, dept, n in reader.open_rows(q):
+        rows.append(("overdue", town, dept, n, 0, 0))
+    return rankings.ranking_tables(conn, view, rows)
+
+
+# --- backlog ---------------------------------------------------------------------------------------------
+
+
+def fast_backlog(
+    conn: Connection, reader: Reader, view: ViewState, now: dt.datetime, names: Names
+) -> dict[str, Any]:
+    """The backlog panel (``backlog.backlog``) from the open facts: units one level down, top grids."""
+    return backlog.backlog_panel(
+        conn,
+        view,
+        units=_unit_rows(conn, reader, view, now, names),
+        top_grids=_top_grids(conn, reader, now, names),
+        cases=[],
+    )
+
+
+def _unit_rows(
+    conn: Connection, reader: Reader, view: ViewState, now: dt.datetime, names: Names
+) -> list[dict[str, Any]]:
+    f = ru_fact
+    cap, now_us = to_us(upto(now)) or 0, to_us(now) or 0
+    child = f.c.town if view_level(view).child_level == "town" else f.c.village
+    cols = [child.label("code"), func.count().label("backlog")]
+    cols.append(func.sum(one_if(f.c.dl < now_us)).label("overdue"))
+    for name, lo, hi in backlog.AGE_BUCKETS:
+        cond = f.c.rep <= now_us - lo * DAY_US
+        if hi is not None:
+            cond = and_(cond, f.c.rep > now_us - hi * DAY_US)
+        cols.append(func.sum(one_if(cond)).label(name))
+    q = select(*cols).where(*reader.open_conditions(cap)).group_by(child)
+    found = {r["code"]: dict(r) for r in reader.open_rows(q).mappings()}
+    return backlog.unit_rows(conn, view, found, names)
+
+
+def _top_grids(conn: Connection, reader: Reader, now: dt.datetime, names: Names) -> list[dict[str, Any]]:
+    f = ru_fact
+    cap, now_us = to_us(upto(now)) or 0, to_us(now) or 0
+    od = func.sum(one_if(f.c.dl < now_us))
+    q = (
+        select(
+            f.c.grid.label("grid_code"),
+            f.c.town.label("town_code"),
+            od.label("overdue"),
+            func.count().label("backlog"),
+        )
+        .where(*reader.open_conditions(cap))
+        .group_by(f.c.grid, f.c.town)
+        .having(od > 0)
+        .order_by(od.desc(), f.c.grid)
+        .limit(backlog.TOP_GRIDS)
+    )
+    return backlog.named_grids(conn, [dict(r) for r in reader.open_rows(q).mappings()], names)
+
+
+# --- trends ------------------------------------------------------------------------------------------------
+
+
+def _label(bucket: int, unit: str) -> str:
+    local = from_us(bucket).astimezone(SHANGHAI)
+    key = local.strftime("%Y-%m-%d %H") if unit == "hour" else local.date().isoformat()
+    return label_of(key, unit)
+
+
+def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
+    """The trends panel (``trends.trends``): series and weekly on-time rates from the tiers."""
+    period = period_bounds(view, now)
+    unit = trends.bucket_unit(period)
+    by = "hour" if unit == "hour" else "day"
+    ly_end = period.ly_start + (period.end - period.start)
+    ranges = [
+        ("cur", to_us(period.start) or 0, to_us(period.cap) or 0, by, unit),
+        ("ly", to_us(period.ly_start) or 0, to_us(ly_end) or 0, by, unit),
+        ("d90", to_us(trends.d90_start(period)) or 0, to_us(upto(period.now)) or 0, "day", "day"),
+    ]
+    counts: trends.SeriesCounts = {}
+    for series, kind in (("reported", "rep"), ("closed", "clo")):
+        for tag, s, e, by_, unit_ in ranges:
+            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_).items():
+                label = _label(int(bucket), unit_)
+                counts[(series, tag, label)] = counts.get((series, tag, label), 0) + int(acc[0])
+    out = trends.series_panel(counts, period, unit)
+    out.update(_reported_mix(conn, reader, view, period))
+    out["on_time_weekly"] = _on_time_weekly(reader, period)
+    return out
+
+
+def _reported_mix(conn: Connection, reader: Reader, view: ViewState, period: Period) -> dict[str, Any]:
+    if period.cap < upto(period.now):  # a finished period names departments as they stood at its end
+        return trends.reported_mix(conn, view, period)
+    rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
+    tallies: list[dict[str, int]] = [{}, {}, {}]
+    for (_, cat), acc in reader.sums("rep", rng, ("cat",)).items():  # by category and by department
+        if acc[0]:  # apart: each reads a small projection, where both together need the finest
+            tallies[0][cat] = tallies[0].get(cat, 0) + int(acc[0])
+    for (_, dept), acc in reader.sums("rep", rng, ("dept",)).items():
+        if acc[0]:
+            tallies[2][dept] = tallies[2].get(dept, 0) + int(acc[0])
+    for (_, src), acc in reader.sums("rsrc", rng, ("dept",)).items():
+        if acc[0]:
+            tallies[1][src] = tallies[1].get(src, 0) + int(acc[0])
+    return trends.mix_panel(conn, tallies)
+
+
+def _on_time_weekly(reader: Reader, period: Period) -> dict[str, Any]:
+    buckets = trends.week_buckets(period)
+    got = reader.sums("due", [(label, to_us(s) or 0, to_us(e) or 0) for label, s, e in buckets])
+    sums = [got.get((label,), [0.0] * 5) for label, _, _ in buckets]
+    return trends.on_time_weekly(buckets, [{"due": r[0], "on_time": r[2]} for r in sums])
+
+
+# --- alerts ------------------------------------------------------------------------------------------------
+
+
+def fast_alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
+    """The wall's alerts (``alerts.alerts``): overdue growth from the tiers, surges from the source."""
+    limits = alerts.alert_thresholds()
+    cap = upto(now)
+    then = cap - dt.timedelta(minutes=limits.overdue_minutes)
+    got = reader.state_at(
+        [("overdue", "d1:d2")], [("now", to_us(cap) or 0), ("then", to_us(then) or 0)], ("town",)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for (tag, town), n in got["overdue"].items():
+        if n:
+            counts.setdefault(str(town), {})[tag] = int(n)
+    found = alerts.surge_rows(conn, view, now, limits) + alerts.overdue_alerts(counts, limits)
+    return alerts.finish_alerts(conn, found)

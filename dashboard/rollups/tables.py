@@ -1,0 +1,220 @@
+"""The rollup tables, their indexes, and which projections of which kinds each tier keeps.
+
+* ``ru_fact``: one row per event, its *current* state reduced to what the figures need: scope columns,
+  the timestamps the families range over, the 0/1 flags of the family aggregates (evaluated by the very
+  SQL expressions of the direct queries, at a moment after every row) and five "state keys" (see
+  :mod:`dashboard.rollups.facts`). It holds the old state when an event changes, and answers the
+  sub-hour edges of a range.
+* ``ru_eval``: one row per evaluation (append-only in the source).
+* ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department): a count and
+  four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by Asia/Shanghai day, ``m`` by
+  Asia/Shanghai calendar month (:mod:`dashboard.rollups.buckets`). A range [s, e) is summed from the
+  month tier for its whole months, the day tier for the whole days at its ends, the hour tier for whole
+  hours and ``ru_fact`` for the sub-hour edges, so a year costs ~12 month buckets and a month ~30 day
+  buckets, whatever the number of events.
+* Projections keep the rows per bucket small and independent of the volume: the projection ``p`` names
+  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, source or duration bin); the
+  others hold ``*``. The whole district's count for a day is ONE row of projection ``''``, a town ranking
+  26 × departments rows of ``td``. Readers take the smallest stored projection that carries their
+  filters and groups (:data:`STORED`); the hour tier keeps only ``''`` and ``t``, finer reads take the
+  facts for sub-day edges.
+* Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``): the median and P90 are exact,
+  found by counting bins on the tiers and then reading only the one bin's facts (index ``(hbin, clo)``).
+* ``ru_meta``: the watermarks of the last sync (:mod:`dashboard.rollups.sync`); ``ru_month``: the month
+  of each day bucket, for summing the month tier in SQL at a full build.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    literal,
+    literal_column,
+)
+
+from dashboard.rollups.buckets import INF_US
+
+rollup_metadata = MetaData()
+
+
+def _code(name: str) -> Column[Any]:
+    return Column(name, String(24), nullable=False)
+
+
+def _us(name: str, nullable: bool = True) -> Column[Any]:
+    return Column(name, BigInteger, nullable=nullable)
+
+
+def _flag(name: str) -> Column[Any]:
+    return Column(name, Integer, nullable=False, default=0)
+
+
+ru_fact = Table(
+    "ru_fact",
+    rollup_metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    _code("town"),
+    _code("village"),
+    _code("grid"),
+    _code("cat"),
+    _code("src"),
+    _code("dept"),  # dispatch_dept_code, 'NONE' when not dispatched
+    _us("rep", False),
+    _us("clo"),
+    _us("dl"),  # the effective deadline
+    _flag("collected"),
+    _flag("cohort_closed"),
+    _flag("dispatched"),
+    _flag("returned"),
+    Column("hours", Double, nullable=True),  # accepted → closed, when both are set
+    Column("hbin", Integer, nullable=True),  # duration bin of ``hours`` (see hours_bin)
+    _flag("reworked"),
+    _flag("local_level"),
+    _flag("due_ok"),  # has a deadline and is not rejected
+    _flag("due_closed"),
+    _flag("on_time"),
+    _us("e1", False),
+    _us("d1"),
+    _us("d2"),
+    _us("s1"),
+    _us("s2"),
+    _us("max_ts", False),  # the latest transition timestamp of the event
+)
+
+ru_eval = Table(
+    "ru_eval",
+    rollup_metadata,
+    Column("evaluation_id", BigInteger, primary_key=True, autoincrement=False),
+    _us("at", False),
+    _code("town"),
+    _code("cat"),
+    _flag("satisfied"),
+)
+
+ru_agg = Table(
+    "ru_agg",
+    rollup_metadata,
+    Column("tier", String(1), primary_key=True),
+    Column("kind", String(4), primary_key=True),
+    Column("p", String(4), primary_key=True),  # projection: the dimensions kept, of "tcd"
+    Column("b", BigInteger, primary_key=True, autoincrement=False),
+    Column("town", String(24), primary_key=True),
+    Column("cat", String(24), primary_key=True),
+    Column("dept", String(24), primary_key=True),
+    Column("n", Double, nullable=False),
+    Column("a1", Double, nullable=False),
+    Column("a2", Double, nullable=False),
+    Column("a3", Double, nullable=False),
+    Column("a4", Double, nullable=False),
+)
+
+ru_meta = Table(
+    "ru_meta",
+    rollup_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _us("wm_event", False),
+    _us("wm_action", False),
+    _us("wm_eval", False),
+    _us("max_ts", False),
+    Column("odd", Integer, nullable=False),  # facts whose deadline extension breaks MAX_EXTENSION
+    Column("built_at", String(40), nullable=False),
+    Column("synced_at", String(40), nullable=False),
+)
+
+for _col in ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2"):
+    Index(f"ix_ru_fact_{_col}", ru_fact.c[_col])
+# Covers the percentile reads, the town and category filters included: no heap fetch per fact of the bin.
+Index("ix_ru_fact_hbin_clo", ru_fact.c.hbin, ru_fact.c.clo, ru_fact.c.hours, ru_fact.c.town, ru_fact.c.cat)
+# The open events (``e1`` = INF_US) with every column the backlog and rankings read: an index-only scan of
+# the backlog instead of a heap fetch per open event (the backlog grows with the district's volume).
+# Partial indexes exist on PostgreSQL and SQLite; MariaDB reads the open events through ix_ru_fact_e1.
+OPEN = ru_fact.c.e1 == literal_column(str(INF_US))  # a literal: the planner must see the index's predicate
+Index(
+    "ix_ru_fact_open",
+    ru_fact.c.town,
+    ru_fact.c.cat,
+    ru_fact.c.dept,
+    ru_fact.c.village,
+    ru_fact.c.grid,
+    ru_fact.c.rep,
+    ru_fact.c.dl,
+    postgresql_where=OPEN,
+    sqlite_where=OPEN,
+).ddl_if(dialect=("postgresql", "sqlite"))  # type: ignore[arg-type]  # a tuple is documented
+Index("ix_ru_eval_at", ru_eval.c.at)
+
+# Month buckets of the day buckets, filled at a full build so the month tier is summed in SQL.
+ru_month = Table(
+    "ru_month",
+    rollup_metadata,
+    Column("day", BigInteger, primary_key=True, autoincrement=False),
+    Column("month", BigInteger, nullable=False),
+)
+
+SUMS = ("n", "a1", "a2", "a3", "a4")
+PK_NAMES = ("tier", "kind", "p", "b", "town", "cat", "dept")
+# kind → (fact key column, fact columns summed into n, a1 … a4; None = 1 per fact)
+KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
+    "rep": ("rep", (None, "collected", "cohort_closed", "dispatched", "returned")),
+    "clo": ("clo", (None, "hours", "hours_n", "reworked", "local_level")),
+    "due": ("dl", ("due_ok", "due_closed", "on_time")),
+    "e1": ("e1", (None,)),
+    "d1": ("d1", (None,)),
+    "d2": ("d2", (None,)),
+    "s1": ("s1", (None,)),
+    "s2": ("s2", (None,)),
+}
+# Kinds whose third dimension means something: the dispatch department (rep, clo, due), the source
+# (rsrc) or the duration bin (hst). The state keys and evaluations have none.
+THIRD_DIMENSION = {"rep": "dept", "clo": "dept", "due": "dept", "rsrc": "src", "hst": "hbin"}
+TIERS = ("h", "d", "m")
+# The projections each tier keeps. The hour tier only serves the edges of ranges and the hourly
+# series, so it keeps the coarse ones: its row count is what bounds the store's size.
+STORED: dict[str, tuple[str, ...]] = {
+    "h": ("", "t"),
+    "d": ("", "t", "tc", "d", "td", "tcd"),
+    "m": ("", "t", "tc", "d", "td", "tcd"),
+}
+ANY = "*"
+
+
+def projections(kind: str, tier: str) -> tuple[str, ...]:
+    """The projections of ``kind`` stored in ``tier`` (``hst`` only with its bin, others as they come)."""
+    stored = STORED[tier]
+    if kind == "hst":
+        return tuple(p for p in stored if "d" in p)
+    if kind not in THIRD_DIMENSION:
+        return tuple(p for p in stored if "d" not in p)
+    return stored
+
+
+def best_projection(kind: str, tier: str, needed: str) -> str | None:
+    """The smallest stored projection of ``kind`` in ``tier`` that keeps every dimension in ``needed``."""
+    fits = [p for p in projections(kind, tier) if set(needed) <= set(p)]
+    return min(fits, key=len) if fits else None
+
+
+def project(p: str, town: str, cat: str, third: str) -> tuple[str, str, str]:
+    """The (town, category, third) of a projection-``p`` row: the dimensions it drops hold ``*``."""
+    return (town if "t" in p else ANY, cat if "c" in p else ANY, third if "d" in p else ANY)
+
+
+def project_sql(p: str, town: Any, cat: Any, third: Any) -> tuple[list[Any], list[Any]]:
+    """:func:`project` in SQL: the three dimension columns of a projection-``p`` row ('*' for those it
+    drops), and the columns it groups by."""
+    dims = list(zip((town, cat, third), "tcd", strict=True))
+    return [c if d in p else literal(ANY) for c, d in dims], [c for c, d in dims if d in p]
+
+
+def finest_projection(kind: str, tier: str) -> str:
+    """The projection of ``kind`` in ``tier`` that keeps the most dimensions (the others sum from it)."""
+    return max(projections(kind, tier), key=len)
