@@ -15,9 +15,9 @@ from collections.abc import Sequence
 # name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init-db": ("dashboard.cli.initdb", "create the canonical 一张网 schema on a database URL"),
-    "seed": ("dashboard.sample.seed", "generate the sample Xiaoshan district with its history up to now"),
+    "seed": ("dashboard.cli.seed", "generate the sample Xiaoshan district with its history up to now"),
     "simulate": (
-        "dashboard.sample.simulate",
+        "dashboard.cli.simulate",
         "run the live feed: new events, lifecycle actions, patrols, cameras",
     ),
     "import": ("dashboard.ingest.importer", "import CSV/XLSX exports into the canonical tables"),

@@ -926,7 +926,7 @@ class FeedThread:
         self._thread: threading.Thread | None = None
 
     def advance(self, surge: str | None = None) -> Any:
-        from dashboard.sample.seed import to_epoch
+        from dashboard.sample.times import to_epoch
 
         with self._lock:
             now = to_epoch(self.clock.now())
