@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dashboard.cli.simulate",
         "run the live feed: new events, lifecycle actions, patrols, cameras",
     ),
-    "import": ("dashboard.ingest.importer", "import CSV/XLSX exports into the canonical tables"),
+    "import": ("dashboard.cli.import_", "import CSV/XLSX exports into the canonical tables"),
     "serve": ("dashboard.cli.serve", "start the dashboard web server"),
     "export": ("dashboard.cli.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
     "screenshots": (
