@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("dashboard.cli.serve", "start the dashboard web server"),
     "export": ("dashboard.cli.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
     "screenshots": (
-        "dashboard.perf.screenshots",
+        "dashboard.cli.screenshots",
         "headless-Chromium screenshots of every page and wall size",
     ),
     "users": ("dashboard.cli.users", "manage sign-in accounts: add, passwd, set, remove, list"),
@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "measure snapshots, HTTP load, memory, feed latency and export at scale",
     ),
     "soak": (
-        "dashboard.perf.soak",
+        "dashboard.cli.soak",
         "many polling screens with the live feed for a long time: errors, latency, memory",
     ),
 }
