@@ -1,8 +1,9 @@
 """Command line: ``python -m dashboard <command> [--help]``.
 
-Each command lives in its own module, which exposes ``configure(parser)`` and ``run(args) -> int``.
-Administration commands (init-db, seed, simulate, import) open their own write connection; the
-dashboard itself only ever reads the source.
+Each command is a small adapter module of this package, ``dashboard/cli/<command>.py``, which exposes
+``configure(parser)`` (its arguments) and ``run(args) -> int`` (the exit status) and calls the functions
+of the tool it fronts; the tools themselves hold no argument parsing. Administration commands (init-db,
+seed, simulate, import) open their own write connection; the dashboard itself only ever reads the source.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser with one sub-command per entry of COMMANDS."""
     parser = argparse.ArgumentParser(
         prog="python -m dashboard",
         description="Xiaoshan 一张网 situational-awareness dashboard",
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; usage errors and bad input exit 2 with a message, Ctrl-C exits 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
