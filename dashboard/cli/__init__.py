@@ -1,8 +1,9 @@
 """Command line: ``python -m dashboard <command> [--help]``.
 
-Each command lives in its own module, which exposes ``configure(parser)`` and ``run(args) -> int``.
-Administration commands (init-db, seed, simulate, import) open their own write connection; the
-dashboard itself only ever reads the source.
+Each command is a small adapter module of this package, ``dashboard/cli/<command>.py``, which exposes
+``configure(parser)`` (its arguments) and ``run(args) -> int`` (the exit status) and calls the functions
+of the tool it fronts; the tools themselves hold no argument parsing. Administration commands (init-db,
+seed, simulate, import) open their own write connection; the dashboard itself only ever reads the source.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from collections.abc import Sequence
 # name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init-db": ("dashboard.cli.initdb", "create the canonical 一张网 schema on a database URL"),
-    "seed": ("dashboard.sample.seed", "generate the sample Xiaoshan district with its history up to now"),
+    "seed": ("dashboard.cli.seed", "generate the sample Xiaoshan district with its history up to now"),
     "simulate": (
-        "dashboard.sample.simulate",
+        "dashboard.cli.simulate",
         "run the live feed: new events, lifecycle actions, patrols, cameras",
     ),
-    "import": ("dashboard.ingest.importer", "import CSV/XLSX exports into the canonical tables"),
+    "import": ("dashboard.cli.import_", "import CSV/XLSX exports into the canonical tables"),
     "serve": ("dashboard.cli.serve", "start the dashboard web server"),
     "export": ("dashboard.cli.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
     "screenshots": (
-        "dashboard.perf.screenshots",
+        "dashboard.cli.screenshots",
         "headless-Chromium screenshots of every page and wall size",
     ),
     "users": ("dashboard.cli.users", "manage sign-in accounts: add, passwd, set, remove, list"),
@@ -38,13 +39,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "measure snapshots, HTTP load, memory, feed latency and export at scale",
     ),
     "soak": (
-        "dashboard.perf.soak",
+        "dashboard.cli.soak",
         "many polling screens with the live feed for a long time: errors, latency, memory",
     ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser with one sub-command per entry of COMMANDS."""
     parser = argparse.ArgumentParser(
         prog="python -m dashboard",
         description="Xiaoshan 一张网 situational-awareness dashboard",
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; usage errors and bad input exit 2 with a message, Ctrl-C exits 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

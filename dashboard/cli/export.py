@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from dashboard.cli.initdb import add_database_argument
+from dashboard.cli.common import add_database_argument
 from dashboard.core.scope import DISTRICT
 from dashboard.core.viewstate import add_view_arguments, view_from_args
 from dashboard.export.common import CHART_PANELS, FORMATS, PAGES, PNG_SIZE, ExportError, png_size

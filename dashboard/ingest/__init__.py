@@ -1,1 +1,11 @@
-"""ingest."""
+"""Import of CSV/XLSX exports into the canonical tables (``python -m dashboard import``).
+
+importer     one transaction over all files: read, check, write (the entry point)
+reading      files to rows of cells: encodings, CSV dialects, XLSX, header text
+specs        the importable tables: columns, types, enums, aliases, natural keys
+conversion   cell values to typed values, with the reason a value is refused
+job          one file under validation: header mapping, converted rows, errors
+references   codes checked against the reference tables, derived columns, sanity rules
+upsert       idempotent writes on the natural keys
+results      what an import reports back
+"""

@@ -1,1 +1,15 @@
-"""perf."""
+"""Performance tools: the benchmark, the soak and the screenshots (tools; nothing serving requests imports them).
+
+bench        one benchmark run over its datasets and sections (``python -m dashboard bench``)
+config       modes, sections and the fixed references of a run
+datasets     seeded districts, made once and reused
+snapshots    sections a, a', e: snapshots cold and warm, through the rollups, the slide-deck export
+load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency
+probes       section f: pandas against plain SQL, each in its own process
+report       the run's summary lines, Markdown and JSON files
+server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``)
+client       the open-loop HTTP client: what a screen sends, many screens at once
+stats        percentiles and summaries of measured seconds
+soak         many screens for a long time with the live feed (``python -m dashboard soak``)
+screenshots  headless-Chromium pictures of every page and wall size
+"""

@@ -1,4 +1,4 @@
-"""``python -m dashboard screenshots``: headless-Chromium screenshots of every page and wall size.
+"""Headless-Chromium screenshots of every page and wall size (``python -m dashboard screenshots``).
 
 Used to look at what we build and to keep the README's gallery current. Needs Chromium (Debian
 package ``chromium``) and a running dashboard (``make run``).
@@ -6,7 +6,6 @@ package ``chromium``) and a running dashboard (``make run``).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import importlib.util
 import shutil
@@ -16,7 +15,6 @@ import time
 from pathlib import Path
 
 from dashboard.core.progress import Progress
-from dashboard.core.settings import DATA_DIR
 
 BROWSER_PAGES = {
     "overview": "/",
@@ -39,6 +37,7 @@ THUMB_WIDTH = 960
 
 
 def chromium() -> str:
+    """The Chromium binary; ValueError naming the package when it is missing."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
         raise ValueError("screenshots need Chromium: apt-get install --no-install-recommends chromium")
@@ -117,6 +116,7 @@ class Browser:
 
 
 def chromedriver() -> str:
+    """The chromedriver binary (its usual path when not on PATH)."""
     return shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
@@ -140,6 +140,7 @@ def thumbnail(png: Path, jpg: Path) -> None:
 
 
 def jobs(base: str, which: str) -> list[tuple[str, str, tuple[int, int, int]]]:
+    """(name, address, (width, height, scale)) of every shot of ``which``."""
     out: list[tuple[str, str, tuple[int, int, int]]] = []
     if which in {"all", "browser"}:
         for name, path in BROWSER_PAGES.items():
@@ -152,23 +153,18 @@ def jobs(base: str, which: str) -> list[tuple[str, str, tuple[int, int, int]]]:
     return out
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", default="http://127.0.0.1:8050", help="a running dashboard")
-    parser.add_argument(
-        "--out", type=Path, default=DATA_DIR / "screens", help="folder for the JPEG thumbnails"
-    )
-    parser.add_argument("--which", choices=("all", "browser", "wall"), default="all")
-    parser.add_argument("--keep-png", action="store_true", help="also keep the full-size PNGs (not for git)")
-    parser.add_argument(
-        "--only", default="", help="comma-separated name fragments to take (e.g. wall-patrol,7680)"
-    )
+def take_screenshots(
+    base_url: str, out: Path, which: str = "all", *, keep_png: bool = False, only: str = ""
+) -> tuple[int, list[str]]:
+    """Capture every page and size of ``which`` into ``out`` as JPEG thumbnails.
 
-
-def run(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    todo = jobs(args.base_url.rstrip("/"), args.which)
-    if args.only:
-        wanted = [w for w in args.only.split(",") if w]
+    ``only`` keeps the shots whose name contains one of its comma-separated fragments. Returns how
+    many were taken and the failures (``name: reason``); one slow page does not lose the rest.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    todo = jobs(base_url.rstrip("/"), which)
+    if only:
+        wanted = [w for w in only.split(",") if w]
         todo = [job for job in todo if any(w in job[0] for w in wanted)]
     failed: list[str] = []
     browser = open_browser()
@@ -177,20 +173,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Progress("截图 screenshots", len(todo)) as bar, tempfile.TemporaryDirectory() as tmp:
             for name, url, (w, h, scale) in todo:
-                png = (args.out if args.keep_png else Path(tmp)) / f"{name}.png"
+                png = (out if keep_png else Path(tmp)) / f"{name}.png"
                 try:
                     if browser is None:
                         capture(url, png, w, h, scale)
                     else:
                         browser.capture(url, png, w, h, scale)
-                    thumbnail(png, args.out / f"{name}.jpg")
+                    thumbnail(png, out / f"{name}.jpg")
                 except (subprocess.SubprocessError, OSError) as exc:  # one slow page must not lose the rest
                     failed.append(f"{name}: {exc.__class__.__name__}")
                 bar.advance()
     finally:
         if browser is not None:
             browser.close()
-    print(f"{len(todo) - len(failed)} screenshots in {args.out}")
-    for line in failed:
-        print(f"  failed: {line}")
-    return 1 if failed else 0
+    return len(todo) - len(failed), failed

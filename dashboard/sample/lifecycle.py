@@ -1,4 +1,4 @@
-"""The case lifecycle model (DOMAIN.md §4.3–§4.4), shared by the seed and the live feed.
+"""The case lifecycle model (report to archive, with deadlines), shared by the seed and the live feed.
 
 :func:`plan_event` plans an event's whole future at report time: every state change through
 ``domain.TRANSITIONS`` plus the flag actions (extension, urging, supervision), with realistic delays.
@@ -25,7 +25,7 @@ HOUR = 3600
 DAY = 86400
 SHANGHAI = 8 * HOUR  # fixed +08:00, no DST
 
-# Working days to close an ordinary case, by category (DOMAIN §4.4 [A]); urgent cases get 24 h.
+# Working days to close an ordinary case, by category (assumed); urgent cases get 24 h.
 CLOSE_WORKING_DAYS: dict[str, int] = {
     "DISPUTE": 15,
     "PETITION_STABILITY": 15,
@@ -41,7 +41,7 @@ CLOSE_WORKING_DAYS: dict[str, int] = {
 DEFAULT_WORKING_DAYS = 7
 URGENT_HOURS = 24
 
-# Town "四个平台" (DOMAIN §1, 2016 era): which platform takes a category when the town handles it.
+# Town "四个平台" (the 2016-era town platforms): which platform takes a category when the town handles it.
 PLATFORMS = {
     "ZZGZ": ("综治工作平台", "Comprehensive governance platform"),
     "SCJG": ("市场监管平台", "Market supervision platform"),
@@ -67,7 +67,7 @@ CATEGORY_PLATFORM = {
     "OTHER": "BMFW",
 }
 
-# Rates of the lifecycle branches (DOMAIN brief: reject ~2 %, self-handled 35–45 %, returns 3–6 %,
+# Rates of the lifecycle branches (the targets: reject ~2 %, self-handled 35–45 %, returns 3–6 %,
 # rework 0.5–2 %, extensions 1–3 %, supervision 3–5 %, closed late 5–12 %).
 P_REJECT = 0.02
 P_SELF_HANDLE = 0.42
@@ -138,7 +138,7 @@ def is_urgent(category: str, priority: str) -> bool:
 
 
 def deadline_for(accepted_at: int, category: str, priority: str) -> int:
-    """办理时限 from acceptance (DOMAIN §4.4): 24 h calendar when urgent, else working days by category."""
+    """办理时限 from acceptance: 24 h calendar when urgent, else working days by category."""
     if is_urgent(category, priority):
         return accepted_at + URGENT_HOURS * HOUR
     return add_working_days(accepted_at, CLOSE_WORKING_DAYS.get(category, DEFAULT_WORKING_DAYS))

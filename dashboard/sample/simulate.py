@@ -1,4 +1,4 @@
-"""``python -m dashboard simulate``: the live feed that keeps the sample district moving.
+"""The live feed (``python -m dashboard simulate``) that keeps the sample district moving.
 
 The feed first catches up the gap between the newest data and now, then every tick appends what
 happened since the last one: new reports (the seed's hourly arrival model × ``--rate``), the planned
@@ -13,7 +13,6 @@ resumes exactly where it left off, and ``seed --now T`` followed by the feed equ
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import heapq
@@ -28,8 +27,33 @@ from sqlalchemy import Connection, Engine, func, select
 
 from dashboard.core.progress import Progress
 from dashboard.sample import lifecycle
-from dashboard.sample import seed as sd
+from dashboard.sample.arrivals import Arrival, hourly_arrivals, make_arrival, sampler_from_rows
+from dashboard.sample.events import (
+    ACTION_COLUMNS,
+    EVALUATION_COLUMNS,
+    EventBatch,
+    Numberer,
+    action_rows,
+    evaluation_row,
+    lifecycle_values,
+    new_event_rows,
+    plan_for,
+)
 from dashboard.sample.lifecycle import HOUR, EventInfo, Plan
+from dashboard.sample.patrols import (
+    CHECKIN_COLUMNS,
+    PATROL_COLUMNS,
+    PatrolDay,
+    checkin_row,
+    forces_from_staff,
+    patrol_day,
+    patrol_row,
+    patrol_rows,
+)
+from dashboard.sample.staff import lifecycle_context
+from dashboard.sample.times import fmt_ts, from_epoch, to_epoch
+from dashboard.sample.video import VIDEO_BLOCK, VIDEO_CHANGE_COLUMNS, VideoPoint, video_changes
+from dashboard.sample.writes import insert_rows, next_id, sync_sequences
 from dashboard.source import schema
 from dashboard.source.engines import make_writer_engine
 
@@ -123,9 +147,9 @@ class Feed:
         ]
         a = schema.admin_unit.c
         names = {code: name for code, name in conn.execute(select(a.code, a.name_zh))}
-        self.sampler = sd.sampler_from_rows([tuple(r) for r in grows], self.staff, names)
-        self.ctx = sd.lifecycle_context(self.staff)
-        self.forces = sd.forces_from_staff(self.staff, self.sampler)
+        self.sampler = sampler_from_rows([tuple(r) for r in grows], self.staff, names)
+        self.ctx = lifecycle_context(self.staff)
+        self.forces = forces_from_staff(self.staff, self.sampler)
 
     def _load_marks(self, conn: Connection) -> None:
         e = schema.event.c
@@ -138,11 +162,11 @@ class Feed:
         day_seq: dict[int, int] = {}
         if last is not None and last.event_no.startswith("XS") and last.event_no[-6:].isdigit():
             day_seq[lifecycle.local_day(_ts(last.reported_at) or 0)] = int(last.event_no[-6:])
-        self.numberer = sd.Numberer(self.next_event_id, day_seq)
+        self.numberer = Numberer(self.next_event_id, day_seq)
         p = schema.patrol.c
         # With no patrols stored, start from the newest report: the feed never back-fills history.
         self.patrol_mark = _ts(conn.execute(select(func.max(p.started_at))).scalar()) or self.event_mark
-        self.next_patrol_id = sd.next_id(conn, p.patrol_id)
+        self.next_patrol_id = next_id(conn, p.patrol_id)
 
     def _load_pending(self, conn: Connection) -> None:
         """Recompute the plans of events that are not finished, and how much of each is applied."""
@@ -190,7 +214,7 @@ class Feed:
             .outerjoin(counts, counts.c.patrol_id == p.patrol_id)
             .where(p.ended_at.is_(None))
         ).all()
-        self.days: dict[int, sd.PatrolDay] = {}
+        self.days: dict[int, PatrolDay] = {}
         self.open_patrols: dict[int, tuple[int, int, int]] = {}  # id → (day, index, check-ins stored)
         self.orphans: list[tuple[int, int]] = []  # open patrols not in any plan: closed on the next tick
         for pid, staff_id, started, n in rows:
@@ -204,36 +228,36 @@ class Feed:
             else:
                 self.orphans.append((pid, start))
 
-    def _day(self, day: int) -> sd.PatrolDay:
+    def _day(self, day: int) -> PatrolDay:
         pd = self.days.get(day)
         if pd is None:
             if len(self.days) > 4:
                 self.days.pop(min(self.days))
-            pd = self.days[day] = sd.patrol_day(self.forces, day, self.seed, self.rate)
+            pd = self.days[day] = patrol_day(self.forces, day, self.seed, self.rate)
         return pd
 
     def _load_video(self, conn: Connection) -> None:
         v, ch = schema.video_point.c, schema.video_status_change.c
         last = dict(conn.execute(select(ch.point_code, func.max(ch.at)).group_by(ch.point_code)).all())
         newest = max([self.event_mark, *(t for t in (_ts(x) for x in last.values()) if t is not None)])
-        self.points: list[sd.VideoPoint] = []
+        self.points: list[VideoPoint] = []
         self.online: list[bool] = []
         self.video_since: list[int] = []
         for i, (code, cls, online, installed) in enumerate(
             conn.execute(select(v.point_code, v.point_class, v.online, v.installed_at).order_by(v.point_code))
         ):
-            self.points.append(sd.VideoPoint(i, code, cls))
+            self.points.append(VideoPoint(i, code, cls))
             self.online.append(bool(online))
             # A point without changes has been in its state since at least the newest data.
             self.video_since.append(_ts(last.get(code)) or max(newest, _ts(installed) or 0))
         self.video_horizon = 0
-        self.surge_queue: list[sd.Arrival] = []
+        self.surge_queue: list[Arrival] = []
         self.video_queue: list[tuple[int, int, bool, str]] = []
         self.last_heartbeat = 0
 
     # --- one tick -------------------------------------------------------------------------------------
 
-    def advance(self, now: int, *, surge: list[sd.Arrival] | None = None) -> StepReport:
+    def advance(self, now: int, *, surge: list[Arrival] | None = None) -> StepReport:
         """Append everything that happened in (last tick, now], in one transaction."""
         report = StepReport()
         with self.engine.begin() as conn:
@@ -241,27 +265,27 @@ class Feed:
             self._apply_pending(conn, now, report)
             self._patrols(conn, now, report)
             self._video(conn, now, report)
-            sd.sync_sequences(conn)
+            sync_sequences(conn)
         return report
 
-    def _new_events(self, conn: Connection, now: int, surge: list[sd.Arrival], report: StepReport) -> None:
+    def _new_events(self, conn: Connection, now: int, surge: list[Arrival], report: StepReport) -> None:
         if now <= self.event_mark and not surge and not self.surge_queue:
             return
         arrivals = [
             a
             for hour in range(self.event_mark // HOUR, now // HOUR + 1)
-            for a in sd.hourly_arrivals(self.sampler, hour, self.seed, self.rate)
+            for a in hourly_arrivals(self.sampler, hour, self.seed, self.rate)
             if self.event_mark < a.reported_at <= now
         ]
         self.surge_queue.extend(surge)
         due = [a for a in self.surge_queue if a.reported_at <= now]
         self.surge_queue = [a for a in self.surge_queue if a.reported_at > now]
         arrivals = sorted(arrivals + due, key=lambda a: a.reported_at)
-        batch = sd.EventBatch()
+        batch = EventBatch()
         for a in arrivals:
             eid, number = self.numberer.take(a.reported_at)
-            plan = sd.plan_for(a, number, self.ctx)
-            row, acts, ev = sd.new_event_rows(eid, number, a, self.ctx, now, plan)
+            plan = plan_for(a, number, self.ctx)
+            row, acts, ev = new_event_rows(eid, number, a, self.ctx, now, plan)
             batch.add(row, acts, ev)
             self._track(Pending(eid, plan, len(acts)))
         report.events += len(batch.events)
@@ -284,15 +308,15 @@ class Feed:
             if n <= p.applied:
                 self._track(p)
                 continue
-            actions.extend(sd.action_rows(eid, p.plan, p.applied, n))
-            ev = sd.evaluation_row(eid, p.plan, p.applied, n)
+            actions.extend(action_rows(eid, p.plan, p.applied, n))
+            ev = evaluation_row(eid, p.plan, p.applied, n)
             if ev is not None:
                 evaluations.append(ev)
-            updates.append((*sd.lifecycle_values(state), eid))
+            updates.append((*lifecycle_values(state), eid))
             p.applied = n
             self._track(p)
-        sd.insert_rows(conn, schema.event_action, sd.ACTION_COLUMNS, actions)
-        sd.insert_rows(conn, schema.evaluation, sd.EVALUATION_COLUMNS, evaluations)
+        insert_rows(conn, schema.event_action, ACTION_COLUMNS, actions)
+        insert_rows(conn, schema.evaluation, EVALUATION_COLUMNS, evaluations)
         _update_rows(conn, "event", "event_id", lifecycle.LIFECYCLE_COLUMNS, updates)
         report.actions += len(actions)
         report.evaluations += len(evaluations)
@@ -305,9 +329,9 @@ class Feed:
         for pid, (day, i, stored) in list(self.open_patrols.items()):
             pd = self._day(day)
             ck = ((pd.checkin_patrol == i) & (pd.checkin_at <= now)).nonzero()[0]
-            checkins.extend(sd.checkin_row(pd, int(k), pid, self.sampler) for k in ck[stored:])
+            checkins.extend(checkin_row(pd, int(k), pid, self.sampler) for k in ck[stored:])
             if int(pd.end[i]) <= now:
-                row = sd.patrol_row(pd, i, pid, self.sampler, now, len(ck))
+                row = patrol_row(pd, i, pid, self.sampler, now, len(ck))
                 finished.append((*row[6:], pid))
                 del self.open_patrols[pid]
             elif len(ck) > stored:
@@ -315,30 +339,30 @@ class Feed:
                 self.open_patrols[pid] = (day, i, len(ck))
         for pid, start in self.orphans:  # e.g. seeded with another --seed: end them after 90 minutes
             end = min(now, start + 90 * 60)
-            finished.append((sd.fmt_ts(end), None, 0, 0, 0, False, pid))
+            finished.append((fmt_ts(end), None, 0, 0, 0, False, pid))
         self.orphans = []
         # Patrols that started since the last tick.
         if now > self.patrol_mark:
             first = lifecycle.local_day(self.patrol_mark) - 1
             for day in range(max(first, lifecycle.local_day(now) - 40), lifecycle.local_day(now) + 1):
                 pd = self._day(day)
-                rows, cks, under_way = sd.patrol_rows(
+                rows, cks, under_way = patrol_rows(
                     pd, self.sampler, self.next_patrol_id, self.patrol_mark, now
                 )
                 for pid, (i, n) in under_way.items():
                     self.open_patrols[pid] = (day, i, n)
-                sd.insert_rows(conn, schema.patrol, sd.PATROL_COLUMNS, rows)
+                insert_rows(conn, schema.patrol, PATROL_COLUMNS, rows)
                 checkins.extend(cks)
                 self.next_patrol_id += len(rows)
                 report.patrols += len(rows)
             self.patrol_mark = now
-        sd.insert_rows(conn, schema.patrol_checkin, sd.CHECKIN_COLUMNS, checkins)
-        _update_rows(conn, "patrol", "patrol_id", sd.PATROL_COLUMNS[6:], finished)
+        insert_rows(conn, schema.patrol_checkin, CHECKIN_COLUMNS, checkins)
+        _update_rows(conn, "patrol", "patrol_id", PATROL_COLUMNS[6:], finished)
         _update_rows(conn, "patrol", "patrol_id", ("checkin_count",), progress)
         report.checkins += len(checkins)
 
     def _video(self, conn: Connection, now: int, report: StepReport) -> None:
-        if now >= self.video_horizon - sd.VIDEO_BLOCK:
+        if now >= self.video_horizon - VIDEO_BLOCK:
             self._extend_video(now)
         changes: list[tuple[Any, ...]] = []
         state: dict[int, tuple[bool, str | None]] = {}
@@ -347,10 +371,10 @@ class Feed:
             if online == self.online[i]:
                 continue  # already in that state (e.g. history from another seed)
             self.online[i] = online
-            changes.append((self.points[i].code, online, sd.fmt_ts(at), reason))
-            state[i] = (online, None if online else sd.fmt_ts(at))
-        sd.insert_rows(conn, schema.video_status_change, sd.VIDEO_CHANGE_COLUMNS, changes)
-        stamp = sd.fmt_ts(now)
+            changes.append((self.points[i].code, online, fmt_ts(at), reason))
+            state[i] = (online, None if online else fmt_ts(at))
+        insert_rows(conn, schema.video_status_change, VIDEO_CHANGE_COLUMNS, changes)
+        stamp = fmt_ts(now)
         _update_rows(
             conn,
             "video_point",
@@ -360,16 +384,16 @@ class Feed:
         )
         if now - self.last_heartbeat >= HEARTBEAT_EVERY:
             v = schema.video_point
-            conn.execute(v.update().where(v.c.online.is_(True)).values(last_heartbeat_at=sd.from_epoch(now)))
+            conn.execute(v.update().where(v.c.online.is_(True)).values(last_heartbeat_at=from_epoch(now)))
             self.last_heartbeat = now
         report.video_changes += len(changes)
 
     def _extend_video(self, now: int) -> None:
         """Queue every camera's changes up to two blocks ahead (computed once, applied when due)."""
-        horizon = (now // sd.VIDEO_BLOCK + 2) * sd.VIDEO_BLOCK
+        horizon = (now // VIDEO_BLOCK + 2) * VIDEO_BLOCK
         for i, vp in enumerate(self.points):
             after = max(self.video_since[i], self.video_horizon)
-            for at, online, reason in sd.video_changes(self.seed, vp, after, horizon):
+            for at, online, reason in video_changes(self.seed, vp, after, horizon):
                 heapq.heappush(self.video_queue, (at, i, online, reason))
         self.video_horizon = horizon
 
@@ -377,7 +401,7 @@ class Feed:
 
     def surge_arrivals(
         self, unit: str, now: int, rng: random.Random, *, ahead: bool = False, count: int | None = None
-    ) -> list[sd.Arrival]:
+    ) -> list[Arrival]:
         """A burst of 15–30 reports in one town (code or name), village or grid within five minutes.
 
         ``ahead`` spreads them over the coming five minutes (a feed that keeps running releases each
@@ -393,7 +417,7 @@ class Feed:
         for _ in range(n):
             g = self.sampler.grids[grids[int(rng.random() * len(grids))]]
             at = start + 1 + int(rng.random() * (span - 1)) if span > 1 else now
-            out.append(sd.make_arrival(rng, g, at, main if rng.random() < 0.7 else None))
+            out.append(make_arrival(rng, g, at, main if rng.random() < 0.7 else None))
         return out
 
     def resolve_unit(self, unit: str) -> list[int]:
@@ -432,7 +456,7 @@ def catch_up(
     engine, own = _engine(url)
     try:
         feed = feed or Feed(engine, seed=seed, rate=rate)
-        return _catch_up(feed, sd.to_epoch(now), progress).events
+        return _catch_up(feed, to_epoch(now), progress).events
     finally:
         if own:
             engine.dispose()
@@ -471,7 +495,7 @@ def step(
     try:
         persistent = feed is not None
         feed = feed or Feed(engine, seed=seed, rate=rate)
-        now_ts = sd.to_epoch(now)
+        now_ts = to_epoch(now)
         rng = rng or random.Random(now_ts)
         burst = feed.surge_arrivals(surge, now_ts, rng, ahead=persistent) if surge else None
         return feed.advance(now_ts, surge=burst)
@@ -505,7 +529,7 @@ def run_feed(
     try:
         feed = Feed(engine, seed=seed, rate=rate)
         began = clock()
-        caught = _catch_up(feed, sd.to_epoch(began), progress)
+        caught = _catch_up(feed, to_epoch(began), progress)
         if log:
             log(
                 f"补齐 caught up: {caught.events:,} events, {caught.actions:,} actions, {caught.patrols:,} patrols"
@@ -517,7 +541,7 @@ def run_feed(
             now = clock()
             if duration is not None and (now - began).total_seconds() >= duration:
                 break
-            now_ts = sd.to_epoch(now)
+            now_ts = to_epoch(now)
             burst = feed.surge_arrivals(pending_surge, now_ts, rng, ahead=True) if pending_surge else None
             pending_surge = None
             report = feed.advance(now_ts, surge=burst)
@@ -547,34 +571,3 @@ def _install_stop_handlers(stop: dict[str, bool]) -> dict[int, Any]:
 def _restore_handlers(previous: dict[int, Any]) -> None:
     for sig, old in previous.items():
         signal.signal(sig, old)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    from dashboard.cli.initdb import add_database_argument
-
-    add_database_argument(parser)
-    parser.add_argument("--rate", type=float, default=1.0, help="volume multiplier for new reports")
-    parser.add_argument(
-        "--surge", default=None, help="inject a burst of 15–30 reports into a town/village/grid"
-    )
-    parser.add_argument("--tick", type=float, default=2.0, help="seconds between ticks (default 2)")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("--seed", type=int, default=42, help="the seed used by `seed` (same arrivals)")
-    parser.add_argument("--quiet", action="store_true", help="no progress or tick log")
-
-
-def run(args: argparse.Namespace) -> int:
-    from dashboard.cli.initdb import database_url
-
-    total = run_feed(
-        database_url(args),
-        rate=args.rate,
-        surge=args.surge,
-        tick=args.tick,
-        duration=args.duration,
-        seed=args.seed,
-        progress=not args.quiet,
-        log=None if args.quiet else print,
-    )
-    print(f"feed stopped: {total.events:,} events, {total.actions:,} actions, {total.checkins:,} check-ins")
-    return 0

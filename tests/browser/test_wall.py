@@ -68,7 +68,7 @@ def feed(database_url: str, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
     peak), so the multiplier is chosen for the hour the test runs in: the board must move whatever
     the time of day CI happens to run at.
     """
-    from dashboard.sample.seed import hourly_rate
+    from dashboard.sample.arrivals import hourly_rate
 
     rate = FEED_REPORTS_PER_HOUR / hourly_rate(int(time.time()) // 3600 * 3600, 1.0)
     cmd = [sys.executable, "-m", "dashboard", "simulate", "--database-url", database_url]

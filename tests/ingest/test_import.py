@@ -14,17 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.cli import main
-from dashboard.ingest.importer import (
-    FileProblem,
-    ImportFailed,
-    RowError,
-    decode_text,
-    import_files,
-    infer_table,
-    normalise_header,
-    parse_datetime,
-    print_errors,
-)
+from dashboard.ingest.conversion import parse_datetime
+from dashboard.ingest.importer import import_files
+from dashboard.ingest.reading import FileProblem, decode_text, normalise_header
+from dashboard.ingest.results import ImportFailed, RowError, print_errors
+from dashboard.ingest.specs import infer_table
 from dashboard.source import schema
 from dashboard.source.engines import init_db, make_writer_engine
 

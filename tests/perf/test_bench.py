@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from dashboard.perf.bench import SECTIONS, Config, run_bench
+from dashboard.perf.bench import run_bench
+from dashboard.perf.config import SECTIONS, Config
 from tests.support.services import need
 
 pytestmark = pytest.mark.slow
@@ -132,7 +133,7 @@ def test_a_report_with_plain_sql_alone_renders(report: dict[str, Any]) -> None:
     """Section ``sql`` (no pandas probe, for 10 M events) leaves no pandas entry: the summary copes."""
     import copy
 
-    from dashboard.perf.bench import markdown, ratios
+    from dashboard.perf.report import markdown, ratios
 
     alone = copy.deepcopy(report)
     pv = alone["datasets"][0]["pandas_vs_sql"]

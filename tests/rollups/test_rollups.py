@@ -196,7 +196,7 @@ def test_views_the_tiers_cannot_answer_take_the_direct_path(view: ViewState) -> 
 def test_the_service_builder_answers_directly_until_the_rollups_exist(district: str, tmp_path: Any) -> None:
     """DASHBOARD_ROLLUPS=on: the first build runs in the background; meanwhile the direct queries answer."""
     from dashboard.core.settings import load_settings
-    from dashboard.perf.bench import data_end
+    from dashboard.perf.datasets import data_end
     from dashboard.rollups.builder import FastBuilder
     from dashboard.service.factory import rollup_builder
     from dashboard.service.state import StateStore

@@ -391,13 +391,13 @@ def test_worker_processes_give_the_same_data(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The forked event workers (used on bigger machines) write exactly what one process writes."""
-    from dashboard.sample import seed as sd
+    from dashboard.sample import history
 
     args = {**SMALL, "days": 30, "scale": 0.05, "patrol_days": 0}
     one = f"sqlite:///{tmp_path_factory.mktemp('one') / 'a.db'}"
-    sd.seed_database(one, **args)
-    monkeypatch.setattr(sd, "PARALLEL_MIN_DAYS", 1)
-    monkeypatch.setattr(sd, "PARALLEL_MIN_CPUS", 1)
+    seed_database(one, **args)
+    monkeypatch.setattr(history, "PARALLEL_MIN_DAYS", 1)
+    monkeypatch.setattr(history, "PARALLEL_MIN_CPUS", 1)
     two = f"sqlite:///{tmp_path_factory.mktemp('two') / 'b.db'}"
-    sd.seed_database(two, **args)
+    seed_database(two, **args)
     assert fingerprint(one) == fingerprint(two)

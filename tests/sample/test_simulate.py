@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 
-from dashboard.sample import seed as sd
 from dashboard.sample import simulate as sim
+from dashboard.sample.arrivals import hourly_rate
 from dashboard.sample.seed import seed_database
+from dashboard.sample.times import to_epoch
 from dashboard.source import schema
 from dashboard.source.engines import make_writer_engine
 from tests.support.sample import NOW, SMALL, check_action_log, latest_timestamp
@@ -50,11 +51,11 @@ def assert_appended(
 
 
 def expected_events(start: dt.datetime, end: dt.datetime) -> float:
-    s, e = sd.to_epoch(start), sd.to_epoch(end)
+    s, e = to_epoch(start), to_epoch(end)
     total = 0.0
     for hour in range(s // 3600, e // 3600 + 1):
         lo, hi = max(s, hour * 3600), min(e, hour * 3600 + 3600)
-        total += sd.hourly_rate(hour * 3600, RATE) * max(hi - lo, 0) / 3600
+        total += hourly_rate(hour * 3600, RATE) * max(hi - lo, 0) / 3600
     return total
 
 

@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
-from dashboard.perf.soak import Answer, Tally, Target, plan_targets, run_screens, send
+from dashboard.perf.client import Answer, Tally, Target, plan_targets, run_screens, send
 from dashboard.source import schema
 from dashboard.source.engines import init_db, make_source_engine, make_writer_engine
 from tests.support.browser import GUALI, wait_for

@@ -1,0 +1,52 @@
+"""``python -m dashboard soak``: many polling screens with the live feed for a long time (see
+:mod:`dashboard.perf.soak`); exits 1 when the soak fails (errors, growing worker memory, a dead feed).
+
+python -m dashboard soak                          # 200 screens for an hour
+python -m dashboard soak --minutes 10 --clients 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from dashboard.perf.soak import SoakConfig, describe, run_soak
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    d = SoakConfig()
+    parser.add_argument("--minutes", type=float, default=d.minutes, help="how long the screens poll")
+    parser.add_argument("--clients", type=int, default=d.clients, help="polling screens")
+    parser.add_argument("--refresh-seconds", type=int, default=d.refresh_seconds, help="polling interval")
+    parser.add_argument("--workers", type=int, default=d.workers, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=d.threads, help="threads per worker")
+    parser.add_argument("--scale", type=float, default=d.scale, help="seed scale of the soak district")
+    parser.add_argument("--days", type=int, default=d.days, help="days of history of the soak district")
+    parser.add_argument("--database-url", default=None, help="an existing SQLite source (default: seeded)")
+    parser.add_argument("--no-feed", action="store_true", help="without the live feed")
+    parser.add_argument("--feed-rate", type=float, default=d.feed_rate, help="the feed's --rate")
+    parser.add_argument("--redis-url", default=d.redis_url, help="Redis for the shared cache (run prefix)")
+    parser.add_argument("--data-dir", type=Path, default=d.data_dir, help="dataset, logs and the report")
+    parser.add_argument("--max-rss-growth-mb", type=float, default=d.max_rss_growth_mb)
+    parser.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = replace(
+        SoakConfig(),
+        minutes=args.minutes, clients=args.clients, refresh_seconds=args.refresh_seconds,
+        workers=args.workers, threads=args.threads, scale=args.scale, days=args.days,
+        database_url=args.database_url, feed=not args.no_feed, feed_rate=args.feed_rate,
+        redis_url=args.redis_url, data_dir=args.data_dir, max_rss_growth_mb=args.max_rss_growth_mb,
+        quiet=args.quiet,
+    )  # fmt: skip
+    report = run_soak(cfg)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = cfg.data_dir / f"soak-{stamp}.json"
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    print(describe(report))
+    print(f"report: {out}")
+    return 1 if report["verdict"] else 0

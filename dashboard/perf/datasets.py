@@ -1,0 +1,153 @@
+"""The seeded districts a benchmark measures, made once per (seed, scale, days) and reused.
+
+SQLite files live under the data directory; PostgreSQL datasets are ``xsbench_*`` databases made through
+the admin URL. A marker file beside each says the seed finished, so an interrupted seed is made again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashboard.perf.config import Config, say
+from dashboard.sample.seed import DEFAULT_PATROL_DAYS
+
+
+def scale_tag(scale: float) -> str:
+    """The scale as a file-name fragment: 0.3 → 0p3."""
+    return f"{scale:g}".replace(".", "p")
+
+
+def dataset_key(seed: int, scale: float, days: int, patrol_days: int = DEFAULT_PATROL_DAYS) -> str:
+    """The name of a dataset's files and databases: district-s42-x0p3-d120."""
+    patrols = "" if patrol_days == DEFAULT_PATROL_DAYS else f"-p{patrol_days}"
+    return f"district-s{seed}-x{scale_tag(scale)}-d{days}{patrols}"
+
+
+def mask_url(url: str) -> str:
+    """The URL without its password."""
+    return re.sub(r"//([^:@/]+):[^@/]+@", r"//\1:***@", url)
+
+
+@dataclass
+class Dataset:
+    """A seeded district: where it is and what it holds."""
+
+    backend: str
+    scale: float
+    days: int
+    url: str
+    reused: bool
+    seed_seconds: float | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _pg_url(admin_url: str, name: str) -> str:
+    base, _, query = admin_url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+def _pg_admin(cfg: Config) -> Any:
+    from sqlalchemy import create_engine
+
+    return create_engine(cfg.pg_url, isolation_level="AUTOCOMMIT")
+
+
+def backend_available(cfg: Config, backend: str) -> str | None:
+    """None when ``backend`` can be used, else why not."""
+    if backend == "sqlite":
+        return None
+    if backend == "postgresql":
+        try:
+            from sqlalchemy import text
+
+            engine = _pg_admin(cfg)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            return None
+        except Exception as exc:
+            return f"PostgreSQL at {mask_url(cfg.pg_url)} not reachable: {type(exc).__name__}"
+    return f"backend {backend!r} is not benchmarked (sqlite, postgresql)"
+
+
+def ensure_dataset(cfg: Config, backend: str, scale: float) -> Dataset:
+    """The seeded dataset for (seed, scale, days) on ``backend``: reused when its marker says complete."""
+    from sqlalchemy import text
+
+    from dashboard.sample.seed import seed_database
+
+    key = dataset_key(cfg.seed, scale, cfg.days, cfg.patrol_days)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    marker = cfg.data_dir / f"{key}.{backend}.json"
+    if backend == "sqlite":
+        path = cfg.data_dir / f"{key}.db"
+        url = f"sqlite:///{path}"
+        present = path.exists()
+    else:
+        name = "xsbench_" + key.replace("-", "_")
+        url = _pg_url(cfg.pg_url, name)
+        admin = _pg_admin(cfg)
+        with admin.connect() as conn:
+            present = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            present = present is not None
+            if not (present and marker.exists()):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    if present and marker.exists():
+        meta = json.loads(marker.read_text())
+        say(cfg, f"· reusing {backend} dataset {key} ({meta['counts'].get('event', 0):,} events)")
+        return Dataset(backend, scale, cfg.days, url, True, meta.get("seconds"), meta["counts"])
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(cfg.data_dir / f"{key}.db") + suffix).unlink(missing_ok=True)
+    say(
+        cfg,
+        f"· seeding {backend} dataset {key} (scale {scale:g}, {cfg.days} days, {cfg.patrol_days} of patrols) …",
+    )
+    report = seed_database(
+        url,
+        seed=cfg.seed,
+        days=cfg.days,
+        scale=scale,
+        patrol_days=cfg.patrol_days,
+        progress=not cfg.quiet,
+        force=True,
+    )
+    marker.write_text(json.dumps({"url": mask_url(url), "counts": report.counts, "seconds": report.seconds}))
+    return Dataset(backend, scale, cfg.days, url, False, round(report.seconds, 1), report.counts)
+
+
+def data_end(url: str) -> dt.datetime:
+    """The newest timestamp in the source (the moment the seed or the feed last wrote)."""
+    from dashboard.source.engines import make_source_engine
+    from dashboard.source.queries.snapshot import newest_data_at
+
+    engine = make_source_engine(url)
+    try:
+        with engine.connect() as conn:
+            newest = newest_data_at(conn, dt.datetime.now(dt.UTC) + dt.timedelta(days=3650))
+    finally:
+        engine.dispose()
+    return newest or dt.datetime.now(dt.UTC)
+
+
+def rollup_url(cfg: Config, ds: Dataset) -> str:
+    """The rollups of a dataset, kept beside it and reused (the sync catches up with the feed's rows)."""
+    from sqlalchemy import text
+
+    key = dataset_key(cfg.seed, ds.scale, ds.days, cfg.patrol_days)
+    if ds.backend == "sqlite":
+        return f"sqlite:///{cfg.data_dir / (key + '.rollups.db')}"
+    name = "xsbench_" + key.replace("-", "_") + "_rollups"
+    admin = _pg_admin(cfg)
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return _pg_url(cfg.pg_url, name)

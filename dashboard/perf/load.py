@@ -1,0 +1,384 @@
+"""Bench sections (b, c, d): gunicorn under load.
+
+API clients and as many screens poll open-loop at the refresh interval while the feed writes: latency
+percentiles, errors, how many snapshot builds really ran against the distinct keys the clients saw,
+each worker's peak RSS above idle, and the time from a row written by the feed to the API showing it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from dashboard.core.progress import Progress
+from dashboard.perf.client import fetch, plan_targets, send
+from dashboard.perf.config import HTTP_VIEWS, Config, say
+from dashboard.perf.datasets import Dataset, rollup_url
+from dashboard.perf.server import (
+    OffsetClock,
+    Server,
+    drop_redis_prefix,
+    read_counter,
+    redis_up,
+    remove_run_files,
+    rss_mb,
+)
+from dashboard.perf.stats import latency_percentiles
+from dashboard.sample.times import to_epoch
+
+_HEAD = re.compile(r'"now":"([^"]+)".*?"data_version":"([^"]*)"')
+
+
+class RssSampler:
+    """Samples VmRSS of every gunicorn worker a few times a second."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.idle = {pid: rss_mb(pid) or 0.0 for pid in pids}
+        self.peak = dict(self.idle)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            for pid in self.pids:
+                value = rss_mb(pid)
+                if value is not None:
+                    self.peak[pid] = max(self.peak[pid], value)
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        workers = []
+        for pid in self.pids:
+            hwm = rss_mb(pid, "VmHWM")
+            peak = max(self.peak[pid], hwm or 0.0)
+            workers.append({"pid": pid, "idle_mb": round(self.idle[pid], 1), "peak_mb": round(peak, 1),
+                            "above_idle_mb": round(peak - self.idle[pid], 1)})  # fmt: skip
+        return {
+            "workers": workers,
+            "max_above_idle_mb": max((w["above_idle_mb"] for w in workers), default=0.0),
+        }
+
+
+class FeedThread:
+    """The live feed during the load: one ``Feed.advance`` every refresh interval (data changes)."""
+
+    def __init__(self, url: str, clock: OffsetClock, interval: float, seed: int) -> None:
+        from dashboard.sample.simulate import Feed
+        from dashboard.source.engines import make_writer_engine
+
+        self.engine = make_writer_engine(url)
+        self.feed = Feed(self.engine, seed=seed)
+        self.clock = clock
+        self.interval = interval
+        self.writes = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def advance(self, surge: str | None = None) -> Any:
+        with self._lock:
+            now = to_epoch(self.clock.now())
+            burst = None
+            if surge:
+                burst = self.feed.surge_arrivals(surge, now, random.Random(now), count=5)
+            report = self.feed.advance(now, surge=burst)
+            self.writes += 1
+            return report
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.advance()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def close(self) -> None:
+        self.stop()
+        self.engine.dispose()
+
+
+def load_level(
+    cfg: Config,
+    server: Server,
+    clients: int,
+    feed: FeedThread | None,
+    updates: tuple[Sequence[Any], Sequence[Any]] = ((), ()),
+) -> dict[str, Any]:
+    """``clients`` API clients, each polling one of the views every refresh interval (open loop), and
+    as many screens sending the update request of their page for one of the views (``updates``: the
+    wall's and the browser pages' :class:`dashboard.perf.client.Target` per view; every other screen is a
+    wall), with the render key of their last answer as the browser does (nothing new: 204)."""
+    period = float(cfg.refresh_seconds)
+    rng = random.Random(clients)
+    schedule: list[tuple[float, int]] = []
+    screens = clients if updates[0] or updates[1] else 0
+    for c in range(clients + screens):  # c ≥ clients: the screens
+        t = (
+            period * (c % clients) / clients
+            + rng.random() * 0.05
+            + (period / (2 * clients) if c >= clients else 0)
+        )
+        while t < cfg.level_seconds:
+            schedule.append((t, c))
+            t += period
+    schedule.sort()
+    walls = _Screens(server.base, updates, clients)
+    latencies: list[float] = []
+    errors: list[str] = []
+    keys: set[tuple[str, str, str]] = set()
+    stale = 0
+    lock = threading.Lock()
+
+    def one(at: float, c: int, start: float) -> None:
+        nonlocal stale
+        if c >= clients:
+            walls.poll(c - clients, start + at)
+            return
+        view = HTTP_VIEWS[c % len(HTTP_VIEWS)]
+        status: int | str
+        try:
+            status, body = fetch(f"{server.base}/api/v1/snapshot?{view}")
+            took = time.perf_counter() - (start + at)  # from the planned send time: open loop
+            ok = status == 200
+            head = _HEAD.search(body[:4000].decode("utf-8", "replace")) if ok else None
+        except Exception as exc:
+            took, ok, head, status = time.perf_counter() - (start + at), False, None, type(exc).__name__
+        with lock:
+            if not ok:
+                errors.append(str(status))
+                return
+            latencies.append(took)
+            if head:
+                keys.add((view, head.group(2), head.group(1)[:16]))  # view, data version, minute
+            if b'"stale":true' in body[-600:]:
+                stale += 1
+
+    pool = ThreadPoolExecutor(max_workers=min(max(clients, 4), 256))
+    if feed:
+        feed.start()
+    began_wall = time.time()
+    start = time.perf_counter()
+    with Progress(f"  {clients:>3} clients", len(schedule), enabled=not cfg.quiet) as bar:
+        for at, c in schedule:
+            delay = start + at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, at, c, start).add_done_callback(lambda _f: bar.advance())
+        pool.shutdown(wait=True)
+    if feed:
+        feed.stop()
+    ended_wall = time.time()
+    lines = read_counter(server.counter, began_wall, ended_wall)
+    builds = [s for kind, s, _v in lines if kind == "build"]
+    lat = sorted(latencies)
+    return {
+        "clients": clients,
+        "seconds": round(ended_wall - began_wall, 2),
+        "requests": len(schedule) - walls.sent,
+        "ok": len(lat),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+        "stale_answers": stale,
+        **latency_percentiles(lat),
+        "scopes": min(clients, len(HTTP_VIEWS)),
+        "distinct_keys_seen": len(keys),
+        "snapshot_builds": len(builds),
+        "build_seconds_total": round(sum(builds), 3),
+        "data_version_reads": sum(1 for kind, _s, _v in lines if kind == "version"),
+        "feed_writes": feed.writes if feed else 0,
+        **({"screen_updates": walls.report()} if screens else {}),
+    }
+
+
+class _Screens:
+    """Screens polling their page's update request open-loop; each keeps its last render key. Even
+    screens show the wall, odd ones a browser page (when the app has both)."""
+
+    def __init__(self, base: str, updates: tuple[Sequence[Any], Sequence[Any]], screens: int) -> None:
+        self.base = base
+        self.targets = [self._pick(i, list(updates[0]), list(updates[1])) for i in range(screens)]
+        self.keys: list[str | None] = [None] * screens
+        self.latencies: dict[str, list[float]] = {"wall": [], "page": []}
+        self.errors: list[str] = []
+        self.statuses: dict[str, int] = {}
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _pick(i: int, walls: list[Any], pages: list[Any]) -> Any:
+        pool = walls if (i % 2 == 0 and walls) or not pages else pages
+        return pool[(i // 2) % len(pool)]
+
+    def poll(self, screen: int, planned: float) -> None:
+        with self._lock:
+            self.sent += 1
+        target = self.targets[screen]
+        answer = send(self.base, target, self.keys[screen], timeout=120)
+        took = time.perf_counter() - planned  # from the planned send time: open loop
+        with self._lock:
+            self.statuses[str(answer.status)] = self.statuses.get(str(answer.status), 0) + 1
+            if not answer.ok:
+                self.errors.append(str(answer.status))
+                return
+            self.latencies["wall" if target.key_store == "wall-key" else "page"].append(took)
+            if answer.key:
+                self.keys[screen] = answer.key
+
+    def report(self) -> dict[str, Any]:
+        every = sorted(x for xs in self.latencies.values() for x in xs)
+        return {
+            "requests": self.sent,
+            "ok": len(every),
+            "errors": len(self.errors),
+            "statuses": dict(sorted(self.statuses.items())),  # 200: redrawn, 204: nothing new
+            **latency_percentiles(every),
+            **{
+                f"{kind}_{k}": v
+                for kind, xs in self.latencies.items()
+                if xs  # a kind no screen showed has no figures
+                for k, v in latency_percentiles(sorted(xs)).items()
+                if k in ("p50_ms", "p95_ms")
+            },
+        }
+
+
+def measure_feed_latency(cfg: Config, server: Server, feed: FeedThread) -> dict[str, Any]:
+    """Write a few rows with the feed, then poll the API until its data version shows them."""
+    rounds: list[dict[str, Any]] = []
+    for i in range(cfg.latency_rounds):
+        time.sleep(cfg.refresh_seconds / 2 + 0.5)  # start each round from a settled state
+        try:
+            status, body = fetch(server.base + "/api/v1/snapshot", timeout=300)
+        except OSError as exc:
+            rounds.append({"error": f"before the write: {type(exc).__name__}"})
+            continue
+        if status != 200:
+            rounds.append({"error": f"HTTP {status} before the write"})
+            continue
+        before = json.loads(body)
+        report = feed.advance(surge="330109113")  # five reports in 瓜沥镇 land between the last tick and now
+        written = time.perf_counter()
+        seen: float | None = None
+        after: dict[str, Any] = {}
+        while time.perf_counter() - written < 120 + 2 * cfg.refresh_seconds:
+            try:
+                status, body = fetch(server.base + "/api/v1/snapshot")
+            except OSError:  # a timed-out poll: keep polling until the window closes
+                continue
+            if status == 200:
+                after = json.loads(body)
+                if after["data_version"] != before["data_version"]:
+                    seen = time.perf_counter() - written
+                    break
+            time.sleep(0.1)
+        rounds.append({
+            "round": i + 1,
+            "events_written": report.events,
+            "seconds_to_api": None if seen is None else round(seen, 3),
+            "reported_before": before["kpis"]["reported"]["value"],
+            "reported_after": after["kpis"]["reported"]["value"] if seen is not None else None,
+        })  # fmt: skip
+    times = [float(r["seconds_to_api"]) for r in rounds if r.get("seconds_to_api") is not None]
+    return {
+        "rounds": rounds,
+        "median_s": round(statistics.median(times), 3) if times else None,
+        "max_s": round(max(times), 3) if times else None,
+        "bound_s": (
+            f"the service recomputes a live view at most every max({cfg.refresh_seconds} s refresh − 1 s, "
+            f"2 × its compute time), reads the data version every {max(1, cfg.refresh_seconds // 2)} s, "
+            "then one computation"
+        ),
+    }
+
+
+def screen_update_targets(base: str) -> tuple[list[Any], list[Any]]:
+    """The update requests screens send on each tick, one per view: the wall's (it redraws the board)
+    and the browser pages' (overview, backlog, patrol, trends, rankings)."""
+    keyed = [t for t in plan_targets(base, HTTP_VIEWS) if t.key_store]
+    return [t for t in keyed if t.key_store == "wall-key"], [t for t in keyed if t.key_store != "wall-key"]
+
+
+def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> dict[str, Any]:
+    """Sections (b, c, d): gunicorn on the dataset, the load levels, worker memory, feed latency."""
+    prefix = f"xsbench:{uuid.uuid4().hex[:10]}:"
+    redis_url = cfg.redis_url if redis_up(cfg.redis_url) else ""
+    server = Server(
+        ds.url,
+        cfg.data_dir,
+        workers=cfg.workers,
+        threads=cfg.threads,
+        refresh_seconds=cfg.refresh_seconds,
+        offset=offset,
+        prefix=prefix,
+        redis_url=redis_url,
+        rollup_url=rollup_url(cfg, ds) if cfg.http_rollups else None,
+    )
+    feed: FeedThread | None = None
+    out: dict[str, Any] = {
+        "workers": cfg.workers,
+        "threads": cfg.threads,
+        "cache": "redis" if redis_url else "filesystem (Redis not reachable)",
+        "refresh_seconds": cfg.refresh_seconds,
+        "level_seconds": cfg.level_seconds,
+        "views": [v or "district" for v in HTTP_VIEWS],
+    }
+    try:
+        say(cfg, f"  starting gunicorn ({cfg.workers} workers × {cfg.threads} threads) on {ds.backend} …")
+        started = time.perf_counter()
+        server.wait_ready()
+        out["boot_seconds"] = round(time.perf_counter() - started, 2)
+        sampler = RssSampler(server.worker_pids())
+        status, _ = fetch(server.base + "/")
+        out["page_status"] = status
+        first = {}
+        for view in HTTP_VIEWS:
+            started = time.perf_counter()
+            status, _ = fetch(f"{server.base}/api/v1/snapshot?{view}", timeout=900)
+            first[view or "district"] = {"status": status, "seconds": round(time.perf_counter() - started, 3)}
+        out["first_requests"] = first
+        if "latency" in cfg.sections or "http" in cfg.sections:
+            feed = FeedThread(ds.url, clock, float(cfg.refresh_seconds), cfg.seed)
+        if "http" in cfg.sections:
+            updates = screen_update_targets(server.base)
+            out["levels"] = [load_level(cfg, server, n, feed, updates) for n in cfg.clients]
+            for lv in out["levels"]:
+                say(cfg, f"  {lv['clients']:>3} clients: p50 {lv['p50_ms']} ms, p95 {lv['p95_ms']} ms, "
+                         f"p99 {lv['p99_ms']} ms, errors {lv['errors']}, builds {lv['snapshot_builds']} "
+                         f"for {lv['requests']} requests ({lv['distinct_keys_seen']} keys)")  # fmt: skip
+                if "screen_updates" in lv:
+                    w = lv["screen_updates"]
+                    say(cfg, f"      + {lv['clients']} screens (wall, pages): p50 {w['p50_ms']} ms, p95 {w['p95_ms']} "
+                             f"ms (wall {w.get('wall_p95_ms', '–')}, pages {w.get('page_p95_ms', '–')}), p99 {w['p99_ms']} ms, "
+                             f"errors {w['errors']}, answers {w['statuses']}")  # fmt: skip
+        if "latency" in cfg.sections and feed is not None:
+            out["feed_latency"] = measure_feed_latency(cfg, server, feed)
+            say(cfg, f"  feed → API: median {out['feed_latency']['median_s']} s")
+        out["rss"] = sampler.stop()
+        out["snapshot_builds_total"] = sum(
+            1 for kind, _s, _v in read_counter(server.counter) if kind == "build"
+        )
+    finally:
+        if feed is not None:
+            feed.close()
+        server.stop()
+        drop_redis_prefix(redis_url, prefix)
+        remove_run_files(cfg.data_dir, prefix)
+    return out

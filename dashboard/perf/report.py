@@ -1,0 +1,231 @@
+"""The benchmark's report: the one-line comparisons, the Markdown tables, and the files they go to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from typing import Any
+
+from dashboard.perf.config import SUPERSET, Config
+
+
+def machine() -> dict[str, Any]:
+    """The CPUs, Python, platform and load average the run saw."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def ratios(report: dict[str, Any]) -> list[str]:
+    """The one-line comparisons printed at the end and listed in the Markdown report."""
+    lines = []
+    lo_cold, hi_cold = SUPERSET["cache_off_s"]
+    lo_warm, hi_warm = SUPERSET["warm_cache_s"]
+    for d in report["datasets"]:
+        tag = f"{d['backend']} {d['events']:,} events"
+        snap = d.get("snapshot", {})
+        if "error" in snap:
+            lines.append(f"{tag}: snapshot section failed: {snap['error']}")
+        for label in ("district", "town"):
+            if label in snap:
+                cold = snap[label]["cold_s"]["median"]
+                warm = snap[label]["warm_s"]["median"]
+                lines.append(
+                    f"{tag}, {label}: cold {cold:.3f} s ({cold / hi_cold:.2f}–{cold / lo_cold:.2f}× Superset "
+                    f"cache-off {lo_cold}–{hi_cold} s at 1M), warm {warm * 1000:.2f} ms "
+                    f"({lo_warm / max(warm, 1e-6):.0f}–{hi_warm / max(warm, 1e-6):.0f}× faster than Superset "
+                    f"warm {lo_warm}–{hi_warm} s); cold/warm {snap[label]['cold_over_warm']:g}×"
+                )
+        ru = d.get("rollups", {})
+        if "error" in ru:
+            lines.append(f"{tag}: rollups section failed: {ru['error']}")
+        for label in ("district", "town"):
+            if label in ru:
+                cold = ru[label]["cold_s"]["median"]
+                direct = snap.get(label, {}).get("cold_s", {}).get("median")
+                versus = (
+                    f", {direct / cold:.0f}× faster than build_snapshot ({direct:.3f} s)" if direct else ""
+                )
+                plain = d.get("pandas_vs_sql", {}).get("sql", {}).get("seconds")
+                if plain and label == "district":
+                    versus += f", {plain / cold:.1f}× faster than plain SQL aggregates ({plain:.3f} s)"
+                lines.append(
+                    f"{tag}, {label}: cold through the rollups {cold:.3f} s (sync included, median "
+                    f"{ru[label]['sync_s']['median']:.3f} s; fast path used: {ru[label]['fast_path']}){versus}"
+                )
+        pv = d.get("pandas_vs_sql", {})
+        if "error" in pv:
+            lines.append(f"{tag}: pandas/SQL section failed: {pv['error']}")
+        elif "pandas_over_sql_time" in pv:
+            lines.append(
+                f"{tag}: pandas read_sql+groupby {pv['pandas']['seconds']:.2f} s / {pv['pandas']['peak_rss_mb']:.0f} MB"
+                f" vs plain SQL {pv['sql']['seconds']:.2f} s / {pv['sql']['peak_rss_mb']:.0f} MB "
+                f"({pv['pandas_over_sql_time']:g}× time, {pv['pandas_over_sql_rss']:g}× RSS; same answers: "
+                f"{pv['same_answers']})"
+            )
+        elif "pandas" not in pv and "seconds" in pv.get("sql", {}):  # section "sql": plain SQL alone
+            lines.append(
+                f"{tag}: plain SQL per refresh {pv['sql']['seconds']:.2f} s / {pv['sql']['peak_rss_mb']:.0f} MB"
+            )
+        elif pv:
+            lines.append(
+                f"{tag}: pandas {pv.get('pandas', {}).get('error', 'skipped')}; SQL {pv['sql'].get('error', 'ok')}"
+            )
+        for lv in d.get("http", {}).get("levels", []):
+            per = lv["snapshot_builds"] / max(lv["ok"], 1)
+            lines.append(
+                f"{tag}, {lv['clients']} clients: p50 {lv['p50_ms']} ms p95 {lv['p95_ms']} ms p99 {lv['p99_ms']} ms, "
+                f"{lv['errors']} errors; build_snapshot ran {lv['snapshot_builds']}× for {lv['ok']} answers "
+                f"({per:.3f} per answer) and {lv['distinct_keys_seen']} distinct (view, data version, minute) keys"
+            )
+        if "error" in d.get("http", {}):
+            lines.append(f"{tag}: HTTP section failed: {d['http']['error']}")
+        rss = d.get("http", {}).get("rss")
+        if rss:
+            lines.append(f"{tag}: peak RSS above idle per gunicorn worker ≤ {rss['max_above_idle_mb']} MB")
+        fl = d.get("http", {}).get("feed_latency")
+        if fl:
+            lines.append(
+                f"{tag}: feed write → API median {fl['median_s']} s, max {fl['max_s']} s ({fl['bound_s']})"
+            )
+        ex = d.get("export")
+        if ex and "seconds_first" in ex:
+            again = f" ({ex['seconds_again']:.1f} s again)" if ex.get("seconds_again") else ""
+            lines.append(f"{tag}: full PPTX deck {ex['seconds_first']:.1f} s{again}")
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The Markdown report: the summary lines and one table per section."""
+    out = [f"# Benchmark ({report['mode']})", ""]
+    m = report["machine"]
+    out += [
+        f"{report['started_at']} → {report['finished_at']} ({report['seconds']} s); {m['cpus']} CPUs, "
+        f"Python {m['python']}, load average at start {m['load_average_at_start']}.",
+        "",
+        f"Command: `{report.get('command') or 'run_bench(Config.for_mode(' + repr(report['mode']) + '))'}`",
+        "",
+        "Superset 6.1 chart-data API (fixed reference from the issue, 1M events): cache off "
+        f"{SUPERSET['cache_off_s'][0]}–{SUPERSET['cache_off_s'][1]} s, warm cache "
+        f"{SUPERSET['warm_cache_s'][0]}–{SUPERSET['warm_cache_s'][1]} s.",
+        "",
+        "## Summary",
+        "",
+        *[f"* {line}" for line in report["ratios"]],
+        "",
+        "## Snapshots (seconds; cold = build_snapshot on the source, warm = through the service and cache)",
+        "",
+        "| backend | events | scope | cold median | cold min–max | first via service | warm median | warm max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in report["datasets"]:
+        for label, s in d.get("snapshot", {}).items():
+            if not isinstance(s, dict):
+                continue
+            out.append(
+                f"| {d['backend']} | {d['events']:,} | {label} | {s['cold_s']['median']:.3f} | "
+                f"{s['cold_s']['min']:.3f}–{s['cold_s']['max']:.3f} | {s['first_through_service_s']:.3f} | "
+                f"{s['warm_s']['median'] * 1000:.2f} ms | {s['warm_s']['max'] * 1000:.2f} ms |"
+            )
+    out += [
+        "",
+        "## Snapshots through the rollups (seconds; cold = sync the rollups + build_snapshot_fast)",
+        "",
+        "| backend | events | scope | cold median | cold min–max | sync median | fast path | rollup build |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in report["datasets"]:
+        ru = d.get("rollups", {})
+        built = ru.get("build_s")
+        for label in ("district", "town"):
+            r = ru.get(label)
+            if isinstance(r, dict):
+                out.append(
+                    f"| {d['backend']} | {d['events']:,} | {label} | {r['cold_s']['median']:.3f} | "
+                    f"{r['cold_s']['min']:.3f}–{r['cold_s']['max']:.3f} | {r['sync_s']['median']:.3f} | "
+                    f"{r['fast_path']} | {f'{built} s' if built else 'reused'} |"
+                )
+    out += ["", "## HTTP /api/v1/snapshot under gunicorn (open-loop clients at the refresh interval)", ""]
+    out += [
+        "| backend | events | clients | requests | errors | stale | p50 ms | p95 ms | p99 ms | max ms | builds | keys seen | feed writes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in report["datasets"]:
+        for lv in d.get("http", {}).get("levels", []):
+            out.append(
+                f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {lv['requests']} | {lv['errors']} | "
+                f"{lv['stale_answers']} | {lv['p50_ms']} | {lv['p95_ms']} | {lv['p99_ms']} | {lv['max_ms']} | "
+                f"{lv['snapshot_builds']} | {lv['distinct_keys_seen']} | {lv['feed_writes']} |"
+            )
+    screens = [
+        (d, lv)
+        for d in report["datasets"]
+        for lv in d.get("http", {}).get("levels", [])
+        if "screen_updates" in lv
+    ]
+    if screens:
+        out += [
+            "",
+            "## The screens' update requests (/_dash-update-component) at the same time, one screen per API "
+            "client (every other one a wall, the others browser pages)",
+            "",
+            "| backend | events | screens | requests | errors | answers (200 redrawn, 204 nothing new) "
+            "| p50 ms | p95 ms | wall p95 ms | pages p95 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for d, lv in screens:
+            w = lv["screen_updates"]
+            answers = ", ".join(f"{k}: {v}" for k, v in w["statuses"].items())
+            out.append(
+                f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {w['requests']} | {w['errors']} | "
+                f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w.get('wall_p95_ms', '–')} | {w.get('page_p95_ms', '–')} | "
+                f"{w['p99_ms']} | {w['max_ms']} |"
+            )
+    out += ["", "## Memory, feed latency, export, pandas", ""]
+    for d in report["datasets"]:
+        tag = f"**{d['backend']}, {d['events']:,} events**"
+        h = d.get("http", {})
+        if "rss" in h:
+            per = ", ".join(f"{w['idle_mb']}→{w['peak_mb']} MB" for w in h["rss"]["workers"])
+            out.append(f"* {tag}: gunicorn workers idle→peak RSS: {per}")
+        if "feed_latency" in h:
+            fl = h["feed_latency"]
+            out.append(f"* {tag}: feed write → API: {[r.get('seconds_to_api') for r in fl['rounds']]} s")
+        if "export" in d:
+            out.append(f"* {tag}: export {json.dumps(d['export'], ensure_ascii=False)}")
+        pv = d.get("pandas_vs_sql")
+        if pv and "error" not in pv:
+            for kind in ("pandas", "sql"):
+                if kind not in pv:  # section "sql" alone
+                    continue
+                p = pv[kind]
+                if "error" in p:
+                    out.append(f"* {tag}: {kind}: {p['error']}")
+                else:
+                    out.append(
+                        f"* {tag}: {kind}: {p['seconds']:.3f} s, peak RSS {p['peak_rss_mb']} MB "
+                        f"({p['above_baseline_mb']} MB above its baseline), {p['rows_read']:,} rows read"
+                    )
+        for what, why in d.get("skipped", {}).items():
+            out.append(f"* {tag}: {what} not measured here: {why}")
+    for s in report["skipped"]:
+        out.append(f"* skipped {s['what']}: {s['why']}")
+    return "\n".join(out) + "\n"
+
+
+def write_reports(cfg: Config, report: dict[str, Any]) -> None:
+    """Write the JSON and Markdown reports (timestamped and latest-<mode>); note their paths."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = cfg.data_dir / f"bench-{cfg.mode}-{stamp}"
+    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    md = markdown(report)
+    for path, content in ((base.with_suffix(".json"), text), (base.with_suffix(".md"), md)):
+        path.write_text(content, encoding="utf-8")
+    (cfg.data_dir / f"latest-{cfg.mode}.json").write_text(text, encoding="utf-8")
+    (cfg.data_dir / f"latest-{cfg.mode}.md").write_text(md, encoding="utf-8")
+    report["files"] = [str(base.with_suffix(".json")), str(base.with_suffix(".md"))]

@@ -1,0 +1,265 @@
+"""The benchmark's gunicorn: the production app, instrumented, on a free port with its own run files.
+
+:func:`wsgi_app` is what gunicorn loads (``dashboard.perf.server:wsgi_app()``); :class:`Server` starts it,
+waits until every worker has booted, and stops the whole process group. Every snapshot build and
+data-version read in a worker appends a line to the run's counter file (:func:`counting`,
+:func:`read_counter`). Each run has an id (its cache key prefix) naming its files and Redis keys, which
+are removed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    """True when something accepts connections on (host, port)."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def rss_mb(pid: int, field_name: str = "VmRSS") -> float | None:
+    """A process's /proc status field in MB (resident memory by default); None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def children(pid: int) -> list[int]:
+    """The child process ids of ``pid``."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+class OffsetClock:
+    """The wall clock moved back by ``offset`` seconds: "now" runs on from the end of the reused data."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = dt.timedelta(seconds=offset)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) - self.offset
+
+
+def _append_line(path: str | None, line: str) -> None:
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())  # one write with O_APPEND: lines of concurrent workers never mix
+    finally:
+        os.close(fd)
+
+
+def counting(fn: Callable[..., Any], kind: str, path: str | None) -> Callable[..., Any]:
+    """``fn`` that appends ``<time> <pid> <kind> <seconds> <view>`` to ``path`` on every call."""
+    from dashboard.core.viewstate import view_key
+
+    def wrapped(conn: Any, *args: Any) -> Any:
+        started = time.perf_counter()
+        result = fn(conn, *args)
+        view = view_key(args[0]) if args else "-"
+        _append_line(
+            path, f"{time.time():.3f} {os.getpid()} {kind} {time.perf_counter() - started:.4f} {view}\n"
+        )
+        return result
+
+    return wrapped
+
+
+def read_counter(path: Path, since: float = 0.0, until: float = float("inf")) -> list[tuple[str, float, str]]:
+    """(kind, seconds, view) of the counter lines written between ``since`` and ``until``."""
+    out: list[tuple[str, float, str]] = []
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        parts = line.split(" ", 4)
+        if len(parts) == 5 and since <= float(parts[0]) <= until:
+            out.append((parts[2], float(parts[3]), parts[4]))
+    return out
+
+
+def run_id(prefix: str) -> str:
+    """``xsbench:<id>:`` → ``<id>``: names this run's files, cache directory and Redis keys."""
+    return prefix.strip(":").split(":")[-1]
+
+
+def remove_run_files(data_dir: Path, prefix: str) -> None:
+    """The counter file, state store and on-disk cache of one run (the gunicorn log stays)."""
+    rid = run_id(prefix)
+    for name in (f"counter-{rid}.log", f"state-{rid}.db", f"state-{rid}.db-wal", f"state-{rid}.db-shm"):
+        (data_dir / name).unlink(missing_ok=True)
+    for name in (f"cache-{rid}", f"cache-{rid}.locks"):
+        shutil.rmtree(data_dir / name, ignore_errors=True)
+
+
+def redis_up(url: str) -> bool:
+    """True when the Redis of ``url`` accepts connections."""
+    m = re.match(r"rediss?://([^:/]+)(?::(\d+))?", url)
+    return m is not None and port_open(m.group(1), int(m.group(2) or 6379))
+
+
+def drop_redis_prefix(redis_url: str, prefix: str) -> int:
+    """Delete this run's keys (our own prefix only) from the shared Redis."""
+    if not redis_url:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    n = 0
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=500):
+            n += client.delete(key)
+    finally:
+        client.close()
+    return n
+
+
+def wsgi_app() -> Any:
+    """The gunicorn app of the benchmark (``dashboard.perf.server:wsgi_app()``): the real app, instrumented.
+
+    The same :func:`dashboard.web.app.create_app` as ``dashboard.web.wsgi``, with a service whose builder and
+    data-version reader append to ``BENCH_COUNTER_FILE``, this run's own cache key prefix (so a shared
+    Redis is never mixed with other deployments) and the shifted clock of the run.
+    """
+    import logging
+
+    from dashboard.core.settings import load_settings
+    from dashboard.service.factory import create_service
+    from dashboard.web.app import create_app
+
+    logging.getLogger("dashboard").setLevel(logging.WARNING)
+    settings = load_settings()
+    clock = OffsetClock(float(os.environ.get("BENCH_CLOCK_OFFSET", "0")))
+    counter = os.environ.get("BENCH_COUNTER_FILE")
+    service = create_service(
+        settings,
+        clock,
+        key_prefix=os.environ.get("BENCH_KEY_PREFIX", "xsbench:"),
+        rollup_url=os.environ.get("BENCH_ROLLUP_URL") or None,  # --http-rollups: the dataset's rollups
+        instrument=lambda kind, fn: counting(fn, kind, counter),
+        wait_seconds=600.0,
+    )
+    return create_app(settings, clock=clock, service=service).server
+
+
+class Server:
+    """gunicorn serving :func:`wsgi_app` on a free local port, in its own process group."""
+
+    def __init__(
+        self,
+        url: str,
+        data_dir: Path,
+        *,
+        workers: int,
+        threads: int,
+        refresh_seconds: int,
+        offset: float,
+        prefix: str,
+        redis_url: str,
+        rollup_url: str | None = None,
+    ) -> None:
+        """Start serving ``url``; ``offset`` shifts the clock back, ``rollup_url`` serves the fast path."""
+        rid = run_id(prefix)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.counter = data_dir / f"counter-{rid}.log"
+        self.log = data_dir / f"gunicorn-{rid}.log"
+        self.state = data_dir / f"state-{rid}.db"
+        env = {
+            **os.environ,
+            "DASHBOARD_DATABASE_URL": url,
+            "DASHBOARD_STATE_URL": f"sqlite:///{self.state}",
+            "DASHBOARD_CACHE_URL": redis_url,
+            "DASHBOARD_CACHE_DIR": str(data_dir / f"cache-{rid}"),
+            "DASHBOARD_REFRESH_SECONDS": str(refresh_seconds),
+            "DASHBOARD_BACKGROUND_REFRESH": "on",  # the default, whatever the caller's environment says
+            "DASHBOARD_STATEMENT_TIMEOUT_MS": "600000",
+            "BENCH_CLOCK_OFFSET": f"{offset:.3f}",
+            "BENCH_COUNTER_FILE": str(self.counter),
+            "BENCH_KEY_PREFIX": prefix,
+            "DASH_DISABLE_VERSION_CHECK": "true",
+        }
+        if rollup_url:
+            env["BENCH_ROLLUP_URL"] = rollup_url
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+               "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--graceful-timeout", "5",
+               "dashboard.perf.server:wsgi_app()"]  # fmt: skip
+        self.logfile = open(self.log, "wb")  # noqa: SIM115  (closed in stop())
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=self.logfile, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.workers = workers
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.proc.returncode}); see {self.log}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(self.base + "/api/v1/metrics", timeout=5) as r,
+            ):
+                if r.status == 200 and len(children(self.proc.pid)) >= self.workers:
+                    break
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s; see {self.log}")
+        # Every worker imports the app on boot: wait until each one's memory stops growing.
+        previous: dict[int, float] = {}
+        for _ in range(40):
+            now = {pid: rss_mb(pid) or 0.0 for pid in children(self.proc.pid)}
+            if (
+                previous
+                and now.keys() == previous.keys()
+                and all(abs(now[p] - previous[p]) < 0.5 for p in now)
+            ):
+                break
+            previous = now
+            time.sleep(0.5)
+
+    def worker_pids(self) -> list[int]:
+        return children(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.logfile.close()
