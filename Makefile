@@ -25,7 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dashboard callbacks layouts tests
 	$(VENV)/bin/ruff format --check dashboard callbacks layouts tests
-	$(VENV)/bin/mypy dashboard
+	$(VENV)/bin/mypy dashboard callbacks layouts
 
 seed: $(STAMP)
 	$(PY) -m dashboard seed

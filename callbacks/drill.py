@@ -13,6 +13,7 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
 from dashboard.core.viewstate import ViewState, to_query
+from layouts import ids
 
 
 def drill_to(view: ViewState, code: str | None) -> ViewState:
@@ -40,14 +41,15 @@ def clicked_code(click: dict[str, Any] | None) -> str | None:
 
 
 @callback(
-    Output("url", "search", allow_duplicate=True),
-    Input("bl-ageing", "clickData"),
-    Input("bl-map", "clickData"),
-    Input({"type": "crumb", "code": ALL}, "n_clicks"),
-    State("view", "data"),
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input(ids.BL_AGEING, "clickData"),
+    Input(ids.BL_MAP, "clickData"),
+    Input({"type": ids.CRUMB_TYPE, "code": ALL}, "n_clicks"),
+    State(ids.VIEW, "data"),
     prevent_initial_call=True,
 )
 def drill(bar_click: Any, map_click: Any, _crumbs: list[int | None], query: str | None) -> str:
+    """The URL one level down at the clicked bar or map area, or up at the clicked breadcrumb."""
     view = view_from_store(query)
     trigger = ctx.triggered_id
     if isinstance(trigger, dict):
@@ -55,7 +57,7 @@ def drill(bar_click: Any, map_click: Any, _crumbs: list[int | None], query: str 
             raise PreventUpdate  # the breadcrumb was just (re)rendered, not clicked
         code = trigger["code"] or None
     else:
-        code = clicked_code(bar_click if trigger == "bl-ageing" else map_click)
+        code = clicked_code(bar_click if trigger == ids.BL_AGEING else map_click)
     target = drill_to(view, code)
     if target == view:
         raise PreventUpdate

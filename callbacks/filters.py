@@ -8,11 +8,21 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from dashboard.core.i18n import SHANGHAI, t
+from dashboard.core.i18n import SHANGHAI, fmt_datetime, t
 from dashboard.core.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
-from dashboard.web.accounts import current_scope
+from dashboard.web.context import SourceUnavailable, app_context
+from layouts import ids
 
-FILTER_IDS = ("f-town", "f-village", "f-category", "f-source", "f-dept", "f-period", "f-eastern")
+FILTER_IDS = (
+    ids.F_TOWN,
+    ids.F_VILLAGE,
+    ids.F_CATEGORY,
+    ids.F_SOURCE,
+    ids.F_DEPT,
+    ids.F_PERIOD,
+    ids.F_EASTERN,
+)
+RANGE_START, RANGE_END = "f-range-start", "f-range-end"  # keys of the date range's two values below
 
 
 def is_wall(pathname: str | None) -> bool:
@@ -26,7 +36,7 @@ def view_from_search(search: str | None, pathname: str | None = None) -> ViewSta
     the viewer's (a shared link from a colleague in another town): the error banner says so.
     """
     view = parse_query((search or "").lstrip("?"), wall=is_wall(pathname))
-    return current_scope().apply(view)
+    return app_context().scope().apply(view)
 
 
 def view_from_store(query: str | None) -> ViewState:
@@ -39,7 +49,7 @@ def view_from_store(query: str | None) -> ViewState:
     except ViewStateError:
         view = ViewState()
     # A forged store value naming other towns raises ScopeError here: the callback answers 403.
-    return current_scope().apply(view)
+    return app_context().scope().apply(view)
 
 
 def _as_of_param(date: str | None, time: str | None) -> str | None:
@@ -66,28 +76,27 @@ def view_from_filters(base: ViewState, values: dict[str, Any]) -> ViewState:
         "grid",
     ):
         params.pop(name, None)
+    towns, village, period = values[ids.F_TOWN], values[ids.F_VILLAGE], values[ids.F_PERIOD]
     chosen = {
-        "town": values["f-town"] or [],
-        "category": values["f-category"] or [],
-        "source": values["f-source"] or [],
-        "dept": values["f-dept"] or [],
-        "period": [values["f-period"]] if values["f-period"] else [],
-        "eastern": [values["f-eastern"]] if values["f-eastern"] else [],
+        "town": towns or [],
+        "category": values[ids.F_CATEGORY] or [],
+        "source": values[ids.F_SOURCE] or [],
+        "dept": values[ids.F_DEPT] or [],
+        "period": [period] if period else [],
+        "eastern": [values[ids.F_EASTERN]] if values[ids.F_EASTERN] else [],
     }
-    if values["f-village"] and values["f-town"] and len(values["f-town"]) == 1:
-        chosen["village"] = [values["f-village"]]
-        if base.grid and base.village == values["f-village"]:
+    if village and towns and len(towns) == 1:
+        chosen["village"] = [village]
+        if base.grid and base.village == village:
             chosen["grid"] = [base.grid]  # keep a drill-down to a grid while the village stays
-    if values["f-period"] == "custom":
-        chosen["from"] = [values["f-range-start"]] if values["f-range-start"] else []
-        chosen["to"] = [values["f-range-end"]] if values["f-range-end"] else []
-    as_of = _as_of_param(values["f-asof-date"], values["f-asof-time"])
+    if period == "custom":
+        chosen["from"] = [values[RANGE_START]] if values[RANGE_START] else []
+        chosen["to"] = [values[RANGE_END]] if values[RANGE_END] else []
+    as_of = _as_of_param(values[ids.F_ASOF_DATE], values[ids.F_ASOF_TIME])
     if as_of:
         chosen["as_of"] = [as_of]
     params.update({k: [x[:10] if k in {"from", "to"} else x for x in v] for k, v in chosen.items() if v})
-    from dashboard.web.app import get_clock
-
-    return parse_query(params, now=get_clock().now())
+    return parse_query(params, now=app_context().now())
 
 
 def filter_values(view: ViewState) -> list[Any]:
@@ -109,32 +118,32 @@ def filter_values(view: ViewState) -> list[Any]:
 
 
 FILTER_OUTPUTS = [Output(i, "value") for i in FILTER_IDS] + [
-    Output("f-range", "start_date"),
-    Output("f-range", "end_date"),
-    Output("f-asof-date", "date"),
-    Output("f-asof-time", "value"),
+    Output(ids.F_RANGE, "start_date"),
+    Output(ids.F_RANGE, "end_date"),
+    Output(ids.F_ASOF_DATE, "date"),
+    Output(ids.F_ASOF_TIME, "value"),
 ]
 FILTER_INPUTS = [Input(i, "value") for i in FILTER_IDS] + [
-    Input("f-range", "start_date"),
-    Input("f-range", "end_date"),
-    Input("f-asof-date", "date"),
-    Input("f-asof-time", "value"),
+    Input(ids.F_RANGE, "start_date"),
+    Input(ids.F_RANGE, "end_date"),
+    Input(ids.F_ASOF_DATE, "date"),
+    Input(ids.F_ASOF_TIME, "value"),
 ]
-FILTER_KEYS = (*FILTER_IDS, "f-range-start", "f-range-end", "f-asof-date", "f-asof-time")
+FILTER_KEYS = (*FILTER_IDS, RANGE_START, RANGE_END, ids.F_ASOF_DATE, ids.F_ASOF_TIME)
 
 
 @callback(
-    Output("url", "search"),
-    Output("view", "data"),
-    Output("view-error", "data"),
+    Output(ids.URL, "search"),
+    Output(ids.VIEW, "data"),
+    Output(ids.VIEW_ERROR, "data"),
     *FILTER_OUTPUTS,
-    Output("f-village", "options"),
-    Input("url", "search"),
-    Input("url", "pathname"),
+    Output(ids.F_VILLAGE, "options"),
+    Input(ids.URL, "search"),
+    Input(ids.URL, "pathname"),
     *FILTER_INPUTS,
-    Input("back-to-live", "n_clicks"),
-    Input({"type": "preset", "period": ALL}, "n_clicks"),
-    State("view", "data"),
+    Input(ids.BACK_TO_LIVE, "n_clicks"),
+    Input({"type": ids.PRESET_TYPE, "period": ALL}, "n_clicks"),
+    State(ids.VIEW, "data"),
 )
 def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any, ...]:
     """One place that turns the URL or a filter change into the canonical view (and the other way round).
@@ -150,9 +159,9 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
     clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
     if isinstance(trigger, dict) and not clicked:
         raise PreventUpdate  # preset buttons just rendered (n_clicks=0), nobody clicked
-    if is_wall(pathname) and trigger not in (None, "url"):
+    if is_wall(pathname) and trigger not in (None, ids.URL):
         raise PreventUpdate  # the wall has no filter bar: only its URL decides its view
-    if trigger is None or trigger == "url":
+    if trigger is None or trigger == ids.URL:
         try:
             view = view_from_search(search, pathname)
         except ViewStateError as err:
@@ -161,37 +170,34 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
         choices = no_update if wall else village_choices(view)
         return (no_update, to_query(view, wall=wall), None, *filter_values(view), choices)
     try:
-        if trigger == "back-to-live":
+        if trigger == ids.BACK_TO_LIVE:
             view = replace(current, as_of=None)
-        elif isinstance(trigger, dict) and trigger.get("type") == "preset":
+        elif isinstance(trigger, dict) and trigger.get("type") == ids.PRESET_TYPE:
             view = replace(current, period=trigger["period"], date_from=None, date_to=None)
         else:
             view = view_from_filters(current, values)
     except ViewStateError as err:
         return (no_update, no_update, str(err), *keep)
-    choices = village_choices(view) if trigger == "f-town" else no_update
+    choices = village_choices(view) if trigger == ids.F_TOWN else no_update
     query = to_query(view)
     if query == (args[-1] or ""):
         if choices is no_update:
             raise PreventUpdate  # a control re-emitted its value on mount: nothing changed, push no history
         return (no_update, no_update, None, *keep[:-1], choices)
-    synced = filter_values(view) if trigger == "back-to-live" or isinstance(trigger, dict) else keep[:-1]
+    synced = filter_values(view) if trigger == ids.BACK_TO_LIVE or isinstance(trigger, dict) else keep[:-1]
     return ("?" + query if query else "", query, None, *synced, choices)
 
 
 def village_choices(view: ViewState) -> Any:
     """The village dropdown's options: the villages of the view's one town (a village needs one town)."""
     towns = list(view.towns)
-    allowed = current_scope().towns
+    context = app_context()
+    allowed = context.scope().towns
     if len(towns) != 1 or (allowed is not None and towns[0] not in allowed):
         return []
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from dashboard.web.app import get_units
-
     try:
-        children = get_units().children(towns[0])
-    except SQLAlchemyError:
+        children = context.children(towns[0])
+    except SourceUnavailable:
         return no_update  # source down: keep the options the browser has
     return [
         {"label": u["name_en"] if view.lang == "en" else u["name_zh"], "value": u["code"]} for u in children
@@ -199,10 +205,10 @@ def village_choices(view: ViewState) -> Any:
 
 
 @callback(
-    Output("root", "className"),
-    Output("lang-toggle", "href"),
-    Input("view", "data"),
-    Input("url", "pathname"),
+    Output(ids.ROOT, "className"),
+    Output(ids.LANG_TOGGLE, "href"),
+    Input(ids.VIEW, "data"),
+    Input(ids.URL, "pathname"),
 )
 def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, str]:
     """Wall or browser chrome, and a language link that keeps the whole view."""
@@ -213,10 +219,10 @@ def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, str]:
 
 
 @callback(
-    Output("banner-error", "children"),
-    Output("banner-error", "hidden"),
-    Input("view-error", "data"),
-    State("view", "data"),
+    Output(ids.BANNER_ERROR, "children"),
+    Output(ids.BANNER_ERROR, "hidden"),
+    Input(ids.VIEW_ERROR, "data"),
+    State(ids.VIEW, "data"),
 )
 def show_view_error(error: str | None, query: str | None) -> tuple[str, bool]:
     if not error:
@@ -229,7 +235,6 @@ def show_view_error(error: str | None, query: str | None) -> tuple[str, bool]:
 
 
 def replay_text(view: ViewState) -> str:
-    from dashboard.core.i18n import fmt_datetime
-
+    """The replay banner's text: the moment an as-of view shows."""
     assert view.as_of is not None
     return t("replay_banner", view.lang, when=fmt_datetime(view.as_of, view.lang))

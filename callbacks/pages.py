@@ -13,96 +13,52 @@ from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import replay_text, view_from_store
+from callbacks.maps import map_figure
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
-from dashboard.web.accounts import current_scope
-from layouts import render
-
-PAGE_SPECS: dict[str, list[tuple[str, str, str]]] = {
-    # page → [(component id, kind, panel key)]
-    "overview": [
-        ("ov-kpis", "kpis", "overview"),
-        ("ov-trend", "chart", "trend_90d"),
-        ("ov-category", "chart", "by_category"),
-        ("ov-backlog", "chart", "backlog_ageing"),
-        ("ov-towns", "table", "town_ranking_short"),
-        ("ov-ticker", "ticker", "ticker"),
-    ],
-    "backlog": [
-        ("bl-crumbs", "crumbs", "crumbs"),
-        ("bl-ageing", "chart", "backlog_ageing"),
-        ("bl-map", "map", "backlog_map"),
-        ("bl-top", "table", "top_grids"),
-        ("bl-cases", "table", "open_cases"),
-    ],
-    "patrol": [
-        ("pt-kpis", "kpis", "patrol"),
-        ("pt-coverage", "chart", "patrol_coverage"),
-        ("pt-map", "map", "patrol_map"),
-        ("pt-duty", "chart", "on_duty"),
-        ("pt-video", "table", "video_offline"),
-    ],
-    "trends": [
-        ("tr-main", "chart", "trend_period"),
-        ("tr-category", "chart", "by_category_bar"),
-        ("tr-source", "chart", "by_source"),
-        ("tr-dept", "chart", "by_dept"),
-        ("tr-ontime", "chart", "ontime_weekly"),
-    ],
-    "rankings": [
-        ("rk-towns", "table", "town_ranking"),
-        ("rk-depts", "table", "dept_ranking"),
-    ],
-}
-PROPERTY = {
-    "kpis": "children",
-    "chart": "figure",
-    "map": "figure",
-    "table": "children",
-    "ticker": "children",
-    "crumbs": "children",
-}
-KEY_IDS = {
-    "overview": "ov-key",
-    "backlog": "bl-key",
-    "patrol": "pt-key",
-    "trends": "tr-key",
-    "rankings": "rk-key",
-}
+from dashboard.core.snapshot import Snapshot
+from dashboard.core.viewstate import ViewState
+from dashboard.web.context import app_context
+from layouts import ids, render
+from layouts.pages import PAGE_KEYS, PAGE_PANELS, PagePanel
 
 
-def fetch(query: str | None, last_key: str | None) -> tuple[Any, Any, str]:
-    """(view, service result, render key); PreventUpdate when there is nothing new to draw."""
-    from dashboard.web.app import get_service
-
+def fetch(query: str | None, last_key: str | None) -> tuple[ViewState, Snapshot, str]:
+    """(view, snapshot, render key); PreventUpdate when there is nothing new to draw."""
+    context = app_context()
     view = view_from_store(query)
-    result = get_service().snapshot(view, current_scope())
-    if result.snapshot is None:
+    snap = context.snapshot(view, context.scope()).snapshot
+    if snap is None:
         raise PreventUpdate  # nothing good yet: keep what is on screen; the banner says why
-    key = render.render_key(result.snapshot, view)
+    key = render.render_key(snap, view)
     if key == last_key:
         raise PreventUpdate
-    return view, result, key
+    return view, snap, key
+
+
+def draw(panel: PagePanel, snap: Snapshot, view: ViewState, variant: str) -> Any:
+    """One panel's property value (a map with the boundaries it draws over)."""
+    if panel.kind == "map":
+        return map_figure(panel.key, snap, view, variant)
+    return render.render_panel(panel.kind, panel.key, snap, view, variant)
 
 
 def render_page(
     page: str, query: str | None, last_key: str | None, variant: str = "browser"
 ) -> tuple[Any, ...]:
-    view, result, key = fetch(query, last_key)
-    snap = result.snapshot
-    outputs = [render.render_panel(kind, panel, snap, view, variant) for _id, kind, panel in PAGE_SPECS[page]]
+    """Every panel of ``page`` for the view in the store, and the render key they were drawn for."""
+    view, snap, key = fetch(query, last_key)
+    outputs = [draw(panel, snap, view, variant) for panel in PAGE_PANELS[page]]
     return (*outputs, key)
 
 
 def _register(page: str) -> None:
-    spec = PAGE_SPECS[page]
-
     @callback(
-        *[Output(cid, PROPERTY[kind]) for cid, kind, _panel in spec],
-        Output(KEY_IDS[page], "data"),
-        Input("view", "data"),
-        Input("tick", "n_intervals"),
-        State(KEY_IDS[page], "data"),
+        *[Output(panel.id, panel.prop) for panel in PAGE_PANELS[page]],
+        Output(PAGE_KEYS[page], "data"),
+        Input(ids.VIEW, "data"),
+        Input(ids.TICK, "n_intervals"),
+        State(PAGE_KEYS[page], "data"),
     )
     def refresh(query: str | None, _n: int, last_key: str | None) -> tuple[Any, ...]:
         return render_page(page, query, last_key)
@@ -110,30 +66,29 @@ def _register(page: str) -> None:
     refresh.__name__ = f"refresh_{page}"
 
 
-for _page in PAGE_SPECS:
+for _page in PAGE_PANELS:
     _register(_page)
 
 
 @callback(
-    Output("data-age", "children"),
-    Output("banner-stale", "children"),
-    Output("banner-stale", "hidden"),
-    Output("banner-asof", "hidden"),
-    Output("banner-asof-text", "children"),
-    Input("view", "data"),
-    Input("tick", "n_intervals"),
+    Output(ids.DATA_AGE, "children"),
+    Output(ids.BANNER_STALE, "children"),
+    Output(ids.BANNER_STALE, "hidden"),
+    Output(ids.BANNER_ASOF, "hidden"),
+    Output(ids.BANNER_ASOF_TEXT, "children"),
+    Input(ids.VIEW, "data"),
+    Input(ids.TICK, "n_intervals"),
 )
 def refresh_status(query: str | None, _n: int) -> tuple[Any, ...]:
     """Data age in the header, the stale banner when the source is down, the replay banner when as_of is set."""
-    from dashboard.web.app import get_service
-
+    context = app_context()
     try:
         view = view_from_store(query)
     except Unauthorized:  # signed out, disabled or password changed: say so instead of going quiet
         lang = "en" if query and "lang=en" in query else "zh"
         return ("", t("signed_out", lang), False, True, "")
     lang = view.lang
-    result = get_service().snapshot(view, current_scope())
+    result = context.snapshot(view, context.scope())
     age = ""
     if result.snapshot is not None:
         age = t(

@@ -10,61 +10,44 @@ from typing import Any, NamedTuple
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.filters import view_from_store
+from callbacks.maps import map_figure
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
-from dashboard.web.accounts import current_scope
-from layouts import render
+from dashboard.core.viewstate import ViewState
+from dashboard.web.context import SourceUnavailable, app_context
+from layouts import ids, render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
 
 log = logging.getLogger(__name__)
 
-PANEL_KEYS = {
-    "wall-ov-map": "backlog_map",
-    "wall-ov-trend": "trend_90d",
-    "wall-ov-category": "by_category_bar",  # bars read better than a donut from ten metres
-    "wall-ov-towns": "town_ranking_short",
-    "wall-bl-ageing": "backlog_ageing",
-    "wall-bl-map": "backlog_map",
-    "wall-bl-top": "top_grids",
-    "wall-pt-map": "patrol_map",
-    "wall-pt-coverage": "patrol_coverage",
-    "wall-pt-duty": "on_duty",
-    "wall-pt-video": "video_offline",
-    "wall-tr-main": "trend_period",
-    "wall-tr-category": "by_category_bar",
-    "wall-tr-source": "by_source",
-    "wall-tr-ontime": "ontime_weekly",
-    "wall-rk-towns": "town_ranking",
-    "wall-rk-depts": "dept_ranking",
-}
 PANELS = [panel for page in WALL_PANELS.values() for panel in page]
 PANEL_IDS = [panel.id for panel in PANELS]
+PANEL_KEYS = {panel.id: panel.key for panel in PANELS}
 
 OUTPUTS = [
-    Output("wall-kpis", "children", allow_duplicate=True),
+    Output(ids.WALL_KPIS, "children", allow_duplicate=True),
     *[
         Output(pid, "children" if pid in TABLE_PANELS else "figure", allow_duplicate=True)
         for pid in PANEL_IDS
     ],
-    *[Output(f"{pid}-title", "children", allow_duplicate=True) for pid in PANEL_IDS],
-    Output("wall-ticker", "children", allow_duplicate=True),
-    Output("wall-alerts", "children", allow_duplicate=True),
-    Output("wall-scope", "children", allow_duplicate=True),
-    Output("wall-age", "children", allow_duplicate=True),
-    Output("wall-age", "className", allow_duplicate=True),
-    Output("wall-banner", "children", allow_duplicate=True),
-    Output("wall-banner", "hidden", allow_duplicate=True),
-    Output("wall-waiting", "hidden", allow_duplicate=True),
-    Output("wall-denied", "hidden", allow_duplicate=True),
+    *[Output(ids.title_of(pid), "children", allow_duplicate=True) for pid in PANEL_IDS],
+    Output(ids.WALL_TICKER, "children", allow_duplicate=True),
+    Output(ids.WALL_ALERTS, "children", allow_duplicate=True),
+    Output(ids.WALL_SCOPE, "children", allow_duplicate=True),
+    Output(ids.WALL_AGE, "children", allow_duplicate=True),
+    Output(ids.WALL_AGE, "className", allow_duplicate=True),
+    Output(ids.WALL_BANNER, "children", allow_duplicate=True),
+    Output(ids.WALL_BANNER, "hidden", allow_duplicate=True),
+    Output(ids.WALL_WAITING, "hidden", allow_duplicate=True),
+    Output(ids.WALL_DENIED, "hidden", allow_duplicate=True),
 ]
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
 
 
-def _panel(panel: WallPanel, snap: Snapshot, view: Any, scale: float, wide: bool) -> tuple[Any, str]:
+def _panel(panel: WallPanel, snap: Snapshot, view: ViewState, scale: float, wide: bool) -> tuple[Any, str]:
     """One panel's figure or table and its title; the figure unchanged (``no_update``) when it cannot be
     drawn right now.
 
@@ -72,19 +55,20 @@ def _panel(panel: WallPanel, snap: Snapshot, view: Any, scale: float, wide: bool
     restart during an outage, or once that cache expires in a long one, the source is not there: the
     map keeps what it shows instead of failing the whole wall with a 500.
     """
-    pid = panel.id
-    kind = "table" if pid in TABLE_PANELS else ("map" if pid.endswith("-map") else "chart")
-    try:
+    if panel.kind != "map":
         return render.wall_panel(
-            kind, PANEL_KEYS[pid], snap, view, scale=scale, limit=panel.fits(wide), both_ends=panel.both_ends
+            panel.kind, panel.key, snap, view, scale=scale, limit=panel.fits(wide), both_ends=panel.both_ends
         )
-    except SQLAlchemyError as exc:
-        log.warning("wall panel %s kept as it was: %s", pid, type(exc).__name__)
-        return no_update, render.panel_title(PANEL_KEYS[pid], view.lang)
+    title = render.panel_title(panel.key, view.lang)
+    try:
+        return map_figure(panel.key, snap, view, "wall", scale=scale), title
+    except SourceUnavailable as exc:
+        log.warning("wall panel %s kept as it was: %s", panel.id, type(exc).__name__)
+        return no_update, title
 
 
 def render_wall(
-    snap: Snapshot, view: Any, *, stale: bool, age_seconds: float, scale: float, wide: bool = False
+    snap: Snapshot, view: ViewState, *, stale: bool, age_seconds: float, scale: float, wide: bool = False
 ) -> list[Any]:
     """Every wall output for ``snap``; the banner says how old the data is when it is stale."""
     lang = view.lang
@@ -116,24 +100,25 @@ def render_denied() -> list[Any]:
 
 @callback(
     *OUTPUTS,
-    Output("wall-key", "data"),
-    Output("wall-saved", "data"),
-    Output("wall-need-local", "data"),
-    Input("view", "data"),
-    Input("tick", "n_intervals"),
-    State("wall-key", "data"),
-    State("wall-scale", "data"),
-    State("wall-wide", "data"),
+    Output(ids.WALL_KEY, "data"),
+    Output(ids.WALL_SAVED, "data"),
+    Output(ids.WALL_NEED_LOCAL, "data"),
+    Input(ids.VIEW, "data"),
+    Input(ids.TICK, "n_intervals"),
+    State(ids.WALL_KEY, "data"),
+    State(ids.WALL_SCALE, "data"),
+    State(ids.WALL_WIDE, "data"),
     prevent_initial_call="initial_duplicate",
 )
 def refresh_wall(
     query: str | None, _n: int, last_key: str | None, scale: float | None, wide: bool | None
 ) -> tuple[Any, ...]:
-    from dashboard.web.app import get_service
-
+    """The whole board for the view, drawn once per data version and screen shape; the browser's local
+    copy takes over when the server has nothing, and a revoked screen is cleared."""
+    context = app_context()
     try:
         view = view_from_store(query)
-        result = get_service().snapshot(view, current_scope())
+        result = context.snapshot(view, context.scope())
     except Unauthorized:
         if last_key == "denied":
             raise PreventUpdate from None
@@ -196,18 +181,18 @@ def drawn_board(
     return drawn
 
 
-def _draw(snap: Snapshot, view: Any, screen: Screen) -> tuple[list[Any], dict[str, Any]]:
+def _draw(snap: Snapshot, view: ViewState, screen: Screen) -> tuple[list[Any], dict[str, Any]]:
     board = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
     return board, snap.to_dict()
 
 
 @callback(
     *OUTPUTS,
-    Input("wall-need-local", "data"),
-    State("wall-saved", "data"),
-    State("view", "data"),
-    State("wall-scale", "data"),
-    State("wall-wide", "data"),
+    Input(ids.WALL_NEED_LOCAL, "data"),
+    State(ids.WALL_SAVED, "data"),
+    State(ids.VIEW, "data"),
+    State(ids.WALL_SCALE, "data"),
+    State(ids.WALL_WIDE, "data"),
     prevent_initial_call=True,
 )
 def restore_from_browser(
@@ -229,27 +214,27 @@ def restore_from_browser(
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="rotate"),
-    Output({"type": "wall-page", "page": ALL}, "className"),
-    Input("wall-rotate", "n_intervals"),
-    State("wall-pages", "data"),
-    State({"type": "wall-page", "page": ALL}, "id"),
+    Output({"type": ids.WALL_PAGE_TYPE, "page": ALL}, "className"),
+    Input(ids.WALL_ROTATE, "n_intervals"),
+    State(ids.WALL_PAGES, "data"),
+    State({"type": ids.WALL_PAGE_TYPE, "page": ALL}, "id"),
 )
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="clock"),
-    Output("wall-clock", "children"),
-    Input("wall-clock-tick", "n_intervals"),
-    State("view", "data"),
+    Output(ids.WALL_CLOCK, "children"),
+    Input(ids.WALL_CLOCK_TICK, "n_intervals"),
+    State(ids.VIEW, "data"),
 )
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="scale"),
-    Output("wall-scale", "data"),
-    Input("wall-root", "id"),
+    Output(ids.WALL_SCALE, "data"),
+    Input(ids.WALL_ROOT, "id"),
 )
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="wide"),
-    Output("wall-wide", "data"),
-    Input("wall-root", "id"),
+    Output(ids.WALL_WIDE, "data"),
+    Input(ids.WALL_ROOT, "id"),
 )

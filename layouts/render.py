@@ -1,4 +1,8 @@
-"""Pure functions from a snapshot to component trees and figures (no database, no service)."""
+"""Pure functions from a snapshot to component trees and figures (no database, no service).
+
+A map is drawn over boundaries it is handed: the callback asks :func:`map_area` which ones, fetches
+them through the app context and passes them to :func:`chart_figure`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState, to_query
 from dashboard.present import figures, panels
 from layouts.components import empty_state, kpi_tile, simple_table
+
+GeoJSON = dict[str, Any]  # a FeatureCollection of unit boundaries
+MapArea = tuple[str, str | None]  # (unit level, parent unit code or None)
 
 KPI_SETS: dict[str, list[str]] = {
     "overview": list(METRICS),
@@ -125,7 +132,8 @@ def crumbs(snap: Snapshot, view: ViewState) -> list[Any]:
 def render_panel(
     kind: str, key: str, snap: Snapshot, view: ViewState, variant: str, *, scale: float = 1.0
 ) -> Any:
-    """The component property value for one panel of a page."""
+    """The component property value for one panel of a page (maps: :func:`chart_figure`, with their
+    boundaries)."""
     lang = view.lang
     if kind == "kpis":
         return kpi_tiles(snap, KPI_SETS[key], lang)
@@ -135,15 +143,23 @@ def render_panel(
         return crumbs(snap, view)
     if kind == "table":
         return table_component(panels.table(snap, key, lang))
-    return _figure(panels.chart(snap, key, lang), variant, scale, lang)
+    return chart_figure(panels.chart(snap, key, lang), variant, lang, scale=scale)
 
 
-def _figure(spec: panels.ChartSpec, variant: str, scale: float, lang: str) -> Any:
-    geojson = None
-    if spec.kind == "map":
-        from dashboard.web.app import get_units
+def map_area(spec: panels.ChartSpec) -> MapArea:
+    """Which boundaries a map draws: the unit level and the parent unit (None: the whole district)."""
+    return spec.map_level or "town", spec.map_parent
 
-        geojson = get_units().geojson(spec.map_level or "town", spec.map_parent)
+
+def chart_figure(
+    spec: panels.ChartSpec, variant: str, lang: str, *, scale: float = 1.0, geojson: GeoJSON | None = None
+) -> Any:
+    """The figure of a chart, or of a map over the boundaries ``geojson`` of its :func:`map_area`.
+
+    Raises ValueError for a map without its boundaries: it would draw an empty frame.
+    """
+    if spec.kind == "map" and geojson is None:
+        raise ValueError(f"{spec.key}: a map is drawn over its boundaries (see map_area)")
     return figures.from_spec(spec, figures.scaled(variant, scale), geojson=geojson, lang=lang)
 
 
@@ -157,8 +173,8 @@ def wall_panel(
     limit: int | None,
     both_ends: bool = False,
 ) -> tuple[Any, str]:
-    """A wall panel's figure or table cut to what fits it (``limit`` bars or rows), and its title, which
-    says so when bars were left out (``按类别 · 前5``)."""
+    """A wall chart or table cut to what fits it (``limit`` bars or rows), and its title, which says so
+    when bars were left out (``按类别 · 前5``). Maps: :func:`chart_figure`, with their boundaries."""
     lang = view.lang
     title = panel_title(key, lang)
     if kind == "table":
@@ -169,7 +185,7 @@ def wall_panel(
         spec = panels.trim(spec, limit)
         word = "lowest_n" if key in panels.LOWEST_FIRST else "first_n"
         title = f"{title} · {t(word, lang, n=limit)}"
-    return _figure(spec, "wall", scale, lang), title
+    return chart_figure(spec, "wall", lang, scale=scale), title
 
 
 def panel_title(key: str, lang: str) -> str:

@@ -18,7 +18,7 @@ from dashboard.core.i18n import t, to_local
 from dashboard.core.scope import Viewer
 from dashboard.core.settings import Settings
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
-from layouts import pages, wall
+from layouts import ids, pages, wall
 
 BROWSER_PAGES = ("overview", "backlog", "patrol", "trends", "rankings", "events")
 PAGE_PATHS = {
@@ -93,11 +93,11 @@ def header(lang: str, view: ViewState, viewer: Viewer | None = None) -> html.Hea
             nav(lang),
             html.Div(
                 [
-                    html.Span(id="data-age", className="data-age"),
+                    html.Span(id=ids.DATA_AGE, className="data-age"),
                     export_menu(lang),
                     html.A(
                         t("language", lang),
-                        id="lang-toggle",
+                        id=ids.LANG_TOGGLE,
                         className="btn btn-ghost",
                         href="?" + to_query(replace(view, lang="en" if lang == "zh" else "zh")),
                     ),
@@ -124,7 +124,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "town",
                 dcc.Dropdown(
-                    id="f-town",
+                    id=ids.F_TOWN,
                     options=town_options(lang, allowed),
                     value=list(view.towns),
                     multi=True,
@@ -134,7 +134,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "village",
                 dcc.Dropdown(
-                    id="f-village",
+                    id=ids.F_VILLAGE,
                     options=[{"label": view.village, "value": view.village}] if view.village else [],
                     value=view.village,
                     placeholder=t("all", lang),
@@ -143,7 +143,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "category",
                 dcc.Dropdown(
-                    id="f-category",
+                    id=ids.F_CATEGORY,
                     options=_options(CATEGORIES, lang),
                     value=list(view.categories),
                     multi=True,
@@ -153,7 +153,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "source",
                 dcc.Dropdown(
-                    id="f-source",
+                    id=ids.F_SOURCE,
                     options=_options(SOURCES, lang),
                     value=list(view.sources),
                     multi=True,
@@ -163,7 +163,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "dept",
                 dcc.Dropdown(
-                    id="f-dept",
+                    id=ids.F_DEPT,
                     options=_options(DEPARTMENTS, lang),
                     value=list(view.depts),
                     multi=True,
@@ -173,7 +173,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "period",
                 dcc.Dropdown(
-                    id="f-period",
+                    id=ids.F_PERIOD,
                     options=[{"label": t(p, lang), "value": p} for p in PERIODS],
                     value=view.period,
                     clearable=False,
@@ -182,7 +182,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "custom",
                 dcc.DatePickerRange(
-                    id="f-range",
+                    id=ids.F_RANGE,
                     display_format="YYYY-MM-DD",
                     month_format=t("month_format", lang),
                     first_day_of_week=1,  # weeks start on Monday in China (and in the weekly KPIs)
@@ -196,7 +196,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             field(
                 "eastern",
                 dcc.RadioItems(
-                    id="f-eastern",
+                    id=ids.F_EASTERN,
                     options=[{"label": t(v, lang), "value": v} for v in ("include", "exclude")],
                     value=view.eastern,
                     inline=True,
@@ -207,7 +207,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
                 html.Div(
                     [
                         dcc.DatePickerSingle(
-                            id="f-asof-date",
+                            id=ids.F_ASOF_DATE,
                             display_format="YYYY-MM-DD",
                             month_format=t("month_format", lang),
                             first_day_of_week=1,
@@ -216,7 +216,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
                             date=as_of_local.date().isoformat() if as_of_local else None,
                         ),
                         dcc.Input(
-                            id="f-asof-time",
+                            id=ids.F_ASOF_TIME,
                             type="text",
                             placeholder=t("time_pick", lang),
                             debounce=True,
@@ -236,7 +236,7 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
 def export_menu(lang: str) -> html.Div:
     """Export what is on screen: the deck (PPTX/PDF) of the current page, or a PNG of its main panel."""
     buttons = [
-        html.Button(label, id={"type": "export", "format": fmt}, className="btn btn-light", n_clicks=0)
+        html.Button(label, id={"type": ids.EXPORT_TYPE, "format": fmt}, className="btn btn-light", n_clicks=0)
         for fmt, label in (("pptx", "PPTX"), ("pdf", "PDF"), ("png", "PNG"))
     ]
     return html.Div(
@@ -245,8 +245,8 @@ def export_menu(lang: str) -> html.Div:
             *buttons,
             dcc.Loading(
                 [
-                    dcc.Download(id="export-download"),
-                    html.Span(id="export-status", className="export-status"),
+                    dcc.Download(id=ids.EXPORT_DOWNLOAD),
+                    html.Span(id=ids.EXPORT_STATUS, className="export-status"),
                 ],
                 type="circle",
                 delay_show=150,
@@ -262,31 +262,31 @@ def root_layout(settings: Settings, view: ViewState | None = None, viewer: Viewe
     allowed = viewer.towns if viewer is not None else None
     return html.Div(
         [
-            dcc.Location(id="url", refresh="callback-nav"),
-            dcc.Store(id="view", data=None),
-            dcc.Store(id="view-error", data=None),
-            dcc.Interval(id="tick", interval=settings.REFRESH_SECONDS * 1000, n_intervals=0),
+            dcc.Location(id=ids.URL, refresh="callback-nav"),
+            dcc.Store(id=ids.VIEW, data=None),
+            dcc.Store(id=ids.VIEW_ERROR, data=None),
+            dcc.Interval(id=ids.TICK, interval=settings.REFRESH_SECONDS * 1000, n_intervals=0),
             html.Div(
                 [header(lang, view, viewer), filter_bar(lang, view, allowed)],
                 id="chrome",
                 className="chrome",
             ),
             html.Div(
-                id="banner-asof",
+                id=ids.BANNER_ASOF,
                 className="banner banner-asof",
                 hidden=True,
                 children=[
-                    html.Span(id="banner-asof-text"),
+                    html.Span(id=ids.BANNER_ASOF_TEXT),
                     html.Button(
-                        t("back_to_live", lang), id="back-to-live", className="btn btn-light", n_clicks=0
+                        t("back_to_live", lang), id=ids.BACK_TO_LIVE, className="btn btn-light", n_clicks=0
                     ),
                 ],
             ),
-            html.Div(id="banner-stale", className="banner banner-stale", hidden=True),
-            html.Div(id="banner-error", className="banner banner-error", hidden=True),
+            html.Div(id=ids.BANNER_STALE, className="banner banner-stale", hidden=True),
+            html.Div(id=ids.BANNER_ERROR, className="banner banner-error", hidden=True),
             dash.page_container,
         ],
-        id="root",
+        id=ids.ROOT,
         className="root mode-browser",
         lang="zh-CN" if lang == "zh" else "en",
     )

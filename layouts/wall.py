@@ -13,12 +13,14 @@ from dash import dcc, html
 
 from dashboard.core.i18n import t
 from dashboard.core.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
+from layouts import ids
 from layouts.components import graph
 
 
 class WallPanel(NamedTuple):
-    """One panel of a wall page: its graph or table id, its CSS grid area and how many bars or table
-    rows fit it on a 16:9 screen (the tightest wall shape; wide walls give every panel full height).
+    """One panel of a wall page: its graph or table id, its CSS grid area, what it shows and how many bars
+    or table rows fit it on a 16:9 screen (the tightest wall shape; wide walls give every panel full
+    height).
 
     Why a fixed count: type on the wall scales with the screen, so a half-height panel holds the same
     five bars or four rows at 1080p and at 4K. More than that and Plotly drops every other label, or a
@@ -27,6 +29,8 @@ class WallPanel(NamedTuple):
 
     id: str
     area: str
+    key: str  # the panel key of dashboard.present.panels
+    kind: str = "chart"  # chart, map or table
     limit: int | None = None  # bars or rows; None: a map or a line chart
     both_ends: bool = False  # a ranking too long for the panel shows its first and last rows
 
@@ -44,34 +48,35 @@ RANKING_ROWS = FULL_ROWS + 1  # the first five, a "⋯" row, the last five
 WALL_PANELS: dict[str, list[WallPanel]] = {
     # 16:9 grids in assets/20-wall.css; "map" is the tall area of each page.
     "overview": [
-        WallPanel("wall-ov-map", "map"),
-        WallPanel("wall-ov-trend", "a"),
-        WallPanel("wall-ov-category", "b", HALF_BARS),
-        WallPanel("wall-ov-towns", "c", FULL_ROWS),
+        WallPanel("wall-ov-map", "map", "backlog_map", "map"),
+        WallPanel("wall-ov-trend", "a", "trend_90d"),
+        # bars read better than a donut from ten metres
+        WallPanel("wall-ov-category", "b", "by_category_bar", limit=HALF_BARS),
+        WallPanel("wall-ov-towns", "c", "town_ranking_short", "table", FULL_ROWS),
     ],
     "backlog": [
-        WallPanel("wall-bl-ageing", "map", FULL_BARS),
-        WallPanel("wall-bl-map", "a"),
-        WallPanel("wall-bl-top", "c", FULL_ROWS),
+        WallPanel("wall-bl-ageing", "map", "backlog_ageing", limit=FULL_BARS),
+        WallPanel("wall-bl-map", "a", "backlog_map", "map"),
+        WallPanel("wall-bl-top", "c", "top_grids", "table", FULL_ROWS),
     ],
     "patrol": [
-        WallPanel("wall-pt-map", "map"),
-        WallPanel("wall-pt-coverage", "a", HALF_BARS),
-        WallPanel("wall-pt-duty", "b", HALF_BARS),
-        WallPanel("wall-pt-video", "c", HALF_ROWS),
+        WallPanel("wall-pt-map", "map", "patrol_map", "map"),
+        WallPanel("wall-pt-coverage", "a", "patrol_coverage", limit=HALF_BARS),
+        WallPanel("wall-pt-duty", "b", "on_duty", limit=HALF_BARS),
+        WallPanel("wall-pt-video", "c", "video_offline", "table", HALF_ROWS),
     ],
     "trends": [
-        WallPanel("wall-tr-main", "map"),
-        WallPanel("wall-tr-category", "a", HALF_BARS),
-        WallPanel("wall-tr-source", "b", HALF_BARS),
-        WallPanel("wall-tr-ontime", "c"),
+        WallPanel("wall-tr-main", "map", "trend_period"),
+        WallPanel("wall-tr-category", "a", "by_category_bar", limit=HALF_BARS),
+        WallPanel("wall-tr-source", "b", "by_source", limit=HALF_BARS),
+        WallPanel("wall-tr-ontime", "c", "ontime_weekly"),
     ],
     "rankings": [
-        WallPanel("wall-rk-towns", "map", RANKING_ROWS, both_ends=True),
-        WallPanel("wall-rk-depts", "c", RANKING_ROWS, both_ends=True),
+        WallPanel("wall-rk-towns", "map", "town_ranking", "table", RANKING_ROWS, both_ends=True),
+        WallPanel("wall-rk-depts", "c", "dept_ranking", "table", RANKING_ROWS, both_ends=True),
     ],
 }
-TABLE_PANELS = {"wall-ov-towns", "wall-bl-top", "wall-pt-video", "wall-rk-towns", "wall-rk-depts"}
+TABLE_PANELS = {p.id for page in WALL_PANELS.values() for p in page if p.kind == "table"}
 
 
 def wall_view(query: dict[str, Any]) -> ViewState:
@@ -82,11 +87,11 @@ def wall_view(query: dict[str, Any]) -> ViewState:
         return ViewState()
 
 
-def _panel(panel_id: str, area: str) -> html.Div:
-    body = html.Div(id=panel_id, className="wall-table") if panel_id in TABLE_PANELS else graph(panel_id)
+def _panel(panel: WallPanel) -> html.Div:
+    body = html.Div(id=panel.id, className="wall-table") if panel.kind == "table" else graph(panel.id)
     return html.Div(
-        [html.H3(id=f"{panel_id}-title", className="wall-panel-title"), body],
-        className=f"wall-panel area-{area}",
+        [html.H3(id=ids.title_of(panel.id), className="wall-panel-title"), body],
+        className=f"wall-panel area-{panel.area}",
     )
 
 
@@ -101,8 +106,8 @@ def wall_layout(**query: Any) -> html.Div:
     first = view.pages[0] if view.pages else WALL_PAGES[0]
     sections = [
         html.Section(
-            [_panel(p.id, p.area) for p in WALL_PANELS[page]],
-            id={"type": "wall-page", "page": page},
+            [_panel(p) for p in WALL_PANELS[page]],
+            id={"type": ids.WALL_PAGE_TYPE, "page": page},
             className="wall-page" + (" active" if page == first else ""),
             **_data_page(page),
         )
@@ -110,45 +115,45 @@ def wall_layout(**query: Any) -> html.Div:
     ]
     return html.Div(
         [
-            dcc.Store(id="wall-key"),
-            dcc.Store(id="wall-saved", storage_type="local"),
-            dcc.Store(id="wall-need-local", data=False),
-            dcc.Store(id="wall-pages", data=list(view.pages)),
-            dcc.Store(id="wall-scale", data=1.0),
-            dcc.Store(id="wall-wide", data=False),
-            dcc.Interval(id="wall-rotate", interval=max(view.rotate, 5) * 1000),
-            dcc.Interval(id="wall-clock-tick", interval=1000),
+            dcc.Store(id=ids.WALL_KEY),
+            dcc.Store(id=ids.WALL_SAVED, storage_type="local"),
+            dcc.Store(id=ids.WALL_NEED_LOCAL, data=False),
+            dcc.Store(id=ids.WALL_PAGES, data=list(view.pages)),
+            dcc.Store(id=ids.WALL_SCALE, data=1.0),
+            dcc.Store(id=ids.WALL_WIDE, data=False),
+            dcc.Interval(id=ids.WALL_ROTATE, interval=max(view.rotate, 5) * 1000),
+            dcc.Interval(id=ids.WALL_CLOCK_TICK, interval=1000),
             html.Header(
                 [
                     html.Div(
                         [html.Span("一张网", className="brand-mark"), html.H1(t("wall_title", lang))],
                         className="wall-brand",
                     ),
-                    html.Div(id="wall-scope", className="wall-scope"),
+                    html.Div(id=ids.WALL_SCOPE, className="wall-scope"),
                     html.Div(
                         [
-                            html.Div(id="wall-clock", className="wall-clock"),
-                            html.Div(id="wall-age", className="wall-age"),
+                            html.Div(id=ids.WALL_CLOCK, className="wall-clock"),
+                            html.Div(id=ids.WALL_AGE, className="wall-age"),
                         ],
                         className="wall-time",
                     ),
                 ],
                 className="wall-header",
             ),
-            html.Div(id="wall-banner", className="wall-banner", hidden=True),
-            html.Div(id="wall-alerts", className="wall-alerts"),
-            html.Div(id="wall-kpis", className="wall-kpis"),
+            html.Div(id=ids.WALL_BANNER, className="wall-banner", hidden=True),
+            html.Div(id=ids.WALL_ALERTS, className="wall-alerts"),
+            html.Div(id=ids.WALL_KPIS, className="wall-kpis"),
             html.Div(sections, className="wall-stage", id="wall-stage"),
-            html.Div(html.Div(id="wall-ticker", className="wall-ticker-track"), className="wall-ticker"),
-            html.Div(t("waiting", lang), id="wall-waiting", className="wall-waiting", hidden=True),
+            html.Div(html.Div(id=ids.WALL_TICKER, className="wall-ticker-track"), className="wall-ticker"),
+            html.Div(t("waiting", lang), id=ids.WALL_WAITING, className="wall-waiting", hidden=True),
             html.Div(
                 [html.Div(t("denied_screen", lang), className="wall-denied-title"), t("denied_text", lang)],
-                id="wall-denied",
+                id=ids.WALL_DENIED,
                 className="wall-denied",
                 hidden=True,
             ),
         ],
         className="wall",
-        id="wall-root",
+        id=ids.WALL_ROOT,
         lang="zh-CN" if lang == "zh" else "en",
     )

@@ -15,12 +15,12 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, or_, select, tuple_
 
 from dashboard.core import domain
+from dashboard.core.eventlist import COLUMNS, CSV_ROW_CAP, NEWEST_FIRST, PAGE_SIZE, SORT_COLUMNS, Sort
 from dashboard.core.i18n import SHANGHAI
 from dashboard.core.periods import period_bounds
 from dashboard.core.scope import Viewer
@@ -29,38 +29,10 @@ from dashboard.source import schema
 from dashboard.source.queries.scope import event_conditions
 
 E = schema.event
-PAGE_SIZE = 25
-CSV_ROW_CAP = 100_000  # stated in the UI and README: larger extracts belong to the DBA, not a dashboard
 CSV_BATCH = 5_000
 
-SORTABLE = {
-    "reported_at": E.c.reported_at,
-    "event_no": E.c.event_no,
-    "deadline_at": E.c.deadline_at,
-    "town_code": E.c.town_code,
-    "category_l1": E.c.category_l1,
-    "priority": E.c.priority,
-}
-
-COLUMNS: list[tuple[str, str, str]] = [
-    # (key, zh, en)
-    ("event_no", "事件编号", "Case no."),
-    ("reported_at", "上报时间", "Reported"),
-    ("town", "镇街", "Town"),
-    ("grid_code", "网格", "Grid"),
-    ("category", "类别", "Category"),
-    ("source", "来源", "Source"),
-    ("priority", "紧急程度", "Priority"),
-    ("status", "状态", "Status"),
-    ("dept", "承办部门", "Department"),
-    ("deadline_at", "办理时限", "Deadline"),
-    ("overdue", "超期", "Overdue"),
-    ("supervised", "督办", "Supervised"),
-    ("reporter", "上报人", "Reporter"),
-    ("phone", "联系电话", "Phone"),
-    ("address", "地址", "Address"),
-    ("title", "标题", "Title"),
-]
+# The SQL column behind each sort order of the list (the orders themselves are core data).
+SORTABLE = {name: E.c[name] for name in SORT_COLUMNS}
 
 
 def mask_name(name: str | None) -> str:
@@ -87,16 +59,6 @@ def mask_address(address: str | None) -> str:
         return ""
     place = _PLACE_END.match(address)
     return (place.group(0) if place else address[:4]) + "****"
-
-
-@dataclass(frozen=True)
-class Sort:
-    column: str = "reported_at"
-    descending: bool = True
-
-    def __post_init__(self) -> None:
-        if self.column not in SORTABLE:
-            raise ValueError(f"sort: unknown column {self.column!r}")
 
 
 def status_at(now: dt.datetime) -> ColumnElement[Any]:
@@ -166,7 +128,7 @@ def fetch_page(
     view: ViewState,
     now: dt.datetime,
     *,
-    sort: Sort = Sort(),
+    sort: Sort = NEWEST_FIRST,
     after: Sequence[Any] | None = None,
     limit: int = PAGE_SIZE,
     viewer: Viewer,
@@ -238,7 +200,7 @@ def csv_rows(
     view: ViewState,
     now: dt.datetime,
     *,
-    sort: Sort = Sort(),
+    sort: Sort = NEWEST_FIRST,
     cap: int = CSV_ROW_CAP,
     viewer: Viewer,
 ) -> Iterator[str]:

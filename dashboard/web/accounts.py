@@ -5,10 +5,10 @@ source database: users with hashed passwords (werkzeug's scrypt), kiosk tokens (
 secret is kept) and the key that signs session cookies, so every worker and machine shares them.
 
 A *viewer* is what the rest of the product needs to know about the person or screen behind a request:
-which towns it may see (its :class:`~dashboard.service.snapshots.Scope`) and whether it may see personal data.
+which towns it may see (its :class:`~dashboard.core.scope.Scope`) and whether it may see personal data.
 The sign-in layer (:mod:`dashboard.web.signin`) puts the viewer of each request on ``flask.g``;
-:func:`current_viewer` reads it back for the snapshot service, the event list and downloads, so no
-screen, callback or download has to remember to narrow anything.
+:func:`current_viewer` reads it back for the app context (:mod:`dashboard.web.context`), which callbacks,
+the API and downloads ask for it; they hand its scope to the service and the event list as an argument.
 """
 
 from __future__ import annotations

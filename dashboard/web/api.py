@@ -1,8 +1,8 @@
 """The HTTP JSON API: snapshots, metric definitions, health and the OpenAPI document.
 
-A thin layer: parse the view state, ask the service, serialise. The blueprint holds no state; the app
-factory registers it and puts the service in ``app.extensions["dashboard_service"]`` (see
-:func:`register_api`). Bad parameters answer 400 naming the parameter; nothing answers with a traceback.
+A thin layer: parse the view state, ask the service, serialise. The blueprint holds no state: it asks
+the app context (:mod:`dashboard.web.context`) for the service and the caller's scope. Bad parameters
+answer 400 naming the parameter; nothing answers with a traceback (routing errors: :mod:`dashboard.web.errors`).
 """
 
 from __future__ import annotations
@@ -14,35 +14,17 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.core.scope import Scope, ScopeError
+from dashboard.core.scope import ScopeError
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewStateError, parse_query
-from dashboard.service.snapshots import SnapshotService
-from dashboard.web.accounts import current_scope
+from dashboard.web.context import app_context
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEY = "dashboard_service"
-
 api = Blueprint("api", __name__)
-
-
-def register_api(app: Flask, service: SnapshotService) -> None:
-    """Register the blueprint on ``app`` (the Dash app's Flask server) and bind ``service`` to it."""
-    app.extensions[SERVICE_KEY] = service
-    app.register_blueprint(api)
-
-
-def _service() -> SnapshotService:
-    return current_app.extensions[SERVICE_KEY]
-
-
-def _scope() -> Scope:
-    """The caller's towns (from sign-in; the whole district without it)."""
-    return current_scope()
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -56,12 +38,14 @@ def json_response(data: Any, status: int = 200) -> Response:
 @api.get("/api/v1/snapshot")
 def snapshot() -> Response:
     """The snapshot of the view named by the query string, plus freshness ``meta``."""
-    service = _service()
-    view = parse_query(request.query_string.decode("utf-8", errors="replace"), now=service.clock.now())
-    result = service.snapshot(view, _scope())
+    context = app_context()
+    query = request.query_string.decode("utf-8", errors="replace")
+    view = parse_query(query, now=context.service.clock.now())
+    scope = context.scope()  # the caller's towns (from sign-in; the whole district without it)
+    result = context.snapshot(view, scope)
     if result.snapshot is None:  # source down and nothing good remembered for this view
         return json_response({"error": result.error or "no data", "meta": result.meta()}, 503)
-    body = snapshot_body(result.snapshot, result.computed_at, _scope().token())
+    body = snapshot_body(result.snapshot, result.computed_at, scope.token())
     meta = json.dumps(result.meta(), ensure_ascii=False, separators=(",", ":"), default=str)
     response = Response(f'{body[:-1]},"meta":{meta}}}', mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
@@ -114,7 +98,7 @@ def _metric_dict(metric: Any) -> dict[str, Any]:
 @api.get("/health")
 def health() -> Response:
     """200 when the source answers, 503 otherwise; the body says what works."""
-    report = _service().health()
+    report = app_context().service.health()
     return json_response(report, 200 if report["source"]["ok"] else 503)
 
 
@@ -129,15 +113,6 @@ def openapi() -> Response:
 def _bad_parameter(exc: ViewStateError) -> Response:
     status = 403 if isinstance(exc, ScopeError) else 400
     return json_response({"error": str(exc), "param": exc.param, "reason": exc.reason}, status)
-
-
-@api.app_errorhandler(404)
-@api.app_errorhandler(405)
-def _routing_error(exc: HTTPException) -> Response | HTTPException:
-    # Routing fails before the blueprint is chosen: answer JSON under /api/, leave Dash's pages alone.
-    if request.path.startswith("/api/"):
-        return json_response({"error": exc.description or exc.name}, exc.code or 404)
-    return exc
 
 
 @api.errorhandler(Exception)

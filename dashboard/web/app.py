@@ -1,7 +1,8 @@
 """The application factory: ``create_app(settings=None) -> Dash``.
 
-Engines, caches and the snapshot service are made here, never at import time, and stored on the Flask
-server's ``extensions`` so module-level callbacks reach them through :func:`get_service`.
+Engines, caches and the snapshot service are made here, never at import time, and bound to the Flask
+server as one typed :class:`~dashboard.web.context.AppContext`, which module-level callbacks, blueprints
+and request hooks reach through :func:`~dashboard.web.context.app_context`.
 """
 
 from __future__ import annotations
@@ -10,24 +11,31 @@ import os
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import dash
-from flask import Flask, current_app
-from sqlalchemy import Engine
+from flask import Flask, has_request_context, request
 
+import callbacks  # noqa: F401  (module-level @dash.callback registrations, handed to the app when it starts)
 from dashboard.core.clock import Clock, SystemClock
 from dashboard.core.settings import ASSETS_DIR, Settings, load_settings
+from dashboard.core.viewstate import ViewState, ViewStateError, parse_query
+from dashboard.service.factory import create_service
+from dashboard.service.snapshots import SnapshotService
 from dashboard.source.units import UnitDirectory
-
-SERVICE_KEY = "dashboard_service"
-SETTINGS_KEY = "dashboard_settings"
-UNITS_KEY = "dashboard_units"
-SOURCE_KEY = "dashboard_source"
-CLOCK_KEY = "dashboard_clock"
+from dashboard.web.accounts import AuthStore, current_viewer
+from dashboard.web.api import api
+from dashboard.web.context import AppContext, install_context
+from dashboard.web.downloads import downloads
+from dashboard.web.errors import install_error_handlers
+from dashboard.web.exports import export_blueprint
+from dashboard.web.security import install_security
+from dashboard.web.signin import install_auth
+from layouts.shell import register_pages, root_layout, validation_layout
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, service: Any = None
+    settings: Settings | None = None, *, clock: Clock | None = None, service: SnapshotService | None = None
 ) -> dash.Dash:
     """Build the Dash app: pages, callbacks, API blueprint and the cached snapshot service."""
     # The version check calls plotly's servers; the command hall is offline.
@@ -47,57 +55,29 @@ def create_app(
     )
     clock = clock or SystemClock()
     if service is None:
-        from dashboard.service.factory import create_service
-
         service = create_service(settings, clock=clock)
-    server.extensions[SERVICE_KEY] = service
-    server.extensions[SETTINGS_KEY] = settings
-    source = service.source_engine  # one pool on the source per process: the service's
-    server.extensions[SOURCE_KEY] = source
-    server.extensions[CLOCK_KEY] = clock
-    server.extensions[UNITS_KEY] = UnitDirectory(source)
-
-    from dashboard.web.api import api
-    from dashboard.web.downloads import downloads
-    from dashboard.web.exports import export_blueprint
+    # One pool on the source per process: the service's, also behind the units and the event list.
+    install_context(server, AppContext(service, settings, clock, UnitDirectory(service.source_engine)))
 
     server.register_blueprint(api)
     server.register_blueprint(downloads)
     server.register_blueprint(export_blueprint)
 
-    from dashboard.web.security import install_security
-    from dashboard.web.signin import install_auth
-
     install_auth(app, settings, _auth_store(settings, service))  # first: every later hook knows the viewer
     install_security(app, settings)
-
-    from layouts.shell import register_pages, validation_layout
+    install_error_handlers(server)
 
     register_pages(settings)
     app.layout = lambda: _root_layout(settings)
     app.validation_layout = validation_layout(settings)  # type: ignore[assignment]
-
-    import callbacks  # noqa: F401  (module-level @dash.callback registrations)
-
     return app
 
 
-def _auth_store(settings: Settings, service: Any) -> Any:
+def _auth_store(settings: Settings, service: SnapshotService) -> AuthStore | None:
     """Users and kiosk tokens live in the service's state store; none are needed without sign-in."""
     if settings.AUTH.strip().lower() == "none":
         return None
-    from dashboard.web.accounts import AuthStore
-
-    state = getattr(service, "state", None)
-    return AuthStore(state.engine) if state is not None else None
-
-
-def get_auth_store() -> Any:
-    """The users and kiosk tokens of the running app (None without sign-in)."""
-    from dashboard.web.signin import AUTH_KEY
-
-    gate = current_app.extensions.get(AUTH_KEY)
-    return gate.store if gate is not None else None
+    return AuthStore(service.state.engine)
 
 
 def _root_layout(settings: Settings) -> Any:
@@ -105,14 +85,6 @@ def _root_layout(settings: Settings) -> Any:
 
     Dash fetches the layout with a separate request; the page's own URL is its Referer.
     """
-    from urllib.parse import urlsplit
-
-    from flask import has_request_context, request
-
-    from dashboard.core.viewstate import ViewState, ViewStateError, parse_query
-    from dashboard.web.accounts import current_viewer
-    from layouts.shell import root_layout
-
     view = ViewState(lang=settings.LANG)
     viewer = current_viewer()
     if has_request_context() and request.referrer:
@@ -124,26 +96,3 @@ def _root_layout(settings: Settings) -> Any:
     with suppress(ViewStateError):  # towns outside the viewer's: the sync callback says so
         view = viewer.scope.apply(view)
     return root_layout(settings, view, viewer)
-
-
-def get_service() -> Any:
-    """The snapshot service of the running app (for callbacks)."""
-    return current_app.extensions[SERVICE_KEY]
-
-
-def get_units() -> UnitDirectory:
-    """Child units and map geometry (reference data, cached)."""
-    return current_app.extensions[UNITS_KEY]  # type: ignore[no-any-return]
-
-
-def get_source_engine() -> Engine:
-    """The read-only source engine (event list, reference data)."""
-    return current_app.extensions[SOURCE_KEY]  # type: ignore[no-any-return]
-
-
-def get_clock() -> Clock:
-    return current_app.extensions[CLOCK_KEY]  # type: ignore[no-any-return]
-
-
-def get_settings() -> Settings:
-    return current_app.extensions[SETTINGS_KEY]  # type: ignore[no-any-return]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from dashboard.core.scope import ScopeError
 from dashboard.core.viewstate import ViewStateError, parse_query
 from dashboard.source.eventlist import csv_rows
-from dashboard.web.accounts import current_viewer
+from dashboard.web.context import app_context
 
 downloads = Blueprint("downloads", __name__)
 
@@ -23,16 +23,16 @@ def events_csv() -> Response:
         response = jsonify({"error": err.reason, "param": err.param})
         response.status_code = 400
         return response
-    viewer = current_viewer()
+    context = app_context()
+    viewer = context.viewer()
     try:
         view = viewer.scope.apply(view)  # refused here, before a single byte of the file is sent
     except ScopeError as err:
         response = jsonify({"error": "forbidden", "param": err.param, "reason": err.reason})
         response.status_code = 403
         return response
-    engine = current_app.extensions["dashboard_source"]
-    clock = current_app.extensions["dashboard_clock"]
-    now = view.as_of or clock.now()
+    engine = context.source_engine
+    now = view.as_of or context.now()
 
     def generate() -> Iterator[str]:
         with engine.connect() as conn:

@@ -20,16 +20,12 @@ from flask.blueprints import BlueprintSetupState
 
 from dashboard.core.viewstate import ViewState, parse_query
 from dashboard.export.common import PNG_SIZE, ExportError, check_panel, parse_pages, png_size
-from dashboard.export.exporter import export_view
-from dashboard.web.accounts import current_scope
+from dashboard.web.context import app_context
 
 EXPORT_ONLY = ("pages", "panel", "width", "height")
 MAX_ACTIVE = 2  # concurrent exports per server process; the rest get 429
 RETRY_AFTER = 10  # seconds suggested to a client turned away
 SLOTS_KEY = "dashboard_export_slots"
-SERVICE_KEY = "dashboard_service"
-UNITS_KEY = "dashboard_units"
-CLOCK_KEY = "dashboard_clock"
 
 export_blueprint = Blueprint("export", __name__, url_prefix="/export")
 
@@ -68,8 +64,7 @@ def split_query(fmt: str) -> tuple[ViewState, dict[str, Any]]:
     """The view (from the view parameters) and the checked export-only parameters."""
     args = request.args
     view_params = {k: args.getlist(k) for k in args if k not in EXPORT_ONLY}
-    clock = current_app.extensions.get(CLOCK_KEY)
-    view = parse_query(view_params, now=clock.now() if clock is not None else None)
+    view = parse_query(view_params, now=app_context().now())
     if fmt != "png":
         for name in ("panel", "width", "height"):
             if name in args:
@@ -99,11 +94,8 @@ def answer(fmt: str) -> Any:
         )
         return body, 429, {"Retry-After": str(RETRY_AFTER)}
     try:
-        service = current_app.extensions[SERVICE_KEY]
-        units = current_app.extensions.get(UNITS_KEY)
-        payload, filename, mimetype = export_view(
-            service, units.geojson if units else None, view, fmt, scope=current_scope(), **extra
-        )
+        context = app_context()
+        payload, filename, mimetype = context.export(view, fmt, scope=context.scope(), **extra)
     except PermissionError as exc:  # the service's ScopeError: towns outside what the caller may see
         return jsonify({"error": "forbidden", "param": getattr(exc, "param", None), "message": str(exc)}), 403
     except ValueError as exc:

@@ -8,7 +8,8 @@ Installed by the app factory with :func:`install_security` (one call, after the 
   and ``X-Frame-Options: DENY``; answers under /api, /download and /export are never cached;
 * ``POST /_dash-update-component`` is checked before Dash sees it: size (1 MB), JSON, shape, a known
   server-side callback and inputs/state that match its declaration. Anything else answers 4xx JSON;
-* 404/405/413/429/500 answer short JSON (or plain text for pages), never a traceback or a path;
+* errors answer short JSON (or plain text for pages), never a traceback or a path: the handlers are
+  :mod:`dashboard.web.errors`, registered by the app factory;
 * exports (/export/* and the export button) and CSV downloads are limited per client address
   (sliding minute) and answer 429 with ``Retry-After`` beyond it; each one that was served is written to
   the audit log of the state store (actor: the signed-in user or kiosk and the client address).
@@ -18,17 +19,18 @@ Limits can be changed per app through ``server.config`` (``SECURITY_EXPORTS_PER_
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from dash.exceptions import DependencyException
-from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard.web.audit import audit, viewer_label
+from dashboard.web.errors import json_error
 from dashboard.web.limits import LocalRateLimiter, SharedRateLimiter, make_limiter
+from layouts import ids
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,9 @@ EXPORTS_PER_MINUTE = 10  # per client address, PPTX/PDF/PNG together (HTTP and t
 DOWNLOADS_PER_MINUTE = 30  # per client address, CSV downloads
 WINDOW_SECONDS = 60.0
 NO_STORE_PREFIXES = ("/api/", "/download/", "/export/", "/health")
-JSON_PREFIXES = ("/api/", "/download/", "/export/", "/_dash-", "/health")
-EXPORT_OUTPUT = "export-download.data"  # the export button's callback (callbacks/export.py)
+BLUEPRINT_PREFIXES = ("/api/", "/download/", "/export/")  # served by our blueprints, never by Dash's pages
+EXPORT_OUTPUT = f"{ids.EXPORT_DOWNLOAD}.data"  # the export button's callback (callbacks/export.py)
+EXPORT_CLICK = f'"type":"{ids.EXPORT_TYPE}"'  # in the changed property id of an export button
 
 STATIC_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -67,13 +70,6 @@ def content_security_policy(script_hashes: list[str]) -> str:
 
 # The per-process limiter; install_security shares counts through Redis when the cache is Redis.
 RateLimiter = LocalRateLimiter
-
-
-def json_error(message: str, status: int, **extra: Any) -> Response:
-    body = json.dumps({"error": message, **extra}, ensure_ascii=False, separators=(",", ":"))
-    response = Response(body, status=status, mimetype="application/json")
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _client() -> str:
@@ -212,16 +208,16 @@ PROPERTY_CHECKS: dict[str, Callable[[Any], bool]] = {
     "id": lambda v: isinstance(v, str | dict),
 }
 STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "view": _is_text,
-    "view-error": _is_text,  # the message of a bad link
-    "ev-cursor": _is_cursor,
-    "wall-saved": _is_saved,
-    "wall-scale": lambda v: (
+    ids.VIEW: _is_text,
+    ids.VIEW_ERROR: _is_text,  # the message of a bad link
+    ids.EV_CURSOR: _is_cursor,
+    ids.WALL_SAVED: _is_saved,
+    ids.WALL_SCALE: lambda v: (
         v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 20)
     ),
-    "wall-pages": lambda v: v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v)),
-    "wall-need-local": lambda v: v is None or isinstance(v, bool),
-    "wall-wide": lambda v: v is None or isinstance(v, bool),
+    ids.WALL_PAGES: lambda v: v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v)),
+    ids.WALL_NEED_LOCAL: lambda v: v is None or isinstance(v, bool),
+    ids.WALL_WIDE: lambda v: v is None or isinstance(v, bool),
 }
 
 
@@ -307,7 +303,7 @@ def check_callback_body(
 
 
 def install_security(app: Any, settings: Any = None) -> None:
-    """Install headers, the callback guard, error answers, limits and the audit log on a Dash app."""
+    """Install headers, the callback guard, limits and the audit log on a Dash app."""
     server: Flask = app.server
     server.config.setdefault("SECURITY_EXPORTS_PER_MINUTE", EXPORTS_PER_MINUTE)
     server.config.setdefault("SECURITY_DOWNLOADS_PER_MINUTE", DOWNLOADS_PER_MINUTE)
@@ -349,7 +345,7 @@ def install_security(app: Any, settings: Any = None) -> None:
     @server.before_request
     def _guard() -> Response | None:
         path = request.path
-        if path.startswith(JSON_PREFIXES[:3]) and request.url_rule is not None and request.blueprint is None:
+        if path.startswith(BLUEPRINT_PREFIXES) and request.url_rule is not None and request.blueprint is None:
             # Dash's page catch-all would answer these with the app's HTML and 200.
             return json_error("not found", 404)
         if path.startswith("/export/"):
@@ -408,7 +404,7 @@ def install_security(app: Any, settings: Any = None) -> None:
         """False for the export button's answers without a file (PreventUpdate, an export error)."""
         if g.get("security_export_body") is None:
             return True
-        return response.status_code == 200 and b'"export-download"' in response.get_data()
+        return response.status_code == 200 and f'"{ids.EXPORT_DOWNLOAD}"'.encode() in response.get_data()
 
     def _audit(kind: str) -> None:
         body = g.pop("security_export_body", None)
@@ -418,62 +414,16 @@ def install_security(app: Any, settings: Any = None) -> None:
             action, detail = "export", request.full_path.rstrip("?")
         else:
             action, detail = "download_csv", request.full_path.rstrip("?")
-        service = current_app.extensions.get("dashboard_service")
-        store = getattr(service, "state", None)
-        if store is None:
-            return
-        try:
-            from dashboard.web.signin import viewer_label
-
-            store.audit(dt.datetime.now(dt.UTC), viewer_label(), action, detail[:2000])
-        except Exception:  # the audit log must not cost the user the file; the log says it failed
-            log.exception("could not write the audit log for %s", detail[:200])
-
-    for code in (400, 403, 404, 405, 413, 415, 429):
-        server.register_error_handler(code, _http_error)
-    server.register_error_handler(500, _internal_error)
-    server.register_error_handler(DependencyException, _not_found)
-    # A callback asked for towns outside the viewer's (a forged update request), or has no viewer.
-    server.register_error_handler(PermissionError, _forbidden)
+        audit(action, viewer_label(), detail)  # never fails the answer: the file is already made
 
 
 def _export_clicked(body: dict[str, Any]) -> bool:
-    return any(isinstance(c, str) and '"type":"export"' in c for c in body.get("changedPropIds", []))
+    return any(isinstance(c, str) and EXPORT_CLICK in c for c in body.get("changedPropIds", []))
 
 
 def _export_detail(body: dict[str, Any]) -> str:
-    changed = next((c for c in body.get("changedPropIds", []) if '"type":"export"' in c), "")
+    changed = next((c for c in body.get("changedPropIds", []) if EXPORT_CLICK in c), "")
     fmt = changed.split('"format":"', 1)[-1].split('"', 1)[0] if '"format":"' in changed else "?"
     state = {s.get("id"): s.get("value") for s in body.get("state", []) if isinstance(s, dict) and "id" in s}
-    view, page = state.get("view"), state.get("url")
+    view, page = state.get(ids.VIEW), state.get(ids.URL)
     return f"button {fmt} page={page} view={view if isinstance(view, str) else ''}"
-
-
-def _wants_json() -> bool:
-    return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
-
-
-def _http_error(exc: HTTPException) -> Response:
-    code = exc.code or 500
-    if _wants_json():
-        return json_error(exc.name.lower(), code)
-    return Response(f"{code} {exc.name}\n", status=code, mimetype="text/plain")
-
-
-def _not_found(_exc: Exception) -> Response:  # /_dash-component-suites/<unknown library>/...
-    return _http_error(NotFound())
-
-
-def _forbidden(exc: Exception) -> Response:
-    from dashboard.core.scope import Unauthorized
-
-    if isinstance(exc, Unauthorized):
-        return json_error("unauthorized", 401)
-    return json_error(f"forbidden: {exc}", 403)
-
-
-def _internal_error(exc: Exception) -> Response:
-    # Flask has already logged the traceback (app.logger); the client learns nothing about it.
-    if _wants_json():
-        return json_error("internal error", 500)
-    return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")

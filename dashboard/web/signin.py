@@ -34,6 +34,10 @@ from flask import Flask, Response, current_app, g, redirect, request, session
 from dashboard.core.scope import LOCAL_VIEWER, Viewer
 from dashboard.core.settings import Settings
 from dashboard.web.accounts import AuthStore
+from dashboard.web.audit import audit, client
+from dashboard.web.errors import JSON_PREFIXES, json_error
+from dashboard.web.security import DASH_UPDATE_PATH, MAX_CALLBACK_BODY
+from layouts import ids
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +46,9 @@ PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 PUBLIC_PATHS = frozenset(
     {"/login", "/logout", "/health", "/_favicon.ico", "/favicon.ico", "/api/v1/openapi.json"}
 )
-JSON_PREFIXES = ("/api/", "/download/", "/export/", "/_dash-", "/_reload-hash")
-DASH_UPDATE_PATH = "/_dash-update-component"
 # Callbacks a refused viewer may still reach: they say "unauthorised" / "signed out" on screen
 # instead of leaving stale data up (callbacks/wall.py, callbacks/pages.py). They never return data.
-SAYS_REFUSED = ("wall-kpis.children", "data-age.children")
-MAX_CALLBACK_BODY = 1024 * 1024
+SAYS_REFUSED = (f"{ids.WALL_KPIS}.children", f"{ids.DATA_AGE}.children")
 SIGNIN_FAILURES_PER_NAME = 5  # per user name and client address, per SIGNIN_WINDOW
 SIGNIN_FAILURES_PER_CLIENT = 20  # per client address, whatever the names tried
 SIGNIN_WINDOW = 15 * 60.0
@@ -371,35 +372,9 @@ def _is_wall(path: str) -> bool:
 
 
 def _json(status: int, error: str, message: str) -> Response:
-    from dashboard.web.security import json_error
-
     response = json_error(message, status)
     response.headers["X-Dashboard-Auth"] = error
     return response
-
-
-def client() -> str:
-    return request.remote_addr or "?"
-
-
-def audit(action: str, actor: str, detail: str | None = None) -> None:
-    """One line in the audit log; never costs the user the request if the log cannot be written."""
-    service = current_app.extensions.get("dashboard_service")
-    store = getattr(service, "state", None)
-    if store is None:
-        return
-    try:
-        store.audit(dt.datetime.now(dt.UTC), actor[:128], action, (detail or "")[:2000])
-    except Exception:
-        log.exception("could not write the audit log (%s %s)", action, actor)
-
-
-def viewer_label() -> str:
-    """The audit actor for this request: the user, the kiosk, or the client address."""
-    viewer = g.get("dashboard_viewer")
-    if viewer is None or viewer.kind == "local":
-        return client()
-    return f"{viewer.label()}@{client()}"
 
 
 def _networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -27,8 +27,10 @@ from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.oxml.ns import qn
 
 from dashboard import cli
+from dashboard.core.clock import SystemClock
 from dashboard.core.metrics import METRICS
 from dashboard.core.scope import DISTRICT, Scope
+from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
 from dashboard.export import images, pdf
@@ -41,6 +43,7 @@ from dashboard.source.engines import make_source_engine
 from dashboard.source.queries.snapshot import build_snapshot
 from dashboard.source.units import UnitDirectory
 from dashboard.web import exports as export_http
+from dashboard.web.context import AppContext, install_context
 from tests.support.services import need_tool
 
 NOW = dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC)  # 14:00 in Xiaoshan
@@ -478,8 +481,7 @@ def test_cli_writes_the_deck(
 @pytest.fixture
 def client(service: SeededService, units: UnitDirectory) -> Any:
     app = Flask("export-test")
-    app.extensions["dashboard_service"] = service
-    app.extensions["dashboard_units"] = units
+    install_context(app, AppContext(service, load_settings(env={}), SystemClock(), units))  # a fake service
     app.register_blueprint(export_http.export_blueprint)
     return app.test_client()
 

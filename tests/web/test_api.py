@@ -18,7 +18,10 @@ from dashboard.service.cache import init_cache
 from dashboard.service.snapshots import SnapshotService
 from dashboard.service.state import StateStore
 from dashboard.source.engines import init_db, make_source_engine
-from dashboard.web.api import register_api
+from dashboard.source.units import UnitDirectory
+from dashboard.web.api import api
+from dashboard.web.context import AppContext, app_context, install_context
+from dashboard.web.errors import install_error_handlers
 from tests.support.fakes import T0, FakeSource
 
 BAD = [
@@ -57,7 +60,9 @@ def app(tmp_path: Path, fake: FakeSource) -> Iterator[Flask]:
         builder=fake.build,
         versioner=fake.data_version,
     )
-    register_api(app, service)
+    install_context(app, AppContext(service, settings, service.clock, UnitDirectory(engine)))
+    install_error_handlers(app)
+    app.register_blueprint(api)
     yield app
     engine.dispose()
 
@@ -90,7 +95,7 @@ def test_bad_parameters_answer_400_naming_them(client: FlaskClient, query: str, 
 def test_stale_answer_and_503_without_any(client: FlaskClient, fake: FakeSource, app: Flask) -> None:
     assert client.get("/api/v1/snapshot").status_code == 200
     fake.fail = True
-    app.extensions["dashboard_service"].clock.advance(120)
+    app_context(app).service.clock.advance(120)
     stale = client.get("/api/v1/snapshot")
     assert stale.status_code == 200
     assert stale.get_json()["meta"]["stale"] is True
@@ -113,7 +118,7 @@ def test_scope_outside_answers_403(app: Flask) -> None:
 
 
 def test_unexpected_errors_answer_500_without_a_traceback(app: Flask) -> None:
-    service = app.extensions["dashboard_service"]
+    service = app_context(app).service
 
     def explode(*_args: object) -> None:
         raise RuntimeError("secret detail /etc/passwd")
@@ -128,9 +133,7 @@ def test_health_200_and_503(client: FlaskClient, app: Flask, tmp_path: Path) -> 
     response = client.get("/health")
     assert response.status_code == 200
     assert response.get_json()["source"]["ok"] is True
-    app.extensions["dashboard_service"].source_engine = make_source_engine(
-        "postgresql+psycopg://x@127.0.0.1:1/x"
-    )
+    app_context(app).service.source_engine = make_source_engine("postgresql+psycopg://x@127.0.0.1:1/x")
     down = client.get("/health")
     assert down.status_code == 503
     assert down.get_json()["status"] == "down"
@@ -165,7 +168,7 @@ def test_unknown_method_is_json_not_html(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert "error" in response.get_json()
     assert client.get("/api/v1/nothing").get_json()["error"]
-    assert client.get("/not-api").mimetype == "text/html"
+    assert client.get("/not-api").mimetype == "text/plain"  # a page's 404 is not JSON
     assert dt.datetime.fromisoformat(client.get("/health").get_json()["checked_at"]) == T0
 
 

@@ -25,6 +25,7 @@ from dashboard.core.settings import load_settings
 from dashboard.service.state import audit_log
 from dashboard.web.accounts import AuthStore
 from dashboard.web.app import create_app
+from dashboard.web.context import app_context
 from tests.support.dash_callbacks import restore_callbacks
 
 pytestmark = pytest.mark.filterwarnings(
@@ -78,7 +79,7 @@ def staff(site: Any) -> Any:
 
 
 def audit(site: Any, action: str) -> list[Any]:
-    with site.server.extensions["dashboard_service"].state.engine.connect() as conn:
+    with app_context(site.server).service.state.engine.connect() as conn:
         return list(conn.execute(select(audit_log).where(audit_log.c.action == action)))
 
 
@@ -323,7 +324,7 @@ def test_png_and_pdf_exports_are_built_from_the_narrowed_view(
     site: Any, staff: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every snapshot an export reads is the town user's (the renderer itself is stubbed here)."""
-    service = site.server.extensions["dashboard_service"]
+    service = app_context(site.server).service
     seen: list[tuple[str, ...]] = []
     real = service.snapshot
 

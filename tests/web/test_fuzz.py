@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from dashboard.core.scope import DISTRICT
 from dashboard.core.settings import load_settings
 from dashboard.web.app import create_app
+from dashboard.web.context import app_context
 from tests.support.dash_callbacks import restore_callbacks
 
 pytestmark = [
@@ -109,8 +110,7 @@ def app(district: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
         return b"\x89PNG stub", "x.png", "image/png"
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("dashboard.web.exports.export_view", stub)  # /export/*
-        patch.setattr("dashboard.export.exporter.export_view", stub)  # the export button's callback
+        patch.setattr("dashboard.web.context.export_view", stub)  # /export/* and the export button
         yield app
 
 
@@ -126,7 +126,7 @@ def fast_client(district: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A second app whose snapshot builder returns one precomputed snapshot: the query-string fuzz
     then costs parsing, caching and serialising, not one SQL aggregation per random valid view."""
     app = make_app(district, tmp_path_factory.mktemp("fuzz-fast"))
-    service = app.server.extensions["dashboard_service"]
+    service = app_context(app.server).service
     from dashboard.core.viewstate import ViewState
 
     district_snapshot = service.snapshot(ViewState(), DISTRICT).snapshot

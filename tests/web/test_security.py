@@ -20,6 +20,7 @@ from dashboard.core.scope import DISTRICT
 from dashboard.core.settings import load_settings
 from dashboard.service.state import audit_log
 from dashboard.web.app import create_app
+from dashboard.web.context import app_context
 from dashboard.web.security import content_security_policy
 from tests.support.dash_callbacks import restore_callbacks
 from tests.support.services import need
@@ -45,8 +46,7 @@ def app(district: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     def stub(*_args: Any, **_kwargs: Any) -> tuple[bytes, str, str]:
         return b"\x89PNG stub", "panel.png", "image/png"
 
-    monkeypatch.setattr("dashboard.web.exports.export_view", stub)
-    monkeypatch.setattr("dashboard.export.exporter.export_view", stub)
+    monkeypatch.setattr("dashboard.web.context.export_view", stub)  # /export/* and the export button
     app = create_app(settings)
     assert app.server.test_client().get("/").status_code == 200  # Dash sets itself up
     return app
@@ -58,7 +58,7 @@ def client(app: Any) -> Any:
 
 
 def audit_rows(app: Any) -> list[Any]:
-    store = app.server.extensions["dashboard_service"].state
+    store = app_context(app.server).service.state
     with store.engine.connect() as conn:
         return list(conn.execute(select(audit_log).order_by(audit_log.c.id)))
 
@@ -180,7 +180,7 @@ def test_the_walls_saved_copy_passes_the_guard(app: Any, client: Any) -> None:
     """The largest real request: the wall's fallback sends back the snapshot kept in local storage."""
     from dashboard.core.viewstate import ViewState
 
-    snapshot = app.server.extensions["dashboard_service"].snapshot(ViewState(), DISTRICT).snapshot
+    snapshot = app_context(app.server).service.snapshot(ViewState(), DISTRICT).snapshot
     key = next(
         k
         for k, v in app.callback_map.items()
@@ -296,7 +296,7 @@ def test_the_export_button_is_limited_and_audited(
         raise ExportError("renderer unavailable")
 
     with monkeypatch.context() as patch:
-        patch.setattr("dashboard.export.exporter.export_view", broken)
+        patch.setattr("dashboard.web.context.export_view", broken)
         failed = click(1)  # the page shows the error; no file, so neither counted nor audited
         assert failed.status_code == 200 and "renderer unavailable" in failed.get_data(as_text=True)
     first = click(2)

@@ -1,0 +1,145 @@
+"""The app context: what callbacks, blueprints and request hooks ask the running app for, typed.
+
+The app factory (:func:`dashboard.web.app.create_app`) makes one :class:`AppContext` per app and binds it
+to the Flask server with :func:`install_context`; inside a request, :func:`app_context` gives it back.
+Callbacks import this module at module level: it imports no factory, callback or layout, so the imports
+run one way (``web.app`` → ``callbacks`` → ``web.context``).
+
+The context is per app; the viewer is per request. :meth:`AppContext.viewer` and :meth:`AppContext.scope`
+read the current request's viewer (put there by :mod:`dashboard.web.signin`), and everything below the
+web layer takes them as arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard.core.clock import Clock
+from dashboard.core.eventlist import Sort
+from dashboard.core.scope import Scope, Viewer
+from dashboard.core.settings import Settings
+from dashboard.core.viewstate import ViewState
+from dashboard.export.common import ExportError
+from dashboard.export.exporter import export_view
+from dashboard.service.snapshots import ServiceResult, SnapshotService
+from dashboard.source.eventlist import fetch_page, keyset_of
+from dashboard.source.units import UnitDirectory
+from dashboard.web.accounts import current_viewer
+
+__all__ = [
+    "CONTEXT_KEY",
+    "AppContext",
+    "EventPage",
+    "ExportError",
+    "ServiceResult",
+    "SourceUnavailable",
+    "app_context",
+    "install_context",
+]
+
+CONTEXT_KEY = "dashboard"  # the one key of the app's state in ``Flask.extensions``
+# What a read of the source (units, boundaries, the event list) raises when the database cannot answer.
+SourceUnavailable = SQLAlchemyError
+
+GeoJSON = dict[str, Any]
+Keyset = list[Any]  # where an event page ends: [sort value, event id], JSON-able for the browser
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of the event list: display rows (column keys only) and the keyset that continues it."""
+
+    rows: list[dict[str, Any]]
+    after: Keyset | None  # None when the page is empty: there is nothing after it
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The app's snapshot service, settings, clock and unit directory, and what is asked of them."""
+
+    service: SnapshotService
+    settings: Settings
+    clock: Clock
+    units: UnitDirectory  # child units for the filters, boundaries for the maps (cached reads)
+
+    @property
+    def source_engine(self) -> Engine:
+        """The read-only source pool: the service's own, the only one of the process."""
+        return self.service.source_engine
+
+    def viewer(self) -> Viewer:
+        """The viewer of the current request; raises Unauthorized for a refused one that may still ask."""
+        return current_viewer()
+
+    def scope(self) -> Scope:
+        """The towns the current request's viewer may see."""
+        return self.viewer().scope
+
+    def now(self) -> dt.datetime:
+        """The app clock's time (fixed in tests and the equivalence harness)."""
+        return self.clock.now()
+
+    def snapshot(self, view: ViewState, scope: Scope) -> ServiceResult:
+        """The service's answer for ``view`` as ``scope`` may see it (cached; last good on failure)."""
+        return self.service.snapshot(view, scope)
+
+    def geojson(self, level: str, parent: str | None = None) -> GeoJSON:
+        """The boundaries of a map (a database read the first time, then cached for minutes)."""
+        return self.units.geojson(level, parent)
+
+    def children(self, code: str) -> list[dict[str, str]]:
+        """The villages of a town or the grids of a village, as code, name_zh and name_en."""
+        return self.units.children(code)
+
+    def event_page(
+        self, view: ViewState, sort: Sort, after: Keyset | None, *, now: dt.datetime, viewer: Viewer
+    ) -> EventPage:
+        """The page of events ``viewer`` may see after the keyset ``after`` (the first page for None)."""
+        with self.source_engine.connect() as conn:
+            rows = fetch_page(conn, view, now, sort=sort, after=after, viewer=viewer)
+        shown = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+        return EventPage(shown, keyset_of(rows[-1], sort) if rows else None)
+
+    def export(
+        self,
+        view: ViewState,
+        fmt: str,
+        *,
+        scope: Scope,
+        pages: list[str] | None = None,
+        panel: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> tuple[bytes, str, str]:
+        """``(payload, filename, mimetype)`` of the deck (pptx, pdf) or panel picture (png) of ``view``.
+
+        Raises ValueError for a bad argument and :class:`ExportError` when the file cannot be made.
+        """
+        return export_view(
+            self.service,
+            self.geojson,
+            view,
+            fmt,
+            pages=pages,
+            panel=panel,
+            scope=scope,
+            width=width,
+            height=height,
+        )
+
+
+def install_context(server: Flask, context: AppContext) -> None:
+    """Bind ``context`` to ``server`` (the app factory does this once per app)."""
+    server.extensions[CONTEXT_KEY] = context
+
+
+def app_context(server: Flask | None = None) -> AppContext:
+    """The context of ``server``, or of the app serving the current request."""
+    app = server if server is not None else current_app
+    return app.extensions[CONTEXT_KEY]  # type: ignore[no-any-return]

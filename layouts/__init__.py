@@ -1,0 +1,1 @@
+"""Pure builders of component trees: handed what they draw, never fetch."""

@@ -1,0 +1,104 @@
+"""Component ids that more than one place names: the layouts that create them, the callbacks that fill
+them, and the request guard and sign-in that recognise their callbacks. Defined once, here.
+
+Ids that only a layout knows (CSS hooks such as ``chrome`` or ``nav-overview``) stay in that layout.
+Pattern-matching ids are dicts whose ``type`` is one of the ``*_TYPE`` names below.
+"""
+
+from __future__ import annotations
+
+# --- every page (layouts/shell.py) ---------------------------------------------------------------
+URL = "url"
+VIEW = "view"  # the canonical view (a query string): what every data callback reads
+VIEW_ERROR = "view-error"
+TICK = "tick"
+ROOT = "root"
+LANG_TOGGLE = "lang-toggle"
+DATA_AGE = "data-age"
+BANNER_ASOF = "banner-asof"
+BANNER_ASOF_TEXT = "banner-asof-text"
+BACK_TO_LIVE = "back-to-live"
+BANNER_STALE = "banner-stale"
+BANNER_ERROR = "banner-error"
+EXPORT_TYPE = "export"  # {"type": EXPORT_TYPE, "format": "pptx" | "pdf" | "png"}: the export buttons
+EXPORT_DOWNLOAD = "export-download"
+EXPORT_STATUS = "export-status"
+
+# The filter bar.
+F_TOWN = "f-town"
+F_VILLAGE = "f-village"
+F_CATEGORY = "f-category"
+F_SOURCE = "f-source"
+F_DEPT = "f-dept"
+F_PERIOD = "f-period"
+F_EASTERN = "f-eastern"
+F_RANGE = "f-range"
+F_ASOF_DATE = "f-asof-date"
+F_ASOF_TIME = "f-asof-time"
+
+# --- browser pages (layouts/pages.py) ------------------------------------------------------------
+OV_KEY = "ov-key"
+OV_KPIS = "ov-kpis"
+OV_TREND = "ov-trend"
+OV_CATEGORY = "ov-category"
+OV_BACKLOG = "ov-backlog"
+OV_TOWNS = "ov-towns"
+OV_TICKER = "ov-ticker"
+
+BL_KEY = "bl-key"
+BL_CRUMBS = "bl-crumbs"
+BL_AGEING = "bl-ageing"
+BL_MAP = "bl-map"
+BL_TOP = "bl-top"
+BL_CASES = "bl-cases"
+CRUMB_TYPE = "crumb"  # {"type": CRUMB_TYPE, "code": unit code}: the breadcrumb's buttons
+
+PT_KEY = "pt-key"
+PT_KPIS = "pt-kpis"
+PT_COVERAGE = "pt-coverage"
+PT_MAP = "pt-map"
+PT_DUTY = "pt-duty"
+PT_VIDEO = "pt-video"
+
+TR_KEY = "tr-key"
+TR_MAIN = "tr-main"
+TR_CATEGORY = "tr-category"
+TR_SOURCE = "tr-source"
+TR_DEPT = "tr-dept"
+TR_ONTIME = "tr-ontime"
+PRESET_TYPE = "preset"  # {"type": PRESET_TYPE, "period": ...}: the trends page's period buttons
+
+RK_KEY = "rk-key"
+RK_TOWNS = "rk-towns"
+RK_DEPTS = "rk-depts"
+
+EV_SUMMARY = "ev-summary"
+EV_CSV = "ev-csv"
+EV_TABLE = "ev-table"
+EV_CURSOR = "ev-cursor"
+
+# --- the wall (layouts/wall.py; its panels' ids are in its WALL_PANELS) ---------------------------
+WALL_ROOT = "wall-root"
+WALL_KEY = "wall-key"
+WALL_SAVED = "wall-saved"  # the last good data in the wall PC's local storage
+WALL_NEED_LOCAL = "wall-need-local"
+WALL_PAGES = "wall-pages"
+WALL_SCALE = "wall-scale"
+WALL_WIDE = "wall-wide"
+WALL_ROTATE = "wall-rotate"
+WALL_CLOCK_TICK = "wall-clock-tick"
+WALL_CLOCK = "wall-clock"
+WALL_SCOPE = "wall-scope"
+WALL_AGE = "wall-age"
+WALL_BANNER = "wall-banner"
+WALL_ALERTS = "wall-alerts"
+WALL_KPIS = "wall-kpis"
+WALL_TICKER = "wall-ticker"
+WALL_WAITING = "wall-waiting"
+WALL_DENIED = "wall-denied"
+WALL_PAGE_TYPE = "wall-page"  # {"type": WALL_PAGE_TYPE, "page": name}: the wall's rotating pages
+
+
+def title_of(panel_id: str) -> str:
+    """The id of a wall panel's title (``wall-ov-map`` → ``wall-ov-map-title``)."""
+    return f"{panel_id}-title"
