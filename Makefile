@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check dashboard callbacks layouts tests
 	$(VENV)/bin/ruff format --check dashboard callbacks layouts tests
 	$(VENV)/bin/mypy dashboard callbacks layouts
+	$(VENV)/bin/lint-imports --no-cache
 
 seed: $(STAMP)
 	$(PY) -m dashboard seed

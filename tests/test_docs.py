@@ -36,27 +36,6 @@ SKIP_DIRS |= {".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis"}
 # to them, and a link may point ahead of the first committed run. Once they exist they are checked.
 GENERATED = {"data/bench/latest-full.md", "data/bench/latest-full.json"}
 
-# Stale references in modules other changes own; each is to be fixed there, and then removed here (a
-# test fails when an entry no longer occurs, so this list only shrinks). (path, text found) pairs.
-KNOWN_STALE: set[tuple[str, str]] = {
-    ("dashboard/core/metrics.py", "DOMAIN.md"),
-    ("dashboard/core/metrics.py", "docs/metrics.md"),
-    ("dashboard/core/metrics.py", 'README →\n"Metrics"'),
-    ("dashboard/source/queries/common.py", "docs/metrics.md"),
-    ("dashboard/source/queries/kpis.py", "DOMAIN §"),
-    ("dashboard/source/queries/rankings.py", "DOMAIN §"),
-    ("dashboard/source/queries/scope.py", "DOMAIN §"),
-    ("dashboard/source/queries/snapshot.py", "docs/metrics.md"),
-    ("dashboard/sample/seed.py", "DOMAIN §"),
-    ("dashboard/sample/lifecycle.py", "DOMAIN.md"),
-    ("dashboard/sample/lifecycle.py", "DOMAIN §"),
-    ("dashboard/sample/lifecycle.py", "DOMAIN brief"),
-    ("dashboard/ingest/importer.py", 'README → "Import"'),
-    ("dashboard/ingest/importer.py", "DOMAIN §"),
-    ("tests/source/test_metrics.py", "DOMAIN §"),
-    ("tests/sample/test_seed.py", "DOMAIN §"),
-}
-
 
 # --- Markdown helpers ----------------------------------------------------------------------------------
 
@@ -235,7 +214,7 @@ ONE_OF_AT_MOST = 8  # longer enumerations are listed once, under "Values"
 
 def import_specs() -> list[Any]:
     """The importer's table specs, in processing order. The one place this test reaches into the importer."""
-    from dashboard.ingest.importer import iter_specs
+    from dashboard.ingest.specs import iter_specs
 
     return list(iter_specs())
 
@@ -297,6 +276,24 @@ def test_import_columns_match_the_importer(spec: Any) -> None:
 def test_import_doc_has_no_other_tables() -> None:
     documented = re.findall(r"^### `(\w+)`", read(INGEST_README), flags=re.M)
     assert documented == [s.name for s in import_specs()]
+
+
+# --- Module tables (dashboard/<package>/README.md → "| module |") -----------------------------------
+
+
+def module_table_packages() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "dashboard").glob("*/README.md") if "| module |" in read(p))
+
+
+@pytest.mark.parametrize("package", module_table_packages(), ids=lambda p: p.name)
+def test_module_table_lists_every_module_of_its_package(package: Path) -> None:
+    text = read(package / "README.md")
+    table = text[text.index("| module |") :].split("\n\n", 1)[0]
+    named = {
+        m for row in table.splitlines()[2:] for m in re.findall(r"`([a-z0-9_]+\.py)`", row.split("|")[1])
+    }
+    modules = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    assert named == modules, f"{rel(package)}/README.md: missing {modules - named}, extra {named - modules}"
 
 
 # --- Links and references ---------------------------------------------------------------------------
@@ -406,16 +403,8 @@ def stale_references() -> Iterator[tuple[str, str, str]]:
 
 
 def test_no_reference_to_a_missing_document() -> None:
-    found = [
-        f"{f}: {found!r}: {why}" for f, found, why in stale_references() if (f, found) not in KNOWN_STALE
-    ]
+    found = [f"{f}: {found!r}: {why}" for f, found, why in stale_references()]
     assert not found, "\n".join(found)
-
-
-def test_known_stale_references_are_still_there() -> None:
-    present = {(f, found) for f, found, _why in stale_references()}
-    fixed = sorted(KNOWN_STALE - present)
-    assert not fixed, f"fixed, so remove from KNOWN_STALE in tests/test_docs.py: {fixed}"
 
 
 # --- Printing the generated tables --------------------------------------------------------------------

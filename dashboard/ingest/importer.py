@@ -1,6 +1,6 @@
 """Import CSV/XLSX exports of a 一张网 system into the canonical tables (``python -m dashboard import``).
 
-The contract, in short (README → "Import" has the full file format):
+The contract, in short (dashboard/ingest/README.md has the full file format):
 
 * CSV in UTF-8 (with or without BOM), GB18030 (Excel on Chinese Windows) or UTF-16 (Excel "Unicode
   text"); XLSX (first sheet). Headers in English (the canonical column names) or Chinese (aliases below).

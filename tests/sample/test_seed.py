@@ -134,7 +134,9 @@ def test_units_departments_staff_and_cameras(conn: Connection) -> None:
             select(au.parent_code, func.count()).where(au.level == "village").group_by(au.parent_code)
         ).all()
     )
-    assert villages_of["330109113"] == 74 and villages_of["330109011"] == 4  # 瓜沥, 前进 (DOMAIN §7)
+    assert (
+        villages_of["330109113"] == 74 and villages_of["330109011"] == 4
+    )  # 瓜沥, 前进: the published counts
     grids = conn.execute(
         select(g.grid_code, g.village_code, g.households, g.leader_staff_id, g.worker_staff_id)
     ).all()
