@@ -60,15 +60,27 @@ def town_options(lang: str, allowed: frozenset[str] | None = None) -> list[dict[
     ]
 
 
-def account(lang: str, viewer: Viewer | None) -> html.Span | None:
-    """Who is signed in, their role and a sign-out link (nothing for the local demo)."""
-    if viewer is None or viewer.kind != "user":
+def account(lang: str, viewer: Viewer | None, sign_out_token: str | None = None) -> html.Span | None:
+    """Who is signed in, their role and a sign-out button (nothing for the local demo).
+
+    Signing out is a POST with the CSRF token the web layer hands in (a link would let any site sign
+    the user out with an image tag), so the button sits in a plain form, not in a callback.
+    """
+    if viewer is None or viewer.kind != "user" or not sign_out_token:
         return None
     role = viewer.role.en if lang == "en" else viewer.role.zh
     return html.Span(
         [
             html.Span(f"{viewer.name} · {role}", className="account-name"),
-            html.A(t("sign_out", lang), href="/logout", className="btn btn-ghost", id="sign-out"),
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf_token", value=sign_out_token),
+                    html.Button(t("sign_out", lang), type="submit", className="btn btn-ghost", id="sign-out"),
+                ],
+                method="post",
+                action="/logout",
+                style={"display": "inline", "margin": 0},
+            ),
         ],
         className="account",
         id="account",
@@ -83,7 +95,9 @@ def nav(lang: str) -> html.Nav:
     return html.Nav(links, className="nav", id="nav")
 
 
-def header(lang: str, view: ViewState, viewer: Viewer | None = None) -> html.Header:
+def header(
+    lang: str, view: ViewState, viewer: Viewer | None = None, sign_out_token: str | None = None
+) -> html.Header:
     return html.Header(
         [
             html.Div(
@@ -101,7 +115,7 @@ def header(lang: str, view: ViewState, viewer: Viewer | None = None) -> html.Hea
                         className="btn btn-ghost",
                         href="?" + to_query(replace(view, lang="en" if lang == "zh" else "zh")),
                     ),
-                    account(lang, viewer),
+                    account(lang, viewer, sign_out_token),
                 ],
                 className="header-tools",
             ),
@@ -256,7 +270,14 @@ def export_menu(lang: str) -> html.Div:
     )
 
 
-def root_layout(settings: Settings, view: ViewState | None = None, viewer: Viewer | None = None) -> html.Div:
+def root_layout(
+    settings: Settings,
+    view: ViewState | None = None,
+    viewer: Viewer | None = None,
+    *,
+    sign_out_token: str | None = None,
+) -> html.Div:
+    """Every page's frame; ``sign_out_token`` (the web layer's CSRF token) shows the sign-out button."""
     view = view or ViewState(lang=settings.LANG)
     lang = view.lang
     allowed = viewer.towns if viewer is not None else None
@@ -267,7 +288,7 @@ def root_layout(settings: Settings, view: ViewState | None = None, viewer: Viewe
             dcc.Store(id=ids.VIEW_ERROR, data=None),
             dcc.Interval(id=ids.TICK, interval=settings.REFRESH_SECONDS * 1000, n_intervals=0),
             html.Div(
-                [header(lang, view, viewer), filter_bar(lang, view, allowed)],
+                [header(lang, view, viewer, sign_out_token), filter_bar(lang, view, allowed)],
                 id="chrome",
                 className="chrome",
             ),

@@ -2,7 +2,8 @@
 
 Everything here lives in the dashboard's own state store (``DASHBOARD_STATE_URL``), never in the
 source database: users with hashed passwords (werkzeug's scrypt), kiosk tokens (only a SHA-256 of the
-secret is kept) and the key that signs session cookies, so every worker and machine shares them.
+secret is kept), sign-in sessions (only a SHA-256 of the session id is kept) and the key that signs
+session cookies, so every worker and machine shares them.
 
 A *viewer* is what the rest of the product needs to know about the person or screen behind a request:
 which towns it may see (its :class:`~dashboard.core.scope.Scope`) and whether it may see personal data.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -28,6 +30,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     MetaData,
     String,
     Table,
@@ -50,11 +53,14 @@ from dashboard.core.scope import (
     towns_text,
 )
 
+log = logging.getLogger(__name__)
+
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "xsk"
 TOKEN_RE = re.compile(r"^xsk_([0-9a-f]{10})_([A-Za-z0-9_-]{32,64})$")
-LOOKUP_TTL = 1.0  # seconds a user/token lookup is reused within one process (one refresh is ≥ 2 s)
+LOOKUP_TTL = 1.0  # seconds a user/token/session lookup is reused within one process (one refresh is ≥ 2 s)
+SEEN_EVERY = dt.timedelta(minutes=1)  # last_seen_at of a session is written at most this often
 
 
 def current_viewer() -> Viewer:
@@ -113,6 +119,27 @@ kiosk_table = Table(
     Column("last_used_at", DateTime, nullable=True),
 )
 
+# One row per signed-in browser. The cookie carries a random session id (signed, so it cannot be
+# forged either); the row is what makes a sign-in count, so deleting it ends the session on every
+# worker at once: sign-out, a password change, disabling or removing the user, or its expiry.
+#
+# Why a table of our own rather than Flask-Login or Flask-Session: Flask-Login keeps who is signed in
+# in the same client-side cookie and has no server-side record to revoke; Flask-Session stores whole
+# sessions server-side, but needs Flask-SQLAlchemy or a Redis we cannot depend on (Redis is optional
+# here and its outage must not sign everyone out), and it cannot end every session of one user when
+# their password changes. This table lives beside the users, on SQLite, PostgreSQL or MariaDB.
+session_table = Table(
+    "dashboard_session",
+    auth_metadata,
+    Column("session_sha256", String(64), primary_key=True),  # of the id in the cookie, never the id
+    Column("username", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),  # created_at + DASHBOARD_SESSION_HOURS
+    Column("last_seen_at", DateTime, nullable=False),  # updated at most once a minute
+    Column("client", String(128), nullable=True),  # the address it signed in from, for people
+    Index("ix_dashboard_session_username", "username"),
+)
+
 secret_table = Table(
     "dashboard_secret",
     auth_metadata,
@@ -137,10 +164,22 @@ class User:
     towns: frozenset[str] | None
     disabled: bool
     has_password: bool
-    password_stamp: str  # changes with the password: sessions signed before a change stop working
 
     def viewer(self) -> Viewer:
         return Viewer(self.username, self.role, None if self.role.district else self.towns)
+
+
+@dataclass(frozen=True)
+class SignInSession:
+    """A live sign-in: whose it is and until when (a row of ``dashboard_session``)."""
+
+    username: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    last_seen_at: dt.datetime
+
+    def expired(self, now: dt.datetime) -> bool:
+        return now >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -230,15 +269,20 @@ class AuthStore:
             values["password_hash"] = _hash_password(password)
         with self.engine.begin() as conn:
             conn.execute(update(user_table).where(user_table.c.username == username), values)
+            if password is not None or disabled:  # a new password or a disabled account: sign them out
+                conn.execute(delete(session_table).where(session_table.c.username == username))
         self._forget("user", username)
+        self._forget_sessions_of(username)
         return self._require_user(username)
 
     def remove_user(self, username: str) -> None:
         with self.engine.begin() as conn:
             gone = conn.execute(delete(user_table).where(user_table.c.username == username)).rowcount
+            conn.execute(delete(session_table).where(session_table.c.username == username))
         if not gone:
             raise ValueError(f"username: no user {username!r}")
         self._forget("user", username)
+        self._forget_sessions_of(username)
 
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
@@ -347,6 +391,88 @@ class AuthStore:
         row = self._token_row(token_id)
         return _token(row) if row is not None else None
 
+    # -- sign-in sessions --
+
+    def start_session(self, username: str, hours: float, client: str | None = None) -> str:
+        """A new session for ``username`` lasting ``hours``; returns its id (for the cookie only)."""
+        session_id = secrets.token_urlsafe(32)
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(delete(session_table).where(session_table.c.expires_at < now))  # tidy up
+            conn.execute(
+                insert(session_table),
+                {
+                    "session_sha256": _sha256(session_id),
+                    "username": username,
+                    "created_at": now,
+                    "expires_at": now + dt.timedelta(hours=hours),
+                    "last_seen_at": now,
+                    "client": (client or "")[:128] or None,
+                },
+            )
+        return session_id
+
+    def session(self, session_id: str) -> SignInSession | None:
+        """The live session with this id, or None (unknown, ended or expired).
+
+        Reused for :data:`LOOKUP_TTL` seconds within a process; ending a session forgets it here at
+        once, so other workers see a sign-out within that second.
+        """
+        key = _sha256(session_id)
+        found: SignInSession | None = self._cached("session", key, False, lambda: self._load_session(key))
+        if found is None or found.expired(_now()):
+            return None
+        return found
+
+    def seen(self, session_id: str, found: SignInSession) -> None:
+        """Note that the session was used: at most once a minute, since polling pages ask every few
+        seconds. Never fails the request: a busy state store only delays the note."""
+        now = _now()
+        if now - found.last_seen_at < SEEN_EVERY:
+            return
+        key = _sha256(session_id)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(session_table)
+                    .where(session_table.c.session_sha256 == key)
+                    .values(last_seen_at=now)
+                )
+        except OperationalError as exc:
+            log.warning("could not note a session's last use: %s", type(exc).__name__)
+        self._forget("session", key)
+
+    def end_session(self, session_id: str) -> None:
+        """Sign-out: the session stops working on every worker."""
+        key = _sha256(session_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(session_table).where(session_table.c.session_sha256 == key))
+        self._forget("session", key)
+
+    def end_sessions(self, username: str) -> int:
+        """End every session of ``username``; the number ended."""
+        with self.engine.begin() as conn:
+            ended = conn.execute(delete(session_table).where(session_table.c.username == username)).rowcount
+        self._forget_sessions_of(username)
+        return int(ended or 0)
+
+    def _load_session(self, key: str) -> SignInSession | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(session_table).where(session_table.c.session_sha256 == key))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return SignInSession(row["username"], row["created_at"], row["expires_at"], row["last_seen_at"])
+
+    def _forget_sessions_of(self, username: str) -> None:
+        with self._lock:
+            for cache_key, (_at, value) in list(self._cache.items()):
+                if cache_key[0] == "session" and getattr(value, "username", None) == username:
+                    del self._cache[cache_key]
+
     # -- the cookie-signing key --
 
     def secret_key(self) -> str:
@@ -416,7 +542,6 @@ def _user(row: Any) -> User:
         towns=_towns_from_db(row["towns"]),
         disabled=bool(row["disabled"]),
         has_password=bool(row["password_hash"]),
-        password_stamp=_sha256(row["password_hash"] or "")[:16],
     )
 
 

@@ -30,7 +30,7 @@ from dashboard.web.downloads import downloads
 from dashboard.web.errors import install_error_handlers
 from dashboard.web.exports import export_blueprint
 from dashboard.web.security import install_security
-from dashboard.web.signin import install_auth
+from dashboard.web.signin import install_auth, sign_out_token
 from layouts.shell import register_pages, root_layout, validation_layout
 
 
@@ -95,4 +95,5 @@ def _root_layout(settings: Settings) -> Any:
             view = replace(view, lang=settings.LANG)
     with suppress(ViewStateError):  # towns outside the viewer's: the sync callback says so
         view = viewer.scope.apply(view)
-    return root_layout(settings, view, viewer)
+    token = sign_out_token() if viewer.kind == "user" else None  # the header's sign-out form
+    return root_layout(settings, view, viewer, sign_out_token=token)

@@ -1,6 +1,8 @@
 """Sign-in and kiosk screens in headless Chromium against a real server (DASHBOARD_AUTH=local).
 
-* a town user signs in through the form, lands where they were going, sees only their towns and signs out;
+* a town user signs in through the form, lands where they were going, sees only their towns and signs out
+  with the header's button (a POST with the form's CSRF token), after which a copy of their cookie is
+  refused by the server;
 * a wall enrolled with a kiosk token shows its data without the token in the address, and turns into
   未授权屏幕 (data cleared) within one refresh of the token being revoked.
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from dashboard.source.engines import make_writer_engine
 from dashboard.web.accounts import AuthStore
@@ -73,10 +76,16 @@ def test_a_town_user_signs_in_sees_their_towns_and_signs_out(signed_site: tuple[
         )
         shot(d, "signed-in")
         assert_clean(d)
+        cookie = {"xsdash_session": d.get_cookie("xsdash_session")["value"]}
+        assert requests.get(base + "/api/v1/snapshot", cookies=cookie, timeout=30).status_code == 200
+        assert requests.get(base + "/logout", cookies=cookie, timeout=30).status_code == 405
         d.find_element("css selector", "#sign-out").click()
         wait_for(lambda: "/login" in d.current_url, message="signed out")
         d.get(base + "/overview")
         wait_for(lambda: "/login" in d.current_url, message="signed out for good")
+        # The server ended the session: the cookie as it was before sign-out is refused too.
+        assert requests.get(base + "/api/v1/snapshot", cookies=cookie, timeout=30).status_code == 401
+        assert requests.get(base + "/download/events.csv", cookies=cookie, timeout=30).status_code == 401
 
 
 def test_a_revoked_wall_shows_unauthorised_at_its_next_refresh(signed_site: tuple[str, AuthStore]) -> None:

@@ -8,6 +8,7 @@ rows from pages, the event list, CSV, the API, PPTX/PDF/PNG exports, as-of views
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -27,14 +28,22 @@ from dashboard.web.accounts import AuthStore
 from dashboard.web.app import create_app
 from dashboard.web.context import app_context
 from tests.support.dash_callbacks import restore_callbacks
-
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:\s*The dash_table.DataTable will be removed:DeprecationWarning"
+from tests.support.signin import (
+    CHENGXIANG,
+    DANGWAN,
+    DASH,
+    GUALI,
+    PASSWORD,
+    QUIET_DATATABLE,
+    callback_body,
+    form_token,
+    logout_token,
+    sign_in,
+    signed_site,
 )
 
-DASH = "/_dash-update-component"
-GUALI, DANGWAN, CHENGXIANG = "330109113", "330109120", "330109001"
-PASSWORD = "correct horse battery"
+pytestmark = QUIET_DATATABLE
+
 ALL_TOWN_NAMES = {t.name_zh for t in town_by_code().values()}
 
 
@@ -43,34 +52,8 @@ ALL_TOWN_NAMES = {t.name_zh for t in town_by_code().values()}
 
 @pytest.fixture(scope="module")
 def site(district: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A signed-in deployment (AUTH=local) with one user per role and a kiosk token."""
-    restore_callbacks()
-    tmp = tmp_path_factory.mktemp("auth")
-    settings = load_settings(
-        env={},
-        DATABASE_URL=district,
-        STATE_URL=f"sqlite:///{tmp / 'state.db'}",
-        CACHE_DIR=str(tmp / "cache"),
-        AUTH="local",
-    )
-    app = create_app(settings)
-    store: AuthStore = app.server.extensions["dashboard_auth"].store
-    store.add_user("admin1", "admin", password=PASSWORD)
-    store.add_user("leader1", "leader", password=PASSWORD)
-    store.add_user("staff1", "staff", password=PASSWORD, towns=frozenset({GUALI, DANGWAN}))
-    store.add_user("handler1", "handler", password=PASSWORD, towns=frozenset({GUALI}))
-    app.test_store = store
-    yield app
-
-
-def sign_in(site: Any, name: str) -> Any:
-    client = site.server.test_client()
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
-    answer = client.post("/login?next=/backlog", data={"csrf": csrf, "username": name, "password": PASSWORD})
-    assert answer.status_code == 303, answer.get_data(as_text=True)[:300]
-    assert answer.headers["Location"] == "/backlog"
-    return client
+    """A signed-in deployment (AUTH=local) with one user per role."""
+    yield signed_site(district, tmp_path_factory.mktemp("auth"))
 
 
 @pytest.fixture
@@ -81,32 +64,6 @@ def staff(site: Any) -> Any:
 def audit(site: Any, action: str) -> list[Any]:
     with app_context(site.server).service.state.engine.connect() as conn:
         return list(conn.execute(select(audit_log).where(audit_log.c.action == action)))
-
-
-def callback_body(site: Any, output_part: str, values: dict[str, Any]) -> dict[str, Any]:
-    """A well-formed update request for the callback whose output names ``output_part``."""
-    key = next(k for k in site.callback_map if output_part in k)
-    entry = site.callback_map[key]
-    inner = key[2:-2].split("...") if key.startswith("..") else [key]
-    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1].split("@")[0]} for o in inner]
-
-    def deps(kind: str) -> list[Any]:
-        found: list[Any] = []
-        for dep in entry[kind]:
-            if dep["id"].startswith("{"):  # a wildcard (ALL) input: no matching components on the page
-                found.append([])
-                continue
-            name = f"{dep['id']}.{dep['property']}"
-            found.append({"id": dep["id"], "property": dep["property"], "value": values.get(name)})
-        return found
-
-    return {
-        "output": key,
-        "outputs": outputs if len(outputs) > 1 else outputs[0],
-        "inputs": deps("inputs"),
-        "state": deps("state"),
-        "changedPropIds": [next(iter(values))],
-    }
 
 
 # --- sign-in -------------------------------------------------------------------------------------------
@@ -128,15 +85,17 @@ def test_strangers_are_sent_to_sign_in_and_json_answers_401(site: Any) -> None:
 
 def test_sign_in_checks_the_password_the_form_token_and_the_next_address(site: Any) -> None:
     client = site.server.test_client()
-    body = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', body).group(1)  # type: ignore[union-attr]
-    wrong = client.post("/login", data={"csrf": csrf, "username": "leader1", "password": "not it at all"})
+    csrf = form_token(client.get("/login").get_data(as_text=True))
+    wrong = client.post(
+        "/login", data={"csrf_token": csrf, "username": "leader1", "password": "not it at all"}
+    )
     assert wrong.status_code == 401
     assert "用户名或密码错误" in wrong.get_data(as_text=True)
-    forged = client.post("/login", data={"csrf": "forged", "username": "leader1", "password": PASSWORD})
+    forged = client.post("/login", data={"csrf_token": "forged", "username": "leader1", "password": PASSWORD})
     assert forged.status_code == 400
     away = client.post(
-        "/login?next=//evil.example/x", data={"csrf": csrf, "username": "leader1", "password": PASSWORD}
+        "/login?next=//evil.example/x",
+        data={"csrf_token": csrf, "username": "leader1", "password": PASSWORD},
     )
     assert away.status_code == 303
     assert away.headers["Location"] == "/"  # never to another site
@@ -160,17 +119,16 @@ def test_passwords_are_stored_hashed_in_the_state_store_only(site: Any, district
 def test_repeated_failures_are_limited(site: Any) -> None:
     site.test_store.add_user("victim1", "leader", password=PASSWORD)
     client = site.server.test_client()
-    body = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', body).group(1)  # type: ignore[union-attr]
+    csrf = form_token(client.get("/login").get_data(as_text=True))
     codes = [
         client.post(
-            "/login", data={"csrf": csrf, "username": "victim1", "password": f"guess {i}"}
+            "/login", data={"csrf_token": csrf, "username": "victim1", "password": f"guess {i}"}
         ).status_code
         for i in range(7)
     ]
     assert codes[:5] == [401] * 5
     assert codes[5:] == [429, 429]
-    right = client.post("/login", data={"csrf": csrf, "username": "victim1", "password": PASSWORD})
+    right = client.post("/login", data={"csrf_token": csrf, "username": "victim1", "password": PASSWORD})
     assert right.status_code == 429  # even the right password waits: no guessing through the limit
     assert int(right.headers["Retry-After"]) > 0
     assert audit(site, "sign_in_limited")
@@ -203,7 +161,9 @@ def test_disabling_a_user_or_changing_the_password_ends_their_sessions(site: Any
 
 def test_sign_out_ends_the_session(site: Any) -> None:
     client = sign_in(site, "leader1")
-    assert client.post("/logout").status_code == 303
+    assert client.post("/logout").status_code == 400  # without the header form's token: refused
+    assert client.get("/api/v1/snapshot").status_code == 200
+    assert client.post("/logout", data={"csrf_token": logout_token(site, client)}).status_code == 303
     assert client.get("/api/v1/snapshot").status_code == 401
     assert audit(site, "sign_out")
 
@@ -522,6 +482,14 @@ def test_auth_store_on_each_backend(backend: str, tmp_path_factory: pytest.TempP
         store.revoke_token(token.token_id)
         assert store.redeem(secret) is None
         assert store.secret_key() == store.secret_key()
+        first, second = (store.start_session("zhao", 12, "10.0.0.9") for _ in range(2))
+        found = store.session(first)
+        assert found is not None and found.username == "zhao"
+        assert found.expires_at - found.created_at >= dt.timedelta(hours=12) - dt.timedelta(seconds=1)
+        store.end_session(first)
+        assert store.session(first) is None and store.session(second) is not None
+        store.update_user("zhao", password="a new long password")  # ends the rest
+        assert store.session(second) is None
         store.engine.dispose()
     finally:
         next(urls, None)
