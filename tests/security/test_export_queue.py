@@ -80,9 +80,10 @@ def test_twelve_parallel_clicks_run_at_most_the_cap_at_once(app: Any, slow: Slow
     made = [a for a in answers if a.status_code == 200]
     busy = [a for a in answers if a.status_code == 429]
     assert len(made) == slow.done and len(made) + len(busy) == CLICKS
-    for answer in busy:
+    for answer in busy:  # the queue's "busy", or the per-client limit (10 a minute) when clicks race it
         assert int(answer.headers["Retry-After"]) >= 1
-        assert answer.get_json()["error"] == "busy"
+        assert answer.get_json()["error"] in {"busy", "too many exports, try again later"}
+    assert any(answer.get_json()["error"] == "busy" for answer in busy)
 
 
 def test_the_button_and_http_share_the_slots(app: Any, slow: SlowExport) -> None:
