@@ -2,7 +2,9 @@
 
 The same view flags as every other entry point (``--town``, ``--period`` …), and the same
 :func:`dashboard.export.exporter.export_view` as the browser's export button and ``/export/*``, so a file made
-here equals the one downloaded from the screen for the same view.
+here equals the one downloaded from the screen for the same view. It takes a slot of the same export
+queue as they do (:mod:`dashboard.export.queue`), waiting for one, and saying so, while the deployment
+is busy with others.
 
     python -m dashboard export --format pptx --town 城厢街道 --period week --out week.pptx
     python -m dashboard export --format pdf --pages overview,backlog --out board.pdf
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from dashboard.core.settings import load_settings
     from dashboard.export.common import parse_pages
     from dashboard.export.exporter import export_view
+    from dashboard.export.queue import ExportBusy, ExportQueue
     from dashboard.service.factory import create_service
     from dashboard.source.engines import make_source_engine
     from dashboard.source.units import UnitDirectory
@@ -84,19 +87,20 @@ def run(args: argparse.Namespace) -> int:
     units = UnitDirectory(make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS))
     started = time.perf_counter()
     try:
-        payload, filename, _mime = export_view(
-            service,
-            units.geojson,
-            view,
-            fmt,
-            pages,
-            args.panel,
-            scope=DISTRICT,
-            width=width,
-            height=height,
-            progress=progress,
-        )
-    except ExportError as exc:
+        with ExportQueue(service.cache).wait_for_slot(progress):
+            payload, filename, _mime = export_view(
+                service,
+                units.geojson,
+                view,
+                fmt,
+                pages,
+                args.panel,
+                scope=DISTRICT,
+                width=width,
+                height=height,
+                progress=progress,
+            )
+    except (ExportError, ExportBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write(args.out, payload)

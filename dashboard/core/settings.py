@@ -75,6 +75,10 @@ class Settings:
     STATEMENT_TIMEOUT_MS: int = _setting(
         20000, "Upper bound for one query against the source database, in milliseconds."
     )
+    CALLBACK_BUDGET_MS: int = _setting(
+        60000,
+        "Time budget of one Dash callback, in milliseconds: the source queries it runs share it as their statement timeout.",
+    )
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")
     LANG: str = _setting("zh", "Default interface language when the URL names none (zh or en).")
@@ -145,5 +149,9 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}ALERT_MIN_CASES and ALERT_SIGMA must be ≥ 0, ALERT_OVERDUE_GROWTH ≥ 1")
     if settings.ALERT_WEEKS < 1 or settings.ALERT_OVERDUE_MINUTES < 1:
         raise ValueError(f"{PREFIX}ALERT_WEEKS and ALERT_OVERDUE_MINUTES must be at least 1")
+    if settings.CALLBACK_BUDGET_MS < 100:
+        raise ValueError(
+            f"{PREFIX}CALLBACK_BUDGET_MS must be at least 100, got {settings.CALLBACK_BUDGET_MS}"
+        )
     if settings.CACHE_URL and not settings.CACHE_URL.startswith(("redis://", "rediss://")):
         raise ValueError(f"{PREFIX}CACHE_URL must be empty or a redis:// URL, got {settings.CACHE_URL!r}")

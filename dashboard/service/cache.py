@@ -107,11 +107,13 @@ def _redis_errors() -> tuple[type[Exception], ...]:
 
 
 class _FileLock:
-    """A non-blocking exclusive ``flock`` on one of :data:`LOCK_STRIPES` files (processes and threads)."""
+    """A non-blocking exclusive ``flock`` on one of :data:`LOCK_STRIPES` files (processes and threads),
+    or on a file of its own for a long-held lock (``own_file``), which must never wait behind a stripe."""
 
-    def __init__(self, lock_dir: Path, key: str) -> None:
-        stripe = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % LOCK_STRIPES
-        self.path = lock_dir / f"{stripe:04d}.lock"
+    def __init__(self, lock_dir: Path, key: str, *, own_file: bool = False) -> None:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        stripe = int(digest[:8], 16) % LOCK_STRIPES
+        self.path = lock_dir / (f"own-{digest[:16]}.lock" if own_file else f"{stripe:04d}.lock")
         self._fd: int | None = None
 
     def acquire(self) -> bool:
@@ -229,9 +231,12 @@ class SharedCache:
     # --- locks ---------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def try_lock(self, key: str, ttl_seconds: float) -> Iterator[bool]:
-        """Try once to take the cross-process lock of ``key``; yields whether it is held."""
-        lock: _FileLock | _RedisLock = _FileLock(self.lock_dir, key)
+    def try_lock(self, key: str, ttl_seconds: float, *, own_file: bool = False) -> Iterator[bool]:
+        """Try once to take the cross-process lock of ``key``; yields whether it is held.
+
+        ``own_file``: on disk, a lock file of its own instead of a shared stripe, for the few locks held
+        for long (the export slots), so no snapshot build ever waits behind one."""
+        lock: _FileLock | _RedisLock = _FileLock(self.lock_dir, key, own_file=own_file)
         if self.redis is not None and self._use_primary():
             self._release_stranded()
             lock = _RedisLock(self.redis, f"{self.key_prefix}lock:{key}", int(ttl_seconds * 1000))
@@ -241,7 +246,7 @@ class SharedCache:
             if not isinstance(lock, _RedisLock):
                 raise
             self._fail_over(exc)
-            lock = _FileLock(self.lock_dir, key)
+            lock = _FileLock(self.lock_dir, key, own_file=own_file)
             held = lock.acquire()
         try:
             yield held

@@ -4,22 +4,28 @@ The dashboard never writes to the source. Read-only is enforced by the connectio
 convention: ``mode=ro`` on SQLite, ``default_transaction_read_only`` on PostgreSQL and a read-only
 session transaction on MariaDB (plus, in production, a SELECT-only role: ``dashboard/source/README.md``
 → "Databases and read-only access").
-Every source connection also carries a statement timeout so one slow query cannot hang a screen.
+Every source connection also carries a statement timeout so one slow query cannot hang a screen, and
+inside a request's time budget (:mod:`dashboard.core.budget`: every Dash callback has one) each
+statement gets only what is left of that budget: ``SET LOCAL statement_timeout`` on PostgreSQL,
+``SET STATEMENT max_statement_time … FOR`` on MariaDB, the progress handler on SQLite.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url, pool
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, ExceptionContext
 
+from dashboard.core.budget import BudgetExceeded, current_budget, remaining_ms, spent, statement_timeout_ms
 from dashboard.source.schema import metadata
 
 SQLITE_BUSY_MS = 10_000
+QUERY = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)  # what MariaDB's SET STATEMENT … FOR may wrap
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -67,10 +73,36 @@ def _install_sqlite_timeout(dbapi_conn: sqlite3.Connection, timeout_ms: int) -> 
         state["start"] = time.monotonic()
 
     def _check() -> int:
-        return 1 if (time.monotonic() - state["start"]) * 1000 > timeout_ms else 0
+        if (time.monotonic() - state["start"]) * 1000 > timeout_ms:
+            return 1
+        left = remaining_ms()  # the request's time budget, in the thread running the statement
+        return 1 if left is not None and left <= 0 else 0
 
     dbapi_conn.set_progress_handler(_check, 50_000)
     dbapi_conn.set_trace_callback(_reset)
+
+
+def _install_budget(engine: Engine, backend: str, timeout_ms: int) -> None:
+    """Give each statement run inside a time budget only what is left of it (see the module docstring)."""
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _limit(
+        _conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+    ) -> tuple[str, Any]:
+        timeout = statement_timeout_ms(timeout_ms)  # BudgetExceeded: the statement is not started
+        if timeout is None:
+            return statement, parameters
+        if backend == "postgresql":  # undone when the transaction ends, when the connection goes back
+            cursor.execute(f"SET LOCAL statement_timeout = {timeout}")
+        elif backend == "mysql" and QUERY.match(statement):
+            statement = f"SET STATEMENT max_statement_time={timeout / 1000:.3f} FOR {statement}"
+        return statement, parameters  # SQLite: the progress handler reads the budget itself
+
+    @event.listens_for(engine, "handle_error")
+    def _over_budget(context: ExceptionContext) -> None:
+        budget = current_budget()
+        if budget is not None and spent() and not isinstance(context.original_exception, BudgetExceeded):
+            raise BudgetExceeded(budget.ms) from context.original_exception
 
 
 def make_writer_engine(url: str | URL) -> Engine:
@@ -104,16 +136,19 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
             max_overflow=10,
         )
         _install_sqlite_pragmas(engine, readonly=True, timeout_ms=timeout_ms)
+        _install_budget(engine, backend, timeout_ms)
         return engine
     if backend == "postgresql":
         # JIT compiles each aggregate for ~0.5 s to save ~0.1 s: off for short dashboard queries.
         options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_ms)} -c jit=off"
-        return create_engine(
+        engine = create_engine(
             u,
             pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"options": options, "connect_timeout": 5},
         )
+        _install_budget(engine, backend, timeout_ms)
+        return engine
     if backend == "mysql":
         engine = create_engine(
             u, pool_pre_ping=True, pool_recycle=1800, connect_args={"connect_timeout": 5, "read_timeout": 60}
@@ -126,6 +161,7 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
                 cur.execute(f"SET SESSION max_statement_time={timeout_ms / 1000:.3f}")
                 cur.execute("SET time_zone = '+00:00'")
 
+        _install_budget(engine, backend, timeout_ms)
         return engine
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite, postgresql or mysql/mariadb")
 

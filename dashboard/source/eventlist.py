@@ -1,11 +1,15 @@
 """The event list (事件明细): keyset paging, sorting and a streamed CSV download.
 
-Keyset, not OFFSET/COUNT: a page is "the next N rows after this (sort value, event_id)", so page 1
-and page 10,000 cost the same on millions of rows, and no total count is ever computed.
+Keyset, not OFFSET: a page is "the next N rows after this (sort value, event_id)", or the N before
+it read backwards, so page 1 and page 10,000 cost the same on millions of rows. The list is counted
+once per view and order, and only up to the CSV cap (:func:`count_events`). :func:`turn_page` turns
+to the first, previous, next or last page with one query each and refuses any other jump.
 
 Who may see what is decided here, in the data layer, so no screen or download can forget it: the
-viewer (an argument: the web layer knows who asks) narrows the view to its towns, and reporters' names, phone numbers and addresses are masked unless
-the viewer's role may see personal data.
+viewer (an argument: the web layer knows who asks) narrows the view to its towns, and reporters'
+names, phone numbers and addresses are masked unless the viewer's role may see personal data.
+
+Every cell of the CSV is neutralised against formula injection (:func:`csv_cell`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,28 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select, tuple_
 
 from dashboard.core import domain
-from dashboard.core.eventlist import COLUMNS, CSV_ROW_CAP, NEWEST_FIRST, PAGE_SIZE, SORT_COLUMNS, Sort
+from dashboard.core.eventlist import (
+    COLUMNS,
+    CSV_ROW_CAP,
+    DATE_SORTS,
+    NEWEST_FIRST,
+    NULLABLE_SORTS,
+    PAGE_SIZE,
+    SORT_COLUMNS,
+    Cursor,
+    Keyset,
+    Sort,
+    keyset_problem,
+    page_count,
+    parse_instant,
+    plan_turn,
+)
 from dashboard.core.i18n import SHANGHAI
 from dashboard.core.periods import period_bounds
 from dashboard.core.scope import Viewer
@@ -74,8 +94,17 @@ def status_at(now: dt.datetime) -> ColumnElement[Any]:
     )
 
 
-def _base_query(view: ViewState, now: dt.datetime) -> Any:
+def _conditions(view: ViewState, now: dt.datetime) -> list[ColumnElement[bool]]:
+    """The view's filters and its period, up to ``now`` (rows written later are not shown)."""
     period = period_bounds(view, now)
+    return [
+        *event_conditions(view),
+        E.c.reported_at >= period.start,
+        E.c.reported_at < min(period.end, now + dt.timedelta(microseconds=1)),
+    ]
+
+
+def _base_query(view: ViewState, now: dt.datetime) -> Any:
     d = schema.department
     return (
         select(
@@ -101,26 +130,84 @@ def _base_query(view: ViewState, now: dt.datetime) -> Any:
             E.c.title,
         )
         .select_from(E.outerjoin(d, d.c.dept_code == E.c.dispatch_dept_code))
-        .where(
-            *event_conditions(view),
-            E.c.reported_at >= period.start,
-            E.c.reported_at < min(period.end, now + dt.timedelta(microseconds=1)),
-        )
+        .where(*_conditions(view, now))
     )
 
 
-def _keyset(sort: Sort, after: Sequence[Any] | None) -> list[ColumnElement[bool]]:
-    if not after:
+def keyset_values(sort: Sort, keyset: Sequence[Any]) -> tuple[Any, int]:
+    """The typed ``(sort value, event id)`` of a keyset; ValueError for one no page of ours made."""
+    if len(keyset) != 2:
+        raise ValueError("keyset: expected [value, event id]")
+    problem = keyset_problem(list(keyset), sort.column)
+    if problem is not None:
+        raise ValueError(f"keyset: {problem}")
+    value, event_id = keyset
+    if value is not None and sort.column in DATE_SORTS:
+        value = parse_instant(value)
+    return value, event_id
+
+
+def _order(sort: Sort, *, backwards: bool = False) -> list[ColumnElement[Any]]:
+    """The list's order (read from its end with ``backwards``); NULLs of a nullable column come last."""
+    col = SORTABLE[sort.column]
+    descending = sort.descending != backwards
+    order: list[ColumnElement[Any]] = []
+    if sort.column in NULLABLE_SORTS:
+        order.append(col.is_(None).desc() if backwards else col.is_(None).asc())
+    order.append(col.desc() if descending else col.asc())
+    order.append(E.c.event_id.desc() if descending else E.c.event_id.asc())
+    return order
+
+
+def _beyond(
+    sort: Sort, keyset: Sequence[Any] | None, *, backwards: bool = False
+) -> list[ColumnElement[bool]]:
+    """The rows after ``keyset`` in the list's order (before it with ``backwards``).
+
+    Besides the row comparison, a plain range on the sort column, so every planner reads the index
+    from the keyset on instead of filtering the rows before it (what made deep pages slow).
+    """
+    if keyset is None:
         return []
     col = SORTABLE[sort.column]
-    value, event_id = after
-    if sort.column in {"reported_at", "deadline_at"} and isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value is None:  # NULLs sort last: continue inside the NULL block only
-        return [col.is_(None), E.c.event_id < event_id if sort.descending else E.c.event_id > event_id]
-    if sort.descending:
-        return [or_(col.is_(None), tuple_(col, E.c.event_id) < tuple_(value, event_id))]
-    return [or_(col.is_(None), tuple_(col, E.c.event_id) > tuple_(value, event_id))]
+    value, event_id = keyset_values(sort, keyset)
+    descending = sort.descending != backwards
+    key_id = literal(event_id, E.c.event_id.type)
+    if value is None:  # a keyset in the NULL block (deadline_at), which comes last
+        beyond_id = E.c.event_id < key_id if descending else E.c.event_id > key_id
+        if backwards:
+            return [or_(col.is_not(None), and_(col.is_(None), beyond_id))]
+        return [col.is_(None), beyond_id]
+    key = literal(value, col.type)
+    pair, bound = tuple_(col, E.c.event_id), tuple_(key, key_id)
+    beyond = [col <= key, pair < bound] if descending else [col >= key, pair > bound]
+    if sort.column not in NULLABLE_SORTS:
+        return beyond
+    if backwards:
+        return [col.is_not(None), *beyond]
+    return [or_(col.is_(None), and_(*beyond))]
+
+
+def _fetch(
+    conn: Connection,
+    view: ViewState,
+    now: dt.datetime,
+    *,
+    sort: Sort,
+    keyset: Sequence[Any] | None,
+    backwards: bool,
+    limit: int,
+    viewer: Viewer,
+) -> list[dict[str, Any]]:
+    view = viewer.scope.apply(view)
+    query = (
+        _base_query(view, now)
+        .where(*_beyond(sort, keyset, backwards=backwards))
+        .order_by(*_order(sort, backwards=backwards))
+        .limit(limit)
+    )
+    rows = [present(row, now, view.lang, personal=viewer.personal) for row in conn.execute(query).mappings()]
+    return rows[::-1] if backwards else rows
 
 
 def fetch_page(
@@ -135,22 +222,98 @@ def fetch_page(
 ) -> list[dict[str, Any]]:
     """One page of the events ``viewer`` may see, starting after the keyset ``after``.
 
-    Raises :class:`~dashboard.core.scope.ScopeError` when the view asks for towns outside the viewer's.
+    Raises :class:`~dashboard.core.scope.ScopeError` when the view asks for towns outside the viewer's,
+    ValueError for a keyset that does not fit the order.
     """
+    return _fetch(conn, view, now, sort=sort, keyset=after, backwards=False, limit=limit, viewer=viewer)
+
+
+def fetch_page_before(
+    conn: Connection,
+    view: ViewState,
+    now: dt.datetime,
+    *,
+    sort: Sort = NEWEST_FIRST,
+    before: Sequence[Any] | None = None,
+    limit: int = PAGE_SIZE,
+    viewer: Viewer,
+) -> list[dict[str, Any]]:
+    """The ``limit`` rows just before the keyset ``before`` (the list's last rows for None), in the
+    list's order: one query, read from the other end of the same index."""
+    return _fetch(conn, view, now, sort=sort, keyset=before, backwards=True, limit=limit, viewer=viewer)
+
+
+def count_events(
+    conn: Connection, view: ViewState, now: dt.datetime, *, cap: int = CSV_ROW_CAP, viewer: Viewer
+) -> int:
+    """How many events of the list ``viewer`` may see, counted up to ``cap + 1`` and no further: one
+    query that stops after ``cap + 1`` index entries however long the history."""
     view = viewer.scope.apply(view)
-    col = SORTABLE[sort.column]
-    order = [col.is_(None), col.desc() if sort.descending else col.asc()]
-    order.append(E.c.event_id.desc() if sort.descending else E.c.event_id.asc())
-    query = _base_query(view, now).where(*_keyset(sort, after)).order_by(*order).limit(limit)
-    return [present(row, now, view.lang, personal=viewer.personal) for row in conn.execute(query).mappings()]
+    matching = select(E.c.event_id).where(*_conditions(view, now)).limit(cap + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
 
 
-def keyset_of(row: dict[str, Any], sort: Sort) -> list[Any]:
+def keyset_of(row: dict[str, Any], sort: Sort) -> Keyset:
     """The keyset that continues after ``row`` (JSON-able, for the browser's cursor store)."""
     value = row["_sort"][sort.column]
     if isinstance(value, dt.datetime):
         value = value.isoformat()
-    return [value, row["_id"]]
+    return (value, row["_id"])
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A page turn of the list: the rows now on screen and the cursor that goes with them."""
+
+    rows: list[dict[str, Any]] | None  # None: the page on screen stays (a refused jump, or no next page)
+    cursor: Cursor
+    turn: str  # what was done: one of dashboard.core.eventlist.TURNS
+
+
+def turn_page(
+    conn: Connection,
+    view: ViewState,
+    now: dt.datetime,
+    *,
+    sig: str,
+    sort: Sort,
+    cursor: Cursor | None,
+    page: int,
+    viewer: Viewer,
+) -> Turn:
+    """Turn the list to ``page`` from where ``cursor`` stands, with at most two bounded queries.
+
+    Without a cursor (a new view or order) the list is counted (up to the CSV cap) and its first page
+    read. Next, previous, first, last and this page are each one keyset query (:func:`plan_turn`); a
+    jump to any other page is refused, never walked.
+    """
+    turn = plan_turn(cursor, page)
+    if cursor is None:
+        cursor = Cursor(sig, sort, 0, None, None, None, count_events(conn, view, now, viewer=viewer))
+    if turn == "refuse":
+        return Turn(None, cursor, turn)
+    start: Keyset | None = None
+    if turn in {"again", "next"}:
+        page, start = (cursor.page, cursor.start) if turn == "again" else (cursor.page + 1, cursor.last)
+        rows = fetch_page(conn, view, now, sort=sort, after=start, viewer=viewer)
+        if not rows and turn == "next":  # the last page was on screen: it stays
+            return Turn(None, cursor, "refuse")
+    elif turn in {"previous", "last"}:
+        if turn == "previous":
+            page, size, before = cursor.page - 1, PAGE_SIZE, cursor.first
+        else:
+            page = (page_count(cursor.total) or 1) - 1
+            size, before = cursor.total - page * PAGE_SIZE, None
+        # One row more than the page, read backwards: that row is the keyset just before the page.
+        found = fetch_page_before(conn, view, now, sort=sort, before=before, limit=size + 1, viewer=viewer)
+        start, rows = (keyset_of(found[0], sort), found[1:]) if len(found) > size else (None, [])
+        if start is None:  # the page is the top of the list after all (rows came or went since the count)
+            page, rows = 0, fetch_page(conn, view, now, sort=sort, viewer=viewer)
+    else:
+        page, rows = 0, fetch_page(conn, view, now, sort=sort, viewer=viewer)
+    first = keyset_of(rows[0], sort) if rows else None
+    last = keyset_of(rows[-1], sort) if rows else None
+    return Turn(rows, Cursor(sig, sort, page, start, first, last, cursor.total), turn)
 
 
 def _local(moment: dt.datetime | None) -> str:
@@ -195,6 +358,19 @@ def present(row: Any, now: dt.datetime, lang: str, *, personal: bool = False) ->
     }
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (=, +, -, @), or skips them and
+# reads on (tab, carriage return). OWASP's advice: start such a cell with a single quote, so it is shown
+# as text. The full-width forms (what a Chinese input method types) are treated alike, as a precaution.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` made safe for a spreadsheet: text that could start a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_rows(
     conn: Connection,
     view: ViewState,
@@ -219,7 +395,7 @@ def csv_rows(
         limit = min(CSV_BATCH, cap - sent)
         rows = fetch_page(conn, view, now, sort=sort, after=after, limit=limit, viewer=viewer)
         for row in rows:
-            writer.writerow([row[key] for key, _zh, _en in COLUMNS])
+            writer.writerow([csv_cell(row[key]) for key, _zh, _en in COLUMNS])
         sent += len(rows)
         yield buffer.getvalue()
         buffer.seek(0)

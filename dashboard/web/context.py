@@ -20,25 +20,29 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.core.budget import BudgetExceeded
 from dashboard.core.clock import Clock
-from dashboard.core.eventlist import Sort
+from dashboard.core.eventlist import Cursor, Sort
 from dashboard.core.scope import Scope, Viewer
 from dashboard.core.settings import Settings
 from dashboard.core.viewstate import ViewState
 from dashboard.export.common import ExportError
 from dashboard.export.exporter import export_view
+from dashboard.export.queue import ExportBusy, ExportQueue
 from dashboard.service.snapshots import ServiceResult, SnapshotService
-from dashboard.source.eventlist import fetch_page, keyset_of
+from dashboard.source.eventlist import Turn, turn_page
 from dashboard.source.units import UnitDirectory
 from dashboard.web.accounts import current_viewer
 
 __all__ = [
     "CONTEXT_KEY",
     "AppContext",
-    "EventPage",
+    "BudgetExceeded",
+    "ExportBusy",
     "ExportError",
     "ServiceResult",
     "SourceUnavailable",
+    "Turn",
     "app_context",
     "install_context",
 ]
@@ -48,15 +52,6 @@ CONTEXT_KEY = "dashboard"  # the one key of the app's state in ``Flask.extension
 SourceUnavailable = SQLAlchemyError
 
 GeoJSON = dict[str, Any]
-Keyset = list[Any]  # where an event page ends: [sort value, event id], JSON-able for the browser
-
-
-@dataclass(frozen=True)
-class EventPage:
-    """One page of the event list: display rows (column keys only) and the keyset that continues it."""
-
-    rows: list[dict[str, Any]]
-    after: Keyset | None  # None when the page is empty: there is nothing after it
 
 
 @dataclass(frozen=True)
@@ -97,14 +92,25 @@ class AppContext:
         """The villages of a town or the grids of a village, as code, name_zh and name_en."""
         return self.units.children(code)
 
-    def event_page(
-        self, view: ViewState, sort: Sort, after: Keyset | None, *, now: dt.datetime, viewer: Viewer
-    ) -> EventPage:
-        """The page of events ``viewer`` may see after the keyset ``after`` (the first page for None)."""
+    def turn_events(
+        self,
+        view: ViewState,
+        sort: Sort,
+        cursor: Cursor | None,
+        page: int,
+        *,
+        sig: str,
+        now: dt.datetime,
+        viewer: Viewer,
+    ) -> Turn:
+        """The event list turned to ``page`` from ``cursor`` (at most two bounded queries; a jump to a
+        page that is not first, previous, next or last is refused). Rows carry column keys only."""
         with self.source_engine.connect() as conn:
-            rows = fetch_page(conn, view, now, sort=sort, after=after, viewer=viewer)
-        shown = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
-        return EventPage(shown, keyset_of(rows[-1], sort) if rows else None)
+            turn = turn_page(conn, view, now, sig=sig, sort=sort, cursor=cursor, page=page, viewer=viewer)
+        if turn.rows is None:
+            return turn
+        shown = [{k: v for k, v in row.items() if not k.startswith("_")} for row in turn.rows]
+        return Turn(shown, turn.cursor, turn.turn)
 
     def export(
         self,
@@ -119,19 +125,22 @@ class AppContext:
     ) -> tuple[bytes, str, str]:
         """``(payload, filename, mimetype)`` of the deck (pptx, pdf) or panel picture (png) of ``view``.
 
-        Raises ValueError for a bad argument and :class:`ExportError` when the file cannot be made.
+        Made in one of the deployment's export slots (:mod:`dashboard.export.queue`, shared with the
+        command line). Raises :class:`ExportBusy` when every slot is taken, ValueError for a bad
+        argument and :class:`ExportError` when the file cannot be made.
         """
-        return export_view(
-            self.service,
-            self.geojson,
-            view,
-            fmt,
-            pages=pages,
-            panel=panel,
-            scope=scope,
-            width=width,
-            height=height,
-        )
+        with ExportQueue(self.service.cache).slot():
+            return export_view(
+                self.service,
+                self.geojson,
+                view,
+                fmt,
+                pages=pages,
+                panel=panel,
+                scope=scope,
+                width=width,
+                height=height,
+            )
 
 
 def install_context(server: Flask, context: AppContext) -> None:

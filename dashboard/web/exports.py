@@ -6,34 +6,24 @@
 
 The view parameters follow the one view-state grammar (:func:`dashboard.core.viewstate.parse_query`); the
 export-only parameters are taken out first and checked here. A bad parameter answers 400 with JSON
-naming it. An export holds a LibreOffice or Chromium for seconds, so each server process runs at most
-``MAX_ACTIVE`` at once and answers 429 beyond that instead of piling up work.
+naming it. An export holds a LibreOffice or Chromium for seconds, so it waits for nothing: it takes a
+slot of the deployment's one export queue (:mod:`dashboard.export.queue`, shared with the export button
+and the command line) or answers 429 with ``Retry-After`` instead of piling up work.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from flask.blueprints import BlueprintSetupState
 
 from dashboard.core.viewstate import ViewState, parse_query
 from dashboard.export.common import PNG_SIZE, ExportError, check_panel, parse_pages, png_size
-from dashboard.web.context import app_context
+from dashboard.web.context import ExportBusy, app_context
 
 EXPORT_ONLY = ("pages", "panel", "width", "height")
-MAX_ACTIVE = 2  # concurrent exports per server process; the rest get 429
-RETRY_AFTER = 10  # seconds suggested to a client turned away
-SLOTS_KEY = "dashboard_export_slots"
 
 export_blueprint = Blueprint("export", __name__, url_prefix="/export")
-
-
-@export_blueprint.record_once
-def _create_slots(state: BlueprintSetupState) -> None:
-    """The limit belongs to the app (one per server process), not to the module."""
-    state.app.extensions.setdefault(SLOTS_KEY, threading.BoundedSemaphore(MAX_ACTIVE))
 
 
 @export_blueprint.get("/deck.pptx")
@@ -84,18 +74,12 @@ def answer(fmt: str) -> Any:
         view, extra = split_query(fmt)
     except ValueError as exc:
         return bad_request(exc)
-    slots: threading.BoundedSemaphore = current_app.extensions[SLOTS_KEY]
-    if not slots.acquire(blocking=False):
-        body = jsonify(
-            {
-                "error": "busy",
-                "message": f"导出任务繁忙，请 {RETRY_AFTER} 秒后重试 / too many exports at once",
-            }
-        )
-        return body, 429, {"Retry-After": str(RETRY_AFTER)}
     try:
         context = app_context()
         payload, filename, mimetype = context.export(view, fmt, scope=context.scope(), **extra)
+    except ExportBusy as exc:  # every slot of the deployment's export queue is taken
+        body = jsonify({"error": "busy", "message": str(exc)})
+        return body, 429, {"Retry-After": str(exc.retry_after)}
     except PermissionError as exc:  # the service's ScopeError: towns outside what the caller may see
         return jsonify({"error": "forbidden", "param": getattr(exc, "param", None), "message": str(exc)}), 403
     except ValueError as exc:
@@ -103,8 +87,6 @@ def answer(fmt: str) -> Any:
     except ExportError as exc:
         current_app.logger.warning("export %s failed: %s", fmt, exc)
         return jsonify({"error": "export_failed", "message": str(exc)}), 503
-    finally:
-        slots.release()
     response = Response(payload, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"

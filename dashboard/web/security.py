@@ -7,12 +7,18 @@ Installed by the app factory with :func:`install_security` (one call, after the 
   ``Referrer-Policy: same-origin`` (the layout request reads its page's Referer, so not ``no-referrer``)
   and ``X-Frame-Options: DENY``; answers under /api, /download and /export are never cached;
 * ``POST /_dash-update-component`` is checked before Dash sees it: size (1 MB), JSON, shape, a known
-  server-side callback and inputs/state that match its declaration. Anything else answers 4xx JSON;
+  server-side callback and inputs/state that match its declaration (the event list's cursor field by
+  field: :func:`dashboard.core.eventlist.cursor_problem`). Anything else answers 4xx JSON;
+* every callback that passes runs within a time budget (``DASHBOARD_CALLBACK_BUDGET_MS``,
+  :mod:`dashboard.core.budget`): its source queries share what is left of it as their statement
+  timeout, and one that runs out answers 503 ``over_budget``;
 * errors answer short JSON (or plain text for pages), never a traceback or a path: the handlers are
   :mod:`dashboard.web.errors`, registered by the app factory;
 * exports (/export/* and the export button) and CSV downloads are limited per client address
-  (sliding minute) and answer 429 with ``Retry-After`` beyond it; each one that was served is written to
-  the audit log of the state store (actor: the signed-in user or kiosk and the client address).
+  (sliding minute) and answer 429 with ``Retry-After`` beyond it; an export that finds every slot of
+  the deployment's export queue taken (:mod:`dashboard.export.queue`) answers 429 too; each one that
+  was served is written to the audit log of the state store (actor: the signed-in user or kiosk and the
+  client address).
 
 Limits can be changed per app through ``server.config`` (``SECURITY_EXPORTS_PER_MINUTE`` ...).
 """
@@ -27,6 +33,10 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard.core.budget import BudgetExceeded, close_budget, open_budget
+from dashboard.core.eventlist import MAX_PAGE, cursor_problem
+from dashboard.core.settings import Settings
+from dashboard.export.queue import ExportBusy
 from dashboard.web.audit import audit, viewer_label
 from dashboard.web.errors import json_error
 from dashboard.web.limits import LocalRateLimiter, SharedRateLimiter, make_limiter
@@ -164,22 +174,9 @@ def _is_value(value: Any) -> bool:  # dropdowns, radio items, inputs: every opti
 
 
 def _is_cursor(value: Any) -> bool:  # the event list's keyset cursor (callbacks/events.py)
-    if value is None or value == {}:
-        return True
-    if not isinstance(value, dict) or not isinstance(value.get("sig"), str):
-        return False
-    keys = value.get("keys")
-    return (
-        isinstance(keys, dict)
-        and 0 < len(keys) <= 10_000
-        and all(
-            isinstance(k, str)
-            and k.isdigit()
-            and len(k) <= 9
-            and (v is None or (isinstance(v, list) and len(v) == 2 and all(_is_scalar(x) for x in v)))
-            for k, v in keys.items()
-        )
-    )
+    # Every field is checked against the order it was made for: a forged keyset (a malformed or naive
+    # date, a number where a code belongs, a missing page) would otherwise fail inside the query: 500.
+    return cursor_problem(value) is None
 
 
 def _is_saved(value: Any) -> bool:  # the wall's copy in local storage (callbacks/wall.py)
@@ -194,7 +191,7 @@ def _is_saved(value: Any) -> bool:  # the wall's copy in local storage (callback
 PROPERTY_CHECKS: dict[str, Callable[[Any], bool]] = {
     "n_clicks": _is_count,
     "n_intervals": _is_count,
-    "page_current": lambda v: _is_count(v) and (v is None or v <= 100_000),
+    "page_current": lambda v: _is_count(v) and (v is None or v <= MAX_PAGE),
     "sort_by": _is_sort_by,
     "clickData": lambda v: v is None or isinstance(v, dict),
     "value": _is_value,
@@ -308,6 +305,10 @@ def install_security(app: Any, settings: Any = None) -> None:
     server.config.setdefault("SECURITY_EXPORTS_PER_MINUTE", EXPORTS_PER_MINUTE)
     server.config.setdefault("SECURITY_DOWNLOADS_PER_MINUTE", DOWNLOADS_PER_MINUTE)
     server.config.setdefault("SECURITY_MAX_CALLBACK_BODY", MAX_CALLBACK_BODY)
+    budget_ms = getattr(settings, "CALLBACK_BUDGET_MS", None) or Settings().CALLBACK_BUDGET_MS
+    server.config.setdefault("SECURITY_CALLBACK_BUDGET_MS", int(budget_ms))
+    server.register_error_handler(BudgetExceeded, over_budget)
+    server.register_error_handler(ExportBusy, exports_busy)
     limiters: dict[str, LocalRateLimiter | SharedRateLimiter] = {}
     cache_url = str(getattr(settings, "CACHE_URL", "") or "")
     csp_cache: dict[str, Any] = {"key": None, "value": ""}
@@ -376,10 +377,18 @@ def install_security(app: Any, settings: Any = None) -> None:
             return json_error(str(exc), 400)
         except RecursionError:
             return json_error("malformed request", 400)
+        # From here the callback runs on a clock: its source queries share what is left of the budget.
+        g.security_budget = open_budget(int(server.config["SECURITY_CALLBACK_BUDGET_MS"]))
         if EXPORT_OUTPUT in body["output"] and _export_clicked(body):
             g.security_export_body = body
             return limited("export")
         return None
+
+    @server.teardown_request
+    def _end_budget(_exc: BaseException | None) -> None:
+        token = g.pop("security_budget", None)
+        if token is not None:
+            close_budget(token)
 
     @server.after_request
     def _headers(response: Response) -> Response:
@@ -415,6 +424,27 @@ def install_security(app: Any, settings: Any = None) -> None:
         else:
             action, detail = "download_csv", request.full_path.rstrip("?")
         audit(action, viewer_label(), detail)  # never fails the answer: the file is already made
+
+
+def over_budget(exc: BudgetExceeded) -> Response:
+    """503 for a callback whose source queries ran out of its time budget (the thread is free again)."""
+    seconds = f"{exc.budget_ms / 1000:g}"
+    log.warning("callback %s stopped: over its budget of %s ms", request.path, exc.budget_ms)
+    message = f"查询超过 {seconds} 秒，已停止，请缩小范围 / took longer than {seconds} s and was stopped"
+    return _json_answer({"error": "over_budget", "message": message, "budget_ms": exc.budget_ms}, 503)
+
+
+def exports_busy(exc: ExportBusy) -> Response:
+    """429 with ``Retry-After`` when every export slot of the deployment is taken (the export button)."""
+    response = _json_answer({"error": "busy", "message": str(exc), "retry_after": exc.retry_after}, 429)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _json_answer(body: dict[str, Any], status: int) -> Response:
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _export_clicked(body: dict[str, Any]) -> bool:

@@ -151,19 +151,47 @@ def test_as_of_banner_and_back_to_live(browser: object, server: str) -> None:
 
 
 def test_event_list_pages_and_sorts(browser: object, server: str) -> None:
+    """Keyset paging: next, last, previous and first; a typed page number is refused; sorting."""
     d = browser
     d.get(server + "/events?period=week")  # type: ignore[attr-defined]
     rows = wait_for(
         lambda: len(d.find_elements("css selector", "#ev-table tbody tr")) > 20, message="first page"
     )  # type: ignore[attr-defined]
     assert rows
+    summary = wait_for(lambda: text_of(d, "#ev-summary"), message="summary")
+    pages = int(
+        str(summary).split("共 ", 1)[1].split(" 页", 1)[0].replace(",", "")
+    )  # 第 1 页，共 N 页（M 条）
+    assert pages >= 3
+    assert text_of(d, "#ev-table div.last-page") == str(pages)  # the table knows its page count
     first = text_of(d, "#ev-table tbody tr:nth-child(2)")
-    d.find_element("css selector", "#ev-table .next-page").click()  # type: ignore[attr-defined]
+
+    def click(button: str) -> None:
+        d.find_element("css selector", f"#ev-table button.{button}").click()  # type: ignore[attr-defined]
+
+    click("next-page")
     wait_for(lambda: text_of(d, "#ev-table tbody tr:nth-child(2)") != first, message="page 2")
     assert "第 2 页" in text_of(d, "#ev-summary")
     assert "****" in text_of(d, "#ev-table")  # phone numbers masked
+    second = text_of(d, "#ev-table tbody tr:nth-child(2)")
+    click("last-page")
+    wait_for(lambda: f"第 {pages} 页，共 {pages} 页" in text_of(d, "#ev-summary"), message="last page")
+    click("previous-page")
+    wait_for(lambda: f"第 {pages - 1} 页" in text_of(d, "#ev-summary"), message="previous page")
+    click("first-page")
+    wait_for(lambda: "第 1 页" in text_of(d, "#ev-summary"), message="first page again")
+    wait_for(lambda: text_of(d, "#ev-table tbody tr:nth-child(2)") == first, message="first rows again")
+    click("next-page")
+    wait_for(lambda: text_of(d, "#ev-table tbody tr:nth-child(2)") == second, message="page 2 again")
+    # A typed page number: refused without walking the pages in between; the table stays on page 2.
+    box = d.find_element("css selector", "#ev-table input.current-page")  # type: ignore[attr-defined]
+    box.click()
+    box.send_keys(str(pages - 1) + "\n")
+    wait_for(lambda: "只能逐页翻动" in text_of(d, "#ev-summary"), message="jump refused")
+    assert "第 2 页" in text_of(d, "#ev-summary")
+    assert text_of(d, "#ev-table tbody tr:nth-child(2)") == second
     d.find_element("css selector", "#ev-table th[data-dash-column='event_no'] .column-header--sort").click()  # type: ignore[attr-defined]
-    wait_for(lambda: "第 1 页" in text_of(d, "#ev-summary") or True, message="sorted")
+    wait_for(lambda: "第 1 页" in text_of(d, "#ev-summary"), message="sorted from the first page")
     numbers = wait_for(
         lambda: [
             td.text

@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,8 +39,10 @@ from dashboard.export import images, pdf
 from dashboard.export.common import PAGE_PANELS, TABLE_PANELS, ExportError, panel_keys
 from dashboard.export.exporter import export_view
 from dashboard.export.pptx import FONT, build_deck
+from dashboard.export.queue import EXPORT_SLOTS, ExportBusy, ExportQueue
 from dashboard.present import panels
 from dashboard.sample.seed import seed_database
+from dashboard.service.cache import init_cache
 from dashboard.source.engines import make_source_engine
 from dashboard.source.queries.snapshot import build_snapshot
 from dashboard.source.units import UnitDirectory
@@ -64,10 +68,12 @@ EXPECTED_TYPES = {
 
 
 class SeededService:
-    """The service's one method the export uses, computed straight from the seeded source."""
+    """The service's one method the export uses, computed straight from the seeded source, and a cache
+    (the export queue's slots are locks in it)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cache_dir: Path) -> None:
         self.engine = make_source_engine(url)
+        self.cache = init_cache(load_settings(env={}, CACHE_DIR=str(cache_dir)))
 
     def snapshot(self, view: ViewState, scope: Scope) -> SimpleNamespace:
         view = scope.apply(view)
@@ -99,8 +105,8 @@ def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def service(seeded_url: str) -> SeededService:
-    return SeededService(seeded_url)
+def service(seeded_url: str, tmp_path_factory: pytest.TempPathFactory) -> SeededService:
+    return SeededService(seeded_url, tmp_path_factory.mktemp("export-cache"))
 
 
 @pytest.fixture(scope="module")
@@ -523,16 +529,36 @@ def test_http_png(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Whole district" in caption and "Data as of 2026-11-28 14:00" in caption
 
 
-def test_http_too_many_exports_is_a_429(client: Any) -> None:
-    slots = client.application.extensions[export_http.SLOTS_KEY]
-    held = [slots.acquire(blocking=False) for _ in range(export_http.MAX_ACTIVE)]
-    try:
+def test_http_too_many_exports_is_a_429(client: Any, service: SeededService) -> None:
+    queue = ExportQueue(service.cache)  # the deployment's one export queue (the button, the CLI, HTTP)
+    with ExitStack() as held:
+        for _ in range(EXPORT_SLOTS):
+            held.enter_context(queue.slot())
         response = client.get("/export/deck.pptx?pages=rankings")
-    finally:
-        for _ in held:
-            slots.release()
     assert response.status_code == 429 and response.headers["Retry-After"]
+    assert response.get_json()["error"] == "busy"
     assert client.get("/export/deck.pptx?pages=rankings").status_code == 200
+
+
+def test_the_queue_hands_out_each_slot_once_across_threads(tmp_path: Path) -> None:
+    queue = ExportQueue(init_cache(load_settings(env={}, CACHE_DIR=str(tmp_path / "cache"))), slots=3)
+    gate, held, refused = threading.Barrier(8), [], []
+
+    def take() -> None:
+        gate.wait()
+        try:
+            with queue.slot() as index:
+                held.append(index)
+                time.sleep(0.3)
+        except ExportBusy as exc:
+            refused.append(exc.retry_after)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(held) == [0, 1, 2] and refused == [10] * 5
 
 
 def test_http_pdf_without_libreoffice_is_a_503_saying_why(
