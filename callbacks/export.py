@@ -8,7 +8,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
-from dashboard.web.context import ExportError, app_context
+from dashboard.web.context import ExportBusy, ExportError, app_context
 from layouts import ids
 from layouts.shell import PAGE_PATHS
 
@@ -32,7 +32,11 @@ PAGE_EXPORT = {
     prevent_initial_call=True,
 )
 def export_current_view(clicks: list[int | None], query: str | None, pathname: str | None) -> tuple[Any, str]:
-    """Build the file in this request (dcc.Loading shows progress) and hand it to the browser."""
+    """Build the file in this request (dcc.Loading shows progress) and hand it to the browser.
+
+    A full export queue is said on the page, beside the button: Dash's front end shows nothing for a
+    callback answered with an HTTP error, so a 429 here would make the click silently do nothing.
+    """
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         raise PreventUpdate
     fmt = ctx.triggered_id["format"]
@@ -43,4 +47,6 @@ def export_current_view(clicks: list[int | None], query: str | None, pathname: s
         payload, filename, _mime = context.export(view, fmt, pages=[page], panel=panel, scope=context.scope())
     except ExportError as err:
         return no_update, str(err)
+    except ExportBusy as busy:  # every slot of the deployment's queue is taken: say when to try again
+        return no_update, str(busy)
     return dcc.send_bytes(payload, filename), ""
