@@ -61,6 +61,8 @@ def _register(page: str) -> None:
         State(PAGE_KEYS[page], "data"),
     )
     def refresh(query: str | None, _n: int, last_key: str | None) -> tuple[Any, ...]:
+        if query is None:  # the URL is not read yet: drawing now would draw the district, not this view
+            raise PreventUpdate
         return render_page(page, query, last_key)
 
     refresh.__name__ = f"refresh_{page}"
@@ -81,6 +83,8 @@ for _page in PAGE_PANELS:
 )
 def refresh_status(query: str | None, _n: int) -> tuple[Any, ...]:
     """Data age in the header, the stale banner when the source is down, the replay banner when as_of is set."""
+    if query is None:  # the URL is not read yet
+        raise PreventUpdate
     context = app_context()
     try:
         view = view_from_store(query)

@@ -115,6 +115,11 @@ def refresh_wall(
 ) -> tuple[Any, ...]:
     """The whole board for the view, drawn once per data version and screen shape; the browser's local
     copy takes over when the server has nothing, and a revoked screen is cleared."""
+    if query is None:
+        # The URL has not been read into the view store yet: a tick now would draw the district's board
+        # (or its last good copy) under this wall's URL, and nothing would take it down if this view
+        # then has no data anywhere.
+        raise PreventUpdate
     context = app_context()
     try:
         view = view_from_store(query)
