@@ -304,6 +304,7 @@ def root_layout(
                 ],
             ),
             html.Div(id=ids.BANNER_STALE, className="banner banner-stale", hidden=True),
+            html.Div(id=ids.BANNER_FRESH, className="banner banner-fresh", hidden=True),
             html.Div(id=ids.BANNER_ERROR, className="banner banner-error", hidden=True),
             dash.page_container,
         ],

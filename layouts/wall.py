@@ -135,6 +135,7 @@ def wall_layout(**query: Any) -> html.Div:
                         [
                             html.Div(id=ids.WALL_CLOCK, className="wall-clock"),
                             html.Div(id=ids.WALL_AGE, className="wall-age"),
+                            html.Div(id=ids.WALL_FRESH, className="wall-fresh", hidden=True),
                         ],
                         className="wall-time",
                     ),

@@ -3,6 +3,9 @@
     python -m dashboard simulate                        # catch up to now, then a tick every 2 s
     python -m dashboard simulate --surge 瓜沥镇          # with a burst of reports in one town
 
+One feed writes to a source at a time. Beside a running feed (``make run`` starts one), ``--surge`` hands
+the burst to it and returns; a second plain ``simulate`` is refused (it would write every report twice).
+
 See :mod:`dashboard.sample.simulate` for what a tick writes.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from dashboard.cli.common import add_database_argument, database_url
-from dashboard.sample.simulate import run_feed
+from dashboard.sample.simulate import hand_over_surge, run_feed
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.surge and hand_over_surge(database_url(args), args.surge):
+        return 0  # the feed already running (e.g. make run's) releases the burst on its next ticks
     total = run_feed(
         database_url(args),
         rate=args.rate,

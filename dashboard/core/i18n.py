@@ -52,6 +52,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "sign_out": ("退出", "Sign out"),
     "data_as_of": ("数据截至 {when}", "Data as of {when}"),
+    "stream_late": ("{name}数据 {age}未更新", "{name}: no new data for {age}"),
+    "stream_stopped": ("{name}数据已停更 {age}", "{name}: data stopped {age} ago"),
+    "alerts_unconfirmed": (
+        "事件数据停更，告警未随实况更新",
+        "Report data stopped: alerts are not following the live situation",
+    ),
     "vs_prev": ("环比", "vs prev."),
     "vs_ly": ("同比", "YoY"),
     "all": ("全部", "All"),

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from dashboard.core.freshness import DEFAULT_CADENCE, parse_cadence
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "data"
 ASSETS_DIR = ROOT / "assets"
@@ -49,6 +51,10 @@ class Settings:
     BACKGROUND_REFRESH: str = _setting(
         "on",
         "Rebuild the live views screens watch in a background thread, so no request waits for a build: on or off.",
+    )
+    STREAM_CADENCE: str = _setting(
+        DEFAULT_CADENCE,
+        "Minutes within which each source stream (events, actions, patrols, video heartbeats) is live without question; past them it is judged against past weeks (see dashboard/core/freshness.py).",
     )
     ROLLUPS: str = _setting(
         "off",
@@ -141,6 +147,10 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}REFRESH_SECONDS must be at least 1, got {settings.REFRESH_SECONDS}")
     if settings.BACKGROUND_REFRESH not in {"on", "off"}:
         raise ValueError(f"{PREFIX}BACKGROUND_REFRESH must be on or off, got {settings.BACKGROUND_REFRESH!r}")
+    try:
+        parse_cadence(settings.STREAM_CADENCE)
+    except ValueError as err:
+        raise ValueError(f"{PREFIX}STREAM_CADENCE: {err}") from None
     if settings.ROLLUPS not in {"on", "off"}:
         raise ValueError(f"{PREFIX}ROLLUPS must be on or off, got {settings.ROLLUPS!r}")
     if settings.LANG not in {"zh", "en"}:

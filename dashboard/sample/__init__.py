@@ -15,4 +15,5 @@ times       epoch seconds and their storage text
 draws       names, phone numbers, Poisson counts, weighted picks
 writes      bulk inserts, sequences, fast loading of a fresh database
 simulate    the live feed that continues the seed's history (``python -m dashboard simulate``)
+feedpost    one feed per source: its lock file, and the post box through which a second one hands it a surge
 """

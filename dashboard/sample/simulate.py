@@ -39,6 +39,7 @@ from dashboard.sample.events import (
     new_event_rows,
     plan_for,
 )
+from dashboard.sample.feedpost import FeedPost
 from dashboard.sample.lifecycle import HOUR, EventInfo, Plan
 from dashboard.sample.patrols import (
     CHECKIN_COLUMNS,
@@ -281,6 +282,9 @@ class Feed:
         due = [a for a in self.surge_queue if a.reported_at <= now]
         self.surge_queue = [a for a in self.surge_queue if a.reported_at > now]
         arrivals = sorted(arrivals + due, key=lambda a: a.reported_at)
+        if arrivals:
+            # Another writer (an import, an older feed) may have taken ids since the last tick.
+            self.numberer.next_id = max(self.numberer.next_id, next_id(conn, schema.event.c.event_id))
         batch = EventBatch()
         for a in arrivals:
             eid, number = self.numberer.take(a.reported_at)
@@ -343,6 +347,7 @@ class Feed:
         self.orphans = []
         # Patrols that started since the last tick.
         if now > self.patrol_mark:
+            self.next_patrol_id = max(self.next_patrol_id, next_id(conn, schema.patrol.c.patrol_id))
             first = lifecycle.local_day(self.patrol_mark) - 1
             for day in range(max(first, lifecycle.local_day(now) - 40), lifecycle.local_day(now) + 1):
                 pd = self._day(day)
@@ -522,6 +527,13 @@ def run_feed(
     log: Callable[[str], None] | None = print,
 ) -> StepReport:
     """Catch up, then tick until SIGINT/SIGTERM or ``duration`` seconds of ``clock`` time."""
+    post = FeedPost(url)
+    if not post.hold():
+        raise FeedAlreadyRunning(
+            f"另一个实时数据进程（pid {post.holder()}）正在写入该数据库 / another feed (pid {post.holder()}) "
+            "is already writing to this database: a second one would write every report twice. "
+            "Use --surge to hand it a burst."
+        )
     engine = make_writer_engine(url)
     stop = {"flag": False}
     previous = _install_stop_handlers(stop)
@@ -542,8 +554,9 @@ def run_feed(
             if duration is not None and (now - began).total_seconds() >= duration:
                 break
             now_ts = to_epoch(now)
-            burst = feed.surge_arrivals(pending_surge, now_ts, rng, ahead=True) if pending_surge else None
+            units = ([pending_surge] if pending_surge else []) + post.collect_surges()
             pending_surge = None
+            burst = _bursts(feed, units, now_ts, rng, log)
             report = feed.advance(now_ts, surge=burst)
             total.add(report)
             if log and (report.events or report.surge_events):
@@ -552,7 +565,57 @@ def run_feed(
     finally:
         _restore_handlers(previous)
         engine.dispose()
+        post.release()
     return total
+
+
+class FeedAlreadyRunning(ValueError):
+    """Another feed writes to this source: a second one would write every report twice."""
+
+
+def hand_over_surge(url: str, unit: str, log: Callable[[str], None] | None = print) -> bool:
+    """Post a surge in ``unit`` to the feed already running on ``url``; False when none runs.
+
+    The unit is checked here, so a typo is said to whoever typed it, not in the running feed's log.
+    """
+    post = FeedPost(url)
+    if post.hold():
+        post.release()
+        return False
+    engine = make_writer_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not unit_exists(conn, unit):
+                raise ValueError(f"未知单元 / unknown town, village or grid: {unit!r}")
+    finally:
+        engine.dispose()
+    post.post_surge(unit)
+    if log:
+        log(f"已交给正在运行的实时数据（pid {post.holder()}）/ surge in {unit} handed to the running feed")
+    return True
+
+
+def unit_exists(conn: Connection, unit: str) -> bool:
+    """Whether ``unit`` names a town or village (code or Chinese name) or a grid (code)."""
+    unit = unit.strip()
+    a, g = schema.admin_unit.c, schema.grid.c
+    named = select(a.code).where((a.code == unit) | (a.name_zh == unit)).limit(1)
+    grid = select(g.grid_code).where(g.grid_code == unit).limit(1)
+    return conn.execute(named).first() is not None or conn.execute(grid).first() is not None
+
+
+def _bursts(
+    feed: Feed, units: list[str], now: int, rng: random.Random, log: Callable[[str], None] | None
+) -> list[Arrival] | None:
+    """The arrivals of every surge asked for; a unit the feed does not know is said, not fatal."""
+    burst: list[Arrival] = []
+    for unit in units:
+        try:
+            burst += feed.surge_arrivals(unit, now, rng, ahead=True)
+        except ValueError as err:
+            if log:
+                log(str(err))
+    return burst or None
 
 
 def _install_stop_handlers(stop: dict[str, bool]) -> dict[int, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dashboard.core.clock import Clock, SystemClock
+from dashboard.core.freshness import parse_cadence
 from dashboard.core.settings import Settings
 from dashboard.service.cache import init_cache
 from dashboard.service.snapshots import Builder, SnapshotService, Versioner
@@ -66,6 +67,7 @@ def create_service(
         refresh_seconds=settings.REFRESH_SECONDS,
         wait_seconds=wait_seconds,
         background=settings.BACKGROUND_REFRESH == "on",
+        stream_cadence=parse_cadence(settings.STREAM_CADENCE),
     )
 
 

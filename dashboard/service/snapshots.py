@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from dashboard.core.scope import Scope
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState, view_key
 from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
+from dashboard.service.freshness import FreshnessWatch
 from dashboard.service.refresher import Refresher
 from dashboard.service.state import StateStore
 
@@ -112,6 +113,7 @@ class SnapshotService:
         refresh_seconds: int = 10,
         wait_seconds: float = 30.0,
         background: bool = False,
+        stream_cadence: Mapping[str, float] | None = None,
     ) -> None:
         self.source_engine = source_engine
         self.state = state
@@ -122,6 +124,8 @@ class SnapshotService:
         self.refresh_seconds = refresh_seconds
         self.version_ttl = max(1, refresh_seconds // 2)
         self.wait_seconds = wait_seconds
+        # Judged every half refresh, like the data version: a stopped stream shows within two refreshes.
+        self.freshness = FreshnessWatch(source_engine, cache, clock, stream_cadence, self.version_ttl)
         self.refresher: Refresher | None = None
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
@@ -404,14 +408,16 @@ class SnapshotService:
     # --- health --------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """Does the source answer, how old is its newest row, does the cache work, the state store?"""
+        """Does the source answer, is each of its streams still arriving, does the cache work, the state
+        store? A stopped stream makes the answer ``degraded``: the figures no longer follow the present."""
         now = self.clock.now()
         source = self._source_health(now)
         cache = self.cache.health()
         state = self._state_health()
+        stopped = [s["stream"] for s in source.get("streams") or [] if s["state"] == "stopped"]
         if not source["ok"]:
             status = "down"
-        elif not (cache["ok"] and state["ok"]) or cache["degraded"]:
+        elif not (cache["ok"] and state["ok"]) or cache["degraded"] or stopped:
             status = "degraded"
         else:
             status = "ok"
@@ -435,13 +441,19 @@ class SnapshotService:
                 "error": describe_error(exc),
                 "newest_data_at": None,
                 "newest_data_age_seconds": None,
+                "streams": None,
             }
+        latency = round((time.monotonic() - started) * 1000, 1)
+        streams = self.freshness.streams()
+        # The newest row of any stream: an import of reports without action rows still has an age.
+        newest = max((s.newest for s in streams or [] if s.newest), default=newest)
         return {
             "ok": True,
             "error": None,
-            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+            "latency_ms": latency,
             "newest_data_at": newest.isoformat() if newest else None,
             "newest_data_age_seconds": _age(now, newest) if newest else None,
+            "streams": [s.to_dict() for s in streams] if streams is not None else None,
         }
 
     def _state_health(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.core.budget import BudgetExceeded
 from dashboard.core.clock import Clock
 from dashboard.core.eventlist import Cursor, Sort
+from dashboard.core.freshness import StreamState
 from dashboard.core.scope import Scope, Viewer
 from dashboard.core.settings import Settings
 from dashboard.core.viewstate import ViewState
@@ -96,6 +97,10 @@ class AppContext:
     def snapshot(self, view: ViewState, scope: Scope) -> ServiceResult:
         """The service's answer for ``view`` as ``scope`` may see it (cached; last good on failure)."""
         return self.service.snapshot(view, scope)
+
+    def freshness(self) -> list[StreamState] | None:
+        """Each source stream's state now (None while the source does not answer)."""
+        return self.service.freshness.streams()
 
     def geojson(self, level: str, parent: str | None = None) -> GeoJSON:
         """The boundaries of a map (a database read the first time, then cached for minutes)."""

@@ -60,9 +60,16 @@ STATIC_RULES = ("/assets/", "/_dash-component-suites/")
 SAYS_REFUSED = (f"{ids.WALL_KPIS}.children", f"{ids.DATA_AGE}.children")
 # Besides the callbacks that draw only into the wall page's own components, a wall screen runs the
 # shared ones every page runs: URL → view sync, the wall/browser frame, the bad-link banner and the
-# status line (callbacks/filters.py, callbacks/pages.py). Each is named by an output it alone owns.
+# status line and the stream freshness banner (callbacks/filters.py, callbacks/pages.py,
+# callbacks/freshness.py). Each is named by an output it alone owns.
 SHARED_WALL_OUTPUTS = frozenset(
-    {f"{ids.VIEW}.data", f"{ids.ROOT}.className", f"{ids.BANNER_ERROR}.children", f"{ids.DATA_AGE}.children"}
+    {
+        f"{ids.VIEW}.data",
+        f"{ids.ROOT}.className",
+        f"{ids.BANNER_ERROR}.children",
+        f"{ids.DATA_AGE}.children",
+        f"{ids.BANNER_FRESH}.children",
+    }
 )
 # Dash Pages' router callback (its output and its location input, named by Dash): a kiosk may call it
 # only to draw the wall page.

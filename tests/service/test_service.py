@@ -235,6 +235,10 @@ def test_health_of_a_working_service(settings: Settings, source_engine: Engine, 
         "latency_ms": health["source"]["latency_ms"],
         "newest_data_at": None,  # the source is empty
         "newest_data_age_seconds": None,
+        "streams": [
+            {"stream": s, "newest": None, "age_seconds": None, "expected_rows": None, "state": "absent"}
+            for s in ("events", "actions", "patrols", "video")
+        ],
     }
     assert health["cache"]["backend"] == "filesystem"
 
