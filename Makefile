@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## test: set up and run the test suite
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dashboard callbacks layouts tests

@@ -1,7 +1,7 @@
 """Shared fixtures: a fresh database on each backend, and seeded districts.
 
 Helpers live in :mod:`tests.support` and are imported from there (``from tests.support.x import y``);
-this file holds only fixtures.
+this file holds only fixtures, and one hook that groups tests for pytest-xdist.
 """
 
 from __future__ import annotations
@@ -11,6 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.services import BACKENDS, make_empty_database
+from tests.support.xdist_groups import group_serial_tests
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    group_serial_tests(items)
 
 
 @pytest.fixture(params=BACKENDS)
