@@ -51,8 +51,8 @@ class Settings:
         "Rebuild the live views screens watch in a background thread, so no request waits for a build: on or off.",
     )
     ROLLUPS: str = _setting(
-        "off",
-        "Event rollups in the state store for live snapshots: on or off (off = direct queries only).",
+        "on",
+        "Event rollups in the state store for live snapshots: on or off (off = direct queries only, to check one path against the other).",
     )
     AUTH: str = _setting("none", "Sign-in mode: none (local demo), local (passwords) or proxy (SSO header).")
     SECRET_KEY: str = _setting(
