@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     url = database_url(args)
     try:
-        report = import_files(url, list(args.paths), table=args.table, dry_run=args.dry_run, progress=progress)
+        report = import_files(
+            url, list(args.paths), table=args.table, dry_run=args.dry_run, progress=progress
+        )
     except ImportFailed as exc:
         print_errors(exc.errors)
         print(f"import rejected: {exc}", file=sys.stderr)
@@ -72,5 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if state_url is not None:
         print("rollups: bringing them up to date with the import …", flush=True)
         synced = update_after_import(url, state_url, report, progress=progress)
-        print(synced.summary() if synced else "rollups: nothing to update (none built yet, or no events written)")
+        print(
+            synced.summary()
+            if synced
+            else "rollups: nothing to update (none built yet, or no events written)"
+        )
     return 0

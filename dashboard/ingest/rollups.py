@@ -39,7 +39,9 @@ def rewritten_events(url: str, report: ImportReport) -> list[int]:
             return [
                 int(eid)
                 for i in range(0, len(numbers), CHUNK)
-                for (eid,) in conn.execute(select(e.c.event_id).where(e.c.event_no.in_(numbers[i : i + CHUNK])))
+                for (eid,) in conn.execute(
+                    select(e.c.event_id).where(e.c.event_no.in_(numbers[i : i + CHUNK]))
+                )
             ]
     finally:
         engine.dispose()
@@ -56,4 +58,6 @@ def update_after_import(
         return None
     reread: Sequence[int] = rewritten_events(url, report)
     rebuild = len(reread) > REBUILD_ABOVE
-    return update_rollups(url, state_url, rebuild=rebuild, progress=progress, reread=() if rebuild else reread)
+    return update_rollups(
+        url, state_url, rebuild=rebuild, progress=progress, reread=() if rebuild else reread
+    )

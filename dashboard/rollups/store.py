@@ -33,9 +33,7 @@ class SyncReport:
     def summary(self) -> str:
         """One line for a terminal: what the sync did and how long it took."""
         what = "built" if self.rebuilt else "brought up to date"
-        return (
-            f"rollups {what}: {self.events:,} events, {self.evaluations:,} evaluations in {self.seconds} s"
-        )
+        return f"rollups {what}: {self.events:,} events, {self.evaluations:,} evaluations in {self.seconds} s"
 
 
 class RollupStore:
@@ -91,7 +89,9 @@ class RollupStore:
             self._lock(conn)
             meta = conn.execute(select(ru_meta)).first()
             if meta is not None and not rebuild and _source_replaced(conn, source, meta):
-                log.info("the source was replaced since the rollups were built (a new seed?): rebuilding them")
+                log.info(
+                    "the source was replaced since the rollups were built (a new seed?): rebuilding them"
+                )
                 rebuild = True
             if meta is None or rebuild:
                 events, evals = build_rollups(conn, source, progress)

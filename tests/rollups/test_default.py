@@ -39,7 +39,9 @@ def test_rollups_are_on_by_default_and_off_still_works(tmp_path: Path) -> None:
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == BUILDER_LOG and "direct queries" in r.getMessage()]
+    return [
+        r.getMessage() for r in caplog.records if r.name == BUILDER_LOG and "direct queries" in r.getMessage()
+    ]
 
 
 def test_a_view_not_ready_is_answered_directly_with_one_log_line(
