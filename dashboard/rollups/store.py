@@ -9,9 +9,10 @@ import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, inspect, select, update
+from sqlalchemy import Connection, Engine, inspect, make_url, select, update
 
 from dashboard.rollups.buckets import to_us
 from dashboard.rollups.build import build_rollups
@@ -134,6 +135,18 @@ def _source_replaced(conn: Connection, source: Connection, meta: Any) -> bool:
     return reported is None or to_us(reported) != int(known)
 
 
+def store_url(state_url: str) -> str:
+    """Where the rollups of a state store live: in the state store itself on PostgreSQL and MariaDB; on
+    SQLite in a file beside it (``state.db`` → ``state.rollups.db``). A full build holds SQLite's one
+    write lock for minutes, and in its own file it never blocks the sign-ins, audit lines and last good
+    snapshots the state store writes meanwhile."""
+    u = make_url(state_url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return state_url
+    path = Path(u.database)
+    return u.set(database=str(path.with_name(f"{path.stem}.rollups{path.suffix}"))).render_as_string(False)
+
+
 def update_rollups(
     source_url: str,
     state_url: str,
@@ -144,10 +157,11 @@ def update_rollups(
 ) -> SyncReport:
     """Open the source and the store, bring the rollups up to date (or rebuild them), close both.
 
-    What ``python -m dashboard rollups``, the first start of ``serve`` and an import call. The source is
-    read with a day's statement timeout: a full build of millions of events runs for minutes."""
+    What ``python -m dashboard rollups``, the first start of ``serve`` and an import call; the rollups
+    are those of the state store ``state_url`` (:func:`store_url`). The source is read with a day's
+    statement timeout: a full build of millions of events runs for minutes."""
     source = make_source_engine(source_url, timeout_ms=24 * 3_600_000)
-    store = RollupStore(make_writer_engine(state_url))
+    store = RollupStore(make_writer_engine(store_url(state_url)))
     try:
         with source.connect() as conn:
             return store.sync(conn, rebuild=rebuild, progress=progress, reread=reread)
@@ -157,8 +171,8 @@ def update_rollups(
 
 
 def rollups_built(state_url: str) -> bool:
-    """True when the store at ``state_url`` holds finished rollups (a full build has completed)."""
-    store = RollupStore(make_writer_engine(state_url))
+    """True when the state store ``state_url`` has finished rollups (a full build has completed)."""
+    store = RollupStore(make_writer_engine(store_url(state_url)))
     try:
         return store.meta() is not None
     finally:

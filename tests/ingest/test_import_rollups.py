@@ -16,7 +16,7 @@ from sqlalchemy import select
 from dashboard.cli import main
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups.read import build_snapshot_fast, eligible
-from dashboard.rollups.store import RollupStore, update_rollups
+from dashboard.rollups.store import RollupStore, store_url, update_rollups
 from dashboard.sample.seed import seed_database
 from dashboard.source import schema
 from dashboard.source.engines import make_source_engine, make_writer_engine
@@ -61,7 +61,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def _assert_fast_equals_direct(url: str, state_url: str) -> None:
     source = make_source_engine(url)
-    store = RollupStore(make_writer_engine(state_url))
+    store = RollupStore(make_writer_engine(store_url(state_url)))
     try:
         with source.connect() as conn:
             for view in VIEWS:
@@ -119,7 +119,7 @@ def test_an_import_brings_the_rollups_up_to_date(
     assert f"{len(rewrite)} updated" in out and "rollups brought up to date" in out
     _assert_fast_equals_direct(url, state_url)
 
-    store = RollupStore(make_writer_engine(state_url))
+    store = RollupStore(make_writer_engine(store_url(state_url)))
     incremental = _tiers(store)
     assert update_rollups(url, state_url, rebuild=True).rebuilt
     assert _tiers(store) == incremental  # the increments added up to what a rebuild finds
@@ -140,11 +140,11 @@ def test_an_import_leaves_the_rollups_alone_when_told_or_dry(
     assert main([*base, "--state-url", state_url, "--no-rollups", str(path)]) == 0
     assert "rollups" not in capsys.readouterr().out
     # Another database than the dashboard's source, and no --state-url: its rollups are not this one's.
-    store = RollupStore(make_writer_engine(state_url))
+    store = RollupStore(make_writer_engine(store_url(state_url)))
     before = store.meta()
     store.engine.dispose()
     assert main([*base, str(path)]) == 0
     assert "rollups" not in capsys.readouterr().out
-    store = RollupStore(make_writer_engine(state_url))
+    store = RollupStore(make_writer_engine(store_url(state_url)))
     assert store.meta() == before
     store.engine.dispose()

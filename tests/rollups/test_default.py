@@ -17,7 +17,7 @@ from dashboard.core.viewstate import ViewState
 from dashboard.perf.datasets import data_end
 from dashboard.rollups.builder import FastBuilder, direct_reason
 from dashboard.rollups.read import eligible
-from dashboard.rollups.store import rollups_built
+from dashboard.rollups.store import rollups_built, store_url
 from dashboard.service.factory import rollup_builder
 from dashboard.service.state import StateStore
 from dashboard.source.engines import make_source_engine
@@ -34,6 +34,9 @@ def test_rollups_are_on_by_default_and_off_still_works(tmp_path: Path) -> None:
     assert isinstance(rollup_builder(settings, state, source), FastBuilder)
     off = load_settings({"DASHBOARD_ROLLUPS": "off"}, STATE_URL=settings.STATE_URL)
     assert rollup_builder(off, state, source) is None  # the direct queries, to check one against the other
+    # On SQLite the rollups live beside the state store, not in it (their build holds the write lock).
+    assert store_url(settings.STATE_URL) == f"sqlite:///{tmp_path / 'state.rollups.db'}"
+    assert store_url("postgresql://u@h/state") == "postgresql://u@h/state"
     source.dispose()
     state.dispose()
 
