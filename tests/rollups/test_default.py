@@ -136,3 +136,19 @@ def test_make_run_first_start_builds_the_rollups_before_serving(
     assert served == [True, True]
     assert "seeding" not in out.out and "Building" not in out.out
     assert "rollups brought up to date" in out.out
+
+
+def test_a_new_seed_under_the_rollups_is_noticed_and_rebuilt(tmp_path: Path) -> None:
+    """``seed --force`` replaces the source; the next sync must not add the new rows to the old tiers."""
+    from dashboard.rollups.store import update_rollups
+    from dashboard.sample.seed import seed_database
+
+    url, state_url = f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'state.db'}"
+    t0 = dt.datetime(2026, 11, 18, 1, 30, tzinfo=dt.UTC)
+    seed_database(url, days=3, scale=0.02, patrol_days=0, now=t0, progress=False)
+    assert update_rollups(url, state_url).rebuilt
+    assert not update_rollups(url, state_url).rebuilt  # nothing changed: an increment
+    seed_database(
+        url, days=3, scale=0.02, patrol_days=0, now=t0 + dt.timedelta(hours=5), progress=False, force=True
+    )
+    assert update_rollups(url, state_url).rebuilt
