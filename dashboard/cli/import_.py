@@ -4,7 +4,9 @@
     python -m dashboard import --table event --dry-run 事件.csv       # check only, write nothing
 
 Every bad row is reported (file, line, column, reason) and then nothing is written; see
-:mod:`dashboard.ingest.importer` for the file format.
+:mod:`dashboard.ingest.importer` for the file format. When the import wrote events, actions or
+evaluations into the dashboard's source, the rollups in its state store are brought up to date before the
+command ends (:mod:`dashboard.ingest.rollups`), and it says so.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from dashboard.cli.common import add_database_argument, database_url
 from dashboard.ingest.importer import import_files
 from dashboard.ingest.results import ImportFailed, print_errors
+from dashboard.ingest.rollups import update_after_import
 from dashboard.ingest.specs import SPECS
 
 
@@ -29,13 +32,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "--state-url",
+        default=None,
+        help="the state store whose rollups to update (default DASHBOARD_STATE_URL, when the import "
+        "targets DASHBOARD_DATABASE_URL)",
+    )
+    parser.add_argument("--no-rollups", action="store_true", help="leave the dashboard's rollups alone")
+
+
+def rollup_store_of(args: argparse.Namespace, url: str) -> str | None:
+    """The state store whose rollups follow this import: the dashboard's own when the import targets its
+    source (or ``--state-url``); None with ``--no-rollups`` or DASHBOARD_ROLLUPS=off."""
+    from dashboard.core.settings import load_settings
+
+    settings = load_settings()
+    if args.no_rollups or settings.ROLLUPS != "on":
+        return None
+    if args.state_url:
+        return str(args.state_url)
+    return settings.STATE_URL if url == settings.DATABASE_URL else None
 
 
 def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
+    url = database_url(args)
     try:
         report = import_files(
-            database_url(args), list(args.paths), table=args.table, dry_run=args.dry_run, progress=progress
+            url, list(args.paths), table=args.table, dry_run=args.dry_run, progress=progress
         )
     except ImportFailed as exc:
         print_errors(exc.errors)
@@ -45,4 +69,14 @@ def run(args: argparse.Namespace) -> int:
         print(f.summary())
     if report.dry_run:
         print("dry run: checked, nothing written")
+        return 0
+    state_url = rollup_store_of(args, url)
+    if state_url is not None:
+        print("rollups: bringing them up to date with the import …", flush=True)
+        synced = update_after_import(url, state_url, report, progress=progress)
+        print(
+            synced.summary()
+            if synced
+            else "rollups: nothing to update (none built yet, or no events written)"
+        )
     return 0

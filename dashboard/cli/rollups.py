@@ -1,10 +1,12 @@
 """``python -m dashboard rollups``: build the event rollups in the state store, or bring them up to date.
 
 python -m dashboard rollups             # the first time: a full build (minutes on millions of events)
-python -m dashboard rollups --rebuild   # from scratch, e.g. after an import that rewrote event rows
+python -m dashboard rollups --rebuild   # from scratch (they are derived data: nothing is lost)
 
-The dashboard keeps them current by itself when DASHBOARD_ROLLUPS=on; this command builds them ahead of
-time, so the first screens do not wait for the build (they get the direct queries meanwhile).
+The dashboard keeps them current by itself (DASHBOARD_ROLLUPS=on, the default), ``make run`` builds them
+on its first start and an import brings them up to date; this command builds them ahead of time for
+other servers (gunicorn), so the first screens do not wait for the build (they get the direct queries
+meanwhile).
 """
 
 from __future__ import annotations
@@ -20,20 +22,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dashboard.core.settings import load_settings
-    from dashboard.rollups.store import RollupStore
-    from dashboard.source.engines import make_source_engine, make_writer_engine
+    from dashboard.rollups.store import update_rollups
 
     settings = load_settings()
-    source = make_source_engine(args.database_url or settings.DATABASE_URL, timeout_ms=24 * 3_600_000)
-    store = RollupStore(make_writer_engine(args.state_url or settings.STATE_URL))
-    try:
-        with source.connect() as conn:
-            report = store.sync(conn, rebuild=args.rebuild, progress=True)
-    finally:
-        source.dispose()
-        store.engine.dispose()
-    what = "built" if report.rebuilt else "brought up to date"
-    print(
-        f"rollups {what}: {report.events:,} events, {report.evaluations:,} evaluations in {report.seconds} s"
+    report = update_rollups(
+        args.database_url or settings.DATABASE_URL,
+        args.state_url or settings.STATE_URL,
+        rebuild=args.rebuild,
+        progress=True,
     )
+    print(report.summary())
     return 0

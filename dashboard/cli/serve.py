@@ -1,7 +1,9 @@
 """``python -m dashboard serve``: start the dashboard (``--workers N``: gunicorn's worker processes).
 
 ``make run`` calls it with ``--seed-if-missing --with-feed``: on a fresh machine it seeds the SQLite
-sample district first, then starts the live feed as a child process so the screens move.
+sample district first, builds the rollups (the fast path of every screen, DASHBOARD_ROLLUPS=on) with
+progress on the terminal, then starts the live feed as a child process so the screens move. On later
+starts the rollups only catch up with what the feed wrote meanwhile (seconds).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, make_url, text
 
+from dashboard.core.logs import configure_logging
 from dashboard.core.settings import Settings, load_settings
 from dashboard.source.engines import backend_name, make_writer_engine
 
@@ -55,15 +58,36 @@ def source_is_empty(url: str) -> bool:
         engine.dispose()
 
 
-def seed_if_missing(settings: Settings) -> None:
+def seed_if_missing(settings: Settings) -> bool:
+    """Seed the SQLite sample district when the source is missing or empty; True when it did."""
     if backend_name(settings.DATABASE_URL) != "sqlite":
-        return  # never seed a server database implicitly
+        return False  # never seed a server database implicitly
     if not source_is_empty(settings.DATABASE_URL):
-        return
+        return False
     from dashboard.sample.seed import seed_database
 
     print("No sample district yet: seeding it now (first start only) …", flush=True)
-    seed_database(settings.DATABASE_URL, force=True)
+    report = seed_database(settings.DATABASE_URL, force=True)
+    print(report.summary(), flush=True)
+    return True
+
+
+def prepare_rollups(settings: Settings, *, rebuild: bool = False) -> None:
+    """Build the rollups before serving (first start: minutes on the sample, with progress), or bring
+    them up to date (later starts). A failure is reported and serving goes on: the dashboard then builds
+    them in the background and answers from the direct queries meanwhile."""
+    if settings.ROLLUPS != "on" or source_is_empty(settings.DATABASE_URL):
+        return
+    from dashboard.rollups.store import rollups_built, update_rollups
+
+    if rebuild or not rollups_built(settings.STATE_URL):
+        print("Building the rollups, the fast path of every screen (first start only) …", flush=True)
+    try:
+        report = update_rollups(settings.DATABASE_URL, settings.STATE_URL, rebuild=rebuild, progress=True)
+    except Exception as exc:  # serve anyway: the direct queries answer until a build succeeds
+        print(f"could not build the rollups ({type(exc).__name__}: {exc}); serving without them for now")
+        return
+    print(report.summary(), flush=True)
 
 
 def start_feed(settings: Settings) -> subprocess.Popen[bytes]:
@@ -86,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     host = args.host or settings.HOST
     port = args.port or settings.PORT
-    if args.seed_if_missing:
-        seed_if_missing(settings)
+    configure_logging()
+    seeded = args.seed_if_missing and seed_if_missing(settings)
+    prepare_rollups(settings, rebuild=seeded)  # before the feed starts writing
     if args.with_feed:
         start_feed(settings)
     from dashboard.web.serving import serve

@@ -57,8 +57,8 @@ class Settings:
         "Minutes within which each source stream (events, actions, patrols, video heartbeats) is live without question; past them it is judged against past weeks (see dashboard/core/freshness.py).",
     )
     ROLLUPS: str = _setting(
-        "off",
-        "Event rollups in the state store for live snapshots: on or off (off = direct queries only).",
+        "on",
+        "Event rollups in the state store for live snapshots: on or off (off = direct queries only, to check one path against the other).",
     )
     AUTH: str = _setting("none", "Sign-in mode: none (local demo), local (passwords) or proxy (SSO header).")
     SECRET_KEY: str = _setting(

@@ -43,6 +43,7 @@ class FileReport:
     updated: int = 0
     unchanged: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    updated_keys: list[tuple[Any, ...]] = field(default_factory=list, repr=False)  # natural keys
 
     def summary(self) -> str:
         text = (

@@ -64,6 +64,7 @@ def upsert(conn: Connection, spec: TableSpec, rows: list[dict], report: FileRepo
             where = and_(*(spec.table.c[k] == values[k] for k in spec.key))
             conn.execute(spec.table.update().where(where).values(**changes))
             report.updated += 1
+            report.updated_keys.append(key)
         bar.advance()
     for start in range(0, len(inserts), CHUNK):
         batch = inserts[start : start + CHUNK]

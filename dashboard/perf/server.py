@@ -205,6 +205,8 @@ class Server:
             "DASHBOARD_CACHE_DIR": str(data_dir / f"cache-{rid}"),
             "DASHBOARD_REFRESH_SECONDS": str(refresh_seconds),
             "DASHBOARD_BACKGROUND_REFRESH": "on",  # the default, whatever the caller's environment says
+            # Without --http-rollups the HTTP sections measure the direct queries (rollup_url: the fast path).
+            "DASHBOARD_ROLLUPS": "off",
             "DASHBOARD_STATEMENT_TIMEOUT_MS": "600000",
             "BENCH_CLOCK_OFFSET": f"{offset:.3f}",
             "BENCH_COUNTER_FILE": str(self.counter),

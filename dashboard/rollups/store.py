@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, inspect, select, update
+from sqlalchemy import Connection, Engine, inspect, make_url, select, update
 
+from dashboard.rollups.buckets import to_us
 from dashboard.rollups.build import build_rollups
 from dashboard.rollups.sync import apply_changes
 from dashboard.rollups.tables import rollup_metadata, ru_fact, ru_meta
-from dashboard.source.engines import refresh_planner_statistics
+from dashboard.source.engines import make_source_engine, make_writer_engine, refresh_planner_statistics
+from dashboard.source.queries.common import E
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,11 @@ class SyncReport:
     events: int
     evaluations: int
     seconds: float
+
+    def summary(self) -> str:
+        """One line for a terminal: what the sync did and how long it took."""
+        what = "built" if self.rebuilt else "brought up to date"
+        return f"rollups {what}: {self.events:,} events, {self.evaluations:,} evaluations in {self.seconds} s"
 
 
 class RollupStore:
@@ -61,21 +70,35 @@ class RollupStore:
         return conn.execute(select(ru_meta)).first()
 
     # -- building and syncing --
-    def sync(self, source: Connection, *, rebuild: bool = False, progress: bool = False) -> SyncReport:
+    def sync(
+        self,
+        source: Connection,
+        *,
+        rebuild: bool = False,
+        progress: bool = False,
+        reread: Collection[int] = (),
+    ) -> SyncReport:
         """Bring the rollups up to the source's current state (a full build the first time).
 
-        ``progress`` draws the full build's progress on stderr (the ``rollups`` command)."""
+        ``progress`` draws the full build's progress on stderr (the ``rollups`` command). ``reread``
+        names events whose rows changed without new actions (an import's updates): they are read again
+        along with the ones the watermarks find."""
         started = time.monotonic()
         if source.dialect.name == "postgresql":
             source.exec_driver_sql("SET LOCAL jit = off")  # compiling cost more than these statements
         with self.engine.begin() as conn:
             self._lock(conn)
             meta = conn.execute(select(ru_meta)).first()
+            if meta is not None and not rebuild and _source_replaced(conn, source, meta):
+                log.info(
+                    "the source was replaced since the rollups were built (a new seed?): rebuilding them"
+                )
+                rebuild = True
             if meta is None or rebuild:
                 events, evals = build_rollups(conn, source, progress)
                 rebuilt = True
             else:
-                events, evals = apply_changes(conn, source, meta)
+                events, evals = apply_changes(conn, source, meta, reread)
                 rebuilt = False
         if rebuilt:
             self._analyze()
@@ -98,3 +121,59 @@ class RollupStore:
                 conn.exec_driver_sql("LOCK TABLE ru_meta IN EXCLUSIVE MODE")
             else:
                 conn.execute(select(ru_meta.c.id).with_for_update())
+
+
+def _source_replaced(conn: Connection, source: Connection, meta: Any) -> bool:
+    """True when the source is no longer the one the rollups were built from: its ids went below the
+    watermark, or the last event the rollups know was reported at another time (a re-seeded database
+    reuses the ids). Two primary-key probes, so every sync can afford it."""
+    wm_event = int(meta.wm_event)
+    known = conn.execute(select(ru_fact.c.rep).where(ru_fact.c.event_id == wm_event)).scalar()
+    if known is None:
+        return False  # no fact at the watermark (an empty source when built): nothing to compare
+    reported = source.execute(select(E.c.reported_at).where(E.c.event_id == wm_event)).scalar()
+    return reported is None or to_us(reported) != int(known)
+
+
+def store_url(state_url: str) -> str:
+    """Where the rollups of a state store live: in the state store itself on PostgreSQL and MariaDB; on
+    SQLite in a file beside it (``state.db`` → ``state.rollups.db``). A full build holds SQLite's one
+    write lock for minutes, and in its own file it never blocks the sign-ins, audit lines and last good
+    snapshots the state store writes meanwhile."""
+    u = make_url(state_url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return state_url
+    path = Path(u.database)
+    return u.set(database=str(path.with_name(f"{path.stem}.rollups{path.suffix}"))).render_as_string(False)
+
+
+def update_rollups(
+    source_url: str,
+    state_url: str,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    reread: Collection[int] = (),
+) -> SyncReport:
+    """Open the source and the store, bring the rollups up to date (or rebuild them), close both.
+
+    What ``python -m dashboard rollups``, the first start of ``serve`` and an import call; the rollups
+    are those of the state store ``state_url`` (:func:`store_url`). The source is read with a day's
+    statement timeout: a full build of millions of events runs for minutes."""
+    source = make_source_engine(source_url, timeout_ms=24 * 3_600_000)
+    store = RollupStore(make_writer_engine(store_url(state_url)))
+    try:
+        with source.connect() as conn:
+            return store.sync(conn, rebuild=rebuild, progress=progress, reread=reread)
+    finally:
+        source.dispose()
+        store.engine.dispose()
+
+
+def rollups_built(state_url: str) -> bool:
+    """True when the state store ``state_url`` has finished rollups (a full build has completed)."""
+    store = RollupStore(make_writer_engine(store_url(state_url)))
+    try:
+        return store.meta() is not None
+    finally:
+        store.engine.dispose()

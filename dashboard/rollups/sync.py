@@ -5,13 +5,13 @@ comes with new actions, so the events to re-read are those with an action id abo
 margin of recent ids is re-read, for writers that commit out of order) and those with an event id above
 it. Each one's old fact is taken out of the tiers and its new fact put in: the cost of a refresh follows
 the number of changed events, not the length of history. An import that rewrites event rows without
-logging actions needs ``python -m dashboard rollups --rebuild`` (the data-version probe cannot see such
-a change).
+logging actions names those events (``reread``), and they are read again too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
@@ -35,14 +35,18 @@ ACTION_MARGIN = 2000  # action ids re-read below the watermark (out-of-order com
 CHUNK = 2000
 
 
-def apply_changes(conn: Connection, source: Connection, meta: Any) -> tuple[int, int]:
+def apply_changes(
+    conn: Connection, source: Connection, meta: Any, reread: Collection[int] = ()
+) -> tuple[int, int]:
     """Move the events changed since the watermarks in ``meta`` from their old facts to their new ones.
 
+    ``reread``: events whose rows changed without new actions (an import's updates), read again too.
     Returns the numbers of events re-read and of new evaluations.
     """
     floor = max(0, int(meta.wm_action) - ACTION_MARGIN)
     wm_event, wm_action, wm_eval = _source_tops(source)
     changed = _changed_events(source, floor, wm_action, int(meta.wm_event), wm_event)
+    changed |= {int(eid) for eid in reread if int(eid) <= wm_event}  # (later ones are new events anyway)
     max_ts, odd = int(meta.max_ts), int(meta.odd)
     delta: Delta = {}
     ids = sorted(changed)

@@ -74,12 +74,14 @@ def create_service(
 def rollup_builder(
     settings: Settings, state: StateStore, source: Engine, rollup_url: str | None = None
 ) -> Builder | None:
-    """The rollup fast path when DASHBOARD_ROLLUPS=on or ``rollup_url`` names a store, else None
-    (the direct queries). The rollups live in the state store's database unless ``rollup_url`` says."""
+    """The rollup fast path when DASHBOARD_ROLLUPS=on (the default) or ``rollup_url`` names a store,
+    else None (the direct queries). The rollups live in the state store's database (on SQLite in a file
+    beside it: :func:`~dashboard.rollups.store.store_url`) unless ``rollup_url`` says."""
     if settings.ROLLUPS != "on" and rollup_url is None:
         return None
     from dashboard.rollups.builder import FastBuilder
-    from dashboard.rollups.store import RollupStore
+    from dashboard.rollups.store import RollupStore, store_url
 
-    engine = make_writer_engine(rollup_url) if rollup_url else state.engine
+    url = rollup_url or store_url(settings.STATE_URL)
+    engine = state.engine if url == settings.STATE_URL else make_writer_engine(url)
     return FastBuilder(RollupStore(engine), source)

@@ -13,23 +13,9 @@ go to stderr next to gunicorn's own log.
 
 from __future__ import annotations
 
-import logging
-import sys
-
+from dashboard.core.logs import configure_logging
 from dashboard.web.app import create_app
 
-
-def _configure_logging() -> None:
-    """INFO from the dashboard's own loggers to stderr, unless the host process configured logging."""
-    package = logging.getLogger("dashboard")
-    if package.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
-    package.addHandler(handler)
-    package.setLevel(logging.INFO)
-
-
-_configure_logging()
+configure_logging()
 app = create_app()
 server = app.server  # the Flask WSGI application gunicorn serves
