@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import logging
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -34,8 +35,16 @@ ROOTS = ("dashboard", "callbacks", "layouts")
 def run_contracts(config: Path) -> tuple[int, str]:
     """import-linter on ``config``: (exit status, its report)."""
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = lint_imports(config_filename=str(config), no_cache=True, no_logo=True)
+    # import-linter configures logging and disables every logger that exists by then: the tests that
+    # run after it in the same process would no longer see the dashboard's log lines.
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    enabled = [logger for logger in loggers if not logger.disabled]
+    try:
+        with contextlib.redirect_stdout(out):
+            status = lint_imports(config_filename=str(config), no_cache=True, no_logo=True)
+    finally:
+        for logger in enabled:
+            logger.disabled = False
     return status, out.getvalue()
 
 
