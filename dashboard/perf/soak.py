@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from dashboard.perf.client import VIEWS, Tally, Target, plan_targets, run_screen
 from dashboard.perf.config import REDIS_URL, Config
 from dashboard.perf.datasets import Dataset, ensure_dataset
 from dashboard.perf.server import Server, drop_redis_prefix, read_counter, redis_up, remove_run_files, rss_mb
+from dashboard.perf.wallsoak import WallSoakConfig, describe_wall, run_wall_soak, wall_problems
 
 
 class RssSeries:
@@ -92,6 +93,9 @@ def flatness(samples: list[tuple[float, dict[int, float]]], pids: list[int]) -> 
 # --- the run ----------------------------------------------------------------------------------------------
 
 
+SECTIONS = ("http", "wall")  # polling screens over HTTP; one wall tab in Chromium
+
+
 @dataclass
 class SoakConfig:
     """One soak run: how long, how many screens, the server's size and the pass criteria."""
@@ -112,6 +116,8 @@ class SoakConfig:
     rss_every: float = 10.0
     max_rss_growth_mb: float = 50.0
     quiet: bool = False
+    sections: tuple[str, ...] = SECTIONS
+    wall: WallSoakConfig = field(default_factory=WallSoakConfig)  # the browser section
 
 
 def say(cfg: SoakConfig, message: str) -> None:
@@ -150,62 +156,100 @@ def live_feed(cfg: SoakConfig, url: str) -> Iterator[subprocess.Popen[bytes] | N
 
 
 def run_soak(cfg: SoakConfig) -> dict[str, Any]:
-    """Seed (or reuse) the district, start gunicorn and the feed, poll, and report (see the module)."""
+    """Seed (or reuse) the district, start the feed, run each section of ``cfg.sections``, and report."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     ds = dataset(cfg)
     redis_url = cfg.redis_url if redis_up(cfg.redis_url) else ""
-    prefix = f"xssoak:{uuid.uuid4().hex[:10]}:"
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "wall"}
+    config["wall"] = {k: v for k, v in vars(cfg.wall).items() if k != "each_cycle"}
     report: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "config": config,
+        "sections": list(cfg.sections),
         "source": {"url": ds.url, "events": ds.counts.get("event")},
         "cache": "redis" if redis_url else "filesystem (Redis not reachable)",
     }
-    seconds = cfg.minutes * 60
     with live_feed(cfg, ds.url) as feed:
-        server = Server(
-            ds.url,
-            cfg.data_dir,
-            workers=cfg.workers,
-            threads=cfg.threads,
-            refresh_seconds=cfg.refresh_seconds,
-            offset=0.0,
-            prefix=prefix,
-            redis_url=redis_url,
-        )
-        try:
-            say(cfg, f"soak: gunicorn {cfg.workers}×{cfg.threads} on {ds.url}, cache {report['cache']}")
-            server.wait_ready()
-            targets = plan_targets(server.base)
-            for view in VIEWS:  # the first build of each view is not part of the steady state
-                send(server.base, Target("warm", f"/api/v1/snapshot?{view}"), timeout=600)
-            pids = server.worker_pids()
-            rss = RssSeries(pids, cfg.rss_every)
-            tally = Tally()
-            began = time.time()
-            say(cfg, f"soak: {cfg.clients} screens every {cfg.refresh_seconds} s for {cfg.minutes:g} min …")
-            done = threading.Event()
-            threading.Thread(target=progress, args=(cfg, tally, rss, done), daemon=True).start()
-            run_screens(server.base, targets, cfg.clients, seconds, float(cfg.refresh_seconds), tally)
-            done.set()
-            ended = time.time()
-            report["rss"] = rss.stop()
-            report["rss"]["workers_replaced"] = sorted(set(server.worker_pids()) ^ set(pids))
-            lines = read_counter(server.counter, began, ended)
-            report["http"] = tally.summary()
-            report["seconds"] = round(ended - began, 1)
-            builds = [s for kind, s, _v in lines if kind == "build"]
-            report["snapshot_builds"] = len(builds)
-            report["build_seconds_total"] = round(sum(builds), 1)
-            report["data_version_reads"] = sum(1 for kind, _s, _v in lines if kind == "version")
-            report["targets"] = sorted({t.label.split(":")[0] for t in targets})
-            report["feed_alive_at_end"] = feed is not None and feed.poll() is None
-        finally:
-            server.stop()
-            drop_redis_prefix(redis_url, prefix)
-            remove_run_files(cfg.data_dir, prefix)
+        if "http" in cfg.sections:
+            report.update(http_section(cfg, ds, redis_url))
+        if "wall" in cfg.sections:
+            report["wall"] = wall_section(cfg, ds, redis_url)
+        report["feed_alive_at_end"] = feed is not None and feed.poll() is None
     report["verdict"] = verdict(cfg, report)
     return report
+
+
+@contextlib.contextmanager
+def soak_server(cfg: SoakConfig, ds: Dataset, redis_url: str, refresh_seconds: int) -> Iterator[Server]:
+    """The soak's gunicorn on the dataset, with a cache prefix and run files of its own, removed after."""
+    prefix = f"xssoak:{uuid.uuid4().hex[:10]}:"
+    server = Server(
+        ds.url,
+        cfg.data_dir,
+        workers=cfg.workers,
+        threads=cfg.threads,
+        refresh_seconds=refresh_seconds,
+        offset=0.0,
+        prefix=prefix,
+        redis_url=redis_url,
+    )
+    try:
+        say(cfg, f"soak: gunicorn {cfg.workers}×{cfg.threads} on {ds.url}, refresh {refresh_seconds} s")
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+        drop_redis_prefix(redis_url, prefix)
+        remove_run_files(cfg.data_dir, prefix)
+
+
+def http_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]:
+    """``cfg.clients`` polling screens for ``cfg.minutes``: errors, latency, worker RSS, builds."""
+    out: dict[str, Any] = {}
+    with soak_server(cfg, ds, redis_url, cfg.refresh_seconds) as server:
+        targets = plan_targets(server.base)
+        for view in VIEWS:  # the first build of each view is not part of the steady state
+            send(server.base, Target("warm", f"/api/v1/snapshot?{view}"), timeout=600)
+        pids = server.worker_pids()
+        rss = RssSeries(pids, cfg.rss_every)
+        tally = Tally()
+        began = time.time()
+        say(cfg, f"soak: {cfg.clients} screens every {cfg.refresh_seconds} s for {cfg.minutes:g} min …")
+        done = threading.Event()
+        threading.Thread(target=progress, args=(cfg, tally, rss, done), daemon=True).start()
+        run_screens(server.base, targets, cfg.clients, cfg.minutes * 60, float(cfg.refresh_seconds), tally)
+        done.set()
+        ended = time.time()
+        out["rss"] = rss.stop()
+        out["rss"]["workers_replaced"] = sorted(set(server.worker_pids()) ^ set(pids))
+        lines = read_counter(server.counter, began, ended)
+    out["http"] = tally.summary()
+    out["seconds"] = round(ended - began, 1)
+    builds = [s for kind, s, _v in lines if kind == "build"]
+    out["snapshot_builds"] = len(builds)
+    out["build_seconds_total"] = round(sum(builds), 1)
+    out["data_version_reads"] = sum(1 for kind, _s, _v in lines if kind == "version")
+    out["targets"] = sorted({t.label.split(":")[0] for t in targets})
+    return out
+
+
+def wall_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]:
+    """One wall tab in headless Chromium for ``cfg.wall.cycles`` refresh cycles (:mod:`wallsoak`), on a
+    server refreshing at the wall's interval; its workers' RSS is followed too."""
+    wall = cfg.wall
+    with soak_server(cfg, ds, redis_url, wall.refresh_seconds) as server:
+        pids = server.worker_pids()
+        rss = RssSeries(pids, max(cfg.rss_every, 30.0))
+        minutes = wall.cycles * wall.refresh_seconds / 60
+        say(cfg, f"soak: the wall in Chromium, {wall.cycles} cycles of {wall.refresh_seconds} s "
+                 f"(≈ {minutes:.0f} min) …")  # fmt: skip
+        try:
+            out = run_wall_soak(server.base, wall)
+        finally:
+            server_rss = rss.stop()
+        server_rss["workers_replaced"] = sorted(set(server.worker_pids()) ^ set(pids))
+    out["server_rss"] = server_rss
+    return out
 
 
 def progress(
@@ -223,12 +267,21 @@ def progress(
 def verdict(cfg: SoakConfig, report: dict[str, Any]) -> list[str]:
     """What failed (empty: the soak passed)."""
     problems = []
-    if report["http"]["errors"]:
-        problems.append(f"{report['http']['errors']} errors: {report['http']['error_kinds']}")
-    if report["rss"]["max_growth_mb"] > cfg.max_rss_growth_mb:
-        problems.append(f"worker RSS grew {report['rss']['max_growth_mb']} MB (> {cfg.max_rss_growth_mb})")
-    if report["rss"]["workers_replaced"]:
-        problems.append(f"workers died or were replaced: {report['rss']['workers_replaced']}")
+    if "http" in report:
+        if report["http"]["errors"]:
+            problems.append(f"{report['http']['errors']} errors: {report['http']['error_kinds']}")
+        if report["rss"]["max_growth_mb"] > cfg.max_rss_growth_mb:
+            problems.append(
+                f"worker RSS grew {report['rss']['max_growth_mb']} MB (> {cfg.max_rss_growth_mb})"
+            )
+        if report["rss"]["workers_replaced"]:
+            problems.append(f"workers died or were replaced: {report['rss']['workers_replaced']}")
+    if "wall" in report:
+        problems += wall_problems(report["wall"])
+        if report["wall"]["server_rss"]["workers_replaced"]:
+            problems.append(
+                f"wall: workers died or were replaced: {report['wall']['server_rss']['workers_replaced']}"
+            )
     if cfg.feed and not report["feed_alive_at_end"]:
         problems.append("the live feed stopped")
     return problems
@@ -236,20 +289,26 @@ def verdict(cfg: SoakConfig, report: dict[str, Any]) -> list[str]:
 
 def describe(report: dict[str, Any]) -> str:
     """The report in a few lines for the terminal, ending in PASS or FAIL."""
-    http = report["http"]
-    lines = [
-        f"soak: {report['config']['clients']} screens, {report['seconds']} s, "
-        f"{http['requests']} requests, {http['errors']} errors, {http['stale_answers']} stale",
-        f"  latency p50 {http['p50_ms']} ms, p95 {http['p95_ms']} ms, p99 {http['p99_ms']} ms, "
-        f"max {http['max_ms']} ms (api p95 {http['by_kind']['api']['p95_ms']} ms, "
-        f"pages p95 {http['by_kind']['page']['p95_ms']} ms)",
-        f"  snapshot builds {report['snapshot_builds']} ({report['build_seconds_total']} s), "
-        f"data-version reads {report['data_version_reads']}",
-    ]
-    for w in report["rss"]["workers"]:
-        lines.append(
-            f"  worker {w['pid']}: RSS {w['baseline_mb']} → {w['end_mb']} MB "
-            f"(growth {w['growth_mb']}, peak {w['peak_mb']})"
-        )
+    lines = []
+    if "http" in report:
+        http = report["http"]
+        lines += [
+            f"soak: {report['config']['clients']} screens, {report['seconds']} s, "
+            f"{http['requests']} requests, {http['errors']} errors, {http['stale_answers']} stale",
+            f"  latency p50 {http['p50_ms']} ms, p95 {http['p95_ms']} ms, p99 {http['p99_ms']} ms, "
+            f"max {http['max_ms']} ms (api p95 {http['by_kind']['api']['p95_ms']} ms, "
+            f"pages p95 {http['by_kind']['page']['p95_ms']} ms)",
+            f"  snapshot builds {report['snapshot_builds']} ({report['build_seconds_total']} s), "
+            f"data-version reads {report['data_version_reads']}",
+        ]
+        for w in report["rss"]["workers"]:
+            lines.append(
+                f"  worker {w['pid']}: RSS {w['baseline_mb']} → {w['end_mb']} MB "
+                f"(growth {w['growth_mb']}, peak {w['peak_mb']})"
+            )
+    if "wall" in report:
+        lines += describe_wall(report["wall"])
+        for w in report["wall"]["server_rss"]["workers"]:
+            lines.append(f"  wall server worker {w['pid']}: RSS {w['baseline_mb']} → {w['end_mb']} MB")
     lines.append("  PASS" if not report["verdict"] else "  FAIL: " + "; ".join(report["verdict"]))
     return "\n".join(lines)
