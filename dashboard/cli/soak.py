@@ -1,5 +1,6 @@
-"""``python -m dashboard soak``: many polling screens with the live feed for a long time (see
-:mod:`dashboard.perf.soak`); exits 1 when the soak fails (errors, growing worker memory, a dead feed).
+"""``python -m dashboard soak``: many polling screens, then a wall tab in Chromium, with the live feed for a
+long time (see :mod:`dashboard.perf.soak`); exits 1 when the soak fails (errors, growing worker memory, a
+dead feed, a wall tab whose heap, DOM nodes or listeners grow).
 
 python -m dashboard soak                          # 200 screens for an hour, then the wall tab for 5,000 s
 python -m dashboard soak --minutes 10 --clients 50 --wall-cycles 600
@@ -9,12 +10,10 @@ python -m dashboard soak --sections wall          # only the wall tab in Chromiu
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 from dataclasses import replace
 from pathlib import Path
 
-from dashboard.perf.soak import SECTIONS, SoakConfig, describe, run_soak
+from dashboard.perf.soak import SECTIONS, SoakConfig, describe, run_soak, write_report
 from dashboard.perf.wallsoak import WallSoakConfig
 
 
@@ -68,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet, sections=sections, wall=wall,
     )  # fmt: skip
     report = run_soak(cfg)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = cfg.data_dir / f"soak-{stamp}.json"
-    out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    files = write_report(report, cfg.data_dir)
     print(describe(report))
-    print(f"report: {out}")
+    print("report: " + ", ".join(str(f) for f in files[:2]))
     return 1 if report["verdict"] else 0

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -35,7 +37,7 @@ from dashboard.perf.client import VIEWS, Tally, Target, plan_targets, run_screen
 from dashboard.perf.config import REDIS_URL, Config
 from dashboard.perf.datasets import Dataset, ensure_dataset
 from dashboard.perf.server import Server, drop_redis_prefix, read_counter, redis_up, remove_run_files, rss_mb
-from dashboard.perf.wallsoak import WallSoakConfig, describe_wall, run_wall_soak, wall_problems
+from dashboard.perf.wallsoak import WallSoakConfig, describe_wall, run_wall_soak, wall_markdown, wall_problems
 
 
 class RssSeries:
@@ -168,6 +170,7 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
         "sections": list(cfg.sections),
         "source": {"url": ds.url, "events": ds.counts.get("event")},
         "cache": "redis" if redis_url else "filesystem (Redis not reachable)",
+        "load_average": {"start": load_average()},
     }
     with live_feed(cfg, ds.url) as feed:
         if "http" in cfg.sections:
@@ -175,8 +178,14 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
         if "wall" in cfg.sections:
             report["wall"] = wall_section(cfg, ds, redis_url)
         report["feed_alive_at_end"] = feed is not None and feed.poll() is None
+    report["load_average"]["end"] = load_average()
     report["verdict"] = verdict(cfg, report)
     return report
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages: a shared machine slows the soak's timings."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 @contextlib.contextmanager
@@ -312,3 +321,48 @@ def describe(report: dict[str, Any]) -> str:
             lines.append(f"  wall server worker {w['pid']}: RSS {w['baseline_mb']} → {w['end_mb']} MB")
     lines.append("  PASS" if not report["verdict"] else "  FAIL: " + "; ".join(report["verdict"]))
     return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: the verdict, the machine, then each section that ran."""
+    load = report.get("load_average", {})
+    lines = [
+        f"# Soak {report['started_at']}",
+        "",
+        "**PASS**" if not report["verdict"] else "**FAIL**: " + "; ".join(report["verdict"]),
+        "",
+        f"Sections: {', '.join(report['sections'])}. Source: {report['source']['events']} events "
+        f"(`{report['source']['url']}`), the live feed running; cache: {report['cache']}. Machine: "
+        f"{os.cpu_count()} cores, load average {load.get('start')} at the start and {load.get('end')} at "
+        "the end (the machine may be shared: timings move with it, memory figures much less).",
+        "",
+    ]
+    if "http" in report:
+        http = report["http"]
+        lines += [
+            "## Polling screens",
+            "",
+            f"{report['config']['clients']} screens every {report['config']['refresh_seconds']} s for "
+            f"{report['seconds']} s: {http['requests']} requests, {http['errors']} errors, p50 {http['p50_ms']} ms, "
+            f"p95 {http['p95_ms']} ms, p99 {http['p99_ms']} ms; {report['snapshot_builds']} snapshot builds. "
+            "Worker RSS (MB), second tenth → last tenth: "
+            + ", ".join(f"{w['baseline_mb']} → {w['end_mb']}" for w in report["rss"]["workers"])
+            + ".",
+            "",
+        ]
+    if "wall" in report:
+        lines += wall_markdown(report["wall"])
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], data_dir: Path) -> list[Path]:
+    """``soak-<time>.json`` and ``.md`` in ``data_dir``, copied to ``latest.json`` and ``latest.md``."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+    page = markdown(report)
+    written = []
+    for name in (f"soak-{stamp}", "latest"):
+        (data_dir / f"{name}.json").write_text(text, encoding="utf-8")
+        (data_dir / f"{name}.md").write_text(page, encoding="utf-8")
+        written += [data_dir / f"{name}.json", data_dir / f"{name}.md"]
+    return written

@@ -288,3 +288,46 @@ def describe_wall(wall: dict[str, Any]) -> list[str]:
         f"entries, local storage {last.get('local_storage_kb')} kB in {last.get('local_storage_keys')} keys"
     )
     return lines
+
+
+def wall_markdown(wall: dict[str, Any], rows: int = 25) -> list[str]:
+    """The browser section of the soak report: the targets, then the samples (thinned to ``rows``)."""
+    cfg = wall["config"]
+    lines = [
+        "## The wall tab in Chromium",
+        "",
+        f"`{wall['url']}` for {wall['cycles']} refresh cycles of {cfg['refresh_seconds']} s "
+        f"({wall['seconds']} s), {cfg['width']}×{cfg['height']}, pages rotating every {cfg['rotate_seconds']} s "
+        f"(seen: {', '.join(wall['pages_seen'])}). Sampled every {cfg['sample_every']} cycles after "
+        "`HeapProfiler.collectGarbage`, from `Performance.getMetrics`; each value is the median of the "
+        f"{cfg['window']} samples ending at its cycle. Dash update answers by status: {wall['updates']}.",
+        "",
+        f"| target | after cycle {wall['baseline_cycle']} | after cycle {wall['cycles']} | growth | limit | |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {"heap_mb": "JS heap (MB)", "nodes": "DOM nodes", "listeners": "event listeners"}
+    for name, target in wall["targets"].items():
+        lines.append(
+            f"| {names.get(name, name)} | {target['baseline']} | {target['end']} | {target['growth_pct']} % "
+            f"| {target.get('limit_pct')} % | {'pass' if target['pass'] else '**FAIL**'} |"
+        )
+    lines += [
+        "",
+        "| cycle | s | JS heap MB | nodes | listeners | intervals | Dash history | local storage kB | page |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    taken = wall["samples"]
+    step = max(1, len(taken) // rows)
+    shown = taken[::step] + ([taken[-1]] if taken and (len(taken) - 1) % step else [])
+    for s in shown:
+        lines.append(
+            f"| {s['cycle']} | {s['t']} | {s['heap_mb']} | {s['nodes']} | {s['listeners']} | {s['intervals']} "
+            f"| {s['dash_history']} | {s['local_storage_kb']} | {s['active_page']} |"
+        )
+    rss = wall.get("server_rss", {}).get("workers", [])
+    if rss:
+        lines += ["", "Server workers' RSS (MB), second tenth of the run → last tenth: "
+                  + ", ".join(f"{w['baseline_mb']} → {w['end_mb']}" for w in rss) + "."]  # fmt: skip
+    if wall["console_errors"]:
+        lines += ["", f"Console errors: {wall['console_errors']}"]
+    return lines

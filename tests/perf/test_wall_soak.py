@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.perf.soak import SoakConfig, describe, run_soak, soak_server
+from dashboard.perf.soak import SoakConfig, describe, run_soak, soak_server, write_report
 from dashboard.perf.wallsoak import TARGETS, WallSoakConfig, judge, run_wall_soak, wall_problems
 from tests.support.browser import need_browser
 from tests.support.services import need_redis
@@ -106,6 +106,8 @@ def test_a_minute_of_the_wall_tab_is_sampled_and_judged(tmp_path: Path) -> None:
     )
     assert report["verdict"] == [], report["verdict"]
     assert report["feed_alive_at_end"]
+    page = next(f for f in write_report(report, tmp_path) if f.name == "latest.md").read_text()
+    assert "**PASS**" in page and "| JS heap (MB) | " in page and f"| {CYCLES} | " in page
 
 
 @pytest.mark.browser
