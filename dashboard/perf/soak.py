@@ -1,6 +1,6 @@
-"""``python -m dashboard soak``: many screens polling for a long time, with the live feed writing.
+"""``python -m dashboard soak``: many screens polling, then a wall tab in Chromium, with the live feed writing.
 
-The soak starts the benchmark's gunicorn (:class:`dashboard.perf.server.Server`: several workers, the Redis
+Two sections (``--sections``), one after the other, each on a gunicorn of its own. **http**: the soak starts the benchmark's gunicorn (:class:`dashboard.perf.server.Server`: several workers, the Redis
 cache, a counter line for every snapshot build) on a seeded SQLite district, runs the live feed
 (``python -m dashboard simulate``) next to it, and lets ``--clients`` screens poll open-loop at the
 refresh interval for ``--minutes``. A third of the screens read ``/api/v1/snapshot``; the others send
@@ -12,7 +12,9 @@ It reports errors (must be zero), latency percentiles, every worker's RSS over t
 the median of the last tenth of the run against the median of the second tenth, after the warm-up)
 and how many snapshot builds the workers ran. ``make soak`` runs an hour; the test suite runs a short
 version (tests/perf/test_soak.py). The screens are :mod:`dashboard.perf.client`'s, which the fault tests
-use too.
+use too. **wall**: one wall tab in headless Chromium at a 1-second refresh for 5,000 cycles, its JS heap,
+DOM nodes and listeners sampled over CDP (:mod:`dashboard.perf.wallsoak`; short: tests/perf/test_wall_soak.py).
+The report goes to ``data/soak/`` as JSON and Markdown (:func:`write_report`).
 """
 
 from __future__ import annotations
