@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,14 @@ from dashboard.perf.client import VIEWS, Tally, Target, plan_targets, run_screen
 from dashboard.perf.config import REDIS_URL, Config
 from dashboard.perf.datasets import Dataset, ensure_dataset
 from dashboard.perf.server import Server, drop_redis_prefix, read_counter, redis_up, remove_run_files, rss_mb
-from dashboard.perf.wallsoak import WallSoakConfig, describe_wall, run_wall_soak, wall_markdown, wall_problems
+from dashboard.perf.wallsoak import (
+    WallSoakConfig,
+    config_of,
+    describe_wall,
+    run_wall_soak,
+    wall_markdown,
+    wall_problems,
+)
 
 
 class RssSeries:
@@ -165,7 +172,7 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
     ds = dataset(cfg)
     redis_url = cfg.redis_url if redis_up(cfg.redis_url) else ""
     config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "wall"}
-    config["wall"] = {k: v for k, v in vars(cfg.wall).items() if k != "each_cycle"}
+    config["wall"] = config_of(cfg.wall)
     report: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config": config,
@@ -247,13 +254,16 @@ def http_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]
 def wall_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]:
     """One wall tab in headless Chromium for ``cfg.wall.cycles`` refresh cycles (:mod:`wallsoak`), on a
     server refreshing at the wall's interval; its workers' RSS is followed too."""
-    wall = cfg.wall
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    wall = replace(
+        cfg.wall, samples_file=cfg.wall.samples_file or cfg.data_dir / f"wall-samples-{stamp}.jsonl"
+    )
     with soak_server(cfg, ds, redis_url, wall.refresh_seconds) as server:
         pids = server.worker_pids()
         rss = RssSeries(pids, max(cfg.rss_every, 30.0))
         minutes = wall.cycles * wall.refresh_seconds / 60
         say(cfg, f"soak: the wall in Chromium, {wall.cycles} cycles of {wall.refresh_seconds} s "
-                 f"(≈ {minutes:.0f} min) …")  # fmt: skip
+                 f"(≈ {minutes:.0f} min), samples in {wall.samples_file} …")  # fmt: skip
         try:
             out = run_wall_soak(server.base, wall)
         finally:

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dashboard.perf.screenshots import chromedriver, chromium
@@ -81,6 +82,7 @@ class WallSoakConfig:
     width: int = 1920
     height: int = 1080
     progress_every: float = 300.0  # seconds between progress lines
+    samples_file: Path | None = None  # each sample appended as a JSON line as it is taken (watch a long run)
     quiet: bool = False
     each_cycle: Callable[[Any, int], None] | None = field(default=None, repr=False)  # tests: a hook per cycle
 
@@ -202,6 +204,13 @@ def say(cfg: WallSoakConfig, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def keep(cfg: WallSoakConfig, found: dict[str, Any]) -> None:
+    """Append a sample to ``cfg.samples_file``: a run of hours can be watched, and a crash keeps them."""
+    if cfg.samples_file is not None:
+        with open(cfg.samples_file, "a", encoding="utf-8") as out:
+            out.write(json.dumps(found) + "\n")
+
+
 def run_wall_soak(base_url: str, cfg: WallSoakConfig) -> dict[str, Any]:
     """Open the wall, keep it running for ``cfg.cycles`` refresh cycles, sample it, and judge the growth."""
     tab = WallTab(cfg.width, cfg.height)
@@ -211,6 +220,7 @@ def run_wall_soak(base_url: str, cfg: WallSoakConfig) -> dict[str, Any]:
         tab.open(cfg.url(base_url))
         first = {"cycle": 0, "t": 0.0, **tab.sample()}
         samples.append(first)
+        keep(cfg, first)
         started = time.monotonic()
         last_said = started
         for cycle in range(1, cfg.cycles + 1):
@@ -223,6 +233,7 @@ def run_wall_soak(base_url: str, cfg: WallSoakConfig) -> dict[str, Any]:
             tab.drain()
             found = {"cycle": cycle, "t": round(time.monotonic() - started, 1), **tab.sample()}
             samples.append(found)
+            keep(cfg, found)
             pages_seen.add(found["active_page"])
             if time.monotonic() - last_said >= cfg.progress_every:
                 last_said = time.monotonic()
@@ -234,7 +245,7 @@ def run_wall_soak(base_url: str, cfg: WallSoakConfig) -> dict[str, Any]:
     finally:
         tab.close()
     return {
-        "config": {k: v for k, v in vars(cfg).items() if k != "each_cycle"},
+        "config": config_of(cfg),
         "url": cfg.url(base_url),
         "seconds": round(elapsed, 1),
         "cycles": cfg.cycles,
@@ -246,6 +257,11 @@ def run_wall_soak(base_url: str, cfg: WallSoakConfig) -> dict[str, Any]:
         "hosts": sorted(tab.hosts),
         "targets": judge(samples, cfg),
     }
+
+
+def config_of(cfg: WallSoakConfig) -> dict[str, Any]:
+    """The settings as JSON values (the per-cycle hook left out)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(cfg).items() if k != "each_cycle"}
 
 
 def wall_problems(wall: dict[str, Any]) -> list[str]:

@@ -91,6 +91,8 @@ def test_a_minute_of_the_wall_tab_is_sampled_and_judged(tmp_path: Path) -> None:
     found = report["wall"]
     taken = found["samples"]
     assert [s["cycle"] for s in taken] == list(range(0, CYCLES + 1, 10))
+    kept = Path(found["config"]["samples_file"]).read_text().splitlines()
+    assert len(kept) == len(taken), "every sample is also written as it is taken"
     for s in taken:  # real readings of a drawn wall, not zeros or defaults
         assert s["heap_mb"] > 5 and s["nodes"] > 1000 and s["listeners"] > 50 and s["documents"] >= 1
         assert s["intervals"] >= 3, s  # refresh, clock and rotation at least
