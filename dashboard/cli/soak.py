@@ -45,6 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--wall-baseline-cycle", type=int, default=w.baseline_cycle, help="growth is from here"
     )
     parser.add_argument("--wall-max-growth-pct", type=float, default=w.max_growth_pct)
+    parser.add_argument("--wall-control-cycles", type=int, default=w.control_cycles, help="a fresh tab after")
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     wall = replace(
         WallSoakConfig(),
         cycles=args.wall_cycles, refresh_seconds=args.wall_refresh_seconds, sample_every=args.wall_sample_every,
-        baseline_cycle=args.wall_baseline_cycle, max_growth_pct=args.wall_max_growth_pct, quiet=args.quiet,
+        baseline_cycle=args.wall_baseline_cycle, max_growth_pct=args.wall_max_growth_pct,
+        control_cycles=args.wall_control_cycles, quiet=args.quiet,
     )  # fmt: skip
     cfg = replace(
         SoakConfig(),

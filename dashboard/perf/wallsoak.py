@@ -82,6 +82,7 @@ class WallSoakConfig:
     width: int = 1920
     height: int = 1080
     progress_every: float = 300.0  # seconds between progress lines
+    control_cycles: int = 180  # then a fresh tab for this long, to compare (0: none)
     samples_file: Path | None = None  # each sample appended as a JSON line as it is taken (watch a long run)
     quiet: bool = False
     each_cycle: Callable[[Any, int], None] | None = field(default=None, repr=False)  # tests: a hook per cycle
@@ -212,51 +213,87 @@ def keep(cfg: WallSoakConfig, found: dict[str, Any]) -> None:
 
 
 def run_wall_soak(base_url: str, cfg: WallSoakConfig) -> dict[str, Any]:
-    """Open the wall, keep it running for ``cfg.cycles`` refresh cycles, sample it, and judge the growth."""
+    """Open the wall, keep it running for ``cfg.cycles`` refresh cycles, sample it, and judge the growth;
+    then the same wall in a fresh tab for ``cfg.control_cycles``, to tell a leak from a board that grew."""
     tab = WallTab(cfg.width, cfg.height)
-    samples: list[dict[str, Any]] = []
-    pages_seen: set[str] = set()
     try:
         tab.open(cfg.url(base_url))
-        first = {"cycle": 0, "t": 0.0, **tab.sample()}
-        samples.append(first)
-        keep(cfg, first)
         started = time.monotonic()
-        last_said = started
-        for cycle in range(1, cfg.cycles + 1):
-            # Keep the wall's own cadence whatever sampling costs: a cycle is a refresh interval of time.
-            time.sleep(max(0.0, started + cycle * cfg.refresh_seconds - time.monotonic()))
-            if cfg.each_cycle is not None:
-                cfg.each_cycle(tab.driver, cycle)
-            if cycle % cfg.sample_every and cycle != cfg.cycles:
-                continue
-            tab.drain()
-            found = {"cycle": cycle, "t": round(time.monotonic() - started, 1), **tab.sample()}
-            samples.append(found)
-            keep(cfg, found)
-            pages_seen.add(found["active_page"])
-            if time.monotonic() - last_said >= cfg.progress_every:
-                last_said = time.monotonic()
-                say(cfg, f"  wall cycle {cycle}/{cfg.cycles}: heap {found['heap_mb']} MB, nodes {found['nodes']}, "
-                         f"listeners {found['listeners']}, intervals {found['intervals']}, "
-                         f"updates {tab.updates}")  # fmt: skip
+        samples = keep_running(tab, cfg, cfg.cycles, cfg.sample_every, hook=cfg.each_cycle)
         tab.drain()
         elapsed = time.monotonic() - started
     finally:
         tab.close()
-    return {
+    report = {
         "config": config_of(cfg),
         "url": cfg.url(base_url),
         "seconds": round(elapsed, 1),
         "cycles": cfg.cycles,
         "baseline_cycle": cfg.baseline_at(),
         "samples": samples,
-        "pages_seen": sorted(pages_seen - {""}),
+        "pages_seen": sorted({s["active_page"] for s in samples} - {""}),
         "updates": {str(k): v for k, v in sorted(tab.updates.items())},
         "console_errors": tab.console_errors[:20],
         "hosts": sorted(tab.hosts),
         "targets": judge(samples, cfg),
     }
+    if cfg.control_cycles:
+        report["control"] = fresh_tab_control(base_url, cfg, samples)
+    return report
+
+
+def keep_running(
+    tab: WallTab,
+    cfg: WallSoakConfig,
+    cycles: int,
+    every: int,
+    hook: Callable[[Any, int], None] | None = None,
+    label: str = "wall",
+) -> list[dict[str, Any]]:
+    """Let the open tab run ``cycles`` refresh intervals, sampling it every ``every`` cycles and at the end."""
+    samples = [{"cycle": 0, "t": 0.0, **tab.sample()}]
+    keep(cfg, {"tab": label, **samples[0]})
+    started = last_said = time.monotonic()
+    for cycle in range(1, cycles + 1):
+        # Keep the wall's own cadence whatever sampling costs: a cycle is a refresh interval of time.
+        time.sleep(max(0.0, started + cycle * cfg.refresh_seconds - time.monotonic()))
+        if hook is not None:
+            hook(tab.driver, cycle)
+        if cycle % every and cycle != cycles:
+            continue
+        tab.drain()
+        found = {"cycle": cycle, "t": round(time.monotonic() - started, 1), **tab.sample()}
+        samples.append(found)
+        keep(cfg, {"tab": label, **found})
+        if time.monotonic() - last_said >= cfg.progress_every:
+            last_said = time.monotonic()
+            say(cfg, f"  {label} cycle {cycle}/{cycles}: heap {found['heap_mb']} MB, nodes {found['nodes']}, "
+                     f"listeners {found['listeners']}, intervals {found['intervals']}, "
+                     f"updates {tab.updates}")  # fmt: skip
+    return samples
+
+
+def fresh_tab_control(base_url: str, cfg: WallSoakConfig, long_run: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same wall in a new tab, on the same server and data, against the long-running tab's end.
+
+    Why: the board itself changes over a run (the feed adds the day's reports, alerts come and go), so a
+    heap that grew from cycle 500 may be the data, not a leak. A fresh tab shows the same board without
+    the hours behind it: the long tab well above it is a leak; the two alike mean the board grew.
+    """
+    every = max(1, cfg.control_cycles // 15)
+    tab = WallTab(cfg.width, cfg.height)
+    try:
+        tab.open(cfg.url(base_url))
+        samples = keep_running(tab, cfg, cfg.control_cycles, every, label="fresh tab")
+    finally:
+        tab.close()
+    out: dict[str, Any] = {"cycles": cfg.control_cycles, "samples": samples}
+    for name in TARGETS:
+        long_end = value_at(long_run, name, long_run[-1]["cycle"], cfg.window)
+        fresh = value_at(samples, name, samples[-1]["cycle"], cfg.window)
+        pct = round(100.0 * (long_end - fresh) / fresh, 2) if long_end is not None and fresh else None
+        out[name] = {"long_tab_end": long_end, "fresh_tab": fresh, "long_above_fresh_pct": pct}
+    return out
 
 
 def config_of(cfg: WallSoakConfig) -> dict[str, Any]:
@@ -297,6 +334,16 @@ def describe_wall(wall: dict[str, Any]) -> list[str]:
             f"  {label}: {g['baseline']} after cycle {wall['baseline_cycle']} → {g['end']} after "
             f"{wall['cycles']} ({g['growth_pct']} %, limit {g.get('limit_pct')} %): "
             + ("pass" if g["pass"] else "FAIL")
+        )
+    control = wall.get("control")
+    if control:
+        lines.append(
+            f"  a fresh tab after {control['cycles']} cycles, against the long tab's end: "
+            + ", ".join(
+                f"{name} {control[name]['fresh_tab']} vs {control[name]['long_tab_end']} "
+                f"({control[name]['long_above_fresh_pct']} %)"
+                for name in TARGETS
+            )
         )
     last = wall["samples"][-1] if wall["samples"] else {}
     lines.append(
@@ -340,6 +387,21 @@ def wall_markdown(wall: dict[str, Any], rows: int = 25) -> list[str]:
             f"| {s['cycle']} | {s['t']} | {s['heap_mb']} | {s['nodes']} | {s['listeners']} | {s['intervals']} "
             f"| {s['dash_history']} | {s['local_storage_kb']} | {s['active_page']} |"
         )
+    control = wall.get("control")
+    if control:
+        lines += [
+            "",
+            f"A fresh tab on the same server and data, sampled the same way for {control['cycles']} cycles "
+            "right after, tells a leak (the long tab well above it) from a board that grew (the two alike):",
+            "",
+            "| | long tab, end | fresh tab | long tab above fresh |",
+            "|---|---|---|---|",
+        ]
+        for name in TARGETS:
+            c = control[name]
+            lines.append(
+                f"| {names[name]} | {c['long_tab_end']} | {c['fresh_tab']} | {c['long_above_fresh_pct']} % |"
+            )
     rss = wall.get("server_rss", {}).get("workers", [])
     if rss:
         lines += ["", "Server workers' RSS (MB), second tenth of the run → last tenth: "
