@@ -189,9 +189,20 @@ def growth(
     if start is None or end is None or start <= 0:
         return {"baseline": start, "end": end, "growth_pct": None, "pass": False}
     pct = round(100.0 * (end - start) / start, 2)
-    peak = max(s[name] for s in samples if s["cycle"] >= base)
+    after = [s for s in samples if s["cycle"] >= base]
+    peak = max(s[name] for s in after)
     return {"baseline": round(start, 2), "end": round(end, 2), "growth_pct": pct, "peak": peak,
-            "limit_pct": limit_pct, "pass": pct <= limit_pct}  # fmt: skip
+            "trend_per_1000": trend(after, name), "limit_pct": limit_pct, "pass": pct <= limit_pct}  # fmt: skip
+
+
+def trend(samples: list[dict[str, Any]], name: str) -> float | None:
+    """The least-squares slope per 1,000 cycles: a leak climbs steadily, a board that changes wanders."""
+    if len(samples) < 3 or len({s["cycle"] for s in samples}) < 2:
+        return None
+    fit = statistics.linear_regression(
+        [float(s["cycle"]) for s in samples], [float(s[name]) for s in samples]
+    )
+    return round(fit.slope * 1000, 3)
 
 
 def judge(samples: list[dict[str, Any]], cfg: WallSoakConfig) -> dict[str, dict[str, Any]]:
@@ -365,14 +376,16 @@ def wall_markdown(wall: dict[str, Any], rows: int = 25) -> list[str]:
         "`HeapProfiler.collectGarbage`, from `Performance.getMetrics`; each value is the median of the "
         f"{cfg['window']} samples ending at its cycle. Dash update answers by status: {wall['updates']}.",
         "",
-        f"| target | after cycle {wall['baseline_cycle']} | after cycle {wall['cycles']} | growth | limit | |",
-        "|---|---|---|---|---|---|",
+        f"| target | after cycle {wall['baseline_cycle']} | after cycle {wall['cycles']} | growth | limit | "
+        "trend per 1,000 cycles (least squares) | peak | |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     names = {"heap_mb": "JS heap (MB)", "nodes": "DOM nodes", "listeners": "event listeners"}
     for name, target in wall["targets"].items():
         lines.append(
             f"| {names.get(name, name)} | {target['baseline']} | {target['end']} | {target['growth_pct']} % "
-            f"| {target.get('limit_pct')} % | {'pass' if target['pass'] else '**FAIL**'} |"
+            f"| {target.get('limit_pct')} % | {target.get('trend_per_1000')} | {target.get('peak')} "
+            f"| {'pass' if target['pass'] else '**FAIL**'} |"
         )
     lines += [
         "",

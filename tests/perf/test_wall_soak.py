@@ -47,6 +47,8 @@ def test_growth_is_judged_from_the_baseline_cycle_to_the_end() -> None:
     assert verdict["nodes"]["pass"] and 7 < verdict["nodes"]["growth_pct"] < 10
     assert verdict["listeners"]["pass"] and verdict["listeners"]["growth_pct"] < 0
     assert verdict["heap_mb"]["baseline"] == pytest.approx(30.0 + 4.5 * 8 / 100)  # median of cycles 300–500
+    assert verdict["heap_mb"]["trend_per_1000"] == pytest.approx(0.9)  # 4.5 MB over 5,000 cycles
+    assert judge(flat, cfg)["heap_mb"]["trend_per_1000"] == 0
 
     # One sample caught mid-redraw (old and new figures alive) does not decide the verdict.
     spiky = [dict(s) for s in flat]
