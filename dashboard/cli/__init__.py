@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "soak": (
         "dashboard.cli.soak",
-        "many polling screens with the live feed for a long time: errors, latency, memory",
+        "many polling screens and a wall tab in Chromium with the live feed for a long time: errors, latency, memory",
     ),
 }
 

@@ -1,19 +1,20 @@
-"""``python -m dashboard soak``: many polling screens with the live feed for a long time (see
-:mod:`dashboard.perf.soak`); exits 1 when the soak fails (errors, growing worker memory, a dead feed).
+"""``python -m dashboard soak``: many polling screens, then a wall tab in Chromium, with the live feed for a
+long time (see :mod:`dashboard.perf.soak`); exits 1 when the soak fails (errors, growing worker memory, a
+dead feed, a wall tab whose heap, DOM nodes or listeners grow).
 
-python -m dashboard soak                          # 200 screens for an hour
-python -m dashboard soak --minutes 10 --clients 50
+python -m dashboard soak                          # 200 screens for an hour, then the wall tab for 5,000 s
+python -m dashboard soak --minutes 10 --clients 50 --wall-cycles 600
+python -m dashboard soak --sections wall          # only the wall tab in Chromium
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 from dataclasses import replace
 from pathlib import Path
 
-from dashboard.perf.soak import SoakConfig, describe, run_soak
+from dashboard.perf.soak import SECTIONS, SoakConfig, describe, run_soak, write_report
+from dashboard.perf.wallsoak import WallSoakConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,22 +32,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", default=d.redis_url, help="Redis for the shared cache (run prefix)")
     parser.add_argument("--data-dir", type=Path, default=d.data_dir, help="dataset, logs and the report")
     parser.add_argument("--max-rss-growth-mb", type=float, default=d.max_rss_growth_mb)
+    parser.add_argument("--sections", default=",".join(d.sections), help=f"of {','.join(SECTIONS)}")
+    w = d.wall
+    parser.add_argument("--wall-cycles", type=int, default=w.cycles, help="the wall tab's refresh cycles")
+    parser.add_argument(
+        "--wall-refresh-seconds", type=int, default=w.refresh_seconds, help="the wall's refresh"
+    )
+    parser.add_argument(
+        "--wall-sample-every", type=int, default=w.sample_every, help="cycles between samples"
+    )
+    parser.add_argument(
+        "--wall-baseline-cycle", type=int, default=w.baseline_cycle, help="growth is from here"
+    )
+    parser.add_argument("--wall-max-growth-pct", type=float, default=w.max_growth_pct)
+    parser.add_argument("--wall-control-cycles", type=int, default=w.control_cycles, help="a fresh tab after")
     parser.add_argument("--quiet", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    sections = tuple(s for s in args.sections.split(",") if s)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown or not sections:
+        raise SystemExit(f"--sections: choose from {','.join(SECTIONS)} (got {args.sections!r})")
+    wall = replace(
+        WallSoakConfig(),
+        cycles=args.wall_cycles, refresh_seconds=args.wall_refresh_seconds, sample_every=args.wall_sample_every,
+        baseline_cycle=args.wall_baseline_cycle, max_growth_pct=args.wall_max_growth_pct,
+        control_cycles=args.wall_control_cycles, quiet=args.quiet,
+    )  # fmt: skip
     cfg = replace(
         SoakConfig(),
         minutes=args.minutes, clients=args.clients, refresh_seconds=args.refresh_seconds,
         workers=args.workers, threads=args.threads, scale=args.scale, days=args.days,
         database_url=args.database_url, feed=not args.no_feed, feed_rate=args.feed_rate,
         redis_url=args.redis_url, data_dir=args.data_dir, max_rss_growth_mb=args.max_rss_growth_mb,
-        quiet=args.quiet,
+        quiet=args.quiet, sections=sections, wall=wall,
     )  # fmt: skip
     report = run_soak(cfg)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = cfg.data_dir / f"soak-{stamp}.json"
-    out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    files = write_report(report, cfg.data_dir)
     print(describe(report))
-    print(f"report: {out}")
+    print("report: " + ", ".join(str(f) for f in files[:2]))
     return 1 if report["verdict"] else 0

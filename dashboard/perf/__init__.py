@@ -10,6 +10,7 @@ report       the run's summary lines, Markdown and JSON files
 server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``)
 client       the open-loop HTTP client: what a screen sends, many screens at once
 stats        percentiles and summaries of measured seconds
-soak         many screens for a long time with the live feed (``python -m dashboard soak``)
+soak         many screens, then a wall tab, for a long time with the live feed (``python -m dashboard soak``)
+wallsoak     the wall in headless Chromium for thousands of refresh cycles: JS heap, DOM nodes, listeners
 screenshots  headless-Chromium pictures of every page and wall size
 """

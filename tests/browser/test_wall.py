@@ -4,8 +4,8 @@
   outage (the database server itself is never touched). The wall must keep its figures under a banner
   within one refresh, keep them across a reload, and recover by itself without a reload.
 * Long run: the live feed writes to a SQLite district while the wall refreshes every 2 s; the server's
-  RSS and the page's JS heap must stay flat. ``WALL_SOAK_CYCLES`` (default 20) sets the length:
-  ``make soak-wall`` runs 600 cycles (20 minutes).
+  RSS and the page's JS heap must stay flat. ``WALL_SOAK_CYCLES`` (default 20) sets the length. The
+  long run of days is ``make soak``'s wall section (:mod:`dashboard.perf.wallsoak`, 5,000 cycles of 1 s).
 * Rotation and URL parameters: only the pages named rotate; scope and language come from the URL; a
   malformed URL falls back to the default view.
 

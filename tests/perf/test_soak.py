@@ -17,6 +17,7 @@ RSS_GROWTH_MB = 80  # per worker, second tenth of the run → last tenth; the ho
 
 def test_200_screens_with_the_live_feed(tmp_path: Path) -> None:
     cfg = SoakConfig(
+        sections=("http",),  # the wall tab has its own short soak (test_wall_soak.py)
         minutes=SECONDS / 60,
         clients=200,
         refresh_seconds=10,
