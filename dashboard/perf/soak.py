@@ -349,6 +349,8 @@ def markdown(report: dict[str, Any]) -> str:
         "the end (the machine may be shared: timings move with it, memory figures much less).",
         "",
     ]
+    if report.get("note"):  # how a report was put together, when not by one plain run
+        lines += [f"Note: {report['note']}", ""]
     if "http" in report:
         http = report["http"]
         lines += [

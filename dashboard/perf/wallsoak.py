@@ -405,7 +405,9 @@ def wall_markdown(wall: dict[str, Any], rows: int = 25) -> list[str]:
         lines += [
             "",
             f"A fresh tab on the same server and data, sampled the same way for {control['cycles']} cycles "
-            "right after, tells a leak (the long tab well above it) from a board that grew (the two alike):",
+            "right after, tells a leak (the long tab well above it) from a board that grew (the two alike)"
+            + (f" ({control['note']})" if control.get("note") else "")
+            + ":",
             "",
             "| | long tab, end | fresh tab | long tab above fresh |",
             "|---|---|---|---|",
