@@ -76,13 +76,15 @@ def prepare_rollups(settings: Settings, *, rebuild: bool = False) -> None:
     """Build the rollups before serving (first start: minutes on the sample, with progress), or bring
     them up to date (later starts). A failure is reported and serving goes on: the dashboard then builds
     them in the background and answers from the direct queries meanwhile."""
-    if settings.ROLLUPS != "on" or source_is_empty(settings.DATABASE_URL):
+    if settings.ROLLUPS != "on":
         return
     from dashboard.rollups.store import rollups_built, update_rollups
 
-    if rebuild or not rollups_built(settings.STATE_URL):
-        print("Building the rollups, the fast path of every screen (first start only) …", flush=True)
     try:
+        if source_is_empty(settings.DATABASE_URL):
+            return
+        if rebuild or not rollups_built(settings.STATE_URL):
+            print("Building the rollups, the fast path of every screen (first start only) …", flush=True)
         report = update_rollups(settings.DATABASE_URL, settings.STATE_URL, rebuild=rebuild, progress=True)
     except Exception as exc:  # serve anyway: the direct queries answer until a build succeeds
         print(f"could not build the rollups ({type(exc).__name__}: {exc}); serving without them for now")

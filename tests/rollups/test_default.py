@@ -109,7 +109,7 @@ def test_make_run_first_start_builds_the_rollups_before_serving(
     """``serve --seed-if-missing`` on a fresh data directory: seed, rollups with progress, then serve."""
     import dashboard.sample.seed as seed_module
     import dashboard.web.app as app_module
-    from dashboard.cli import main
+    from dashboard.cli import build_parser, main
 
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     for name, value in {
@@ -120,6 +120,7 @@ def test_make_run_first_start_builds_the_rollups_before_serving(
     }.items():
         monkeypatch.setenv(f"DASHBOARD_{name}", value)
     monkeypatch.delenv("DASHBOARD_ROLLUPS", raising=False)
+    build_parser()  # import every command now: `seed` binds seed_database at import, and must keep the real one
     tiny = functools.partial(seed_module.seed_database, days=5, scale=0.02, patrol_days=1)
     monkeypatch.setattr(seed_module, "seed_database", lambda url, **kw: tiny(url, **kw, progress=False))
     served: list[bool] = []
