@@ -36,6 +36,10 @@ WALL_SIZES = {
 THUMB_WIDTH = 960
 
 
+# The headless flags every Chromium the tools drive starts with (screenshots, the wall soak).
+HEADLESS_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
+
+
 def chromium() -> str:
     """The Chromium binary; ValueError naming the package when it is missing."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -84,13 +88,7 @@ class Browser:
 
         opts = webdriver.ChromeOptions()
         opts.binary_location = chromium()
-        for arg in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ):
+        for arg in (*HEADLESS_ARGS, "--hide-scrollbars"):
             opts.add_argument(arg)
         self.driver = webdriver.Chrome(service=Service(chromedriver()), options=opts)
         self.driver.set_page_load_timeout(60)

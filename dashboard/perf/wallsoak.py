@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dashboard.perf.screenshots import chromedriver, chromium
+from dashboard.perf.screenshots import HEADLESS_ARGS, chromedriver, chromium
 
 # Given to the page before its own scripts: counts the setInterval timers alive, so intervals stacking up
 # (a timer started per redraw and never cleared) show as a number, not only as heap.
@@ -106,10 +106,7 @@ class WallTab:
         opts = webdriver.ChromeOptions()
         opts.binary_location = chromium()
         for arg in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
+            *HEADLESS_ARGS,
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
