@@ -77,10 +77,11 @@ def ratios(report: dict[str, Any]) -> list[str]:
                 f"{tag}: pandas {pv.get('pandas', {}).get('error', 'skipped')}; SQL {pv['sql'].get('error', 'ok')}"
             )
         for lv in d.get("http", {}).get("levels", []):
-            per = lv["snapshot_builds"] / max(lv["ok"], 1)
+            answers = lv["ok"] + lv.get("screen_updates", {}).get("ok", 0)  # the screens' views build too
+            per = lv["snapshot_builds"] / max(answers, 1)
             lines.append(
                 f"{tag}, {lv['clients']} clients: p50 {lv['p50_ms']} ms p95 {lv['p95_ms']} ms p99 {lv['p99_ms']} ms, "
-                f"{lv['errors']} errors; build_snapshot ran {lv['snapshot_builds']}× for {lv['ok']} answers "
+                f"{lv['errors']} errors; build_snapshot ran {lv['snapshot_builds']}× for {answers} answers "
                 f"({per:.3f} per answer) and {lv['distinct_keys_seen']} distinct (view, data version, minute) keys"
             )
         if "error" in d.get("http", {}):
