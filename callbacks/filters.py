@@ -12,6 +12,8 @@ from dashboard.core.i18n import SHANGHAI, fmt_datetime, t
 from dashboard.core.viewstate import ViewState, ViewStateError, parse_query, to_params, to_query
 from dashboard.web.context import SourceUnavailable, app_context
 from layouts import ids
+from layouts.render import scope_title
+from layouts.shell import nav_href
 
 FILTER_IDS = (
     ids.F_TOWN,
@@ -207,15 +209,23 @@ def village_choices(view: ViewState) -> Any:
 @callback(
     Output(ids.ROOT, "className"),
     Output(ids.LANG_TOGGLE, "href"),
+    Output(ids.APP_TITLE, "children"),
+    *[Output(ids.nav_link(page), "href") for page in ids.NAV_PAGES],
     Input(ids.VIEW, "data"),
     Input(ids.URL, "pathname"),
 )
-def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, str]:
-    """Wall or browser chrome, and a language link that keeps the whole view."""
+def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, ...]:
+    """Wall or browser chrome, a language link and page links that keep the whole view, and a title
+    that names the place shown."""
     view = view_from_store(query)
     other = replace(view, lang="en" if view.lang == "zh" else "zh")
     path = pathname or "/"
-    return ("root mode-wall" if is_wall(pathname) else "root mode-browser", f"{path}?{to_query(other)}")
+    return (
+        "root mode-wall" if is_wall(pathname) else "root mode-browser",
+        f"{path}?{to_query(other)}",
+        scope_title("app_title", view, view.lang),
+        *[nav_href(page, view) for page in ids.NAV_PAGES],
+    )
 
 
 @callback(

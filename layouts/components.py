@@ -98,10 +98,14 @@ def kpi_tile(metric: Any, kpi: Any, lang: str, *, tile_id: Any = None) -> html.D
     )
 
 
-def panel(title: str, body: Any, *, panel_id: str | None = None, extra_class: str = "") -> html.Section:
+def panel(
+    title: str, body: Any, *, panel_id: str | None = None, extra_class: str = "", title_id: str | None = None
+) -> html.Section:
+    """A titled panel; ``title_id`` lets a callback rename it (a ranking names the units it ranks)."""
     props: dict[str, Any] = {"id": panel_id} if panel_id else {}
+    title_props: dict[str, Any] = {"id": title_id} if title_id else {}
     return html.Section(
-        [html.H3(title, className="panel-title"), html.Div(body, className="panel-body")],
+        [html.H3(title, className="panel-title", **title_props), html.Div(body, className="panel-body")],
         className=f"panel {extra_class}".strip(),
         **props,
     )

@@ -14,6 +14,7 @@ VIEW_ERROR = "view-error"
 TICK = "tick"
 ROOT = "root"
 LANG_TOGGLE = "lang-toggle"
+APP_TITLE = "app-title"  # the header's title, naming the place shown
 DATA_AGE = "data-age"
 BANNER_ASOF = "banner-asof"
 BANNER_ASOF_TEXT = "banner-asof-text"
@@ -21,6 +22,14 @@ BACK_TO_LIVE = "back-to-live"
 BANNER_STALE = "banner-stale"
 BANNER_ERROR = "banner-error"
 BANNER_FRESH = "banner-fresh"  # a source stream that is late or has stopped (callbacks/freshness.py)
+NAV_PAGES = ("overview", "backlog", "patrol", "trends", "rankings", "events")  # the header's page links
+
+
+def nav_link(page: str) -> str:
+    """The id of the header's link to ``page`` (its href carries the whole view)."""
+    return f"nav-{page}"
+
+
 EXPORT_TYPE = "export"  # {"type": EXPORT_TYPE, "format": "pptx" | "pdf" | "png"}: the export buttons
 EXPORT_DOWNLOAD = "export-download"
 EXPORT_STATUS = "export-status"
@@ -48,6 +57,7 @@ OV_TICKER = "ov-ticker"
 
 BL_KEY = "bl-key"
 BL_CRUMBS = "bl-crumbs"
+BL_KPIS = "bl-kpis"
 BL_AGEING = "bl-ageing"
 BL_MAP = "bl-map"
 BL_TOP = "bl-top"

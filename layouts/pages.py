@@ -20,7 +20,7 @@ from layouts.components import graph, panel
 class PagePanel(NamedTuple):
     """One panel of a browser page: its component id, what it shows and the key of what it shows.
 
-    ``kind`` is kpis, chart, map, table, ticker or crumbs; ``key`` is a panel key of
+    ``kind`` is kpis, chart, map, table, ticker, crumbs or title (a panel's title naming what it shows); ``key`` is a panel key of
     :mod:`dashboard.present.panels` (or a KPI set of layouts/render.py for ``kpis``).
     """
 
@@ -41,10 +41,12 @@ PAGE_PANELS: dict[str, list[PagePanel]] = {
         PagePanel(ids.OV_CATEGORY, "chart", "by_category"),
         PagePanel(ids.OV_BACKLOG, "chart", "backlog_ageing"),
         PagePanel(ids.OV_TOWNS, "table", "town_ranking_short"),
+        PagePanel(ids.title_of(ids.OV_TOWNS), "title", "town_ranking_short"),
         PagePanel(ids.OV_TICKER, "ticker", "ticker"),
     ],
     "backlog": [
         PagePanel(ids.BL_CRUMBS, "crumbs", "crumbs"),
+        PagePanel(ids.BL_KPIS, "kpis", "backlog"),
         PagePanel(ids.BL_AGEING, "chart", "backlog_ageing"),
         PagePanel(ids.BL_MAP, "map", "backlog_map"),
         PagePanel(ids.BL_TOP, "table", "top_grids"),
@@ -66,6 +68,7 @@ PAGE_PANELS: dict[str, list[PagePanel]] = {
     ],
     "rankings": [
         PagePanel(ids.RK_TOWNS, "table", "town_ranking"),
+        PagePanel(ids.title_of(ids.RK_TOWNS), "title", "town_ranking"),
         PagePanel(ids.RK_DEPTS, "table", "dept_ranking"),
     ],
 }
@@ -98,7 +101,11 @@ def overview(lang: str) -> html.Div:
             html.Div(
                 [
                     panel(t("ageing", lang), graph(ids.OV_BACKLOG, height="420px"), extra_class="span-2"),
-                    panel(t("town_ranking", lang), html.Div(id=ids.OV_TOWNS)),
+                    panel(
+                        t("town_ranking", lang),
+                        html.Div(id=ids.OV_TOWNS),
+                        title_id=ids.title_of(ids.OV_TOWNS),
+                    ),
                 ],
                 className="row",
             ),
@@ -113,10 +120,12 @@ def backlog(lang: str) -> html.Div:
         [
             dcc.Store(id=ids.BL_KEY),
             html.Nav(id=ids.BL_CRUMBS, className="crumbs"),
+            html.Div(id=ids.BL_KPIS, className="kpi-grid kpi-grid-short"),
             html.Div(
                 [
-                    panel(t("ageing", lang), graph(ids.BL_AGEING, height="520px"), extra_class="span-2"),
-                    panel(t("per_1000", lang), graph(ids.BL_MAP, height="520px")),
+                    # Up to 30 units, each named at a readable size (figures.every_label): 640 px.
+                    panel(t("ageing", lang), graph(ids.BL_AGEING, height="640px"), extra_class="span-2"),
+                    panel(t("per_1000", lang), graph(ids.BL_MAP, height="640px")),
                 ],
                 className="row",
             ),
@@ -198,7 +207,11 @@ def rankings(lang: str) -> html.Div:
             dcc.Store(id=ids.RK_KEY),
             html.Div(
                 [
-                    panel(t("town_ranking", lang), html.Div(id=ids.RK_TOWNS)),
+                    panel(
+                        t("town_ranking", lang),
+                        html.Div(id=ids.RK_TOWNS),
+                        title_id=ids.title_of(ids.RK_TOWNS),
+                    ),
                     panel(t("dept_ranking", lang), html.Div(id=ids.RK_DEPTS)),
                 ],
                 className="row row-2",

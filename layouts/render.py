@@ -24,6 +24,8 @@ MapArea = tuple[str, str | None]  # (unit level, parent unit code or None)
 
 KPI_SETS: dict[str, list[str]] = {
     "overview": list(METRICS),
+    # The backlog's headline: what is open, how much is late, and how fast it is being cleared.
+    "backlog": ["backlog", "overdue_open", "supervised_open", "on_time_rate", "mean_hours_to_close"],
     "patrol": ["patrol_coverage_today", "patrol_coverage_24h", "patrol_on_duty", "video_online_rate"],
     "wall": [
         "reported",
@@ -141,6 +143,8 @@ def render_panel(
         return ticker_items(snap, lang, wall=variant == "wall")
     if kind == "crumbs":
         return crumbs(snap, view)
+    if kind == "title":  # a title that names the units shown (镇街排名 / 村社排名 …)
+        return spec_title(snap, key, lang)
     if kind == "table":
         return table_component(panels.table(snap, key, lang))
     return chart_figure(panels.chart(snap, key, lang), variant, lang, scale=scale)
@@ -176,11 +180,12 @@ def wall_panel(
     """A wall chart or table cut to what fits it (``limit`` bars or rows), and its title, which says so
     when bars were left out (``按类别 · 前5``). Maps: :func:`chart_figure`, with their boundaries."""
     lang = view.lang
-    title = panel_title(key, lang)
     if kind == "table":
         table = panels.table(snap, key, lang)
+        title = table.title(lang)
         return table_component(panels.fit_rows(table, limit, both_ends=both_ends) if limit else table), title
     spec = panels.chart(snap, key, lang)
+    title = spec.title(lang)
     if limit and spec.kind != "map" and len(spec.categories) > limit:
         spec = panels.trim(spec, limit)
         word = "lowest_n" if key in panels.LOWEST_FIRST else "first_n"
@@ -193,15 +198,47 @@ def panel_title(key: str, lang: str) -> str:
     return (builder[1] if lang == "en" else builder[0]) if builder else key
 
 
+def spec_title(snap: Snapshot, key: str, lang: str) -> str:
+    """A panel's title as its spec gives it for this snapshot (a ranking names the units it ranks)."""
+    if key in panels.TABLE_BUILDERS:
+        return panels.table(snap, key, lang).title(lang)
+    if key in panels.CHART_BUILDERS:
+        return panels.chart(snap, key, lang).title(lang)
+    return panel_title(key, lang)
+
+
+def place_name(view: ViewState, lang: str, snap: Snapshot | None = None, *, most: int = 99) -> str | None:
+    """The place a view shows, narrowest first: a grid or village (named by the snapshot's breadcrumb),
+    its towns; None for the whole district, or for more than ``most`` towns."""
+    if snap is not None and (view.village or view.grid):
+        chain = snap.backlog.get("breadcrumb") or []
+        if chain:
+            last = chain[-1]
+            if isinstance(last, dict):
+                return str(last.get("name_en") if lang == "en" else last.get("name_zh"))
+            return str(last[3] if lang == "en" else last[2])
+    towns = domain.town_by_code()
+    names = [(towns[c].name_en if lang == "en" else towns[c].name_zh) for c in view.towns if c in towns]
+    if not names or len(names) > most:
+        return None
+    return "、".join(names) if lang == "zh" else ", ".join(names)
+
+
+TITLE_TOWNS = (
+    2  # more towns than this and a title would not fit: it says the district, the scope line lists them
+)
+
+
+def scope_title(key: str, view: ViewState, lang: str, snap: Snapshot | None = None) -> str:
+    """The app's or the wall's title (``app_title`` / ``wall_title``) naming the place it shows."""
+    place = place_name(view, lang, snap, most=TITLE_TOWNS)
+    return t(f"{key}_place", lang, place=place) if place else t(key, lang)
+
+
 def scope_label(snap: Snapshot, view: ViewState) -> str:
     """``瓜沥镇 · 本月`` — which place and period the wall shows."""
-    towns = domain.town_by_code()
     lang = view.lang
-    if view.towns:
-        names = [(towns[c].name_en if lang == "en" else towns[c].name_zh) for c in view.towns if c in towns]
-        place = "、".join(names) if lang == "zh" else ", ".join(names)
-    else:
-        place = t("district", lang)
+    place = place_name(view, lang, snap) or t("district", lang)
     return f"{place} · {t(view.period, lang)}"
 
 

@@ -14,13 +14,13 @@ import dash
 from dash import dcc, html
 
 from dashboard.core.domain import CATEGORIES, DEPARTMENTS, SOURCES, towns
-from dashboard.core.i18n import t, to_local
+from dashboard.core.i18n import STRINGS, t, to_local
 from dashboard.core.scope import Viewer
 from dashboard.core.settings import Settings
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
-from layouts import ids, pages, wall
+from layouts import ids, pages, render, wall
 
-BROWSER_PAGES = ("overview", "backlog", "patrol", "trends", "rankings", "events")
+BROWSER_PAGES = ids.NAV_PAGES
 PAGE_PATHS = {
     "overview": "/",
     "backlog": "/backlog",
@@ -49,6 +49,30 @@ def register_pages(settings: Settings) -> None:
 
 def _options(labels: dict[str, Any], lang: str) -> list[dict[str, str]]:
     return [{"label": v.en if lang == "en" else v.zh, "value": k} for k, v in labels.items()]
+
+
+DROPDOWN_TEXTS = (
+    "select_all",
+    "deselect_all",
+    "selected_count",
+    "search",
+    "clear_search",
+    "clear_selection",
+    "no_options_found",
+)
+
+
+def dropdown_labels(lang: str) -> dict[str, str]:
+    """A dropdown's own texts (search box, select all …) in ``lang``: Dash writes them in English.
+
+    ``{num_selected}`` stays a placeholder: the dropdown fills it in.
+    """
+    return {name: STRINGS[f"dd_{name}"][1 if lang == "en" else 0] for name in DROPDOWN_TEXTS}
+
+
+def dropdown(lang: str, **props: Any) -> dcc.Dropdown:
+    """A filter dropdown speaking the interface's language."""
+    return dcc.Dropdown(labels=dropdown_labels(lang), **props)  # type: ignore[arg-type]
 
 
 def town_options(lang: str, allowed: frozenset[str] | None = None) -> list[dict[str, str]]:
@@ -87,9 +111,17 @@ def account(lang: str, viewer: Viewer | None, sign_out_token: str | None = None)
     )
 
 
-def nav(lang: str) -> html.Nav:
+def nav_href(name: str, view: ViewState) -> str:
+    """A page's link carrying the whole view (town, village, grid, filters, period, as_of, lang …):
+    moving between pages keeps what the user chose."""
+    query = to_query(view)
+    return PAGE_PATHS[name] + ("?" + query if query else "")
+
+
+def nav(lang: str, view: ViewState | None = None) -> html.Nav:
+    view = view or ViewState(lang=lang)
     links = [
-        dcc.Link(t(name, lang), href=PAGE_PATHS[name], id=f"nav-{name}", className="nav-link")
+        dcc.Link(t(name, lang), href=nav_href(name, view), id=ids.nav_link(name), className="nav-link")
         for name in BROWSER_PAGES
     ]
     return html.Nav(links, className="nav", id="nav")
@@ -101,10 +133,13 @@ def header(
     return html.Header(
         [
             html.Div(
-                [html.Span("一张网", className="brand-mark"), html.H1(t("app_title", lang), id="app-title")],
+                [
+                    html.Span("一张网", className="brand-mark"),
+                    html.H1(render.scope_title("app_title", view, lang), id=ids.APP_TITLE),
+                ],
                 className="brand",
             ),
-            nav(lang),
+            nav(lang, view),
             html.Div(
                 [
                     html.Span(id=ids.DATA_AGE, className="data-age"),
@@ -137,7 +172,8 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
         [
             field(
                 "town",
-                dcc.Dropdown(
+                dropdown(
+                    lang,
                     id=ids.F_TOWN,
                     options=town_options(lang, allowed),
                     value=list(view.towns),
@@ -147,7 +183,8 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             ),
             field(
                 "village",
-                dcc.Dropdown(
+                dropdown(
+                    lang,
                     id=ids.F_VILLAGE,
                     options=[{"label": view.village, "value": view.village}] if view.village else [],
                     value=view.village,
@@ -156,7 +193,8 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             ),
             field(
                 "category",
-                dcc.Dropdown(
+                dropdown(
+                    lang,
                     id=ids.F_CATEGORY,
                     options=_options(CATEGORIES, lang),
                     value=list(view.categories),
@@ -166,7 +204,8 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             ),
             field(
                 "source",
-                dcc.Dropdown(
+                dropdown(
+                    lang,
                     id=ids.F_SOURCE,
                     options=_options(SOURCES, lang),
                     value=list(view.sources),
@@ -176,7 +215,8 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             ),
             field(
                 "dept",
-                dcc.Dropdown(
+                dropdown(
+                    lang,
                     id=ids.F_DEPT,
                     options=_options(DEPARTMENTS, lang),
                     value=list(view.depts),
@@ -186,7 +226,8 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             ),
             field(
                 "period",
-                dcc.Dropdown(
+                dropdown(
+                    lang,
                     id=ids.F_PERIOD,
                     options=[{"label": t(p, lang), "value": p} for p in PERIODS],
                     value=view.period,

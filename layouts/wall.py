@@ -15,6 +15,7 @@ from dashboard.core.i18n import t
 from dashboard.core.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
 from layouts import ids
 from layouts.components import graph
+from layouts.render import scope_title
 
 
 class WallPanel(NamedTuple):
@@ -126,7 +127,10 @@ def wall_layout(**query: Any) -> html.Div:
             html.Header(
                 [
                     html.Div(
-                        [html.Span("一张网", className="brand-mark"), html.H1(t("wall_title", lang))],
+                        [
+                            html.Span("一张网", className="brand-mark"),
+                            html.H1(scope_title("wall_title", view, lang)),
+                        ],
                         className="wall-brand",
                     ),
                     html.Div(id=ids.WALL_SCOPE, className="wall-scope"),

@@ -155,10 +155,16 @@ def stacked_bar_figure(
 
 def every_label(categories: list[str], variant: str) -> dict[str, Any]:
     """Axis settings that name every bar: Plotly hides every other category label when they crowd, and
-    a drill-down bar nobody can name is a unit nobody can find. Long lists get a smaller font instead."""
+    a drill-down bar nobody can name is a unit nobody can find. Long lists get a smaller font instead,
+    never below MIN_LABEL_PX (9 px names were unreadable at 1366×768): the pages give such charts the
+    height they need (layouts/pages.py)."""
     font = VARIANTS[variant]["font"]
     crowded = len(categories) > 18
-    return {"dtick": 1, "tickfont": {"size": max(9, round(font * 18 / len(categories))) if crowded else font}}
+    size = max(min(MIN_LABEL_PX, font), round(font * 18 / len(categories))) if crowded else font
+    return {"dtick": 1, "tickfont": {"size": size}}
+
+
+MIN_LABEL_PX = 12
 
 
 def bar_figure(

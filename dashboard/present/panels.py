@@ -245,6 +245,31 @@ def open_cases(snap: Snapshot, lang: str) -> TableSpec:
     return _table("open_cases", cols, body, numeric_from=2)
 
 
+UNIT_WORDS = {"town": ("镇街", "towns"), "village": ("村社", "villages"), "grid": ("网格", "grids")}
+RANKING_TITLES = {  # the units ranked are the ones one level below the view: the title names them
+    "town_ranking": ("{zh}排名（按期办结率）", "{En} ranking (on-time close rate)"),
+    "town_ranking_short": ("{zh}排名前十", "Top 10 {en}"),
+}
+
+
+def unit_level(code: str | None) -> str:
+    """town, village or grid, from a unit code's length (9, 12 or 15 digits)."""
+    return {12: "village", 15: "grid"}.get(len(code or ""), "town")
+
+
+def ranked_units(snap: Snapshot) -> list[Any]:
+    """The units one level below the view, ranked (snapshots made before ``units`` existed: towns)."""
+    return list(snap.rankings.get("units") or snap.rankings.get("towns", []))
+
+
+def _ranking_title(key: str, rows: list[Any]) -> tuple[str, str]:
+    first = rows[0] if rows else None
+    code = (first.code if hasattr(first, "code") else first.get("code")) if first is not None else None
+    zh, en = UNIT_WORDS[unit_level(code)]
+    title_zh, title_en = RANKING_TITLES[key]
+    return title_zh.format(zh=zh), title_en.format(en=en, En=en.capitalize())
+
+
 def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> TableSpec:
     cols = (
         ["#", "Unit", "On-time %", "Close %", "Overdue", "Mean h to close", "Due"]
@@ -266,7 +291,10 @@ def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> 
             ]
         )
     codes = [r.code if hasattr(r, "code") else r["code"] for r in rows[:limit]]
-    return _table(key, cols, body, numeric_from=2, row_codes=codes)
+    spec = _table(key, cols, body, numeric_from=2, row_codes=codes)
+    if key in RANKING_TITLES:
+        spec.title_zh, spec.title_en = _ranking_title(key, rows)
+    return spec
 
 
 CHART_BUILDERS.update({"backlog_ageing": backlog_ageing, "backlog_map": backlog_map})
@@ -274,10 +302,8 @@ TABLE_BUILDERS.update(
     {
         "top_grids": top_grids,
         "open_cases": open_cases,
-        "town_ranking": lambda s, lang: _ranking("town_ranking", s.rankings.get("towns", []), lang),
-        "town_ranking_short": lambda s, lang: _ranking(
-            "town_ranking_short", s.rankings.get("towns", []), lang, 10
-        ),
+        "town_ranking": lambda s, lang: _ranking("town_ranking", ranked_units(s), lang),
+        "town_ranking_short": lambda s, lang: _ranking("town_ranking_short", ranked_units(s), lang, 10),
         "dept_ranking": lambda s, lang: _ranking("dept_ranking", s.rankings.get("departments", []), lang),
     }
 )

@@ -25,7 +25,13 @@ from dashboard.source.queries.scope import Names, view_level
 
 
 def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
-    """The town and department rankings (``rankings.rankings``) from the tiers and the open facts."""
+    """The town and department rankings (``rankings.rankings``) from the tiers and the open facts.
+
+    The tiers sum by town: a one-town view ranks its villages, so it asks the source (one statement
+    over one town's events of the period).
+    """
+    if view_level(view).child_level != "town":
+        return rankings.rankings(conn, view, now)
     period = period_bounds(view, now)
     rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
     rows: list[tuple[Any, ...]] = []

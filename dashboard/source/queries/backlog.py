@@ -17,15 +17,13 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from dashboard.core.viewstate import ViewState
-from dashboard.source import schema
 from dashboard.source.queries.common import E, count_if, effective_deadline, open_at, upto
 from dashboard.source.queries.scope import (
     Names,
     breadcrumb,
+    child_codes,
     child_column,
     event_conditions,
-    grid_conditions,
-    place_conditions,
     unit_names,
     view_level,
 )
@@ -45,19 +43,6 @@ def _age_columns(now: dt.datetime) -> list[Any]:
             cond = cond & (E.c.reported_at > now - dt.timedelta(days=hi))
         cols.append(count_if(cond).label(name))
     return cols
-
-
-def _children(conn: Connection, view: ViewState) -> list[str]:
-    """The units one level below the view, so units without open cases still get a row."""
-    lvl = view_level(view)
-    au, g = schema.admin_unit.c, schema.grid.c
-    if lvl.child_level == "town":
-        q = select(au.code).where(au.level == "town", *place_conditions(view, au.code))
-    elif lvl.child_level == "village":
-        q = select(au.code).where(au.level == "village", au.parent_code == lvl.code)
-    else:
-        q = select(g.grid_code).where(*grid_conditions(view))
-    return [code for (code,) in conn.execute(q)]
 
 
 def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime, cache: Names) -> list[dict[str, Any]]:
@@ -82,7 +67,7 @@ def unit_rows(
 ) -> list[dict[str, Any]]:
     """The ranked rows of every unit one level below the view, from the open-case counts ``found``
     per unit code (``backlog``, ``overdue`` and the age buckets): units without open cases get zeros."""
-    codes = set(found) | set(_children(conn, view))
+    codes = set(found) | set(child_codes(conn, view))
     return ranked_unit_rows(found, codes, unit_names(conn, codes, names))
 
 

@@ -1,7 +1,10 @@
-"""Town and department rankings: by on-time close rate, then close rate (ties by code).
+"""Unit and department rankings: by on-time close rate, then close rate (ties by code).
 
-One UNION ALL statement computes both rankings: each branch groups the period's events by
-(town, department), and Python folds the rows into the two tables (at most 26 × 16 rows) with
+The units are the ones one level below the view: the towns of the district, the villages of a town,
+the grids of a village (``units``); ``towns`` always ranks towns (the ticker names its towns from it).
+
+One UNION ALL statement computes the rankings: each branch groups the period's events by
+(unit, department), and Python folds the rows into the tables (at most a few hundred rows) with
 :func:`ranking_tables`, which the rollups path uses for its own rows too. The rates are the registry's
 formulas (:func:`dashboard.core.metrics.figure`) over the same named counts as the KPI tiles.
 """
@@ -31,7 +34,15 @@ from dashboard.source.queries.common import (
     sum_if,
     upto,
 )
-from dashboard.source.queries.scope import event_conditions, place_conditions
+from dashboard.source.queries.scope import (
+    TOWN_CODE_LEN,
+    child_codes,
+    child_column,
+    event_conditions,
+    place_conditions,
+    unit_names,
+    view_level,
+)
 from dashboard.source.queries.sqlfuncs import hours_between
 
 _ZERO = literal(0)
@@ -39,20 +50,20 @@ DEPT_NONE = "NONE"  # events not dispatched to any department
 
 
 def _branches(view: ViewState, now: dt.datetime) -> list[Any]:
-    """(kind, town, dept, a, b, c) rows: due/closed/on-time, closed hours, reported, overdue open
-    (the row shape :func:`ranking_tables` folds)."""
+    """(kind, unit, dept, a, b, c) rows: due/closed/on-time, closed hours, reported, overdue open
+    (the row shape :func:`ranking_tables` folds); the unit is the one below the view."""
     period = period_bounds(view, now)
     start, cap = period.start, period.cap
-    town, dept = E.c.town_code, func.coalesce(dept_at(upto(now)), DEPT_NONE)
+    unit, dept = child_column(view, E), func.coalesce(dept_at(upto(now)), DEPT_NONE)
     scope = event_conditions(view)
     due = due_aggs(upto(now))
     accepted = E.c.accepted_at.is_not(None)
 
     def branch(kind: str, cols: list[Any], where: list[Any]) -> Any:
         return (
-            select(literal(kind).label("kind"), town.label("town"), dept.label("dept"), *cols)
+            select(literal(kind).label("kind"), unit.label("unit"), dept.label("dept"), *cols)
             .where(*where)
-            .group_by(town, dept)
+            .group_by(unit, dept)
         )
 
     deadline = effective_deadline()
@@ -90,21 +101,26 @@ def _empty() -> dict[str, float]:
     )
 
 
-def _fold(rows: list[Any]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    towns: dict[str, dict[str, float]] = {}
-    depts: dict[str, dict[str, float]] = {}
+Folded = dict[str, dict[str, float]]
+
+
+def _fold(rows: list[Any]) -> tuple[Folded, Folded, Folded]:
+    """(units, towns, departments): a unit's town is the first nine digits of its code."""
+    units: Folded = {}
+    towns: Folded = {}
+    depts: Folded = {}
     names = {
         "due": ("due", "due_closed", "on_time"),
         "closed": ("closed", "hours_sum", "hours_n"),
         "reported": ("reported",),
         "overdue": ("overdue",),
     }
-    for kind, town, dept, a, b, c in rows:
-        for table, code in ((towns, town), (depts, dept)):
+    for kind, unit, dept, a, b, c in rows:
+        for table, code in ((units, unit), (towns, str(unit)[:TOWN_CODE_LEN]), (depts, dept)):
             acc = table.setdefault(code, _empty())
             for name, value in zip(names[kind], (a, b, c), strict=False):
                 acc[name] += float(value or 0)
-    return towns, depts
+    return units, towns, depts
 
 
 def _rows(units: dict[str, dict[str, float]], names: dict[str, tuple[str, str]]) -> list[UnitRow]:
@@ -154,16 +170,27 @@ def dept_names(conn: Connection) -> dict[str, tuple[str, str]]:
 
 
 def rankings(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, list[UnitRow]]:
-    """``{"towns": [...], "departments": [...]}`` ranked by on_time_rate, then close_rate (None last)."""
+    """``{"towns": [...], "units": [...], "departments": [...]}`` ranked by on_time_rate, then close_rate
+    (None last); ``units`` are the towns, villages or grids one level below the view."""
     return ranking_tables(conn, view, list(conn.execute(union_all(*_branches(view, now)))))
 
 
 def ranking_tables(conn: Connection, view: ViewState, rows: list[Any]) -> dict[str, list[UnitRow]]:
-    """The two ranked tables from ``(kind, town, dept, a, b, c)`` rows, kind one of "due" (due,
-    due_closed, on_time), "closed" (closed, hours_sum, hours_n), "reported" and "overdue" (a count)."""
-    towns, depts = _fold(rows)
+    """The ranked tables from ``(kind, unit, dept, a, b, c)`` rows, kind one of "due" (due,
+    due_closed, on_time), "closed" (closed, hours_sum, hours_n), "reported" and "overdue" (a count);
+    the unit is a town, or the village or grid one level below the view."""
+    units, towns, depts = _fold(rows)
     town_names = _town_names(conn, view)
     for code in town_names:
         towns.setdefault(code, _empty())
     depts.pop(DEPT_NONE, None)  # undispatched cases have no department to rank
-    return {"towns": _rows(towns, town_names), "departments": _rows(depts, dept_names(conn))}
+    ranked = {"towns": _rows(towns, town_names), "departments": _rows(depts, dept_names(conn))}
+    if view_level(view).child_level == "town":
+        ranked["units"] = ranked["towns"]
+    else:
+        children = set(units) | set(child_codes(conn, view))
+        for code in children:
+            units.setdefault(code, _empty())
+        names = {code: (zh, en) for code, (zh, en, _pop) in unit_names(conn, children).items()}
+        ranked["units"] = _rows(units, names)
+    return ranked

@@ -105,6 +105,20 @@ def child_column(view: ViewState, table: Table) -> ColumnElement[Any]:
     return table.c.grid_code
 
 
+def child_codes(conn: Connection, view: ViewState) -> list[str]:
+    """The units one level below the view (towns, a town's villages, a village's grids), so units
+    without cases still get a row in a table or a ranking."""
+    lvl = view_level(view)
+    au = schema.admin_unit.c
+    if lvl.child_level == "town":
+        q = select(au.code).where(au.level == "town", *place_conditions(view, au.code))
+    elif lvl.child_level == "village":
+        q = select(au.code).where(au.level == "village", au.parent_code == lvl.code)
+    else:
+        q = select(schema.grid.c.grid_code).where(*grid_conditions(view))
+    return [code for (code,) in conn.execute(q)]
+
+
 def any_of(conds: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     return or_(*conds) if conds else true()
 
