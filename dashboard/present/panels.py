@@ -145,8 +145,19 @@ def _pick(lang: str, pair: tuple[str, str]) -> str:
 
 def _name(row: dict[str, Any] | Any, lang: str) -> str:
     if isinstance(row, dict):
-        return str(row.get("name_en") if lang == "en" else row.get("name_zh")) or str(row.get("code"))
-    return str(row.name_en if lang == "en" else row.name_zh)
+        name = str(row.get("name_en") if lang == "en" else row.get("name_zh")) or str(row.get("code"))
+        code = str(row.get("code") or "")
+    else:
+        name, code = str(row.name_en if lang == "en" else row.name_zh), str(row.code)
+    return _without_town(name, code) if lang == "en" else name
+
+
+def _without_town(name: str, code: str) -> str:
+    """A village's English name without its town ("Community 001, Guali Zhen" → "Community 001"):
+    villages are listed inside their town's view, where the town is the title, and the long form
+    wrapped every row of a wall table onto two lines."""
+    town = domain.town_by_code().get(code[:9]) if len(code) > 9 else None
+    return name.removesuffix(f", {town.name_en}") if town else name
 
 
 def _spec(key: str, kind: str, **kwargs: Any) -> ChartSpec:

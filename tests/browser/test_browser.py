@@ -7,12 +7,15 @@ console stayed free of errors and that no request left 127.0.0.1.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from layouts.shell import PAGE_PATHS
 from tests.support.browser import (
     GUALI,
     assert_clean,
@@ -26,6 +29,10 @@ from tests.support.browser import (
 )
 
 pytestmark = pytest.mark.browser
+
+
+def query_of_url(url: str | None) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url or "").query)
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +70,92 @@ def test_choosing_a_town_updates_panels_and_url(browser: object, server: str) ->
     assert district_ranking == 10  # the overview shows the top ten towns
     choose_option(d, "f-town", "瓜沥", "瓜沥镇")
     wait_for(lambda: query_of(d).get("town") == [GUALI], message="town in URL")
-    wait_for(
-        lambda: len(d.find_elements("css selector", "#ov-towns tbody tr")) == 1, message="ranking narrowed"
-    )  # type: ignore[attr-defined]
+    # One town ranks its villages (a one-row ranking of the town said nothing), and says so.
+    wait_for(lambda: text_of(d, "#ov-towns-title") == "村社排名前十", message="ranking of villages")
+    wait_for(lambda: "瓜沥镇" not in text_of(d, "#ov-towns"), message="villages, not the town")
+    assert len(d.find_elements("css selector", "#ov-towns tbody tr")) == 10  # type: ignore[attr-defined]
     wait_for(lambda: kpi_value(d, "reported") != district, message="KPI tiles follow the town")
-    assert "瓜沥镇" in text_of(d, "#ov-towns")
+    assert "瓜沥镇" in text_of(d, "#app-title")  # the title names the place shown
+
+
+def test_page_links_keep_the_whole_view(browser: object, server: str) -> None:
+    """Choosing 瓜沥镇 on 总览 and then clicking 网格积压 opened the bare /backlog, back at 全区: every
+    page link carries the view, and the town's backlog has its headline figures."""
+    d: Any = browser
+    d.get(f"{server}/?category=FIRE&period=week")
+    wait_for(lambda: kpi_value(d, "reported"), message="KPI tiles")
+    choose_option(d, "f-town", "瓜沥", "瓜沥镇")
+    want = {"town": [GUALI], "category": ["FIRE"], "period": ["week"]}
+    wait_for(lambda: query_of(d) == want, message="town in URL")
+    for page, path in PAGE_PATHS.items():
+        link = wait_for(
+            lambda page=page: (
+                query_of_url(d.find_element("css selector", f"#nav-{page}").get_attribute("href")) == want
+                and d.find_element("css selector", f"#nav-{page}").get_attribute("href")
+            ),
+            message=f"link to {page} keeps the view",
+        )
+        assert urlsplit(str(link)).path == path
+    d.find_element("css selector", "#nav-backlog").click()
+    wait_for(lambda: urlsplit(d.current_url).path == "/backlog", message="on the backlog page")
+    assert query_of(d) == want
+    wait_for(lambda: "瓜沥镇" in text_of(d, "#bl-crumbs"), message="the town's backlog")
+    tiles = wait_for(
+        lambda: [t for t in d.find_elements("css selector", "#bl-kpis .kpi .kpi-value") if t.text.strip()],
+        message="headline figures",
+    )
+    assert len(tiles) == 5  # type: ignore[arg-type]
+    assert "瓜沥镇" in text_of(d, "#f-town")
+    d.find_element("css selector", "#nav-rankings").click()
+    wait_for(lambda: text_of(d, "#rk-towns-title") == "村社排名（按期办结率）", message="villages ranked")
+    assert query_of(d) == want
+
+
+CJK = re.compile(r"[\u3400-\u9fff]+")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+# Chrome a page shows in the other language on purpose: the brand, the switch to the other language,
+# export formats and the unit of a change in rate.
+OTHER_LANGUAGE_OK = {"zh": {"English", "PPTX", "PDF", "PNG", "pt"}, "en": {"一张网", "中文"}}
+
+
+def _chrome_texts(d: Any) -> str:
+    """Every text of the interface's own making on the backlog page, with the town dropdown and the
+    date picker open: the header, filters, breadcrumb, KPI tiles, titles, table headers and every
+    control's placeholder (not the data: a grid's name is the name it has)."""
+    from selenium.webdriver.common.keys import Keys
+
+    parts = [text_of(d, "#chrome"), text_of(d, "#bl-crumbs"), text_of(d, "#bl-kpis")]
+    parts += [e.text for e in d.find_elements("css selector", ".panel-title, th")]
+    parts += [e.get_attribute("placeholder") or "" for e in d.find_elements("css selector", "input")]
+    parts += [e.get_attribute("title") or "" for e in d.find_elements("css selector", "[title]")]
+    d.find_element("css selector", "#f-town").click()
+    wait_for(lambda: d.find_element("css selector", ".dash-dropdown-search"), message="dropdown open")
+    parts += [text_of(d, ".dash-dropdown-content")]
+    parts += [e.get_attribute("placeholder") or "" for e in d.find_elements("css selector", "input")]
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    d.find_element("css selector", "#f-asof-date").click()
+    calendar = wait_for(
+        lambda: d.find_element("css selector", ".dash-datepicker-calendar-wrapper"), message="calendar"
+    )
+    parts += [calendar.text]  # type: ignore[attr-defined]
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_component_speaks_the_page_language(browser: object, server: str, lang: str) -> None:
+    """The town dropdown said "Search / Select All / Deselect All" on a Chinese page, and the date
+    picker "Mo Tu We" and "December": an English page has no Chinese chrome, a Chinese page no English."""
+    d: Any = browser
+    d.get(f"{server}/backlog?town={GUALI}" + ("&lang=en" if lang == "en" else ""))
+    wait_for(lambda: d.find_elements("css selector", "#bl-kpis .kpi"), message="KPI tiles")
+    texts = _chrome_texts(d)
+    foreign = CJK.findall(texts) if lang == "en" else LATIN_WORD.findall(texts)
+    assert set(foreign) <= OTHER_LANGUAGE_OK[lang], sorted(set(foreign) - OTHER_LANGUAGE_OK[lang])
+    if lang == "zh":
+        assert "全选" in texts and "搜索" in texts and "一" in texts  # Monday's column of the calendar
+    else:
+        assert "Select all" in texts and "Search" in texts and "Mo" in texts
 
 
 def test_copied_url_restores_the_view_in_a_fresh_browser(browser: object, server: str) -> None:

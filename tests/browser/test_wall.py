@@ -348,7 +348,7 @@ def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_serve
         wait_kpis(d)
         wait_for(lambda: "Guali" in d.find_element("css selector", "#wall-scope").text, message="scope")
         title = d.find_element("css selector", ".wall-brand h1").get_attribute("textContent")
-        assert title == "Xiaoshan Grid Governance Situation"
+        assert title == "Guali Zhen · Grid Governance Situation"  # a town's wall is named after it
         assert d.find_element("css selector", "#wall-root").get_attribute("lang") == "en"
         for query in ("town=火星镇&rotate=abc", "pages=nope&period=century", "as_of=yesterday&lang=xx"):
             d.get(f"{live_server.base}/wall?{query}")
@@ -357,6 +357,35 @@ def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_serve
             assert not banner(d)
             assert len(d.find_elements("css selector", ".wall-page.active")) == 1
             log.drain(d)
+        log.assert_clean(d)
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "ranking"),
+    [
+        ("zh", "瓜沥镇基层治理态势感知", "村社排名（按期办结率）"),
+        ("en", "Guali Zhen · Grid Governance Situation", "Villages ranking (on-time close rate)"),
+    ],
+)
+def test_a_one_town_wall_ranks_its_villages_under_the_towns_name(
+    live_server: Server, lang: str, title: str, ranking: str
+) -> None:
+    """``/wall?town=瓜沥镇`` ranked one town ("1 瓜沥镇") in a full-height panel under 萧山区's title: it
+    ranks the town's villages, names the town, and every row it shows fits its panel."""
+    with chrome(1920, 1080) as d:
+        log = PageLog()
+        url = f"{live_server.base}/wall?town=瓜沥镇&pages=rankings,overview&lang={lang}"
+        found = _open_wall(d, url, 1920, 1080)
+        assert d.find_element("css selector", ".wall-brand h1").get_attribute("textContent") == title
+        assert d.find_element("css selector", "#wall-rk-towns-title").get_attribute("textContent") == ranking
+        names = d.execute_script(
+            "return Array.from(document.querySelectorAll('#wall-rk-towns tbody tr'))"
+            ".map(r => r.cells[1].textContent)"
+        )
+        assert len(names) > 5 and not {"瓜沥镇", "Guali Zhen"} & set(names), names
+        for item in found:
+            if "overflow" in item:
+                assert item["overflow"] <= 1 and item["hidden"] == 0, (lang, item)
         log.assert_clean(d)
 
 

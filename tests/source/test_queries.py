@@ -149,6 +149,23 @@ def test_rankings(panels: Engine) -> None:
     assert depts[0].name_zh == "消防大队"
 
 
+def test_a_town_ranks_its_villages_and_a_village_its_grids(panels: Engine) -> None:
+    """A one-town view ranks the town's villages (a one-row ranking of the town said nothing), a village
+    view its grids; units without cases still get a row, and the units add up to the town's figures."""
+    got = _panel(panels, "rankings", ViewState(towns=(f.TOWN_A,), period="month"))
+    assert [r.code for r in got["towns"]] == [f.TOWN_A]
+    assert {r.code for r in got["units"]} == {f.VILLAGE_A1, f.VILLAGE_A2}
+    town = got["towns"][0].values
+    for name in ("due", "closed", "reported", "overdue"):
+        assert sum(int(r.values[name] or 0) for r in got["units"]) == town[name], name
+    assert sorted(r.values["rank"] for r in got["units"]) == [1, 2]
+    with panels.connect() as conn:  # a village view never takes the fast path
+        village = rankings(conn, ViewState(towns=(f.TOWN_A,), village=f.VILLAGE_A1), NOW)
+    assert {r.code for r in village["units"]} == {f.GRID_A1_1, f.GRID_A1_2}
+    district = _panel(panels, "rankings", MONTH)
+    assert [r.code for r in district["units"]] == [r.code for r in district["towns"]]
+
+
 def test_backlog_by_town(panels: Engine) -> None:
     """Open at now: A has E5 (<1 d), E4 (3–7 d), E9 (>30 d); B has E12 (1–3 d); E has none."""
     got = _panel(panels, "backlog", MONTH)
