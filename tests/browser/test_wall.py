@@ -613,7 +613,7 @@ def test_a_phone_reads_the_headline_figures_on_the_first_screen(live_server: Ser
         for path in ("/", "/backlog", "/wall"):
             d.get(f"{live_server.base}{path}?lang={lang}")
             if path == "/wall":
-                wait_kpis(d)
+                wait_kpis(d, timeout=120)  # the wall's own view, cold, on a loaded machine
             else:
                 shown = ".kpi-value" if path == "/" else ".main-svg"
                 wait_for(lambda: d.find_elements("css selector", shown), timeout=60, message=f"{path} drawn")  # noqa: B023
