@@ -17,6 +17,7 @@ from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
+from dashboard.present.figures import type_scale
 from dashboard.web.context import SourceUnavailable, app_context
 from layouts import ids, render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
@@ -143,7 +144,7 @@ def refresh_wall(
             snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=scale or 1.0, wide=bool(wide)
         )
         return (*outputs, key, no_update, False)
-    screen = Screen(scale or 1.0, bool(wide))
+    screen = Screen(type_scale(scale), bool(wide))
     outputs, snapshot_dict = drawn_board(key, screen, lambda: _draw(snap, view, screen))
     saved = (
         no_update

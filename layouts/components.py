@@ -111,10 +111,26 @@ def panel(
     )
 
 
+# What a chart shows before its first answer (or while its first answer waits on an outage): nothing,
+# in the panel's own colours. Dash's default is an empty figure with axes from -1 to 6 and a white plot
+# area, which reads as a broken chart (and paints a white block on the dark wall). The banner or the
+# wall's waiting screen says why nothing is there yet.
+BLANK_FIGURE: dict[str, Any] = {
+    "data": [],
+    "layout": {
+        "xaxis": {"visible": False},
+        "yaxis": {"visible": False},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+    },
+}
+
+
 def graph(graph_id: str, *, height: str | None = None) -> dcc.Graph:
     style = {"height": height} if height else {}
     config: Any = GRAPH_CONFIG  # a plain dict; Dash 4's stubs want their TypedDict
-    return dcc.Graph(id=graph_id, config=config, style=style, className="graph")
+    return dcc.Graph(id=graph_id, figure=BLANK_FIGURE, config=config, style=style, className="graph")
 
 
 def _data(name: str, value: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.present import maps
 from dashboard.present.panels import ChartSpec
 from dashboard.present.theme import (
     FONT_FAMILY,
@@ -234,69 +235,22 @@ def donut_figure(
     return {"data": data, "layout": layout}
 
 
-def choropleth_figure(
-    geojson: dict[str, Any],
-    locations: list[str],
-    values: list[float | None],
-    texts: list[str],
-    *,
-    variant: str = "browser",
-    colorbar_title: str = "",
-    colorscale: str = "YlOrRd",
-    zmax: float | None = None,
-    note: str | None = None,
-) -> Figure:
-    """An SVG map from local GeoJSON (go.Choropleth): no tiles, no WebGL, exports with kaleido."""
-    v = VARIANTS[variant]
-    trace: dict[str, Any] = {
-        "type": "choropleth",
-        "geojson": geojson,
-        "featureidkey": "properties.code",
-        "locations": locations,
-        "z": values,
-        "text": texts,
-        "colorscale": colorscale,
-        "reversescale": True,  # plotly's YlOrRd runs red → yellow; high values (bad) should be dark red
-        "zmin": 0,
-        "marker": {"line": {"color": "#ffffff" if variant != "wall" else "#0b1526", "width": 0.4}},
-        "colorbar": {
-            "title": {"text": colorbar_title},
-            "thickness": 12,
-            "len": 0.8,
-            "tickfont": {"color": v["fg"]},
-        },
-        "hovertemplate": "%{text}<extra></extra>" if v["hover"] else None,
-        "hoverinfo": None if v["hover"] else "skip",
-    }
-    if zmax is not None:
-        trace["zmax"] = zmax
-    layout = base_layout(variant, legend=False)
-    layout["geo"] = {
-        "fitbounds": "locations",
-        "visible": False,
-        "bgcolor": "rgba(0,0,0,0)",
-        "projection": {"type": "mercator"},
-    }
-    layout["margin"] = {"l": 0, "r": 0, "t": 0, "b": 24 if note else 0}
-    if note:
-        layout["annotations"] = [
-            {
-                "text": note,
-                "showarrow": False,
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0,
-                "y": 0,
-                "yanchor": "top",
-                "font": {"size": max(v["font"] - 3, 10)},
-            }
-        ]
-    return {"data": [trace], "layout": layout}
+MIN_SCALE, MAX_SCALE = 0.6, 4.0  # a phone's wall at one end, an 8K panel at scale 1 at the other
+
+
+def type_scale(raw: float | None) -> float:
+    """The figures' type scale for a screen's reported ``raw`` scale: within bounds and in steps of 0.05,
+    so that screens of nearly the same size share one drawn board and a client cannot mint new ones."""
+    if raw is None or raw != raw:  # None or NaN
+        return 1.0
+    return min(MAX_SCALE, max(MIN_SCALE, round(raw * 20) / 20))
 
 
 def scaled(variant: str, scale: float) -> str:
-    """Register (once) and return a variant whose type is ``scale`` times larger (4K walls at scale 1)."""
-    if scale <= 1.01:
+    """Register (once) and return a variant whose type is ``scale`` times that of a 1920×1080 screen
+    (larger on 4K walls at scale 1, smaller on a 1366×768 laptop or a phone)."""
+    scale = type_scale(scale)
+    if abs(scale - 1.0) < 0.01:
         return variant
     name = f"{variant}@{scale:.2f}"
     if name not in VARIANTS:
@@ -314,14 +268,17 @@ def from_spec(
         if not geojson or not spec.categories:
             return empty_figure("暂无数据" if lang == "zh" else "No data", variant)
         values = spec.series[0].values if spec.series else []
-        return choropleth_figure(
+        classes = "颜色按分位分级" if lang == "zh" else "colours in quantile classes"
+        return maps.stage_map(
             geojson,
             spec.codes,
             values,
             spec.map_texts or spec.categories,
+            names=spec.categories if spec.map_level != "grid" else (),
+            outlined=spec.map_outlined,
             variant=variant,
-            colorbar_title=spec.series[0].name if spec.series else "",
-            note=spec.note,
+            legend_title=spec.series[0].name if spec.series else "",
+            note=f"{spec.note} · {classes}" if spec.note else classes,
         )
     if spec.is_empty:
         return empty_figure("暂无数据" if lang == "zh" else "No data", variant)

@@ -40,6 +40,7 @@ class ChartSpec:
     map_level: str | None = None  # for kind == "map": town | village | grid
     map_parent: str | None = None
     map_texts: list[str] = field(default_factory=list)
+    map_outlined: list[str] = field(default_factory=list)  # units holding an open alert (outlined)
     note: str | None = None  # e.g. "illustrative boundaries"
     # For kind == "line": the bucket still running at the snapshot's moment (today, this week). Its count
     # is partial; drawn like the others, every line would dive at its right end and read as a fall.
@@ -198,6 +199,13 @@ def backlog_ageing(snap: Snapshot, lang: str) -> ChartSpec:
     )
 
 
+def alerted(snap: Snapshot, codes: list[str]) -> list[str]:
+    """The units among ``codes`` that hold an open alert, on themselves or on a unit inside them (codes
+    nest: a village's code begins with its town's)."""
+    hit = {str(a.get("unit_code") or "") for a in snap.alerts} - {""}
+    return [code for code in codes if any(unit.startswith(code) for unit in hit)]
+
+
 def backlog_map(snap: Snapshot, lang: str) -> ChartSpec:
     units = snap.backlog.get("units", [])
     level = snap.backlog.get("child_level") or "grid"
@@ -215,6 +223,7 @@ def backlog_map(snap: Snapshot, lang: str) -> ChartSpec:
         map_level=level,
         map_parent=None if level == "town" else snap.backlog.get("code"),
         map_texts=texts,
+        map_outlined=alerted(snap, [u["code"] for u in units]),
         note=_pick(lang, ILLUSTRATIVE),
     )
 
@@ -358,6 +367,7 @@ def patrol_map(snap: Snapshot, lang: str) -> ChartSpec:
         map_level="grid",
         map_parent=town,
         map_texts=texts,
+        map_outlined=alerted(snap, [g["grid_code"] for g in grids]),
         note=_pick(lang, ILLUSTRATIVE),
     )
 

@@ -617,6 +617,46 @@ def test_every_wall_page_fits_a_1080p_screen_and_a_video_wall(live_server: Serve
         log.assert_clean(d)
 
 
+PHONE = (390, 844)  # a leader's phone, portrait, in CSS pixels
+PHONE_PROBE = """
+const first = Array.from(document.querySelectorAll('.kpi-value')).find(e => e.textContent.trim());
+const box = first ? first.getBoundingClientRect() : null;
+const small = Array.from(document.querySelectorAll('.kpi-label, .kpi-value, .nav-link, .wall-panel-title'))
+  .filter(e => e.offsetParent !== null && e.textContent.trim())
+  .map(e => parseFloat(getComputedStyle(e).fontSize)).filter(px => px < 12);
+return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+        kpi_bottom: box ? box.bottom : null, kpi_px: first ? parseFloat(getComputedStyle(first).fontSize) : 0,
+        small: small.length};
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_phone_reads_the_headline_figures_on_the_first_screen(live_server: Server, lang: str) -> None:
+    """At 390×844 the pages and the wall scroll only downwards, show a KPI value on the first screen at a
+    size read without zooming, and no tile label, page link or panel title is below 12 px."""
+    width, height = PHONE
+    with chrome(width, height) as d:
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True}
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        log = PageLog()
+        for path in ("/", "/backlog", "/wall"):
+            d.get(f"{live_server.base}{path}?lang={lang}")
+            if path == "/wall":
+                wait_kpis(d, timeout=120)  # the wall's own view, cold, on a loaded machine
+            else:
+                shown = ".kpi-value" if path == "/" else ".main-svg"
+                wait_for(lambda: d.find_elements("css selector", shown), timeout=60, message=f"{path} drawn")  # noqa: B023
+            time.sleep(1)
+            found = d.execute_script(PHONE_PROBE)
+            assert found["inner"] == width and found["scroll"] <= width, (path, found)
+            assert found["small"] == 0, (path, found)
+            if path != "/backlog":
+                assert found["kpi_bottom"] is not None and found["kpi_bottom"] <= height, (path, found)
+                assert found["kpi_px"] >= 20, (path, found)
+            log.drain(d)
+        log.assert_clean(d)
+
+
 def test_a_bucket_still_running_is_drawn_apart_so_the_line_does_not_dive(district_snapshot: Any) -> None:
     """At 14:00 today is half over: the 90-day lines stop at yesterday and a faint dashed step with an open
     marker leads to today's count so far; this week's on-time rate likewise. A finished range has none."""

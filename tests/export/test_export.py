@@ -453,8 +453,14 @@ def test_concurrent_exports_of_two_towns_keep_their_own_figures(
     ],
 )
 def test_cli_bad_flags_name_the_flag(
-    flags: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    flags: list[str],
+    named: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("DASHBOARD_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")  # not the checkout's
+    monkeypatch.setenv("DASHBOARD_CACHE_DIR", str(tmp_path / "cache"))
     argv = ["export", "--out", str(tmp_path / "x.pptx"), *flags]
     assert cli.main(argv) == 2
     assert named in capsys.readouterr().err
@@ -485,9 +491,13 @@ def test_cli_writes_the_deck(
 
 
 @pytest.fixture
-def client(service: SeededService, units: UnitDirectory) -> Any:
+def client(service: SeededService, units: UnitDirectory, tmp_path: Path) -> Any:
     app = Flask("export-test")
-    install_context(app, AppContext(service, load_settings(env={}), SystemClock(), units))  # a fake service
+    # Its own state and cache: the defaults are the checkout's data/ folder, which a test must not write.
+    settings = load_settings(
+        env={}, STATE_URL=f"sqlite:///{tmp_path / 'state.db'}", CACHE_DIR=str(tmp_path / "cache")
+    )
+    install_context(app, AppContext(service, settings, SystemClock(), units))  # a fake service
     app.register_blueprint(export_http.export_blueprint)
     return app.test_client()
 
