@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, make_url, text
 
+from dashboard.core.clock import Clock, StartedClock, clock_starting_at, parse_moment
 from dashboard.core.logs import configure_logging
 from dashboard.core.settings import Settings, load_settings
 from dashboard.source.engines import backend_name, make_writer_engine
@@ -32,7 +33,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with-feed", action="store_true", help="run the live simulated feed next to the server"
     )
+    parser.add_argument(
+        "--feed-rate",
+        type=float,
+        default=1.0,
+        help="--with-feed: volume of new reports, as `seed --scale` (default 1: make run's district)",
+    )
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (hot reload, dev tools)")
+    parser.add_argument(
+        "--start-at",
+        default=None,
+        metavar="ISO",
+        help="demos/screenshots: the served clock (and --with-feed's) starts at this moment, e.g. "
+        "2026-12-03T01:30+08:00, and runs on (default DASHBOARD_START_AT; empty: this machine's clock)",
+    )
 
 
 def source_is_empty(url: str) -> bool:
@@ -85,8 +99,14 @@ def prepare_rollups(settings: Settings, *, rebuild: bool = False) -> None:
     print(report.summary(), flush=True)
 
 
-def start_feed(settings: Settings) -> subprocess.Popen[bytes]:
+def start_feed(settings: Settings, clock: Clock | None = None, rate: float = 1.0) -> subprocess.Popen[bytes]:
+    """The live feed as a child process; on a started clock it starts at the server's now, so a stopped
+    or late stream is judged on one time line."""
     cmd = [sys.executable, "-m", "dashboard", "simulate", "--database-url", settings.DATABASE_URL]
+    if rate != 1.0:
+        cmd += ["--rate", str(rate)]  # a district seeded smaller grows at its own pace
+    if isinstance(clock, StartedClock):
+        cmd += ["--start-at", clock.now().isoformat()]
     proc = subprocess.Popen(cmd)
     atexit.register(_stop, proc)
     return proc
@@ -103,16 +123,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    start_at = args.start_at if args.start_at is not None else settings.START_AT
+    if args.start_at:
+        parse_moment(args.start_at)  # a typo is said before minutes of seeding
     host = args.host or settings.HOST
     port = args.port or settings.PORT
     configure_logging()
     seeded = args.seed_if_missing and seed_if_missing(settings)
     prepare_rollups(settings, rebuild=seeded)  # before the feed starts writing
+    clock = clock_starting_at(start_at)  # started once everything is prepared: serving begins at it
     if args.with_feed:
-        start_feed(settings)
+        start_feed(settings, clock, args.feed_rate)
     from dashboard.web.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
+    if start_at:
+        print(f"  Clock started at {start_at} (DASHBOARD_START_AT / --start-at)", flush=True)
     base = f"http://{host}:{port}"
     print(
         f"\n  Dashboard (staff):   {base}/\n  Wall screen (kiosk): {base}/wall\n"

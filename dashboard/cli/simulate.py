@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 
 from dashboard.cli.common import add_database_argument, database_url
+from dashboard.core.clock import clock_starting_at
+from dashboard.core.settings import load_settings
 from dashboard.sample.simulate import hand_over_surge, run_feed
 
 
@@ -27,11 +29,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--seed", type=int, default=42, help="the seed used by `seed` (same arrivals)")
     parser.add_argument("--quiet", action="store_true", help="no progress or tick log")
+    parser.add_argument(
+        "--start-at",
+        default=None,
+        metavar="ISO",
+        help="the feed's clock starts at this moment and runs on (as `serve --start-at`; default "
+        "DASHBOARD_START_AT; empty: this machine's clock)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.surge and hand_over_surge(database_url(args), args.surge):
         return 0  # the feed already running (e.g. make run's) releases the burst on its next ticks
+    start_at = args.start_at if args.start_at is not None else load_settings().START_AT
+    clock = clock_starting_at(start_at)
     total = run_feed(
         database_url(args),
         rate=args.rate,
@@ -39,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         tick=args.tick,
         duration=args.duration,
         seed=args.seed,
+        clock=clock.now,
         progress=not args.quiet,
         log=None if args.quiet else print,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from dashboard.core.clock import parse_moment
 from dashboard.core.freshness import DEFAULT_CADENCE, parse_cadence
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,10 @@ class Settings:
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")
     LANG: str = _setting("zh", "Default interface language when the URL names none (zh or en).")
+    START_AT: str = _setting(
+        "",
+        "Demos, training and screenshots only: the served clock starts at this ISO 8601 moment (e.g. 2026-12-03T01:30+08:00) and runs on from there; empty: this machine's clock.",
+    )
     ALERT_MIN_CASES: int = _setting(
         5, "Surge alert: a town or grid needs more than this many reports in the last hour."
     )
@@ -153,6 +158,11 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}STREAM_CADENCE: {err}") from None
     if settings.ROLLUPS not in {"on", "off"}:
         raise ValueError(f"{PREFIX}ROLLUPS must be on or off, got {settings.ROLLUPS!r}")
+    if settings.START_AT:
+        try:
+            parse_moment(settings.START_AT)
+        except ValueError as err:
+            raise ValueError(f"{PREFIX}START_AT: {err}") from None
     if settings.LANG not in {"zh", "en"}:
         raise ValueError(f"{PREFIX}LANG must be zh or en, got {settings.LANG!r}")
     if settings.ALERT_MIN_CASES < 0 or settings.ALERT_SIGMA < 0 or settings.ALERT_OVERDUE_GROWTH < 1:

@@ -93,19 +93,56 @@ class Browser:
         self.driver = webdriver.Chrome(service=Service(chromedriver()), options=opts)
         self.driver.set_page_load_timeout(60)
 
-    def capture(self, url: str, out: Path, width: int, height: int, scale: int, settle: float = 3.0) -> None:
+    def capture(
+        self,
+        url: str,
+        out: Path,
+        width: int,
+        height: int,
+        scale: int,
+        settle: float = 3.0,
+        *,
+        mobile: bool = False,
+    ) -> None:
+        """Open ``url`` at that size (``mobile``: a phone's viewport and touch), wait until drawn, save a PNG."""
+        self.open(url, width, height, scale, mobile=mobile)
+        self.shot(out, settle)
+
+    def open(self, url: str, width: int, height: int, scale: int, *, mobile: bool = False) -> None:
+        """Load ``url`` at that size and wait until a figure or table is drawn."""
         from selenium.common.exceptions import WebDriverException
 
-        metrics = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": False}
+        metrics = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile}
         try:
             self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+            self.driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": mobile})
             self.driver.get(url)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not self.driver.find_elements("css selector", DRAWN):
-                time.sleep(0.25)
+            self.wait_drawn()
+        except WebDriverException as exc:  # reported per page by the caller, like a failed command line
+            raise OSError(f"Chromium: {exc.msg}") from exc
+
+    def reload(self) -> None:
+        """Reload the open page (F5 on the wall) and wait until it is drawn again."""
+        self.driver.refresh()
+        self.wait_drawn()
+
+    def wait_drawn(self, timeout: float = 60.0, selector: str = DRAWN) -> bool:
+        """Wait until ``selector`` matches (default: a figure or table); False when it never did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.driver.find_elements("css selector", selector):
+                return True
+            time.sleep(0.25)
+        return False
+
+    def shot(self, out: Path, settle: float = 3.0) -> None:
+        """A PNG of the open page as it stands after ``settle`` seconds."""
+        from selenium.common.exceptions import WebDriverException
+
+        try:
             time.sleep(settle)  # Plotly refits its figures to their panels after the first paint
             shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
-        except WebDriverException as exc:  # reported per page by the caller, like a failed command line
+        except WebDriverException as exc:
             raise OSError(f"Chromium: {exc.msg}") from exc
         out.write_bytes(base64.b64decode(shot["data"]))
 
@@ -125,14 +162,14 @@ def open_browser() -> Browser | None:
     return Browser()
 
 
-def thumbnail(png: Path, jpg: Path) -> None:
-    """A small JPEG for the README (the full-size PNG stays out of git)."""
+def thumbnail(png: Path, jpg: Path, width: int = THUMB_WIDTH) -> None:
+    """A small JPEG for the README (the full-size PNG stays out of git), ``width`` pixels wide."""
     from PIL import Image
 
     with Image.open(png) as img:
-        ratio = THUMB_WIDTH / img.width
+        ratio = width / img.width
         small = img.convert("RGB").resize(
-            (THUMB_WIDTH, max(1, round(img.height * ratio))), Image.Resampling.LANCZOS
+            (width, max(1, round(img.height * ratio))), Image.Resampling.LANCZOS
         )
         small.save(jpg, "JPEG", quality=78, optimize=True)
 
