@@ -43,9 +43,11 @@ from pathlib import Path
 from typing import IO
 
 from dashboard.core.progress import Progress
+from dashboard.core.settings import ROOT
 from dashboard.perf.screenshots import THUMB_WIDTH, Browser, open_browser, thumbnail
 from dashboard.perf.server import free_port, port_open
 
+SERVE_ENTRY = "import sys; from dashboard.cli import main; sys.exit(main(sys.argv[1:]))"
 HALL_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 SURGE_TOWN = "瓜沥镇"
 WALL = (1920, 1080, 1)
@@ -138,12 +140,14 @@ class DashboardProcess:
     ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "dashboard", "serve", "--port", str(self.port)]
+        # Not `python -m dashboard serve`: on a shared machine a `pkill -f "dashboard serve"` meant for a
+        # `make run` took the gallery's servers down mid-run (seen twice); this command line is its own.
+        cmd = [sys.executable, "-c", SERVE_ENTRY, "serve", "--port", str(self.port)]
         cmd += ["--start-at", start_at.isoformat()]
         cmd += ["--with-feed", "--feed-rate", str(rate)] if feed else []
         self._log: IO[bytes] = open(logfile, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.started = time.monotonic()
         self.start_at = start_at
@@ -152,12 +156,23 @@ class DashboardProcess:
         """The served clock's now (it started when the process did, give or take its start-up)."""
         return self.start_at + dt.timedelta(seconds=time.monotonic() - self.started)
 
+    def check_alive(self) -> None:
+        """OSError when the server has exited (a crash, or killed from outside the run)."""
+        if self.proc.poll() is not None:
+            raise OSError(f"the dashboard exited with {self.proc.returncode} (see its log)")
+
     def wait_ready(self, timeout: float = 300.0) -> None:
+        """Until this server says it listens on its port. The port alone is not enough: on a shared
+        machine another program may take a free port between its choice and the server binding it."""
+        listening = f"Running on {self.base}".encode()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            said = Path(self._log.name).read_bytes()
             if self.proc.poll() is not None:
+                if b"Address already in use" in said:
+                    raise PortTaken(self.port)
                 raise OSError(f"the dashboard exited with {self.proc.returncode} (see {self._log.name})")
-            if port_open("127.0.0.1", self.port):
+            if listening in said and port_open("127.0.0.1", self.port):
                 return
             time.sleep(0.5)
         raise OSError(f"the dashboard did not answer within {timeout:.0f} s (see {self._log.name})")
@@ -177,13 +192,36 @@ class DashboardProcess:
         self._log.close()
 
 
+class PortTaken(OSError):
+    """Another program took the port chosen for a server before it could bind it."""
+
+
+def start_server(
+    env: dict[str, str], work: Path, start_at: dt.datetime, *, feed: bool, rate: float = 1.0, port: int = 0
+) -> DashboardProcess:
+    """A ready server (a few tries on fresh ports when ``port`` is not imposed); its log in ``work``."""
+    for _ in range(1 if port else 3):
+        logfile = work / f"serve-{len(list(work.glob('serve-*.log')))}.log"
+        server = DashboardProcess(env, logfile, start_at, feed=feed, rate=rate, port=port)
+        try:
+            server.wait_ready()
+            return server
+        except PortTaken:
+            server.stop()
+            if port:
+                raise
+        except OSError:
+            server.stop()
+            raise
+    raise OSError("no free port for the dashboard after three tries")
+
+
 @contextlib.contextmanager
 def serving(
     env: dict[str, str], work: Path, start_at: dt.datetime, *, feed: bool, rate: float
 ) -> Iterator[DashboardProcess]:
-    server = DashboardProcess(env, work / "serve.log", start_at, feed=feed, rate=rate)
+    server = start_server(env, work, start_at, feed=feed, rate=rate)
     try:
-        server.wait_ready()
         yield server
     finally:
         server.stop()
@@ -235,15 +273,22 @@ class Camera:
         self.bar = bar
         self.png_dir = png_dir
 
-    def take(self, shot: Shot, base: str, *, settle: float = 4.0) -> None:
+    def take(self, shot: Shot, server: DashboardProcess, *, settle: float = 4.0) -> None:
         w, h, scale = shot.size
         try:
-            self.browser.open(
-                base + urllib.parse.quote(shot.path, safe="/?=&"), w, h, scale, mobile=shot.mobile
-            )
+            server.check_alive()
+            url = server.base + urllib.parse.quote(shot.path, safe="/?=&")
+            self.browser.open(url, w, h, scale, mobile=shot.mobile)
+            self.wait_answered(server)
             self.save(shot, settle)
         except OSError as exc:
             self.fail(shot, exc)
+
+    def wait_answered(self, server: DashboardProcess) -> None:
+        """Until the page shows figures (a KPI value), while its server lives; OSError when it died."""
+        deadline = time.monotonic() + FIRST_ANSWER
+        while time.monotonic() < deadline and not self.browser.wait_drawn(5.0, ANSWERED):
+            server.check_alive()
 
     def save(self, shot: Shot, settle: float = 4.0) -> None:
         png = self.png_dir / f"{shot.name}.png"
@@ -282,7 +327,7 @@ def catch_up_to(work: Path, moment: dt.datetime, rate: float) -> None:
 
 def hand_surge(env: dict[str, str], town: str) -> None:
     cmd = [sys.executable, "-m", "dashboard", "simulate", "--surge", town]
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
 
 
 def take_conditions(plan: Plan) -> tuple[int, list[str]]:
@@ -311,16 +356,19 @@ def _stages(plan: Plan, work: Path, env: dict[str, str], camera: Camera, bar: Pr
     bar.advance()
     with serving(env, work, plan.first, feed=True, rate=plan.scale) as server:
         for shot in FIRST_SHOTS:
-            camera.take(shot, server.base)
+            camera.take(shot, server)
     catch_up_to(work, plan.night, plan.scale)
     bar.advance()
     with serving(env, work, plan.night, feed=True, rate=plan.scale) as server:
         for shot in NIGHT_SHOTS:
-            camera.take(shot, server.base)
+            camera.take(shot, server)
         hand_surge(env, SURGE_TOWN)
-        if not wait_for(lambda: surge_alert_up(server.base, SURGE_TOWN), SURGE_WAIT):
+        up = wait_for(
+            lambda: server.proc.poll() is not None or surge_alert_up(server.base, SURGE_TOWN), SURGE_WAIT
+        )
+        if not up or server.proc.poll() is not None:
             plan.failed.append(f"{SURGE_SHOT.name}: no surge alert within {SURGE_WAIT:.0f} s (taken anyway)")
-        camera.take(SURGE_SHOT, server.base)
+        camera.take(SURGE_SHOT, server)
         stopped_at = server.now()
     bar.advance()
     _stopped_and_outage(plan, work, env, camera, stopped_at + STOPPED_AFTER)
@@ -334,24 +382,24 @@ def _stopped_and_outage(
     db = work / "district.db"
     aside = work / "moved-away"
     aside.mkdir()
-    server = DashboardProcess(env, work / "serve.log", start_at, feed=False)
+    server: DashboardProcess | None = None
     try:
-        server.wait_ready()
-        camera.take(STOPPED_SHOT, server.base, settle=12.0)  # two refreshes: the freshness is red by then
+        server = start_server(env, work, start_at, feed=False)
+        camera.take(STOPPED_SHOT, server, settle=12.0)  # two refreshes: the freshness is red by then
         elapsed = server.now() - start_at
         server.stop()
         for part in work.glob("district.db*"):  # the database and its -wal/-shm
             part.rename(aside / part.name)
         # The same address: the wall left open polls the restarted server, which has no source.
-        server = DashboardProcess(env, work / "serve.log", start_at + elapsed, feed=False, port=server.port)
-        server.wait_ready()
+        server = start_server(env, work, start_at + elapsed, feed=False, port=server.port)
         time.sleep(12.0)  # the open wall meets the outage on its next refreshes, then is reloaded
         camera.browser.reload()
-        camera.browser.wait_drawn(FIRST_ANSWER, ANSWERED)
+        camera.wait_answered(server)
         camera.save(OUTAGE_SHOT, settle=12.0)
     except OSError as exc:
         camera.fail(OUTAGE_SHOT, exc)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         for part in aside.iterdir():
             part.rename(db.parent / part.name)

@@ -88,3 +88,38 @@ def test_every_condition_of_the_issue_has_a_shot() -> None:
         assert any(word in n for n in names), word
     phones = [s for s in conditions.ALL_SHOTS if s.mobile]
     assert phones and all(s.size[:2] == (390, 844) and s.thumb_width < 960 for s in phones)
+
+
+def test_the_feed_serve_starts_runs_on_the_served_clock_at_the_seeded_volume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dashboard.cli import serve
+    from dashboard.core.clock import StartedClock, SystemClock
+    from dashboard.core.settings import load_settings
+
+    started: list[list[str]] = []
+
+    class FakePopen:
+        def __init__(self, cmd: list[str]) -> None:
+            started.append(cmd)
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(serve.subprocess, "Popen", FakePopen)
+    settings = load_settings({})
+    night = dt.datetime(2026, 12, 3, 1, 30, tzinfo=HALL_TZ)
+    serve.start_feed(settings, StartedClock(night), 0.15)
+    serve.start_feed(settings, SystemClock())
+    with_clock, plain = started
+    at = dt.datetime.fromisoformat(with_clock[with_clock.index("--start-at") + 1])
+    assert night <= at < night + dt.timedelta(seconds=5)
+    assert with_clock[with_clock.index("--rate") + 1] == "0.15"
+    assert "--start-at" not in plain and "--rate" not in plain
+    args = build_parser().parse_args(["serve", "--start-at", "2026-12-03T01:30+08:00", "--feed-rate", "0.15"])
+    assert (args.start_at, args.feed_rate) == ("2026-12-03T01:30+08:00", 0.15)
+
+
+def test_serve_refuses_a_start_without_an_offset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--start-at", "2026-12-03T01:30"]) == 2
+    assert "offset" in capsys.readouterr().err
