@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         plan = conditions_plan(args, SystemClock().now().astimezone(HALL_TZ).date())
         taken, failed = take_conditions(plan)
         out = plan.out
+        for line in plan.notes:
+            print(f"  note: {line}")
     else:
         out = args.out or DATA_DIR / "screens"
         taken, failed = take_screenshots(
