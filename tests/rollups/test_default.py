@@ -124,7 +124,7 @@ def test_make_run_first_start_builds_the_rollups_before_serving(
     tiny = functools.partial(seed_module.seed_database, days=5, scale=0.02, patrol_days=1)
     monkeypatch.setattr(seed_module, "seed_database", lambda url, **kw: tiny(url, **kw, progress=False))
     served: list[bool] = []
-    monkeypatch.setattr(app_module, "create_app", lambda settings: _FakeApp(state_url, served))
+    monkeypatch.setattr(app_module, "create_app", lambda settings, **kw: _FakeApp(state_url, served))
 
     assert main(["serve", "--seed-if-missing"]) == 0
     out = capsys.readouterr()
