@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
@@ -13,10 +10,13 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
 from callbacks.maps import map_figure
+from callbacks.screens import Unshareable, as_output, board_changes, whole_board
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
+from dashboard.service.boards import Whole
+from dashboard.service.cache import ComputeFailed
 from dashboard.web.context import SourceUnavailable, app_context
 from layouts import ids, render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
@@ -45,6 +45,7 @@ OUTPUTS = [
     Output(ids.WALL_DENIED, "hidden", allow_duplicate=True),
 ]
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
+LOCAL_KEY = "local"  # the render key of a board drawn from the browser's local copy
 
 
 def _panel(panel: WallPanel, snap: Snapshot, view: ViewState, scale: float, wide: bool) -> tuple[Any, str]:
@@ -103,18 +104,26 @@ def render_denied() -> list[Any]:
     Output(ids.WALL_KEY, "data"),
     Output(ids.WALL_SAVED, "data"),
     Output(ids.WALL_NEED_LOCAL, "data"),
+    Output(ids.WALL_SAVED_KEY, "data"),
     Input(ids.VIEW, "data"),
     Input(ids.TICK, "n_intervals"),
     State(ids.WALL_KEY, "data"),
     State(ids.WALL_SCALE, "data"),
     State(ids.WALL_WIDE, "data"),
+    State(ids.WALL_SAVED_KEY, "data"),
     prevent_initial_call="initial_duplicate",
 )
 def refresh_wall(
-    query: str | None, _n: int, last_key: str | None, scale: float | None, wide: bool | None
+    query: str | None,
+    _n: int,
+    last_key: str | None,
+    scale: float | None,
+    wide: bool | None,
+    saved_key: str | None,
 ) -> tuple[Any, ...]:
-    """The whole board for the view, drawn once per data version and screen shape; the browser's local
-    copy takes over when the server has nothing, and a revoked screen is cleared."""
+    """The board for the view: drawn once per data version and screen shape for every process, and sent
+    as what changed since the board this screen shows. The browser's local copy takes over when the
+    server has nothing, and a revoked screen is cleared."""
     if query is None:
         # The URL has not been read into the view store yet: a tick now would draw the district's board
         # (or its last good copy) under this wall's URL, and nothing would take it down if this view
@@ -123,34 +132,49 @@ def refresh_wall(
     context = app_context()
     try:
         view = view_from_store(query)
-        result = context.snapshot(view, context.scope())
+        scope = context.scope()
+        result = context.snapshot(view, scope)
     except Unauthorized:
         if last_key == "denied":
             raise PreventUpdate from None
         # The screen's token was revoked: clear the screen and the browser's local copy of the data.
-        return (*render_denied(), "denied", None, False)
+        return (*render_denied(), "denied", None, False, None)
     if result.snapshot is None:
         # Source down and no last good on the server: let the browser's local copy take over.
-        return (*[no_update] * (len(OUTPUTS) + 2), True)
+        return (*[no_update] * (len(OUTPUTS) + 2), True, no_update)
     snap = result.snapshot
     # stale without an error only means another worker is rebuilding this view: no banner for that.
     stale = bool(result.error)
     key = render.render_key(snap, view) + ("|stale" if stale else "")
     if key == last_key:
         raise PreventUpdate
+    screen = Screen(scale or 1.0, bool(wide))
     if stale:  # the banner tells the age of the data: drawn for this answer only
         outputs = render_wall(
-            snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=scale or 1.0, wide=bool(wide)
+            snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=screen.scale, wide=screen.wide
         )
-        return (*outputs, key, no_update, False)
-    screen = Screen(scale or 1.0, bool(wide))
-    outputs, snapshot_dict = drawn_board(key, screen, lambda: _draw(snap, view, screen))
-    saved = (
-        no_update
-        if result.stale
-        else {"snapshot": snapshot_dict, "computed_at": result.computed_at, "query": query}
-    )
-    return (*outputs, key, saved, False)
+        return (*outputs, key, no_update, False, no_update)
+    kind = f"wall:{screen.scale:g}:{int(screen.wide)}:{scope.token()}"
+
+    def draw() -> list[Any]:
+        return _draw(snap, view, screen, result.computed_at)
+
+    try:
+        changes = board_changes(kind, key, last_key, draw)
+    except (Unshareable, ComputeFailed):  # a map kept as it is: this answer is this screen's alone
+        outputs = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
+        return (*outputs, key + "|partial", no_update, False, no_update)
+    *panels, saved_change = changes
+    if result.stale:  # an earlier snapshot while another worker rebuilds: keep the newer local copy
+        return (*[as_output(c) for c in panels], key, no_update, False, no_update)
+    if saved_key != last_key and not isinstance(saved_change, Whole):
+        # The local copy is not the one this screen's board came with: send it whole.
+        saved_change = Whole(whole_board(kind, key, draw)[-1])
+    if isinstance(saved_change, Whole):
+        saved: Any = {**saved_change.value, "query": query}
+    else:
+        saved = as_output(saved_change)
+    return (*[as_output(c) for c in panels], key, saved, False, key)
 
 
 class Screen(NamedTuple):
@@ -160,39 +184,16 @@ class Screen(NamedTuple):
     wide: bool = False
 
 
-_DRAWN: OrderedDict[tuple[str, Screen], tuple[list[Any], dict[str, Any]]] = OrderedDict()
-_DRAWN_LOCK = threading.Lock()
-DRAWN_MEMORY = 4  # boards kept per process: the views and screen sizes of this minute (maps make them MBs)
-
-
-def drawn_board(
-    key: str, screen: Screen, draw: Callable[[], tuple[list[Any], dict[str, Any]]]
-) -> tuple[list[Any], dict[str, Any]]:
-    """The wall's outputs for a render key and screen (scale and shape), drawn once per process.
-
-    Every screen on the same view asks on every tick, and a new data version redraws all of them: the
-    figures and the browser's copy of the snapshot were built once per screen (most of a redraw).
-    """
-    with _DRAWN_LOCK:
-        found = _DRAWN.get((key, screen))
-        if found is not None:
-            _DRAWN.move_to_end((key, screen))
-            return found
-    drawn = draw()
-    with _DRAWN_LOCK:
-        _DRAWN[(key, screen)] = drawn
-        while len(_DRAWN) > DRAWN_MEMORY:
-            _DRAWN.popitem(last=False)
-    return drawn
-
-
-def _draw(snap: Snapshot, view: ViewState, screen: Screen) -> tuple[list[Any], dict[str, Any]]:
+def _draw(snap: Snapshot, view: ViewState, screen: Screen, computed_at: Any) -> list[Any]:
+    """Every output of the wall's board, and the browser's copy of the data it was drawn from."""
     board = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
-    return board, snap.to_dict()
+    when = computed_at.isoformat() if hasattr(computed_at, "isoformat") else computed_at
+    return [*board, {"snapshot": snap.to_dict(), "computed_at": when}]
 
 
 @callback(
     *OUTPUTS,
+    Output(ids.WALL_KEY, "data", allow_duplicate=True),
     Input(ids.WALL_NEED_LOCAL, "data"),
     State(ids.WALL_SAVED, "data"),
     State(ids.VIEW, "data"),
@@ -211,10 +212,13 @@ def restore_from_browser(
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
         waiting = [no_update] * (len(OUTPUTS) - 2)
-        return (*waiting, False, no_update)  # nothing anywhere yet: a clear waiting screen, never an error
+        # nothing anywhere yet: a clear waiting screen, never an error
+        return (*waiting, False, no_update, no_update)
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
-    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide)))
+    board = render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide))
+    # The screen now shows the local copy: the server's next answer is a whole board, not a patch.
+    return (*board, LOCAL_KEY)
 
 
 clientside_callback(

@@ -82,6 +82,7 @@ EV_CURSOR = "ev-cursor"
 WALL_ROOT = "wall-root"
 WALL_KEY = "wall-key"
 WALL_SAVED = "wall-saved"  # the last good data in the wall PC's local storage
+WALL_SAVED_KEY = "wall-saved-key"  # the render key of that copy (patched only from the copy it holds)
 WALL_NEED_LOCAL = "wall-need-local"
 WALL_PAGES = "wall-pages"
 WALL_SCALE = "wall-scale"

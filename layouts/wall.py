@@ -117,6 +117,7 @@ def wall_layout(**query: Any) -> html.Div:
         [
             dcc.Store(id=ids.WALL_KEY),
             dcc.Store(id=ids.WALL_SAVED, storage_type="local"),
+            dcc.Store(id=ids.WALL_SAVED_KEY),
             dcc.Store(id=ids.WALL_NEED_LOCAL, data=False),
             dcc.Store(id=ids.WALL_PAGES, data=list(view.pages)),
             dcc.Store(id=ids.WALL_SCALE, data=1.0),

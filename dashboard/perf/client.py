@@ -111,8 +111,8 @@ def send(base: str, target: Target, last_key: str | None = None, timeout: float 
     headers = {}
     if target.body is not None:
         body = target.body
-        if target.key_store:
-            body = {**body, "state": [{**s, "value": last_key} if s["id"] == target.key_store else s
+        if target.key_store:  # the board's key, and the key of the local copy that came with it
+            body = {**body, "state": [{**s, "value": last_key} if s["id"].endswith("-key") else s
                                       for s in body["state"]]}  # fmt: skip
         data = json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
