@@ -124,6 +124,12 @@ class Boards:
         self._remember(key, board)
         return board
 
+    @property
+    def remembered(self) -> int:
+        """How many boards this process keeps in memory now (at most ``memory``)."""
+        with self._lock:
+            return len(self._boards)
+
     def _board_key(self, key: str) -> str:
         return f"board:{_digest(FORMAT + '|' + key)}"
 
