@@ -164,17 +164,28 @@ def refresh_wall(
     except (Unshareable, ComputeFailed):  # a map kept as it is: this answer is this screen's alone
         outputs = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
         return (*outputs, key + "|partial", no_update, False, no_update)
-    *panels, saved_change = changes
-    if result.stale:  # an earlier snapshot while another worker rebuilds: keep the newer local copy
-        return (*[as_output(c) for c in panels], key, no_update, False, no_update)
-    if saved_key != last_key and not isinstance(saved_change, Whole):
-        # The local copy is not the one this screen's board came with: send it whole.
-        saved_change = Whole(whole_board(kind, key, draw)[-1])
-    if isinstance(saved_change, Whole):
-        saved: Any = {**saved_change.value, "query": query}
-    else:
-        saved = as_output(saved_change)
-    return (*[as_output(c) for c in panels], key, saved, False, key)
+    panels = [as_output(change) for change in changes[:-1]]
+    if result.stale or same_minute(saved_key, key):
+        # An earlier snapshot while another worker rebuilds, or a local copy of this minute: keep it.
+        return (*panels, key, no_update, False, no_update)
+    saved = changes[-1]
+    if not isinstance(saved, Whole):
+        saved = Whole(whole_board(kind, key, draw)[-1])
+    return (*panels, key, {**saved.value, "query": query}, False, key)
+
+
+def same_minute(saved_key: str | None, key: str) -> bool:
+    """True when the local copy (render key ``saved_key``) is of the view and minute of ``key``.
+
+    Why once a minute: the copy is the whole snapshot (a patch of it is most of it: every grid's hours
+    since its last patrol move each minute). It is shown only when the server has nothing, under a
+    banner giving its own age, so a copy up to a minute old costs nothing there and saves each screen
+    resending it on every tick.
+    """
+    if not saved_key:
+        return False
+    _version, minute, view = (saved_key.split("|", 2) + ["", ""])[:3]
+    return (minute, view) == tuple((key.split("|", 2) + ["", ""])[1:3])
 
 
 class Screen(NamedTuple):

@@ -248,7 +248,6 @@ def choropleth_figure(
         "featureidkey": "properties.code",
         "locations": locations,
         "z": values,
-        "text": texts,
         "colorscale": colorscale,
         "reversescale": True,  # plotly's YlOrRd runs red → yellow; high values (bad) should be dark red
         "zmin": 0,
@@ -262,6 +261,8 @@ def choropleth_figure(
         "hovertemplate": "%{text}<extra></extra>" if v["hover"] else None,
         "hoverinfo": None if v["hover"] else "skip",
     }
+    if v["hover"]:  # the text is only shown on hover: a wall or a slide never shows it, so it is not sent
+        trace["text"] = texts
     if zmax is not None:
         trace["zmax"] = zmax
     layout = base_layout(variant, legend=False)

@@ -99,9 +99,22 @@ def test_a_tick_that_moves_numbers_sends_patches(apps: tuple[Any, Any], clock: F
     figures = {c: v["figure"] for c, v in tick.items() if "figure" in v}
     assert figures, "a new minute moves some figure"
     assert all(PATCH in fig for fig in figures.values()), "figures are patched, not sent whole"
-    assert "geojson" not in json.dumps(tick)  # no map geometry again
-    assert tick_size < whole_size / 3
+    assert "geojson" not in json.dumps({c: v for c, v in tick.items() if c != "wall-saved"})
+    # The browser's local copy of the data is refreshed once a minute, whole: here a new minute began.
     assert tick["wall-saved-key"]["data"] == tick["wall-key"]["data"]
+    assert PATCH not in tick["wall-saved"]["data"]
+    figures_size = len(json.dumps(figures))
+    assert figures_size < whole_size / 10
+    # Another screen that already holds this minute's copy gets the figures' patches alone.
+    client = second.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if any(s["id"] == "wall-key" for s in d.get("state", [])))
+    body = update_body(dep, "", key)
+    new_key = tick["wall-key"]["data"]
+    body["state"] = [{**s, "value": new_key} if s["id"] == "wall-saved-key" else s for s in body["state"]]
+    answer = client.post(DASH, json=body)
+    assert "wall-saved" not in answer.get_json()["response"]
+    assert len(answer.data) < tick_size / 2 and len(answer.data) < whole_size / 10
     # A page does the same: its board once, then only what moved.
     status, page, page_size = _tick(first, "bl-key", None)
     assert status == 200
