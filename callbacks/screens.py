@@ -17,8 +17,7 @@ from typing import Any
 from dash import Patch, no_update
 from plotly.io.json import to_json_plotly
 
-from dashboard.service.boards import Change, Edits, Same, Whole
-from dashboard.web.context import app_context
+from dashboard.web.context import Change, Edits, Same, Whole, app_context
 
 
 class Unshareable(Exception):

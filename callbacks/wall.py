@@ -15,9 +15,7 @@ from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
-from dashboard.service.boards import Whole
-from dashboard.service.cache import ComputeFailed
-from dashboard.web.context import SourceUnavailable, app_context
+from dashboard.web.context import ComputeFailed, SourceUnavailable, Whole, app_context
 from layouts import ids, render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
 
@@ -182,10 +180,12 @@ def same_minute(saved_key: str | None, key: str) -> bool:
     banner giving its own age, so a copy up to a minute old costs nothing there and saves each screen
     resending it on every tick.
     """
-    if not saved_key:
-        return False
-    _version, minute, view = (saved_key.split("|", 2) + ["", ""])[:3]
-    return (minute, view) == tuple((key.split("|", 2) + ["", ""])[1:3])
+    return bool(saved_key) and _minute_and_view(saved_key or "") == _minute_and_view(key)
+
+
+def _minute_and_view(key: str) -> tuple[str, ...]:
+    """A render key (``data version|minute|view``) without its data version."""
+    return tuple(key.split("|", 2)[1:])
 
 
 class Screen(NamedTuple):

@@ -31,7 +31,8 @@ from dashboard.core.viewstate import ViewState
 from dashboard.export.common import ExportError
 from dashboard.export.exporter import export_view
 from dashboard.export.queue import ExportBusy, ExportQueue
-from dashboard.service.boards import Boards
+from dashboard.service.boards import Boards, Change, Edits, Same, Whole
+from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
 from dashboard.source.eventlist import Turn, turn_page
 from dashboard.source.units import UnitDirectory
@@ -41,11 +42,16 @@ __all__ = [
     "CONTEXT_KEY",
     "AppContext",
     "BudgetExceeded",
+    "Change",
+    "ComputeFailed",
+    "Edits",
     "ExportBusy",
     "ExportError",
+    "Same",
     "ServiceResult",
     "SourceUnavailable",
     "Turn",
+    "Whole",
     "app_context",
     "install_context",
 ]
