@@ -223,8 +223,9 @@ def restore_from_browser(
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
         waiting = [no_update] * (len(OUTPUTS) - 2)
-        # nothing anywhere yet: a clear waiting screen, never an error
-        return (*waiting, False, no_update, no_update)
+        # nothing anywhere yet: a clear waiting screen, never an error; the server's next answer is whole
+        # (a patch of the board under it would leave the waiting screen up)
+        return (*waiting, False, no_update, LOCAL_KEY)
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
     board = render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide))
