@@ -43,7 +43,7 @@ OUTPUTS = [
     Output(ids.WALL_DENIED, "hidden", allow_duplicate=True),
 ]
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
-LOCAL_KEY = "local"  # the render key of a board drawn from the browser's local copy
+LOCAL_KEY = "local"  # the screen's key while the server has nothing: its next answer is a whole board
 
 
 def _panel(panel: WallPanel, snap: Snapshot, view: ViewState, scale: float, wide: bool) -> tuple[Any, str]:
@@ -138,8 +138,9 @@ def refresh_wall(
         # The screen's token was revoked: clear the screen and the browser's local copy of the data.
         return (*render_denied(), "denied", None, False, None)
     if result.snapshot is None:
-        # Source down and no last good on the server: let the browser's local copy take over.
-        return (*[no_update] * (len(OUTPUTS) + 2), True, no_update)
+        # Source down and no last good on the server: let the browser's local copy take over (or the
+        # waiting screen). The server's next answer is then a whole board, not a patch of the last one.
+        return (*[no_update] * len(OUTPUTS), LOCAL_KEY, no_update, True, no_update)
     snap = result.snapshot
     # stale without an error only means another worker is rebuilding this view: no banner for that.
     stale = bool(result.error)
@@ -204,7 +205,6 @@ def _draw(snap: Snapshot, view: ViewState, screen: Screen, computed_at: Any) -> 
 
 @callback(
     *OUTPUTS,
-    Output(ids.WALL_KEY, "data", allow_duplicate=True),
     Input(ids.WALL_NEED_LOCAL, "data"),
     State(ids.WALL_SAVED, "data"),
     State(ids.VIEW, "data"),
@@ -223,14 +223,10 @@ def restore_from_browser(
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
         waiting = [no_update] * (len(OUTPUTS) - 2)
-        # nothing anywhere yet: a clear waiting screen, never an error; the server's next answer is whole
-        # (a patch of the board under it would leave the waiting screen up)
-        return (*waiting, False, no_update, LOCAL_KEY)
+        return (*waiting, False, no_update)  # nothing anywhere yet: a clear waiting screen, never an error
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
-    board = render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide))
-    # The screen now shows the local copy: the server's next answer is a whole board, not a patch.
-    return (*board, LOCAL_KEY)
+    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide)))
 
 
 clientside_callback(
