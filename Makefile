@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## run: set up, seed the SQLite sample district if missing, start the dashboard with the live feed
 run: $(STAMP)
-	$(PY) -m dashboard serve --seed-if-missing --with-feed --workers 2
+	$(PY) -m dashboard serve --seed-if-missing --with-feed
 
 ## test: set up and run the test suite
 test: $(STAMP)

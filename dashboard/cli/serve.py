@@ -1,4 +1,4 @@
-"""``python -m dashboard serve``: start the dashboard (``--workers N``: gunicorn's worker processes).
+"""``python -m dashboard serve``: start the dashboard (development server).
 
 ``make run`` calls it with ``--seed-if-missing --with-feed``: on a fresh machine it seeds the SQLite
 sample district first, builds the rollups (the fast path of every screen, DASHBOARD_ROLLUPS=on) with
@@ -33,13 +33,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--with-feed", action="store_true", help="run the live simulated feed next to the server"
     )
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (hot reload, dev tools)")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="serve with this many gunicorn worker processes (make run: 2); 0: Werkzeug's server in this process",
-    )
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
 
 
 def source_is_empty(url: str) -> bool:
@@ -117,13 +110,14 @@ def run(args: argparse.Namespace) -> int:
     prepare_rollups(settings, rebuild=seeded)  # before the feed starts writing
     if args.with_feed:
         start_feed(settings)
-    from dashboard.web.serving import serve
+    from dashboard.web.app import create_app
 
+    app = create_app(settings)
     base = f"http://{host}:{port}"
     print(
         f"\n  Dashboard (staff):   {base}/\n  Wall screen (kiosk): {base}/wall\n"
         f"  JSON API:            {base}/api/v1/snapshot\n  Health:              {base}/health\n",
         flush=True,
     )
-    serve(settings, host, port, workers=args.workers, threads=args.threads, debug=args.debug)
+    app.run(host=host, port=port, debug=args.debug, use_reloader=False)
     return 0
