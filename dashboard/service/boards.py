@@ -73,6 +73,9 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
+NOTHING_TO_COMPARE = b"-"  # the cached edits of a step with no board to compare (never zlib data)
+
+
 def _pack(value: Any) -> bytes:
     # Compressed JSON text: a megabyte board is ~100 kB in Redis, and no pickle meets another release.
     return zlib.compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), 1)
@@ -168,6 +171,8 @@ class Boards:
         if known is not None:
             return known
         raw = self.cache.get(key)
+        if raw == NOTHING_TO_COMPARE:  # another process found nothing to compare for this step
+            return None
         if raw is None:
             raw = compute_once(self.cache, key, compute, self.wait_seconds)
             if raw is None:
@@ -184,10 +189,12 @@ def compute_once(
     cache: SharedCache, key: str, compute: Callable[[], bytes | None], wait_seconds: float
 ) -> bytes | None:
     """``compute()`` under the single flight of ``key``; a None result (nothing to compare) is not kept."""
-    missing = b"-"  # kept briefly, so the waiters learn there is nothing to compare instead of waiting
-    flight = cache.single_flight(key, lambda: compute() or missing, ttl=EDITS_TTL, wait_seconds=wait_seconds)
+    # Kept briefly, so the waiters learn there is nothing to compare instead of waiting.
+    flight = cache.single_flight(
+        key, lambda: compute() or NOTHING_TO_COMPARE, ttl=EDITS_TTL, wait_seconds=wait_seconds
+    )
     value: bytes = flight.value
-    return None if value == missing else value
+    return None if value == NOTHING_TO_COMPARE else value
 
 
 # --- the difference of two JSON values ----------------------------------------------------------

@@ -85,6 +85,8 @@ def test_two_processes_on_one_cache_draw_a_board_once(tmp_path: Path) -> None:
     assert second.changes("wall|k1", "wall|k2", draw("again")) == [SAME, SAME]
     assert draws == ["first", "second"]
     assert first.changes("wall|gone", "wall|k2", draw("again")) is None  # unknown base: send it whole
+    # The other worker meets that same step in the cache ("nothing to compare"): whole, not a 500.
+    assert second.changes("wall|gone", "wall|k2", draw("again")) is None
 
 
 def test_separate_processes_draw_a_board_once(tmp_path: Path) -> None:
