@@ -20,6 +20,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     scale: function () {
       return Math.max(1, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
     },
+    // The refresh tick, passed on to the wall's server callback. This callback reads the wall's render key,
+    // an output of that server callback, so Dash holds it back while a refresh is on its way and merges
+    // the ticks meanwhile into one. Without it a refresh slower than the tick (a loaded PC or server, a
+    // whole board during an outage) was cancelled by the next tick's request, every time: Dash drops an
+    // answer once the same callback is asked again, and the wall never showed anything.
+    pulse: function (n) {
+      return n || 0;
+    },
     // 32:9 and 48:9 walls get the one-row layout (20-wall.css, min-aspect-ratio 3/1): full-height panels.
     wide: function () {
       return window.innerWidth >= 3 * window.innerHeight;

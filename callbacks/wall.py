@@ -104,29 +104,38 @@ def render_denied() -> list[Any]:
     Output(ids.WALL_NEED_LOCAL, "data"),
     Output(ids.WALL_SAVED_KEY, "data"),
     Input(ids.VIEW, "data"),
-    Input(ids.TICK, "n_intervals"),
+    Input(ids.WALL_PULSE, "data"),
     State(ids.WALL_KEY, "data"),
     State(ids.WALL_SCALE, "data"),
     State(ids.WALL_WIDE, "data"),
     State(ids.WALL_SAVED_KEY, "data"),
+    State(ids.WALL_NEED_LOCAL, "data"),
     prevent_initial_call="initial_duplicate",
 )
 def refresh_wall(
     query: str | None,
-    _n: int,
+    _pulse: int | None,
     last_key: str | None,
     scale: float | None,
     wide: bool | None,
     saved_key: str | None,
+    need_local: bool | None = None,
 ) -> tuple[Any, ...]:
     """The board for the view: drawn once per data version and screen shape for every process, and sent
     as what changed since the board this screen shows. The browser's local copy takes over when the
-    server has nothing, and a revoked screen is cleared."""
+    server has nothing, and a revoked screen is cleared.
+
+    The tick comes through ``wall-pulse`` (see ``wall.pulse`` in assets/30-wall.js): one refresh at a
+    time, so a slow answer is shown instead of being cancelled by the next tick's request.
+    """
     if query is None:
         # The URL has not been read into the view store yet: a tick now would draw the district's board
         # (or its last good copy) under this wall's URL, and nothing would take it down if this view
         # then has no data anywhere.
         raise PreventUpdate
+    # The local copy's callback runs (and uploads the copy, ~170 kB) whenever this store is written:
+    # written only when the server had nothing before.
+    served = False if need_local else no_update
     context = app_context()
     try:
         view = view_from_store(query)
@@ -136,7 +145,7 @@ def refresh_wall(
         if last_key == "denied":
             raise PreventUpdate from None
         # The screen's token was revoked: clear the screen and the browser's local copy of the data.
-        return (*render_denied(), "denied", None, False, None)
+        return (*render_denied(), "denied", None, served, None)
     if result.snapshot is None:
         # Source down and no last good on the server: let the browser's local copy take over (or the
         # waiting screen). The server's next answer is then a whole board, not a patch of the last one.
@@ -152,7 +161,7 @@ def refresh_wall(
         outputs = render_wall(
             snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=screen.scale, wide=screen.wide
         )
-        return (*outputs, key, no_update, False, no_update)
+        return (*outputs, key, no_update, served, no_update)
     kind = f"wall:{screen.scale:g}:{int(screen.wide)}:{scope.token()}"
 
     def draw() -> list[Any]:
@@ -162,15 +171,15 @@ def refresh_wall(
         changes = board_changes(kind, key, last_key, draw)
     except (Unshareable, ComputeFailed):  # a map kept as it is: this answer is this screen's alone
         outputs = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
-        return (*outputs, key + "|partial", no_update, False, no_update)
+        return (*outputs, key + "|partial", no_update, served, no_update)
     panels = [as_output(change) for change in changes[:-1]]
     if result.stale or same_minute(saved_key, key):
         # An earlier snapshot while another worker rebuilds, or a local copy of this minute: keep it.
-        return (*panels, key, no_update, False, no_update)
+        return (*panels, key, no_update, served, no_update)
     saved = changes[-1]
     if not isinstance(saved, Whole):
         saved = Whole(whole_board(kind, key, draw)[-1])
-    return (*panels, key, {**saved.value, "query": query}, False, key)
+    return (*panels, key, {**saved.value, "query": query}, served, key)
 
 
 def same_minute(saved_key: str | None, key: str) -> bool:
@@ -205,6 +214,7 @@ def _draw(snap: Snapshot, view: ViewState, screen: Screen, computed_at: Any) -> 
 
 @callback(
     *OUTPUTS,
+    Output(ids.WALL_KEY, "data", allow_duplicate=True),
     Input(ids.WALL_NEED_LOCAL, "data"),
     State(ids.WALL_SAVED, "data"),
     State(ids.VIEW, "data"),
@@ -223,11 +233,24 @@ def restore_from_browser(
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
         waiting = [no_update] * (len(OUTPUTS) - 2)
-        return (*waiting, False, no_update)  # nothing anywhere yet: a clear waiting screen, never an error
+        # nothing anywhere yet: a clear waiting screen, never an error
+        return (*waiting, False, no_update, no_update)
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
-    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide)))
+    board = render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide))
+    # The screen shows the local copy: whatever the server sent meanwhile, its next answer is whole (a
+    # patch of the server's board applied to this one would mix the two and keep the banner up).
+    return (*board, LOCAL_KEY)
 
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="pulse"),
+    Output(ids.WALL_PULSE, "data"),
+    Input(ids.TICK, "n_intervals"),
+    # Never read: Dash holds a callback back while one of its inputs or states is an output still on its
+    # way, so the tick waits for the refresh in flight (and the ticks meanwhile merge into one).
+    State(ids.WALL_KEY, "data"),
+)
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="rotate"),

@@ -84,6 +84,7 @@ WALL_KEY = "wall-key"
 WALL_SAVED = "wall-saved"  # the last good data in the wall PC's local storage
 WALL_SAVED_KEY = "wall-saved-key"  # the render key of that copy (patched only from the copy it holds)
 WALL_NEED_LOCAL = "wall-need-local"
+WALL_PULSE = "wall-pulse"  # the refresh tick, let through only when the wall's last refresh has answered
 WALL_PAGES = "wall-pages"
 WALL_SCALE = "wall-scale"
 WALL_WIDE = "wall-wide"

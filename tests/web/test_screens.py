@@ -14,7 +14,7 @@ import pytest
 
 from dashboard.core.clock import FixedClock
 from dashboard.core.settings import load_settings
-from dashboard.perf.client import TICK_INPUTS, update_body
+from dashboard.perf.client import is_tick, update_body
 from tests.support.dash_callbacks import restore_callbacks
 
 pytestmark = pytest.mark.filterwarnings(
@@ -55,9 +55,7 @@ def _tick(app: Any, store: str, last_key: str | None, view: str = "") -> tuple[i
     """(status, outputs by component, body size) of the tick of the callback keyed by ``store``."""
     client = app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    dep = next(
-        d for d in deps if d["inputs"] == TICK_INPUTS and any(s["id"] == store for s in d.get("state", []))
-    )
+    dep = next(d for d in deps if is_tick(d) and any(s["id"] == store for s in d.get("state", [])))
     body = update_body(dep, view, last_key)
     response = client.post(DASH, json=body)
     if response.status_code != 200:
