@@ -125,8 +125,8 @@ def refresh_wall(
     as what changed since the board this screen shows. The browser's local copy takes over when the
     server has nothing, and a revoked screen is cleared.
 
-    The tick comes through ``wall-pulse`` (see ``wall.pulse`` in assets/30-wall.js): one refresh at a
-    time, so a slow answer is shown instead of being cancelled by the next tick's request.
+    The tick comes through ``wall-pulse`` (``wall.pulse`` in assets/30-wall.js), only when none of the
+    wall's requests is on its way: a slow answer is shown instead of being cancelled by the next tick.
     """
     if query is None:
         # The URL has not been read into the view store yet: a tick now would draw the district's board
@@ -247,9 +247,6 @@ clientside_callback(
     ClientsideFunction(namespace="wall", function_name="pulse"),
     Output(ids.WALL_PULSE, "data"),
     Input(ids.TICK, "n_intervals"),
-    # Never read: Dash holds a callback back while one of its inputs or states is an output still on its
-    # way, so the tick waits for the refresh in flight (and the ticks meanwhile merge into one).
-    State(ids.WALL_KEY, "data"),
 )
 
 clientside_callback(
