@@ -137,3 +137,19 @@ def test_a_screen_whose_local_copy_is_another_keeps_getting_it_whole(
     body["state"] = [{**s, "value": "another"} if s["id"] == "wall-saved-key" else s for s in body["state"]]
     saved = client.post(DASH, json=body).get_json()["response"]["wall-saved"]["data"]
     assert PATCH not in saved and saved["snapshot"]["kpis"] and saved["query"] == ""
+
+
+def test_a_screen_that_showed_its_local_copy_gets_the_whole_board(
+    apps: tuple[Any, Any], clock: FixedClock
+) -> None:
+    """After the local copy (key "local", set by the wall when the server had nothing, and by the local
+    copy's callback), and after a reload (no key), the answer is whole: a patch needs the server's board
+    under it, and applied to another one it would mix the two and keep the banner up."""
+    first, second = apps
+    _status, whole, _size = _tick(first, "wall-key", None)
+    assert PATCH not in json.dumps(whole)
+    clock.advance(minutes=1)
+    for last_key in ("local", None):
+        status, answer, _size = _tick(second, "wall-key", last_key)
+        assert status == 200 and PATCH not in json.dumps(answer), last_key
+        assert answer["wall-kpis"]["children"] and answer["wall-banner"]["hidden"] is True
