@@ -440,26 +440,6 @@ def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
         log.assert_clean(d)
 
 
-def test_a_board_is_drawn_once_per_render_key_and_screen_scale() -> None:
-    """Every screen on one view redraws at each new data version: the drawing is shared in a process."""
-    from callbacks.wall import DRAWN_MEMORY, Screen, drawn_board
-
-    draws: list[str] = []
-
-    def draw(name: str) -> Callable[[], tuple[list[Any], dict[str, Any]]]:
-        return lambda: (draws.append(name) or [name], {"board": name})  # type: ignore[func-returns-value]
-
-    hd = Screen(1.0)
-    first = drawn_board("v1|10:00|", hd, draw("a"))
-    assert drawn_board("v1|10:00|", Screen(1.0, False), draw("b")) is first and draws == ["a"]
-    assert drawn_board("v1|10:00|", Screen(2.0), draw("c"))[0] == ["c"]  # a 4K wall draws at another scale
-    assert drawn_board("v1|10:00|", Screen(1.0, True), draw("w"))[0] == ["w"]  # a 48:9 wall shows more bars
-    assert drawn_board("v2|10:00|", hd, draw("d"))[0] == ["d"]  # new data: drawn again
-    for i in range(DRAWN_MEMORY):  # the memory is bounded: the oldest boards go
-        drawn_board(f"other{i}", hd, draw(f"o{i}"))
-    assert drawn_board("v1|10:00|", hd, draw("e"))[0] == ["e"]
-
-
 # --- d. what fits a panel: bars and rows the screen can show, every label named ---------------------
 
 
