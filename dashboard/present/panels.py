@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dashboard.core import domain
+from dashboard.core.metrics import METRICS, has_base
 from dashboard.core.snapshot import Snapshot
 from dashboard.present.theme import AGE_COLOURS, CLOSED_COLOUR, LAST_YEAR_COLOUR, REPORTED_COLOUR
 
@@ -50,7 +51,12 @@ class ChartSpec:
 
     @property
     def is_empty(self) -> bool:
-        return not self.categories or all(all(v in (None, 0) for v in s.values) for s in self.series)
+        """No categories, or nothing to draw. A rate of 0 % is a figure (five towns not yet patrolled at
+        01:30 are the lowest five), so only a count chart of zeros counts as empty."""
+        if not self.categories:
+            return True
+        blank = (None,) if self.percent else (None, 0)
+        return all(all(v in blank for v in s.values) for s in self.series)
 
 
 @dataclass
@@ -62,6 +68,9 @@ class TableSpec:
     rows: list[list[Any]]
     numeric_from: int = 1
     row_codes: list[str] = field(default_factory=list)
+    # A ranking: how many of its first rows hold a rank (the rest have too little due to be ranked, and
+    # a trimmed ranking's "lowest" rows are taken from the ranked ones only). None: not a ranking.
+    ranked: int | None = None
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -85,11 +94,16 @@ def fit_rows(spec: TableSpec, limit: int, *, both_ends: bool = False) -> TableSp
         return spec
     if not both_ends or limit < 3:
         return replace(spec, rows=spec.rows[:limit], row_codes=spec.row_codes[:limit])
+    # The bottom of a ranking is its lowest *ranked* units, never those with nothing due.
+    n = len(spec.rows) if spec.ranked is None else spec.ranked
+    if n <= limit:
+        return replace(spec, rows=spec.rows[:limit], row_codes=spec.row_codes[:limit])
+    rows, row_codes = spec.rows[:n], spec.row_codes[:n]
     head = (limit - 1) // 2
     tail = limit - 1 - head
     gap = ["⋯"] + [""] * (len(spec.columns) - 1)
-    codes = [*spec.row_codes[:head], "", *spec.row_codes[-tail:]] if spec.row_codes else []
-    return replace(spec, rows=[*spec.rows[:head], gap, *spec.rows[-tail:]], row_codes=codes)
+    codes = [*row_codes[:head], "", *row_codes[-tail:]] if row_codes else []
+    return replace(spec, rows=[*rows[:head], gap, *rows[-tail:]], row_codes=codes)
 
 
 def chart(snapshot: Snapshot, key: str, lang: str) -> ChartSpec:
@@ -252,11 +266,13 @@ def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> 
         else ["名次", "单位", "按期办结率", "办结率", "超期件", "平均办结(小时)", "应办结"]
     )
     body = []
+    ranked = 0
     for r in rows[:limit]:
         v = r.values if hasattr(r, "values") else r["values"]
+        ranked += v.get("rank") is not None
         body.append(
             [
-                str(v.get("rank", "")),
+                "—" if v.get("rank") is None else str(v["rank"]),
                 _name(r, lang),
                 _fmt(v.get("on_time_rate"), 1, "%"),
                 _fmt(v.get("close_rate"), 1, "%"),
@@ -266,7 +282,7 @@ def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> 
             ]
         )
     codes = [r.code if hasattr(r, "code") else r["code"] for r in rows[:limit]]
-    return _table(key, cols, body, numeric_from=2, row_codes=codes)
+    return _table(key, cols, body, numeric_from=2, row_codes=codes, ranked=ranked)
 
 
 CHART_BUILDERS.update({"backlog_ageing": backlog_ageing, "backlog_map": backlog_map})
@@ -284,7 +300,14 @@ TABLE_BUILDERS.update(
 
 
 def patrol_coverage(snap: Snapshot, lang: str) -> ChartSpec:
-    units = sorted(snap.patrol.get("units", []), key=lambda u: u.get("coverage_today") or 0)[:30]
+    # Lowest first, among the units with enough grids to be ranked (the registry's minimum base).
+    metric = METRICS["patrol_coverage_today"]
+    units = [
+        u
+        for u in snap.patrol.get("units", [])
+        if has_base(metric, {"covered": u.get("covered_today"), "grids": u.get("grids")})
+    ]
+    units = sorted(units, key=lambda u: u.get("coverage_today") or 0)[:30]
     return _spec(
         "patrol_coverage",
         "hbar",

@@ -32,6 +32,11 @@ MONTH = ViewState(period="month")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _arithmetic_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    f.without_min_base(monkeypatch)
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     eng = init_db(db_url)
@@ -89,7 +94,10 @@ def test_one_formula_gives_value_comparisons_status_spark_and_detail() -> None:
     }
     kpi = kpi_value("cohort_close_rate", ranges, [ranges["ly"], ranges["cur"]])
     assert round(kpi.value or 0, 2) == 92.86 and kpi.previous is None and kpi.last_year == 90.0
-    assert kpi.status == "warn" and kpi.spark == [90.0, kpi.value]
+    # A paced metric without past periods to judge by is not coloured; with them, by its pace.
+    assert kpi.status is None and kpi.spark == [90.0, kpi.value]
+    past = {"cohort_closed": 1800.0, "collected": 1900.0, "periods": 2.0}
+    assert kpi_value("cohort_close_rate", ranges, expected=past).status == "good"
     assert kpi.detail == {"cohort_closed": 832.0, "collected": 896.0}
     # A year-on-year change has no "same period last year" of its own, whatever the family passes.
     police = {"cur": {"n": 90.0, "n_last_year": 100.0}, "ly": {"n": 1.0, "n_last_year": 1.0}}
@@ -232,7 +240,8 @@ def test_state_metrics_at_now(district: Engine) -> None:
     assert (got["backlog"].value, got["overdue_open"].value, got["supervised_open"].value) == (4, 3, 1)
     assert got["supervised_open"].status is None
     # One month earlier (18 Oct 10:00, the month shift is October's 31 days): only E9 was open.
-    assert got["backlog"].previous == 1 and got["backlog"].last_year == 0
+    # Last year none was open: a zero base gives no comparison ("—"), never ▲ against nothing.
+    assert got["backlog"].previous == 1 and got["backlog"].last_year is None
     assert got["backlog"].spark[-1] == 4
 
 
@@ -264,7 +273,7 @@ def test_patrol_metrics(district: Engine) -> None:
     assert got["patrol_coverage_today"].previous == 20.0 and got["patrol_coverage_24h"].previous == 20.0
     assert got["patrol_coverage_today"].spark[-2:] == [40.0, 40.0]  # all of yesterday: A1-1 and A1-2
     duty = got["patrol_on_duty"]
-    assert duty.value == 2 and duty.previous == 0
+    assert duty.value == 2 and duty.previous is None  # nobody on duty yesterday at 10:00: no base
     forces = duty.detail["forces"]
     assert forces["FULL_TIME"]["on_duty"] == 1 and forces["FULL_TIME"]["strength"] == 3906
     assert forces["PART_TIME"]["on_duty"] == 1 and forces["VOLUNTEER"]["on_duty"] == 0
@@ -328,4 +337,8 @@ def test_every_metric_is_computed(district: Engine) -> None:
     assert list(got) == list(METRICS)
     for key, kpi in got.items():
         assert kpi.key == key
-        assert kpi.status == status_of(METRICS[key], kpi.value)
+        metric = METRICS[key]
+        if metric.pace is None and metric.judged_by is None:
+            assert kpi.status == status_of(metric, kpi.value), key
+        elif kpi.expected is None and metric.pace is not None:  # no history to judge by: neutral
+            assert kpi.status is None, key
