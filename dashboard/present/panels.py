@@ -45,6 +45,7 @@ class ChartSpec:
     # For kind == "line": the bucket still running at the snapshot's moment (today, this week). Its count
     # is partial; drawn like the others, every line would dive at its right end and read as a fall.
     running: int | None = None
+    running_label: str | None = None  # says the bucket is partial: "今日截至 01:30"
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -419,6 +420,30 @@ def running_bucket(labels: list[str], unit: str, now: str) -> int | None:
     return labels.index(label) if label in labels else None
 
 
+RUNNING_WORDS = {
+    "hour": ("本小时截至 {t}", "This hour to {t}"),
+    "day": ("今日截至 {t}", "Today to {t}"),
+    "week": ("本周截至 {d} {t}", "This week to {d} {t}"),
+    "month": ("本月截至 {d} {t}", "This month to {d} {t}"),
+}
+
+
+def running_label(unit: str, now: str, lang: str) -> str:
+    """``今日截至 01:30``: the words beside a running bucket's partial value (local time)."""
+    from dashboard.core.i18n import to_local
+
+    moment = to_local(dt.datetime.fromisoformat(now))
+    day = f"{moment.month}月{moment.day}日" if lang != "en" else moment.strftime("%d %b")
+    zh, en = RUNNING_WORDS.get(unit, RUNNING_WORDS["day"])
+    return (en if lang == "en" else zh).format(t=moment.strftime("%H:%M"), d=day)
+
+
+def _running(labels: list[str], unit: str, snap: Snapshot, lang: str) -> dict[str, Any]:
+    """``running`` and ``running_label`` of a line chart over ``labels`` bucketed by ``unit``."""
+    index = running_bucket(labels, unit, snap.now)
+    return {"running": index, "running_label": None if index is None else running_label(unit, snap.now, lang)}
+
+
 def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
     last = snap.trends.get("last90", {})
     labels = [str(x) for x in last.get("labels", [])]
@@ -430,7 +455,7 @@ def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
             Series(_pick(lang, ("上报", "Reported")), list(last.get("reported", [])), REPORTED_COLOUR),
             Series(_pick(lang, ("办结", "Closed")), list(last.get("closed", [])), CLOSED_COLOUR),
         ],
-        running=running_bucket(labels, "day", snap.now),
+        **_running(labels, "day", snap, lang),
     )
 
 
@@ -455,7 +480,7 @@ def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
         "line",
         categories=labels,
         series=series,
-        running=running_bucket(labels, str(tr.get("bucket", "day")), snap.now),
+        **_running(labels, str(tr.get("bucket", "day")), snap, lang),
     )
 
 
@@ -466,7 +491,7 @@ def ontime_weekly(snap: Snapshot, lang: str) -> ChartSpec:
         "ontime_weekly",
         "line",
         categories=labels,
-        running=running_bucket(labels, "week", snap.now),
+        **_running(labels, "week", snap, lang),
         series=[
             Series(
                 _pick(lang, ("按期办结率", "On-time rate")),
