@@ -585,8 +585,9 @@ _VIDEO: list[Metric] = [
         "Video online rate",
         "%",
         "%",
-        "当前时刻在线点位 / 已安装点位（由状态变更记录还原）",
-        "Points online at now / points installed (reconstructed from video_status_change)",
+        "当前时刻在线点位 / 已安装点位（由状态变更记录还原；早于首条记录的时刻状态未知，不作比较）",
+        "Points online at now / points installed (reconstructed from video_status_change; a moment before "
+        "the first recorded change is unknown and not compared with)",
         "up",
         (98.0, 95.0),
         2,

@@ -803,8 +803,11 @@ def style_series(chart: Any, spec: ChartSpec) -> None:
 
 
 def mark_running(series: Any, colour: RGBColor) -> None:
-    """A running bucket's partial value: an open marker in its line's colour, with no line to it."""
-    series.format.line.fill.background()
+    """A running bucket's partial value: an open marker in its line's colour. The series holds that one
+    point, so no line is drawn to it; its line keeps the colour (LibreOffice hides the markers of a series
+    whose line has no fill, and draws them in the line's colour)."""
+    series.format.line.color.rgb = colour
+    series.format.line.dash_style = MSO_LINE.DASH  # the legend's sample reads as "not final"
     series.smooth = False
     series.marker.style = XL_MARKER_STYLE.CIRCLE
     series.marker.size = 9

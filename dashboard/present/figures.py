@@ -119,7 +119,8 @@ def trend_figure(
             partial.update(
                 mode="markers+text",
                 text=[running_label],
-                textposition="top left",
+                # Away from the plot's edge: to the left of a marker in the right half, else to its right.
+                textposition="top left" if running * 2 >= len(buckets) else "top right",
                 textfont={"color": VARIANTS[variant]["fg"], "size": VARIANTS[variant]["font"]},
             )
             labelled = True

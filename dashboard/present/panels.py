@@ -465,7 +465,9 @@ def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
         Series(_pick(lang, ("上报", "Reported")), list(tr.get("reported", [])), REPORTED_COLOUR),
         Series(_pick(lang, ("办结", "Closed")), list(tr.get("closed", [])), CLOSED_COLOUR),
     ]
-    if tr.get("reported_ly"):
+    # Last year's line only where last year has data: a flat zero from a source that starts this year is
+    # no "same period last year".
+    if any(tr.get("reported_ly") or []):
         series.append(
             Series(
                 _pick(lang, ("去年同期上报", "Reported last year")),

@@ -491,9 +491,13 @@ def video_family(conn: Connection, view: ViewState, now: dt.datetime, limit: int
     # The offline rows first: a compound statement takes its result types from its first member.
     rows = conn.execute(union_all(select(offline), counts)).mappings().all()
     totals: Any = next((r for r in rows if r["k"] == "count"), {})
+    # A state before the first recorded change is unknown, not "online since installation": last year's
+    # 100 % from a log that starts in September is no base to compare with (an index MIN lookup).
+    first = aware_utc(conn.execute(select(func.min(schema.video_status_change.c.at))).scalar())
     ranges = {
         tag: {"online": int(totals.get(f"on_{tag}") or 0), "points": int(totals.get(f"n_{tag}") or 0)}
-        for tag, _ in instants
+        for tag, t in instants
+        if tag == "cur" or (first is not None and first < t)
     }
     extra = {"offline_longest": [_offline_point(r, now) for r in rows if r["k"] == "offline"]}
     return {"video_online_rate": kpi_value("video_online_rate", ranges, extra=extra)}
