@@ -40,7 +40,7 @@ class Formula:
     def base(self, counts: Counts) -> float | None:
         """The count the figure stands on (a rate's denominator, a mean's n, last year's count): the
         registry's minimum base is checked against it before the figure is coloured, ranked or compared.
-        None for a plain count, which stands on itself."""
+        None: nothing to check."""
         return None
 
 
@@ -52,6 +52,10 @@ class Count(Formula):
 
     def value(self, counts: Counts) -> float | None:
         return float(counts[self.name] or 0)
+
+    def base(self, counts: Counts) -> float | None:
+        # A count is its own base: as a comparison base (上期 1 件 → ▲200 %) it needs the minimum too.
+        return float(counts.get(self.name) or 0)
 
 
 @dataclass(frozen=True)

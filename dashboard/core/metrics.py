@@ -162,18 +162,16 @@ def _base_name(formula: Formula) -> str:
         if isinstance(getattr(formula, attr, None), str):
             return str(getattr(formula, attr))
     shown = formula.shown()
-    return shown[0] if shown else "n"
+    return shown[0] if shown else str(getattr(formula, "name", "n"))
 
 
 def colour_rule(metric: Metric, lang: str = "en") -> str:
     """The metric's colour rule in words (the README's metric table, the slides' definitions)."""
     zh = lang == "zh"
     if metric.thresholds is None:
-        return (
-            "不着色；比较基数为零或缺失显示 —"
-            if zh
-            else "not coloured; a zero or missing comparison base shows —"
-        )
+        if zh:
+            return f"不着色；比较基数须 ≥ {metric.min_base:g}（不足、为零或缺失显示 —）"
+        return f"not coloured; compared only with a base ≥ {metric.min_base:g} (else —)"
     base = f"{_base_name(metric.formula)} ≥ {metric.min_base:g}"
     if zh:
         parts = [f"{base} 才着色、排名、作比较基数（基数为零或缺失显示 —）"]
@@ -320,6 +318,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("reported"),
+        min_base=10,
     ),
     _m(
         "closed",
@@ -334,6 +333,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("closed"),
+        min_base=10,
     ),
     _m(
         "backlog",
@@ -348,6 +348,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("backlog"),
+        min_base=10,
     ),
     _m(
         "overdue_open",
@@ -362,6 +363,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("overdue_open"),
+        min_base=10,
     ),
     _m(
         "supervised_open",
@@ -376,6 +378,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("supervised_open"),
+        min_base=10,
     ),
     _m(
         "close_rate",
@@ -575,6 +578,7 @@ _PATROL: list[Metric] = [
         0,
         "patrol",
         count("on_duty"),
+        min_base=10,
     ),
 ]
 
