@@ -34,7 +34,7 @@ from pptx.util import Emu, Inches, Pt
 
 from dashboard.core import domain
 from dashboard.core.i18n import fmt_datetime, fmt_number, t, to_local
-from dashboard.core.metrics import METRICS, Metric
+from dashboard.core.metrics import METRICS, Metric, colour_rule
 from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
 from dashboard.export.common import (
@@ -442,7 +442,8 @@ def definition_line(metric: Metric, lang: str) -> str:
         good, warn = metric.thresholds
         key = "thresholds_up" if metric.direction == "up" else "thresholds_down"
         line += ("；" if lang == "zh" else "; ") + tr(key, lang, good=f"{good:g}", warn=f"{warn:g}")
-    return line
+    # The colour rule (minimum base, expected by now) beside the thresholds, as in the registry.
+    return line + ("；" if lang == "zh" else "; ") + colour_rule(metric, lang)
 
 
 def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: KpiValue, lang: str) -> None:
