@@ -70,17 +70,21 @@ def trend_figure(
     title: str | None = None,
     percent: bool = False,
     running: int | None = None,
+    running_label: str | None = None,
     lang: str = "zh",
 ) -> Figure:
     """Lines over category buckets. ``series`` items: (name, values, colour, dashed).
 
-    ``running``: the index of a bucket still in progress (today, this week). Each line stops before it,
-    and a faint dashed step leads to its partial value with an open marker, so a day that is half over
-    does not read as a fall. Last year's overlay (``dashed``) is complete and drawn whole.
+    ``running``: the index of a bucket still in progress (today, this week). Its count is partial: each
+    line stops before it, and the value so far is an open marker standing apart (no line leads to it, so
+    a day that has just begun never reads as a fall), the first one labelled ``running_label``
+    ("今日截至 01:30"). Last year's overlay (``dashed``) is complete and drawn whole.
     """
     width = 3 if variant.startswith("wall") else 2
     hover = "%{y:.1f}%" if percent else "%{y:,}"
+    so_far = f" ({running_label})" if running_label else (" (so far)" if lang == "en" else "（进行中）")
     data: list[dict[str, Any]] = []
+    labelled = False
     for name, values, colour, dashed in series:
         line: dict[str, Any] = {
             "type": "scatter",
@@ -95,20 +99,33 @@ def trend_figure(
             data.append({**line, "y": values})
             continue
         data.append({**line, "y": [*values[:running], None, *values[running + 1 :]]})
-        first = max(running - 1, 0)
-        data.append(
-            {
-                **line,
-                "mode": "lines+markers",
-                "x": buckets[first : running + 1],
-                "y": values[first : running + 1],
-                "line": {"color": colour, "width": width, "dash": "dash"},
-                "marker": {"symbol": "circle-open", "size": width * 3, "color": colour},
-                "opacity": 0.55,
-                "showlegend": False,
-                "hovertemplate": hover + (" (so far)" if lang == "en" else "（进行中）"),
-            }
-        )
+        partial: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "markers",
+            "name": name,
+            "legendgroup": name,
+            "x": [buckets[running]],
+            "y": [values[running]],
+            "marker": {
+                "symbol": "circle-open",
+                "size": width * 4,
+                "color": colour,
+                "line": {"color": colour, "width": width},
+            },
+            "showlegend": False,
+            "cliponaxis": False,
+            "hovertemplate": hover + so_far,
+        }
+        if running_label and not labelled:
+            partial.update(
+                mode="markers+text",
+                text=[running_label],
+                # Away from the plot's edge: to the left of a marker in the right half, else to its right.
+                textposition="top left" if running * 2 >= len(buckets) else "top right",
+                textfont={"color": VARIANTS[variant]["fg"], "size": VARIANTS[variant]["font"]},
+            )
+            labelled = True
+        data.append(partial)
     # One line needs no legend (the panel's title names it): on a half-height wall panel the legend's
     # row is a third of the plot.
     layout = base_layout(variant, title=title, legend=len(series) > 1)
@@ -288,7 +305,13 @@ def from_spec(
             for i, s in enumerate(spec.series)
         ]
         return trend_figure(
-            spec.categories, series, variant=variant, percent=spec.percent, running=spec.running, lang=lang
+            spec.categories,
+            series,
+            variant=variant,
+            percent=spec.percent,
+            running=spec.running,
+            running_label=spec.running_label,
+            lang=lang,
         )
     if spec.kind == "donut":
         return donut_figure(spec.categories, [v or 0 for v in spec.series[0].values], variant=variant)
