@@ -77,8 +77,8 @@ def trend_figure(
 
     ``running``: the index of a bucket still in progress (today, this week). Its count is partial: each
     line stops before it, and the value so far is an open marker standing apart (no line leads to it, so
-    a day that has just begun never reads as a fall), the first one labelled ``running_label``
-    ("今日截至 01:30"). Last year's overlay (``dashed``) is complete and drawn whole.
+    a day that has just begun never reads as a fall), named ``running_label`` ("今日截至 01:30") in the
+    legend. Last year's overlay (``dashed``) is complete and drawn whole.
     """
     width = 3 if variant.startswith("wall") else 2
     hover = "%{y:.1f}%" if percent else "%{y:,}"
@@ -116,19 +116,26 @@ def trend_figure(
             "cliponaxis": False,
             "hovertemplate": hover + so_far,
         }
-        if running_label and not labelled:
-            partial.update(
-                mode="markers+text",
-                text=[running_label],
-                # Away from the plot's edge: to the left of a marker in the right half, else to its right.
-                textposition="top left" if running * 2 >= len(buckets) else "top right",
-                textfont={"color": VARIANTS[variant]["fg"], "size": VARIANTS[variant]["font"]},
-            )
-            labelled = True
+        labelled = labelled or bool(running_label)
         data.append(partial)
+    if labelled:
+        # The open marker's meaning, as an entry of the legend's row ("○ 今日截至 01:30"): the legend lays
+        # it out with the lines' names and wraps it, where a label beside the marker met the lines or the
+        # legend on a small panel.
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": running_label,
+                "x": [None],
+                "y": [None],
+                "marker": {"symbol": "circle-open", "size": width * 4, "color": VARIANTS[variant]["fg"]},
+                "hoverinfo": "skip",
+            }
+        )
     # One line needs no legend (the panel's title names it): on a half-height wall panel the legend's
     # row is a third of the plot.
-    layout = base_layout(variant, title=title, legend=len(series) > 1)
+    layout = base_layout(variant, title=title, legend=len(series) > 1 or labelled)
     layout["xaxis"]["type"] = "category"  # "2024-01" would otherwise be parsed as a date
     layout["xaxis"]["nticks"] = 6 if variant.startswith("wall") else 12
     if variant.startswith("wall"):  # wall type is large: more y labels collide on a half-height panel

@@ -307,7 +307,7 @@ def _ranking_title(key: str, rows: list[Any]) -> tuple[str, str]:
 
 def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> TableSpec:
     cols = (
-        ["#", "Unit", "On-time %", "Close %", "Overdue", "Mean h to close", "Due"]
+        ["#", "Unit", "On time", "Closed", "Overdue", "Avg h", "Due"]  # short: a wall column stays one line
         if lang == "en"
         else ["名次", "单位", "按期办结率", "办结率", "超期件", "平均办结(小时)", "应办结"]
     )
