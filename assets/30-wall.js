@@ -1,4 +1,25 @@
 // Clientside pieces of the wall: they keep running even when the server cannot be reached.
+
+// The wall's own update requests in flight (the refresh and the local copy both write the wall's key).
+// Counted at the fetch, not through Dash's callback graph: a clientside callback that waited on the
+// refresh's outputs while the refresh waited on its output could hold both back.
+var STUCK_MS = 120000;  // a request this old no longer holds the ticks back
+var wallRequests = { pending: 0, since: 0 };
+(function () {
+  var fetch0 = window.fetch;
+  if (!fetch0) { return; }
+  window.fetch = function (url, options) {
+    var body = options && typeof options.body === "string" ? options.body : "";
+    var mine = String(url).indexOf("_dash-update-component") >= 0 && body.indexOf("wall-key.data") >= 0;
+    var answer = fetch0.apply(this, arguments);
+    if (!mine) { return answer; }
+    wallRequests.pending += 1;
+    wallRequests.since = Date.now();
+    var done = function () { wallRequests.pending = Math.max(0, wallRequests.pending - 1); };
+    answer.then(done, done);
+    return answer;
+  };
+})();
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   wall: {
     // Show the next page of the rotation; pages not in the wall's URL are never shown.
@@ -20,6 +41,16 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     // at scale 1, 0.71 on a 1366x768 laptop; the server keeps it within 0.6-4 (figures.type_scale).
     scale: function () {
       return Math.min(window.innerWidth / 1920, window.innerHeight / 1080);
+    },
+    // The refresh tick, passed on to the wall's server callbacks only when none of them is on its way.
+    // Dash drops an answer once the same callback is asked again: a refresh slower than the tick (a
+    // loaded PC or server, a whole board during an outage) was cancelled by the next tick, every time,
+    // and the wall showed nothing. A tick skipped here comes again one interval later.
+    pulse: function (n) {
+      if (wallRequests.pending > 0 && Date.now() - wallRequests.since < STUCK_MS) {
+        return window.dash_clientside.no_update;
+      }
+      return n || 0;
     },
     // 32:9 and 48:9 walls get the one-row layout (20-wall.css, min-aspect-ratio 3/1): full-height panels.
     wide: function () {

@@ -159,11 +159,16 @@ def sync_view(search: str | None, pathname: str | None, *args: Any) -> tuple[Any
     trigger = ctx.triggered_id
     keep = [no_update] * (len(FILTER_KEYS) + 1)
     clicked = bool(ctx.triggered and ctx.triggered[0].get("value"))
-    if isinstance(trigger, dict) and not clicked:
+    # Until the view store holds a view, every call reads the URL, whatever fired it. Dash drops the
+    # answer of a callback still on its way when the same callback is asked again: a control that
+    # re-emits its value on mount, under load after the first (URL) request left, cancelled the view,
+    # and the second request, seeing nothing new, left the store empty for good (a wall that never drew).
+    unread = args[-1] is None
+    if isinstance(trigger, dict) and not clicked and not unread:
         raise PreventUpdate  # preset buttons just rendered (n_clicks=0), nobody clicked
-    if is_wall(pathname) and trigger not in (None, ids.URL):
+    if is_wall(pathname) and trigger not in (None, ids.URL) and not unread:
         raise PreventUpdate  # the wall has no filter bar: only its URL decides its view
-    if trigger is None or trigger == ids.URL:
+    if trigger is None or trigger == ids.URL or unread:
         try:
             view = view_from_search(search, pathname)
         except ViewStateError as err:

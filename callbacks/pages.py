@@ -2,7 +2,9 @@
 
 Each refresh asks the service for the snapshot (a cache hit for every screen after the first) and
 returns ``no_update`` when the snapshot has not changed since the last render, so nothing redraws and
-nothing flickers; user choices survive because the filters live in the URL, not in the panels.
+nothing flickers; user choices survive because the filters live in the URL, not in the panels. A page's
+board is drawn once per render key for every process, and a tick sends only what changed
+(:mod:`callbacks.screens`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import replay_text, view_from_store
 from callbacks.maps import map_figure
+from callbacks.screens import as_output, board_changes
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
@@ -23,17 +26,19 @@ from layouts import ids, render
 from layouts.pages import PAGE_KEYS, PAGE_PANELS, PagePanel
 
 
-def fetch(query: str | None, last_key: str | None) -> tuple[ViewState, Snapshot, str]:
-    """(view, snapshot, render key); PreventUpdate when there is nothing new to draw."""
+def fetch(query: str | None, last_key: str | None) -> tuple[ViewState, Snapshot, str, str]:
+    """(view, snapshot, render key, the viewer's scope token); PreventUpdate when there is nothing new
+    to draw."""
     context = app_context()
     view = view_from_store(query)
-    snap = context.snapshot(view, context.scope()).snapshot
+    scope = context.scope()
+    snap = context.snapshot(view, scope).snapshot
     if snap is None:
         raise PreventUpdate  # nothing good yet: keep what is on screen; the banner says why
     key = render.render_key(snap, view)
     if key == last_key:
         raise PreventUpdate
-    return view, snap, key
+    return view, snap, key, scope.token()
 
 
 def draw(panel: PagePanel, snap: Snapshot, view: ViewState, variant: str) -> Any:
@@ -46,10 +51,15 @@ def draw(panel: PagePanel, snap: Snapshot, view: ViewState, variant: str) -> Any
 def render_page(
     page: str, query: str | None, last_key: str | None, variant: str = "browser"
 ) -> tuple[Any, ...]:
-    """Every panel of ``page`` for the view in the store, and the render key they were drawn for."""
-    view, snap, key = fetch(query, last_key)
-    outputs = [draw(panel, snap, view, variant) for panel in PAGE_PANELS[page]]
-    return (*outputs, key)
+    """Every panel of ``page`` for the view in the store, and the render key they were drawn for: drawn
+    once per render key for every process, sent as what changed since the screen's last key."""
+    view, snap, key, scope = fetch(query, last_key)
+
+    def drawn() -> list[Any]:
+        return [draw(panel, snap, view, variant) for panel in PAGE_PANELS[page]]
+
+    changes = board_changes(f"page:{page}:{variant}:{scope}", key, last_key, drawn)
+    return (*[as_output(change) for change in changes], key)
 
 
 def _register(page: str) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, no_update
@@ -13,12 +10,13 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
 from callbacks.maps import map_figure
+from callbacks.screens import Unshareable, as_output, board_changes, whole_board
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
 from dashboard.present.figures import type_scale
-from dashboard.web.context import SourceUnavailable, app_context
+from dashboard.web.context import ComputeFailed, SourceUnavailable, Whole, app_context
 from layouts import ids, render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
 
@@ -46,6 +44,7 @@ OUTPUTS = [
     Output(ids.WALL_DENIED, "hidden", allow_duplicate=True),
 ]
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
+LOCAL_KEY = "local"  # the screen's key while the server has nothing: its next answer is a whole board
 
 
 def _panel(panel: WallPanel, snap: Snapshot, view: ViewState, scale: float, wide: bool) -> tuple[Any, str]:
@@ -104,54 +103,100 @@ def render_denied() -> list[Any]:
     Output(ids.WALL_KEY, "data"),
     Output(ids.WALL_SAVED, "data"),
     Output(ids.WALL_NEED_LOCAL, "data"),
+    Output(ids.WALL_SAVED_KEY, "data"),
     Input(ids.VIEW, "data"),
-    Input(ids.TICK, "n_intervals"),
+    Input(ids.WALL_PULSE, "data"),
     State(ids.WALL_KEY, "data"),
     State(ids.WALL_SCALE, "data"),
     State(ids.WALL_WIDE, "data"),
+    State(ids.WALL_SAVED_KEY, "data"),
+    State(ids.WALL_NEED_LOCAL, "data"),
     prevent_initial_call="initial_duplicate",
 )
 def refresh_wall(
-    query: str | None, _n: int, last_key: str | None, scale: float | None, wide: bool | None
+    query: str | None,
+    _pulse: int | None,
+    last_key: str | None,
+    scale: float | None,
+    wide: bool | None,
+    saved_key: str | None,
+    need_local: bool | None = None,
 ) -> tuple[Any, ...]:
-    """The whole board for the view, drawn once per data version and screen shape; the browser's local
-    copy takes over when the server has nothing, and a revoked screen is cleared."""
+    """The board for the view: drawn once per data version and screen shape for every process, and sent
+    as what changed since the board this screen shows. The browser's local copy takes over when the
+    server has nothing, and a revoked screen is cleared.
+
+    The tick comes through ``wall-pulse`` (``wall.pulse`` in assets/30-wall.js), only when none of the
+    wall's requests is on its way: a slow answer is shown instead of being cancelled by the next tick.
+    """
     if query is None:
         # The URL has not been read into the view store yet: a tick now would draw the district's board
         # (or its last good copy) under this wall's URL, and nothing would take it down if this view
         # then has no data anywhere.
         raise PreventUpdate
+    # The local copy's callback runs (and uploads the copy, ~170 kB) whenever this store is written:
+    # written only when the server had nothing before.
+    served = False if need_local else no_update
     context = app_context()
     try:
         view = view_from_store(query)
-        result = context.snapshot(view, context.scope())
+        scope = context.scope()
+        result = context.snapshot(view, scope)
     except Unauthorized:
         if last_key == "denied":
             raise PreventUpdate from None
         # The screen's token was revoked: clear the screen and the browser's local copy of the data.
-        return (*render_denied(), "denied", None, False)
+        return (*render_denied(), "denied", None, served, None)
     if result.snapshot is None:
-        # Source down and no last good on the server: let the browser's local copy take over.
-        return (*[no_update] * (len(OUTPUTS) + 2), True)
+        # Source down and no last good on the server: let the browser's local copy take over (or the
+        # waiting screen). The server's next answer is then a whole board, not a patch of the last one.
+        return (*[no_update] * len(OUTPUTS), LOCAL_KEY, no_update, True, no_update)
     snap = result.snapshot
     # stale without an error only means another worker is rebuilding this view: no banner for that.
     stale = bool(result.error)
     key = render.render_key(snap, view) + ("|stale" if stale else "")
     if key == last_key:
         raise PreventUpdate
+    screen = Screen(type_scale(scale), bool(wide))
     if stale:  # the banner tells the age of the data: drawn for this answer only
         outputs = render_wall(
-            snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=scale or 1.0, wide=bool(wide)
+            snap, view, stale=True, age_seconds=result.age_seconds or 0, scale=screen.scale, wide=screen.wide
         )
-        return (*outputs, key, no_update, False)
-    screen = Screen(type_scale(scale), bool(wide))
-    outputs, snapshot_dict = drawn_board(key, screen, lambda: _draw(snap, view, screen))
-    saved = (
-        no_update
-        if result.stale
-        else {"snapshot": snapshot_dict, "computed_at": result.computed_at, "query": query}
-    )
-    return (*outputs, key, saved, False)
+        return (*outputs, key, no_update, served, no_update)
+    kind = f"wall:{screen.scale:g}:{int(screen.wide)}:{scope.token()}"
+
+    def draw() -> list[Any]:
+        return _draw(snap, view, screen, result.computed_at)
+
+    try:
+        changes = board_changes(kind, key, last_key, draw)
+    except (Unshareable, ComputeFailed):  # a map kept as it is: this answer is this screen's alone
+        outputs = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
+        return (*outputs, key + "|partial", no_update, served, no_update)
+    panels = [as_output(change) for change in changes[:-1]]
+    if result.stale or same_minute(saved_key, key):
+        # An earlier snapshot while another worker rebuilds, or a local copy of this minute: keep it.
+        return (*panels, key, no_update, served, no_update)
+    saved = changes[-1]
+    if not isinstance(saved, Whole):
+        saved = Whole(whole_board(kind, key, draw)[-1])
+    return (*panels, key, {**saved.value, "query": query}, served, key)
+
+
+def same_minute(saved_key: str | None, key: str) -> bool:
+    """True when the local copy (render key ``saved_key``) is of the view and minute of ``key``.
+
+    Why once a minute: the copy is the whole snapshot (a patch of it is most of it: every grid's hours
+    since its last patrol move each minute). It is shown only when the server has nothing, under a
+    banner giving its own age, so a copy up to a minute old costs nothing there and saves each screen
+    resending it on every tick.
+    """
+    return bool(saved_key) and _minute_and_view(saved_key or "") == _minute_and_view(key)
+
+
+def _minute_and_view(key: str) -> tuple[str, ...]:
+    """A render key (``data version|minute|view``) without its data version."""
+    return tuple(key.split("|", 2)[1:])
 
 
 class Screen(NamedTuple):
@@ -161,39 +206,16 @@ class Screen(NamedTuple):
     wide: bool = False
 
 
-_DRAWN: OrderedDict[tuple[str, Screen], tuple[list[Any], dict[str, Any]]] = OrderedDict()
-_DRAWN_LOCK = threading.Lock()
-DRAWN_MEMORY = 4  # boards kept per process: the views and screen sizes of this minute (maps make them MBs)
-
-
-def drawn_board(
-    key: str, screen: Screen, draw: Callable[[], tuple[list[Any], dict[str, Any]]]
-) -> tuple[list[Any], dict[str, Any]]:
-    """The wall's outputs for a render key and screen (scale and shape), drawn once per process.
-
-    Every screen on the same view asks on every tick, and a new data version redraws all of them: the
-    figures and the browser's copy of the snapshot were built once per screen (most of a redraw).
-    """
-    with _DRAWN_LOCK:
-        found = _DRAWN.get((key, screen))
-        if found is not None:
-            _DRAWN.move_to_end((key, screen))
-            return found
-    drawn = draw()
-    with _DRAWN_LOCK:
-        _DRAWN[(key, screen)] = drawn
-        while len(_DRAWN) > DRAWN_MEMORY:
-            _DRAWN.popitem(last=False)
-    return drawn
-
-
-def _draw(snap: Snapshot, view: ViewState, screen: Screen) -> tuple[list[Any], dict[str, Any]]:
+def _draw(snap: Snapshot, view: ViewState, screen: Screen, computed_at: Any) -> list[Any]:
+    """Every output of the wall's board, and the browser's copy of the data it was drawn from."""
     board = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
-    return board, snap.to_dict()
+    when = computed_at.isoformat() if hasattr(computed_at, "isoformat") else computed_at
+    return [*board, {"snapshot": snap.to_dict(), "computed_at": when}]
 
 
 @callback(
     *OUTPUTS,
+    Output(ids.WALL_KEY, "data", allow_duplicate=True),
     Input(ids.WALL_NEED_LOCAL, "data"),
     State(ids.WALL_SAVED, "data"),
     State(ids.VIEW, "data"),
@@ -212,11 +234,21 @@ def restore_from_browser(
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
         waiting = [no_update] * (len(OUTPUTS) - 2)
-        return (*waiting, False, no_update)  # nothing anywhere yet: a clear waiting screen, never an error
+        # nothing anywhere yet: a clear waiting screen, never an error
+        return (*waiting, False, no_update, no_update)
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
-    return tuple(render_wall(snap, view, stale=True, age_seconds=age, scale=scale or 1.0, wide=bool(wide)))
+    board = render_wall(snap, view, stale=True, age_seconds=age, scale=type_scale(scale), wide=bool(wide))
+    # The screen shows the local copy: whatever the server sent meanwhile, its next answer is whole (a
+    # patch of the server's board applied to this one would mix the two and keep the banner up).
+    return (*board, LOCAL_KEY)
 
+
+clientside_callback(
+    ClientsideFunction(namespace="wall", function_name="pulse"),
+    Output(ids.WALL_PULSE, "data"),
+    Input(ids.TICK, "n_intervals"),
+)
 
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="rotate"),

@@ -118,7 +118,9 @@ def wall_layout(**query: Any) -> html.Div:
         [
             dcc.Store(id=ids.WALL_KEY),
             dcc.Store(id=ids.WALL_SAVED, storage_type="local"),
+            dcc.Store(id=ids.WALL_SAVED_KEY),
             dcc.Store(id=ids.WALL_NEED_LOCAL, data=False),
+            dcc.Store(id=ids.WALL_PULSE),
             dcc.Store(id=ids.WALL_PAGES, data=list(view.pages)),
             dcc.Store(id=ids.WALL_SCALE, data=1.0),
             dcc.Store(id=ids.WALL_WIDE, data=False),

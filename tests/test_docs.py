@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.core.metrics import METRICS
+from dashboard.core.metrics import METRICS, colour_rule
 from dashboard.core.settings import PREFIX, ROOT, Settings
 from dashboard.source.schema import UTCDateTime, metadata
 
@@ -145,7 +145,9 @@ def test_settings_table_names_only_real_settings() -> None:
 
 # --- Metrics (dashboard/core/README.md → "Metrics") --------------------------------------------------
 
-METRICS_HEADER = "| key | 中文 | English | unit | direction | thresholds (good / warn) | definition |"
+METRICS_HEADER = (
+    "| key | 中文 | English | unit | direction | thresholds (good / warn) | colour rule | definition |"
+)
 
 
 def _number(value: float) -> str:
@@ -160,7 +162,8 @@ def metric_row(m: Any) -> list[str]:
     sign = "≥" if m.direction == "up" else "≤"
     thresholds = "—" if m.thresholds is None else " / ".join(f"{sign} {_number(v)}" for v in m.thresholds)
     definition = f"{m.definition_en}<br>{m.definition_zh}".replace("|", "\\|")
-    return [f"`{m.key}`", m.label_zh, m.label_en, unit, direction, thresholds, definition]
+    rule = f"{colour_rule(m)}<br>{colour_rule(m, 'zh')}".replace("|", "\\|")
+    return [f"`{m.key}`", m.label_zh, m.label_en, unit, direction, thresholds, rule, definition]
 
 
 def test_metrics_table_matches_the_registry() -> None:

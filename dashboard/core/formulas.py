@@ -37,6 +37,12 @@ class Formula:
         """The counts a tile shows beside the figure (its ``detail``), in order."""
         return ()
 
+    def base(self, counts: Counts) -> float | None:
+        """The count the figure stands on (a rate's denominator, a mean's n, last year's count): the
+        registry's minimum base is checked against it before the figure is coloured, ranked or compared.
+        None: nothing to check."""
+        return None
+
 
 @dataclass(frozen=True)
 class Count(Formula):
@@ -46,6 +52,10 @@ class Count(Formula):
 
     def value(self, counts: Counts) -> float | None:
         return float(counts[self.name] or 0)
+
+    def base(self, counts: Counts) -> float | None:
+        # A count is its own base: as a comparison base (上期 1 件 → ▲200 %) it needs the minimum too.
+        return float(counts.get(self.name) or 0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,9 @@ class Rate(Formula):
     def shown(self) -> tuple[str, ...]:
         return (self.num, self.den)
 
+    def base(self, counts: Counts) -> float | None:
+        return float(counts.get(self.den) or 0)
+
 
 @dataclass(frozen=True)
 class Mean(Formula):
@@ -75,6 +88,9 @@ class Mean(Formula):
 
     def shown(self) -> tuple[str, ...]:
         return (self.total, self.n)
+
+    def base(self, counts: Counts) -> float | None:
+        return float(counts.get(self.n) or 0)
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,9 @@ class YearOnYear(Formula):
     def shown(self) -> tuple[str, ...]:
         return (self.n, self.last_year)
 
+    def base(self, counts: Counts) -> float | None:
+        return float(counts.get(self.last_year) or 0)
+
 
 @dataclass(frozen=True)
 class Named(Formula):
@@ -107,6 +126,9 @@ class Named(Formula):
 
     def shown(self) -> tuple[str, ...]:
         return self.also_shown
+
+    def base(self, counts: Counts) -> float | None:
+        return float(counts.get(self.also_shown[0]) or 0) if self.also_shown else None
 
 
 def count(name: str) -> Count:

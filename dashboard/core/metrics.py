@@ -32,11 +32,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard.core.formulas import Counts, Formula, count, mean, named, rate, yoy
+from dashboard.core.formulas import Counts, Formula, Rate, count, mean, named, rate, yoy
 from dashboard.core.snapshot import KpiValue
 
 DIRECTIONS = ("up", "down")
 GROUPS = ("cases", "patrol", "video", "security", "campaign")
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a figure that builds up during its period is judged: against what is expected by now.
+
+    The expected-by-now figure is the metric's formula over the counts of the ``lookback`` past periods
+    summed, each taken at the same point after its start as the view's period is now (``unit`` "day":
+    the same time of day on the past days; "period": the same time into the past weeks, months …). The
+    colour then grades ``value / expected × 100`` against ``thresholds`` (the share of the expected figure
+    reached). Without history (no past period with data), or when past periods had reached fewer than
+    ``min_expected`` (the formula's numerator, per period) by now, the tile is not coloured.
+    """
+
+    unit: str  # "day" | "period"
+    lookback: int
+    min_expected: float
+    thresholds: tuple[float, float] = (90.0, 75.0)
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,15 @@ class Metric:
 
     For ``direction == "up"`` a value ≥ good is good, ≥ warn is warn, else bad; for ``"down"`` a value
     ≤ good is good, ≤ warn is warn, else bad. ``formula`` turns the named counts of a range into the value.
+
+    The colour rules beside the thresholds (each metric's are written out by :func:`colour_rule`):
+
+    * ``min_base``: the figure's base (a rate's denominator, a mean's n, last year's count; see
+      :meth:`Formula.base`) must reach it before the figure is coloured, ranked or compared with.
+    * ``pace``: a figure that builds up during its period is judged against what is expected by now
+      (:class:`Pace`), not against the full-period thresholds.
+    * ``judged_by``: the colour is judged on another formula than the value shown (hazards: only those
+      whose rectification deadline has passed can be late).
     """
 
     key: str
@@ -59,16 +86,123 @@ class Metric:
     fmt: int  # decimals shown
     group: str
     formula: Formula
+    min_base: float = 0.0
+    pace: Pace | None = None
+    judged_by: Formula | None = None
+
+
+def grade(direction: str, thresholds: tuple[float, float], value: float) -> str:
+    """``"good"`` / ``"warn"`` / ``"bad"`` of ``value`` against (good, warn) boundaries."""
+    good, warn = thresholds
+    if direction == "up":
+        return "good" if value >= good else "warn" if value >= warn else "bad"
+    return "good" if value <= good else "warn" if value <= warn else "bad"
 
 
 def status_of(metric: Metric, value: float | None) -> str | None:
-    """``"good"`` / ``"warn"`` / ``"bad"`` for ``value``, or None without a value or thresholds."""
+    """``"good"`` / ``"warn"`` / ``"bad"`` for ``value``, or None without a value or thresholds.
+
+    The bare threshold test: :func:`judge` adds the minimum base and the expected-by-now rules.
+    """
     if value is None or metric.thresholds is None:
         return None
-    good, warn = metric.thresholds
-    if metric.direction == "up":
-        return "good" if value >= good else "warn" if value >= warn else "bad"
-    return "good" if value <= good else "warn" if value <= warn else "bad"
+    return grade(metric.direction, metric.thresholds, value)
+
+
+def has_base(metric: Metric, counts: Counts | None, formula: Formula | None = None) -> bool:
+    """True when ``counts`` give the metric a figure that stands on at least ``min_base``."""
+    if not counts:
+        return False
+    formula = formula or metric.formula
+    if formula.value(counts) is None:
+        return False
+    base = formula.base(counts)
+    return base is None or base >= max(metric.min_base, 1e-9)
+
+
+def expected_value(metric: Metric, expected: Counts | None) -> float | None:
+    """The expected-by-now figure from the past periods' summed counts, or None when it cannot judge
+    (no past period with data, or fewer than ``pace.min_expected`` counted per period by now)."""
+    pace = metric.pace
+    if pace is None or not expected or not expected.get("periods"):
+        return None
+    formula = metric.formula
+    if not isinstance(formula, Rate):
+        raise TypeError(f"{metric.key}: a pace needs a rate")
+    per_period = float(expected.get(formula.num) or 0) / float(expected["periods"])
+    if per_period < pace.min_expected or not has_base(metric, expected):
+        return None
+    return formula.value(expected)
+
+
+def judge(metric: Metric, counts: Counts | None, expected: Counts | None = None) -> str | None:
+    """The tile's colour under the metric's documented rules (:func:`colour_rule`); None = neutral.
+
+    Neutral, never red, when the rule cannot judge: no thresholds, no figure, a base under
+    ``min_base``, or, for a paced metric, no expected-by-now figure to compare with.
+    """
+    if metric.thresholds is None or not counts:
+        return None
+    formula = metric.judged_by or metric.formula
+    if not has_base(metric, counts, formula):
+        return None
+    value = formula.value(counts)
+    assert value is not None  # has_base checked it
+    if metric.pace is None:
+        return status_of(metric, value)
+    reached = expected_value(metric, expected)
+    if reached is None or reached <= 0:
+        return None
+    return grade(metric.direction, metric.pace.thresholds, value / reached * 100.0)
+
+
+def _base_name(formula: Formula) -> str:
+    """The name of the count a figure stands on (see :meth:`Formula.base`)."""
+    for attr in ("den", "last_year", "n"):
+        if isinstance(getattr(formula, attr, None), str):
+            return str(getattr(formula, attr))
+    shown = formula.shown()
+    return shown[0] if shown else str(getattr(formula, "name", "n"))
+
+
+def colour_rule(metric: Metric, lang: str = "en") -> str:
+    """The metric's colour rule in words (the README's metric table, the slides' definitions)."""
+    zh = lang == "zh"
+    if metric.thresholds is None:
+        if zh:
+            return f"不着色；比较基数须 ≥ {metric.min_base:g}（不足、为零或缺失显示 —）"
+        return f"not coloured; compared only with a base ≥ {metric.min_base:g} (else —)"
+    base = f"{_base_name(metric.formula)} ≥ {metric.min_base:g}"
+    if zh:
+        parts = [f"{base} 才着色、排名、作比较基数（基数为零或缺失显示 —）"]
+    else:
+        parts = [f"coloured, ranked and a comparison base only when {base} (a zero or missing base shows —)"]
+    if isinstance(metric.judged_by, Rate):
+        judged = (
+            f"{metric.judged_by.num} / {metric.judged_by.den}, {metric.judged_by.den} ≥ {metric.min_base:g}"
+        )
+        parts.append(f"颜色按 {judged} 判定" if zh else f"the colour is judged on {judged}")
+    pace = metric.pace
+    if pace is not None:
+        good, warn = pace.thresholds
+        n = pace.lookback
+        if zh:
+            when = f"前{n}天同一时刻" if pace.unit == "day" else f"前{n}个同类周期的同一时点"
+            parts.append(
+                f"按“截至此时应达”判定：达到{when}水平的 ≥ {good:g}% 绿、≥ {warn:g}% 黄、否则红；"
+                f"无历史或历史每期不足 {pace.min_expected:g} 时不着色"
+            )
+        else:
+            when = (
+                f"the same time on the past {n} days"
+                if pace.unit == "day"
+                else f"the same point of the past {n} periods"
+            )
+            parts.append(
+                f"judged against what is expected by now ({when}): ≥ {good:g} % of it good, ≥ {warn:g} % warn, "
+                f"else bad; neutral without history or when past periods had under {pace.min_expected:g} by then"
+            )
+    return "；".join(parts) if zh else "; ".join(parts)
 
 
 def kpi_value(
@@ -76,12 +210,17 @@ def kpi_value(
     ranges: Mapping[str, Counts],
     spark: Sequence[Counts] = (),
     extra: Mapping[str, Any] | None = None,
+    expected: Counts | None = None,
 ) -> KpiValue:
     """The tile of metric ``key`` from its named counts per range tag and per spark bucket.
 
     ``ranges`` maps ``cur`` (and, where the family has them, ``prev`` and ``ly``) to counts; a range
     without counts has no figure. ``extra`` is detail beyond the counts (the patrol forces, the cameras
-    offline longest).
+    offline longest). ``expected``: the past periods' summed counts at the same point (a paced metric;
+    see :func:`with_expected` for a family that gets them from elsewhere).
+
+    A comparison needs a base: a previous or last-year range whose figure is missing, zero, or stands
+    on less than ``min_base`` gives no comparison ("—" on the screens), never ▲ against nothing.
     """
     metric = METRICS[key]
     formula = metric.formula
@@ -90,17 +229,39 @@ def kpi_value(
         counts = ranges.get(tag)
         return formula.value(counts) if counts else None
 
+    def base_of(tag: str) -> float | None:
+        return comparable(key, ranges.get(tag))
+
     value = of_range("cur")
     cur = ranges.get("cur") or {}
     return KpiValue(
         key=key,
         value=value,
-        previous=of_range("prev"),
-        last_year=of_range("ly") if formula.compares_last_year else None,
-        status=status_of(metric, value),
+        previous=base_of("prev"),
+        last_year=base_of("ly") if formula.compares_last_year else None,
+        status=judge(metric, cur, expected),
         spark=[formula.value(bucket) for bucket in spark],
         detail={name: cur.get(name) for name in formula.shown()} | dict(extra or {}),
+        expected=expected_value(metric, expected),
     )
+
+
+def comparable(key: str, counts: Counts | None) -> float | None:
+    """Metric ``key``'s figure over ``counts`` as a comparison base (上期, 同期): None (shown "—") when
+    it is missing, zero, or stands on less than the metric's ``min_base``."""
+    metric = METRICS[key]
+    found = metric.formula.value(counts) if counts else None
+    return found if found and has_base(metric, counts) else None
+
+
+def with_expected(kpi: KpiValue, expected: Counts | None) -> KpiValue:
+    """``kpi`` judged again with the expected-by-now counts of its metric (a family that cannot see the
+    past periods, such as the event tiles read from the rollups)."""
+    metric = METRICS[kpi.key]
+    counts = {name: kpi.detail.get(name) for name in metric.formula.shown()}
+    kpi.status = judge(metric, counts, expected)
+    kpi.expected = expected_value(metric, expected)
+    return kpi
 
 
 def kpi_values(
@@ -133,8 +294,14 @@ def _m(
     fmt: int,
     group: str,
     formula: Formula,
+    min_base: float = 0.0,
+    pace: Pace | None = None,
+    judged_by: Formula | None = None,
 ) -> Metric:
-    return Metric(key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, formula)
+    return Metric(
+        key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, formula,
+        min_base, pace, judged_by,
+    )  # fmt: skip
 
 
 _CASES: list[Metric] = [
@@ -151,6 +318,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("reported"),
+        min_base=10,
     ),
     _m(
         "closed",
@@ -165,6 +333,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("closed"),
+        min_base=10,
     ),
     _m(
         "backlog",
@@ -179,6 +348,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("backlog"),
+        min_base=10,
     ),
     _m(
         "overdue_open",
@@ -193,6 +363,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("overdue_open"),
+        min_base=10,
     ),
     _m(
         "supervised_open",
@@ -207,6 +378,7 @@ _CASES: list[Metric] = [
         0,
         "cases",
         count("supervised_open"),
+        min_base=10,
     ),
     _m(
         "close_rate",
@@ -221,6 +393,7 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("due_closed", "due"),
+        min_base=10,
     ),
     _m(
         "on_time_rate",
@@ -235,6 +408,7 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("on_time", "due"),
+        min_base=10,
     ),
     _m(
         "cohort_close_rate",
@@ -249,6 +423,8 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("cohort_closed", "collected"),
+        min_base=30,
+        pace=Pace("period", 3, min_expected=20),
     ),
     _m(
         "satisfaction_rate",
@@ -263,6 +439,7 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("satisfied", "evaluated"),
+        min_base=30,
     ),
     _m(
         "mean_hours_to_close",
@@ -277,6 +454,7 @@ _CASES: list[Metric] = [
         1,
         "cases",
         mean("hours_sum", "hours_n"),
+        min_base=20,
     ),
     _m(
         "median_hours_to_close",
@@ -291,6 +469,7 @@ _CASES: list[Metric] = [
         1,
         "cases",
         named("median_hours", "n"),
+        min_base=20,
     ),
     _m(
         "p90_hours_to_close",
@@ -305,6 +484,7 @@ _CASES: list[Metric] = [
         1,
         "cases",
         named("p90_hours", "n"),
+        min_base=20,
     ),
     _m(
         "return_rate",
@@ -319,6 +499,7 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("returned", "dispatched"),
+        min_base=30,
     ),
     _m(
         "rework_rate",
@@ -333,6 +514,7 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("reworked", "closed"),
+        min_base=30,
     ),
     _m(
         "local_resolution_rate",
@@ -347,6 +529,7 @@ _CASES: list[Metric] = [
         2,
         "cases",
         rate("local", "closed"),
+        min_base=30,
     ),
 ]
 
@@ -364,6 +547,8 @@ _PATROL: list[Metric] = [
         1,
         "patrol",
         rate("covered", "grids"),
+        min_base=5,
+        pace=Pace("day", 7, min_expected=20),
     ),
     _m(
         "patrol_coverage_24h",
@@ -378,6 +563,7 @@ _PATROL: list[Metric] = [
         1,
         "patrol",
         rate("covered", "grids"),
+        min_base=5,
     ),
     _m(
         "patrol_on_duty",
@@ -392,6 +578,7 @@ _PATROL: list[Metric] = [
         0,
         "patrol",
         count("on_duty"),
+        min_base=10,
     ),
 ]
 
@@ -402,13 +589,15 @@ _VIDEO: list[Metric] = [
         "Video online rate",
         "%",
         "%",
-        "当前时刻在线点位 / 已安装点位（由状态变更记录还原）",
-        "Points online at now / points installed (reconstructed from video_status_change)",
+        "当前时刻在线点位 / 已安装点位（由状态变更记录还原；早于首条记录的时刻状态未知，不作比较）",
+        "Points online at now / points installed (reconstructed from video_status_change; a moment before "
+        "the first recorded change is unknown and not compared with)",
         "up",
         (98.0, 95.0),
         2,
         "video",
         rate("online", "points"),
+        min_base=20,
     ),
 ]
 
@@ -426,6 +615,7 @@ _SECURITY: list[Metric] = [
         1,
         "security",
         yoy("n", "n_last_year"),
+        min_base=20,
     ),
     _m(
         "property_crime_yoy",
@@ -440,6 +630,7 @@ _SECURITY: list[Metric] = [
         1,
         "security",
         yoy("n", "n_last_year"),
+        min_base=20,
     ),
     _m(
         "major_violent_yoy",
@@ -454,6 +645,7 @@ _SECURITY: list[Metric] = [
         1,
         "security",
         yoy("n", "n_last_year"),
+        min_base=5,
     ),
 ]
 
@@ -464,13 +656,16 @@ _CAMPAIGN: list[Metric] = [
         "Hazard rectification rate",
         "%",
         "%",
-        "期内安全检查已整改隐患 / 发现隐患",
-        "Hazards rectified / hazards found, safety inspections in P",
+        "期内安全检查已整改隐患 / 发现隐患；颜色只看整改期限已过的隐患（未记期限按检查后30天）",
+        "Hazards rectified / hazards found, safety inspections in P; the colour looks only at hazards past "
+        "their rectification deadline (30 days after the inspection when none is recorded)",
         "up",
         (98.0, 95.0),
         2,
         "campaign",
         rate("rectified", "found"),
+        min_base=20,
+        judged_by=rate("rectified_due", "found_due"),
     ),
     _m(
         "key_area_delisting_rate",
@@ -485,6 +680,7 @@ _CAMPAIGN: list[Metric] = [
         1,
         "campaign",
         rate("delisted", "listed"),
+        min_base=5,
     ),
 ]
 

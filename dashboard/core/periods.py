@@ -177,6 +177,32 @@ def spark_buckets(period: Period) -> list[tuple[str, dt.datetime, dt.datetime]]:
     return buckets
 
 
+def same_point_before(
+    period: Period, lookback: int
+) -> list[tuple[str, dt.datetime, dt.datetime, dt.datetime]]:
+    """The ``lookback`` periods of the same kind before ``period``, each as it stood at the same point
+    after its start as ``period`` does now: ``(tag, start, end, at)`` with ``[start, end)`` the part of
+    the past period elapsed by then (clamped to its own end) and ``at`` that moment.
+
+    The base of an expected-by-now figure: "this month up to the 3rd, 01:30" is judged by the past
+    months up to their 3rd, 01:30, with what they had done *by then* (not by today). A finished period
+    is judged by past periods at the same age.
+    """
+    age = period.cap - period.start
+    first = local_date(period.start)
+    out = []
+    for k in range(1, lookback + 1):
+        if period.kind == "custom":
+            length = period.end - period.start
+            start, end = period.start - k * length, period.start - (k - 1) * length
+        else:
+            day = unit_step(period.kind, first, -k)
+            start, end = local_midnight(day), local_midnight(unit_step(period.kind, day, 1))
+        at = start + age
+        out.append((f"past{k}", start, min(end, at), at))
+    return out
+
+
 def effective_now(view: ViewState, clock: dt.datetime) -> dt.datetime:
     """The moment the figures describe: ``view.as_of`` when set (never after the clock), else the clock."""
     if view.as_of is None:

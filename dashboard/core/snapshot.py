@@ -20,6 +20,9 @@ class KpiValue:
     status: str | None = None  # "good" | "warn" | "bad" (threshold colour) or None
     spark: list[float | None] = field(default_factory=list)  # oldest → newest
     detail: dict[str, Any] = field(default_factory=dict)  # numerator/denominator, per-force figures ...
+    # A paced metric's expected-by-now figure (past periods at the same point), which its colour is
+    # judged against; None for other metrics or without history.
+    expected: float | None = None
 
 
 @dataclass

@@ -34,7 +34,7 @@ from pptx.util import Emu, Inches, Pt
 
 from dashboard.core import domain
 from dashboard.core.i18n import fmt_datetime, fmt_number, t, to_local
-from dashboard.core.metrics import METRICS, Metric
+from dashboard.core.metrics import METRICS, Metric, colour_rule
 from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
 from dashboard.export.common import (
@@ -442,7 +442,8 @@ def definition_line(metric: Metric, lang: str) -> str:
         good, warn = metric.thresholds
         key = "thresholds_up" if metric.direction == "up" else "thresholds_down"
         line += ("；" if lang == "zh" else "; ") + tr(key, lang, good=f"{good:g}", warn=f"{warn:g}")
-    return line
+    # The colour rule (minimum base, expected by now) beside the thresholds, as in the registry.
+    return line + ("；" if lang == "zh" else "; ") + colour_rule(metric, lang)
 
 
 def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: KpiValue, lang: str) -> None:
@@ -672,11 +673,31 @@ def hex_colour(colour: str | None, index: int) -> RGBColor:
     return RGBColor.from_string(text.upper())
 
 
+def running_point(spec: ChartSpec) -> int | None:
+    """The index of a line chart's running (partial) bucket, if it has one worth drawing apart."""
+    if spec.kind != "line" or spec.running is None or spec.running >= len(spec.categories):
+        return None
+    return spec.running
+
+
 def chart_data(spec: ChartSpec) -> CategoryChartData:
+    """The chart's data. A running bucket's partial values leave the lines (which stop before it) for
+    series of their own, one point each, drawn as open markers named "今日截至 01:30": per-point line
+    styles do not survive LibreOffice (the PDF), and a joined partial value reads as a collapse."""
     data = CategoryChartData(number_format=number_format(spec))
     data.categories = list(spec.categories)
+    at = running_point(spec)
+    partial = []
     for series in spec.series:
-        data.add_series(series.name, list(series.values))
+        values = list(series.values)
+        if at is not None and not series.dashed and values[at] is not None:
+            alone: list[float | None] = [None] * len(values)
+            alone[at] = values[at]
+            partial.append((f"{series.name} · {spec.running_label or ''}".rstrip(" ·"), alone))
+            values[at] = None
+        data.add_series(series.name, values)
+    for name, values in partial:
+        data.add_series(name, values)
     return data
 
 
@@ -694,7 +715,8 @@ def add_native_chart(slide: Any, spec: ChartSpec, box: tuple[int, int, int, int]
     else:
         style_axes(chart, spec)
         style_series(chart, spec)
-    chart.has_legend = len(spec.series) > 1 or spec.kind == "donut"
+    # A running bucket's marker series is named in the legend ("今日截至 01:30"), even beside one line.
+    chart.has_legend = len(spec.series) > 1 or spec.kind == "donut" or running_point(spec) is not None
     if chart.has_legend:
         # Long bar lists need every bit of height for one label per unit: their legend goes right.
         tall = spec.kind in ("hbar", "stacked_hbar") and len(spec.categories) > 20
@@ -757,7 +779,8 @@ def style_series(chart: Any, spec: ChartSpec) -> None:
         labels.number_format = number_format(spec)
         labels.number_format_is_linked = False
         labels.font.size = Pt(11)
-    for i, (series, source) in enumerate(zip(plot.series, spec.series, strict=True)):
+    lines = list(plot.series)[: len(spec.series)]
+    for i, (series, source) in enumerate(zip(lines, spec.series, strict=True)):
         colour = hex_colour(source.colour, i)
         if spec.kind == "line":
             line = series.format.line
@@ -771,21 +794,28 @@ def style_series(chart: Any, spec: ChartSpec) -> None:
             )
             series.marker.format.fill.solid()
             series.marker.format.fill.fore_color.rgb = colour
-            mark_running(series, spec, source.dashed)
         else:
             series.format.fill.solid()
             series.format.fill.fore_color.rgb = colour
+    partial = list(plot.series)[len(spec.series) :]
+    solid = [(s, i) for i, s in enumerate(spec.series) if not s.dashed]
+    for series, (source, i) in zip(partial, solid, strict=False):
+        mark_running(series, hex_colour(source.colour, i))
 
 
-def mark_running(series: Any, spec: ChartSpec, dashed: bool) -> None:
-    """The step into a bucket still running (today, this week) is dashed, as on the screens: its count is
-    partial. PowerPoint styles a line's segment by the point it leads to."""
-    if dashed or spec.running is None or spec.running == 0 or spec.running >= len(spec.categories):
-        return
-    point = series.points[spec.running]
-    point.format.line.dash_style = MSO_LINE.DASH
-    point.marker.style = XL_MARKER_STYLE.CIRCLE
-    point.marker.format.fill.background()  # an open marker: the value so far
+def mark_running(series: Any, colour: RGBColor) -> None:
+    """A running bucket's partial value: an open marker in its line's colour. The series holds that one
+    point, so no line is drawn to it; its line keeps the colour (LibreOffice hides the markers of a series
+    whose line has no fill, and draws them in the line's colour)."""
+    series.format.line.color.rgb = colour
+    series.format.line.dash_style = MSO_LINE.DASH  # the legend's sample reads as "not final"
+    series.smooth = False
+    series.marker.style = XL_MARKER_STYLE.CIRCLE
+    series.marker.size = 9
+    series.marker.format.fill.solid()
+    series.marker.format.fill.fore_color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+    series.marker.format.line.color.rgb = colour
+    series.marker.format.line.width = Pt(2)
 
 
 def style_donut(chart: Any, spec: ChartSpec) -> None:

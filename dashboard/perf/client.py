@@ -26,6 +26,8 @@ from dashboard.perf.stats import latency_percentiles
 
 VIEWS = ("", "town=330109001", "town=330109113", "period=week", "lang=en")
 TICK_INPUTS = [{"id": "view", "property": "data"}, {"id": "tick", "property": "n_intervals"}]
+# The wall's tick comes through a store its browser code lets through one refresh at a time.
+WALL_TICK_INPUTS = [{"id": "view", "property": "data"}, {"id": "wall-pulse", "property": "data"}]
 UPDATE_PATH = "/_dash-update-component"
 API_SHARE = 3  # every third screen polls the JSON API, the others the pages' update requests
 _KEY = re.compile(rb'"([a-z]+-key)":\{"data":"([^"]*)"')
@@ -74,7 +76,12 @@ def fetch_json(url: str, timeout: float = 30.0) -> Any:
 def tick_callbacks(base: str) -> list[dict[str, Any]]:
     """The server callbacks a page or the wall runs on every tick (inputs: the view and the tick)."""
     deps = fetch_json(base + "/_dash-dependencies")
-    return [d for d in deps if d["inputs"] == TICK_INPUTS and not d.get("clientside_function")]
+    return [d for d in deps if is_tick(d) and not d.get("clientside_function")]
+
+
+def is_tick(dep: dict[str, Any]) -> bool:
+    """Does ``dep`` (an entry of ``/_dash-dependencies``) run on a screen's refresh tick?"""
+    return dep["inputs"] in (TICK_INPUTS, WALL_TICK_INPUTS)
 
 
 def update_body(dep: dict[str, Any], query: str, last_key: str | None = None) -> dict[str, Any]:
@@ -88,9 +95,9 @@ def update_body(dep: dict[str, Any], query: str, last_key: str | None = None) ->
     return {
         "output": dep["output"],
         "outputs": outputs if dep["output"].startswith("..") else outputs[0],
-        "inputs": [{**TICK_INPUTS[0], "value": query}, {**TICK_INPUTS[1], "value": 1}],
+        "inputs": [{**dep["inputs"][0], "value": query}, {**dep["inputs"][1], "value": 1}],
         "state": state,
-        "changedPropIds": ["tick.n_intervals"],
+        "changedPropIds": ["{id}.{property}".format(**dep["inputs"][1])],
     }
 
 
@@ -111,8 +118,8 @@ def send(base: str, target: Target, last_key: str | None = None, timeout: float 
     headers = {}
     if target.body is not None:
         body = target.body
-        if target.key_store:
-            body = {**body, "state": [{**s, "value": last_key} if s["id"] == target.key_store else s
+        if target.key_store:  # the board's key, and the key of the local copy that came with it
+            body = {**body, "state": [{**s, "value": last_key} if s["id"].endswith("-key") else s
                                       for s in body["state"]]}  # fmt: skip
         data = json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}

@@ -8,6 +8,7 @@ each worker's peak RSS above idle, and the time from a row written by the feed t
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import statistics
@@ -174,6 +175,7 @@ def load_level(
     pool = ThreadPoolExecutor(max_workers=min(max(clients, 4), 256))
     if feed:
         feed.start()
+    cpu_before = workers_cpu_seconds(server.worker_pids())
     began_wall = time.time()
     start = time.perf_counter()
     with Progress(f"  {clients:>3} clients", len(schedule), enabled=not cfg.quiet) as bar:
@@ -186,6 +188,7 @@ def load_level(
     if feed:
         feed.stop()
     ended_wall = time.time()
+    cpu = workers_cpu_seconds(server.worker_pids()) - cpu_before
     lines = read_counter(server.counter, began_wall, ended_wall)
     builds = [s for kind, s, _v in lines if kind == "build"]
     lat = sorted(latencies)
@@ -204,8 +207,25 @@ def load_level(
         "build_seconds_total": round(sum(builds), 3),
         "data_version_reads": sum(1 for kind, _s, _v in lines if kind == "version"),
         "feed_writes": feed.writes if feed else 0,
+        # CPU the workers spent per answer (API and screens together): unlike latency, not inflated by
+        # whatever else runs on the machine.
+        "worker_cpu_ms_per_answer": round(1000 * cpu / max(1, len(schedule)), 2),
         **({"screen_updates": walls.report()} if screens else {}),
     }
+
+
+def workers_cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU seconds the processes ``pids`` have used so far (gone ones count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15)
+    return total
 
 
 class _Screens:
@@ -217,6 +237,7 @@ class _Screens:
         self.targets = [self._pick(i, list(updates[0]), list(updates[1])) for i in range(screens)]
         self.keys: list[str | None] = [None] * screens
         self.latencies: dict[str, list[float]] = {"wall": [], "page": []}
+        self.ticks: list[float] = []  # answers to a screen that already shows a board (not its first)
         self.errors: list[str] = []
         self.statuses: dict[str, int] = {}
         self.sent = 0
@@ -231,7 +252,8 @@ class _Screens:
         with self._lock:
             self.sent += 1
         target = self.targets[screen]
-        answer = send(self.base, target, self.keys[screen], timeout=120)
+        shown = self.keys[screen]
+        answer = send(self.base, target, shown, timeout=120)
         took = time.perf_counter() - planned  # from the planned send time: open loop
         with self._lock:
             self.statuses[str(answer.status)] = self.statuses.get(str(answer.status), 0) + 1
@@ -239,6 +261,8 @@ class _Screens:
                 self.errors.append(str(answer.status))
                 return
             self.latencies["wall" if target.key_store == "wall-key" else "page"].append(took)
+            if shown is not None:
+                self.ticks.append(took)
             if answer.key:
                 self.keys[screen] = answer.key
 
@@ -250,6 +274,8 @@ class _Screens:
             "errors": len(self.errors),
             "statuses": dict(sorted(self.statuses.items())),  # 200: redrawn, 204: nothing new
             **latency_percentiles(every),
+            # A screen's first answer is its whole board (the page opening); every later one a tick.
+            **{f"tick_{k}": v for k, v in latency_percentiles(sorted(self.ticks)).items() if k != "max_ms"},
             **{
                 f"{kind}_{k}": v
                 for kind, xs in self.latencies.items()
@@ -367,7 +393,8 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
                     w = lv["screen_updates"]
                     say(cfg, f"      + {lv['clients']} screens (wall, pages): p50 {w['p50_ms']} ms, p95 {w['p95_ms']} "
                              f"ms (wall {w.get('wall_p95_ms', '–')}, pages {w.get('page_p95_ms', '–')}), p99 {w['p99_ms']} ms, "
-                             f"errors {w['errors']}, answers {w['statuses']}")  # fmt: skip
+                             f"ticks p95 {w.get('tick_p95_ms', '–')} ms, errors {w['errors']}, answers {w['statuses']}; "
+                             f"worker CPU {lv['worker_cpu_ms_per_answer']} ms per answer")  # fmt: skip
         if "latency" in cfg.sections and feed is not None:
             out["feed_latency"] = measure_feed_latency(cfg, server, feed)
             say(cfg, f"  feed → API: median {out['feed_latency']['median_s']} s")

@@ -176,8 +176,9 @@ def markdown(report: dict[str, Any]) -> str:
             "client (every other one a wall, the others browser pages)",
             "",
             "| backend | events | screens | requests | errors | answers (200 redrawn, 204 nothing new) "
-            "| p50 ms | p95 ms | wall p95 ms | pages p95 ms | p99 ms | max ms |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| p50 ms | p95 ms | wall p95 ms | pages p95 ms | p99 ms | max ms | ticks p50 ms | ticks p95 ms "
+            "| worker CPU ms per answer |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for d, lv in screens:
             w = lv["screen_updates"]
@@ -185,8 +186,15 @@ def markdown(report: dict[str, Any]) -> str:
             out.append(
                 f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {w['requests']} | {w['errors']} | "
                 f"{answers} | {w['p50_ms']} | {w['p95_ms']} | {w.get('wall_p95_ms', '–')} | {w.get('page_p95_ms', '–')} | "
-                f"{w['p99_ms']} | {w['max_ms']} |"
+                f"{w['p99_ms']} | {w['max_ms']} | {w.get('tick_p50_ms', '–')} | {w.get('tick_p95_ms', '–')} | "
+                f"{lv.get('worker_cpu_ms_per_answer', '–')} |"
             )
+        out += [
+            "",
+            "Ticks: the answers to a screen that already shows a board (each screen's first answer is its "
+            "whole board, as when the page opens). Worker CPU: the gunicorn workers' CPU time during the "
+            "level over every answer (API and screens), which load from other processes does not inflate.",
+        ]
     out += ["", "## Memory, feed latency, export, pandas", ""]
     for d in report["datasets"]:
         tag = f"**{d['backend']}, {d['events']:,} events**"

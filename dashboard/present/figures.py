@@ -70,17 +70,21 @@ def trend_figure(
     title: str | None = None,
     percent: bool = False,
     running: int | None = None,
+    running_label: str | None = None,
     lang: str = "zh",
 ) -> Figure:
     """Lines over category buckets. ``series`` items: (name, values, colour, dashed).
 
-    ``running``: the index of a bucket still in progress (today, this week). Each line stops before it,
-    and a faint dashed step leads to its partial value with an open marker, so a day that is half over
-    does not read as a fall. Last year's overlay (``dashed``) is complete and drawn whole.
+    ``running``: the index of a bucket still in progress (today, this week). Its count is partial: each
+    line stops before it, and the value so far is an open marker standing apart (no line leads to it, so
+    a day that has just begun never reads as a fall), named ``running_label`` ("今日截至 01:30") in the
+    legend. Last year's overlay (``dashed``) is complete and drawn whole.
     """
     width = 3 if variant.startswith("wall") else 2
     hover = "%{y:.1f}%" if percent else "%{y:,}"
+    so_far = f" ({running_label})" if running_label else (" (so far)" if lang == "en" else "（进行中）")
     data: list[dict[str, Any]] = []
+    labelled = False
     for name, values, colour, dashed in series:
         line: dict[str, Any] = {
             "type": "scatter",
@@ -95,23 +99,43 @@ def trend_figure(
             data.append({**line, "y": values})
             continue
         data.append({**line, "y": [*values[:running], None, *values[running + 1 :]]})
-        first = max(running - 1, 0)
+        partial: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "markers",
+            "name": name,
+            "legendgroup": name,
+            "x": [buckets[running]],
+            "y": [values[running]],
+            "marker": {
+                "symbol": "circle-open",
+                "size": width * 4,
+                "color": colour,
+                "line": {"color": colour, "width": width},
+            },
+            "showlegend": False,
+            "cliponaxis": False,
+            "hovertemplate": hover + so_far,
+        }
+        labelled = labelled or bool(running_label)
+        data.append(partial)
+    if labelled:
+        # The open marker's meaning, as an entry of the legend's row ("○ 今日截至 01:30"): the legend lays
+        # it out with the lines' names and wraps it, where a label beside the marker met the lines or the
+        # legend on a small panel.
         data.append(
             {
-                **line,
-                "mode": "lines+markers",
-                "x": buckets[first : running + 1],
-                "y": values[first : running + 1],
-                "line": {"color": colour, "width": width, "dash": "dash"},
-                "marker": {"symbol": "circle-open", "size": width * 3, "color": colour},
-                "opacity": 0.55,
-                "showlegend": False,
-                "hovertemplate": hover + (" (so far)" if lang == "en" else "（进行中）"),
+                "type": "scatter",
+                "mode": "markers",
+                "name": running_label,
+                "x": [None],
+                "y": [None],
+                "marker": {"symbol": "circle-open", "size": width * 4, "color": VARIANTS[variant]["fg"]},
+                "hoverinfo": "skip",
             }
         )
     # One line needs no legend (the panel's title names it): on a half-height wall panel the legend's
     # row is a third of the plot.
-    layout = base_layout(variant, title=title, legend=len(series) > 1)
+    layout = base_layout(variant, title=title, legend=len(series) > 1 or labelled)
     layout["xaxis"]["type"] = "category"  # "2024-01" would otherwise be parsed as a date
     layout["xaxis"]["nticks"] = 6 if variant.startswith("wall") else 12
     if variant.startswith("wall"):  # wall type is large: more y labels collide on a half-height panel
@@ -288,7 +312,13 @@ def from_spec(
             for i, s in enumerate(spec.series)
         ]
         return trend_figure(
-            spec.categories, series, variant=variant, percent=spec.percent, running=spec.running, lang=lang
+            spec.categories,
+            series,
+            variant=variant,
+            percent=spec.percent,
+            running=spec.running,
+            running_label=spec.running_label,
+            lang=lang,
         )
     if spec.kind == "donut":
         return donut_figure(spec.categories, [v or 0 for v in spec.series[0].values], variant=variant)

@@ -184,7 +184,12 @@ def stage_map(
     colours = _colours(max(len(edges) - 1, 1))
     classes = [class_of(value, edges) for value in values]
     line = {"color": BORDER.get(base_variant, "#ffffff"), "width": 0.5}
+    # The text is shown only on hover: a wall or a slide never shows it, so it is not sent to them.
     hover = {"hovertemplate": "%{text}<extra></extra>"} if v["hover"] else {"hoverinfo": "skip"}
+
+    def text_of(chosen: list[str]) -> dict[str, Any]:
+        return {"text": chosen} if v["hover"] else {}
+
     data: list[dict[str, Any]] = [
         {  # every unit, in grey: a unit without a figure is still on the map
             "type": "choropleth",
@@ -192,7 +197,7 @@ def stage_map(
             "featureidkey": "properties.code",
             "locations": locations,
             "z": [0] * len(locations),
-            "text": texts,
+            **text_of(texts),
             "colorscale": [
                 [0, NO_FIGURE.get(base_variant, "#d9dde3")],
                 [1, NO_FIGURE.get(base_variant, "#d9dde3")],
@@ -211,7 +216,7 @@ def stage_map(
                 "featureidkey": "properties.code",
                 "locations": [locations[i] for i in shown],
                 "z": [classes[i] for i in shown],
-                "text": [texts[i] for i in shown],
+                **text_of([texts[i] for i in shown]),
                 "zmin": -0.5,
                 "zmax": len(colours) - 0.5,
                 "colorscale": _stepped(colours),

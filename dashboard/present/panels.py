@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dashboard.core import domain
+from dashboard.core.metrics import METRICS, has_base
 from dashboard.core.snapshot import Snapshot
 from dashboard.present.theme import AGE_COLOURS, CLOSED_COLOUR, LAST_YEAR_COLOUR, REPORTED_COLOUR
 
@@ -45,13 +46,19 @@ class ChartSpec:
     # For kind == "line": the bucket still running at the snapshot's moment (today, this week). Its count
     # is partial; drawn like the others, every line would dive at its right end and read as a fall.
     running: int | None = None
+    running_label: str | None = None  # says the bucket is partial: "今日截至 01:30"
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
 
     @property
     def is_empty(self) -> bool:
-        return not self.categories or all(all(v in (None, 0) for v in s.values) for s in self.series)
+        """No categories, or nothing to draw. A rate of 0 % is a figure (five towns not yet patrolled at
+        01:30 are the lowest five), so only a count chart of zeros counts as empty."""
+        if not self.categories:
+            return True
+        blank = (None,) if self.percent else (None, 0)
+        return all(all(v in blank for v in s.values) for s in self.series)
 
 
 @dataclass
@@ -63,6 +70,9 @@ class TableSpec:
     rows: list[list[Any]]
     numeric_from: int = 1
     row_codes: list[str] = field(default_factory=list)
+    # A ranking: how many of its first rows hold a rank (the rest have too little due to be ranked, and
+    # a trimmed ranking's "lowest" rows are taken from the ranked ones only). None: not a ranking.
+    ranked: int | None = None
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -86,11 +96,16 @@ def fit_rows(spec: TableSpec, limit: int, *, both_ends: bool = False) -> TableSp
         return spec
     if not both_ends or limit < 3:
         return replace(spec, rows=spec.rows[:limit], row_codes=spec.row_codes[:limit])
+    # The bottom of a ranking is its lowest *ranked* units, never those with nothing due.
+    n = len(spec.rows) if spec.ranked is None else spec.ranked
+    if n <= limit:
+        return replace(spec, rows=spec.rows[:limit], row_codes=spec.row_codes[:limit])
+    rows, row_codes = spec.rows[:n], spec.row_codes[:n]
     head = (limit - 1) // 2
     tail = limit - 1 - head
     gap = ["⋯"] + [""] * (len(spec.columns) - 1)
-    codes = [*spec.row_codes[:head], "", *spec.row_codes[-tail:]] if spec.row_codes else []
-    return replace(spec, rows=[*spec.rows[:head], gap, *spec.rows[-tail:]], row_codes=codes)
+    codes = [*row_codes[:head], "", *row_codes[-tail:]] if row_codes else []
+    return replace(spec, rows=[*rows[:head], gap, *rows[-tail:]], row_codes=codes)
 
 
 def chart(snapshot: Snapshot, key: str, lang: str) -> ChartSpec:
@@ -292,16 +307,18 @@ def _ranking_title(key: str, rows: list[Any]) -> tuple[str, str]:
 
 def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> TableSpec:
     cols = (
-        ["#", "Unit", "On-time %", "Close %", "Overdue", "Mean h to close", "Due"]
+        ["#", "Unit", "On time", "Closed", "Overdue", "Avg h", "Due"]  # short: a wall column stays one line
         if lang == "en"
         else ["名次", "单位", "按期办结率", "办结率", "超期件", "平均办结(小时)", "应办结"]
     )
     body = []
+    ranked = 0
     for r in rows[:limit]:
         v = r.values if hasattr(r, "values") else r["values"]
+        ranked += v.get("rank") is not None
         body.append(
             [
-                str(v.get("rank", "")),
+                "—" if v.get("rank") is None else str(v["rank"]),
                 _name(r, lang),
                 _fmt(v.get("on_time_rate"), 1, "%"),
                 _fmt(v.get("close_rate"), 1, "%"),
@@ -311,7 +328,7 @@ def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> 
             ]
         )
     codes = [r.code if hasattr(r, "code") else r["code"] for r in rows[:limit]]
-    spec = _table(key, cols, body, numeric_from=2, row_codes=codes)
+    spec = _table(key, cols, body, numeric_from=2, row_codes=codes, ranked=ranked)
     if key in RANKING_TITLES:
         spec.title_zh, spec.title_en = _ranking_title(key, rows)
     return spec
@@ -330,7 +347,14 @@ TABLE_BUILDERS.update(
 
 
 def patrol_coverage(snap: Snapshot, lang: str) -> ChartSpec:
-    units = sorted(snap.patrol.get("units", []), key=lambda u: u.get("coverage_today") or 0)[:30]
+    # Lowest first, among the units with enough grids to be ranked (the registry's minimum base).
+    metric = METRICS["patrol_coverage_today"]
+    units = [
+        u
+        for u in snap.patrol.get("units", [])
+        if has_base(metric, {"covered": u.get("covered_today"), "grids": u.get("grids")})
+    ]
+    units = sorted(units, key=lambda u: u.get("coverage_today") or 0)[:30]
     return _spec(
         "patrol_coverage",
         "hbar",
@@ -443,6 +467,30 @@ def running_bucket(labels: list[str], unit: str, now: str) -> int | None:
     return labels.index(label) if label in labels else None
 
 
+RUNNING_WORDS = {
+    "hour": ("本小时截至 {t}", "This hour to {t}"),
+    "day": ("今日截至 {t}", "Today to {t}"),
+    "week": ("本周截至 {d} {t}", "This week to {d} {t}"),
+    "month": ("本月截至 {d} {t}", "This month to {d} {t}"),
+}
+
+
+def running_label(unit: str, now: str, lang: str) -> str:
+    """``今日截至 01:30``: the words beside a running bucket's partial value (local time)."""
+    from dashboard.core.i18n import to_local
+
+    moment = to_local(dt.datetime.fromisoformat(now))
+    day = f"{moment.month}月{moment.day}日" if lang != "en" else moment.strftime("%d %b")
+    zh, en = RUNNING_WORDS.get(unit, RUNNING_WORDS["day"])
+    return (en if lang == "en" else zh).format(t=moment.strftime("%H:%M"), d=day)
+
+
+def _running(labels: list[str], unit: str, snap: Snapshot, lang: str) -> dict[str, Any]:
+    """``running`` and ``running_label`` of a line chart over ``labels`` bucketed by ``unit``."""
+    index = running_bucket(labels, unit, snap.now)
+    return {"running": index, "running_label": None if index is None else running_label(unit, snap.now, lang)}
+
+
 def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
     last = snap.trends.get("last90", {})
     labels = [str(x) for x in last.get("labels", [])]
@@ -454,7 +502,7 @@ def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
             Series(_pick(lang, ("上报", "Reported")), list(last.get("reported", [])), REPORTED_COLOUR),
             Series(_pick(lang, ("办结", "Closed")), list(last.get("closed", [])), CLOSED_COLOUR),
         ],
-        running=running_bucket(labels, "day", snap.now),
+        **_running(labels, "day", snap, lang),
     )
 
 
@@ -464,7 +512,9 @@ def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
         Series(_pick(lang, ("上报", "Reported")), list(tr.get("reported", [])), REPORTED_COLOUR),
         Series(_pick(lang, ("办结", "Closed")), list(tr.get("closed", [])), CLOSED_COLOUR),
     ]
-    if tr.get("reported_ly"):
+    # Last year's line only where last year has data: a flat zero from a source that starts this year is
+    # no "same period last year".
+    if any(tr.get("reported_ly") or []):
         series.append(
             Series(
                 _pick(lang, ("去年同期上报", "Reported last year")),
@@ -479,7 +529,7 @@ def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
         "line",
         categories=labels,
         series=series,
-        running=running_bucket(labels, str(tr.get("bucket", "day")), snap.now),
+        **_running(labels, str(tr.get("bucket", "day")), snap, lang),
     )
 
 
@@ -490,7 +540,7 @@ def ontime_weekly(snap: Snapshot, lang: str) -> ChartSpec:
         "ontime_weekly",
         "line",
         categories=labels,
-        running=running_bucket(labels, "week", snap.now),
+        **_running(labels, "week", snap, lang),
         series=[
             Series(
                 _pick(lang, ("按期办结率", "On-time rate")),

@@ -173,9 +173,15 @@ def source_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     return kpis.family_kpis(conn, view, now, kpis.SOURCE_FAMILIES)
 
 
+def judged_kpis(conn: Connection, view: ViewState, now: dt.datetime, event_kpis: KpiMap) -> KpiMap:
+    """The event tiles judged against what is expected by now: as on the direct path, from the source."""
+    return kpis.judge_by_now(conn, view, now, event_kpis)
+
+
 def all_kpis(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> KpiMap:
     """Every tile of a fast snapshot, in the registry's order."""
-    return in_registry_order(fast_kpis(reader, view, now) | source_kpis(conn, view, now))
+    event_kpis = judged_kpis(conn, view, now, fast_kpis(reader, view, now))
+    return in_registry_order(event_kpis | source_kpis(conn, view, now))
 
 
 def _source_part(conn: Connection, view: ViewState, now: dt.datetime) -> tuple[KpiMap, dict[str, Any]]:
@@ -237,7 +243,7 @@ def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, n
         source_part = _beside(conn, lambda c: _source_part(c, view, now))
         reader = Reader(rconn, view)
         period = period_bounds(view, now)
-        event_kpis = fast_kpis(reader, view, now)
+        event_kpis = judged_kpis(conn, view, now, fast_kpis(reader, view, now))
         ranked = fast_rankings(conn, reader, view, now)
         town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
         version, newest = version_and_newest(conn, now)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from flask import Flask, current_app
@@ -30,6 +31,8 @@ from dashboard.core.viewstate import ViewState
 from dashboard.export.common import ExportError
 from dashboard.export.exporter import export_view
 from dashboard.export.queue import ExportBusy, ExportQueue
+from dashboard.service.boards import Boards, Change, Edits, Same, Whole
+from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
 from dashboard.source.eventlist import Turn, turn_page
 from dashboard.source.units import UnitDirectory
@@ -39,11 +42,16 @@ __all__ = [
     "CONTEXT_KEY",
     "AppContext",
     "BudgetExceeded",
+    "Change",
+    "ComputeFailed",
+    "Edits",
     "ExportBusy",
     "ExportError",
+    "Same",
     "ServiceResult",
     "SourceUnavailable",
     "Turn",
+    "Whole",
     "app_context",
     "install_context",
 ]
@@ -63,6 +71,11 @@ class AppContext:
     settings: Settings
     clock: Clock
     units: UnitDirectory  # child units for the filters, boundaries for the maps (cached reads)
+
+    @cached_property
+    def boards(self) -> Boards:
+        """The screens' drawn boards, in the service's shared cache (one drawing per render key)."""
+        return Boards(self.service.cache)
 
     @property
     def source_engine(self) -> Engine:

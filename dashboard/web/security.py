@@ -214,6 +214,7 @@ STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
     ),
     ids.WALL_PAGES: lambda v: v is None or (isinstance(v, list) and all(isinstance(p, str) for p in v)),
     ids.WALL_NEED_LOCAL: lambda v: v is None or isinstance(v, bool),
+    ids.WALL_PULSE: _is_count,
     ids.WALL_WIDE: lambda v: v is None or isinstance(v, bool),
 }
 

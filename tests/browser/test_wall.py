@@ -440,26 +440,6 @@ def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
         log.assert_clean(d)
 
 
-def test_a_board_is_drawn_once_per_render_key_and_screen_scale() -> None:
-    """Every screen on one view redraws at each new data version: the drawing is shared in a process."""
-    from callbacks.wall import DRAWN_MEMORY, Screen, drawn_board
-
-    draws: list[str] = []
-
-    def draw(name: str) -> Callable[[], tuple[list[Any], dict[str, Any]]]:
-        return lambda: (draws.append(name) or [name], {"board": name})  # type: ignore[func-returns-value]
-
-    hd = Screen(1.0)
-    first = drawn_board("v1|10:00|", hd, draw("a"))
-    assert drawn_board("v1|10:00|", Screen(1.0, False), draw("b")) is first and draws == ["a"]
-    assert drawn_board("v1|10:00|", Screen(2.0), draw("c"))[0] == ["c"]  # a 4K wall draws at another scale
-    assert drawn_board("v1|10:00|", Screen(1.0, True), draw("w"))[0] == ["w"]  # a 48:9 wall shows more bars
-    assert drawn_board("v2|10:00|", hd, draw("d"))[0] == ["d"]  # new data: drawn again
-    for i in range(DRAWN_MEMORY):  # the memory is bounded: the oldest boards go
-        drawn_board(f"other{i}", hd, draw(f"o{i}"))
-    assert drawn_board("v1|10:00|", hd, draw("e"))[0] == ["e"]
-
-
 # --- d. what fits a panel: bars and rows the screen can show, every label named ---------------------
 
 
@@ -531,7 +511,14 @@ def test_wall_panels_show_only_the_bars_and_rows_that_fit_them(district_snapshot
         "table", "town_ranking", snap, view, scale=1.0, limit=11, both_ends=True
     )
     ranks = [row[0] for row in _table_rows(table)]
-    assert ranks == ["1", "2", "3", "4", "5", "⋯", "22", "23", "24", "25", "26"]
+    # Towns with too little due are listed unranked ("—") after the ranked ones, and never shown as the
+    # bottom of a trimmed ranking: its last rows are the lowest *ranked* towns.
+    ranked = [row[0] for row in towns if row[0] != "—"]
+    assert ranked == [str(i) for i in range(1, len(ranked) + 1)]
+    if len(ranked) > 11:
+        assert ranks == [*ranked[:5], "⋯", *ranked[-5:]]
+    else:
+        assert ranks == [row[0] for row in towns[:11]]
     english, title = render.wall_panel(
         "chart", "by_category_bar", snap, ViewState(lang="en"), scale=1.0, limit=5
     )
@@ -613,7 +600,10 @@ def test_every_wall_page_fits_a_1080p_screen_and_a_video_wall(live_server: Serve
             "return Array.from(document.querySelectorAll('#wall-rk-towns tbody tr'))"
             ".filter(r => r.offsetParent !== null).map(r => r.cells[0].textContent)"
         )
-        assert ranks[0] == "1" and ranks[-1] == "26" and "⋯" in ranks and len(ranks) < 11, ranks
+        # The bottom rows are the lowest *ranked* towns (those with too little due are left out): the
+        # last shown rank is a number, and the ranks count down to it without a "—".
+        assert ranks[0] == "1" and ranks[-1].isdigit() and "⋯" in ranks and len(ranks) < 11, ranks
+        assert "—" not in ranks and int(ranks[-1]) == int(ranks[-2]) + 1, ranks
         log.assert_clean(d)
 
 
@@ -658,21 +648,28 @@ def test_a_phone_reads_the_headline_figures_on_the_first_screen(live_server: Ser
 
 
 def test_a_bucket_still_running_is_drawn_apart_so_the_line_does_not_dive(district_snapshot: Any) -> None:
-    """At 14:00 today is half over: the 90-day lines stop at yesterday and a faint dashed step with an open
-    marker leads to today's count so far; this week's on-time rate likewise. A finished range has none."""
+    """At 14:00 today is half over: the 90-day lines stop at yesterday and today's count so far is an open
+    marker standing apart (no line leads to it), labelled "今日截至 14:00"; this week's on-time rate
+    likewise. A finished range has none."""
     from dashboard.present import figures, panels
 
     snap = district_snapshot
     spec = panels.chart(snap, "trend_90d", "zh")
     assert spec.running == len(spec.categories) - 1 and spec.categories[-1] == "11-28"
+    assert spec.running_label == "今日截至 14:00"
     figure = figures.from_spec(spec, "wall", lang="zh")
-    solid = [t for t in figure["data"] if t.get("showlegend", True)]
+    solid = [t for t in figure["data"] if t.get("showlegend", True) and t["x"] != [None]]
     partial = [t for t in figure["data"] if t.get("showlegend", True) is False]
     assert [t["name"] for t in solid] == ["上报", "办结"] and len(partial) == 2
-    for line, step, series in zip(solid, partial, spec.series, strict=True):
+    for line, alone, series in zip(solid, partial, spec.series, strict=True):
         assert line["y"][-1] is None and line["y"][-2] == series.values[-2]
-        assert step["x"] == spec.categories[-2:] and step["y"] == series.values[-2:]
-        assert step["line"]["dash"] == "dash" and step["legendgroup"] == line["legendgroup"]
+        assert alone["x"] == spec.categories[-1:] and alone["y"] == series.values[-1:]
+        assert "lines" not in alone["mode"] and alone["marker"]["symbol"] == "circle-open"
+        assert alone["legendgroup"] == line["legendgroup"]
+    # The open marker's meaning is a legend entry, laid out with the lines' names (beside the marker it
+    # met the lines or the legend on a small panel).
+    key = [t for t in figure["data"] if t["name"] == "今日截至 14:00"]
+    assert len(key) == 1 and key[0]["x"] == [None] and figure["layout"]["showlegend"] is True
     weekly = panels.chart(snap, "ontime_weekly", "zh")
     assert weekly.running == len(weekly.categories) - 1 and weekly.categories[-1] == "2026-11-23"
     assert panels.running_bucket(["2026-11-26", "2026-11-27"], "day", snap.now) is None

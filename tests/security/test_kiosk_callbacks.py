@@ -96,7 +96,7 @@ def test_the_wall_keeps_its_own_callbacks(site: Any, wall: Any) -> None:
     ):
         assert wall.post(DASH, json=callback_body(site, output, values)).status_code == 200, output
     restore = callback_body(
-        site, f"{ids.WALL_KPIS}.children", {"wall-need-local.data": True}, without=f"{ids.WALL_KEY}.data"
+        site, f"{ids.WALL_KPIS}.children", {"wall-need-local.data": True}, without=f"{ids.WALL_SAVED}.data"
     )
     assert wall.post(DASH, json=restore).status_code in {200, 204}
 

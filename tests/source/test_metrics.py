@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, delete
 
 from dashboard.core.formulas import Formula
 from dashboard.core.metrics import DIRECTIONS, GROUPS, METRICS, kpi_value, status_of
 from dashboard.core.snapshot import KpiValue
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups import read as fast
+from dashboard.source import schema
 from dashboard.source.engines import init_db
 from dashboard.source.queries import kpis
 from tests.support import factories as f
@@ -30,6 +31,11 @@ from tests.support.factories import sh
 NOW = sh(2026, 11, 18, 10, 0)
 MONTH = ViewState(period="month")
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _arithmetic_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    f.without_min_base(monkeypatch)
 
 
 @pytest.fixture
@@ -89,7 +95,10 @@ def test_one_formula_gives_value_comparisons_status_spark_and_detail() -> None:
     }
     kpi = kpi_value("cohort_close_rate", ranges, [ranges["ly"], ranges["cur"]])
     assert round(kpi.value or 0, 2) == 92.86 and kpi.previous is None and kpi.last_year == 90.0
-    assert kpi.status == "warn" and kpi.spark == [90.0, kpi.value]
+    # A paced metric without past periods to judge by is not coloured; with them, by its pace.
+    assert kpi.status is None and kpi.spark == [90.0, kpi.value]
+    past = {"cohort_closed": 1800.0, "collected": 1900.0, "periods": 2.0}
+    assert kpi_value("cohort_close_rate", ranges, expected=past).status == "good"
     assert kpi.detail == {"cohort_closed": 832.0, "collected": 896.0}
     # A year-on-year change has no "same period last year" of its own, whatever the family passes.
     police = {"cur": {"n": 90.0, "n_last_year": 100.0}, "ly": {"n": 1.0, "n_last_year": 1.0}}
@@ -232,7 +241,8 @@ def test_state_metrics_at_now(district: Engine) -> None:
     assert (got["backlog"].value, got["overdue_open"].value, got["supervised_open"].value) == (4, 3, 1)
     assert got["supervised_open"].status is None
     # One month earlier (18 Oct 10:00, the month shift is October's 31 days): only E9 was open.
-    assert got["backlog"].previous == 1 and got["backlog"].last_year == 0
+    # Last year none was open: a zero base gives no comparison ("—"), never ▲ against nothing.
+    assert got["backlog"].previous == 1 and got["backlog"].last_year is None
     assert got["backlog"].spark[-1] == 4
 
 
@@ -264,7 +274,7 @@ def test_patrol_metrics(district: Engine) -> None:
     assert got["patrol_coverage_today"].previous == 20.0 and got["patrol_coverage_24h"].previous == 20.0
     assert got["patrol_coverage_today"].spark[-2:] == [40.0, 40.0]  # all of yesterday: A1-1 and A1-2
     duty = got["patrol_on_duty"]
-    assert duty.value == 2 and duty.previous == 0
+    assert duty.value == 2 and duty.previous is None  # nobody on duty yesterday at 10:00: no base
     forces = duty.detail["forces"]
     assert forces["FULL_TIME"]["on_duty"] == 1 and forces["FULL_TIME"]["strength"] == 3906
     assert forces["PART_TIME"]["on_duty"] == 1 and forces["VOLUNTEER"]["on_duty"] == 0
@@ -276,8 +286,9 @@ def test_video_metrics(district: Engine) -> None:
     assert got["video_online_rate"].value == 50.0
     detail = got["video_online_rate"].detail
     assert (detail["online"], detail["points"]) == (2, 4)
-    # A month earlier every point was online; a year earlier none was installed.
-    assert got["video_online_rate"].previous == 100.0 and got["video_online_rate"].last_year is None
+    # A month earlier (18 Oct) lies before the first recorded change (10 Nov): the state then is unknown,
+    # not "all online", so there is no comparison; a year earlier none was installed.
+    assert got["video_online_rate"].previous is None and got["video_online_rate"].last_year is None
     with district.connect() as conn:
         offline = kpis.video_offline_longest(conn, MONTH, NOW)
     assert [(p["point_code"], p["hours"]) for p in offline] == [("V2", 194.0), ("V3", 24.0)]
@@ -328,4 +339,103 @@ def test_every_metric_is_computed(district: Engine) -> None:
     assert list(got) == list(METRICS)
     for key, kpi in got.items():
         assert kpi.key == key
-        assert kpi.status == status_of(METRICS[key], kpi.value)
+        metric = METRICS[key]
+        if metric.pace is None and metric.judged_by is None:
+            assert kpi.status == status_of(metric, kpi.value), key
+        elif kpi.expected is None and metric.pace is not None:  # no history to judge by: neutral
+            assert kpi.status is None, key
+
+
+# --- colours judged against what is expected by now (issue 17) ---------------------------------------------
+
+NIGHT_3RD = sh(2026, 12, 3, 1, 30)  # 01:30 on the 3rd of a month: the hall's hardest moment for a threshold
+
+
+def _both_paths(engine: Engine, view: ViewState, now: dt.datetime) -> tuple[dict[str, KpiValue], ...]:
+    """The tiles on the direct path, then through the rollups (built beside the source, cut at ``now``)."""
+    with engine.connect() as conn:
+        direct = kpis.compute_kpis(conn, view, now)
+    store = rollup_path.attach(engine, now)
+    with engine.connect() as conn:
+        fast_got = fast.all_kpis(conn, rollup_path.reader(store, conn, view, now), view, now)
+    return direct, fast_got
+
+
+def test_cohort_close_rate_is_judged_against_past_months_at_the_same_point(engine: Engine) -> None:
+    """On the 3rd at 01:30, 22 of this month's 80 cases are closed: 27.5 %, far under the 95 % a finished
+    month must reach. The past three months had closed 24 of their first days' 80 by the 3rd at 01:30
+    (the rest later): 30 % expected by now, 27.5 / 30 = 92 % of it → good, not red. The previous month is
+    compared as it stood then (30 %), not with what it has closed since (100 %). Town B has cases this
+    month but no history: neutral. Both paths agree."""
+    rows = []
+    for month in (9, 10, 11):
+        for i in range(80):
+            closed = sh(2026, month, 2, 12) if i < 24 else sh(2026, month, 10)
+            rows.append(f.event_row(sh(2026, month, 1, 10), closed_at=closed))
+    for i in range(80):
+        rows.append(f.event_row(sh(2026, 12, 1, 10), closed_at=sh(2026, 12, 2, 12) if i < 22 else None))
+        rows.append(f.event_row(sh(2026, 12, 1, 10), grid=f.GRID_B1_1))
+    with engine.begin() as conn:
+        f.add_events_bulk(conn, rows)
+    town_a = ViewState(period="month", towns=(f.TOWN_A,))
+    for got in _both_paths(engine, town_a, NIGHT_3RD):
+        cohort = got["cohort_close_rate"]
+        assert round(cohort.value or 0, 2) == 27.5 and cohort.expected == 30.0 and cohort.status == "good"
+        assert cohort.previous == 30.0
+    for got in _both_paths(engine, ViewState(period="month", towns=(f.TOWN_B,)), NIGHT_3RD):
+        assert got["cohort_close_rate"].value == 0.0 and got["cohort_close_rate"].status is None
+
+
+def test_patrol_coverage_is_judged_against_past_days_by_the_same_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 01:30, 2 of 5 grids patrolled is 40 % (red against 95 %). On each of the past 7 days two grids
+    had a patrol done by 01:30 (a third ended at 02:00, after that point): 40 % expected → good. Without
+    past days it is neutral; behind the usual pace it is red, and that red is true."""
+    pace = METRICS["patrol_coverage_today"].pace
+    assert pace is not None
+    monkeypatch.setitem(  # five grids cannot reach the district's 20 a day: judge from 1
+        METRICS,
+        "patrol_coverage_today",
+        dataclasses.replace(METRICS["patrol_coverage_today"], pace=dataclasses.replace(pace, min_expected=1)),
+    )
+    today = [f.patrol_row(g, sh(2026, 12, 3, 0, 10), sh(2026, 12, 3, 1)) for g in (f.GRID_A1_1, f.GRID_A1_2)]
+    with engine.begin() as conn:
+        f.add_patrols(conn, today)
+    with engine.connect() as conn:
+        alone = kpis.patrol_family(conn, MONTH, NIGHT_3RD)["patrol_coverage_today"]
+    assert alone.value == 40.0 and alone.expected is None and alone.status is None
+    past = []
+    for back in range(1, 8):
+        day = sh(2026, 12, 3) - dt.timedelta(days=back)
+        past += [
+            f.patrol_row(g, day + dt.timedelta(minutes=10), day + dt.timedelta(hours=1)) for g in f.GRIDS[:2]
+        ]
+        past.append(f.patrol_row(f.GRID_A2_1, day + dt.timedelta(minutes=20), day + dt.timedelta(hours=2)))
+    with engine.begin() as conn:
+        f.add_patrols(conn, past)
+    with engine.connect() as conn:
+        got = kpis.patrol_family(conn, MONTH, NIGHT_3RD)["patrol_coverage_today"]
+    assert got.value == 40.0 and got.expected == 40.0 and got.status == "good"
+    assert got.previous == 40.0  # yesterday by 01:30, not yesterday by now
+    # No grid done today by 01:30 when every past day had two: behind the usual pace, a true red.
+    with engine.begin() as conn:
+        conn.execute(delete(schema.patrol).where(schema.patrol.c.started_at >= sh(2026, 12, 3)))
+    with engine.connect() as conn:
+        behind = kpis.patrol_family(conn, MONTH, NIGHT_3RD)["patrol_coverage_today"]
+    assert behind.value == 0.0 and behind.expected == 40.0 and behind.status == "bad"
+
+
+def test_hazards_are_judged_on_those_past_their_rectification_deadline(engine: Engine) -> None:
+    """The 3rd: this month's 30 hazards are all within their 30 days (1 rectified): 3.3 %, neutral. A month
+    whose hazards are past their deadline is judged on them."""
+    with engine.begin() as conn:
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 12, 1, 9), 30, 1)
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 10, 1, 9), 30, 29)
+    with engine.connect() as conn:
+        now_kpi = kpis.hazard_family(conn, MONTH, NIGHT_3RD)["hazard_rectification_rate"]
+        october = kpis.hazard_family(conn, ViewState(period="custom", date_from=dt.date(2026, 10, 1),
+                                                     date_to=dt.date(2026, 10, 31)), NIGHT_3RD)  # fmt: skip
+    assert round(now_kpi.value or 0, 1) == 3.3 and now_kpi.status is None
+    assert round(october["hazard_rectification_rate"].value or 0, 1) == 96.7
+    assert october["hazard_rectification_rate"].status == "warn"

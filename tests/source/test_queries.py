@@ -96,6 +96,11 @@ def test_spark_buckets_end_with_the_current_period() -> None:
 # --- panels on the worked example -------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _arithmetic_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    f.without_min_base(monkeypatch)
+
+
 @pytest.fixture
 def district(db_url: str) -> Iterator[Engine]:
     eng = init_db(db_url)

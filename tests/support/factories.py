@@ -300,3 +300,14 @@ def build_district(conn: Connection) -> dict[str, int]:
     add_key_area(conn, 3, TOWN_A, dt.date(2026, 11, 18))
     add_key_area(conn, 4, TOWN_A, dt.date(2026, 12, 1))
     return ids
+
+
+def without_min_base(monkeypatch: Any) -> None:
+    """The registry with no minimum bases: the hand-built districts check the arithmetic of each figure
+    and comparison with a handful of cases (``tests/core/test_colour_rules.py`` checks the bases)."""
+    import dataclasses
+
+    from dashboard.core.metrics import METRICS
+
+    for key, metric in list(METRICS.items()):
+        monkeypatch.setitem(METRICS, key, dataclasses.replace(metric, min_base=0.0))

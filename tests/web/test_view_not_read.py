@@ -56,3 +56,51 @@ def test_a_tick_before_the_view_is_read_draws_nothing(district: str, tmp_path: P
     assert early.status_code == 204, f"{part}: drew {early.get_data()[:200]!r} before the view was read"
     drawn = client.post(DASH, json=tick_body(dash_app, part, ""))  # the district's view, once read
     assert drawn.status_code == 200
+
+
+def sync_body(app: Any, search: str, pathname: str, changed: str, view: str | None) -> dict[str, Any]:
+    """The URL-and-filters callback fired by ``changed`` (``id.property``), the view store at ``view``."""
+    key = next(k for k in app.callback_map if "view.data" in k and "url.search" in k)
+    spec = app.callback_map[key]
+    given = {("url", "search"): search, ("url", "pathname"): pathname}
+
+    def values(items: list[dict[str, Any]]) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if isinstance(item["id"], dict) or item["id"].startswith("{"):
+                out.append([])  # the period presets: none rendered
+                continue
+            value = view if item["id"] == "view" else given.get((item["id"], item["property"]))
+            out.append({"id": item["id"], "property": item["property"], "value": value})
+        return out
+
+    outputs = [
+        {"id": o.split(".")[0], "property": o.split(".")[1].split("@")[0]} for o in key[2:-2].split("...")
+    ]
+    return {
+        "output": key,
+        "outputs": outputs,
+        "inputs": values(spec["inputs"]),
+        "state": values(spec["state"]),
+        "changedPropIds": [changed],
+    }
+
+
+@pytest.mark.parametrize(
+    ("search", "pathname", "expected"),
+    [("?eastern=exclude&period=quarter", "/wall", "period=quarter&eastern=exclude"), ("", "/", "")],
+)
+def test_a_control_firing_before_the_view_is_read_reads_the_url(
+    district: str, tmp_path: Path, search: str, pathname: str, expected: str
+) -> None:
+    """Dash drops an answer still on its way when the same callback is asked again: the URL's answer was
+    cancelled by a control re-emitting its value on mount, and the store stayed empty (the outage test
+    saw a wall showing nothing at all, neither figures nor its waiting screen)."""
+    dash_app = make_app(district, tmp_path)
+    client = dash_app.server.test_client()
+    answer = client.post(DASH, json=sync_body(dash_app, search, pathname, "f-period.value", None))
+    assert answer.status_code == 200, answer.get_data()[:300]
+    assert answer.get_json()["response"]["view"]["data"] == expected
+    # Once the view is read, the wall's controls change nothing (it has no filter bar).
+    again = client.post(DASH, json=sync_body(dash_app, search, "/wall", "f-period.value", expected))
+    assert again.status_code == 204

@@ -31,13 +31,21 @@ from sqlalchemy.sql import over
 
 from dashboard.core import domain
 from dashboard.core.formulas import Counts
-from dashboard.core.metrics import in_registry_order, kpi_value, kpi_values
+from dashboard.core.metrics import (
+    METRICS,
+    comparable,
+    in_registry_order,
+    kpi_value,
+    kpi_values,
+    with_expected,
+)
 from dashboard.core.periods import (
     EPSILON,
     Period,
     local_date,
     local_midnight,
     period_bounds,
+    same_point_before,
     shift_year,
     spark_buckets,
 )
@@ -72,6 +80,7 @@ KpiMap = dict[str, KpiValue]
 
 # A patrol longer than this is treated as a data error when counting who is on duty.
 MAX_PATROL = dt.timedelta(hours=24)
+RECTIFY_DAYS = dt.timedelta(days=30)  # a hazard's rectification deadline when none is recorded
 SATISFIED = ("满意", "基本满意")
 LOCAL_LEVELS = ("GRID", "VILLAGE")
 
@@ -267,6 +276,8 @@ def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime
     day = dt.timedelta(days=1)
     ly0 = local_midnight(shift_year(local_date(now)))
     year = d0 - ly0
+    pace = METRICS["patrol_coverage_today"].pace
+    lookback = pace.lookback if pace else 1
     return [
         ("today", d0, cap),
         ("today_prev", d0 - day, d0 - day + elapsed),
@@ -274,6 +285,8 @@ def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime
         ("h24", cap - day, cap),
         ("h24_prev", cap - 2 * day, cap - day),
         ("h24_ly", cap - year - day, cap - year),
+        # The past days up to the same time of day (the first is today_prev): what is expected by now.
+        *[(f"today_past{k}", d0 - k * day, d0 - k * day + elapsed) for k in range(2, lookback + 1)],
     ]
 
 
@@ -296,12 +309,14 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         # Per grid in scope (only grids counted in the denominator, so coverage never exceeds 100 %):
         # does a valid patrol start in [start, end)? One short probe of the (grid_code, started_at)
         # index per grid, so the cost follows the number of grids, not the number of patrols.
+        # A past day up to the same time as now counts what had ended *by then*, as today does by now.
+        by = end if tag.startswith(("today_prev", "today_past")) else judged
         patrolled = select(literal(1)).where(
             p.c.grid_code == g.c.grid_code,
             p.c.started_at >= start,
             p.c.started_at < end,
             p.c.valid.is_(True),
-            or_(p.c.ended_at.is_(None), p.c.ended_at < judged),
+            or_(p.c.ended_at.is_(None), p.c.ended_at < by),
             *place_conditions(view, p.c.town_code, None, p.c.grid_code),
         )
         return select(literal(tag).label("k"), func.count().label("n")).where(
@@ -321,9 +336,13 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
     def compared(tag: str) -> dict[str, Counts]:
         return {"cur": coverage(tag), "prev": coverage(f"{tag}_prev"), "ly": coverage(f"{tag}_ly")}
 
+    past = ["today_prev", *[tag for tag, _, _ in ranges if tag.startswith("today_past")]]
     return {
         "patrol_coverage_today": kpi_value(
-            "patrol_coverage_today", compared("today"), [coverage(tag) for tag in spark_tags]
+            "patrol_coverage_today",
+            compared("today"),
+            [coverage(tag) for tag in spark_tags],
+            expected=pooled([coverage(tag) for tag in past], "covered", "grids"),
         ),
         "patrol_coverage_24h": kpi_value("patrol_coverage_24h", compared("h24")),
     }
@@ -472,9 +491,13 @@ def video_family(conn: Connection, view: ViewState, now: dt.datetime, limit: int
     # The offline rows first: a compound statement takes its result types from its first member.
     rows = conn.execute(union_all(select(offline), counts)).mappings().all()
     totals: Any = next((r for r in rows if r["k"] == "count"), {})
+    # A state before the first recorded change is unknown, not "online since installation": last year's
+    # 100 % from a log that starts in September is no base to compare with (an index MIN lookup).
+    first = aware_utc(conn.execute(select(func.min(schema.video_status_change.c.at))).scalar())
     ranges = {
         tag: {"online": int(totals.get(f"on_{tag}") or 0), "points": int(totals.get(f"n_{tag}") or 0)}
-        for tag, _ in instants
+        for tag, t in instants
+        if tag == "cur" or (first is not None and first < t)
     }
     extra = {"offline_longest": [_offline_point(r, now) for r in rows if r["k"] == "offline"]}
     return {"video_online_rate": kpi_value("video_online_rate", ranges, extra=extra)}
@@ -577,7 +600,18 @@ def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
     """hazard_rectification_rate: Σ rectified / Σ found over safety inspections in P."""
     period, _ = _setup(view, now)
     si = schema.safety_inspection
-    aggs = {"found": func.sum(si.c.hazards_found), "rectified": func.sum(si.c.hazards_rectified)}
+    # Only a hazard whose rectification deadline has passed can be late: the colour is judged on those
+    # (no deadline recorded: 30 days after the inspection, the campaign's rule).
+    due = or_(
+        si.c.rectify_deadline < local_date(now),
+        and_(si.c.rectify_deadline.is_(None), si.c.inspected_at < now - RECTIFY_DAYS),
+    )
+    aggs = {
+        "found": func.sum(si.c.hazards_found),
+        "rectified": func.sum(si.c.hazards_rectified),
+        "found_due": sum_if(due, si.c.hazards_found),
+        "rectified_due": sum_if(due, si.c.hazards_rectified),
+    }
     res = run_family(
         conn,
         si.c.inspected_at,
@@ -613,6 +647,56 @@ def key_area_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiM
     return {"key_area_delisting_rate": kpi_value("key_area_delisting_rate", rows, spark)}
 
 
+# --- what is expected by now ------------------------------------------------------------------------
+
+
+def pooled(past: Sequence[Counts], num: str, den: str) -> Counts:
+    """The past periods' counts summed, over the periods that have data (``periods`` says how many):
+    a past period with nothing counted is missing history, not a zero to expect."""
+    had = [c for c in past if c.get(num)]
+    return {
+        num: float(sum(c[num] for c in had)),
+        den: float(sum(c.get(den) or 0 for c in had)),
+        "periods": float(len(had)),
+    }
+
+
+def cohort_expected(conn: Connection, view: ViewState, now: dt.datetime) -> list[Counts]:
+    """cohort_close_rate's counts in each past period up to the same point (the newest first): the
+    events collected by then, and those of them closed by then (not by today), in one statement."""
+    pace = METRICS["cohort_close_rate"].pace
+    assert pace is not None
+    points = same_point_before(period_bounds(view, now), pace.lookback)
+    parts = [
+        select(
+            literal(tag).label("k"),
+            count_if(not_rejected_by(at)).label("collected"),
+            count_if(and_(closed_by(at), not_rejected_by(at))).label("cohort_closed"),
+        ).where(*event_conditions(view), E.c.reported_at >= start, E.c.reported_at < end)
+        for tag, start, end, at in points
+    ]
+    rows = {
+        str(k): {"collected": float(n or 0), "cohort_closed": float(c or 0)}
+        for k, n, c in conn.execute(union_all(*parts))
+    }
+    return [rows.get(tag, {"collected": 0.0, "cohort_closed": 0.0}) for tag, _, _, _ in points]
+
+
+def judge_by_now(conn: Connection, view: ViewState, now: dt.datetime, got: KpiMap) -> KpiMap:
+    """The event tiles judged against what is expected by now, from the source on both paths (the
+    rollups hold counts as of now, not as they stood in past months). ``got`` is updated and returned.
+
+    The previous period of a paced tile is also taken at the same point (what it had closed by then):
+    last month's cohort closed by today is not a fair ▼ against this month's first days.
+    """
+    if "cohort_close_rate" in got:
+        past = cohort_expected(conn, view, now)
+        kpi = with_expected(got["cohort_close_rate"], pooled(past, "cohort_closed", "collected"))
+        kpi.previous = comparable("cohort_close_rate", past[0] if past else None)
+        got["cohort_close_rate"] = kpi
+    return got
+
+
 Family = Callable[[Connection, ViewState, dt.datetime], KpiMap]
 # The families over the events (and their evaluations): the rollups path reads these from its tiers.
 EVENT_FAMILIES: tuple[Family, ...] = (
@@ -636,7 +720,8 @@ SOURCE_FAMILIES: tuple[Family, ...] = (
 
 def compute_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     """Every metric of the registry, in registry order."""
-    return in_registry_order(family_kpis(conn, view, now, (*EVENT_FAMILIES, *SOURCE_FAMILIES)))
+    got = family_kpis(conn, view, now, (*EVENT_FAMILIES, *SOURCE_FAMILIES))
+    return in_registry_order(judge_by_now(conn, view, now, got))
 
 
 def family_kpis(conn: Connection, view: ViewState, now: dt.datetime, families: Sequence[Family]) -> KpiMap:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select, union_all
 
 from dashboard.core import domain
-from dashboard.core.metrics import figure
+from dashboard.core.metrics import METRICS, figure, has_base
 from dashboard.core.periods import period_bounds
 from dashboard.core.snapshot import UnitRow
 from dashboard.core.viewstate import ViewState
@@ -47,6 +47,7 @@ from dashboard.source.queries.sqlfuncs import hours_between
 
 _ZERO = literal(0)
 DEPT_NONE = "NONE"  # events not dispatched to any department
+RANKED_BY = "on_time_rate"  # its minimum base (cases due) decides which units are ranked
 
 
 def _branches(view: ViewState, now: dt.datetime) -> list[Any]:
@@ -138,13 +139,24 @@ def _rows(units: dict[str, dict[str, float]], names: dict[str, tuple[str, str]])
         }
         out.append(UnitRow(code, zh, en, values))
 
-    def order(row: UnitRow) -> tuple[bool, float, bool, float, str]:
+    ranked = {row.code for row in out if has_base(METRICS[RANKED_BY], units[row.code])}
+
+    def order(row: UnitRow) -> tuple[bool, bool, float, bool, float, str]:
         on_time, close = row.values["on_time_rate"], row.values["close_rate"]
-        return (on_time is None, -(on_time or 0.0), close is None, -(close or 0.0), row.code)
+        return (
+            row.code not in ranked,
+            on_time is None,
+            -(on_time or 0.0),
+            close is None,
+            -(close or 0.0),
+            row.code,
+        )
 
     out.sort(key=order)
+    # A unit with too little due (nothing, or under the metric's minimum base) is listed after the
+    # ranked ones without a rank: 0 of 2 due is not "the worst unit of the district".
     for i, row in enumerate(out, start=1):
-        row.values["rank"] = i
+        row.values["rank"] = i if row.code in ranked else None
     return out
 
 
@@ -171,7 +183,8 @@ def dept_names(conn: Connection) -> dict[str, tuple[str, str]]:
 
 def rankings(conn: Connection, view: ViewState, now: dt.datetime) -> dict[str, list[UnitRow]]:
     """``{"towns": [...], "units": [...], "departments": [...]}`` ranked by on_time_rate, then close_rate
-    (None last); ``units`` are the towns, villages or grids one level below the view."""
+    (None last); ``units`` are the towns, villages or grids one level below the view. Units with fewer
+    cases due than on_time_rate's minimum base follow, without a rank."""
     return ranking_tables(conn, view, list(conn.execute(union_all(*_branches(view, now)))))
 
 

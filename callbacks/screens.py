@@ -1,0 +1,79 @@
+"""What a screen's tick sends: only what changed since the board it shows, from boards drawn once.
+
+The wall and the browser pages draw their board (every output of their refresh callback) once per render
+key, screen shape and scope for the whole deployment (:class:`dashboard.service.boards.Boards`, in the
+shared cache). A screen sends the render key of the board it shows; the answer is, per output, Dash's
+``no_update`` when nothing changed, a ``Patch`` with the few values that did (a tick of the feed moves
+numbers, not geometry), or the whole value when the screen's board is unknown (a first load, a screen
+that showed the stale banner or its local copy, a board expired from the cache).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from dash import Patch, no_update
+from plotly.io.json import to_json_plotly
+
+from dashboard.web.context import Change, Edits, Same, Whole, app_context
+
+
+class Unshareable(Exception):
+    """A board that cannot be shared: one of its outputs is kept as it is on screen (``no_update``)."""
+
+
+def plain_board(values: list[Any]) -> list[Any]:
+    """The outputs as the browser receives them (components and figures as plain JSON)."""
+    if any(value is no_update for value in values):
+        raise Unshareable
+    return json.loads(to_json_plotly(values))  # type: ignore[no-any-return]
+
+
+def board_changes(kind: str, key: str, last_key: str | None, draw: Callable[[], list[Any]]) -> list[Change]:
+    """Per output, what changed from the board of ``last_key`` to the one of ``key`` (boards of ``kind``:
+    which screen, its shape and the viewer's scope). Every output whole when ``last_key``'s is unknown.
+
+    Raises :class:`Unshareable` when the board has an output kept as it is (``no_update``).
+    """
+    boards = app_context().boards
+
+    def drawn() -> list[Any]:
+        return plain_board(draw())
+
+    if last_key:
+        changes = boards.changes(f"{kind}|{last_key}", f"{kind}|{key}", drawn)
+        if changes is not None:
+            return changes
+    return [Whole(value) for value in boards.board(f"{kind}|{key}", drawn)]
+
+
+def whole_board(kind: str, key: str, draw: Callable[[], list[Any]]) -> list[Any]:
+    """The board of ``key`` (drawn once for the deployment)."""
+    return app_context().boards.board(f"{kind}|{key}", lambda: plain_board(draw()))
+
+
+def as_output(change: Change) -> Any:
+    """The callback's value for one output: ``no_update``, the whole value, or a ``Patch``."""
+    if isinstance(change, Same):
+        return no_update
+    if isinstance(change, Whole):
+        return change.value
+    return patch_of(change)
+
+
+def patch_of(edits: Edits) -> Patch:
+    """A Dash ``Patch`` assigning (and deleting) the values of ``edits`` inside the output on screen."""
+    patch = Patch()
+    for path, value in edits.sets:
+        _at(patch, path[:-1])[path[-1]] = value
+    for path in edits.deletes:
+        del _at(patch, path[:-1])[path[-1]]
+    return patch
+
+
+def _at(patch: Patch, path: tuple[str | int, ...]) -> Patch:
+    for step in path:
+        patch = patch[step]
+    return patch

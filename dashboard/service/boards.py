@@ -1,0 +1,272 @@
+"""Drawn boards in the shared cache: a screen's outputs drawn once per render key for every process, and
+the edits that take a screen from the board it shows to the next one.
+
+A *board* is what one screen callback returns (the wall's figures, tiles, tables and the browser's copy
+of the snapshot; or one browser page's panels) as plain JSON. Every screen on a view asks for the same
+board at every tick, in whichever worker; before, each worker drew and serialized the whole board for
+each screen (a wall's board is about a megabyte of JSON, most of a screen update's time).
+
+* :meth:`Boards.board` draws a board once per key for the whole deployment (single flight in the shared
+  cache: Redis, else the on-disk cache) and keeps the last few in the process's memory.
+* :meth:`Boards.changes` gives, per output, what changed between the board a screen shows (its last
+  render key) and the new one: nothing (:data:`SAME`), a few values deep inside (:class:`Edits`, sent
+  as Dash ``Patch`` operations by the callbacks) or the whole value (:class:`Whole`). Computed once per
+  pair of keys for the deployment, since all screens on a view move from one key to the next together.
+
+Keys are chosen by the caller (what the board depends on: the kind of screen, its shape, the viewer's
+scope and the render key). This layer knows nothing of Dash: values are JSON, edits are paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dashboard import __version__
+from dashboard.service.cache import SharedCache
+
+Board = list[Any]  # one JSON value per output, in the callback's order
+Path = tuple[str | int, ...]
+
+BOARD_TTL = 300  # a board is asked for during its minute and as the base of the next tick's edits
+EDITS_TTL = 180
+MEMORY = 6  # boards kept per process (a wall's is a few MB as Python objects)
+FEW_EDITS = 8  # more edits than this inside one container, touching most of it: replace it whole
+EDIT_SHARE = 0.5  # edits bigger than this share of the whole value are sent as the whole value
+FORMAT = f"b1:{__version__}"  # in every key: a new release never patches a board drawn by an old one
+
+
+@dataclass(frozen=True)
+class Same:
+    """The output has not changed: leave it (Dash's ``no_update``)."""
+
+
+SAME = Same()
+
+
+@dataclass(frozen=True)
+class Whole:
+    """Send the output's whole new value."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Edits:
+    """Assign ``value`` at each path (``delete``: remove the key) inside the output the screen shows."""
+
+    sets: tuple[tuple[Path, Any], ...]
+    deletes: tuple[Path, ...] = ()
+
+
+Change = Same | Whole | Edits
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON containers (what the browser receives): tuples become lists, keys strings."""
+    return json.loads(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+NOTHING_TO_COMPARE = b"-"  # the cached edits of a step with no board to compare (never zlib data)
+
+
+def _pack(value: Any) -> bytes:
+    # Compressed JSON text: a megabyte board is ~100 kB in Redis, and no pickle meets another release.
+    return zlib.compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+
+
+def _unpack(raw: Any) -> Any:
+    return json.loads(zlib.decompress(raw))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
+
+
+class Boards:
+    """Boards drawn once per key across processes, and the edits between two of them."""
+
+    def __init__(self, cache: SharedCache, *, memory: int = MEMORY, wait_seconds: float = 30.0) -> None:
+        self.cache = cache
+        self.memory = memory
+        self.wait_seconds = wait_seconds
+        self._boards: OrderedDict[str, Board] = OrderedDict()
+        self._changes: OrderedDict[str, list[Change]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- boards --------------------------------------------------------------------------------
+
+    def board(self, key: str, draw: Callable[[], Board]) -> Board:
+        """The board under ``key``, drawn by ``draw`` (returning plain JSON, see :func:`plain`) by one
+        process of the deployment while the others wait for it."""
+        found = self._remembered(key)
+        if found is not None:
+            return found
+        flight = self.cache.single_flight(
+            self._board_key(key), lambda: _pack(draw()), ttl=BOARD_TTL, wait_seconds=self.wait_seconds
+        )
+        board: Board = _unpack(flight.value)
+        self._remember(key, board)
+        return board
+
+    def peek(self, key: str) -> Board | None:
+        """The board under ``key`` if one was drawn (and not yet expired), else None."""
+        found = self._remembered(key)
+        if found is not None:
+            return found
+        raw = self.cache.get(self._board_key(key))
+        if raw is None:
+            return None
+        board: Board = _unpack(raw)
+        self._remember(key, board)
+        return board
+
+    @property
+    def remembered(self) -> int:
+        """How many boards this process keeps in memory now (at most ``memory``)."""
+        with self._lock:
+            return len(self._boards)
+
+    def _board_key(self, key: str) -> str:
+        return f"board:{_digest(FORMAT + '|' + key)}"
+
+    def _remembered(self, key: str) -> Board | None:
+        with self._lock:
+            found = self._boards.get(key)
+            if found is not None:
+                self._boards.move_to_end(key)
+            return found
+
+    def _remember(self, key: str, board: Board) -> None:
+        with self._lock:
+            self._boards[key] = board
+            self._boards.move_to_end(key)
+            while len(self._boards) > self.memory:
+                self._boards.popitem(last=False)
+
+    # --- changes -------------------------------------------------------------------------------
+
+    def changes(self, old_key: str, new_key: str, draw: Callable[[], Board]) -> list[Change] | None:
+        """What changed per output from the board under ``old_key`` to the one under ``new_key`` (drawn
+        by ``draw`` if nobody has yet); None when the old board is gone (send the whole new board)."""
+        key = f"edits:{_digest(FORMAT + '|' + old_key + '→' + new_key)}"
+
+        def compute() -> bytes | None:
+            old = self.peek(old_key)
+            if old is None:
+                return None
+            new = self.board(new_key, draw)
+            if len(old) != len(new):
+                return None
+            return _pack([_encode(change_of(a, b)) for a, b in zip(old, new, strict=True)])
+
+        with self._lock:
+            known = self._changes.get(key)
+        if known is not None:
+            return known
+        raw = self.cache.get(key)
+        if raw == NOTHING_TO_COMPARE:  # another process found nothing to compare for this step
+            return None
+        if raw is None:
+            raw = compute_once(self.cache, key, compute, self.wait_seconds)
+            if raw is None:
+                return None
+        changes = [_decode(item) for item in _unpack(raw)]
+        with self._lock:  # every screen on the view makes the same step: decoded once per process
+            self._changes[key] = changes
+            while len(self._changes) > 4 * self.memory:
+                self._changes.popitem(last=False)
+        return changes
+
+
+def compute_once(
+    cache: SharedCache, key: str, compute: Callable[[], bytes | None], wait_seconds: float
+) -> bytes | None:
+    """``compute()`` under the single flight of ``key``; a None result (nothing to compare) is not kept."""
+    # Kept briefly, so the waiters learn there is nothing to compare instead of waiting.
+    flight = cache.single_flight(
+        key, lambda: compute() or NOTHING_TO_COMPARE, ttl=EDITS_TTL, wait_seconds=wait_seconds
+    )
+    value: bytes = flight.value
+    return None if value == NOTHING_TO_COMPARE else value
+
+
+# --- the difference of two JSON values ----------------------------------------------------------
+
+
+def change_of(old: Any, new: Any) -> Change:
+    """How to take a screen from ``old`` to ``new``: nothing, edits at a few paths, or the whole value."""
+    if old == new:
+        return SAME
+    if not isinstance(old, dict | list) or type(old) is not type(new):
+        return Whole(new)
+    sets: list[tuple[Path, Any]] = []
+    deletes: list[Path] = []
+    _diff(old, new, (), sets, deletes)
+    if not sets and not deletes:
+        return SAME
+    if any(not path for path, _value in sets):  # the root itself changed (a list of numbers)
+        return Whole(new)
+    size = len(json.dumps([sets, deletes], ensure_ascii=False, separators=(",", ":")))
+    whole = len(json.dumps(new, ensure_ascii=False, separators=(",", ":")))
+    if size > EDIT_SHARE * whole:
+        return Whole(new)
+    return Edits(tuple(sets), tuple(deletes))
+
+
+def _diff(old: Any, new: Any, path: Path, sets: list[tuple[Path, Any]], deletes: list[Path]) -> None:
+    """Append the assignments and deletions taking ``old`` to ``new`` (which differ) at ``path``.
+
+    Dicts are compared key by key and lists of containers of the same length item by item; a list of
+    numbers or strings (a trace's values, a text) is replaced whole: one assignment, as small as the list.
+    A container whose edits would be many small ones (more than :data:`FEW_EDITS` and more than half its
+    items: a ticker that scrolled, every grid's hours) is replaced whole instead.
+    """
+    mark = (len(sets), len(deletes))
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k, value in new.items():
+            if k not in old:
+                sets.append(((*path, k), value))
+            elif old[k] != value:
+                _diff(old[k], value, (*path, k), sets, deletes)
+        deletes.extend((*path, k) for k in old if k not in new)
+    elif (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and len(old) == len(new)
+        and any(isinstance(x, dict | list) for x in new)
+    ):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            if a != b:
+                _diff(a, b, (*path, i), sets, deletes)
+    else:
+        sets.append((path, new))  # at the root: the caller sends the whole value
+        return
+    edits = len(sets) - mark[0] + len(deletes) - mark[1]
+    if path and edits > FEW_EDITS and 2 * edits > len(new):
+        del sets[mark[0] :], deletes[mark[1] :]
+        sets.append((path, new))
+
+
+def _encode(change: Change) -> Any:
+    if isinstance(change, Same):
+        return None
+    if isinstance(change, Whole):
+        return {"whole": change.value}
+    return {"sets": [[list(p), v] for p, v in change.sets], "deletes": [list(p) for p in change.deletes]}
+
+
+def _decode(item: Any) -> Change:
+    if item is None:
+        return SAME
+    if "whole" in item:
+        return Whole(item["whole"])
+    return Edits(
+        tuple((tuple(p), v) for p, v in item["sets"]), tuple(tuple(p) for p in item.get("deletes", []))
+    )

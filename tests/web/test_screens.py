@@ -1,0 +1,155 @@
+"""Screens cost what the API costs: a board is drawn once for every process, and a tick sends what changed.
+
+Two app instances on one cache directory stand for two gunicorn workers (or two machines on one Redis).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboard.core.clock import FixedClock
+from dashboard.core.settings import load_settings
+from dashboard.perf.client import is_tick, update_body
+from tests.support.dash_callbacks import restore_callbacks
+
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:\s*The dash_table.DataTable will be removed:DeprecationWarning"
+)
+
+DASH = "/_dash-update-component"
+PATCH = "__dash_patch_update"
+
+
+def _app(district: str, tmp_path: Path, clock: FixedClock) -> Any:
+    from dashboard.web.app import create_app
+
+    restore_callbacks()
+    settings = load_settings(
+        env={},
+        DATABASE_URL=district,
+        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
+        CACHE_DIR=str(tmp_path / "cache"),  # shared by both apps, as by the workers of one machine
+        BACKGROUND_REFRESH="off",
+    )
+    app = create_app(settings, clock=clock)
+    assert app.server.test_client().get("/").status_code == 200
+    return app
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(dt.datetime.now(dt.UTC).replace(second=5, microsecond=0))
+
+
+@pytest.fixture
+def apps(district: str, tmp_path: Path, clock: FixedClock) -> tuple[Any, Any]:
+    return _app(district, tmp_path, clock), _app(district, tmp_path, clock)
+
+
+def _tick(app: Any, store: str, last_key: str | None, view: str = "") -> tuple[int, dict[str, Any], int]:
+    """(status, outputs by component, body size) of the tick of the callback keyed by ``store``."""
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if is_tick(d) and any(s["id"] == store for s in d.get("state", [])))
+    body = update_body(dep, view, last_key)
+    response = client.post(DASH, json=body)
+    if response.status_code != 200:
+        return response.status_code, {}, 0
+    return 200, response.get_json()["response"], len(response.data)
+
+
+def test_two_workers_draw_a_wall_board_once(apps: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import callbacks.wall as wall
+
+    drawn: list[str] = []
+    real = wall.render_wall
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        drawn.append("wall")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wall, "render_wall", counting)
+    first, second = apps
+    status, one, _size = _tick(first, "wall-key", None)
+    assert status == 200 and drawn == ["wall"]
+    status, two, _size = _tick(second, "wall-key", None)
+    assert status == 200 and drawn == ["wall"]  # the other worker served the same drawing
+    assert one == two
+    assert one["wall-saved"]["data"]["query"] == ""  # the browser's copy, with the view it belongs to
+
+
+def test_a_tick_that_moves_numbers_sends_patches(apps: tuple[Any, Any], clock: FixedClock) -> None:
+    """A new minute ages the open cases: numbers move, the maps' geometry does not. The answer to a
+    screen showing the last board patches the numbers; a screen with nothing gets the whole board."""
+    first, second = apps
+    status, whole, whole_size = _tick(first, "wall-key", None)
+    assert status == 200
+    key = whole["wall-key"]["data"]
+    assert _tick(second, "wall-key", key)[0] == 204  # nothing new: nothing sent
+    clock.advance(minutes=1)
+    status, tick, tick_size = _tick(second, "wall-key", key)
+    assert status == 200 and tick["wall-key"]["data"] != key
+    figures = {c: v["figure"] for c, v in tick.items() if "figure" in v}
+    assert figures, "a new minute moves some figure"
+    assert all(PATCH in fig for fig in figures.values()), "figures are patched, not sent whole"
+    assert "geojson" not in json.dumps({c: v for c, v in tick.items() if c != "wall-saved"})
+    # The browser's local copy of the data is refreshed once a minute, whole: here a new minute began.
+    assert tick["wall-saved-key"]["data"] == tick["wall-key"]["data"]
+    assert PATCH not in tick["wall-saved"]["data"]
+    figures_size = len(json.dumps(figures))
+    assert figures_size < whole_size / 10
+    # Another screen that already holds this minute's copy gets the figures' patches alone.
+    client = second.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if any(s["id"] == "wall-key" for s in d.get("state", [])))
+    body = update_body(dep, "", key)
+    new_key = tick["wall-key"]["data"]
+    body["state"] = [{**s, "value": new_key} if s["id"] == "wall-saved-key" else s for s in body["state"]]
+    answer = client.post(DASH, json=body)
+    assert "wall-saved" not in answer.get_json()["response"]
+    assert len(answer.data) < tick_size / 2 and len(answer.data) < whole_size / 10
+    # A page does the same: its board once, then only what moved.
+    status, page, page_size = _tick(first, "bl-key", None)
+    assert status == 200
+    clock.advance(minutes=1)
+    status, moved, moved_size = _tick(second, "bl-key", page["bl-key"]["data"])
+    assert status == 200 and moved_size < page_size
+    assert all(PATCH in v.get("figure", {PATCH: 1}) for v in moved.values())
+
+
+def test_a_screen_whose_local_copy_is_another_keeps_getting_it_whole(
+    apps: tuple[Any, Any], clock: FixedClock
+) -> None:
+    """The copy in local storage is patched only from the copy the screen holds."""
+    first, _second = apps
+    _status, whole, _size = _tick(first, "wall-key", None)
+    key = whole["wall-key"]["data"]
+    clock.advance(minutes=1)
+    client = first.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if any(s["id"] == "wall-key" for s in d.get("state", [])))
+    body = update_body(dep, "", key)
+    body["state"] = [{**s, "value": "another"} if s["id"] == "wall-saved-key" else s for s in body["state"]]
+    saved = client.post(DASH, json=body).get_json()["response"]["wall-saved"]["data"]
+    assert PATCH not in saved and saved["snapshot"]["kpis"] and saved["query"] == ""
+
+
+def test_a_screen_that_showed_its_local_copy_gets_the_whole_board(
+    apps: tuple[Any, Any], clock: FixedClock
+) -> None:
+    """After the local copy (key "local", set by the wall when the server had nothing, and by the local
+    copy's callback), and after a reload (no key), the answer is whole: a patch needs the server's board
+    under it, and applied to another one it would mix the two and keep the banner up."""
+    first, second = apps
+    _status, whole, _size = _tick(first, "wall-key", None)
+    assert PATCH not in json.dumps(whole)
+    clock.advance(minutes=1)
+    for last_key in ("local", None):
+        status, answer, _size = _tick(second, "wall-key", last_key)
+        assert status == 200 and PATCH not in json.dumps(answer), last_key
+        assert answer["wall-kpis"]["children"] and answer["wall-banner"]["hidden"] is True
