@@ -2,29 +2,46 @@
 
 Units and boundaries change only with re-districting, so they are read once per process and kept
 for ``TTL_SECONDS`` (an explicit, bounded cache object owned by the service, not a module global).
+
+With a ``durable`` store (the service's shared cache: on disk or Redis, so it outlives a restart), each
+read also leaves a copy there for ``DURABLE_SECONDS``; when the source cannot be read, that copy
+answers. A wall reloaded during an outage then draws its map over the boundaries it had, under the
+stale banner, instead of an empty panel: boundaries do not go stale the way figures do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
 
 from dashboard.source import schema
 
 TTL_SECONDS = 600
+DURABLE_SECONDS = 30 * 24 * 3600
 ILLUSTRATIVE_NOTE = "示意边界，非法定界线 / Illustrative boundaries, not legal"
 
 
-class UnitDirectory:
-    """Child units and map geometry of the source, cached for a few minutes."""
+class DurableStore(Protocol):
+    """What the directory needs of a shared cache (``dashboard.service.cache.SharedCache`` has it)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def get(self, key: str) -> Any: ...
+
+    def set(self, key: str, value: Any, ttl: int) -> None: ...
+
+
+class UnitDirectory:
+    """Child units and map geometry of the source, cached for a few minutes (see the module's note on
+    ``durable``)."""
+
+    def __init__(self, engine: Engine, durable: DurableStore | None = None) -> None:
         self.engine = engine
+        self.durable = durable
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Any]] = {}
 
@@ -34,10 +51,32 @@ class UnitDirectory:
             hit = self._cache.get(key)
             if hit and now - hit[0] < TTL_SECONDS:
                 return hit[1]
-        value = compute()
+        try:
+            value = compute()
+        except Exception:
+            kept = self._durable_copy(key)
+            if kept is None:
+                raise
+            return kept  # not kept in memory: the next call tries the source again
         with self._lock:
             self._cache[key] = (now, value)
+        self._keep(key, value)
         return value
+
+    def _durable_copy(self, key: str) -> Any:
+        if self.durable is None:
+            return None
+        try:
+            return self.durable.get(f"units:{key}")
+        except Exception:  # the cache is away too: the caller's error stands
+            return None
+
+    def _keep(self, key: str, value: Any) -> None:
+        if self.durable is None:
+            return
+        # A copy for a later outage is a nicety: this answer stands without it.
+        with contextlib.suppress(Exception):
+            self.durable.set(f"units:{key}", value, DURABLE_SECONDS)
 
     def children(self, code: str) -> list[dict[str, str]]:
         """Villages of a town (9 digits) or grids of a village (12 digits), as code/name_zh/name_en."""

@@ -57,7 +57,10 @@ def create_app(
     if service is None:
         service = create_service(settings, clock=clock)
     # One pool on the source per process: the service's, also behind the units and the event list.
-    install_context(server, AppContext(service, settings, clock, UnitDirectory(service.source_engine)))
+    install_context(
+        server,
+        AppContext(service, settings, clock, UnitDirectory(service.source_engine, durable=service.cache)),
+    )
 
     server.register_blueprint(api)
     server.register_blueprint(downloads)

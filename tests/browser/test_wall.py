@@ -614,7 +614,9 @@ const box = first ? first.getBoundingClientRect() : null;
 const small = Array.from(document.querySelectorAll('.kpi-label, .kpi-value, .nav-link, .wall-panel-title'))
   .filter(e => e.offsetParent !== null && e.textContent.trim())
   .map(e => parseFloat(getComputedStyle(e).fontSize)).filter(px => px < 12);
-return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+const title = document.querySelector('.brand h1, .wall-brand h1');
+const lines = title ? title.getBoundingClientRect().height / (parseFloat(getComputedStyle(title).fontSize) * 1.2) : 0;
+return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, title_lines: lines,
         kpi_bottom: box ? box.bottom : null, kpi_px: first ? parseFloat(getComputedStyle(first).fontSize) : 0,
         small: small.length};
 """
@@ -640,6 +642,7 @@ def test_a_phone_reads_the_headline_figures_on_the_first_screen(live_server: Ser
             found = d.execute_script(PHONE_PROBE)
             assert found["inner"] == width and found["scroll"] <= width, (path, found)
             assert found["small"] == 0, (path, found)
+            assert 0 < found["title_lines"] <= 3, (path, found)  # not squeezed to a character a line
             if path != "/backlog":
                 assert found["kpi_bottom"] is not None and found["kpi_bottom"] <= height, (path, found)
                 assert found["kpi_px"] >= 20, (path, found)
