@@ -614,7 +614,7 @@ const box = first ? first.getBoundingClientRect() : null;
 const small = Array.from(document.querySelectorAll('.kpi-label, .kpi-value, .nav-link, .wall-panel-title'))
   .filter(e => e.offsetParent !== null && e.textContent.trim())
   .map(e => parseFloat(getComputedStyle(e).fontSize)).filter(px => px < 12);
-const title = document.querySelector('.brand h1, .wall-brand h1');
+const title = Array.from(document.querySelectorAll('.brand h1, .wall-brand h1')).find(e => e.offsetParent !== null);
 const lines = title ? title.getBoundingClientRect().height / (parseFloat(getComputedStyle(title).fontSize) * 1.2) : 0;
 return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, title_lines: lines,
         kpi_bottom: box ? box.bottom : null, kpi_px: first ? parseFloat(getComputedStyle(first).fontSize) : 0,
