@@ -45,7 +45,7 @@ from typing import IO
 from dashboard.core.progress import Progress
 from dashboard.core.settings import ROOT
 from dashboard.perf.screenshots import THUMB_WIDTH, Browser, open_browser, thumbnail
-from dashboard.perf.server import free_port, port_open
+from dashboard.perf.server import free_port, port_open, stop_process_group
 
 SERVE_ENTRY = "import sys; from dashboard.cli import main; sys.exit(main(sys.argv[1:]))"
 HALL_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -181,14 +181,7 @@ class DashboardProcess:
 
     def stop(self) -> None:
         """Ctrl-C (the server then stops its feed), and the whole process group if it lingers."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_process_group(self.proc, signal.SIGINT, grace=20)
         with contextlib.suppress(ProcessLookupError):  # a feed child left behind
             os.killpg(self.proc.pid, signal.SIGTERM)
         self._log.close()

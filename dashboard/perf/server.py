@@ -174,6 +174,21 @@ def wsgi_app() -> Any:
     return create_app(settings, clock=clock, service=service).server
 
 
+def stop_process_group(proc: subprocess.Popen[bytes], first: signal.Signals, grace: float) -> None:
+    """Send ``first`` to ``proc``'s process group (it was started in a session of its own), wait up to
+    ``grace`` seconds, then kill the group."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, first)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 class Server:
     """gunicorn serving :func:`wsgi_app` on a free local port, in its own process group."""
 
@@ -255,13 +270,5 @@ class Server:
         return children(self.proc.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_process_group(self.proc, signal.SIGTERM, grace=15)
         self.logfile.close()

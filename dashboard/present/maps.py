@@ -233,7 +233,8 @@ def stage_map(
                 **hover,
             }
         )
-    marked = [code for code in locations if code in set(outlined)]
+    alerted = set(outlined)
+    marked = [code for code in locations if code in alerted]
     if marked:
         data.append(
             {
