@@ -28,7 +28,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 from sqlalchemy import Connection, select, update
 
-from dashboard.ingest.coords import WGS84, parse_crs, to_wgs84
+from dashboard.core.progress import Progress
+from dashboard.ingest.coords import WGS84, Transform, parse_crs, to_wgs84
 from dashboard.ingest.results import RowError
 from dashboard.source import schema
 
@@ -271,15 +272,15 @@ def checked_shape(geometry: dict[str, Any] | None) -> tuple[BaseGeometry, str | 
     return repaired, f"repaired invalid rings ({reason})"
 
 
-def converted(geom: BaseGeometry, crs: str) -> BaseGeometry:
-    """``geom`` in WGS 84 longitude/latitude; ValueError when the coordinates do not fit ``crs``."""
+def converted(geom: BaseGeometry, crs: str, transform: Transform | None) -> BaseGeometry:
+    """``geom`` in WGS 84 longitude/latitude through ``transform`` (``to_wgs84(crs)``, made once per file:
+    building a pyproj transformer costs milliseconds); ValueError when the coordinates do not fit ``crs``."""
     if crs in {WGS84, "EPSG:4490"} and _looks_projected(geom):
         minx, miny = geom.bounds[:2]
         raise ValueError(
             f"coordinates ({minx:.0f}, {miny:.0f}) are projected, not longitude/latitude: give the system "
             "with --crs, e.g. --crs EPSG:4549 (CGCS2000 / 3-degree Gauss-Kruger CM 120E)"
         )
-    transform = to_wgs84(crs)
     if transform is not None:
         geom = shapely.transform(geom, lambda xy: _stack(transform(xy[:, 0], xy[:, 1])))
     if _looks_projected(geom):
@@ -319,7 +320,13 @@ def _rounded(value: Any) -> Any:
 
 
 def import_boundaries(
-    conn: Connection, path: Path, *, crs: str | None, code_field: str | None, errors: list[RowError]
+    conn: Connection,
+    path: Path,
+    *,
+    crs: str | None,
+    code_field: str | None,
+    errors: list[RowError],
+    progress: bool = False,
 ) -> BoundaryReport | None:
     """Check ``path``'s features and write their shapes on ``conn``; problems go to ``errors``.
 
@@ -333,7 +340,8 @@ def import_boundaries(
         return None
     report.features = len(layer.features)
     units = Units.load(conn)
-    shapes = dict(_shapes(path.name, layer, units, system, code_field, report, errors))
+    with Progress(f"check {path.name}", len(layer.features), enabled=progress) as bar:
+        shapes = dict(_shapes(path.name, layer, units, system, code_field, report, errors, bar))
     if any(e.file == path.name for e in errors):
         return None
     _write(conn, shapes, units, report)
@@ -348,9 +356,12 @@ def _shapes(
     code_field: str | None,
     report: BoundaryReport,
     errors: list[RowError],
+    bar: Progress,
 ) -> Iterator[tuple[str, str]]:
     seen: dict[str, int] = {}
+    transform = to_wgs84(crs)
     for f in layer.features:
+        bar.advance()
         code = feature_code(f.properties, code_field)
         if code is None:
             fields = code_field or "/".join(CODE_FIELDS[:6])
@@ -365,7 +376,7 @@ def _shapes(
             continue
         try:
             geom, warning = checked_shape(f.geometry)
-            geom = converted(geom, crs)
+            geom = converted(geom, crs, transform)
         except ValueError as exc:
             errors.append(RowError(file, f.line, code, str(exc)))
             continue

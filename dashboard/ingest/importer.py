@@ -126,7 +126,11 @@ def import_files(
                     r
                     for p in shapes
                     if not errors
-                    and (r := import_boundaries(conn, p, crs=crs, code_field=code_field, errors=errors))
+                    and (
+                        r := import_boundaries(
+                            conn, p, crs=crs, code_field=code_field, errors=errors, progress=progress
+                        )
+                    )
                 ]
                 if errors:
                     raise ImportFailed(sorted(errors, key=_error_order(paths)))
