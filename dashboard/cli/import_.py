@@ -2,6 +2,7 @@
 
     python -m dashboard import units.csv grids.xlsx events.csv      # tables inferred from the headers
     python -m dashboard import --table event --dry-run 事件.csv       # check only, write nothing
+    python -m dashboard import 镇街边界.zip --crs EPSG:4549          # real boundaries (shapefile, GeoJSON)
 
 Every bad row is reported (file, line, column, reason) and then nothing is written; see
 :mod:`dashboard.ingest.importer` for the file format. When the import wrote events, actions or
@@ -16,14 +17,23 @@ import sys
 from pathlib import Path
 
 from dashboard.cli.common import add_database_argument, database_url
+from dashboard.ingest.boundaries import CODE_FIELDS
+from dashboard.ingest.coords import CHOICES, parse_crs
 from dashboard.ingest.importer import import_files
 from dashboard.ingest.results import ImportFailed, print_errors
 from dashboard.ingest.rollups import update_after_import
 from dashboard.ingest.specs import SPECS
+from dashboard.source.units import TTL_SECONDS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="CSV or XLSX files")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="CSV or XLSX files; boundaries as GeoJSON (.geojson/.json) or shapefiles (.shp or a .zip)",
+    )
     add_database_argument(parser)
     parser.add_argument(
         "--table",
@@ -39,6 +49,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "targets DASHBOARD_DATABASE_URL)",
     )
     parser.add_argument("--no-rollups", action="store_true", help="leave the dashboard's rollups alone")
+    parser.add_argument(
+        "--crs",
+        default=None,
+        help=f"coordinates of boundary files: {CHOICES} (default: the file's .prj or crs member, else wgs84)",
+    )
+    parser.add_argument(
+        "--code-field",
+        default=None,
+        help="the property that holds each boundary's unit code (default: the first of "
+        f"{', '.join(CODE_FIELDS)})",
+    )
 
 
 def rollup_store_of(args: argparse.Namespace, url: str) -> str | None:
@@ -58,8 +79,19 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     url = database_url(args)
     try:
+        crs = parse_crs(args.crs) if args.crs else None
+    except ValueError as exc:
+        print(f"import: --crs: {exc}", file=sys.stderr)
+        return 2
+    try:
         report = import_files(
-            url, list(args.paths), table=args.table, dry_run=args.dry_run, progress=progress
+            url,
+            list(args.paths),
+            table=args.table,
+            dry_run=args.dry_run,
+            progress=progress,
+            crs=crs,
+            code_field=args.code_field,
         )
     except ImportFailed as exc:
         print_errors(exc.errors)
@@ -67,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for f in report.files:
         print(f.summary())
+    for b in report.boundaries:
+        print(b.summary())
+    if report.boundaries and not report.dry_run:
+        print(
+            f"boundaries: a running dashboard draws them within {TTL_SECONDS // 60} minutes (its boundary cache)"
+        )
     if report.dry_run:
         print("dry run: checked, nothing written")
         return 0

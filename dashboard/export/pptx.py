@@ -120,12 +120,12 @@ PANEL_NOTES: dict[str, tuple[str, str]] = {
     ),
     "on_duty": ("当前在岗巡防力量。", "Patrol forces on duty now."),
     "backlog_map": (
-        "各单位在办事件分布图；边界为示意，非法定界线。",
-        "Open cases per unit; illustrative boundaries.",
+        "各单位每千名常住人口在办事件数。",
+        "Open cases per 1,000 residents, per unit.",
     ),
     "patrol_map": (
-        "各单位距上次有效巡查的时间；边界为示意，非法定界线。",
-        "Time since the last valid patrol per unit; illustrative boundaries.",
+        "各网格距上次有效巡查的小时数。",
+        "Hours since the last valid patrol, per grid.",
     ),
     "town_ranking": ("镇街排名：按表中指标排序。", "Towns ranked by the figures in the table."),
     "dept_ranking": ("承办部门排名：按表中指标排序。", "Departments ranked by the figures in the table."),

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import DBAPIError
 
 from dashboard.core.progress import Progress
+from dashboard.ingest.boundaries import import_boundaries, is_boundary_file
 from dashboard.ingest.job import FileJob, check_duplicates, convert_rows, map_headers
 from dashboard.ingest.reading import FileProblem, read_file
 from dashboard.ingest.references import RESOLVERS
@@ -81,6 +82,12 @@ def _check_tables(engine: Engine, jobs: Sequence[FileJob]) -> None:
             raise ValueError(f"table {name!r} does not exist on this database: run init-db first")
 
 
+def _check_boundary_tables(engine: Engine) -> None:
+    inspector = inspect(engine)
+    if not (inspector.has_table("admin_unit") and inspector.has_table("grid")):
+        raise ValueError("boundaries need the admin_unit and grid tables on this database: run init-db first")
+
+
 def import_files(
     url: str,
     paths: list[Path],
@@ -88,21 +95,43 @@ def import_files(
     table: str | None = None,
     dry_run: bool = False,
     progress: bool = False,
+    crs: str | None = None,
+    code_field: str | None = None,
 ) -> ImportReport:
-    """Import ``paths`` in one transaction; raise :class:`ImportFailed` (nothing written) on any error."""
+    """Import ``paths`` in one transaction; raise :class:`ImportFailed` (nothing written) on any error.
+
+    Boundary files (GeoJSON, shapefiles: :mod:`dashboard.ingest.boundaries`) go last, so they may name
+    units the same import adds; ``crs`` and ``code_field`` apply to them."""
     errors: list[RowError] = []
-    jobs = [job for p in paths if (job := _open_job(Path(p), table, errors)) is not None]
+    shapes = [Path(p) for p in paths if is_boundary_file(Path(p))]
+    for p in shapes:
+        if not p.is_file():
+            raise ValueError(f"{p}: no such file")
+    tables = [Path(p) for p in paths if not is_boundary_file(Path(p))]
+    jobs = [job for p in tables if (job := _open_job(p, table, errors)) is not None]
     jobs.sort(key=lambda j: ORDER.index(j.spec.name))  # stable: same-table files keep their order
     if table:
         resolve_table_name(table)  # a typo in --table is a usage error, not a file error
     engine = make_writer_engine(url)
     try:
         _check_tables(engine, jobs)
+        if shapes:
+            _check_boundary_tables(engine)
         with engine.connect() as conn:
             trans = conn.begin()
             try:
                 for job in jobs:
                     _process(job, conn, progress=progress)
+                drawn = [
+                    r
+                    for p in shapes
+                    if not errors
+                    and (
+                        r := import_boundaries(
+                            conn, p, crs=crs, code_field=code_field, errors=errors, progress=progress
+                        )
+                    )
+                ]
                 if errors:
                     raise ImportFailed(sorted(errors, key=_error_order(paths)))
             except BaseException:
@@ -114,7 +143,7 @@ def import_files(
                 trans.commit()
     finally:
         engine.dispose()
-    return ImportReport([j.report for j in jobs if j.report is not None], dry_run)
+    return ImportReport([j.report for j in jobs if j.report is not None], dry_run, drawn)
 
 
 def _error_order(paths: Sequence[Path]) -> Callable[[RowError], tuple]:

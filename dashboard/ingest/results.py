@@ -61,6 +61,7 @@ class ImportReport:
 
     files: list[FileReport]
     dry_run: bool
+    boundaries: list[Any] = field(default_factory=list)  # dashboard.ingest.boundaries.BoundaryReport
 
     @property
     def inserted(self) -> int:

@@ -293,6 +293,8 @@ def from_spec(
             return empty_figure("暂无数据" if lang == "zh" else "No data", variant)
         values = spec.series[0].values if spec.series else []
         classes = "颜色按分位分级" if lang == "zh" else "colours in quantile classes"
+        # The boundary note stands while any unit drawn has a generated shape; real ones drop it.
+        boundary_note = spec.note if (geojson.get("properties") or {}).get("illustrative", True) else None
         return maps.stage_map(
             geojson,
             spec.codes,
@@ -302,7 +304,7 @@ def from_spec(
             outlined=spec.map_outlined,
             variant=variant,
             legend_title=spec.series[0].name if spec.series else "",
-            note=f"{spec.note} · {classes}" if spec.note else classes,
+            note=f"{boundary_note} · {classes}" if boundary_note else classes,
         )
     if spec.is_empty:
         return empty_figure("暂无数据" if lang == "zh" else "No data", variant)

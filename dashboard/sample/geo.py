@@ -13,10 +13,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dashboard.source.units import ILLUSTRATIVE_NOTE  # one wording for the sample and the maps
+
 Point = tuple[float, float]  # (lng, lat)
 Polygon = list[Point]  # convex, counter-clockwise, not closed
 
-ILLUSTRATIVE_NOTE = "示意边界，非法定界线 / Illustrative boundaries, not legal"
 KM_PER_DEG = 111.32
 _REF_LAT = 30.1  # Xiaoshan's latitude: one scale factor is precise enough for illustrative areas
 
@@ -155,10 +156,13 @@ def split_by_weights(poly: Polygon, weights: Sequence[float]) -> list[Polygon]:
 
 
 def geometry_json(poly: Sequence[Point]) -> str:
-    """A GeoJSON Polygon geometry string (closed ring, 6 decimals ≈ 0.1 m)."""
+    """A GeoJSON Polygon geometry string (closed ring, 6 decimals ≈ 0.1 m).
+
+    It carries the foreign member ``"illustrative": true`` (RFC 7946 §6.1): the maps show the 示意 note
+    while any unit they draw has a generated shape, and an imported real boundary has no such member."""
     ring = [[round(x, 6), round(y, 6)] for x, y in poly]
     ring.append(ring[0])
-    return json.dumps({"type": "Polygon", "coordinates": [ring]}, separators=(",", ":"))
+    return json.dumps({"type": "Polygon", "coordinates": [ring], "illustrative": True}, separators=(",", ":"))
 
 
 def polygon_from_geojson(text: str) -> Polygon:

@@ -96,7 +96,12 @@ admin_unit = Table(
     Column("population", Integer, nullable=True, comment="常住人口 (approximate)"),
     Column("households", Integer, nullable=True, comment="户数"),
     Column("area_km2", Double, nullable=True, comment="面积"),
-    Column("boundary_geojson", Text, nullable=True, comment="边界 (GeoJSON geometry; illustrative)"),
+    Column(
+        "boundary_geojson",
+        Text,
+        nullable=True,
+        comment="边界 (GeoJSON geometry, WGS 84; a generated shape is marked illustrative)",
+    ),
     comment="行政区划 / 功能区: district → 镇街 → 村社",
 )
 Index("ix_admin_unit_parent", admin_unit.c.parent_code, admin_unit.c.level)
@@ -120,7 +125,12 @@ grid = Table(
     Column("worker_staff_id", Integer, nullable=True, comment="专职网格员"),
     Column("center_lng", Double, nullable=False),
     Column("center_lat", Double, nullable=False),
-    Column("boundary_geojson", Text, nullable=True, comment="边界 (GeoJSON geometry; illustrative)"),
+    Column(
+        "boundary_geojson",
+        Text,
+        nullable=True,
+        comment="边界 (GeoJSON geometry, WGS 84; a generated shape is marked illustrative)",
+    ),
     Column("status", String(12), nullable=False, default="ACTIVE", comment="ACTIVE | RETIRED"),
     comment="网格 (基础网格 / 专属网格)",
 )

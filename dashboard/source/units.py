@@ -118,20 +118,25 @@ class UnitDirectory:
                 if parent:
                     query = query.where(u.c.parent_code == parent)
                 rows = conn.execute(query).all()
-        features = [
-            {
-                "type": "Feature",
-                "properties": {"code": code, "name": name},
-                "geometry": clockwise(json.loads(geometry)),
-            }
-            for code, name, geometry in rows
-            if geometry
-        ]
+        features = [_feature(code, name, geometry) for code, name, geometry in rows if geometry]
+        illustrative = any(f["properties"]["illustrative"] for f in features)
         return {
             "type": "FeatureCollection",
             "features": features,
-            "properties": {"illustrative": True, "note": ILLUSTRATIVE_NOTE},
+            "properties": {"illustrative": illustrative, "note": ILLUSTRATIVE_NOTE if illustrative else None},
         }
+
+
+def _feature(code: str, name: str, geometry_text: str) -> dict[str, Any]:
+    """A unit's map feature; ``illustrative`` when its shape was generated (the sample marks its shapes,
+    ``dashboard.sample.geo.geometry_json``), not when it was imported from a real boundary file."""
+    geometry = json.loads(geometry_text)
+    illustrative = bool(geometry.pop("illustrative", False))
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "name": name, "illustrative": illustrative},
+        "geometry": clockwise(geometry),
+    }
 
 
 def _signed_area(ring: list[list[float]]) -> float:
