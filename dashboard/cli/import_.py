@@ -3,6 +3,7 @@
     python -m dashboard import units.csv grids.xlsx events.csv      # tables inferred from the headers
     python -m dashboard import --table event --dry-run 事件.csv       # check only, write nothing
     python -m dashboard import 镇街边界.zip --crs EPSG:4549          # real boundaries (shapefile, GeoJSON)
+    python -m dashboard import --profile sipingtai.toml 事件导出.xlsx  # one system's headers and values
 
 Every bad row is reported (file, line, column, reason) and then nothing is written; see
 :mod:`dashboard.ingest.importer` for the file format. When the import wrote events, actions or
@@ -50,6 +51,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-rollups", action="store_true", help="leave the dashboard's rollups alone")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a column-mapping profile (TOML) for one system's headers and values, e.g. "
+        "dashboard/ingest/examples/sipingtai.toml",
+    )
+    parser.add_argument(
         "--crs",
         default=None,
         help=f"coordinates of boundary files: {CHOICES} (default: the file's .prj or crs member, else wgs84)",
@@ -92,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             crs=crs,
             code_field=args.code_field,
+            profile=args.profile,
         )
     except ImportFailed as exc:
         print_errors(exc.errors)

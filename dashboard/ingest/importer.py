@@ -26,7 +26,9 @@ from sqlalchemy.exc import DBAPIError
 
 from dashboard.core.progress import Progress
 from dashboard.ingest.boundaries import import_boundaries, is_boundary_file
+from dashboard.ingest.derive import fill_times_from_actions, missing_intermediate_times
 from dashboard.ingest.job import FileJob, check_duplicates, convert_rows, map_headers
+from dashboard.ingest.profiles import Profile, load_profile
 from dashboard.ingest.reading import FileProblem, read_file
 from dashboard.ingest.references import RESOLVERS
 from dashboard.ingest.results import FileReport, ImportFailed, ImportReport, RowError
@@ -35,7 +37,9 @@ from dashboard.ingest.upsert import table_values, upsert
 from dashboard.source.engines import make_writer_engine
 
 
-def _open_job(path: Path, table: str | None, errors: list[RowError]) -> FileJob | None:
+def _open_job(
+    path: Path, table: str | None, errors: list[RowError], profile: Profile | None = None
+) -> FileJob | None:
     """Read and map one file; a file that cannot be read becomes an error, not an exception."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -45,12 +49,14 @@ def _open_job(path: Path, table: str | None, errors: list[RowError]) -> FileJob 
         errors.append(RowError(path.name, exc.line, "", exc.reason))
         return None
     try:
-        name = resolve_table_name(table) if table else infer_table(raw.headers, path.name)
+        extra = profile.header_map if profile else None
+        name = resolve_table_name(table) if table else infer_table(raw.headers, path.name, extra)
     except ValueError as exc:
         errors.append(RowError(path.name, raw.header_line, "", str(exc).removeprefix(f"{path.name}: ")))
         return None
     spec = SPECS[name]
-    job = FileJob(path, spec, raw, {}, {}, errors, report=FileReport(path.name, name, rows=len(raw.rows)))
+    report = FileReport(path.name, name, rows=len(raw.rows))
+    job = FileJob(path, spec, raw, {}, {}, errors, report=report, profile=profile)
     map_headers(job)
     return job
 
@@ -82,6 +88,23 @@ def _check_tables(engine: Engine, jobs: Sequence[FileJob]) -> None:
             raise ValueError(f"table {name!r} does not exist on this database: run init-db first")
 
 
+def _times_from_action_log(conn: Connection, jobs: Sequence[FileJob]) -> None:
+    """Intermediate times the events lacked, taken from the action log once every file is written."""
+    for job in jobs:
+        if job.spec.name != "event" or job.report is None:
+            continue
+        lacking = [
+            str(r.values["event_no"])
+            for r in job.rows
+            if missing_intermediate_times(r.values.get("status"), r.values)
+        ]
+        filled = fill_times_from_actions(conn, lacking)
+        for column, count in filled.items():
+            job.report.derived[f"{column} from the action log"] = count
+        if filled:  # these rows changed after their upsert: the rollups must read them again
+            job.report.updated_keys.extend((no,) for no in lacking)
+
+
 def _check_boundary_tables(engine: Engine) -> None:
     inspector = inspect(engine)
     if not (inspector.has_table("admin_unit") and inspector.has_table("grid")):
@@ -97,18 +120,21 @@ def import_files(
     progress: bool = False,
     crs: str | None = None,
     code_field: str | None = None,
+    profile: Path | None = None,
 ) -> ImportReport:
     """Import ``paths`` in one transaction; raise :class:`ImportFailed` (nothing written) on any error.
 
     Boundary files (GeoJSON, shapefiles: :mod:`dashboard.ingest.boundaries`) go last, so they may name
-    units the same import adds; ``crs`` and ``code_field`` apply to them."""
+    units the same import adds; ``crs`` and ``code_field`` apply to them. ``profile`` is a column-mapping
+    profile (:mod:`dashboard.ingest.profiles`) for the table files."""
+    mapping = load_profile(Path(profile), {n: set(s.fields) for n, s in SPECS.items()}) if profile else None
     errors: list[RowError] = []
     shapes = [Path(p) for p in paths if is_boundary_file(Path(p))]
     for p in shapes:
         if not p.is_file():
             raise ValueError(f"{p}: no such file")
     tables = [Path(p) for p in paths if not is_boundary_file(Path(p))]
-    jobs = [job for p in tables if (job := _open_job(p, table, errors)) is not None]
+    jobs = [job for p in tables if (job := _open_job(p, table, errors, mapping)) is not None]
     jobs.sort(key=lambda j: ORDER.index(j.spec.name))  # stable: same-table files keep their order
     if table:
         resolve_table_name(table)  # a typo in --table is a usage error, not a file error
@@ -122,6 +148,8 @@ def import_files(
             try:
                 for job in jobs:
                     _process(job, conn, progress=progress)
+                if not errors:
+                    _times_from_action_log(conn, jobs)
                 drawn = [
                     r
                     for p in shapes

@@ -8,6 +8,7 @@ from typing import Any
 
 from dashboard.core.progress import Progress
 from dashboard.ingest.conversion import convert, is_blank
+from dashboard.ingest.profiles import Profile
 from dashboard.ingest.reading import RawTable, normalise_header
 from dashboard.ingest.results import FileReport, RowError
 from dashboard.ingest.specs import TableSpec
@@ -35,6 +36,7 @@ class FileJob:
     rows: list[Row] = field(default_factory=list)
     report: FileReport | None = None
     n_errors: int = 0
+    profile: Profile | None = None
 
     def error(self, line: int, fieldname: str, reason: str, *, column: str | None = None) -> None:
         column = self.label(fieldname) if column is None else column
@@ -51,10 +53,17 @@ class FileJob:
         row.ok = False
         self.error(row.line, fieldname, reason)
 
+    def warn(self, kind: str, line: int) -> None:
+        """A row accepted under a documented policy (``kind`` says which); counted in the report."""
+        assert self.report is not None
+        self.report.warnings.setdefault(kind, []).append(line)
+
 
 def map_headers(job: FileJob) -> None:
     """Match header cells to fields; report missing required columns and duplicates."""
     hmap = job.spec.header_map()
+    if job.profile is not None:
+        hmap.update(job.profile.header_map(job.spec.name))
     ignored: list[str] = []
     for index, header in enumerate(job.raw.headers):
         name = hmap.get(normalise_header(header))
@@ -90,6 +99,8 @@ def convert_rows(job: FileJob, bar: Progress) -> None:
         else:
             for (index, _name), f in zip(job.columns.items(), fields, strict=True):
                 cell = cells[index] if index < len(cells) else None
+                if job.profile is not None:
+                    cell = job.profile.value(f.name, cell)
                 try:
                     row.values[f.name] = convert(cell, f)
                 except ValueError as exc:

@@ -16,6 +16,15 @@ from sqlalchemy import select as sa_select
 
 from dashboard.core import domain
 from dashboard.ingest.conversion import SHANGHAI
+from dashboard.ingest.derive import (
+    DEPT_NAME_KEPT,
+    FROM_ACTION_LOG,
+    TITLE_DERIVED,
+    boundary_centre,
+    derive_unit_columns,
+    event_title,
+    missing_intermediate_times,
+)
 from dashboard.ingest.job import FileJob, Row
 from dashboard.source import schema
 
@@ -32,6 +41,66 @@ def lookup(conn: Connection, table: Table, key: str, values: Iterable[Any], cols
         for row in conn.execute(sa_select(*columns).where(table.c[key].in_(chunk))):
             found[row[0]] = row
     return found
+
+
+# Reference columns whose export may give a name instead of a code: field → (table, key, name column).
+BY_NAME: dict[str, tuple[Table, str, str]] = {
+    "town_code": (schema.admin_unit, "code", "name_zh"),
+    "village_code": (schema.admin_unit, "code", "name_zh"),
+    "parent_code": (schema.admin_unit, "code", "name_zh"),
+    "grid_code": (schema.grid, "grid_code", "grid_name"),
+    "dispatch_dept_code": (schema.department, "dept_code", "name_zh"),
+    "dept_code": (schema.department, "dept_code", "name_zh"),
+}
+NAMED_BY = "codes given by name"
+
+
+def codes_from_names(job: FileJob, conn: Connection) -> None:
+    """Replace a reference given by its name (城厢街道, 城管局) with its code, when the name is unique.
+
+    A value that is already a known code is left alone; a name two units share is an error that names
+    their codes. Names are looked up in the database (reference rows imported in the same run included)."""
+    for fieldname, (table, key, name_col) in BY_NAME.items():
+        if fieldname not in job.spec.fields or (job.spec.name == "admin_unit" and fieldname != "parent_code"):
+            continue
+        values = {r.values[fieldname] for r in job.rows if r.values.get(fieldname) is not None}
+        if not values:
+            continue
+        known = lookup(conn, table, key, values, ())
+        names = values - set(known)
+        if not names:
+            continue
+        by_name: dict[Any, list[Any]] = {}
+        for code, name in _rows_named(conn, table, key, name_col, names):
+            by_name.setdefault(name, []).append(code)
+        if job.spec.table is table:  # a parent named by a row of the same file
+            for r in job.rows:
+                name, code = r.values.get(name_col), r.values.get(key)
+                if name in names and code is not None and code not in by_name.get(name, []):
+                    by_name.setdefault(name, []).append(code)
+        for r in job.rows:
+            value = r.values.get(fieldname)
+            codes = by_name.get(value) if value in names else None
+            if codes and len(codes) == 1:
+                r.values[fieldname] = codes[0]
+                job.warn(f"{job.label(fieldname)}: {NAMED_BY}", r.line)
+            elif codes:
+                job.bad(
+                    r,
+                    fieldname,
+                    f"the name {value!r} is shared by {', '.join(sorted(map(str, codes)))}: give the code",
+                )
+
+
+def _rows_named(conn: Connection, table: Table, key: str, name_col: str, names: set[Any]) -> list[Any]:
+    wanted = sorted(names, key=str)
+    out: list[Any] = []
+    for start in range(0, len(wanted), CHUNK):
+        query = sa_select(table.c[key], table.c[name_col]).where(
+            table.c[name_col].in_(wanted[start : start + CHUNK])
+        )
+        out.extend(conn.execute(query).all())
+    return out
 
 
 def _check_refs(
@@ -87,13 +156,19 @@ def _towns(job: FileJob, conn: Connection) -> None:
 
 
 def resolve_admin_unit(job: FileJob, conn: Connection) -> None:
-    """Parents exist; validity dates in order."""
+    """Parents exist; validity dates in order; optional columns derived (:mod:`dashboard.ingest.derive`)."""
+    codes_from_names(job, conn)
     _check_refs(job, conn, "parent_code", schema.admin_unit, "code", "parent unit", self_key="code")
+    for r in job.rows:
+        if r.ok:
+            derive_unit_columns(job, r)
     _ordered(job, "valid_from", "valid_to")
 
 
 def resolve_grid(job: FileJob, conn: Connection) -> None:
-    """Villages exist; the town is taken from the village when not given."""
+    """Villages exist; the town is taken from the village when not given; a grid without a type is a
+    基础网格 (the ordinary kind: 专属网格 are the few an export names)."""
+    codes_from_names(job, conn)
     villages = _check_refs(job, conn, "village_code", schema.admin_unit, "code", "village")
     parents = lookup(conn, schema.admin_unit, "code", villages, ("parent_code",))
     for r in job.rows:
@@ -102,6 +177,15 @@ def resolve_grid(job: FileJob, conn: Connection) -> None:
             r.values["town_code"] = parents[village]._mapping["parent_code"]
     _towns(job, conn)
     _missing_derived(job, ["town_code"], "and the village has no parent town")
+    for r in job.rows:
+        if r.ok and r.values.get("center_lng") is None and r.values.get("boundary_geojson"):
+            centre = boundary_centre(str(r.values["boundary_geojson"]))
+            if centre is not None:
+                r.values["center_lng"], r.values["center_lat"] = centre
+                job.warn(f"{job.label('center_lng')}: the boundary's centre", r.line)
+        if r.ok and not r.values.get("grid_type"):
+            r.values["grid_type"] = "基础网格"
+            job.warn(f"{job.label('grid_type')}: taken as 基础网格", r.line)
 
 
 def resolve_department(job: FileJob, conn: Connection) -> None:
@@ -109,22 +193,31 @@ def resolve_department(job: FileJob, conn: Connection) -> None:
     _check_refs(
         job, conn, "parent_code", schema.department, "dept_code", "parent department", self_key="dept_code"
     )
+    for r in job.rows:
+        if r.ok and not r.values.get("name_en"):
+            r.values["name_en"] = r.values.get("name_zh")
+            job.warn(f"{job.label('name_en')}: {DEPT_NAME_KEPT}", r.line)
 
 
 def resolve_staff(job: FileJob, conn: Connection) -> None:
     """Grid, town and department exist; the town is taken from the grid."""
+    codes_from_names(job, conn)
     _grid_places(job, conn, village=False)
     _towns(job, conn)
     _check_refs(job, conn, "dept_code", schema.department, "dept_code", "department")
 
 
 def resolve_event(job: FileJob, conn: Connection) -> None:
-    """Places from the grid, the dispatch department exists, the lifecycle is consistent."""
+    """Places from the grid, the dispatch department exists, the lifecycle is consistent, a title."""
+    codes_from_names(job, conn)
     _grid_places(job, conn, village=True)
     _check_refs(job, conn, "dispatch_dept_code", schema.department, "dept_code", "department")
     for r in job.rows:
         if r.ok:
             check_event_lifecycle(job, r)
+        if r.ok and not r.values.get("title"):
+            r.values["title"] = event_title(r.values)
+            job.warn(f"{job.label('title')}: {TITLE_DERIVED}", r.line)
 
 
 EVENT_TIMES = (
@@ -155,12 +248,10 @@ def check_event_lifecycle(job: FileJob, r: Row) -> None:
         job.bad(r, "closed_at", f"status {status} needs a closed_at (办结时间)")
     if status not in domain.CLOSED_STATUSES and status is not None and closed is not None:
         job.bad(r, "status", f"status {status} is not closed, but closed_at is set")
-    if status not in ("REPORTED", "REJECTED", None) and accepted is None:
-        job.bad(r, "accepted_at", f"status {status} needs an accepted_at (受理时间)")
     if status == "REJECTED" and accepted is not None:
         job.bad(r, "status", "a rejected (不予受理) event cannot have accepted_at")
-    if status == "DISPATCHED" and v.get("dispatched_at") is None:
-        job.bad(r, "dispatched_at", "status DISPATCHED needs a dispatched_at (派单时间)")
+    for col in missing_intermediate_times(status, v):
+        job.warn(f"status {status} without {job.label(col)}: {FROM_ACTION_LOG}", r.line)
 
 
 def _local(at: dt.datetime) -> str:
@@ -217,6 +308,7 @@ def resolve_evaluation(job: FileJob, conn: Connection) -> None:
 
 def resolve_patrol(job: FileJob, conn: Connection) -> None:
     """Places from the grid; the patrol ends after it starts."""
+    codes_from_names(job, conn)
     _grid_places(job, conn, village=False)
     _ordered(job, "started_at", "ended_at")
 
@@ -253,6 +345,7 @@ def _patrols_by_staff(conn: Connection, staff_ids: set[Any]) -> dict[tuple[int, 
 
 def resolve_video_point(job: FileJob, conn: Connection) -> None:
     """The grid exists; the town is taken from it."""
+    codes_from_names(job, conn)
     _grid_places(job, conn, village=False)
 
 
@@ -263,12 +356,14 @@ def resolve_video_status_change(job: FileJob, conn: Connection) -> None:
 
 def resolve_key_area(job: FileJob, conn: Connection) -> None:
     """The town exists; delisted after listed."""
+    codes_from_names(job, conn)
     _towns(job, conn)
     _ordered(job, "listed_at", "delisted_at")
 
 
 def resolve_safety_inspection(job: FileJob, conn: Connection) -> None:
     """Places from the grid; no more hazards rectified than found."""
+    codes_from_names(job, conn)
     _grid_places(job, conn, village=False)
     _towns(job, conn)
     _missing_derived(job, ["town_code"], "give town_code or grid_code")
@@ -276,6 +371,12 @@ def resolve_safety_inspection(job: FileJob, conn: Connection) -> None:
         found, fixed = r.values.get("hazards_found"), r.values.get("hazards_rectified")
         if found is not None and fixed is not None and fixed > found:
             job.bad(r, "hazards_rectified", f"{fixed} rectified is more than the {found} found")
+
+
+def resolve_police_call_stat(job: FileJob, conn: Connection) -> None:
+    """The town exists (given by code or name)."""
+    codes_from_names(job, conn)
+    _towns(job, conn)
 
 
 RESOLVERS: dict[str, Callable[[FileJob, Connection], None]] = {
@@ -290,7 +391,7 @@ RESOLVERS: dict[str, Callable[[FileJob, Connection], None]] = {
     "patrol_checkin": resolve_patrol_checkin,
     "video_point": resolve_video_point,
     "video_status_change": resolve_video_status_change,
-    "police_call_stat": _towns,
+    "police_call_stat": resolve_police_call_stat,
     "key_area": resolve_key_area,
     "safety_inspection": resolve_safety_inspection,
 }

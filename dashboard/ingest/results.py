@@ -44,6 +44,8 @@ class FileReport:
     unchanged: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     updated_keys: list[tuple[Any, ...]] = field(default_factory=list, repr=False)  # natural keys
+    warnings: dict[str, list[int]] = field(default_factory=dict)  # policy applied → lines it applied to
+    derived: dict[str, int] = field(default_factory=dict)  # what was derived after the writes → rows
 
     def summary(self) -> str:
         text = (
@@ -52,6 +54,11 @@ class FileReport:
         )
         if self.ignored_columns:
             text += f" (ignored columns: {', '.join(self.ignored_columns)})"
+        for kind, lines in self.warnings.items():
+            shown = ", ".join(map(str, lines[:8])) + (f" … ({len(lines)} rows)" if len(lines) > 8 else "")
+            text += f"\n  note: {kind}: line{'s' if len(lines) > 1 else ''} {shown}"
+        for what, count in self.derived.items():
+            text += f"\n  note: {what}: {count} row{'s' if count != 1 else ''}"
         return text
 
 

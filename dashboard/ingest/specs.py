@@ -7,7 +7,7 @@ keys that make a re-import idempotent, and which table a file's headers (or its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ COLUMNS: dict[str, dict[str, tuple[str | None, tuple[str, ...]]]] = {
         "dept_code": (None, ("所属部门", "部门编码")),
         "phone": (None, ("手机号", "联系电话", "电话")),
         "device_id": (None, ("设备编号", "终端编号")),
-        "active": (None, ("在岗", "是否在岗")),
+        "active": (None, ("在岗", "是否在岗", "on_duty")),
     },
     "event": {
         "event_no": (None, ("事件编号", "案件编号", "工单编号", "受理编号")),
@@ -266,7 +266,7 @@ COLUMNS: dict[str, dict[str, tuple[str | None, tuple[str, ...]]]] = {
         "patrol_id": (None, ("巡查记录编号", "巡查编号")),
         "staff_id": (None, ("巡查人", "巡查人编号")),
         "patrol_started_at": (None, ("巡查开始时间",)),
-        "checkpoint_code": (None, ("巡检点", "巡检点编码")),
+        "checkpoint_code": (None, ("巡检点", "巡检点编码", "checkpoint_id")),
         "method": ("checkin_method", ("打卡方式",)),
         "at": (None, ("打卡时间",)),
         "lng": (None, ("经度",)),
@@ -275,7 +275,7 @@ COLUMNS: dict[str, dict[str, tuple[str | None, tuple[str, ...]]]] = {
     "video_point": {
         "point_code": (None, ("点位编码", "点位编号")),
         "name": (None, ("点位名称", "名称")),
-        "point_class": ("point_class", ("点位类别", "类别")),
+        "point_class": ("point_class", ("点位类别", "类别", "class")),
         "grid_code": (None, ("所属网格", "网格编码")),
         "town_code": (None, ("所属镇街", "镇街编码")),
         "lng": (None, ("经度",)),
@@ -326,8 +326,10 @@ VIRTUAL: dict[str, dict[str, tuple[str, bool]]] = {  # table → field → (kind
 }
 # Required in the schema but derived when the file leaves them out.
 DERIVED: dict[str, set[str]] = {
-    "grid": {"town_code"},
-    "event": {"village_code", "town_code"},
+    "admin_unit": {"name_en", "level", "unit_type", "valid_from"},
+    "grid": {"town_code", "grid_type"},
+    "department": {"name_en"},
+    "event": {"village_code", "town_code", "title"},
     "event_action": {"to_status"},
     "patrol": {"town_code"},
     "patrol_checkin": {"patrol_id"},
@@ -428,12 +430,16 @@ def _build_spec(name: str) -> TableSpec:
 SPECS: dict[str, TableSpec] = {name: _build_spec(name) for name in ORDER}
 
 
-def infer_table(headers: Sequence[str], filename: str) -> str:
-    """The table whose headers fit best; the file name breaks ties. ValueError when it cannot tell."""
+def infer_table(
+    headers: Sequence[str], filename: str, extra: Callable[[str], dict[str, str]] | None = None
+) -> str:
+    """The table whose headers fit best; the file name breaks ties. ValueError when it cannot tell.
+
+    ``extra`` gives more header names per table (a profile's ``header_map``)."""
     normalised = {normalise_header(h) for h in headers if h}
     scores: dict[str, int] = {}
     for name, spec in SPECS.items():
-        hmap = spec.header_map()
+        hmap = {**spec.header_map(), **(extra(name) if extra else {})}
         known = {hmap[h] for h in normalised if h in hmap}
         if all(r in known for r in spec.required):
             scores[name] = len(known)

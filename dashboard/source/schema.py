@@ -118,13 +118,18 @@ grid = Table(
         "town_code", _code(), ForeignKey("admin_unit.code"), nullable=False, comment="所属镇街 (denormalised)"
     ),
     Column("grid_type", String(12), nullable=False, comment="基础网格 | 专属网格"),
-    Column("households", Integer, nullable=False, comment="户数"),
-    Column("population_registered", Integer, nullable=False, comment="户籍人口"),
-    Column("population_floating", Integer, nullable=False, comment="流动人口"),
+    Column("households", Integer, nullable=True, comment="户数"),
+    Column(
+        "population_registered",
+        Integer,
+        nullable=True,
+        comment="户籍人口 (unknown: per-1,000 figures show —)",
+    ),
+    Column("population_floating", Integer, nullable=True, comment="流动人口"),
     Column("leader_staff_id", Integer, nullable=True, comment="网格长"),
     Column("worker_staff_id", Integer, nullable=True, comment="专职网格员"),
-    Column("center_lng", Double, nullable=False),
-    Column("center_lat", Double, nullable=False),
+    Column("center_lng", Double, nullable=True, comment="centre (import: the boundary's when not given)"),
+    Column("center_lat", Double, nullable=True),
     Column(
         "boundary_geojson",
         Text,
