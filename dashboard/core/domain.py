@@ -178,6 +178,13 @@ PATROL_FORCES = _labels(
 # Force strengths from the published account of Xiaoshan's grid system (full- and part-time patrols); it
 # does not count the volunteers, so their figure is an assumption.
 FORCE_STRENGTH = {"FULL_TIME": 3906, "PART_TIME": 22400, "VOLUNTEER": 9000}
+# The staff roles that make up each patrol force: a force's strength in a scope is its active staff there.
+FORCE_ROLES = {
+    "GRID": ("GRID_LEADER", "GRID_WORKER"),
+    "FULL_TIME": ("PATROL_FULL",),
+    "PART_TIME": ("PATROL_PART",),
+    "VOLUNTEER": ("VOLUNTEER",),
+}
 VIDEO_POINT_TOTAL = 5037
 
 DEPARTMENTS = _labels(

@@ -24,6 +24,16 @@ PAGE_PANELS: dict[str, tuple[str, ...]] = {
     "trends": ("trend_period", "by_category_bar", "by_source", "by_dept", "ontime_weekly"),
     "rankings": ("town_ranking", "dept_ranking"),
 }
+# The panels of each page in a deck, in slide order: a deck is for a meeting, so about a dozen slides
+# (title, summary, two of KPIs, rankings and the seven below), not every panel the screens have. Panels left out
+# here stay one click away on the screens and as PNG exports.
+DECK_PANELS: dict[str, tuple[str, ...]] = {
+    "overview": ("trend_period", "by_category"),
+    "backlog": ("backlog_map", "top_grids"),
+    "patrol": ("patrol_coverage", "on_duty"),
+    "trends": ("by_source",),
+    "rankings": ("town_ranking", "dept_ranking"),
+}
 TABLE_PANELS = frozenset({"town_ranking", "dept_ranking", "top_grids", "video_offline"})
 CHART_PANELS = (
     "trend_90d",
@@ -58,6 +68,11 @@ def parse_pages(value: str | Iterable[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"pages: unknown page {unknown[0]!r}; choose from {', '.join(PAGES)}")
     return list(dict.fromkeys(pages)) or list(PAGES)
+
+
+def deck_keys(pages: Iterable[str]) -> list[str]:
+    """The panels of a deck's pages, in slide order (:data:`DECK_PANELS`)."""
+    return [k for p in pages for k in DECK_PANELS.get(p, ())]
 
 
 def panel_keys(pages: Iterable[str]) -> list[str]:

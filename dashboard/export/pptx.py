@@ -43,11 +43,12 @@ from dashboard.export.common import (
     ExportError,
     GeojsonFor,
     Progress,
-    panel_keys,
+    deck_keys,
     parse_pages,
 )
 from dashboard.export.images import Renderer, get_renderer, render_panel_png
 from dashboard.present import panels
+from dashboard.present.analysis import SECTIONS, Analysis, analyse
 from dashboard.present.panels import ChartSpec, TableSpec
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,21 @@ PALETTE = ["2f7ed8", "f28f43", "2ca58d", "d64550", "8e6cc9", "e6b422", "5aa9e6",
 KPI_COLUMNS, KPI_ROWS = 4, 3
 TABLE_ROWS = 14  # data rows per slide: 12 pt text stays readable from the back of a meeting room
 RANKING_ROWS = 14  # rows of each ranking on the rankings slide (two tables side by side, 10.5 pt)
-TABLE_SLIDES = 2  # continuation slides per table at most; a briefing is not the full list
+TABLE_SLIDES = 1  # slides per table: a briefing is not the full list (the screens have it), and a slide
+# that carries only a table's leftover rows is no use in a meeting
+SUMMARY_LINES = {
+    "headline": 7,
+    "highlights": 3,
+    "problems": 4,
+    "best": 3,
+    "worst": 3,
+    "hotspots": 3,
+    "alerts": 3,
+}
 MAP_PX = (1000, 620)  # CSS pixels of a map picture: the print variant's type reads well at this size
 MAP_SCALE = 3.0  # 3000 x 1860 pixels: sharp on a projector and in print
+CELL_PAD = 1.6  # ems around a cell's text: its margins, and LibreOffice's slightly wider CJK punctuation
+SHORT_TEXT = 5.0  # ems: a text column this narrow (a rank, a short code) is never shortened
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 CHART_TYPES = {
@@ -156,6 +169,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "default_view": ("（默认视图：全区、本月）", "(default view: whole district, this month)"),
     "source": ("来源：萧山区一张网数据库", "Source: Xiaoshan One-Network database"),
     "kpis": ("核心指标", "Key indicators"),
+    "summary": ("要点", "Summary"),
+    "summary_note": (
+        "本页文字由指标库自动生成：数字均来自本期数据（括号内为指标键）；无数据处如实说明。",
+        "Written from the metric registry: every figure is this period's (metric keys in brackets); "
+        "missing data is said, never filled in.",
+    ),
     "continued": ("（续）", " (continued)"),
     "period_range": ("{label}（{start} 至 {end}）", "{label} ({start} to {end})"),
     "filters": ("筛选：{items}", "Filters: {items}"),
@@ -495,6 +514,40 @@ def kpi_slides(prs: Any, deck: Deck) -> None:
         )
 
 
+# --- the summary ----------------------------------------------------------------------------------
+
+# The summary's two columns: the state of things on the left, what changed and what to act on right.
+SUMMARY_COLUMNS = (("headline", "best", "worst"), ("highlights", "problems", "hotspots", "alerts", "targets"))
+
+
+def summary_slide(prs: Any, deck: Deck, analysis: Analysis) -> None:
+    """要点: the written analysis (:mod:`dashboard.present.analysis`), cut to what fits; the notes hold all of it."""
+    slide = new_slide(prs, deck, tr("summary", deck.lang))
+    titles = {key: title for key, title in _section_titles(deck.lang)}
+    gap = Inches(0.4)
+    width = (SLIDE_W - 2 * MARGIN - gap) // 2
+    for col, keys in enumerate(SUMMARY_COLUMNS):
+        lines: list[tuple[str, float, bool, RGBColor]] = []
+        for key in keys:
+            found = analysis.lines.get(key) or []
+            if not found:
+                continue
+            lines.append((titles[key], 17, True, BRAND))
+            limit = SUMMARY_LINES.get(key, 3)
+            lines += [("· " + line.text, 14, False, INK) for line in found[:limit]]
+        box = (MARGIN + col * (width + gap), CONTENT_TOP - Inches(0.05), width, CONTENT_BOTTOM - CONTENT_TOP)
+        add_text(slide, box, lines, lang=deck.lang)
+    notes = [tr("summary_note", deck.lang)]
+    for title, found in analysis.sections():
+        notes.append(title)
+        notes += [f"· {line.text}" + (f" [{', '.join(line.keys)}]" if line.keys else "") for line in found]
+    set_notes(slide, notes, deck.lang)
+
+
+def _section_titles(lang: str) -> list[tuple[str, str]]:
+    return [(key, en if lang == "en" else zh) for key, zh, en in SECTIONS]
+
+
 # --- tables ---------------------------------------------------------------------------------------
 
 
@@ -535,15 +588,46 @@ def text_width(text: str) -> float:
 
 
 def column_widths(columns: list[str], rows: list[list[Any]], total: int) -> list[int]:
-    """Widths in EMU proportional to each column's longest text (headers may wrap onto two lines)."""
-    weights = []
-    for c, name in enumerate(columns):
-        cells = [text_width(cell_text(row[c])) for row in rows if c < len(row)]
-        weights.append(max([text_width(str(name)) / 2, 2.0, *cells]) + 1.2)  # + cell margins
+    """Widths in EMU proportional to each column's longest text, the header's included (headers never
+    wrap: a CJK header wrapped by width breaks inside a word, 按期办结|率)."""
+    weights = [
+        max([text_width(str(name)), 2.0, *(text_width(cell_text(r[c])) for r in rows if c < len(r))]) + 1.2
+        for c, name in enumerate(columns)
+    ]
     scale = total / sum(weights)
     widths = [int(w * scale) for w in weights]
     widths[-1] += total - sum(widths)
     return widths
+
+
+def table_font(
+    columns: list[str], rows: list[list[Any]], width: int, size: float, numeric_from: int
+) -> float:
+    """The largest size ≤ ``size`` (down to 8 pt) at which the numeric columns and the headers fit on one
+    line in ``width``, leaving the text columns at least a third of it."""
+    numbers = [
+        max([text_width(str(name)), *(text_width(cell_text(r[c])) for r in rows if c < len(r))]) + CELL_PAD
+        for c, name in enumerate(columns)
+        if c >= numeric_from
+    ]
+    texts = [text_width(str(name)) + CELL_PAD for c, name in enumerate(columns) if c < numeric_from]
+    ems = sum(numbers) + max(sum(texts), width / Pt(1) / size / 3)
+    while size > 8 and ems * Pt(size) > width:
+        size -= 0.5
+    return size
+
+
+def fitted_cell(text: str, width: int, size: float) -> str:
+    """``text`` shortened with … to fit one line of ``width`` at ``size`` (a long department name in English)."""
+    room = width / Pt(size) - CELL_PAD + 0.01  # widths are whole EMUs: a name that fits exactly stays whole
+    if text_width(text) <= room:
+        return text
+    out = ""
+    for ch in text:
+        if text_width(out + ch + "…") > room:
+            break
+        out += ch
+    return out.rstrip() + "…"
 
 
 def add_table(
@@ -558,11 +642,18 @@ def add_table(
 ) -> Any:
     """A native table: brand header row, banded rows, numbers right-aligned, widths by content."""
     x, y, w, _h = box
+    size = table_font(columns, rows, w, size, numeric_from)
     row_h = Inches(0.3 if size < 12 else 0.34)
     frame = slide.shapes.add_table(len(rows) + 1, len(columns), x, y, w, row_h * (len(rows) + 1))
     table = frame.table
-    for column, width in zip(table.columns, column_widths(columns, rows, w), strict=True):
+    widths = _one_line_widths(columns, rows, w, size, numeric_from)
+    for column, width in zip(table.columns, widths, strict=True):
         column.width = width
+    # Every row on one line, so the table's height is what was planned and it stays on its slide.
+    rows = [
+        [fitted_cell(cell_text(v), widths[c], size) if c < numeric_from else v for c, v in enumerate(row)]
+        for row in rows
+    ]
     for r in range(len(rows) + 1):
         table.rows[r].height = row_h
     header = CellStyle(size, True, WHITE, BRAND)
@@ -574,6 +665,39 @@ def add_table(
             text = cell_text(row[c] if c < len(row) else None)
             fill_cell(table.cell(r, c), text, body, _align(c, numeric_from), lang)
     return frame
+
+
+def _one_line_widths(
+    columns: list[str], rows: list[list[Any]], total: int, size: float, numeric_from: int
+) -> list[int]:
+    """The numeric and short columns at their text's width at ``size``; the long text columns share the
+    rest in proportion to their text (when the others take it all, the content-proportional widths)."""
+    natural = [
+        max([text_width(str(name)), 2.0, *(text_width(cell_text(r[c])) for r in rows if c < len(r))])
+        + CELL_PAD
+        for c, name in enumerate(columns)
+    ]
+    # Numbers and short texts (a rank, a code) keep their width; only the long texts (names) give way.
+    keeps = [c >= numeric_from or natural[c] <= SHORT_TEXT for c in range(len(columns))]
+    fixed = [int(natural[c] * Pt(size)) if keeps[c] else 0 for c in range(len(columns))]
+    rest = total - sum(fixed)
+    flexible = sum(natural[c] for c in range(len(columns)) if not keeps[c])
+    if rest <= 0 or flexible == 0:
+        return column_widths(columns, rows, total)
+    text_cols = [c for c in range(len(columns)) if not keeps[c]]
+    widths = [fixed[c] if keeps[c] else int(rest * natural[c] / flexible) for c in range(len(columns))]
+    # A text column wider than its text hands the spare width to the numbers evenly.
+    spare = 0
+    for c in text_cols:
+        need = int(natural[c] * Pt(size))
+        if widths[c] > need:
+            spare += widths[c] - need
+            widths[c] = need
+    numeric = [c for c in range(len(columns)) if c >= numeric_from] or text_cols
+    for c in numeric:
+        widths[c] += spare // len(numeric)
+    widths[-1] += total - sum(widths)
+    return widths
 
 
 def _align(column: int, numeric_from: int) -> Any:
@@ -620,7 +744,7 @@ def more_rows(slide: Any, deck: Deck, count: int, box: tuple[int, int, int, int]
 
 
 def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableSpec | None) -> None:
-    """Towns and departments side by side; longer lists continue on slides of their own."""
+    """The units below the view and the departments side by side, each fitted to the slide."""
     specs = [s for s in (towns, depts) if s is not None]
     if not specs:
         return
@@ -634,13 +758,14 @@ def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableS
         add_text(slide, (x, CONTENT_TOP - Inches(0.1), width, Inches(0.4)), heading, lang=deck.lang)
         box = (x, CONTENT_TOP + Inches(0.35), width, CONTENT_BOTTOM - CONTENT_TOP - Inches(0.35))
         if spec.rows:
-            rows = spec.rows[:RANKING_ROWS]
-            add_table(slide, box, spec.columns, rows, spec.numeric_from, deck.lang, size=10.5)
+            # The first and the last ranked units around a ⋯ row: one slide, no leftover slides.
+            fitted = panels.fit_rows(spec, RANKING_ROWS, both_ends=True)
+            add_table(slide, box, fitted.columns, fitted.rows, fitted.numeric_from, deck.lang, size=10.5)
+            shown = sum(1 for row in fitted.rows if row and row[0] != "⋯")
+            if len(spec.rows) > shown:
+                more_rows(slide, deck, len(spec.rows) - shown, box)
         notes += panel_notes(spec.key, deck.lang)
     set_notes(slide, notes, deck.lang)
-    for spec in specs:
-        if len(spec.rows) > RANKING_ROWS:
-            table_slides(prs, deck, spec, skip=RANKING_ROWS, continued=True)
 
 
 def no_data(slide: Any, deck: Deck) -> None:
@@ -929,7 +1054,8 @@ def build_deck(
     progress: Progress | None = None,
     notice: str | None = None,
 ) -> bytes:
-    """The PPTX bytes of ``view``: title, KPI tiles, rankings, then one slide per panel of ``pages``.
+    """The PPTX bytes of ``view``: title, summary, KPI tiles, rankings, then the deck's panels of ``pages``
+    (:data:`~dashboard.export.common.DECK_PANELS`).
 
     ``geojson_for(level, parent)`` gives map boundaries (``UnitDirectory.geojson``); ``renderer`` draws
     the map pictures (default: the process's kaleido renderer). Raises ExportError when a map cannot be
@@ -938,13 +1064,16 @@ def build_deck(
     say = progress or (lambda _msg: None)
     chosen = parse_pages(pages)
     deck = deck_context(snapshot, view, notice)
-    keys = [k for k in panel_keys(chosen) if k not in PAGE_PANELS["rankings"]]
+    keys = [k for k in deck_keys(chosen) if k not in PAGE_PANELS["rankings"]]
     charts = {k: s for k in keys if k not in TABLE_PANELS and (s := _chart_or_none(snapshot, k, deck.lang))}
+    # A panel with nothing to draw gets no slide (an empty 暂无数据 slide is no use in a meeting).
+    charts = {k: s for k, s in charts.items() if s.kind == "map" or not s.is_empty}
     pictures = map_pictures(charts, geojson_for, renderer, say, deck.lang)
     say("正在生成幻灯片 / building the slides …")
     prs = new_presentation()
     title_slide(prs, deck)
     if "overview" in chosen:
+        summary_slide(prs, deck, analyse(snapshot, deck.lang, kind=view.period))
         kpi_slides(prs, deck)
     if "rankings" in chosen:
         towns = _table_or_none(snapshot, "town_ranking", deck.lang)
@@ -953,7 +1082,7 @@ def build_deck(
     for key in keys:
         if key in charts:
             chart_slide(prs, deck, charts[key], pictures.get(key))
-        elif key in TABLE_PANELS and (table := _table_or_none(snapshot, key, deck.lang)):
+        elif key in TABLE_PANELS and (table := _table_or_none(snapshot, key, deck.lang)) and table.rows:
             table_slides(prs, deck, table)
     add_footers(prs, deck)
     out = io.BytesIO()

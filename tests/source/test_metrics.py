@@ -276,8 +276,13 @@ def test_patrol_metrics(district: Engine) -> None:
     duty = got["patrol_on_duty"]
     assert duty.value == 2 and duty.previous is None  # nobody on duty yesterday at 10:00: no base
     forces = duty.detail["forces"]
-    assert forces["FULL_TIME"]["on_duty"] == 1 and forces["FULL_TIME"]["strength"] == 3906
-    assert forces["PART_TIME"]["on_duty"] == 1 and forces["VOLUNTEER"]["on_duty"] == 0
+    assert forces["FULL_TIME"]["on_duty"] == 1 and forces["FULL_TIME"]["strength"] == 1
+    assert forces["PART_TIME"]["on_duty"] == 1 and forces["PART_TIME"]["strength"] == 2
+    assert forces["VOLUNTEER"]["on_duty"] == 0 and forces["VOLUNTEER"]["strength"] is None  # none active
+    # A town's forces are set against that town's strength, not the district's (issue 18's 72 vs 22,400).
+    town_b = _all(district, ViewState(period="month", towns=(f.TOWN_B,)))["patrol_on_duty"].detail["forces"]
+    assert (town_b["FULL_TIME"]["on_duty"], town_b["FULL_TIME"]["strength"]) == (1, 1)
+    assert (town_b["PART_TIME"]["on_duty"], town_b["PART_TIME"]["strength"]) == (0, None)
 
 
 def test_video_metrics(district: Engine) -> None:

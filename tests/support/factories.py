@@ -268,6 +268,45 @@ def build_district(conn: Connection) -> dict[str, int]:
             patrol_row(GRID_A1_1, sh(2026, 11, 17, 8), sh(2026, 11, 17, 9), staff=1),
         ],
     )
+    # The patrol forces' staff (their strength per scope): full-time 3 in town B; part-time 6 and 7 in
+    # town A; a volunteer in town E who left (inactive: not counted).
+    conn.execute(
+        schema.staff.insert(),
+        [
+            {
+                "staff_id": 3,
+                "name": "王三",
+                "role": "PATROL_FULL",
+                "grid_code": GRID_B1_1,
+                "town_code": TOWN_B,
+                "active": True,
+            },
+            {
+                "staff_id": 6,
+                "name": "李六",
+                "role": "PATROL_PART",
+                "grid_code": GRID_A2_1,
+                "town_code": TOWN_A,
+                "active": True,
+            },
+            {
+                "staff_id": 7,
+                "name": "赵七",
+                "role": "PATROL_PART",
+                "grid_code": GRID_A1_1,
+                "town_code": TOWN_A,
+                "active": True,
+            },
+            {
+                "staff_id": 8,
+                "name": "钱八",
+                "role": "VOLUNTEER",
+                "grid_code": GRID_E1_1,
+                "town_code": TOWN_E,
+                "active": False,
+            },
+        ],
+    )
     add_video_point(conn, "V1", GRID_A1_1, sh(2026, 1, 1))
     add_video_point(conn, "V2", GRID_A1_2, sh(2026, 1, 1), name="二号点")
     add_video_point(conn, "V3", GRID_B1_1, sh(2026, 1, 1), name="三号点")

@@ -348,6 +348,34 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
     }
 
 
+def _strength_branch(view: ViewState) -> Any:
+    """Active staff per role of the patrol forces in the view's place (folded by :func:`_strengths`).
+
+    A town's 72 people on duty are set against that town's forces, not the district's 22,400."""
+    st = schema.staff
+    return (
+        select(literal("staff").label("k"), st.c.role, func.count().label("n"))
+        .where(
+            st.c.active.is_(True),
+            st.c.role.in_(_ROLE_FORCE),
+            *place_conditions(view, st.c.town_code, None, st.c.grid_code),
+        )
+        .group_by(st.c.role)
+    )
+
+
+_ROLE_FORCE = {role: force for force, roles in domain.FORCE_ROLES.items() for role in roles}
+
+
+def _strengths(by_role: dict[str, int]) -> dict[str, int]:
+    """Each force's strength from its roles' staff counts; a force with no staff in the source (a
+    database without a staff list) has none, so no share of it is drawn."""
+    out: dict[str, int] = {}
+    for role, n in by_role.items():
+        out[_ROLE_FORCE[role]] = out.get(_ROLE_FORCE[role], 0) + n
+    return out
+
+
 def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     """patrol_on_duty: distinct people on patrol at now (vs yesterday and last year at the same time)."""
     p = schema.patrol
@@ -366,13 +394,14 @@ def on_duty(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
         for tag, t in instants
     ]
     by: dict[str, dict[str, int]] = {}
-    for tag, force, n in conn.execute(union_all(*parts)):
+    for tag, force, n in conn.execute(union_all(*parts, _strength_branch(view))):
         by.setdefault(tag, {})[force] = int(n)
     cur = by.get("cur", {})
+    strength = _strengths(by.pop("staff", {}))
     forces = {
         code: {
             "on_duty": cur.get(code, 0),
-            "strength": domain.FORCE_STRENGTH.get(code),
+            "strength": strength.get(code),
             "label_zh": label.zh,
             "label_en": label.en,
         }
