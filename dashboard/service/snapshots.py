@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.clock import Clock
@@ -450,7 +450,7 @@ class SnapshotService:
         try:
             with self.source_engine.connect() as conn:
                 conn.execute(text("SELECT 1")).scalar()
-                newest = _newest_data_at(conn)
+                newest = _newest_data_at(conn, now)
         except Exception as exc:
             return {
                 "ok": False,
@@ -461,8 +461,6 @@ class SnapshotService:
             }
         latency = round((time.monotonic() - started) * 1000, 1)
         streams = self.freshness.streams()
-        # The newest row of any stream: an import of reports without action rows still has an age.
-        newest = max((s.newest for s in streams or [] if s.newest), default=newest)
         return {
             "ok": True,
             "error": None,
@@ -479,12 +477,16 @@ class SnapshotService:
             return {"ok": False, "error": describe_error(exc)}
 
 
-def _newest_data_at(conn: Connection) -> dt.datetime | None:
-    """The newest lifecycle action: every new or changed event writes one (indexed on ``at``)."""
-    from dashboard.source.schema import event_action
+def _newest_data_at(conn: Connection, now: dt.datetime) -> dt.datetime | None:
+    """The newest row of any stream (reports, case handling, patrols, video heartbeats), up to ``now``.
+
+    Read here in one statement of index probes, not taken from the streams' verdicts: an import of
+    reports without action rows still has an age, and so does a source whose verdicts could not be made.
+    """
+    from dashboard.source.queries.freshness import stream_newest
 
     try:
-        return conn.execute(select(func.max(event_action.c.at))).scalar()
+        return max((at for at in stream_newest(conn, now).values() if at is not None), default=None)
     except SQLAlchemyError:  # a source without the canonical tables still answers SELECT 1
         return None
 

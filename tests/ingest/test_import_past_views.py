@@ -74,3 +74,25 @@ def test_a_backfill_before_an_open_past_view_is_seen_even_after_a_restart(tmp_pa
     epoch = StateStore(state).import_epoch()
     assert main([*args, str(backfill)]) == 0
     assert StateStore(state).import_epoch() == epoch == 1
+
+
+def test_health_keeps_the_data_age_after_an_import_of_events_without_actions(tmp_path: Path) -> None:
+    """/health names every stream's newest row; reports imported without a single action row still give
+    the data an age, also when the streams' verdicts cannot be made."""
+    fixtures = Path(__file__).parent / "fixtures"
+    source, state = f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'state.db'}"
+    init_db(source).dispose()
+    refs = [fixtures / "admin_units.csv", fixtures / "departments.csv", fixtures / "grids_gb18030.csv"]
+    args = ["import", "--database-url", source, "--state-url", state, "--no-progress"]
+    assert main([*args, *map(str, refs), str(fixtures / "events_zh.csv")]) == 0
+    service = _service(source, state, tmp_path / "cache", sh(2026, 11, 28, 14, 0))
+    health = service.health()["source"]
+    newest = {s["stream"]: s["newest"] for s in health["streams"]}
+    assert newest["actions"] is None and newest["events"] is not None
+    assert health["newest_data_at"] == newest["events"]  # the newest report, at or before now
+    assert (
+        health["newest_data_age_seconds"]
+        == (sh(2026, 11, 28, 14) - dt.datetime.fromisoformat(newest["events"])).total_seconds()
+    )
+    service.freshness.streams = lambda: None  # type: ignore[method-assign]  # verdicts not made
+    assert service.health()["source"]["newest_data_at"] == newest["events"]
