@@ -43,7 +43,7 @@ screenshots: $(STAMP)
 WORKERS ?= 3
 THREADS ?= 4
 serve: $(STAMP)
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) \
+	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) -k dashboard.web.gunicorn_worker.JsonErrorWorker \
 	  --bind "$${DASHBOARD_HOST:-127.0.0.1}:$${DASHBOARD_PORT:-8050}" \
 	  --timeout 120 --graceful-timeout 10 --access-logfile - dashboard.web.wsgi:server
 

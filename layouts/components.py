@@ -93,9 +93,15 @@ def kpi_tile(metric: Any, kpi: Any, lang: str, *, tile_id: Any = None) -> html.D
             sparkline(list(getattr(kpi, "spark", []) or [])),
         ],
         className=f"kpi kpi-{status}",
-        title=f"{label}: {definition}",
+        title=" · ".join([f"{label}: {definition}", *_companions(metric, kpi, lang)]),
         **props,
     )
+
+
+def _companions(metric: Any, kpi: Any, lang: str) -> list[str]:
+    """The counts shown beside the figure (the hazard tile's units inspected), from the registry."""
+    detail = getattr(kpi, "detail", None) or {}
+    return [c.text(detail.get(c.key), lang) for c in getattr(metric, "companions", ())]
 
 
 def panel(

@@ -8,7 +8,8 @@
 Every bad row is reported (file, line, column, reason) and then nothing is written; see
 :mod:`dashboard.ingest.importer` for the file format. When the import wrote events, actions or
 evaluations into the dashboard's source, the rollups in its state store are brought up to date before the
-command ends (:mod:`dashboard.ingest.rollups`), and it says so.
+command ends (:mod:`dashboard.ingest.rollups`), and it says so; any import that wrote a row bumps the
+state store's import epoch, so views of past moments see a backfill (:mod:`dashboard.ingest.epoch`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from dashboard.cli.common import add_database_argument, database_url
 from dashboard.ingest.boundaries import CODE_FIELDS
 from dashboard.ingest.coords import CHOICES, parse_crs
+from dashboard.ingest.epoch import mark_import
 from dashboard.ingest.importer import import_files
 from dashboard.ingest.results import ImportFailed, print_errors
 from dashboard.ingest.rollups import update_after_import
@@ -46,8 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-url",
         default=None,
-        help="the state store whose rollups to update (default DASHBOARD_STATE_URL, when the import "
-        "targets DASHBOARD_DATABASE_URL)",
+        help="the dashboard state store to update: rollups and import epoch (default DASHBOARD_STATE_URL, when "
+        "the import targets DASHBOARD_DATABASE_URL)",
     )
     parser.add_argument("--no-rollups", action="store_true", help="leave the dashboard's rollups alone")
     parser.add_argument(
@@ -71,17 +73,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def rollup_store_of(args: argparse.Namespace, url: str) -> str | None:
-    """The state store whose rollups follow this import: the dashboard's own when the import targets its
-    source (or ``--state-url``); None with ``--no-rollups`` or DASHBOARD_ROLLUPS=off."""
+def state_store_of(args: argparse.Namespace, url: str) -> str | None:
+    """The dashboard's state store that follows this import: its own when the import targets its source,
+    or ``--state-url``; None for another database."""
     from dashboard.core.settings import load_settings
 
     settings = load_settings()
-    if args.no_rollups or settings.ROLLUPS != "on":
-        return None
     if args.state_url:
         return str(args.state_url)
     return settings.STATE_URL if url == settings.DATABASE_URL else None
+
+
+def rollup_store_of(args: argparse.Namespace, url: str) -> str | None:
+    """The state store whose rollups follow this import (:func:`state_store_of`); None with
+    ``--no-rollups`` or DASHBOARD_ROLLUPS=off."""
+    from dashboard.core.settings import load_settings
+
+    if args.no_rollups or load_settings().ROLLUPS != "on":
+        return None
+    return state_store_of(args, url)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     if report.dry_run:
         print("dry run: checked, nothing written")
         return 0
+    dashboard_state = state_store_of(args, url)
+    epoch = mark_import(dashboard_state, report) if dashboard_state is not None else None
+    if epoch is not None:
+        print(f"past views: import epoch {epoch}, views of past moments will be computed afresh")
     state_url = rollup_store_of(args, url)
     if state_url is not None:
         print("rollups: bringing them up to date with the import …", flush=True)

@@ -145,5 +145,8 @@ def run(args: argparse.Namespace) -> int:
         f"  JSON API:            {base}/api/v1/snapshot\n  Health:              {base}/health\n",
         flush=True,
     )
-    app.run(host=host, port=port, debug=args.debug, use_reloader=False)
+    from dashboard.web.servers import Utf8RequestHandler
+
+    # curl's raw UTF-8 query (?town=城厢) reaches the app as sent (dashboard/web/servers.py).
+    app.run(host=host, port=port, debug=args.debug, use_reloader=False, request_handler=Utf8RequestHandler)
     return 0

@@ -58,6 +58,31 @@ class Pace:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A count shown beside a metric's figure with its own definition (the hazard tile's units inspected).
+
+    Its family computes it per range like the formula's counts; it goes into the tile's ``detail`` under
+    ``key`` (the API), on the slide's tile and in the speaker notes. It has no spark: a distinct count
+    cannot be summed over the days of a bucket.
+    """
+
+    key: str
+    label_zh: str
+    label_en: str
+    unit: str
+    unit_en: str
+    definition_zh: str
+    definition_en: str
+
+    def text(self, value: float | None, lang: str) -> str:
+        """``检查单位 1,234 家`` / ``Units inspected: 1,234``; ``—`` without a value."""
+        shown = "—" if value is None else f"{value:,.0f}"
+        if lang == "en":
+            return f"{self.label_en}: {shown}"
+        return f"{self.label_zh} {shown} {self.unit}"
+
+
+@dataclass(frozen=True)
 class Metric:
     """One KPI. ``thresholds`` = (good, warn) boundaries in the metric's unit, or None (no colour).
 
@@ -89,6 +114,7 @@ class Metric:
     min_base: float = 0.0
     pace: Pace | None = None
     judged_by: Formula | None = None
+    companions: tuple[Companion, ...] = ()
 
 
 def grade(direction: str, thresholds: tuple[float, float], value: float) -> str:
@@ -154,6 +180,11 @@ def judge(metric: Metric, counts: Counts | None, expected: Counts | None = None)
     if reached is None or reached <= 0:
         return None
     return grade(metric.direction, metric.pace.thresholds, value / reached * 100.0)
+
+
+def companion_texts(metric: Metric, detail: Mapping[str, Any], lang: str) -> list[str]:
+    """The metric's companion counts as the tile and the slide show them (``检查单位 1,234 家``)."""
+    return [c.text(detail.get(c.key), lang) for c in metric.companions]
 
 
 def _base_name(formula: Formula) -> str:
@@ -241,7 +272,9 @@ def kpi_value(
         last_year=base_of("ly") if formula.compares_last_year else None,
         status=judge(metric, cur, expected),
         spark=[formula.value(bucket) for bucket in spark],
-        detail={name: cur.get(name) for name in formula.shown()} | dict(extra or {}),
+        detail={name: cur.get(name) for name in formula.shown()}
+        | {c.key: cur.get(c.key) for c in metric.companions}
+        | dict(extra or {}),
         expected=expected_value(metric, expected),
     )
 
@@ -297,11 +330,24 @@ def _m(
     min_base: float = 0.0,
     pace: Pace | None = None,
     judged_by: Formula | None = None,
+    companions: tuple[Companion, ...] = (),
 ) -> Metric:
     return Metric(
         key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, formula,
-        min_base, pace, judged_by,
+        min_base, pace, judged_by, companions,
     )  # fmt: skip
+
+
+UNITS_INSPECTED = Companion(
+    "units_inspected",
+    "检查单位",
+    "Units inspected",
+    "家",
+    "units",
+    "期内接受安全检查的不同单位数：同一单位多次检查只计一家（按单位编码，无编码时按所在镇街与单位名称）",
+    "Distinct units inspected in P: a unit inspected twice counts once (by unit_code, else by town and "
+    "unit name)",
+)
 
 
 _CASES: list[Metric] = [
@@ -666,6 +712,7 @@ _CAMPAIGN: list[Metric] = [
         rate("rectified", "found"),
         min_base=20,
         judged_by=rate("rectified_due", "found_due"),
+        companions=(UNITS_INSPECTED,),
     ),
     _m(
         "key_area_delisting_rate",

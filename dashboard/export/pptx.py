@@ -34,7 +34,7 @@ from pptx.util import Emu, Inches, Pt
 
 from dashboard.core import domain
 from dashboard.core.i18n import fmt_datetime, fmt_number, t, to_local
-from dashboard.core.metrics import METRICS, Metric, colour_rule
+from dashboard.core.metrics import METRICS, Metric, colour_rule, companion_texts
 from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
 from dashboard.export.common import (
@@ -462,7 +462,11 @@ def definition_line(metric: Metric, lang: str) -> str:
         key = "thresholds_up" if metric.direction == "up" else "thresholds_down"
         line += ("；" if lang == "zh" else "; ") + tr(key, lang, good=f"{good:g}", warn=f"{warn:g}")
     # The colour rule (minimum base, expected by now) beside the thresholds, as in the registry.
-    return line + ("；" if lang == "zh" else "; ") + colour_rule(metric, lang)
+    line += ("；" if lang == "zh" else "; ") + colour_rule(metric, lang)
+    for c in metric.companions:  # the counts shown beside the figure have their definitions too
+        zh = f"；{c.label_zh}（{c.unit}）：{c.definition_zh}"
+        line += zh if lang == "zh" else f"; {c.label_en} ({c.unit_en}): {c.definition_en}"
+    return line
 
 
 def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: KpiValue, lang: str) -> None:
@@ -490,6 +494,8 @@ def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: Kp
     ):
         text, colour = delta_text(metric, kpi.value, other, caption)
         add_run(deltas, ("    " if i else "") + text, size=12, colour=colour, lang=lang)
+    for line in companion_texts(metric, kpi.detail, lang):  # 检查单位 N 家 beside the hazard rate
+        add_run(frame.add_paragraph(), line, size=12, colour=MUTED, lang=lang)
 
 
 def kpi_slides(prs: Any, deck: Deck) -> None:

@@ -309,6 +309,7 @@ COLUMNS: dict[str, dict[str, tuple[str | None, tuple[str, ...]]]] = {
     },
     "safety_inspection": {
         "unit_name": (None, ("检查单位", "单位名称")),
+        "unit_code": (None, ("单位编码", "统一社会信用代码", "信用代码")),
         "town_code": (None, ("所属镇街", "镇街编码")),
         "grid_code": (None, ("所属网格", "网格编码")),
         "inspected_at": (None, ("检查时间", "检查日期")),

@@ -12,18 +12,22 @@ Times are integer seconds since the Unix epoch (UTC) inside this module; callers
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from dashboard.core.domain import CATEGORY_DEPT, TRANSITIONS
+from dashboard.core.workdays import is_working_day
 
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
 SHANGHAI = 8 * HOUR  # fixed +08:00, no DST
+EPOCH_DATE = dt.date(1970, 1, 1)  # local day number 0
 
 # Working days to close an ordinary case, by category (assumed); urgent cases get 24 h.
 CLOSE_WORKING_DAYS: dict[str, int] = {
@@ -107,19 +111,28 @@ def local_hour(ts: int) -> float:
     return ((ts + SHANGHAI) % DAY) / HOUR
 
 
+@cache
+def working_day(day: int) -> bool:
+    """Is local day number ``day`` a working day (official holidays and 调休 weekends included)?
+    Cached by day number: about a million deadlines are counted in a seed."""
+    return is_working_day(EPOCH_DATE + dt.timedelta(days=day))
+
+
 def add_working_days(ts: int, days: int) -> int:
-    """``ts`` plus ``days`` working days, skipping Saturdays and Sundays (holidays are ignored)."""
+    """``ts`` plus ``days`` working days at the same clock time, skipping weekends and official holidays
+    and counting 调休 working weekends (:mod:`dashboard.core.workdays`, as
+    :func:`~dashboard.core.workdays.add_working_days`). From a day off, the count starts from the last
+    working day before it, at the same clock time."""
     if days <= 0:
         return ts
-    if weekday(ts) >= 5:  # from a weekend, first move to Friday at the same clock time
-        ts -= (weekday(ts) - 4) * DAY
-    weeks, days = divmod(days, 5)
-    ts += weeks * 7 * DAY
+    start = day = local_day(ts)
+    while not working_day(day):
+        day -= 1
     while days > 0:
-        ts += DAY
-        if weekday(ts) < 5:
+        day += 1
+        if working_day(day):
             days -= 1
-    return ts
+    return ts + (day - start) * DAY
 
 
 def office_time(ts: int, rng: random.Random) -> int:

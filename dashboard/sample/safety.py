@@ -94,7 +94,8 @@ def key_area_rows(seed: int, sampler: Sampler, today: dt.date) -> list[tuple[Any
 
 
 INSPECTION_COLUMNS = ("unit_name", "town_code", "grid_code", "inspected_at", "hazards_found", "hazards_rectified",
-                      "rectify_deadline")  # fmt: skip
+                      "rectify_deadline", "unit_code")  # fmt: skip
+REVISIT_SHARE = 0.3  # recent inspections that return to a unit already inspected in the window (复查)
 UNIT_KINDS = (
     "机械厂",
     "纺织厂",
@@ -120,11 +121,14 @@ def inspection_rows(seed: int, sampler: Sampler, now: int, days: int, scale: flo
         nrng.choice(np.repeat(np.arange(7_351), found), 15_954 - 15_759, replace=False), minlength=7_351
     )
     campaign_start = to_epoch(dt.datetime(2016, 3, 1, tzinfo=UTC))
-    for i in range(7_351):
+    for i in range(7_351):  # 检查单位 7,351 家: one code per campaign unit
         g = sampler.grids[sampler.pick_grid(rng)]
         at = campaign_start + int(rng.random() * 200 * DAY)
         rows.append((_unit_name(rng, g), g.town_code, g.code, fmt_ts(at), int(found[i]), int(found[i] - open_[i]),
-                     (local_date(at) + dt.timedelta(days=30)).isoformat()))  # fmt: skip
+                     (local_date(at) + dt.timedelta(days=30)).isoformat(), _unit_code("91", i)))  # fmt: skip
+    # Revisits draw from their own stream, so every other value stays what earlier seeds wrote.
+    revisit = random.Random(seed * 7 + 6)
+    units: list[tuple[str, str, str, str]] = []  # (name, town, grid, code) of the window's units
     per_day = 14 * scale
     for d in range(days):
         for _ in range(poisson(rng, per_day)):
@@ -134,10 +138,19 @@ def inspection_rows(seed: int, sampler: Sampler, now: int, days: int, scale: flo
             deadline = local_date(at) + dt.timedelta(days=30)
             progress = min(1.0, (now - at) / (30 * DAY))
             fixed_n = found_n if rng.random() < 0.985 * progress else int(found_n * progress)
-            rows.append(
-                (_unit_name(rng, g), g.town_code, g.code, fmt_ts(at), found_n, fixed_n, deadline.isoformat())
-            )
+            unit = (_unit_name(rng, g), g.town_code, g.code, _unit_code("92", len(units)))
+            if units and revisit.random() < REVISIT_SHARE:
+                unit = units[int(revisit.random() * len(units))]
+            else:
+                units.append(unit)
+            name, town, grid, code = unit
+            rows.append((name, town, grid, fmt_ts(at), found_n, fixed_n, deadline.isoformat(), code))
     return rows
+
+
+def _unit_code(kind: str, n: int) -> str:
+    """An 18-character 统一社会信用代码 look-alike: ``91`` companies, ``92`` sole traders; fake, unique."""
+    return f"{kind}330109MA{n:07d}X"
 
 
 def _unit_name(rng: random.Random, g: GridInfo) -> str:

@@ -5,7 +5,8 @@ One :meth:`SnapshotService.snapshot` call answers "what is the situation for thi
 * live views are cached under (canonical view, scope, data version, current minute): new rows change the
   data version, and the minute changes ageing and overdue figures even when no row arrives;
 * the data version itself is cached for ``refresh_seconds / 2`` so hundreds of screens don't each ask;
-* a view with a past ``as_of`` never changes, so it is cached for good;
+* a view with a past ``as_of`` never changes by the feed, so it is cached for a month under the import
+  epoch (:meth:`StateStore.import_epoch`): an import that backfills the past changes the key;
 * one process computes a missing key while the others wait (:meth:`SharedCache.single_flight`);
 * when the source fails, the last good snapshot (shared cache, then the state store, which survives
   restarts) comes back marked stale with its age and the error: callers never see an exception;
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.core.clock import Clock
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 Builder = Callable[[Connection, ViewState, dt.datetime], Snapshot]
 Versioner = Callable[[Connection], str]
 
-AS_OF_TTL = 30 * 24 * 3600  # a past moment never changes; a month keeps the cache from growing forever
+AS_OF_TTL = 30 * 24 * 3600  # a past moment changes only by an import; a month bounds the cache
 AS_OF_SETTLE = dt.timedelta(minutes=2)  # an as_of this recent may still gain late rows: treat as live
 LIVE_TTL = 120  # a live key is only asked for during its minute
 LAST_GOOD_TTL = 7 * 24 * 3600
@@ -306,7 +307,10 @@ class SnapshotService:
 
     def _key(self, view: ViewState, identity: str, now: dt.datetime) -> tuple[str, int]:
         if self._is_settled_past(view, now):
-            return f"asof:{_digest(identity)}", AS_OF_TTL
+            # Not the data version (a live feed changes it every few seconds, and a feed never writes
+            # into the past): the import epoch, which every import that wrote to the source bumps, so a
+            # backfill dated before the view's moment is seen, also by a cache that outlived a restart.
+            return f"asof:{_digest(f'{identity}|ep={self.import_epoch(now)}')}", AS_OF_TTL
         minute = int(now.timestamp() // 60)
         return f"snap:{_digest(f'{identity}|dv={self.data_version(now)}|m={minute}')}", LIVE_TTL
 
@@ -321,6 +325,18 @@ class SnapshotService:
 
         flight = self.cache.single_flight(
             f"dv:{bucket}", read, ttl=self.version_ttl * 2, wait_seconds=self.wait_seconds
+        )
+        return str(flight.value)
+
+    def import_epoch(self, now: dt.datetime | None = None) -> str:
+        """The state store's import epoch, shared by all processes for ``refresh_seconds / 2``."""
+        now = now or self.clock.now()
+        bucket = int(now.timestamp() // self.version_ttl)
+        flight = self.cache.single_flight(
+            f"ep:{bucket}",
+            lambda: str(self.state.import_epoch()),
+            ttl=self.version_ttl * 2,
+            wait_seconds=self.wait_seconds,
         )
         return str(flight.value)
 
@@ -434,7 +450,7 @@ class SnapshotService:
         try:
             with self.source_engine.connect() as conn:
                 conn.execute(text("SELECT 1")).scalar()
-                newest = _newest_data_at(conn)
+                newest = _newest_data_at(conn, now)
         except Exception as exc:
             return {
                 "ok": False,
@@ -445,8 +461,6 @@ class SnapshotService:
             }
         latency = round((time.monotonic() - started) * 1000, 1)
         streams = self.freshness.streams()
-        # The newest row of any stream: an import of reports without action rows still has an age.
-        newest = max((s.newest for s in streams or [] if s.newest), default=newest)
         return {
             "ok": True,
             "error": None,
@@ -463,12 +477,16 @@ class SnapshotService:
             return {"ok": False, "error": describe_error(exc)}
 
 
-def _newest_data_at(conn: Connection) -> dt.datetime | None:
-    """The newest lifecycle action: every new or changed event writes one (indexed on ``at``)."""
-    from dashboard.source.schema import event_action
+def _newest_data_at(conn: Connection, now: dt.datetime) -> dt.datetime | None:
+    """The newest row of any stream (reports, case handling, patrols, video heartbeats), up to ``now``.
+
+    Read here in one statement of index probes, not taken from the streams' verdicts: an import of
+    reports without action rows still has an age, and so does a source whose verdicts could not be made.
+    """
+    from dashboard.source.queries.freshness import stream_newest
 
     try:
-        return conn.execute(select(func.max(event_action.c.at))).scalar()
+        return max((at for at in stream_newest(conn, now).values() if at is not None), default=None)
     except SQLAlchemyError:  # a source without the canonical tables still answers SELECT 1
         return None
 

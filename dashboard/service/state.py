@@ -1,4 +1,4 @@
-"""The dashboard's own, writable state: last good snapshots now; users, tokens and audit later.
+"""The dashboard's own, writable state: last good snapshots, the import epoch; users, tokens and audit.
 
 Kept apart from the source database (``DASHBOARD_STATE_URL``, default ``data/state.db``) because the
 source is opened read-only and may belong to another team. The last good snapshot of each view is what
@@ -60,6 +60,18 @@ audit_log = Table(
 )
 
 
+# Writes that may change the past (an import can backfill rows dated before a past view's moment) bump
+# this counter; settled past views are cached under it (dashboard/service/README.md#caching).
+source_epoch = Table(
+    "source_epoch",
+    state_metadata,
+    Column("name", String(32), primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+)
+IMPORT_EPOCH = "import"
+
+
 def digest(view_key: str) -> str:
     return hashlib.sha256(view_key.encode("utf-8")).hexdigest()
 
@@ -112,6 +124,34 @@ class StateStore:
         if found is None:
             return None
         return Snapshot.from_dict(json.loads(found.snapshot_json)), found.computed_at
+
+    def import_epoch(self) -> int:
+        """How many imports have written to the source since the state store was made (0: none)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(source_epoch.c.epoch).where(source_epoch.c.name == IMPORT_EPOCH)
+            ).scalar()
+        return int(found or 0)
+
+    def bump_import_epoch(self, at: dt.datetime) -> int:
+        """Count one more import that wrote to the source; returns the new epoch."""
+        where = source_epoch.c.name == IMPORT_EPOCH
+        for _attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    bump = (
+                        update(source_epoch)
+                        .where(where)
+                        .values(epoch=source_epoch.c.epoch + 1, changed_at=at)
+                    )
+                    if not conn.execute(bump).rowcount:
+                        conn.execute(
+                            insert(source_epoch), {"name": IMPORT_EPOCH, "epoch": 1, "changed_at": at}
+                        )
+                break
+            except IntegrityError:  # another import made the row first: bump it on the retry
+                continue
+        return self.import_epoch()
 
     def audit(self, at: dt.datetime, actor: str, action: str, detail: str | None = None) -> None:
         """Append one line to the audit log."""

@@ -197,6 +197,17 @@ def test_kpi_tiles_show_value_unit_and_changes(deck: Any, district: Snapshot) ->
     assert "环比" in text and "同比" in text
 
 
+def test_hazard_tile_shows_the_units_inspected_with_their_definition(deck: Any, district: Snapshot) -> None:
+    """检查单位 N 家 beside the hazard rate, and its definition in the speaker notes."""
+    hazards = district.kpis["hazard_rectification_rate"]
+    units = hazards.detail["units_inspected"]
+    assert units and units == int(units)
+    slide = next(s for s in deck.slides if METRICS["hazard_rectification_rate"].label_zh in slide_text(s))
+    assert f"检查单位 {units:,.0f} 家" in slide_text(slide)
+    notes = slide.notes_slide.notes_text_frame.text
+    assert "检查单位（家）：期内接受安全检查的不同单位数" in notes
+
+
 def test_every_chart_panel_is_a_native_chart_with_the_panel_data(deck: Any, district: Snapshot) -> None:
     checked = 0
     for key in deck_keys(PAGE_PANELS):
@@ -690,3 +701,14 @@ def test_table_headers_stay_on_one_line_and_long_names_are_shortened() -> None:
     short = pptx.fitted_cell(rows[0][1], widths[1], size)
     assert short.endswith("…") and short.startswith("Guali Zhen")
     assert pptx.fitted_cell("城厢街道", widths[1], size) == "城厢街道"
+
+
+def test_hazard_tile_on_screen_names_the_units_inspected(district: Snapshot) -> None:
+    """The screens' hazard tile carries 检查单位 N 家 (its hover), from the same snapshot detail."""
+    from layouts.components import kpi_tile
+
+    kpi = district.kpis["hazard_rectification_rate"]
+    tile = kpi_tile(METRICS["hazard_rectification_rate"], kpi, "zh")
+    assert f"检查单位 {kpi.detail['units_inspected']:,.0f} 家" in tile.title
+    english = kpi_tile(METRICS["hazard_rectification_rate"], kpi, "en")
+    assert f"Units inspected: {kpi.detail['units_inspected']:,.0f}" in english.title

@@ -198,8 +198,8 @@ OTHER_TABLES = {
     "XS20261128-000001,电话回访,满意,5,4,2026-11-28 15:00\n",
     "警情统计.csv": "统计日期,镇街编码,有效110警情,侵财案件,重大恶性案件\n2026/11/28,330109001,12,3,0\n",
     "重点地区.csv": "编号,名称,所属镇街,突出问题,挂牌日期,摘牌日期\n1,某城中村,330109002,治安乱点,2016-03-01,2016-08-20\n",
-    "安全检查.csv": "检查单位,所属网格,检查时间,发现隐患,已整改隐患,整改期限\n"
-    "某五金厂,330109002001001,2026-11-27 14:00,3,2,2026-12-05\n",
+    "安全检查.csv": "检查单位,统一社会信用代码,所属网格,检查时间,发现隐患,已整改隐患,整改期限\n"
+    "某五金厂,92330109MA2C4F7X1Y,330109002001001,2026-11-27 14:00,3,2,2026-12-05\n",
 }
 
 
@@ -227,6 +227,7 @@ def test_every_other_table_imports_and_reimports(db_url: str, tmp_path: Path) ->
     assert (point["online"], point["point_class"], point["town_code"]) == (False, "一类", "330109001")
     (inspection,) = table_rows(db_url, schema.safety_inspection)
     assert (inspection["town_code"], inspection["rectify_deadline"]) == ("330109002", dt.date(2026, 12, 5))
+    assert inspection["unit_code"] == "92330109MA2C4F7X1Y"  # 统一社会信用代码: the unit's key
     staff = {s["staff_id"]: s for s in table_rows(db_url, schema.staff)}
     assert (staff[101]["role"], staff[101]["town_code"], staff[102]["active"]) == (
         "GRID_WORKER",

@@ -177,10 +177,34 @@ def test_published_hazard_rectification_rate(engine: Engine) -> None:
         f.add_inspection(conn, f.TOWN_B, sh(2026, 11, 18, 11), 100, 0)  # after now
     with engine.connect() as conn:
         kpi = _kpi(conn, "hazard_rectification_rate")
-    assert kpi.detail == {"rectified": 15_759, "found": 15_954}
+    assert kpi.detail == {"rectified": 15_759, "found": 15_954, "units_inspected": 2}
     assert round(kpi.value or 0, 2) == 98.78
     assert kpi.previous == 50.0
     assert kpi.spark[-1] == kpi.value and kpi.spark[-2] == 50.0
+
+
+@pytest.mark.parametrize("path", ["direct", "rollups"])
+def test_units_inspected_count_each_unit_once(engine: Engine, path: str) -> None:
+    """检查单位 3 家，发现隐患 9 处，整改 7 处: four inspections in November of three units. 甲厂 is
+    inspected twice (by its code, once under another spelling); two shops named 某厂 in two towns are
+    two units; a unit inspected in October or after now is not counted."""
+    with engine.begin() as conn:
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 11, 2), 3, 3, unit="甲厂", unit_code="91330109MA0001")
+        f.add_inspection(
+            conn, f.TOWN_A, sh(2026, 11, 9), 2, 1, unit="甲厂有限公司", unit_code="91330109MA0001"
+        )
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 11, 3), 1, 1)  # 某厂, no code
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 11, 4), 3, 2)  # another 某厂
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 10, 4), 5, 5, unit="乙厂")  # last month
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 11, 18, 11), 5, 0, unit="丙厂")  # after now
+    if path == "rollups":
+        rollup_path.attach(engine, NOW)
+    got = _all(engine)["hazard_rectification_rate"]
+    assert got.detail == {"rectified": 7, "found": 9, "units_inspected": 3}
+    with engine.connect() as conn:
+        town_b = kpis.hazard_family(conn, ViewState(towns=(f.TOWN_B,)), NOW)["hazard_rectification_rate"]
+    assert town_b.detail["units_inspected"] == 1
+    assert METRICS["hazard_rectification_rate"].companions[0].text(3, "zh") == "检查单位 3 家"
 
 
 # --- the worked example (tests/support/factories.build_district) --------------------------------------------
@@ -444,3 +468,22 @@ def test_hazards_are_judged_on_those_past_their_rectification_deadline(engine: E
     assert round(now_kpi.value or 0, 1) == 3.3 and now_kpi.status is None
     assert round(october["hazard_rectification_rate"].value or 0, 1) == 96.7
     assert october["hazard_rectification_rate"].status == "warn"
+
+
+def test_units_inspected_on_a_source_without_unit_code(sqlite_url: str) -> None:
+    """A database made before ``unit_code`` (or a view over a system without one) still answers: units are
+    told apart by town and name."""
+    eng = init_db(sqlite_url)
+    with eng.begin() as conn:
+        f.add_units(conn)
+        conn.exec_driver_sql("DROP INDEX ix_inspection_at")
+        conn.exec_driver_sql("ALTER TABLE safety_inspection DROP COLUMN unit_code")
+        for day, unit in ((2, "甲厂"), (9, "甲厂"), (3, "乙厂")):
+            conn.exec_driver_sql(
+                "INSERT INTO safety_inspection (unit_name, town_code, inspected_at, hazards_found, "
+                f"hazards_rectified) VALUES ('{unit}', '{f.TOWN_A}', '2026-11-0{day} 01:00:00', 1, 1)"
+            )
+    with eng.connect() as conn:
+        got = kpis.hazard_family(conn, MONTH, NOW)["hazard_rectification_rate"]
+    eng.dispose()
+    assert got.detail == {"rectified": 3, "found": 3, "units_inspected": 2}

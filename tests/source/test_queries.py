@@ -21,6 +21,7 @@ from dashboard.core.viewstate import ViewState
 from dashboard.rollups import panels as fast
 from dashboard.source import schema
 from dashboard.source.engines import init_db
+from dashboard.source.queries import kpis
 from dashboard.source.queries.backlog import backlog
 from dashboard.source.queries.patrol import patrol_panel
 from dashboard.source.queries.rankings import rankings
@@ -277,6 +278,8 @@ def _count_statements(engine: Engine) -> list[str]:
 
 
 def test_build_snapshot(district: Engine) -> None:
+    with district.connect() as conn:
+        kpis.has_unit_code(conn)  # the schema is looked at once per source and process, not per snapshot
     seen = _count_statements(district)
     with district.connect() as conn:
         snap = build_snapshot(conn, MONTH, NOW + dt.timedelta(hours=3))  # the clock

@@ -185,11 +185,19 @@ def add_police_stat(conn: Connection, day: dt.date, town: str, calls: int, prop:
     )  # fmt: skip
 
 
-def add_inspection(conn: Connection, town: str, at: dt.datetime, found: int, rectified: int) -> None:
+def add_inspection(
+    conn: Connection,
+    town: str,
+    at: dt.datetime,
+    found: int,
+    rectified: int,
+    unit: str = "某厂",
+    unit_code: str | None = None,
+) -> None:
     conn.execute(
         insert(schema.safety_inspection),
-        {"unit_name": "某厂", "town_code": town, "inspected_at": at, "hazards_found": found,
-         "hazards_rectified": rectified},
+        {"unit_name": unit, "unit_code": unit_code, "town_code": town, "inspected_at": at,
+         "hazards_found": found, "hazards_rectified": rectified},
     )  # fmt: skip
 
 

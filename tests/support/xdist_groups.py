@@ -19,6 +19,7 @@ SERIAL_PATHS = (
     "tests/perf/",
     "tests/web/test_faults.py",
     "tests/web/test_limits.py",
+    "tests/web/test_readme_examples.py",
     "tests/service/test_service.py",
     "tests/security/test_event_paging.py",
     "tests/security/test_callback_budget.py",

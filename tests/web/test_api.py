@@ -149,6 +149,9 @@ def test_metrics_lists_the_registry(client: FlaskClient) -> None:
     for name in ("label_zh", "label_en", "unit", "definition_zh", "definition_en", "direction", "thresholds"):
         assert name in first
     assert "compute" not in first
+    hazards = next(m for m in body["metrics"] if m["key"] == "hazard_rectification_rate")
+    assert [c["key"] for c in hazards["companions"]] == ["units_inspected"]  # 检查单位, defined once
+    assert hazards["companions"][0]["definition_zh"].startswith("期内接受安全检查的不同单位数")
 
 
 def test_openapi_document(client: FlaskClient) -> None:

@@ -27,7 +27,9 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.sql import over
+from sqlalchemy.sql.elements import ColumnElement
 
 from dashboard.core import domain
 from dashboard.core.formulas import Counts
@@ -640,6 +642,7 @@ def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         "rectified": func.sum(si.c.hazards_rectified),
         "found_due": sum_if(due, si.c.hazards_found),
         "rectified_due": sum_if(due, si.c.hazards_rectified),
+        "units_inspected": func.count(func.distinct(unit_key(conn))),
     }
     res = run_family(
         conn,
@@ -649,7 +652,31 @@ def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         period.ranges(),
         spark=spark_buckets(period),
     )
-    return kpi_values(("hazard_rectification_rate",), res.ranges, res.spark)
+    # The spark folds days into buckets by summing: a distinct count does not add up, so it has none.
+    spark = [{k: v for k, v in bucket.items() if k != "units_inspected"} for bucket in res.spark]
+    return kpi_values(("hazard_rectification_rate",), res.ranges, spark)
+
+
+_UNIT_CODE_KNOWN: dict[str, bool] = {}  # per source URL: does safety_inspection have unit_code?
+
+
+def has_unit_code(conn: Connection) -> bool:
+    """True when the source's ``safety_inspection`` has the optional ``unit_code`` column (a database
+    made before it, or a view over an existing system that has none, counts units by town and name).
+    Asked once per source and process."""
+    url = conn.engine.url.render_as_string(hide_password=True)
+    if url not in _UNIT_CODE_KNOWN:
+        columns = sa_inspect(conn).get_columns(schema.safety_inspection.name)
+        _UNIT_CODE_KNOWN[url] = any(c["name"] == "unit_code" for c in columns)
+    return _UNIT_CODE_KNOWN[url]
+
+
+def unit_key(conn: Connection) -> ColumnElement[Any]:
+    """An inspected unit's key (:data:`~dashboard.core.metrics.UNITS_INSPECTED`): its ``unit_code``,
+    else its town and name (two shops of one name in two towns are two units)."""
+    si = schema.safety_inspection.c
+    by_name = si.town_code + literal(":") + si.unit_name  # || on SQLite and PostgreSQL, concat() on MariaDB
+    return func.coalesce(si.unit_code, by_name) if has_unit_code(conn) else by_name
 
 
 def key_area_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
