@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("dashboard.cli.import_", "import CSV/XLSX exports into the canonical tables"),
     "serve": ("dashboard.cli.serve", "start the dashboard web server"),
     "export": ("dashboard.cli.export", "export a view as a slide deck (PPTX), PDF or one panel's PNG"),
+    "briefing": (
+        "dashboard.cli.briefing",
+        "make a 日报 / 周汇总 / 月分析 / 季评估 (PPTX and PDF) into the archive, or list the archive",
+    ),
     "screenshots": (
         "dashboard.cli.screenshots",
         "headless-Chromium screenshots of every page and wall size",

@@ -86,6 +86,10 @@ class Settings:
         60000,
         "Time budget of one Dash callback, in milliseconds: the source queries it runs share it as their statement timeout.",
     )
+    BRIEFINGS_DIR: str = _setting(
+        str(DATA_DIR / "briefings"),
+        "Archive of the briefings (日报 周汇总 月分析 季评估): one folder per kind and period, PPTX and PDF.",
+    )
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")
     LANG: str = _setting("zh", "Default interface language when the URL names none (zh or en).")

@@ -1,0 +1,5 @@
+"""Briefings on the hall's cadence: 日报, 周汇总, 月分析, 季评估, made and archived.
+
+kinds      the kinds, the period each covers, its view (the period as it stood at its end)
+archive    making one (deck and PDF through the export) into the archive, and listing it
+"""

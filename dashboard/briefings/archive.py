@@ -1,0 +1,133 @@
+"""Making a briefing and keeping it: one deck (PPTX) and its PDF per kind, period, scope and language.
+
+The archive is a folder (``DASHBOARD_BRIEFINGS_DIR``, default ``data/briefings``)::
+
+    week/2026-W48/330109113-zh.pptx     the deck
+    week/2026-W48/330109113-zh.pdf      the same deck as PDF (LibreOffice)
+    week/2026-W48/330109113-zh.json     what it is: kind, period, scope, language, when it was made
+
+The scope is ``district`` or the towns' codes joined by ``+``. A run whose files are all there already
+is not made again: the same kind, period and scope give the same archived files, whoever asks and
+however often (a scheduler that fires twice, two servers, a rerun after an outage).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dashboard.briefings.kinds import briefing_view, covered, kind_of, period_key, period_label
+from dashboard.core.scope import Scope
+from dashboard.export.common import GeojsonFor, Progress
+from dashboard.export.exporter import SnapshotSource, export_view
+
+FORMATS = ("pptx", "pdf")
+
+
+@dataclass(frozen=True)
+class Archived:
+    """One briefing in the archive."""
+
+    kind: str
+    period: str  # period_key: 2026-W48
+    first_day: str
+    last_day: str
+    scope: str  # district, or town codes joined by +
+    lang: str
+    title: str
+    made_at: str  # ISO 8601 UTC
+    files: tuple[str, ...]  # names beside the manifest
+
+    @property
+    def towns(self) -> tuple[str, ...]:
+        return () if self.scope == "district" else tuple(self.scope.split("+"))
+
+
+def scope_key(towns: Iterable[str]) -> str:
+    codes = sorted(set(towns))
+    return "+".join(codes) if codes else "district"
+
+
+def folder(root: Path, kind: str, period: str) -> Path:
+    return root / kind / period
+
+
+def run_briefing(
+    service: SnapshotSource,
+    geojson_for: GeojsonFor | None,
+    root: Path,
+    *,
+    kind: str,
+    towns: Iterable[str] = (),
+    lang: str = "zh",
+    now: dt.datetime,
+    scope: Scope,
+    formats: Iterable[str] = FORMATS,
+    progress: Progress | None = None,
+    export: Callable[..., tuple[bytes, str, str]] = export_view,
+) -> tuple[Archived, bool]:
+    """The briefing of ``kind`` for the last whole period before ``now``; (entry, made) where ``made`` is
+    False when the archive already held it. ``scope`` narrows the towns like every other entry point."""
+    k = kind_of(kind)
+    first, last = covered(k.key, now)
+    view = scope.apply(briefing_view(k.key, first, tuple(towns), lang))
+    key, where = scope_key(view.towns), folder(root, k.key, period_key(k.key, first))
+    stem = f"{key}-{lang}"
+    wanted = tuple(dict.fromkeys(formats))
+    manifest = where / f"{stem}.json"
+    if manifest.exists() and all((where / f"{stem}.{fmt}").exists() for fmt in wanted):
+        return read_entry(manifest), False
+    where.mkdir(parents=True, exist_ok=True)
+    for fmt in wanted:
+        payload, _name, _mime = export(service, geojson_for, view, fmt, scope=scope, progress=progress)
+        _write_atomically(where / f"{stem}.{fmt}", payload)
+    title = f"{k.zh if lang == 'zh' else k.en} · {period_label(k.key, first, last, lang)}"
+    entry = Archived(
+        kind=k.key,
+        period=period_key(k.key, first),
+        first_day=first.isoformat(),
+        last_day=last.isoformat(),
+        scope=key,
+        lang=lang,
+        title=title,
+        made_at=now.astimezone(dt.UTC).isoformat(),
+        files=tuple(f"{stem}.{fmt}" for fmt in wanted),
+    )
+    _write_atomically(manifest, json.dumps(asdict(entry), ensure_ascii=False, indent=1).encode("utf-8"))
+    return entry, True
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    """Write beside, then rename: a reader (the archive page, a second server) never sees half a file."""
+    part = path.with_name(path.name + f".{os.getpid()}.part")
+    part.write_bytes(payload)
+    part.replace(path)
+
+
+def read_entry(manifest: Path) -> Archived:
+    data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+    data["files"] = tuple(data.get("files") or ())
+    return Archived(**data)
+
+
+def list_archive(
+    root: Path, *, towns: Iterable[str] | None = None, kind: str | None = None
+) -> list[Archived]:
+    """The archive's briefings, newest period first; ``towns`` (a town user's) keeps only those whose
+    scope lies within them (a district briefing is not theirs to see)."""
+    allowed = set(towns) if towns is not None else None
+    found = []
+    for manifest in sorted(root.glob("*/*/*.json")):
+        entry = read_entry(manifest)
+        if kind and entry.kind != kind:
+            continue
+        if allowed is not None and (not entry.towns or not set(entry.towns) <= allowed):
+            continue
+        found.append(entry)
+    found.sort(key=lambda e: (e.last_day, e.kind, e.scope, e.lang), reverse=True)
+    return found

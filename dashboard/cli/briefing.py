@@ -1,0 +1,122 @@
+"""``python -m dashboard briefing``: make a 日报 / 周汇总 / 月分析 / 季评估 now, or list the archive.
+
+    python -m dashboard briefing run --kind week --town 瓜沥镇            # last ISO week, 瓜沥镇, PPTX + PDF
+    python -m dashboard briefing run --kind month --as-of 2026-12-01T08:00+08:00 --lang en
+    python -m dashboard briefing list [--kind week] [--town 瓜沥镇]
+
+A briefing covers the last whole period before ``--as-of`` (default: now), and goes to the archive
+(``--out``, default ``DASHBOARD_BRIEFINGS_DIR``); one already there is not made again
+(:mod:`dashboard.briefings.archive`). It takes a slot of the export queue like every other export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from dashboard.briefings.kinds import KINDS
+from dashboard.cli.common import add_database_argument
+from dashboard.core.viewstate import parse_instant, parse_query
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="<action>", required=True)
+    run = sub.add_parser("run", help="make one briefing now (PPTX and PDF) into the archive")
+    run.add_argument("--kind", required=True, help=f"{', '.join(KINDS)} (or 日报, 周汇总, 月分析, 季评估)")
+    run.add_argument(
+        "--town", action="append", default=[], help="a town by name or code (repeat; default: the district)"
+    )
+    run.add_argument("--lang", choices=("zh", "en"), default="zh")
+    run.add_argument(
+        "--as-of", default=None, help="make it as if now were this moment (ISO 8601), e.g. for a missed run"
+    )
+    run.add_argument("--formats", default="pptx,pdf", help="pptx, pdf or both (default pptx,pdf)")
+    run.add_argument(
+        "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
+    )
+    add_database_argument(run)
+    listing = sub.add_parser("list", help="the briefings in the archive, newest first")
+    listing.add_argument("--kind", default=None, help=f"only this kind: {', '.join(KINDS)}")
+    listing.add_argument("--town", action="append", default=[], help="only briefings within these towns")
+    listing.add_argument(
+        "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
+    )
+
+
+def _towns(names: list[str]) -> tuple[str, ...]:
+    """Town names or codes as codes (ValueError names --town for one it does not know)."""
+    try:
+        return parse_query({"town": names}).towns if names else ()
+    except ValueError as exc:
+        raise ValueError(f"--town: {exc}") from exc
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in chosen if f not in ("pptx", "pdf")]
+    if bad or not chosen:
+        raise ValueError(f"--formats: {', '.join(bad) or '(none)'} is not pptx or pdf")
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    from dashboard.core.settings import load_settings
+
+    settings = load_settings(
+        **({"DATABASE_URL": args.database_url} if getattr(args, "database_url", None) else {})
+    )
+    root = args.out or Path(settings.BRIEFINGS_DIR)
+    if args.action == "list":
+        return _list(root, args)
+    return _run(root, args, settings)
+
+
+def _list(root: Path, args: argparse.Namespace) -> int:
+    from dashboard.briefings.archive import list_archive
+    from dashboard.briefings.kinds import kind_of
+
+    kind = kind_of(args.kind).key if args.kind else None
+    towns = _towns(args.town) or None
+    entries = list_archive(root, towns=towns, kind=kind)
+    if not entries:
+        print(f"no briefings in {root}")
+        return 0
+    for e in entries:
+        print(f"{e.kind:8} {e.period:10} {e.scope:22} {e.lang}  {e.title}  ({', '.join(e.files)})")
+    return 0
+
+
+def _run(root: Path, args: argparse.Namespace, settings: object) -> int:
+    from dashboard.briefings.archive import run_briefing
+    from dashboard.core.scope import DISTRICT
+    from dashboard.export.common import ExportError
+    from dashboard.export.queue import ExportBusy, ExportQueue
+    from dashboard.service.factory import create_service
+    from dashboard.source.engines import make_source_engine
+    from dashboard.source.units import UnitDirectory
+
+    towns, formats = _towns(args.town), _formats(args.formats)
+    now = parse_instant(args.as_of, param="--as-of") if args.as_of else dt.datetime.now(dt.UTC)
+    service = create_service(settings)  # type: ignore[arg-type]
+    url, timeout = settings.DATABASE_URL, settings.STATEMENT_TIMEOUT_MS  # type: ignore[attr-defined]
+    units = UnitDirectory(make_source_engine(url, timeout_ms=timeout))
+    try:
+        with ExportQueue(service.cache).wait_for_slot(_say):
+            entry, made = run_briefing(
+                service, units.geojson, root, kind=args.kind, towns=towns, lang=args.lang, now=now,
+                scope=DISTRICT, formats=formats, progress=_say,
+            )  # fmt: skip
+    except (ExportError, ExportBusy) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    where = root / entry.kind / entry.period
+    print(
+        f"{'made' if made else 'already in the archive'}: {entry.title} → {where} ({', '.join(entry.files)})"
+    )
+    return 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
