@@ -2,4 +2,5 @@
 
 kinds      the kinds, the period each covers, its view (the period as it stood at its end)
 archive    making one (deck and PDF through the export) into the archive, and listing it
+schedule   the hall's cadence: what is due, one pass under the shared lock, APScheduler's triggers
 """

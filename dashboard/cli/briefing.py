@@ -3,6 +3,7 @@
     python -m dashboard briefing run --kind week --town 瓜沥镇            # last ISO week, 瓜沥镇, PPTX + PDF
     python -m dashboard briefing run --kind month --as-of 2026-12-01T08:00+08:00 --lang en
     python -m dashboard briefing list [--kind week] [--town 瓜沥镇]
+    python -m dashboard briefing schedule [--once]          # the hall's cadence (DASHBOARD_BRIEFINGS …)
 
 A briefing covers the last whole period before ``--as-of`` (default: now), and goes to the archive
 (``--out``, default ``DASHBOARD_BRIEFINGS_DIR``); one already there is not made again
@@ -15,6 +16,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 from dashboard.briefings.kinds import KINDS
 from dashboard.cli.common import add_database_argument
@@ -37,6 +39,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
     )
     add_database_argument(run)
+    schedule = sub.add_parser(
+        "schedule",
+        help="run the briefings' schedule (DASHBOARD_BRIEFINGS at DASHBOARD_BRIEFING_AT), making missed ones first",
+    )
+    schedule.add_argument("--once", action="store_true", help="one pass now (what is due), then exit")
+    schedule.add_argument(
+        "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
+    )
+    add_database_argument(schedule)
     listing = sub.add_parser("list", help="the briefings in the archive, newest first")
     listing.add_argument("--kind", default=None, help=f"only this kind: {', '.join(KINDS)}")
     listing.add_argument("--town", action="append", default=[], help="only briefings within these towns")
@@ -70,7 +81,44 @@ def run(args: argparse.Namespace) -> int:
     root = args.out or Path(settings.BRIEFINGS_DIR)
     if args.action == "list":
         return _list(root, args)
+    if args.action == "schedule":
+        return _schedule(root, args, settings)
     return _run(root, args, settings)
+
+
+def _schedule(root: Path, args: argparse.Namespace, settings: Any) -> int:
+    from dashboard.briefings.schedule import Plan, run_due, start_scheduler
+    from dashboard.core.scope import DISTRICT
+    from dashboard.service.factory import create_service
+    from dashboard.source.engines import make_source_engine
+    from dashboard.source.units import UnitDirectory
+
+    plan = Plan.from_settings(
+        settings.BRIEFINGS, settings.BRIEFING_AT, settings.BRIEFING_TOWNS, settings.BRIEFING_LANGS
+    )
+    if not plan.kinds:
+        print("DASHBOARD_BRIEFINGS is empty: no briefing is scheduled")
+        return 0
+    service = create_service(settings)
+    units = UnitDirectory(make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS))
+
+    def one_pass() -> list[Any]:
+        made = run_due(
+            service, units.geojson, root, plan, dt.datetime.now(dt.UTC), locks=service.cache, scope=DISTRICT
+        )
+        for entry in made:
+            print(f"made: {entry.title} ({entry.scope}, {entry.lang})", flush=True)
+        return made
+
+    if args.once:
+        one_pass()
+        return 0
+    print(
+        f"briefings: {', '.join(plan.kinds)} at {plan.at:%H:%M} Asia/Shanghai into {root} (Ctrl-C stops)",
+        flush=True,
+    )
+    start_scheduler(one_pass, plan, blocking=True)
+    return 0
 
 
 def _list(root: Path, args: argparse.Namespace) -> int:

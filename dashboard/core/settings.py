@@ -90,6 +90,16 @@ class Settings:
         str(DATA_DIR / "briefings"),
         "Archive of the briefings (日报 周汇总 月分析 季评估): one folder per kind and period, PPTX and PDF.",
     )
+    BRIEFINGS: str = _setting(
+        "day,week,month,quarter",
+        "Briefing kinds the scheduler makes (day, week, month, quarter; empty: none). See BRIEFING_AT.",
+    )
+    BRIEFING_AT: str = _setting("08:00", "Local time (Asia/Shanghai, HH:MM) at which the briefings run.")
+    BRIEFING_TOWNS: str = _setting(
+        "district",
+        "Scopes of the scheduled briefings: district, or town codes (comma) per scope, scopes separated by ;.",
+    )
+    BRIEFING_LANGS: str = _setting("zh", "Languages of the scheduled briefings (zh, en or zh,en).")
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")
     LANG: str = _setting("zh", "Default interface language when the URL names none (zh or en).")
