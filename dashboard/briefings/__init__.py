@@ -2,5 +2,6 @@
 
 kinds      the kinds, the period each covers, its view (the period as it stood at its end)
 archive    making one (deck and PDF through the export) into the archive, and listing it
+deliver    mail (SMTP relay) and webhooks (DingTalk / 浙政钉, WeCom, JSON), retried, the outcome kept
 schedule   the hall's cadence: what is due, one pass under the shared lock, APScheduler's triggers
 """

@@ -17,14 +17,16 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from dashboard.briefings.kinds import briefing_view, covered, kind_of, period_key, period_label
 from dashboard.core.scope import Scope
+from dashboard.core.viewstate import ViewState
 from dashboard.export.common import GeojsonFor, Progress
 from dashboard.export.exporter import SnapshotSource, export_view
+from dashboard.present.analysis import analyse
 
 FORMATS = ("pptx", "pdf")
 
@@ -42,6 +44,7 @@ class Archived:
     title: str
     made_at: str  # ISO 8601 UTC
     files: tuple[str, ...]  # names beside the manifest
+    summary: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the 要点 as (section, sentences), for messages
 
     @property
     def towns(self) -> tuple[str, ...]:
@@ -87,6 +90,7 @@ def run_briefing(
         payload, _name, _mime = export(service, geojson_for, view, fmt, scope=scope, progress=progress)
         _write_atomically(where / f"{stem}.{fmt}", payload)
     title = f"{k.zh if lang == 'zh' else k.en} · {period_label(k.key, first, last, lang)}"
+    summary = _summary(service, view, scope, k.key)
     entry = Archived(
         kind=k.key,
         period=period_key(k.key, first),
@@ -97,9 +101,25 @@ def run_briefing(
         title=title,
         made_at=now.astimezone(dt.UTC).isoformat(),
         files=tuple(f"{stem}.{fmt}" for fmt in wanted),
+        summary=summary,
     )
     _write_atomically(manifest, json.dumps(asdict(entry), ensure_ascii=False, indent=1).encode("utf-8"))
     return entry, True
+
+
+def _summary(
+    service: SnapshotSource | None, view: ViewState, scope: Scope, kind: str
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The deck's 要点 as text for the messages (the same snapshot the deck was made from, from the cache)."""
+    if service is None:
+        return ()
+    snapshot = service.snapshot(view, scope).snapshot
+    if snapshot is None:
+        return ()
+    return tuple(
+        (title, tuple(line.text for line in lines))
+        for title, lines in analyse(snapshot, view.lang, kind=kind).sections()
+    )
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:
@@ -111,7 +131,10 @@ def _write_atomically(path: Path, payload: bytes) -> None:
 
 def read_entry(manifest: Path) -> Archived:
     data: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Archived)}
+    data = {k: v for k, v in data.items() if k in known}  # deliveries and later additions stay in the file
     data["files"] = tuple(data.get("files") or ())
+    data["summary"] = tuple((title, tuple(lines)) for title, lines in data.get("summary") or ())
     return Archived(**data)
 
 

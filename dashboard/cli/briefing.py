@@ -4,6 +4,7 @@
     python -m dashboard briefing run --kind month --as-of 2026-12-01T08:00+08:00 --lang en
     python -m dashboard briefing list [--kind week] [--town 瓜沥镇]
     python -m dashboard briefing schedule [--once]          # the hall's cadence (DASHBOARD_BRIEFINGS …)
+    python -m dashboard briefing run --kind week --deliver  # and send it: mail, DingTalk, WeCom, JSON
 
 A briefing covers the last whole period before ``--as-of`` (default: now), and goes to the archive
 (``--out``, default ``DASHBOARD_BRIEFINGS_DIR``); one already there is not made again
@@ -37,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--formats", default="pptx,pdf", help="pptx, pdf or both (default pptx,pdf)")
     run.add_argument(
         "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
+    )
+    run.add_argument(
+        "--deliver",
+        action="store_true",
+        help="send it on the configured channels (mail, webhooks) it has not reached",
     )
     add_database_argument(run)
     schedule = sub.add_parser(
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _schedule(root: Path, args: argparse.Namespace, settings: Any) -> int:
+    from dashboard.briefings.deliver import deliver_pending
     from dashboard.briefings.schedule import Plan, run_due, start_scheduler
     from dashboard.core.scope import DISTRICT
     from dashboard.service.factory import create_service
@@ -102,12 +109,18 @@ def _schedule(root: Path, args: argparse.Namespace, settings: Any) -> int:
     service = create_service(settings)
     units = UnitDirectory(make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS))
 
+    channels = _channels(settings)
+
     def one_pass() -> list[Any]:
-        made = run_due(
-            service, units.geojson, root, plan, dt.datetime.now(dt.UTC), locks=service.cache, scope=DISTRICT
-        )
+        now = dt.datetime.now(dt.UTC)
+        made = run_due(service, units.geojson, root, plan, now, locks=service.cache, scope=DISTRICT)
         for entry in made:
             print(f"made: {entry.title} ({entry.scope}, {entry.lang})", flush=True)
+        # New briefings, and those a channel failed for in the last week, go out (each channel once).
+        sent = deliver_pending(
+            root, channels, public_url=settings.PUBLIC_URL, since=now - dt.timedelta(days=7)
+        )
+        _report_deliveries(sent)
         return made
 
     if args.once:
@@ -163,7 +176,37 @@ def _run(root: Path, args: argparse.Namespace, settings: object) -> int:
     print(
         f"{'made' if made else 'already in the archive'}: {entry.title} → {where} ({', '.join(entry.files)})"
     )
+    if args.deliver:
+        return _deliver_one(where / f"{entry.scope}-{entry.lang}.json", settings)
     return 0
+
+
+def _deliver_one(manifest: Path, settings: Any) -> int:
+    from dashboard.briefings.deliver import deliver
+
+    channels = _channels(settings)
+    if not channels:
+        print("no channel configured (DASHBOARD_BRIEFING_SMTP, DASHBOARD_BRIEFING_WEBHOOKS)", file=sys.stderr)
+        return 1
+    outcome = deliver(manifest, channels, public_url=settings.PUBLIC_URL)
+    _report_deliveries({str(manifest): outcome})
+    return 0 if all(o["ok"] for o in outcome.values()) else 1
+
+
+def _channels(settings: Any) -> list[Any]:
+    from dashboard.briefings.deliver import channels_from_settings
+
+    return channels_from_settings(
+        settings.BRIEFING_SMTP, settings.BRIEFING_MAIL_TO, settings.BRIEFING_WEBHOOKS
+    )
+
+
+def _report_deliveries(sent: dict[str, dict[str, dict[str, Any]]]) -> None:
+    for where, outcome in sent.items():
+        for channel, o in outcome.items():
+            tries = f"{o['attempts']} attempt{'s' if o['attempts'] > 1 else ''}"
+            state = f"sent ({tries})" if o["ok"] else f"FAILED after {tries}: {o['error']}"
+            print(f"{Path(where).name}: {channel}: {state}", flush=True)
 
 
 def _say(message: str) -> None:

@@ -100,6 +100,16 @@ class Settings:
         "Scopes of the scheduled briefings: district, or town codes (comma) per scope, scopes separated by ;.",
     )
     BRIEFING_LANGS: str = _setting("zh", "Languages of the scheduled briefings (zh, en or zh,en).")
+    BRIEFING_SMTP: str = _setting(
+        "",
+        "Mail relay for the briefings: smtp://[user:password@]host[:port][?starttls=1&from=addr] (empty: no mail).",
+    )
+    BRIEFING_MAIL_TO: str = _setting("", "Recipients of the briefings' mail, comma-separated.")
+    BRIEFING_WEBHOOKS: str = _setting(
+        "",
+        "Webhooks for the briefings, comma-separated: dingtalk:<url>, wecom:<url> or json:<url>.",
+    )
+    PUBLIC_URL: str = _setting("", "The dashboard's address as people reach it, for links in messages.")
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")
     PORT: int = _setting(8050, "Port the development server listens on.")
     LANG: str = _setting("zh", "Default interface language when the URL names none (zh or en).")

@@ -4,6 +4,7 @@ made once per kind, period, scope and language; town users see only their towns'
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,10 @@ def test_the_command_line_makes_a_real_deck_once(
     assert main([*base, "--database-url", district]) == 0
     assert "made: 周汇总 · " in capsys.readouterr().out
     (deck,) = (tmp_path / "week").rglob("*.pptx")
+    (manifest,) = (tmp_path / "week").rglob("*.json")
+    summary = json.loads(manifest.read_text(encoding="utf-8"))["summary"]
+    # The deck's 要点 as text, for the messages.
+    assert summary[0][0] == "核心指标" and summary[0][1][0].startswith("上报量 ")
     slides = Presentation(str(deck)).slides
     titles = [
         next(s.text_frame.text for s in slide.shapes if s.has_text_frame and s.text_frame.text.strip())
