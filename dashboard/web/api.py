@@ -12,11 +12,13 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
+from dashboard.briefings.deliver import failed_deliveries
 from dashboard.core.scope import ScopeError
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewStateError, parse_query
@@ -98,7 +100,13 @@ def _metric_dict(metric: Any) -> dict[str, Any]:
 @api.get("/health")
 def health() -> Response:
     """200 when the source answers, 503 otherwise; the body says what works."""
-    report = app_context().service.health()
+    context = app_context()
+    report = context.service.health()
+    # A briefing a channel could not reach (mail relay, robot) is named here until a pass delivers it.
+    failed = failed_deliveries(Path(context.settings.BRIEFINGS_DIR))
+    report["briefings"] = {"failed_deliveries": failed[:20]}
+    if failed and report["status"] == "ok":
+        report["status"] = "degraded"
     return json_response(report, 200 if report["source"]["ok"] else 503)
 
 

@@ -25,6 +25,7 @@ from dashboard.service.snapshots import SnapshotService
 from dashboard.source.units import UnitDirectory
 from dashboard.web.accounts import AuthStore, current_viewer
 from dashboard.web.api import api
+from dashboard.web.briefings import briefings_blueprint
 from dashboard.web.context import AppContext, install_context
 from dashboard.web.downloads import downloads
 from dashboard.web.errors import install_error_handlers
@@ -65,6 +66,7 @@ def create_app(
     server.register_blueprint(api)
     server.register_blueprint(downloads)
     server.register_blueprint(export_blueprint)
+    server.register_blueprint(briefings_blueprint)
 
     install_auth(app, settings, _auth_store(settings, service))  # first: every later hook knows the viewer
     install_security(app, settings)

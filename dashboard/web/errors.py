@@ -18,7 +18,7 @@ from dashboard.core.scope import Unauthorized
 
 # Paths whose callers are scripts or Dash's front end, never a person reading a page: they answer
 # JSON, also when they fail or are refused. (/_reload-hash is Dash's hot-reload poll, debug mode only.)
-JSON_PREFIXES = ("/api/", "/download/", "/export/", "/_dash-", "/_reload-hash", "/health")
+JSON_PREFIXES = ("/api/", "/download/", "/export/", "/briefings/", "/_dash-", "/_reload-hash", "/health")
 HANDLED = (400, 403, 404, 405, 413, 415, 429)
 
 

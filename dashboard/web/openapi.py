@@ -162,6 +162,24 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json_response("The metric registry", {"type": "object"})},
                 }
             },
+            "/api/v1/briefings": {
+                "get": {
+                    "summary": "The briefings' archive (日报 周汇总 月分析 季评估), newest first, within the caller's towns",
+                    "operationId": "listBriefings",
+                    "parameters": [
+                        {
+                            "name": "kind",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["day", "week", "month", "quarter"]},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json_response("Each briefing with links to its PPTX and PDF", {"type": "object"}),
+                        "400": _error_response("An unknown kind"),
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Does the source answer, how old is its newest row, do cache and state work",
