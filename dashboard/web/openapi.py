@@ -175,7 +175,9 @@ def openapi_document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json_response("Each briefing with links to its PPTX and PDF", {"type": "object"}),
+                        "200": _json_response(
+                            "Each briefing with links to its PPTX and PDF", {"type": "object"}
+                        ),
                         "400": _error_response("An unknown kind"),
                     },
                 }

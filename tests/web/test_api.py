@@ -157,7 +157,9 @@ def test_metrics_lists_the_registry(client: FlaskClient) -> None:
 def test_openapi_document(client: FlaskClient) -> None:
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/api/v1/snapshot", "/api/v1/metrics", "/health", "/api/v1/openapi.json"}
+    assert set(doc["paths"]) == {
+        "/api/v1/snapshot", "/api/v1/metrics", "/api/v1/briefings", "/health", "/api/v1/openapi.json"
+    }  # fmt: skip
     params = {p["name"]: p for p in doc["paths"]["/api/v1/snapshot"]["get"]["parameters"]}
     assert params["period"]["schema"]["enum"] == list(PERIODS)
     assert "FIRE" in params["category"]["schema"]["items"]["enum"]
