@@ -19,11 +19,11 @@ from dashboard.rollups.buckets import bucket_sql, month_floor
 from dashboard.rollups.facts import evaluation_fact, evaluation_query, fact_of, fact_query, max_action_at
 from dashboard.rollups.tables import (
     ANY,
-    KINDS,
+    DIMS,
+    LAYOUT,
+    STORED,
     SUMS,
-    finest_projection,
     project_sql,
-    projections,
     ru_agg,
     ru_eval,
     ru_fact,
@@ -81,6 +81,7 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
             "wm_eval": max(wm_eval, last_eval),
             "max_ts": max_ts,
             "odd": odd,
+            "layout": LAYOUT,
             "built_at": now,
             "synced_at": now,
         },
@@ -136,7 +137,7 @@ def _load_evaluations(
 
 
 def _fill_tiers(conn: Connection, progress: bool = False) -> None:
-    """Every tier from the facts: the finest projections of d and h, the coarser ones, the months."""
+    """Every tier from the facts: the widest projections of d and h, the narrower ones, the months."""
     statements = [
         statement
         for tier in ("d", "h")
@@ -159,8 +160,18 @@ def _fill_months(conn: Connection) -> None:
     conn.execute(_month_tier_insert())
 
 
+def roots(tier: str) -> list[str]:
+    """The stored projections of ``tier`` that no other one contains: each is summed from the facts,
+    every other projection from a root that contains it."""
+    stored = STORED[tier]
+    return [p for p in stored if not any(set(p) < set(q) for q in stored)]
+
+
+COLS = ["tier", "kind", "p", "b", *DIMS, "bin", *SUMS]
+
+
 def _fact_tier_inserts(tier: str) -> list[Any]:
-    """INSERT … SELECT … GROUP BY statements that fill one tier's finest projections from ru_fact and
+    """INSERT … SELECT … GROUP BY statements that fill one tier's widest projections from ru_fact and
     ru_eval (full build). They must add up exactly what :func:`~dashboard.rollups.facts.add_fact` adds
     per fact."""
     f, ev = ru_fact, ru_eval
@@ -171,80 +182,72 @@ def _fact_tier_inserts(tier: str) -> list[Any]:
 
     count_only = [func.count(), zero, zero, zero, zero]
     specs: list[tuple[str, Any, Any, list[Any], list[Any]]] = [
-        ("rep", f.c.rep, f.c.dept, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
-                                    func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
-        ("clo", f.c.clo, f.c.dept, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
-                                    one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
-                                    func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
-        ("due", f.c.dl, f.c.dept, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
+        ("rep", f.c.rep, None, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
+                                func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
+        ("clo", f.c.clo, None, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
+                                one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
+                                func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
+        ("due", f.c.dl, None, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
          [f.c.dl.is_not(None), f.c.due_ok == 1]),
-        ("rsrc", f.c.rep, f.c.src, count_only, []),
-        ("hst", f.c.clo, cast(f.c.hbin, String(24)), count_only, [f.c.hbin.is_not(None)]),
+        ("hst", f.c.clo, cast(f.c.hbin, String(8)), count_only, [f.c.hbin.is_not(None)]),
     ]  # fmt: skip
     for kind in ("e1", "d1", "d2", "s1", "s2"):
         col = f.c[kind]
         specs.append((kind, col, None, count_only, [col.is_not(None)]))
     out = []
-    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
-    for kind, key, third, sums, where in specs:
-        if not projections(kind, tier):
-            continue
-        p = finest_projection(kind, tier)
-        b = bucket_sql(tier, key)
-        kept, grouped = project_sql(p, f.c.town, f.c.cat, literal(ANY) if third is None else third)
-        q = (
-            select(literal(tier), literal(kind), literal(p), b, *kept, *sums)
-            .where(*where)
-            .group_by(b, *grouped)
-        )
-        out.append(insert(ru_agg).from_select(cols, q))
-    p = finest_projection("eva", tier)
-    b = bucket_sql(tier, ev.c.at)
-    kept, grouped = project_sql(p, ev.c.town, ev.c.cat, literal(ANY))
-    q = select(literal(tier), literal("eva"), literal(p), b, *kept, func.count(),
-               func.sum(ev.c.satisfied), zero, zero, zero).group_by(b, *grouped)  # fmt: skip
-    out.append(insert(ru_agg).from_select(cols, q))
+    for p in roots(tier):
+        for kind, key, hbin, sums, where in specs:
+            b = bucket_sql(tier, key)
+            kept, grouped = project_sql(p, (f.c.town, f.c.cat, f.c.dept, f.c.src))
+            bin_col = literal(ANY) if hbin is None else hbin
+            q = (
+                select(literal(tier), literal(kind), literal(p), b, *kept, bin_col, *sums)
+                .where(*where)
+                .group_by(b, *grouped, *([] if hbin is None else [hbin]))
+            )
+            out.append(insert(ru_agg).from_select(COLS, q))
+        b = bucket_sql(tier, ev.c.at)
+        kept, grouped = project_sql(p, (ev.c.town, ev.c.cat, ev.c.dept, ev.c.src))
+        q = select(literal(tier), literal("eva"), literal(p), b, *kept, literal(ANY), func.count(),
+                   func.sum(ev.c.satisfied), zero, zero, zero).group_by(b, *grouped)  # fmt: skip
+        out.append(insert(ru_agg).from_select(COLS, q))
     return out
 
 
 def _projection_inserts(tier: str) -> list[Any]:
-    """The coarser projections of a tier, summed in SQL from its finest ones (full build)."""
+    """The narrower projections of a tier, widest first, each summed in SQL from the narrowest stored
+    projection that contains it (full build)."""
     a = ru_agg
-    kinds = [*KINDS, "rsrc", "hst", "eva"]
     out = []
-    by_source: dict[tuple[str, str], list[str]] = {}
-    for kind in kinds:
-        if not projections(kind, tier):
+    widest = roots(tier)
+    for p in sorted(STORED[tier], key=len, reverse=True):
+        if p in widest:
             continue
-        finest = finest_projection(kind, tier)
-        for p in projections(kind, tier):
-            if p != finest:
-                by_source.setdefault((finest, p), []).append(kind)
-    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
-    for (finest, p), group_kinds in by_source.items():
-        kept, grouping = project_sql(p, a.c.town, a.c.cat, a.c.dept)
-        grouped = [a.c.kind, a.c.b, *grouping]
+        source = min((q for q in STORED[tier] if set(p) < set(q)), key=len)
+        kept, grouping = project_sql(p, (a.c.town, a.c.cat, a.c.dept, a.c.src))
+        grouped = [a.c.kind, a.c.b, *grouping, a.c.bin]
         q = (
-            select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, *(func.sum(a.c[x]) for x in SUMS))
-            .where(a.c.tier == tier, a.c.p == finest, a.c.kind.in_(group_kinds))
+            select(
+                literal(tier), a.c.kind, literal(p), a.c.b, *kept, a.c.bin, *(func.sum(a.c[x]) for x in SUMS)
+            )
+            .where(a.c.tier == tier, a.c.p == source)
             .group_by(*grouped)
         )
-        out.append(insert(ru_agg).from_select(cols, q))
+        out.append(insert(ru_agg).from_select(COLS, q))
     return out
 
 
 def _month_tier_insert() -> Any:
     """The month tier, summed in SQL from the day tier through ``ru_month`` (full build)."""
     a, m = ru_agg, ru_month
-    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
     q = (
-        select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept,
+        select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept, a.c.src, a.c.bin,
                *(func.sum(a.c[x]) for x in SUMS))
         .select_from(a.join(m, m.c.day == a.c.b))
         .where(a.c.tier == "d")
-        .group_by(a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept)
+        .group_by(a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept, a.c.src, a.c.bin)
     )  # fmt: skip
-    return insert(ru_agg).from_select(cols, q)
+    return insert(ru_agg).from_select(COLS, q)
 
 
 class _Phases:

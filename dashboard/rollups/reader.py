@@ -12,12 +12,34 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, case, cast, func, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 
 from dashboard.core import domain
 from dashboard.core.viewstate import ViewState
-from dashboard.rollups.buckets import DAY_US, INF_US, day_floor, hour_floor, pieces
-from dashboard.rollups.tables import KINDS, OPEN, TIERS, best_projection, ru_agg, ru_eval, ru_fact
+from dashboard.rollups.buckets import DAY_US, HOUR_US, INF_US, bucket_sql, day_floor, hour_floor, pieces
+from dashboard.rollups.tables import (
+    FLIGHT_CLASSES,
+    KINDS,
+    OPEN,
+    TIERS,
+    best_projection,
+    ru_agg,
+    ru_eval,
+    ru_fact,
+)
 
 Sums = list[float]
 Key = tuple[Any, ...]
@@ -70,33 +92,60 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
 
 
 class Reader:
-    """Sums over the tiers for one view's filters, on the rollup store's connection."""
+    """Sums over the tiers for one view's filters, on the rollup store's connection.
 
-    def __init__(self, conn: Connection, view: ViewState) -> None:
+    ``at`` is the instant (µs, exclusive) the as-of conditions of the direct queries are judged at, the
+    effective moment's ``upto``; ``max_ts`` the latest transition the store holds. While some transition
+    lies at or after an instant, the sums at that instant are corrected by the events in flight then
+    (:meth:`_flight_delta`). A village's or a grid's view reads the unit's facts instead of the tiers
+    (:meth:`_unit_read`): a few hundred to a few thousand rows, evaluated as of ``at`` in SQL.
+    """
+
+    def __init__(self, conn: Connection, view: ViewState, at: int = INF_US, max_ts: int = 0) -> None:
         self.conn = conn
         self.view = view
+        self.at = at
+        self.max_ts = max_ts
+        self.unit = view.grid or view.village
 
     def filters(self, table: Any) -> list[Any]:
-        """The view's filters (towns, the eastern switch, categories) on a rollup table's columns."""
+        """The view's filters (place, the eastern switch, categories, sources, departments) on a rollup
+        table's columns (the tiers have no village or grid: those views read the facts)."""
+        v, c = self.view, table.c
         conds = []
-        if self.view.eastern == "exclude":
-            conds.append(table.c.town.not_in(sorted(domain.eastern_town_codes())))
-        if self.view.towns:
-            conds.append(table.c.town.in_(self.view.towns))
-        if self.view.categories:
-            conds.append(table.c.cat.in_(self.view.categories))
+        if v.eastern == "exclude":
+            conds.append(c.town.not_in(sorted(domain.eastern_town_codes())))
+        if v.towns:
+            conds.append(c.town.in_(v.towns))
+        if v.categories:
+            conds.append(c.cat.in_(v.categories))
+        if v.sources:
+            conds.append(c.src.in_(v.sources))
+        if v.depts:
+            conds.append(c.dept.in_(v.depts))
+        if v.grid and "grid" in c:
+            conds.append(c.grid == v.grid)
+        elif v.village and "village" in c:
+            conds.append(c.village == v.village)
         return conds
 
     def _needed(self, group: Sequence[str]) -> str:
         """The dimensions the view's filters and the grouping need a tier row to keep."""
+        v = self.view
         need = ""
-        if self.view.towns or self.view.eastern == "exclude" or "town" in group:
+        if v.towns or v.eastern == "exclude" or "town" in group:
             need += "t"
-        if self.view.categories or "cat" in group:
+        if v.categories or "cat" in group:
             need += "c"
-        if "dept" in group:
+        if v.depts or "dept" in group:
             need += "d"
+        if v.sources or "src" in group:
+            need += "s"
         return need
+
+    def in_flight(self, at: int) -> bool:
+        """Does some event of the store change an as-of condition at or after ``at``?"""
+        return self.max_ts >= at
 
     def sums(
         self,
@@ -105,12 +154,16 @@ class Reader:
         group: Sequence[str] = (),
         *,
         by: str | None = None,
+        at: int | None = None,
+        counts_only: bool = False,
     ) -> dict[Key, Sums]:
         """{(tag, *group values[, bucket]): [n, a1 … a4]} for ``kind`` over each tagged range [s, e).
 
-        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day.
+        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day. ``at`` judges the
+        as-of conditions (and the department, ``dept_at``) at another instant than the reader's.
         """
-        return {k[1:]: v for k, v in self.multi((kind,), ranges, group, by=by).items()}
+        got = self.multi((kind,), ranges, group, by=by, at=at, counts_only=counts_only)
+        return {k[1:]: v for k, v in got.items()}
 
     def multi(
         self,
@@ -119,9 +172,15 @@ class Reader:
         group: Sequence[str] = (),
         *,
         by: str | None = None,
+        at: int | None = None,
+        counts_only: bool = False,
     ) -> dict[Key, Sums]:
         """:meth:`sums` for several kinds, keyed (kind, tag, …): one statement per set of kinds that read
-        the same projections."""
+        the same projections, and the corrections of the events in flight at ``at`` (not needed when
+        only the counts ``n`` are read without a department)."""
+        at = self.at if at is None else at
+        if self.unit:
+            return self._unit_read(kinds, ranges, group, by, at)
         need = self._needed(group)
         classes: dict[tuple[str | None, ...], list[str]] = {}
         for kind in kinds:
@@ -130,6 +189,12 @@ class Reader:
         out: dict[Key, Sums] = {}
         for chosen, class_kinds in classes.items():
             out.update(self._read(class_kinds, dict(zip(TIERS, chosen, strict=True)), ranges, group, by))
+        flagged = [k for k in kinds if k in AS_OF_KINDS]
+        if flagged and self.in_flight(at) and not (counts_only and "dept" not in group):
+            for key, acc in self._flight_delta(flagged, ranges, group, by, at).items():
+                dest = out.setdefault(key, [0.0] * 5)
+                for i, v in enumerate(acc):
+                    dest[i] += v
         return out
 
     def _read(
@@ -202,6 +267,8 @@ class Reader:
         yield self.view.eastern == "exclude"
         yield tuple(self.view.towns)
         yield tuple(self.view.categories)
+        yield tuple(self.view.sources)
+        yield tuple(self.view.depts)
 
     def _tier_branch(
         self,
@@ -275,11 +342,7 @@ class Reader:
             ]
             group_cols = []
             for g in group:
-                col: Any = t.c[g]
-                if g == "dept" and kind == "rsrc":
-                    col = t.c.src
-                elif g == "dept" and kind == "hst":
-                    col = cast(t.c.hbin, String(24))
+                col: Any = cast(t.c.hbin, String(8)) if g == "bin" else t.c[g]
                 group_cols.append(col)
                 cols_.append(col.label(g))
             q = select(*cols_, *[x.label(f"s{i}") for i, x in enumerate(sums)]).where(*where)
@@ -292,7 +355,7 @@ class Reader:
     ) -> dict[str, dict[Key, float]]:
         """For each (name, "k1:k2"): #(k2 ≥ t) − #(k1 ≥ t) per tag and group (see dashboard.rollups.facts)."""
         kinds = sorted({k for _, pair in pairs for k in pair.split(":")})
-        got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group)
+        got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group, counts_only=True)
         out: dict[str, dict[Key, float]] = {}
         for name, pair in pairs:
             lo, hi = pair.split(":")
@@ -301,27 +364,193 @@ class Reader:
             out[name] = {k: got.get((hi, *k), zero)[0] - got.get((lo, *k), zero)[0] for k in keys}
         return out
 
-    def open_conditions(self, cap: int) -> list[Any]:
-        """The facts open at ``cap`` within the view: the fast path's moment is after every transition the
-        store holds (:func:`dashboard.rollups.read.eligible`, read in the same snapshot of the store), so
-        "not closed by ``cap``" is "still open", the predicate of the covering index ``ix_ru_fact_open``."""
-        f = ru_fact
-        return [OPEN, f.c.rep < cap, *self.filters(f)]
+    # --- as of an instant: the events in flight, and the views of a village or a grid ---------------------
 
-    def open_rows(self, stmt: Any) -> Any:
-        """Run a statement over the open facts (:meth:`open_conditions`) through their partial covering index.
+    def flight(self, at: int) -> Any:
+        """The facts within the view in flight at ``at`` (lo < at <= hi): those whose as-of conditions at
+        ``at`` differ from their current ones. One index range per length class (``ix_ru_fact_span``)."""
+        f = ru_fact
+        branches = [
+            select(*f.c).where(
+                f.c.span == k, f.c.lo >= at - (HOUR_US << k), f.c.lo < at, f.c.hi >= at, *self.filters(f)
+            )
+            for k in range(FLIGHT_CLASSES)
+        ]
+        return union_all(*branches).cte("fl")
+
+    def _flight_delta(
+        self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
+        by: str | None, at: int,
+    ) -> dict[Key, Sums]:  # fmt: skip
+        """What the events in flight at ``at`` add to the current-state sums to give the sums as of
+        ``at``: their as-of values (grouped by their department then) minus their current ones."""
+        fl = self.flight(at)
+        branches = []
+        for kind in kinds:
+            branches.append(_fact_select(fl, kind, ranges, group, by, at))
+            branches.append(_fact_select(fl, kind, ranges, group, by, None))
+        return _collect(self.conn.execute(union_all(*branches)), len(group), by)
+
+    def _unit_read(
+        self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
+        by: str | None, at: int,
+    ) -> dict[Key, Sums]:  # fmt: skip
+        """The sums of a village's or a grid's view, as of ``at``, from the unit's facts (through its
+        index: the keys are read as ``key + 0`` so no planner walks a key's index over the district)."""
+        branches = []
+        for kind in kinds:
+            table = ru_eval if kind == "eva" else ru_fact
+            q = _fact_select(table, kind, ranges, group, by, at, unit=True)
+            branches.append(q.where(*self.filters(table)))
+        return _collect(self.conn.execute(union_all(*branches)), len(group), by)
+
+    def open_at(self, cap: int) -> Any:
+        """The facts within the view open at ``cap`` (a subquery: event_id, town, dept as of ``cap``,
+        village, grid, rep, dl): those still open (``ix_ru_fact_open``), and, while some transition lies at or after
+        ``cap``, the ones in flight then that were still open."""
+        f = ru_fact
+        flying = self.in_flight(cap)
+        dept = case((f.c.hide >= cap, literal("NONE")), else_=f.c.dept) if flying else f.c.dept
+        cols = [f.c.event_id, f.c.town, dept.label("dept"), f.c.village, f.c.grid, f.c.rep, f.c.dl]
+        still = select(*cols).where(OPEN, f.c.rep < cap, *self.filters(f))
+        if not flying:
+            return still.subquery("o")
+        fl = self.flight(cap)
+        fl_dept = case((fl.c.hide >= cap, literal("NONE")), else_=fl.c.dept)
+        then = select(
+            fl.c.event_id, fl.c.town, fl_dept.label("dept"), fl.c.village, fl.c.grid, fl.c.rep, fl.c.dl
+        ).where(fl.c.e1 >= cap, fl.c.e1 < INF_US, fl.c.rep < cap)
+        return union_all(still, then).subquery("o")
+
+    def open_rows(self, stmt: Any, cap: int) -> Any:
+        """Run a statement over :meth:`open_at` through the open facts' partial covering index.
 
         Why the text: SQLite's statistics average two rows per ``e1`` (mostly distinct close times), so its
         planner looks every open case up through ``ix_ru_fact_e1`` and then in the table; the partial index
         reads 2.8× faster (49,435 open cases at 10 M events: 43 → 15 ms per statement). SQLAlchemy renders
         no index hints for SQLite, so ``INDEXED BY`` goes into the compiled text (numbers and codes only).
-        PostgreSQL already takes the partial index; MariaDB has none.
+        PostgreSQL already takes the partial index; MariaDB has none. A unit's view reads its own index,
+        and the events in flight come first in the text (a WITH clause): both run as planned.
         """
         conn = self.conn
-        if conn.dialect.name != "sqlite":
+        if conn.dialect.name != "sqlite" or self.unit or self.in_flight(cap):
             return conn.execute(stmt)
         sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         return conn.exec_driver_sql(sql.replace("FROM ru_fact", "FROM ru_fact INDEXED BY ix_ru_fact_open", 1))
+
+
+AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
+
+
+def _ranges_table(ranges: Sequence[tuple[str, int, int]]) -> Any:
+    rows = [
+        select(
+            literal(tag, String(16)).label("tag"),
+            literal(s, BigInteger).label("s"),
+            literal(e, BigInteger).label("e"),
+        )
+        for tag, s, e in ranges
+    ]
+    return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("r")
+
+
+def _as_of_sums(kind: str, t: Any, at: int | None) -> tuple[list[Any], list[Any]]:
+    """(conditions, [n, a1 … a4]) of ``kind`` over fact rows ``t``: the direct family's as-of aggregates
+    at ``at`` (see dashboard.rollups.facts), or with ``at`` None the current flags the tiers hold."""
+    c = t.c
+    zero = literal(0)
+    if kind == "eva":
+        return [], [func.count(), func.sum(c.satisfied), zero, zero, zero]
+    if kind in ("e1", "d1", "d2", "s1", "s2"):
+        return [c[kind].is_not(None)], [func.count(), zero, zero, zero, zero]
+    if kind == "hst":
+        return [c.hbin.is_not(None)], [func.count(), zero, zero, zero, zero]
+    if at is None:
+        if kind == "rep":
+            return [], [
+                func.count(),
+                *(func.sum(c[x]) for x in ("collected", "cohort_closed", "dispatched", "returned")),
+            ]
+        if kind == "clo":
+            return [c.clo.is_not(None)], [func.count(), func.sum(func.coalesce(c.hours, 0.0)),
+                                          func.sum(one_if(c.hours.is_not(None))), func.sum(c.reworked),
+                                          func.sum(c.local_level)]  # fmt: skip
+        return [c.dl.is_not(None), c.due_ok == 1], [
+            func.count(),
+            func.sum(c.due_closed),
+            func.sum(c.on_time),
+            zero,
+            zero,
+        ]
+    collected = or_(c.rej.is_(None), c.rej >= at)
+    closed = c.clo < at
+    if kind == "rep":
+        dispatched = c.disp < at
+        return [], [func.count(), func.sum(one_if(collected)), func.sum(one_if(and_(closed, collected))),
+                    func.sum(one_if(dispatched)), func.sum(one_if(and_(dispatched, c.ret < at)))]  # fmt: skip
+    if kind == "clo":
+        return [c.clo.is_not(None)], [func.count(), func.sum(func.coalesce(c.hours, 0.0)),
+                                      func.sum(one_if(c.hours.is_not(None))), func.sum(one_if(c.rw < at)),
+                                      func.sum(c.local_level)]  # fmt: skip
+    return [c.dl.is_not(None), c.due_any == 1, collected], [
+        func.count(),
+        func.sum(one_if(closed)),
+        func.sum(one_if(and_(closed, c.clo <= c.dl))),
+        zero,
+        zero,
+    ]
+
+
+def _key_column(kind: str, t: Any) -> Any:
+    if kind == "eva":
+        return t.c.at
+    return t.c[KINDS[kind][0] if kind in KINDS else "clo"]
+
+
+def _fact_select(
+    t: Any, kind: str, ranges: Sequence[tuple[str, int, int]], group: Sequence[str], by: str | None,
+    at: int | None, *, unit: bool = False,
+) -> Any:  # fmt: skip
+    """(kind, tag, *group[, bucket], n, a1 … a4) of ``kind`` over the rows ``t`` per tagged range: as of
+    ``at`` (the department grouped as dept_at then), or the current flags negated (``at`` None)."""
+    r = _ranges_table(ranges)
+    key = _key_column(kind, t)
+    conds, sums = _as_of_sums(kind, t, at)
+    if at is None:
+        sums = [-x for x in sums]
+    probe = key + 0 if unit else key  # unit: keep the planner on the unit's index
+    cols: list[Any] = [literal(kind, String(8)).label("kind"), r.c.tag]
+    grouping: list[Any] = [r.c.tag]
+    for g in group:
+        if g == "bin":
+            col: Any = cast(t.c.hbin, String(8))
+        elif g == "dept" and at is not None and "hide" in t.c:
+            col = case((t.c.hide >= at, literal("NONE")), else_=t.c.dept)
+        else:
+            col = t.c[g]
+        cols.append(col.label(g))
+        grouping.append(col)
+    if by is not None:
+        bucket = bucket_sql("h" if by == "hour" else "d", key)
+        cols.append(bucket.label("bucket"))
+        grouping.append(bucket)
+    cols += [x.label(f"s{i}") for i, x in enumerate(sums)]
+    q = select(*cols).select_from(t.join(r, and_(probe >= r.c.s, key < r.c.e)))
+    return q.where(*conds).group_by(*grouping)
+
+
+def _collect(rows: Any, width: int, by: str | None) -> dict[Key, Sums]:
+    """{(kind, tag, *group[, bucket]): sums} from the rows of :func:`_fact_select` statements."""
+    out: dict[Key, Sums] = {}
+    extra = 1 if by is not None else 0
+    for row in rows:
+        key: Key = (str(row[0]), str(row[1]), *row[2 : 2 + width])
+        if extra:
+            key += (int(row[2 + width]),)
+        acc = out.setdefault(key, [0.0] * 5)
+        for i, v in enumerate(row[2 + width + extra :]):
+            acc[i] += float(v or 0)
+    return out
 
 
 # (name, "k1:k2") of the state counts :meth:`Reader.state_at` answers (see dashboard.rollups.facts).
