@@ -91,6 +91,16 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
     return sql
 
 
+AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
+# What the as-of sums read of a fact in flight, and what the open-at listing reads.
+FLIGHT_COLUMNS = (
+    "town", "cat", "dept", "src", "rep", "clo", "rej", "dl", "collected", "cohort_closed", "dispatched",
+    "returned", "hours", "hbin", "reworked", "local_level", "due_any", "due_ok", "due_closed", "on_time",
+    "disp", "ret", "rw", "hide",
+)  # fmt: skip
+OPEN_COLUMNS = ("event_id", "town", "dept", "village", "grid", "rep", "dl", "e1", "hide")
+
+
 class Reader:
     """Sums over the tiers for one view's filters, on the rollup store's connection.
 
@@ -264,6 +274,7 @@ class Reader:
         return sql
 
     def _filter_key(self) -> Iterator[Any]:
+        yield self.view.village, self.view.grid
         yield self.view.eastern == "exclude"
         yield tuple(self.view.towns)
         yield tuple(self.view.categories)
@@ -366,12 +377,12 @@ class Reader:
 
     # --- as of an instant: the events in flight, and the views of a village or a grid ---------------------
 
-    def flight(self, at: int) -> Any:
+    def flight(self, at: Any, columns: Sequence[str] = FLIGHT_COLUMNS) -> Any:
         """The facts within the view in flight at ``at`` (lo < at <= hi): those whose as-of conditions at
         ``at`` differ from their current ones. One index range per length class (``ix_ru_fact_span``)."""
         f = ru_fact
         branches = [
-            select(*f.c).where(
+            select(*(f.c[name] for name in columns)).where(
                 f.c.span == k, f.c.lo >= at - (HOUR_US << k), f.c.lo < at, f.c.hi >= at, *self.filters(f)
             )
             for k in range(FLIGHT_CLASSES)
@@ -384,12 +395,18 @@ class Reader:
     ) -> dict[Key, Sums]:  # fmt: skip
         """What the events in flight at ``at`` add to the current-state sums to give the sums as of
         ``at``: their as-of values (grouped by their department then) minus their current ones."""
-        fl = self.flight(at)
-        branches = []
-        for kind in kinds:
-            branches.append(_fact_select(fl, kind, ranges, group, by, at))
-            branches.append(_fact_select(fl, kind, ranges, group, by, None))
-        return _collect(self.conn.execute(union_all(*branches)), len(group), by)
+
+        def build() -> Any:
+            fl = self.flight(_slot("at"))
+            branches = []
+            for kind in kinds:
+                branches.append(_fact_select(fl, kind, _slotted(ranges), group, by, _slot("at")))
+                branches.append(_fact_select(fl, kind, _slotted(ranges), group, by, None))
+            return union_all(*branches)
+
+        key = ("flight", tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
+        sql = self._sql(key, build, at=at, **_range_numbers(ranges))
+        return _collect(self.conn.exec_driver_sql(sql), len(group), by)
 
     def _unit_read(
         self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
@@ -397,12 +414,18 @@ class Reader:
     ) -> dict[Key, Sums]:  # fmt: skip
         """The sums of a village's or a grid's view, as of ``at``, from the unit's facts (through its
         index: the keys are read as ``key + 0`` so no planner walks a key's index over the district)."""
-        branches = []
-        for kind in kinds:
-            table = ru_eval if kind == "eva" else ru_fact
-            q = _fact_select(table, kind, ranges, group, by, at, unit=True)
-            branches.append(q.where(*self.filters(table)))
-        return _collect(self.conn.execute(union_all(*branches)), len(group), by)
+
+        def build() -> Any:
+            branches = []
+            for kind in kinds:
+                table = ru_eval if kind == "eva" else ru_fact
+                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=True)
+                branches.append(q.where(*self.filters(table)))
+            return union_all(*branches)
+
+        key = ("unit", tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
+        sql = self._sql(key, build, at=at, **_range_numbers(ranges))
+        return _collect(self.conn.exec_driver_sql(sql), len(group), by)
 
     def open_at(self, cap: int) -> Any:
         """The facts within the view open at ``cap`` (a subquery: event_id, town, dept as of ``cap``,
@@ -415,7 +438,7 @@ class Reader:
         still = select(*cols).where(OPEN, f.c.rep < cap, *self.filters(f))
         if not flying:
             return still.subquery("o")
-        fl = self.flight(cap)
+        fl = self.flight(cap, OPEN_COLUMNS)
         fl_dept = case((fl.c.hide >= cap, literal("NONE")), else_=fl.c.dept)
         then = select(
             fl.c.event_id, fl.c.town, fl_dept.label("dept"), fl.c.village, fl.c.grid, fl.c.rep, fl.c.dl
@@ -439,22 +462,24 @@ class Reader:
         return conn.exec_driver_sql(sql.replace("FROM ru_fact", "FROM ru_fact INDEXED BY ix_ru_fact_open", 1))
 
 
-AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
+def _slotted(ranges: Sequence[tuple[str, int, int]]) -> list[tuple[str, Any, Any]]:
+    """The tagged ranges with their bounds as slots (``__s0__`` …), for a statement compiled once."""
+    return [(tag, _slot(f"s{i}"), _slot(f"e{i}")) for i, (tag, _, _) in enumerate(ranges)]
 
 
-def _ranges_table(ranges: Sequence[tuple[str, int, int]]) -> Any:
-    rows = [
-        select(
-            literal(tag, String(16)).label("tag"),
-            literal(s, BigInteger).label("s"),
-            literal(e, BigInteger).label("e"),
-        )
-        for tag, s, e in ranges
-    ]
+def _range_numbers(ranges: Sequence[tuple[str, int, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i, (_, s, e) in enumerate(ranges):
+        out[f"s{i}"], out[f"e{i}"] = s, e
+    return out
+
+
+def _ranges_table(ranges: Sequence[tuple[str, Any, Any]]) -> Any:
+    rows = [select(literal(tag, String(16)).label("tag"), s.label("s"), e.label("e")) for tag, s, e in ranges]
     return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("r")
 
 
-def _as_of_sums(kind: str, t: Any, at: int | None) -> tuple[list[Any], list[Any]]:
+def _as_of_sums(kind: str, t: Any, at: Any) -> tuple[list[Any], list[Any]]:
     """(conditions, [n, a1 … a4]) of ``kind`` over fact rows ``t``: the direct family's as-of aggregates
     at ``at`` (see dashboard.rollups.facts), or with ``at`` None the current flags the tiers hold."""
     c = t.c
@@ -508,8 +533,8 @@ def _key_column(kind: str, t: Any) -> Any:
 
 
 def _fact_select(
-    t: Any, kind: str, ranges: Sequence[tuple[str, int, int]], group: Sequence[str], by: str | None,
-    at: int | None, *, unit: bool = False,
+    t: Any, kind: str, ranges: Sequence[tuple[str, Any, Any]], group: Sequence[str], by: str | None,
+    at: Any, *, unit: bool = False,
 ) -> Any:  # fmt: skip
     """(kind, tag, *group[, bucket], n, a1 … a4) of ``kind`` over the rows ``t`` per tagged range: as of
     ``at`` (the department grouped as dept_at then), or the current flags negated (``at`` None)."""
