@@ -36,6 +36,8 @@ def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.dat
     rows: list[tuple[Any, ...]] = []
     for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
         for (_, town, dept), acc in reader.sums(kind, rng, ("town", "dept")).items():
+            if not round(acc[0]):  # emptied by increments or moved to another department as of now:
+                continue  # the direct query has no row for it
             vals = (acc[0], acc[1], acc[2])
             rows.append((kind_name, town, dept, *(vals[:take] + (0.0,) * (3 - take))))
     now_us, cap = to_us(now) or 0, to_us(upto(now)) or 0
