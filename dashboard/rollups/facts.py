@@ -1,9 +1,10 @@
 """An event's rollup fact: its current state reduced to what the figures need, and what it adds to the tiers.
 
-Why current state is enough: for a *live* moment, later than every timestamp in the source, each as-of
-condition of the direct queries (``closed_at < t``, "had a DISPATCH before t" …) equals its current
-value. The fast path is used only then (``ru_meta.max_ts``, :func:`dashboard.rollups.read.eligible`);
-as-of views take the direct queries.
+The flags are the direct queries' as-of conditions (``closed_at < t``, "had a DISPATCH before t" …) at
+a moment after every row: the current state. Each of them holds from one instant on, which the fact
+keeps too (``rej``, ``clo``, ``disp``, ``ret``, ``rw``, and ``hide`` for ``dept_at``), so the reader
+can correct the tiers for a moment when the event was still in flight (``lo`` < t ≤ ``hi``; see
+:class:`dashboard.rollups.reader.Reader`).
 
 State keys: "open at t" = reported before t and neither closed nor rejected before t. With
 end = min(closed, rejected), the events open at t number #(rep < t) − #(max(rep, end) < t), i.e.

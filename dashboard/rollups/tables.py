@@ -2,22 +2,22 @@
 
 * ``ru_fact``: one row per event, its *current* state reduced to what the figures need: scope columns,
   the timestamps the families range over, the 0/1 flags of the family aggregates (evaluated by the very
-  SQL expressions of the direct queries, at a moment after every row) and five "state keys" (see
-  :mod:`dashboard.rollups.facts`). It holds the old state when an event changes, and answers the
+  SQL expressions of the direct queries, at a moment after every row), five "state keys" and the
+  instants from which each as-of flag holds (see :mod:`dashboard.rollups.facts`). It holds the old state when an event changes, and answers the
   sub-hour edges of a range.
-* ``ru_eval``: one row per evaluation (append-only in the source).
-* ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department): a count and
-  four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by Asia/Shanghai day, ``m`` by
-  Asia/Shanghai calendar month (:mod:`dashboard.rollups.buckets`). A range [s, e) is summed from the
+* ``ru_eval``: one row per evaluation (append-only in the source), filed under its event's scope.
+* ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department, source,
+  duration bin): a count and four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by
+  Asia/Shanghai day, ``m`` by Asia/Shanghai calendar month (:mod:`dashboard.rollups.buckets`). A range [s, e) is summed from the
   month tier for its whole months, the day tier for the whole days at its ends, the hour tier for whole
   hours and ``ru_fact`` for the sub-hour edges, so a year costs ~12 month buckets and a month ~30 day
   buckets, whatever the number of events.
 * Projections keep the rows per bucket small and independent of the volume: the projection ``p`` names
-  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, source or duration bin); the
-  others hold ``*``. The whole district's count for a day is ONE row of projection ``''``, a town ranking
-  26 × departments rows of ``td``. Readers take the smallest stored projection that carries their
-  filters and groups (:data:`STORED`); the hour tier keeps only ``''`` and ``t``, finer reads take the
-  facts for sub-day edges.
+  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, ``s`` source); the
+  others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
+  row of projection ``''``, a town ranking the ``td`` rows. Readers take the smallest stored projection that carries their filters and groups
+  (:data:`STORED`); the hour tier keeps only the one-dimension ones, finer reads take the facts for
+  sub-day edges.
 * Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``): the median and P90 are exact,
   found by counting bins on the tiers and then reading only the one bin's facts (index ``(hbin, clo)``).
 * ``ru_meta``: the watermarks of the last sync (:mod:`dashboard.rollups.sync`); ``ru_month``: the month
