@@ -133,7 +133,7 @@ def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
     counts: trends.SeriesCounts = {}
     for series, kind in (("reported", "rep"), ("closed", "clo")):
         for tag, s, e, by_, unit_ in ranges:
-            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_).items():
+            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_, counts_only=True).items():
                 label = _label(int(bucket), unit_)
                 counts[(series, tag, label)] = counts.get((series, tag, label), 0) + int(acc[0])
     out = trends.series_panel(counts, period, unit)

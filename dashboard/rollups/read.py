@@ -227,7 +227,7 @@ def _beside(conn: Connection, fn: Callable[[Connection], T]) -> Callable[[], T]:
 def _consistent(rconn: Connection) -> Connection:
     """Every read of one snapshot sees the store as one moment: a sync committed by another process
     half-way through would otherwise mix two states of the rollups (and break
-    :meth:`Reader.open_conditions`). SQLite's read transaction and MariaDB's default isolation already
+    :meth:`Reader.open_at`). SQLite's read transaction and MariaDB's default isolation already
     give that."""
     if rconn.dialect.name == "postgresql":
         rconn.execution_options(isolation_level="REPEATABLE READ")
