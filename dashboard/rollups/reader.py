@@ -118,26 +118,45 @@ class Reader:
         self.max_ts = max_ts
         self.unit = view.grid or view.village
 
-    def filters(self, table: Any) -> list[Any]:
+    def filters(self, table: Any, slotted: bool = False) -> list[Any]:
         """The view's filters (place, the eastern switch, categories, sources, departments) on a rollup
-        table's columns (the tiers have no village or grid: those views read the facts)."""
+        table's columns (the tiers have no village or grid: those views read the facts). ``slotted``
+        writes each code as a slot filled in later (:meth:`_sql`), so one compiled statement serves
+        every view of the same shape."""
         v, c = self.view, table.c
+
+        def codes(name: str, values: Sequence[str]) -> list[Any]:
+            if not slotted:
+                return list(values)
+            return [literal_column(f"__{name}{i}__", String) for i in range(len(values))]
+
         conds = []
         if v.eastern == "exclude":
             conds.append(c.town.not_in(sorted(domain.eastern_town_codes())))
         if v.towns:
-            conds.append(c.town.in_(v.towns))
+            conds.append(c.town.in_(codes("ft", v.towns)))
         if v.categories:
-            conds.append(c.cat.in_(v.categories))
+            conds.append(c.cat.in_(codes("fc", v.categories)))
         if v.sources:
-            conds.append(c.src.in_(v.sources))
+            conds.append(c.src.in_(codes("fs", v.sources)))
         if v.depts:
-            conds.append(c.dept.in_(v.depts))
+            conds.append(c.dept.in_(codes("fd", v.depts)))
         if v.grid and "grid" in c:
-            conds.append(c.grid == v.grid)
+            conds.append(c.grid == codes("fg", [v.grid])[0])
         elif v.village and "village" in c:
-            conds.append(c.village == v.village)
+            conds.append(c.village == codes("fv", [v.village])[0])
         return conds
+
+    def _filter_slots(self) -> dict[str, str]:
+        """The codes of :meth:`filters` (``slotted``) as SQL string literals, by slot name."""
+        v = self.view
+        named = [("ft", v.towns), ("fc", v.categories), ("fs", v.sources), ("fd", v.depts)]
+        named += [("fg", (v.grid,) if v.grid else ()), ("fv", (v.village,) if v.village else ())]
+        return {
+            f"{name}{i}": "'" + code.replace("'", "''") + "'"
+            for name, values in named
+            for i, code in enumerate(values)
+        }
 
     def _needed(self, group: Sequence[str]) -> str:
         """The dimensions the view's filters and the grouping need a tier row to keep."""
@@ -271,15 +290,15 @@ class Reader:
         sql = _template(self.conn.dialect, (*key, tuple(self._filter_key())), build)
         for name, value in numbers.items():
             sql = sql.replace(f"__{name}__", str(int(value)))
+        for name, text in self._filter_slots().items():
+            sql = sql.replace(f"__{name}__", text)
         return sql
 
     def _filter_key(self) -> Iterator[Any]:
-        yield self.view.village, self.view.grid
-        yield self.view.eastern == "exclude"
-        yield tuple(self.view.towns)
-        yield tuple(self.view.categories)
-        yield tuple(self.view.sources)
-        yield tuple(self.view.depts)
+        """The shape of the view's filters: which ones, how many codes each (the codes are slots)."""
+        v = self.view
+        yield bool(v.village), bool(v.grid), v.eastern == "exclude"
+        yield len(v.towns), len(v.categories), len(v.sources), len(v.depts)
 
     def _tier_branch(
         self,
@@ -308,7 +327,7 @@ class Reader:
                 a.c.b >= _slot("lo"),
                 a.c.b < _slot("hi"),
             ]
-            q = select(*cols).where(*where, *self.filters(a))
+            q = select(*cols).where(*where, *self.filters(a, slotted=True))
             return q.group_by(a.c.kind, *([a.c.b] if number is None else []), *[a.c[g] for g in group])
 
         key = ("tier", tuple(kinds), tier, p, tuple(group), number is None)
@@ -324,12 +343,12 @@ class Reader:
                 t = ru_eval
                 key = t.c.at
                 sums: list[Any] = [func.count(), func.sum(t.c.satisfied)]
-                where = [key >= lo, key < hi, *self.filters(t)]
+                where = [key >= lo, key < hi, *self.filters(t, slotted=True)]
             else:
                 t = ru_fact
                 key_name, cols = KINDS.get(kind, ("clo" if kind == "hst" else "rep", (None,)))
                 key = t.c[key_name]
-                where = [key >= lo, key < hi, *self.filters(t)]
+                where = [key >= lo, key < hi, *self.filters(t, slotted=True)]
                 if kind == "due":
                     where.append(t.c.due_ok == 1)
                 if kind == "hst":
@@ -377,13 +396,17 @@ class Reader:
 
     # --- as of an instant: the events in flight, and the views of a village or a grid ---------------------
 
-    def flight(self, at: Any, columns: Sequence[str] = FLIGHT_COLUMNS) -> Any:
+    def flight(self, at: Any, columns: Sequence[str] = FLIGHT_COLUMNS, slotted: bool = False) -> Any:
         """The facts within the view in flight at ``at`` (lo < at <= hi): those whose as-of conditions at
         ``at`` differ from their current ones. One index range per length class (``ix_ru_fact_span``)."""
         f = ru_fact
         branches = [
             select(*(f.c[name] for name in columns)).where(
-                f.c.span == k, f.c.lo >= at - (HOUR_US << k), f.c.lo < at, f.c.hi >= at, *self.filters(f)
+                f.c.span == k,
+                f.c.lo >= at - (HOUR_US << k),
+                f.c.lo < at,
+                f.c.hi >= at,
+                *self.filters(f, slotted),
             )
             for k in range(FLIGHT_CLASSES)
         ]
@@ -397,7 +420,7 @@ class Reader:
         ``at``: their as-of values (grouped by their department then) minus their current ones."""
 
         def build() -> Any:
-            fl = self.flight(_slot("at"))
+            fl = self.flight(_slot("at"), slotted=True)
             branches = []
             for kind in kinds:
                 branches.append(_fact_select(fl, kind, _slotted(ranges), group, by, _slot("at")))
@@ -420,7 +443,7 @@ class Reader:
             for kind in kinds:
                 table = ru_eval if kind == "eva" else ru_fact
                 q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=True)
-                branches.append(q.where(*self.filters(table)))
+                branches.append(q.where(*self.filters(table, slotted=True)))
             return union_all(*branches)
 
         key = ("unit", tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
