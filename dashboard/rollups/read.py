@@ -16,7 +16,6 @@ each metric's formula is written once, in :mod:`dashboard.core.metrics`.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -27,7 +26,7 @@ from dashboard.core.formulas import Counts
 from dashboard.core.metrics import in_registry_order, kpi_values
 from dashboard.core.periods import Period, effective_now, period_bounds, spark_buckets
 from dashboard.core.snapshot import KpiValue, Snapshot
-from dashboard.core.viewstate import ViewState, to_params, to_query
+from dashboard.core.viewstate import ViewState, to_params
 from dashboard.rollups.buckets import to_us
 from dashboard.rollups.panels import fast_alerts, fast_backlog, fast_rankings, fast_trends
 from dashboard.rollups.reader import STATE_PAIRS, Reader
@@ -40,7 +39,6 @@ from dashboard.source.queries.scope import Names
 from dashboard.source.queries.snapshot import build_snapshot, tune_session, version_and_newest
 from dashboard.source.queries.ticker import ticker
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 KpiMap = dict[str, KpiValue]
 
@@ -244,7 +242,7 @@ def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, n
 
 def answer(conn: Connection, store: RollupStore, view: ViewState, now: dt.datetime) -> tuple[Snapshot, bool]:
     """:func:`build_snapshot_fast`, and whether the rollups answered (False: the direct queries did,
-    because the rollups are not built yet or cannot be exact; a log line says which)."""
+    because the rollups are not built yet or cannot be exact: ``FastBuilder`` logs why, once per view)."""
     clock = now
     now = effective_now(view, now)
     with _consistent(store.engine.connect()) as rconn:
