@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, String, Table, case, cast, delete, func, insert, literal, select
@@ -18,12 +19,14 @@ from dashboard.core.progress import Progress
 from dashboard.rollups.buckets import bucket_sql, month_floor
 from dashboard.rollups.facts import evaluation_fact, evaluation_query, fact_of, fact_query, max_action_at
 from dashboard.rollups.tables import (
+    ALL_KINDS,
     ANY,
     DIMS,
     LAYOUT,
-    STORED,
     SUMS,
+    month_only,
     project_sql,
+    projections,
     ru_agg,
     ru_eval,
     ru_fact,
@@ -137,21 +140,24 @@ def _load_evaluations(
 
 
 def _fill_tiers(conn: Connection, progress: bool = False) -> None:
-    """Every tier from the facts: the widest projections of d and h, the narrower ones, the months."""
-    statements = [
-        statement
-        for tier in ("d", "h")
-        for statement in (*_fact_tier_inserts(tier), *_projection_inserts(tier))
-    ]
-    with Progress("汇总 rollups: tiers", len(statements) + 1, enabled=progress) as bar:
+    """Every tier: the day and hour tiers from the facts (their widest projections) and from each other
+    (the narrower ones); the month tier summed from the day tier; the month-only projections from the
+    facts by month."""
+    statements = [*_tier_inserts("d"), *_tier_inserts("h")]
+    late = _tier_inserts("m")
+    with Progress("汇总 rollups: tiers", len(statements) + len(late) + 1, enabled=progress) as bar:
         for statement in statements:
             conn.execute(statement)
             bar.advance()
         _fill_months(conn)
         bar.advance()
+        for statement in late:
+            conn.execute(statement)
+            bar.advance()
 
 
 def _fill_months(conn: Connection) -> None:
+    """``ru_month`` (the month of every day bucket) and the month rows of the day tier's projections."""
     days = [int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())]
     conn.execute(delete(ru_month))
     rows = [{"day": d, "month": month_floor(d)} for d in days]
@@ -160,20 +166,41 @@ def _fill_months(conn: Connection) -> None:
     conn.execute(_month_tier_insert())
 
 
-def roots(tier: str) -> list[str]:
-    """The stored projections of ``tier`` that no other one contains: each is summed from the facts,
-    every other projection from a root that contains it."""
-    stored = STORED[tier]
+def roots(stored: Sequence[str]) -> list[str]:
+    """The projections of ``stored`` that no other one contains: each is summed from the facts, every
+    other one from the narrowest projection of ``stored`` that contains it."""
     return [p for p in stored if not any(set(p) < set(q) for q in stored)]
+
+
+def _kept(tier: str, kind: str) -> tuple[str, ...]:
+    """The projections of ``kind`` a tier's statements fill: the month tier's own ones only (the others
+    are summed from the days by :func:`_month_tier_insert`)."""
+    return month_only(kind) if tier == "m" else projections(kind, tier)
+
+
+def _tier_inserts(tier: str) -> list[Any]:
+    """The INSERT … SELECT statements that fill ``tier``'s projections (``m``: its month-only ones):
+    the widest from the facts, then each narrower one from the narrowest filled one that contains it."""
+    out = [_fact_insert(kind, tier, p) for kind in ALL_KINDS for p in roots(_kept(tier, kind))]
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for kind in ALL_KINDS:
+        stored = _kept(tier, kind)
+        top = roots(stored)
+        for p in stored:
+            if p not in top:
+                source = min((q for q in stored if set(p) < set(q)), key=len)
+                pairs.setdefault((source, p), []).append(kind)
+    for (source, p), kinds in sorted(pairs.items(), key=lambda item: -len(item[0][1])):
+        out.append(_projection_insert(tier, source, p, kinds))
+    return out
 
 
 COLS = ["tier", "kind", "p", "b", *DIMS, "bin", *SUMS]
 
 
-def _fact_tier_inserts(tier: str) -> list[Any]:
-    """INSERT … SELECT … GROUP BY statements that fill one tier's widest projections from ru_fact and
-    ru_eval (full build). They must add up exactly what :func:`~dashboard.rollups.facts.add_fact` adds
-    per fact."""
+def _specs() -> dict[str, tuple[Any, Any, Any, list[Any], list[Any]]]:
+    """kind → (table, key column, bin column or None, [n, a1 … a4], conditions): what one fact adds, in
+    SQL. They must add up exactly what :func:`~dashboard.rollups.facts.add_fact` adds per fact."""
     f, ev = ru_fact, ru_eval
     zero = literal(0.0)
 
@@ -181,64 +208,59 @@ def _fact_tier_inserts(tier: str) -> list[Any]:
         return func.sum(case((c, 1.0), else_=0.0))
 
     count_only = [func.count(), zero, zero, zero, zero]
-    specs: list[tuple[str, Any, Any, list[Any], list[Any]]] = [
-        ("rep", f.c.rep, None, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
-                                func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
-        ("clo", f.c.clo, None, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
-                                one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
-                                func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
-        ("due", f.c.dl, None, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
-         [f.c.dl.is_not(None), f.c.due_ok == 1]),
-        ("hst", f.c.clo, cast(f.c.hbin, String(8)), count_only, [f.c.hbin.is_not(None)]),
-    ]  # fmt: skip
+    specs: dict[str, tuple[Any, Any, Any, list[Any], list[Any]]] = {
+        "rep": (f, f.c.rep, None, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
+                                   func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
+        "clo": (f, f.c.clo, None, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
+                                   one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
+                                   func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
+        "due": (f, f.c.dl, None, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
+                [f.c.dl.is_not(None), f.c.due_ok == 1]),
+        "hst": (f, f.c.clo, cast(f.c.hbin, String(8)), count_only, [f.c.hbin.is_not(None)]),
+        "eva": (ev, ev.c.at, None, [func.count(), func.sum(ev.c.satisfied), zero, zero, zero], []),
+    }  # fmt: skip
     for kind in ("e1", "d1", "d2", "s1", "s2"):
         col = f.c[kind]
-        specs.append((kind, col, None, count_only, [col.is_not(None)]))
-    out = []
-    for p in roots(tier):
-        for kind, key, hbin, sums, where in specs:
-            b = bucket_sql(tier, key)
-            kept, grouped = project_sql(p, (f.c.town, f.c.cat, f.c.dept, f.c.src))
-            bin_col = literal(ANY) if hbin is None else hbin
-            q = (
-                select(literal(tier), literal(kind), literal(p), b, *kept, bin_col, *sums)
-                .where(*where)
-                .group_by(b, *grouped, *([] if hbin is None else [hbin]))
-            )
-            out.append(insert(ru_agg).from_select(COLS, q))
-        b = bucket_sql(tier, ev.c.at)
-        kept, grouped = project_sql(p, (ev.c.town, ev.c.cat, ev.c.dept, ev.c.src))
-        q = select(literal(tier), literal("eva"), literal(p), b, *kept, literal(ANY), func.count(),
-                   func.sum(ev.c.satisfied), zero, zero, zero).group_by(b, *grouped)  # fmt: skip
-        out.append(insert(ru_agg).from_select(COLS, q))
-    return out
+        specs[kind] = (f, col, None, count_only, [col.is_not(None)])
+    return specs
 
 
-def _projection_inserts(tier: str) -> list[Any]:
-    """The narrower projections of a tier, widest first, each summed in SQL from the narrowest stored
-    projection that contains it (full build)."""
-    a = ru_agg
-    out = []
-    widest = roots(tier)
-    for p in sorted(STORED[tier], key=len, reverse=True):
-        if p in widest:
-            continue
-        source = min((q for q in STORED[tier] if set(p) < set(q)), key=len)
-        kept, grouping = project_sql(p, (a.c.town, a.c.cat, a.c.dept, a.c.src))
-        grouped = [a.c.kind, a.c.b, *grouping, a.c.bin]
-        q = (
-            select(
-                literal(tier), a.c.kind, literal(p), a.c.b, *kept, a.c.bin, *(func.sum(a.c[x]) for x in SUMS)
-            )
-            .where(a.c.tier == tier, a.c.p == source)
-            .group_by(*grouped)
+def _fact_insert(kind: str, tier: str, p: str) -> Any:
+    """Projection ``p`` of ``kind`` in ``tier`` summed from the facts (full build); by month through
+    ``ru_month``, so the month buckets are the same as the day tier's."""
+    t, key, hbin, sums, where = _specs()[kind]
+    if tier == "m":
+        m = ru_month
+        b: Any = m.c.month
+        source: Any = t.join(m, m.c.day == bucket_sql("d", key))
+    else:
+        b, source = bucket_sql(tier, key), t
+    kept, grouped = project_sql(p, (t.c.town, t.c.cat, t.c.dept, t.c.src))
+    q = (
+        select(
+            literal(tier), literal(kind), literal(p), b, *kept, literal(ANY) if hbin is None else hbin, *sums
         )
-        out.append(insert(ru_agg).from_select(COLS, q))
-    return out
+        .select_from(source)
+        .where(*where)
+        .group_by(b, *grouped, *([] if hbin is None else [hbin]))
+    )
+    return insert(ru_agg).from_select(COLS, q)
+
+
+def _projection_insert(tier: str, source: str, p: str, kinds: Sequence[str]) -> Any:
+    """Projection ``p`` of ``kinds`` in ``tier`` summed in SQL from their projection ``source`` (full build)."""
+    a = ru_agg
+    kept, grouping = project_sql(p, (a.c.town, a.c.cat, a.c.dept, a.c.src))
+    q = (
+        select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, a.c.bin, *(func.sum(a.c[x]) for x in SUMS))
+        .where(a.c.tier == tier, a.c.p == source, a.c.kind.in_(kinds))
+        .group_by(a.c.kind, a.c.b, *grouping, a.c.bin)
+    )
+    return insert(ru_agg).from_select(COLS, q)
 
 
 def _month_tier_insert() -> Any:
-    """The month tier, summed in SQL from the day tier through ``ru_month`` (full build)."""
+    """The month rows of the day tier's projections, summed in SQL from the days through ``ru_month``."""
     a, m = ru_agg, ru_month
     q = (
         select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept, a.c.src, a.c.bin,

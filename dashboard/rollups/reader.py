@@ -243,7 +243,9 @@ class Reader:
         elif by == "day":
             tiers = tiers.replace("m", "")
         plans = {tag: pieces(start, end, tiers, hourly=by == "hour") for tag, start, end in ranges}
-        whole = {part for parts in plans.values() for part in parts if by is None or part[0] == "f"}
+        if by is None:  # adjacent fact edges as one piece: a range no tier carries is one branch, not 365
+            plans = {tag: _joined_edges(parts) for tag, parts in plans.items()}
+        whole = {part for parts in plans.values() for part in parts if by is None}
         numbered = {part: i for i, part in enumerate(sorted(whole))}
         branches = []
         for (t, a, b), i in numbered.items():
@@ -255,6 +257,11 @@ class Reader:
             for tier in tiers:
                 for lo, hi in _merged([(a, b) for parts in plans.values() for t, a, b in parts if t == tier]):
                     branches.append(self._tier_branch(kinds, tier, chosen[tier] or "", group, lo, hi))
+            # The facts of each range's edges (all of its days when no day tier fits) grouped by bucket:
+            # one branch per stretch, not one per day (a year by day would be 365).
+            for i, parts in enumerate(plans.values()):
+                for lo, hi in _merged([(a, b) for t, a, b in parts if t == "f"]):
+                    branches += [self._fact_branch(kind, i, lo, hi, group, by) for kind in kinds]
         rows: dict[tuple[str, int], dict[Key, Sums]] = {}  # ("p", piece number) or (tier, bucket) → by key
         if branches:
             width = len(group)
@@ -264,12 +271,17 @@ class Reader:
                 for i, v in enumerate(row[3 + width :]):
                     acc[i] += float(v or 0)
         out: dict[Key, Sums] = {}
-        for tag, parts in plans.items():
-            for part in parts:
-                t, a, b = part
-                if part in numbered:
-                    found = [(a, rows.get(("p", numbered[part]), {}))]
+        for index, (tag, parts) in enumerate(plans.items()):
+            edges = [] if by is None else [(b, got) for (tt, b), got in rows.items() if tt == f"f{index}"]
+            for part in [*parts, None]:  # None: this range's fact edges by bucket (``by``)
+                if part is None:
+                    found = edges
+                elif part in numbered:
+                    found = [(part[1], rows.get(("p", numbered[part]), {}))]
+                elif part[0] == "f":
+                    continue
                 else:
+                    t, a, b = part
                     found = [
                         (bucket, got) for (tt, bucket), got in rows.items() if tt == t and a <= bucket < b
                     ]
@@ -333,9 +345,12 @@ class Reader:
         key = ("tier", tuple(kinds), tier, p, tuple(group), number is None)
         return self._sql(key, build, lo=lo, hi=hi, n=number or 0)
 
-    def _fact_branch(self, kind: str, number: int, s: int, e: int, group: Sequence[str]) -> str:
-        """A sub-hour (or, for projections the hour tier lacks, sub-day) edge, summed from the per-event
-        rows (evaluations from ``ru_eval``); ``number`` tells the edges apart."""
+    def _fact_branch(
+        self, kind: str, number: int, s: int, e: int, group: Sequence[str], by: str | None = None
+    ) -> str:
+        """A sub-hour (or, for projections a tier lacks, sub-day or longer) edge, summed from the per-event
+        rows (evaluations from ``ru_eval``); ``number`` tells the edges apart. With ``by``, grouped by hour
+        or local day, labelled ``f<number>`` (the number of the range)."""
 
         def build() -> Any:
             lo, hi = _slot("lo"), _slot("hi")
@@ -365,12 +380,15 @@ class Reader:
                 else:
                     sums = [func.count() if c is None else func.sum(t.c[c]) for c in cols]
             sums += [literal(0)] * (5 - len(sums))
-            cols_: list[Any] = [
-                literal("p").label("tier"),
-                literal(kind).label("kind"),
-                _slot("n").label("bucket"),
-            ]
-            group_cols = []
+            if by is None:
+                head: list[Any] = [literal("p").label("tier"), literal(kind).label("kind")]
+                bucket: Any = _slot("n")
+                group_cols = []
+            else:
+                head = [literal(f"f{number}").label("tier"), literal(kind).label("kind")]
+                bucket = bucket_sql("h" if by == "hour" else "d", key)
+                group_cols = [bucket]
+            cols_: list[Any] = [*head, bucket.label("bucket")]
             for g in group:
                 col: Any = cast(t.c.hbin, String(8)) if g == "bin" else t.c[g]
                 group_cols.append(col)
@@ -378,7 +396,8 @@ class Reader:
             q = select(*cols_, *[x.label(f"s{i}") for i, x in enumerate(sums)]).where(*where)
             return q.group_by(*group_cols) if group_cols else q
 
-        return self._sql(("fact", kind, tuple(group)), build, lo=s, hi=e, n=number)
+        shape = ("fact", kind, tuple(group), by, number if by else None)
+        return self._sql(shape, build, lo=s, hi=e, n=number)
 
     def state_at(
         self, pairs: Sequence[tuple[str, str]], tags: Sequence[tuple[str, int]], group: Sequence[str] = ()
@@ -483,6 +502,17 @@ class Reader:
             return conn.execute(stmt)
         sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         return conn.exec_driver_sql(sql.replace("FROM ru_fact", "FROM ru_fact INDEXED BY ix_ru_fact_open", 1))
+
+
+def _joined_edges(parts: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``parts`` (in order) with each run of adjacent fact edges joined into one."""
+    out: list[tuple[str, int, int]] = []
+    for part in parts:
+        if out and part[0] == "f" and out[-1][0] == "f" and out[-1][2] == part[1]:
+            out[-1] = ("f", out[-1][1], part[2])
+        else:
+            out.append(part)
+    return out
 
 
 def _slotted(ranges: Sequence[tuple[str, int, int]]) -> list[tuple[str, Any, Any]]:

@@ -16,8 +16,7 @@
   the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, ``s`` source); the
   others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
   row of projection ``''``, a town ranking the ``td`` rows. Readers take the smallest stored projection that carries their filters and groups
-  (:data:`STORED`); the hour tier keeps only ``''`` and ``t``, finer reads take the facts for sub-day
-  edges.
+  (:func:`projections`); where a tier has none that fits, that tier's pieces are read from the facts.
 * Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``): the median and P90 are exact,
   found by counting bins on the tiers and then reading only the one bin's facts (index ``(hbin, clo)``).
 * ``ru_meta``: the watermarks of the last sync (:mod:`dashboard.rollups.sync`); ``ru_month``: the month
@@ -151,8 +150,13 @@ ru_meta = Table(
     Column("synced_at", String(40), nullable=False),
 )
 
-for _col in ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2"):
+FACT_KEYS = ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2")
+for _col in FACT_KEYS:
     Index(f"ix_ru_fact_{_col}", ru_fact.c[_col])
+    # A source or a department with another filter is kept in the month tier only: the days at the ends
+    # of a range read that source's or department's facts through these (a fraction of the district's).
+    Index(f"ix_ru_fact_src_{_col}", ru_fact.c.src, ru_fact.c[_col])
+    Index(f"ix_ru_fact_dept_{_col}", ru_fact.c.dept, ru_fact.c[_col])
 # Covers the percentile reads, the tiers' filters included: no heap fetch per fact of the bin.
 Index(
     "ix_ru_fact_hbin_clo",
@@ -184,6 +188,8 @@ Index("ix_ru_eval_at", ru_eval.c.at)
 Index("ix_ru_eval_village", ru_eval.c.village)
 Index("ix_ru_eval_grid", ru_eval.c.grid)
 Index("ix_ru_eval_event", ru_eval.c.event_id)
+Index("ix_ru_eval_src_at", ru_eval.c.src, ru_eval.c.at)
+Index("ix_ru_eval_dept_at", ru_eval.c.dept, ru_eval.c.at)
 
 # Month buckets of the day buckets, filled at a full build so the month tier is summed in SQL.
 ru_month = Table(
@@ -195,7 +201,7 @@ ru_month = Table(
 
 # The layout of the store: a store built with another one is dropped and built again. Raise it whenever
 # what a table holds changes meaning, even when its columns stay the same.
-LAYOUT = 3
+LAYOUT = 4
 
 # The length classes of the in-flight spans: class k holds the spans at most 2**k hours long, so the
 # events in flight at t are, per class, those with lo in [t - 2**k h, t) and hi >= t: an index range each.
@@ -218,23 +224,44 @@ KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
 }
 ALL_KINDS = (*KINDS, "hst", "eva")
 TIERS = ("h", "d", "m")
-# The projections each tier keeps. The hour tier only serves the edges of ranges and the hourly
-# series, so it keeps the coarse ones: its row count is what bounds the store's size. A read takes the
-# smallest stored projection that keeps its filters and groups; where a tier has none, the facts answer
-# that tier's pieces.
-STORED: dict[str, tuple[str, ...]] = {
-    "h": ("", "t"),
-    "d": ("", "t", "d", "s", "tc", "td", "ts", "cs", "ds", "tcds"),
-    "m": ("", "t", "d", "s", "tc", "td", "ts", "cs", "ds", "tcds"),
-}
-# Why no three-dimension projection: each holds nearly as many rows as the four-dimension one (the
-# department mostly follows the category), so a read needing three dimensions takes ``tcds``.
+# The projections each tier keeps (a row count per tier, kind and projection on the 591,607-event sample
+# of ``make run`` is in the README). The hour tier only serves the edges of ranges and the hourly series:
+# ``''`` and ``t``. The day tier keeps the one-dimension projections and town × category for every kind,
+# and town × department for the kinds the rankings read. The month tier adds every pair and the
+# department-and-source ones: the source and the department take 11 and 116 values, so a pair of them by
+# day would hold nearly a row per event, while by month it holds a tenth of that. A read whose filters
+# need a month-only projection sums its whole months there and its other days from the facts, through
+# the (source, key) and (department, key) indexes: a fraction of the district's facts.
+HOUR_PROJECTIONS = ("", "t")
+DAY_PROJECTIONS = ("", "t", "s", "d", "tc")
+RANKED_KINDS = ("rep", "clo", "due")  # the rankings group them by town and department
+RANKED_PROJECTIONS = ("td", "tcd")
+MONTH_PROJECTIONS = ("ts", "td", "cs", "cd", "ds", "tds", "tcds")
+# The duration bins multiply every row by up to ~60 bins: ``hst`` keeps the district, towns and town ×
+# category by day, and sources and departments alone by month. The hour tier does not keep it (a
+# percentile's sub-day edges are a few hundred closures), nor pairs with a source or a department (their
+# closures are read from the facts through the (source, closed) and (department, closed) indexes).
+HST_PROJECTIONS = {"h": (), "d": ("", "t", "tc"), "m": ("", "t", "tc", "s", "d")}
 ANY = "*"
 
 
 def projections(kind: str, tier: str) -> tuple[str, ...]:
-    """The projections of ``kind`` stored in ``tier`` (the same for every kind; ``hst`` adds its bin)."""
-    return STORED[tier]
+    """The projections of ``kind`` stored in ``tier`` (``hst`` keeps its bin in each)."""
+    if kind == "hst":
+        return HST_PROJECTIONS[tier]
+    if tier == "h":
+        return HOUR_PROJECTIONS
+    day = DAY_PROJECTIONS + (RANKED_PROJECTIONS if kind in RANKED_KINDS else ())
+    if tier == "d":
+        return day
+    return day + tuple(p for p in MONTH_PROJECTIONS if p not in day)
+
+
+def month_only(kind: str) -> tuple[str, ...]:
+    """The projections of ``kind`` the month tier keeps and the day tier does not (summed from the facts,
+    not from the days)."""
+    day = projections(kind, "d")
+    return tuple(p for p in projections(kind, "m") if p not in day)
 
 
 def best_projection(kind: str, tier: str, needed: str) -> str | None:
@@ -253,8 +280,3 @@ def project_sql(p: str, dims: tuple[Any, Any, Any, Any]) -> tuple[list[Any], lis
     drops), and the columns it groups by."""
     pairs = list(zip(dims, LETTERS, strict=True))
     return [c if d in p else literal(ANY) for c, d in pairs], [c for c, d in pairs if d in p]
-
-
-def finest_projection(kind: str, tier: str) -> str:
-    """The projection of ``kind`` in ``tier`` that keeps the most dimensions (the others sum from it)."""
-    return max(projections(kind, tier), key=len)
