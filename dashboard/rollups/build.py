@@ -24,7 +24,6 @@ from dashboard.rollups.tables import (
     DIMS,
     LAYOUT,
     SUMS,
-    month_only,
     project_sql,
     projections,
     ru_agg,
@@ -140,30 +139,30 @@ def _load_evaluations(
 
 
 def _fill_tiers(conn: Connection, progress: bool = False) -> None:
-    """Every tier: the day and hour tiers from the facts (their widest projections) and from each other
-    (the narrower ones); the month tier summed from the day tier; the month-only projections from the
-    facts by month."""
+    """Every tier from the facts, each by its own buckets: the widest projections of each tier from the
+    facts, the narrower ones from the narrowest wider one of the same tier. The month tier is summed from
+    the facts by month (``ru_month``), not from the day tier: its rows are a tenth of the day tier's, so
+    summing them is cheaper than regrouping millions of day rows."""
     statements = [*_tier_inserts("d"), *_tier_inserts("h")]
     late = _tier_inserts("m")
     with Progress("汇总 rollups: tiers", len(statements) + len(late) + 1, enabled=progress) as bar:
         for statement in statements:
             conn.execute(statement)
             bar.advance()
-        _fill_months(conn)
+        _fill_month_map(conn)
         bar.advance()
         for statement in late:
             conn.execute(statement)
             bar.advance()
 
 
-def _fill_months(conn: Connection) -> None:
-    """``ru_month`` (the month of every day bucket) and the month rows of the day tier's projections."""
+def _fill_month_map(conn: Connection) -> None:
+    """``ru_month``: the month of every day bucket the day tier holds (every key's day is there)."""
     days = [int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())]
     conn.execute(delete(ru_month))
     rows = [{"day": d, "month": month_floor(d)} for d in days]
     for i in range(0, len(rows), 20_000):
         conn.execute(insert(ru_month), rows[i : i + 20_000])
-    conn.execute(_month_tier_insert())
 
 
 def roots(stored: Sequence[str]) -> list[str]:
@@ -172,19 +171,13 @@ def roots(stored: Sequence[str]) -> list[str]:
     return [p for p in stored if not any(set(p) < set(q) for q in stored)]
 
 
-def _kept(tier: str, kind: str) -> tuple[str, ...]:
-    """The projections of ``kind`` a tier's statements fill: the month tier's own ones only (the others
-    are summed from the days by :func:`_month_tier_insert`)."""
-    return month_only(kind) if tier == "m" else projections(kind, tier)
-
-
 def _tier_inserts(tier: str) -> list[Any]:
-    """The INSERT … SELECT statements that fill ``tier``'s projections (``m``: its month-only ones):
-    the widest from the facts, then each narrower one from the narrowest filled one that contains it."""
-    out = [_fact_insert(kind, tier, p) for kind in ALL_KINDS for p in roots(_kept(tier, kind))]
+    """The INSERT … SELECT statements that fill ``tier``'s projections: the widest from the facts, then
+    each narrower one from the narrowest stored one that contains it."""
+    out = [_fact_insert(kind, tier, p) for kind in ALL_KINDS for p in roots(projections(kind, tier))]
     pairs: dict[tuple[str, str], list[str]] = {}
     for kind in ALL_KINDS:
-        stored = _kept(tier, kind)
+        stored = projections(kind, tier)
         top = roots(stored)
         for p in stored:
             if p not in top:
@@ -256,19 +249,6 @@ def _projection_insert(tier: str, source: str, p: str, kinds: Sequence[str]) -> 
         .where(a.c.tier == tier, a.c.p == source, a.c.kind.in_(kinds))
         .group_by(a.c.kind, a.c.b, *grouping, a.c.bin)
     )
-    return insert(ru_agg).from_select(COLS, q)
-
-
-def _month_tier_insert() -> Any:
-    """The month rows of the day tier's projections, summed in SQL from the days through ``ru_month``."""
-    a, m = ru_agg, ru_month
-    q = (
-        select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept, a.c.src, a.c.bin,
-               *(func.sum(a.c[x]) for x in SUMS))
-        .select_from(a.join(m, m.c.day == a.c.b))
-        .where(a.c.tier == "d")
-        .group_by(a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept, a.c.src, a.c.bin)
-    )  # fmt: skip
     return insert(ru_agg).from_select(COLS, q)
 
 

@@ -257,13 +257,6 @@ def projections(kind: str, tier: str) -> tuple[str, ...]:
     return day + tuple(p for p in MONTH_PROJECTIONS if p not in day)
 
 
-def month_only(kind: str) -> tuple[str, ...]:
-    """The projections of ``kind`` the month tier keeps and the day tier does not (summed from the facts,
-    not from the days)."""
-    day = projections(kind, "d")
-    return tuple(p for p in projections(kind, "m") if p not in day)
-
-
 def best_projection(kind: str, tier: str, needed: str) -> str | None:
     """The smallest stored projection of ``kind`` in ``tier`` that keeps every dimension in ``needed``."""
     fits = [p for p in projections(kind, tier) if set(needed) <= set(p)]
