@@ -4,6 +4,7 @@ bench        one benchmark run over its datasets and sections (``python -m dashb
 config       modes, sections and the fixed references of a run
 datasets     seeded districts, made once and reused
 snapshots    sections a, a', e: snapshots cold and warm, through the rollups, the slide-deck export
+coverage     section g: every filter alone and in pairs × every period, cold through the rollups
 load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency
 probes       section f: pandas against plain SQL, each in its own process
 report       the run's summary lines, Markdown and JSON files

@@ -12,6 +12,8 @@ b. HTTP latency of ``/api/v1/snapshot`` for 1, 10, 50 (and 200) clients polling 
 c. peak RSS of each gunicorn worker above its idle baseline;
 d. the time from a row written by the feed to its appearance in the API (``data_version`` changes);
 e. a full slide-deck export through :func:`dashboard.export.exporter.export_view`;
+g. coverage: every filter alone and in pairs × every period, each view cold through the rollups, and the
+   views the direct queries answered instead (:mod:`~dashboard.perf.coverage`);
 f. the usual Dash pattern (the event columns read into pandas, grouped per refresh) against plain SQL
    aggregates per refresh, for the same four panels, each in a subprocess for its peak RSS.
 
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.perf.config import EXTRA_SECTIONS, SECTIONS, SUPERSET, Config, say
+from dashboard.perf.coverage import measure_coverage
 from dashboard.perf.datasets import Dataset, backend_available, data_end, ensure_dataset, mask_url
 from dashboard.perf.load import measure_http
 from dashboard.perf.probes import measure_pandas_vs_sql
@@ -109,6 +112,8 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
             out["snapshot"] = timed("snapshot", lambda: measure_snapshots(cfg, ds, clock, service))
         if "rollups" in cfg.sections:
             out["rollups"] = timed("rollups", lambda: measure_rollups(cfg, ds, clock))
+        if "coverage" in cfg.sections:
+            out["coverage"] = timed("coverage", lambda: measure_coverage(cfg, ds, clock))
         if {"pandas", "sql"} & set(cfg.sections):
             out["pandas_vs_sql"] = timed("pandas", lambda: measure_pandas_vs_sql(cfg, ds, clock))
         if "export" in cfg.sections:

@@ -58,6 +58,15 @@ def ratios(report: dict[str, Any]) -> list[str]:
                     f"{tag}, {label}: cold through the rollups {cold:.3f} s (sync included, median "
                     f"{ru[label]['sync_s']['median']:.3f} s; fast path used: {ru[label]['fast_path']}){versus}"
                 )
+        cov = d.get("coverage", {})
+        if "error" in cov:
+            lines.append(f"{tag}: coverage section failed: {cov['error']}")
+        elif "views" in cov:
+            lines.append(
+                f"{tag}: coverage, {cov['views']} views cold through the rollups: max {cov['max_s']:.3f} s, "
+                f"median {cov['median_s']:.3f} s, {len(cov['over_max_target'])} over 0.5 s, "
+                f"{len(cov['fallbacks'])} fallbacks"
+            )
         pv = d.get("pandas_vs_sql", {})
         if "error" in pv:
             lines.append(f"{tag}: pandas/SQL section failed: {pv['error']}")
@@ -151,6 +160,24 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{r['cold_s']['min']:.3f}–{r['cold_s']['max']:.3f} | {r['sync_s']['median']:.3f} | "
                     f"{r['fast_path']} | {f'{built} s' if built else 'reused'} |"
                 )
+    out += [
+        "",
+        "## Coverage: every filter alone and in pairs × every period, cold through the rollups (seconds)",
+        "",
+        "Target: every view ≤ 0.5 s, median ≤ 0.25 s, no fallback to the direct queries.",
+        "",
+        "| backend | events | views | max | median | p90 | over 0.5 s | fallbacks | slowest |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in report["datasets"]:
+        cov = d.get("coverage")
+        if isinstance(cov, dict) and "views" in cov:
+            slowest = "; ".join(f"{r['view']} {r['seconds']:.3f}" for r in cov["slowest"][:3])
+            out.append(
+                f"| {d['backend']} | {d['events']:,} | {cov['views']} | {cov['max_s']:.3f} | {cov['median_s']:.3f} | "
+                f"{cov['p90_s']:.3f} | {len(cov['over_max_target'])} | "
+                f"{', '.join(cov['fallbacks']) or 'none'} | {slowest} |"
+            )
     out += ["", "## HTTP /api/v1/snapshot under gunicorn (open-loop clients at the refresh interval)", ""]
     out += [
         "| backend | events | clients | requests | errors | stale | p50 ms | p95 ms | p99 ms | max ms | builds | keys seen | feed writes |",

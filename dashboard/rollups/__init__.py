@@ -1,6 +1,6 @@
-"""Incremental rollups of the events in the dashboard's state store: the fast path of a live snapshot.
+"""Incremental rollups of the events in the dashboard's state store: the fast path of a snapshot.
 
-A live snapshot's event figures (the event tiles, rankings, backlog, trends, overdue alerts) are sums
+A snapshot's event figures (the event tiles, rankings, backlog, trends, overdue alerts) are sums
 over time ranges. The rollups keep those sums per hour, day and month (the *tiers*), so a year costs
 about a dozen month rows whatever the number of events, and a refresh re-reads only the events that
 changed. Modules, in the order a newcomer reads them:
@@ -15,7 +15,7 @@ changed. Modules, in the order a newcomer reads them:
   (``build_snapshot_fast``) and its event tiles; :mod:`.panels` — its panels;
 * :mod:`.builder` — ``FastBuilder``, the service's snapshot builder (``DASHBOARD_ROLLUPS=on``).
 
-The fast path answers only where it is exact (``read.eligible``); everything else is built by the
-direct queries (:mod:`dashboard.source.queries`). Both produce the same named counts, and the metric
+The fast path answers every view once the rollups are built (``read.eligible``), as of any moment;
+before that the direct queries (:mod:`dashboard.source.queries`) do. Both produce the same named counts, and the metric
 registry's formulas (:mod:`dashboard.core.metrics`) turn them into figures.
 """

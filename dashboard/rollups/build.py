@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, String, Table, case, cast, delete, func, insert, literal, select
@@ -18,10 +19,11 @@ from dashboard.core.progress import Progress
 from dashboard.rollups.buckets import bucket_sql, month_floor
 from dashboard.rollups.facts import evaluation_fact, evaluation_query, fact_of, fact_query, max_action_at
 from dashboard.rollups.tables import (
+    ALL_KINDS,
     ANY,
-    KINDS,
+    DIMS,
+    LAYOUT,
     SUMS,
-    finest_projection,
     project_sql,
     projections,
     ru_agg,
@@ -81,6 +83,7 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
             "wm_eval": max(wm_eval, last_eval),
             "max_ts": max_ts,
             "odd": odd,
+            "layout": LAYOUT,
             "built_at": now,
             "synced_at": now,
         },
@@ -136,33 +139,61 @@ def _load_evaluations(
 
 
 def _fill_tiers(conn: Connection, progress: bool = False) -> None:
-    """Every tier from the facts: the finest projections of d and h, the coarser ones, the months."""
-    statements = [
-        statement
-        for tier in ("d", "h")
-        for statement in (*_fact_tier_inserts(tier), *_projection_inserts(tier))
-    ]
-    with Progress("汇总 rollups: tiers", len(statements) + 1, enabled=progress) as bar:
+    """Every tier from the facts, each by its own buckets: the widest projections of each tier from the
+    facts, the narrower ones from the narrowest wider one of the same tier. The month tier is summed from
+    the facts by month (``ru_month``), not from the day tier: its rows are a tenth of the day tier's, so
+    summing them is cheaper than regrouping millions of day rows."""
+    statements = [*_tier_inserts("d"), *_tier_inserts("h")]
+    late = _tier_inserts("m")
+    with Progress("汇总 rollups: tiers", len(statements) + len(late) + 1, enabled=progress) as bar:
         for statement in statements:
             conn.execute(statement)
             bar.advance()
-        _fill_months(conn)
+        _fill_month_map(conn)
         bar.advance()
+        for statement in late:
+            conn.execute(statement)
+            bar.advance()
 
 
-def _fill_months(conn: Connection) -> None:
+def _fill_month_map(conn: Connection) -> None:
+    """``ru_month``: the month of every day bucket the day tier holds (every key's day is there)."""
     days = [int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())]
     conn.execute(delete(ru_month))
     rows = [{"day": d, "month": month_floor(d)} for d in days]
     for i in range(0, len(rows), 20_000):
         conn.execute(insert(ru_month), rows[i : i + 20_000])
-    conn.execute(_month_tier_insert())
 
 
-def _fact_tier_inserts(tier: str) -> list[Any]:
-    """INSERT … SELECT … GROUP BY statements that fill one tier's finest projections from ru_fact and
-    ru_eval (full build). They must add up exactly what :func:`~dashboard.rollups.facts.add_fact` adds
-    per fact."""
+def roots(stored: Sequence[str]) -> list[str]:
+    """The projections of ``stored`` that no other one contains: each is summed from the facts, every
+    other one from the narrowest projection of ``stored`` that contains it."""
+    return [p for p in stored if not any(set(p) < set(q) for q in stored)]
+
+
+def _tier_inserts(tier: str) -> list[Any]:
+    """The INSERT … SELECT statements that fill ``tier``'s projections: the widest from the facts, then
+    each narrower one from the narrowest stored one that contains it."""
+    out = [_fact_insert(kind, tier, p) for kind in ALL_KINDS for p in roots(projections(kind, tier))]
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for kind in ALL_KINDS:
+        stored = projections(kind, tier)
+        top = roots(stored)
+        for p in stored:
+            if p not in top:
+                source = min((q for q in stored if set(p) < set(q)), key=len)
+                pairs.setdefault((source, p), []).append(kind)
+    for (source, p), kinds in sorted(pairs.items(), key=lambda item: -len(item[0][1])):
+        out.append(_projection_insert(tier, source, p, kinds))
+    return out
+
+
+COLS = ["tier", "kind", "p", "b", *DIMS, "bin", *SUMS]
+
+
+def _specs() -> dict[str, tuple[Any, Any, Any, list[Any], list[Any]]]:
+    """kind → (table, key column, bin column or None, [n, a1 … a4], conditions): what one fact adds, in
+    SQL. They must add up exactly what :func:`~dashboard.rollups.facts.add_fact` adds per fact."""
     f, ev = ru_fact, ru_eval
     zero = literal(0.0)
 
@@ -170,81 +201,55 @@ def _fact_tier_inserts(tier: str) -> list[Any]:
         return func.sum(case((c, 1.0), else_=0.0))
 
     count_only = [func.count(), zero, zero, zero, zero]
-    specs: list[tuple[str, Any, Any, list[Any], list[Any]]] = [
-        ("rep", f.c.rep, f.c.dept, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
-                                    func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
-        ("clo", f.c.clo, f.c.dept, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
-                                    one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
-                                    func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
-        ("due", f.c.dl, f.c.dept, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
-         [f.c.dl.is_not(None), f.c.due_ok == 1]),
-        ("rsrc", f.c.rep, f.c.src, count_only, []),
-        ("hst", f.c.clo, cast(f.c.hbin, String(24)), count_only, [f.c.hbin.is_not(None)]),
-    ]  # fmt: skip
+    specs: dict[str, tuple[Any, Any, Any, list[Any], list[Any]]] = {
+        "rep": (f, f.c.rep, None, [func.count(), func.sum(f.c.collected), func.sum(f.c.cohort_closed),
+                                   func.sum(f.c.dispatched), func.sum(f.c.returned)], []),
+        "clo": (f, f.c.clo, None, [func.count(), func.sum(func.coalesce(f.c.hours, 0.0)),
+                                   one(f.c.hours.is_not(None)), func.sum(f.c.reworked),
+                                   func.sum(f.c.local_level)], [f.c.clo.is_not(None)]),
+        "due": (f, f.c.dl, None, [func.count(), func.sum(f.c.due_closed), func.sum(f.c.on_time), zero, zero],
+                [f.c.dl.is_not(None), f.c.due_ok == 1]),
+        "hst": (f, f.c.clo, cast(f.c.hbin, String(8)), count_only, [f.c.hbin.is_not(None)]),
+        "eva": (ev, ev.c.at, None, [func.count(), func.sum(ev.c.satisfied), zero, zero, zero], []),
+    }  # fmt: skip
     for kind in ("e1", "d1", "d2", "s1", "s2"):
         col = f.c[kind]
-        specs.append((kind, col, None, count_only, [col.is_not(None)]))
-    out = []
-    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
-    for kind, key, third, sums, where in specs:
-        if not projections(kind, tier):
-            continue
-        p = finest_projection(kind, tier)
-        b = bucket_sql(tier, key)
-        kept, grouped = project_sql(p, f.c.town, f.c.cat, literal(ANY) if third is None else third)
-        q = (
-            select(literal(tier), literal(kind), literal(p), b, *kept, *sums)
-            .where(*where)
-            .group_by(b, *grouped)
-        )
-        out.append(insert(ru_agg).from_select(cols, q))
-    p = finest_projection("eva", tier)
-    b = bucket_sql(tier, ev.c.at)
-    kept, grouped = project_sql(p, ev.c.town, ev.c.cat, literal(ANY))
-    q = select(literal(tier), literal("eva"), literal(p), b, *kept, func.count(),
-               func.sum(ev.c.satisfied), zero, zero, zero).group_by(b, *grouped)  # fmt: skip
-    out.append(insert(ru_agg).from_select(cols, q))
-    return out
+        specs[kind] = (f, col, None, count_only, [col.is_not(None)])
+    return specs
 
 
-def _projection_inserts(tier: str) -> list[Any]:
-    """The coarser projections of a tier, summed in SQL from its finest ones (full build)."""
-    a = ru_agg
-    kinds = [*KINDS, "rsrc", "hst", "eva"]
-    out = []
-    by_source: dict[tuple[str, str], list[str]] = {}
-    for kind in kinds:
-        if not projections(kind, tier):
-            continue
-        finest = finest_projection(kind, tier)
-        for p in projections(kind, tier):
-            if p != finest:
-                by_source.setdefault((finest, p), []).append(kind)
-    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
-    for (finest, p), group_kinds in by_source.items():
-        kept, grouping = project_sql(p, a.c.town, a.c.cat, a.c.dept)
-        grouped = [a.c.kind, a.c.b, *grouping]
-        q = (
-            select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, *(func.sum(a.c[x]) for x in SUMS))
-            .where(a.c.tier == tier, a.c.p == finest, a.c.kind.in_(group_kinds))
-            .group_by(*grouped)
-        )
-        out.append(insert(ru_agg).from_select(cols, q))
-    return out
-
-
-def _month_tier_insert() -> Any:
-    """The month tier, summed in SQL from the day tier through ``ru_month`` (full build)."""
-    a, m = ru_agg, ru_month
-    cols = ["tier", "kind", "p", "b", "town", "cat", "dept", *SUMS]
+def _fact_insert(kind: str, tier: str, p: str) -> Any:
+    """Projection ``p`` of ``kind`` in ``tier`` summed from the facts (full build); by month through
+    ``ru_month``, so the month buckets are the same as the day tier's."""
+    t, key, hbin, sums, where = _specs()[kind]
+    if tier == "m":
+        m = ru_month
+        b: Any = m.c.month
+        source: Any = t.join(m, m.c.day == bucket_sql("d", key))
+    else:
+        b, source = bucket_sql(tier, key), t
+    kept, grouped = project_sql(p, (t.c.town, t.c.cat, t.c.dept, t.c.src))
     q = (
-        select(literal("m"), a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept,
-               *(func.sum(a.c[x]) for x in SUMS))
-        .select_from(a.join(m, m.c.day == a.c.b))
-        .where(a.c.tier == "d")
-        .group_by(a.c.kind, a.c.p, m.c.month, a.c.town, a.c.cat, a.c.dept)
-    )  # fmt: skip
-    return insert(ru_agg).from_select(cols, q)
+        select(
+            literal(tier), literal(kind), literal(p), b, *kept, literal(ANY) if hbin is None else hbin, *sums
+        )
+        .select_from(source)
+        .where(*where)
+        .group_by(b, *grouped, *([] if hbin is None else [hbin]))
+    )
+    return insert(ru_agg).from_select(COLS, q)
+
+
+def _projection_insert(tier: str, source: str, p: str, kinds: Sequence[str]) -> Any:
+    """Projection ``p`` of ``kinds`` in ``tier`` summed in SQL from their projection ``source`` (full build)."""
+    a = ru_agg
+    kept, grouping = project_sql(p, (a.c.town, a.c.cat, a.c.dept, a.c.src))
+    q = (
+        select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, a.c.bin, *(func.sum(a.c[x]) for x in SUMS))
+        .where(a.c.tier == tier, a.c.p == source, a.c.kind.in_(kinds))
+        .group_by(a.c.kind, a.c.b, *grouping, a.c.bin)
+    )
+    return insert(ru_agg).from_select(COLS, q)
 
 
 class _Phases:

@@ -12,10 +12,8 @@ from sqlalchemy import Connection, Engine
 
 from dashboard.core.periods import effective_now
 from dashboard.core.viewstate import ViewState, view_key
-from dashboard.rollups.buckets import to_us
 from dashboard.rollups.read import build_snapshot_fast, eligible
 from dashboard.rollups.store import RollupStore
-from dashboard.source.queries.common import upto
 from dashboard.source.queries.snapshot import build_snapshot
 
 log = logging.getLogger(__name__)
@@ -25,11 +23,8 @@ NOTED_MAX = 5000  # (view, reason) pairs remembered for the one-line notes; then
 
 
 def direct_reason(view: ViewState, now: dt.datetime, meta: Any) -> str | None:
-    """Why the direct queries answer ``view`` at ``now`` instead of the rollups, or None when they do not.
-
-    Only the store-wide reasons are named in detail; whether the tiers carry a view's filters is
-    :func:`~dashboard.rollups.read.eligible`'s to say.
-    """
+    """Why the direct queries answer ``view`` at ``now`` instead of the rollups, or None when they do not
+    (once built, the rollups answer every view: :func:`~dashboard.rollups.read.eligible`)."""
     now = effective_now(view, now)
     if meta is None:
         return "the rollups are not built yet (the first build is running)"
@@ -37,10 +32,7 @@ def direct_reason(view: ViewState, now: dt.datetime, meta: Any) -> str | None:
         return None
     if int(meta.odd):
         return "the source holds deadlines outside the extension bound, which the rollups cannot carry"
-    cap = to_us(upto(now))
-    if cap is None or int(meta.max_ts) >= cap:
-        return "the source holds changes later than this view's moment (an as-of view, or a clock behind the data)"
-    return "the rollup tiers do not carry this view's filters"
+    return "the rollups were built with another layout (the next sync rebuilds them)"
 
 
 class FastBuilder:

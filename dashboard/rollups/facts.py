@@ -1,9 +1,10 @@
 """An event's rollup fact: its current state reduced to what the figures need, and what it adds to the tiers.
 
-Why current state is enough: for a *live* moment, later than every timestamp in the source, each as-of
-condition of the direct queries (``closed_at < t``, "had a DISPATCH before t" …) equals its current
-value. The fast path is used only then (``ru_meta.max_ts``, :func:`dashboard.rollups.read.eligible`);
-as-of views take the direct queries.
+The flags are the direct queries' as-of conditions (``closed_at < t``, "had a DISPATCH before t" …) at
+a moment after every row: the current state. Each of them holds from one instant on, which the fact
+keeps too (``rej``, ``clo``, ``disp``, ``ret``, ``rw``, and ``hide`` for ``dept_at``), so the reader
+can correct the tiers for a moment when the event was still in flight (``lo`` < t ≤ ``hi``; see
+:class:`dashboard.rollups.reader.Reader`).
 
 State keys: "open at t" = reported before t and neither closed nor rejected before t. With
 end = min(closed, rejected), the events open at t number #(rep < t) − #(max(rep, end) < t), i.e.
@@ -18,11 +19,11 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal, select
+from sqlalchemy import Connection, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from dashboard.rollups.buckets import INF_US, bucket_of, hours_bin, to_us
-from dashboard.rollups.tables import ANY, KINDS, THIRD_DIMENSION, TIERS, project, projections
+from dashboard.rollups.buckets import HOUR_US, INF_US, bucket_of, hours_bin, to_us
+from dashboard.rollups.tables import ANY, FLIGHT_CLASSES, KINDS, TIERS, project, projections
 from dashboard.source import schema
 from dashboard.source.queries.common import MAX_EXTENSION, E, effective_deadline
 from dashboard.source.queries.kpis import LOCAL_LEVELS, SATISFIED
@@ -31,20 +32,20 @@ from dashboard.source.queries.sqlfuncs import hours_between
 MAX_EXTENSION_US = MAX_EXTENSION // dt.timedelta(microseconds=1)
 
 
-def _logged(action: str, guard: ColumnElement[bool]) -> ColumnElement[Any]:
-    """1 when the event ever logged ``action`` (looked up only where ``guard`` holds), else NULL.
+def _first(action: str, guard: ColumnElement[bool]) -> ColumnElement[Any]:
+    """When the event first logged ``action`` (looked up only where ``guard`` holds), else NULL.
 
-    The current-state form of ``had_action(action, t)`` for t after every row. A LIMIT 1 scalar
-    subquery, not EXISTS: PostgreSQL turned the EXISTS into a hashed scan of the whole action log.
+    ``had_action(action, t)`` of the direct queries is "this instant < t". A scalar subquery on the
+    (event_id, at) index, not a join: PostgreSQL turned an EXISTS into a hashed scan of the whole log.
     """
     a = schema.event_action
-    probe = select(literal(1)).where(a.c.event_id == E.c.event_id, a.c.action == action).limit(1)
+    probe = select(func.min(a.c.at)).where(a.c.event_id == E.c.event_id, a.c.action == action)
     return case((guard, probe.scalar_subquery()), else_=None)
 
 
 def fact_query(where: Sequence[ColumnElement[bool]]) -> Any:
-    """The source columns of :func:`fact_of`; flags as common.dispatched_by / returned_by / reworked_by
-    evaluated after every row."""
+    """The source columns of :func:`fact_of`: the event's timestamps and the first instants of the
+    actions that common.dispatched_by / returned_by / reworked_by / dept_at look up."""
     return select(
         E.c.event_id,
         E.c.town_code,
@@ -60,17 +61,69 @@ def fact_query(where: Sequence[ColumnElement[bool]]) -> Any:
         E.c.closed_at,
         E.c.supervised_at,
         E.c.deadline_at,
+        E.c.dispatch_count,
+        E.c.returned_count,
+        E.c.reopened_count,
         effective_deadline().label("eff_deadline"),
-        _logged("DISPATCH", E.c.dispatch_count > 1).label("log_dispatch"),
-        _logged("RETURN", E.c.returned_count > 0).label("log_return"),
-        _logged("VERIFY_FAIL", E.c.reopened_count > 0).label("log_rework"),
+        _first("DISPATCH", E.c.dispatched_at.is_not(None) | (E.c.dispatch_count > 1)).label("first_dispatch"),
+        _first("RETURN", E.c.returned_count > 0).label("first_return"),
+        _first("VERIFY_FAIL", E.c.reopened_count > 0).label("first_rework"),
         E.c.level_of_handling.in_(LOCAL_LEVELS).label("f_local"),
         hours_between(E.c.accepted_at, E.c.closed_at).label("hours"),
     ).where(*where)
 
 
+def _present(*values: int | None) -> list[int]:
+    return [v for v in values if v is not None]
+
+
+def span_class(lo: int, hi: int) -> int:
+    """The length class of the span [lo, hi]: the least k with hi - lo <= 2**k hours (see FLIGHT)."""
+    k = 0
+    while k < FLIGHT_CLASSES - 1 and (HOUR_US << k) < hi - lo:
+        k += 1
+    return k
+
+
+def _as_of_instants(row: Any, rep: int, clo: int | None, rej: int | None) -> dict[str, Any]:
+    """From when each as-of flag of the direct queries holds (None: never), and the span over which
+    some flag differs from its current value.
+
+    * dispatched_by(t): dispatched_at < t, or (re-dispatched) the first DISPATCH < t: ``disp`` < t;
+    * returned_by(t) / reworked_by(t): the first RETURN / VERIFY_FAIL < t, when the counter says so;
+    * dept_at(t) hides the department while t <= ``hide`` = min(dispatched_at, first DISPATCH).
+    """
+    dispatched_at, first_dispatch = to_us(row.dispatched_at), to_us(row.first_dispatch)
+    redispatched = (row.dispatch_count or 0) > 1
+    disp_at = _present(dispatched_at, first_dispatch if redispatched else None)
+    ret = to_us(row.first_return) if (row.returned_count or 0) > 0 else None
+    rw = to_us(row.first_rework) if (row.reopened_count or 0) > 0 else None
+    hide = (
+        min(dispatched_at, first_dispatch)
+        if dispatched_at is not None and first_dispatch is not None
+        else None
+    )
+    dl = to_us(row.eff_deadline)
+    lo = min(_present(rep, clo, dl))
+    turns = _present(rej, clo, min(disp_at) if disp_at else None, ret, rw, hide)
+    hi = max(turns) if turns else None
+    return {
+        "disp": min(disp_at) if disp_at else None,
+        "ret": ret,
+        "rw": rw,
+        "hide": hide,
+        "lo": lo,
+        "hi": hi,
+        "span": None if hi is None else span_class(lo, hi),
+    }
+
+
 def fact_of(row: Any) -> tuple[dict[str, Any], bool]:
-    """A ru_fact row from a source row, and whether its deadline breaks the MAX_EXTENSION assumption."""
+    """A ru_fact row from a source row, and whether its deadline breaks the MAX_EXTENSION assumption.
+
+    The 0/1 flags are the direct queries' as-of conditions at an instant after every row (the current
+    state); ``disp``, ``ret``, ``rw``, ``hide``, ``clo`` and ``rej`` say how they stood at any earlier one.
+    """
     rep = to_us(row.reported_at)
     assert rep is not None
     clo, rej = to_us(row.closed_at), to_us(row.rejected_at)
@@ -80,10 +133,13 @@ def fact_of(row: Any) -> tuple[dict[str, Any], bool]:
     e1 = INF_US if end is None else max(rep, end)
     d1 = None if dl is None else max(rep, dl + 1)
     s1 = None if sup is None else max(rep, sup)
-    transitions = [x for x in (rep, clo, rej, sup, to_us(row.accepted_at), to_us(row.dispatched_at)) if x]
+    instants = _as_of_instants(row, rep, clo, rej)
+    transitions = _present(
+        rep, clo, rej, sup, to_us(row.accepted_at), to_us(row.dispatched_at), instants["hi"]
+    )
     not_rejected = rej is None
     closed = clo is not None
-    dispatched = row.dispatched_at is not None or row.log_dispatch is not None
+    dispatched = instants["disp"] is not None
     hours = float(row.hours) if row.accepted_at and closed and row.hours is not None else None
     fact = {
         "event_id": int(row.event_id),
@@ -95,15 +151,17 @@ def fact_of(row: Any) -> tuple[dict[str, Any], bool]:
         "dept": row.dispatch_dept_code or "NONE",
         "rep": rep,
         "clo": clo,
+        "rej": rej,
         "dl": dl,
         "collected": int(not_rejected),
         "cohort_closed": int(closed and not_rejected),
         "dispatched": int(dispatched),
-        "returned": int(dispatched and row.log_return is not None),
+        "returned": int(dispatched and instants["ret"] is not None),
         "hours": hours,
         "hbin": hours_bin(hours),
-        "reworked": int(row.log_rework is not None),
+        "reworked": int(instants["rw"] is not None),
         "local_level": int(bool(row.f_local)),
+        "due_any": int(raw_dl is not None),
         "due_ok": int(raw_dl is not None and not_rejected),
         "due_closed": int(raw_dl is not None and not_rejected and closed),
         "on_time": int(raw_dl is not None and not_rejected and closed and dl is not None and clo <= dl),  # type: ignore[operator]
@@ -112,6 +170,7 @@ def fact_of(row: Any) -> tuple[dict[str, Any], bool]:
         "d2": None if d1 is None else (INF_US if end is None else max(d1, end)),
         "s1": s1,
         "s2": None if s1 is None else (INF_US if end is None else max(s1, end)),
+        **instants,
         "max_ts": max(transitions),
     }
     # The direct due queries bound deadline_at by MAX_EXTENSION before the effective deadline; a fact
@@ -132,8 +191,13 @@ def same_fact(stored: dict[str, Any], fact: dict[str, Any]) -> bool:
     return True
 
 
+def dims_of(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The (town, cat, dept, src) of a fact or an evaluation row: the tiers' dimensions."""
+    return (row["town"], row["cat"], row["dept"], row["src"])
+
+
 def _contributions(fact: dict[str, Any]) -> Iterator[tuple[str, int, str, tuple[float, ...]]]:
-    """(kind, key µs, third dimension, sums) that one fact adds to the tiers."""
+    """(kind, key µs, bin, sums) that one fact adds to the tiers."""
     for kind, (key, cols) in KINDS.items():
         at = fact[key]
         if at is None:
@@ -146,23 +210,27 @@ def _contributions(fact: dict[str, Any]) -> Iterator[tuple[str, int, str, tuple[
                                        float(fact["reworked"]), float(fact["local_level"]))  # fmt: skip
         else:
             sums = tuple(1.0 if c is None else float(fact[c]) for c in cols)
-        third = fact["dept"] if kind in THIRD_DIMENSION else ANY
-        yield kind, at, third, sums + (0.0,) * (5 - len(sums))
-    yield "rsrc", fact["rep"], fact["src"], (1.0, 0.0, 0.0, 0.0, 0.0)
+        yield kind, at, ANY, sums + (0.0,) * (5 - len(sums))
     if fact["hbin"] is not None:
         yield "hst", fact["clo"], str(fact["hbin"]), (1.0, 0.0, 0.0, 0.0, 0.0)
 
 
-Delta = dict[tuple[str, str, str, int, str, str, str], list[float]]
+Delta = dict[tuple[Any, ...], list[float]]
 
 
 def _add_one(
-    delta: Delta, kind: str, at: int, town: str, cat: str, third: str, sums: Sequence[float], sign: float
+    delta: Delta,
+    kind: str,
+    at: int,
+    dims: tuple[str, str, str, str],
+    hbin: str,
+    sums: Sequence[float],
+    sign: float,
 ) -> None:
     for tier in TIERS:
         b = bucket_of(tier, at)
         for p in projections(kind, tier):
-            key = (tier, kind, p, b, *project(p, town, cat, third))
+            key = (tier, kind, p, b, *project(p, dims), hbin)
             acc = delta.setdefault(key, [0.0] * 5)
             for i, v in enumerate(sums):
                 acc[i] += sign * v
@@ -170,13 +238,14 @@ def _add_one(
 
 def add_fact(delta: Delta, fact: dict[str, Any], sign: float) -> None:
     """Add what ``fact`` contributes to every tier to ``delta`` (``sign`` −1 takes an old fact out)."""
-    for kind, at, third, sums in _contributions(fact):
-        _add_one(delta, kind, at, fact["town"], fact["cat"], third, sums, sign)
+    dims = dims_of(fact)
+    for kind, at, hbin, sums in _contributions(fact):
+        _add_one(delta, kind, at, dims, hbin, sums, sign)
 
 
-def add_evaluation(delta: Delta, ev: dict[str, Any]) -> None:
-    """Add a new evaluation's contribution to every tier to ``delta``."""
-    _add_one(delta, "eva", ev["at"], ev["town"], ev["cat"], ANY, (1.0, float(ev["satisfied"])), 1.0)
+def add_evaluation(delta: Delta, ev: dict[str, Any], sign: float = 1.0) -> None:
+    """Add an evaluation's contribution to every tier to ``delta`` (``sign`` −1 takes it out)."""
+    _add_one(delta, "eva", ev["at"], dims_of(ev), ANY, (1.0, float(ev["satisfied"])), sign)
 
 
 def evaluation_query(where: Sequence[ColumnElement[bool]]) -> Any:
@@ -184,7 +253,18 @@ def evaluation_query(where: Sequence[ColumnElement[bool]]) -> Any:
     ev = schema.evaluation
     satisfied = ev.c.result.in_(SATISFIED)
     return (
-        select(ev.c.evaluation_id, ev.c.at, E.c.town_code, E.c.category_l1, satisfied.label("sat"))
+        select(
+            ev.c.evaluation_id,
+            ev.c.at,
+            ev.c.event_id,
+            E.c.town_code,
+            E.c.village_code,
+            E.c.grid_code,
+            E.c.category_l1,
+            E.c.source,
+            E.c.dispatch_dept_code,
+            satisfied.label("sat"),
+        )
         .select_from(ev.join(E, E.c.event_id == ev.c.event_id))
         .where(*where)
     )
@@ -197,8 +277,13 @@ def evaluation_fact(row: Any) -> dict[str, Any]:
     return {
         "evaluation_id": int(row.evaluation_id),
         "at": at,
+        "event_id": int(row.event_id),
         "town": row.town_code or "",
+        "village": row.village_code or "",
+        "grid": row.grid_code or "",
         "cat": row.category_l1 or "",
+        "src": row.source or "",
+        "dept": row.dispatch_dept_code or "NONE",
         "satisfied": int(bool(row.sat)),
     }
 

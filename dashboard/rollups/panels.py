@@ -16,7 +16,6 @@ from dashboard.core.periods import SHANGHAI, Period, label_of, period_bounds
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups.buckets import DAY_US, from_us, to_us
 from dashboard.rollups.reader import Reader, one_if
-from dashboard.rollups.tables import ru_fact
 from dashboard.source.queries import alerts, backlog, rankings, trends
 from dashboard.source.queries.common import upto
 from dashboard.source.queries.scope import Names, view_level
@@ -37,16 +36,14 @@ def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.dat
     rows: list[tuple[Any, ...]] = []
     for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
         for (_, town, dept), acc in reader.sums(kind, rng, ("town", "dept")).items():
+            if not round(acc[0]):  # emptied by increments or moved to another department as of now:
+                continue  # the direct query has no row for it
             vals = (acc[0], acc[1], acc[2])
             rows.append((kind_name, town, dept, *(vals[:take] + (0.0,) * (3 - take))))
-    f = ru_fact
-    now_us = to_us(now) or 0
-    q = (
-        select(f.c.town, f.c.dept, func.count())
-        .where(*reader.open_conditions(to_us(upto(now)) or 0), f.c.dl < now_us)
-        .group_by(f.c.town, f.c.dept)
-    )
-    for town, dept, n in reader.open_rows(q):
+    now_us, cap = to_us(now) or 0, to_us(upto(now)) or 0
+    o = reader.open_at(cap)
+    q = select(o.c.town, o.c.dept, func.count()).where(o.c.dl < now_us).group_by(o.c.town, o.c.dept)
+    for town, dept, n in reader.open_rows(q, cap):
         rows.append(("overdue", town, dept, n, 0, 0))
     return rankings.ranking_tables(conn, view, rows)
 
@@ -58,51 +55,59 @@ def fast_backlog(
     conn: Connection, reader: Reader, view: ViewState, now: dt.datetime, names: Names
 ) -> dict[str, Any]:
     """The backlog panel (``backlog.backlog``) from the open facts: units one level down, top grids."""
+    level = view_level(view)
     return backlog.backlog_panel(
         conn,
         view,
-        units=_unit_rows(conn, reader, view, now, names),
+        units=_unit_rows(conn, reader, view, now, names) if level.child_level else [],
         top_grids=_top_grids(conn, reader, now, names),
-        cases=[],
+        cases=_cases(conn, reader, view, now) if level.level == "grid" else [],
     )
 
 
 def _unit_rows(
     conn: Connection, reader: Reader, view: ViewState, now: dt.datetime, names: Names
 ) -> list[dict[str, Any]]:
-    f = ru_fact
     cap, now_us = to_us(upto(now)) or 0, to_us(now) or 0
-    child = f.c.town if view_level(view).child_level == "town" else f.c.village
+    o = reader.open_at(cap)
+    child = {"town": o.c.town, "village": o.c.village}.get(view_level(view).child_level or "", o.c.grid)
     cols = [child.label("code"), func.count().label("backlog")]
-    cols.append(func.sum(one_if(f.c.dl < now_us)).label("overdue"))
+    cols.append(func.sum(one_if(o.c.dl < now_us)).label("overdue"))
     for name, lo, hi in backlog.AGE_BUCKETS:
-        cond = f.c.rep <= now_us - lo * DAY_US
+        cond = o.c.rep <= now_us - lo * DAY_US
         if hi is not None:
-            cond = and_(cond, f.c.rep > now_us - hi * DAY_US)
+            cond = and_(cond, o.c.rep > now_us - hi * DAY_US)
         cols.append(func.sum(one_if(cond)).label(name))
-    q = select(*cols).where(*reader.open_conditions(cap)).group_by(child)
-    found = {r["code"]: dict(r) for r in reader.open_rows(q).mappings()}
+    q = select(*cols).group_by(child)
+    found = {r["code"]: dict(r) for r in reader.open_rows(q, cap).mappings()}
     return backlog.unit_rows(conn, view, found, names)
 
 
 def _top_grids(conn: Connection, reader: Reader, now: dt.datetime, names: Names) -> list[dict[str, Any]]:
-    f = ru_fact
     cap, now_us = to_us(upto(now)) or 0, to_us(now) or 0
-    od = func.sum(one_if(f.c.dl < now_us))
+    o = reader.open_at(cap)
+    od = func.sum(one_if(o.c.dl < now_us))
     q = (
         select(
-            f.c.grid.label("grid_code"),
-            f.c.town.label("town_code"),
+            o.c.grid.label("grid_code"),
+            o.c.town.label("town_code"),
             od.label("overdue"),
             func.count().label("backlog"),
         )
-        .where(*reader.open_conditions(cap))
-        .group_by(f.c.grid, f.c.town)
+        .group_by(o.c.grid, o.c.town)
         .having(od > 0)
-        .order_by(od.desc(), f.c.grid)
+        .order_by(od.desc(), o.c.grid)
         .limit(backlog.TOP_GRIDS)
     )
-    return backlog.named_grids(conn, [dict(r) for r in reader.open_rows(q).mappings()], names)
+    return backlog.named_grids(conn, [dict(r) for r in reader.open_rows(q, cap).mappings()], names)
+
+
+def _cases(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
+    """A grid's open cases: which ones from the rollups (a grid holds few), their rows from the source."""
+    cap = to_us(upto(now)) or 0
+    o = reader.open_at(cap)
+    ids = [int(eid) for (eid,) in reader.open_rows(select(o.c.event_id), cap)]
+    return backlog.case_rows(conn, ids, now)
 
 
 # --- trends ------------------------------------------------------------------------------------------------
@@ -128,7 +133,7 @@ def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
     counts: trends.SeriesCounts = {}
     for series, kind in (("reported", "rep"), ("closed", "clo")):
         for tag, s, e, by_, unit_ in ranges:
-            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_).items():
+            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_, counts_only=True).items():
                 label = _label(int(bucket), unit_)
                 counts[(series, tag, label)] = counts.get((series, tag, label), 0) + int(acc[0])
     out = trends.series_panel(counts, period, unit)
@@ -138,19 +143,15 @@ def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
 
 
 def _reported_mix(conn: Connection, reader: Reader, view: ViewState, period: Period) -> dict[str, Any]:
-    if period.cap < upto(period.now):  # a finished period names departments as they stood at its end
-        return trends.reported_mix(conn, view, period)
-    rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
+    # The departments as they stood at the period's end (a finished period's end is before now).
+    cap = to_us(period.cap) or 0
+    rng = [("cur", to_us(period.start) or 0, cap)]
     tallies: list[dict[str, int]] = [{}, {}, {}]
-    for (_, cat), acc in reader.sums("rep", rng, ("cat",)).items():  # by category and by department
-        if acc[0]:  # apart: each reads a small projection, where both together need the finest
-            tallies[0][cat] = tallies[0].get(cat, 0) + int(acc[0])
-    for (_, dept), acc in reader.sums("rep", rng, ("dept",)).items():
-        if acc[0]:
-            tallies[2][dept] = tallies[2].get(dept, 0) + int(acc[0])
-    for (_, src), acc in reader.sums("rsrc", rng, ("dept",)).items():
-        if acc[0]:
-            tallies[1][src] = tallies[1].get(src, 0) + int(acc[0])
+    # Apart: each reads a small projection, where all three together need the finest.
+    for i, dim in enumerate(("cat", "src", "dept")):
+        for (_, code), acc in reader.sums("rep", rng, (dim,), at=cap, counts_only=True).items():
+            if round(acc[0]):
+                tallies[i][code] = tallies[i].get(code, 0) + round(acc[0])
     return trends.mix_panel(conn, tallies)
 
 

@@ -1,11 +1,12 @@
 """The snapshot from the rollups: the same figures as ``build_snapshot``, faster.
 
-Used only where the rollups are exact (see :func:`eligible`): a live moment later than every timestamp
-in the source, and a view whose filters the tiers carry (district, towns, the eastern switch,
-categories). Anything else (as-of views, villages, grids, source or department filters) is built by
-the direct queries. Within a fast snapshot, the families that do not grow with the number of events
-(patrols and video, whose queries probe an index once per grid or camera; police statistics, hazards,
-key areas, the ticker, surge alerts) still run directly on the source.
+Every view the grammar can express is answered here once the rollups are built (see :func:`eligible`):
+towns, the eastern switch, categories, sources and departments read the tiers; a village or a grid reads
+its own facts; an as-of moment (or a live one before some row of the source) corrects the tiers by the
+events in flight then (:class:`~dashboard.rollups.reader.Reader`). Within a fast snapshot, the families
+that do not grow with the number of events (patrols and video, whose queries probe an index once per
+grid or camera; police statistics, hazards, key areas, the ticker, surge alerts) still run directly on
+the source.
 
 The event tiles come from the tiers as the same named counts the direct families produce
 (:data:`COUNTS`), and the registry's :func:`~dashboard.core.metrics.kpi_values` turns them into tiles:
@@ -30,7 +31,7 @@ from dashboard.rollups.buckets import to_us
 from dashboard.rollups.panels import fast_alerts, fast_backlog, fast_rankings, fast_trends
 from dashboard.rollups.reader import STATE_PAIRS, Reader
 from dashboard.rollups.store import RollupStore
-from dashboard.rollups.tables import ru_fact
+from dashboard.rollups.tables import LAYOUT, ru_fact
 from dashboard.source.queries import kpis
 from dashboard.source.queries.common import comparison_instants, spark_instants, upto
 from dashboard.source.queries.patrol import patrol_panel
@@ -52,13 +53,15 @@ COUNTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 
 
 def eligible(view: ViewState, now: dt.datetime, meta: Any) -> bool:
-    """True when the rollups give exactly the direct answer for ``view`` at ``now``."""
-    if meta is None or view.as_of is not None or int(meta.odd):
-        return False
-    if view.village or view.grid or view.sources or view.depts:
-        return False
-    cap = to_us(upto(now))
-    return cap is not None and int(meta.max_ts) < cap
+    """True when the rollups give exactly the direct answer for ``view`` at ``now``: once they are built,
+    for every view and moment, unless some deadline extension breaks the bound the direct due queries
+    assume (``odd``)."""
+    return meta is not None and not int(meta.odd) and int(meta.layout) == LAYOUT
+
+
+def reader_for(rconn: Connection, view: ViewState, now: dt.datetime, meta: Any) -> Reader:
+    """The tier reader of ``view`` as of ``now`` (the effective moment)."""
+    return Reader(rconn, view, at=to_us(upto(now)) or 0, max_ts=int(meta.max_ts))
 
 
 # --- the KPI tiles ----------------------------------------------------------------------------------------
@@ -137,7 +140,7 @@ def _duration_kpis(reader: Reader, period: Period) -> KpiMap:
     """median_hours_to_close and p90_hours_to_close, exact, from the duration-bin counts (kind ``hst``)."""
     ranges = _us_ranges(period.ranges())
     hists: dict[str, dict[int, int]] = {}
-    for (tag, b), acc in reader.sums("hst", ranges, ("dept",)).items():
+    for (tag, b), acc in reader.sums("hst", ranges, ("bin",)).items():
         if round(acc[0]):
             hists.setdefault(str(tag), {})[int(b)] = round(acc[0])
     counts: dict[str, Counts] = {}
@@ -222,7 +225,7 @@ def _beside(conn: Connection, fn: Callable[[Connection], T]) -> Callable[[], T]:
 def _consistent(rconn: Connection) -> Connection:
     """Every read of one snapshot sees the store as one moment: a sync committed by another process
     half-way through would otherwise mix two states of the rollups (and break
-    :meth:`Reader.open_conditions`). SQLite's read transaction and MariaDB's default isolation already
+    :meth:`Reader.open_at`). SQLite's read transaction and MariaDB's default isolation already
     give that."""
     if rconn.dialect.name == "postgresql":
         rconn.execution_options(isolation_level="REPEATABLE READ")
@@ -234,37 +237,49 @@ def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, n
 
     The caller syncs the rollups first (:meth:`RollupStore.sync`).
     """
+    return answer(conn, store, view, now)[0]
+
+
+def answer(conn: Connection, store: RollupStore, view: ViewState, now: dt.datetime) -> tuple[Snapshot, bool]:
+    """:func:`build_snapshot_fast`, and whether the rollups answered (False: the direct queries did,
+    because the rollups are not built yet or cannot be exact: ``FastBuilder`` logs why, once per view)."""
+    clock = now
     now = effective_now(view, now)
     with _consistent(store.engine.connect()) as rconn:
         meta = store.meta(rconn)
         if not eligible(view, now, meta):
-            return build_snapshot(conn, view, now)
-        tune_session(conn)
-        source_part = _beside(conn, lambda c: _source_part(c, view, now))
-        reader = Reader(rconn, view)
-        period = period_bounds(view, now)
-        event_kpis = judged_kpis(conn, view, now, fast_kpis(reader, view, now))
-        ranked = fast_rankings(conn, reader, view, now)
-        town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
-        version, newest = version_and_newest(conn, now)
-        names: Names = {}
-        backlog_panel = fast_backlog(conn, reader, view, now, names)
-        trend_panel = fast_trends(conn, reader, view, now)
-        ticker_rows = ticker(conn, view, now, town_names or None)
-        alert_rows = fast_alerts(conn, reader, view, now)
-        other_kpis, patrol = source_part()
-        return Snapshot(
-            view=to_params(view),
-            now=now.isoformat(),
-            period_start=period.start.isoformat(),
-            period_end=period.end.isoformat(),
-            data_version=version,
-            newest_data_at=newest.isoformat() if newest else None,
-            kpis=in_registry_order(event_kpis | other_kpis),
-            rankings=ranked,
-            backlog=backlog_panel,
-            patrol=patrol,
-            trends=trend_panel,
-            ticker=ticker_rows,
-            alerts=alert_rows,
-        )
+            return build_snapshot(conn, view, clock), False
+        return _fast(conn, rconn, meta, view, now), True
+
+
+def _fast(conn: Connection, rconn: Connection, meta: Any, view: ViewState, now: dt.datetime) -> Snapshot:
+    """The fast snapshot of ``view`` at the effective moment ``now``."""
+    tune_session(conn)
+    source_part = _beside(conn, lambda c: _source_part(c, view, now))
+    reader = reader_for(rconn, view, now, meta)
+    period = period_bounds(view, now)
+    event_kpis = judged_kpis(conn, view, now, fast_kpis(reader, view, now))
+    ranked = fast_rankings(conn, reader, view, now)
+    town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
+    version, newest = version_and_newest(conn, now)
+    names: Names = {}
+    backlog_panel = fast_backlog(conn, reader, view, now, names)
+    trend_panel = fast_trends(conn, reader, view, now)
+    ticker_rows = ticker(conn, view, now, town_names or None)
+    alert_rows = fast_alerts(conn, reader, view, now)
+    other_kpis, patrol = source_part()
+    return Snapshot(
+        view=to_params(view),
+        now=now.isoformat(),
+        period_start=period.start.isoformat(),
+        period_end=period.end.isoformat(),
+        data_version=version,
+        newest_data_at=newest.isoformat() if newest else None,
+        kpis=in_registry_order(event_kpis | other_kpis),
+        rankings=ranked,
+        backlog=backlog_panel,
+        patrol=patrol,
+        trends=trend_panel,
+        ticker=ticker_rows,
+        alerts=alert_rows,
+    )

@@ -140,6 +140,7 @@ def _move_facts(conn: Connection, source: Connection, part: list[int], delta: De
             add_fact(delta, old[eid], -1.0)
         if eid in new:
             add_fact(delta, new[eid], 1.0)
+    _rekey_evaluations(conn, old, new, same, delta)
     gone = [eid for eid in old if eid not in same]
     if gone:
         conn.execute(delete(ru_fact).where(ru_fact.c.event_id.in_(gone)))
@@ -149,19 +150,38 @@ def _move_facts(conn: Connection, source: Connection, part: list[int], delta: De
     return max_ts, odd
 
 
+SCOPE = ("town", "village", "grid", "cat", "src", "dept")
+
+
+def _rekey_evaluations(
+    conn: Connection, old: dict[int, Any], new: dict[int, Any], same: set[int], delta: Delta
+) -> None:
+    """An evaluation is filed under its event's scope (the direct family joins the event as it is now):
+    when an event moves to another department, source or place, its evaluations move with it."""
+    moved = {
+        eid: {k: new[eid][k] for k in SCOPE}
+        for eid in old
+        if eid in new and eid not in same and any(old[eid][k] != new[eid][k] for k in SCOPE)
+    }
+    if not moved:
+        return
+    rows = conn.execute(select(ru_eval).where(ru_eval.c.event_id.in_(sorted(moved)))).mappings().all()
+    for row in rows:
+        ev = dict(row)
+        add_evaluation(delta, ev, -1.0)
+        add_evaluation(delta, ev | moved[ev["event_id"]], 1.0)
+        conn.execute(
+            update(ru_eval)
+            .where(ru_eval.c.evaluation_id == ev["evaluation_id"])
+            .values(**moved[ev["event_id"]])
+        )
+
+
 def _write_delta(conn: Connection, delta: Delta) -> None:
     """Add the deltas to the tiers: UPDATE the rows that exist, INSERT the rest (portable upsert)."""
     if not delta:
         return
-    pk = [
-        ru_agg.c.tier,
-        ru_agg.c.kind,
-        ru_agg.c.p,
-        ru_agg.c.b,
-        ru_agg.c.town,
-        ru_agg.c.cat,
-        ru_agg.c.dept,
-    ]
+    pk = [ru_agg.c[name] for name in PK_NAMES]
     keys = list(delta)
     existing: set[tuple[Any, ...]] = set()
     for i in range(0, len(keys), 500):

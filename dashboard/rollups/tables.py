@@ -2,22 +2,21 @@
 
 * ``ru_fact``: one row per event, its *current* state reduced to what the figures need: scope columns,
   the timestamps the families range over, the 0/1 flags of the family aggregates (evaluated by the very
-  SQL expressions of the direct queries, at a moment after every row) and five "state keys" (see
-  :mod:`dashboard.rollups.facts`). It holds the old state when an event changes, and answers the
+  SQL expressions of the direct queries, at a moment after every row), five "state keys" and the
+  instants from which each as-of flag holds (see :mod:`dashboard.rollups.facts`). It holds the old state when an event changes, and answers the
   sub-hour edges of a range.
-* ``ru_eval``: one row per evaluation (append-only in the source).
-* ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department): a count and
-  four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by Asia/Shanghai day, ``m`` by
-  Asia/Shanghai calendar month (:mod:`dashboard.rollups.buckets`). A range [s, e) is summed from the
+* ``ru_eval``: one row per evaluation (append-only in the source), filed under its event's scope.
+* ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department, source,
+  duration bin): a count and four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by
+  Asia/Shanghai day, ``m`` by Asia/Shanghai calendar month (:mod:`dashboard.rollups.buckets`). A range [s, e) is summed from the
   month tier for its whole months, the day tier for the whole days at its ends, the hour tier for whole
   hours and ``ru_fact`` for the sub-hour edges, so a year costs ~12 month buckets and a month ~30 day
   buckets, whatever the number of events.
 * Projections keep the rows per bucket small and independent of the volume: the projection ``p`` names
-  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, source or duration bin); the
-  others hold ``*``. The whole district's count for a day is ONE row of projection ``''``, a town ranking
-  26 × departments rows of ``td``. Readers take the smallest stored projection that carries their
-  filters and groups (:data:`STORED`); the hour tier keeps only ``''`` and ``t``, finer reads take the
-  facts for sub-day edges.
+  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, ``s`` source); the
+  others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
+  row of projection ``''``, a town ranking the ``td`` rows. Readers take the smallest stored projection that carries their filters and groups
+  (:func:`projections`); where a tier has none that fits, that tier's pieces are read from the facts.
 * Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``): the median and P90 are exact,
   found by counting bins on the tiers and then reading only the one bin's facts (index ``(hbin, clo)``).
 * ``ru_meta``: the watermarks of the last sync (:mod:`dashboard.rollups.sync`); ``ru_month``: the month
@@ -70,6 +69,7 @@ ru_fact = Table(
     _code("dept"),  # dispatch_dept_code, 'NONE' when not dispatched
     _us("rep", False),
     _us("clo"),
+    _us("rej"),
     _us("dl"),  # the effective deadline
     _flag("collected"),
     _flag("cohort_closed"),
@@ -79,6 +79,7 @@ ru_fact = Table(
     Column("hbin", Integer, nullable=True),  # duration bin of ``hours`` (see hours_bin)
     _flag("reworked"),
     _flag("local_level"),
+    _flag("due_any"),  # has a (raw) deadline
     _flag("due_ok"),  # has a deadline and is not rejected
     _flag("due_closed"),
     _flag("on_time"),
@@ -87,6 +88,17 @@ ru_fact = Table(
     _us("d2"),
     _us("s1"),
     _us("s2"),
+    # When each as-of flag turns on (see dashboard.rollups.facts): dispatched_by, returned_by,
+    # reworked_by hold from these instants on; the department is hidden (dept_at) up to ``hide``.
+    _us("disp"),
+    _us("ret"),
+    _us("rw"),
+    _us("hide"),
+    # The span [lo, hi] over which some as-of flag of the event differs from its current one, and its
+    # length class (``span``): the events "in flight" at an instant are read by class (see FLIGHT).
+    _us("lo", False),
+    _us("hi"),
+    Column("span", Integer, nullable=True),
     _us("max_ts", False),  # the latest transition timestamp of the event
 )
 
@@ -95,8 +107,13 @@ ru_eval = Table(
     rollup_metadata,
     Column("evaluation_id", BigInteger, primary_key=True, autoincrement=False),
     _us("at", False),
+    Column("event_id", BigInteger, nullable=False),
     _code("town"),
+    _code("village"),
+    _code("grid"),
     _code("cat"),
+    _code("src"),
+    _code("dept"),
     _flag("satisfied"),
 )
 
@@ -105,11 +122,13 @@ ru_agg = Table(
     rollup_metadata,
     Column("tier", String(1), primary_key=True),
     Column("kind", String(4), primary_key=True),
-    Column("p", String(4), primary_key=True),  # projection: the dimensions kept, of "tcd"
+    Column("p", String(4), primary_key=True),  # projection: the dimensions kept, of "tcds"
     Column("b", BigInteger, primary_key=True, autoincrement=False),
     Column("town", String(24), primary_key=True),
     Column("cat", String(24), primary_key=True),
     Column("dept", String(24), primary_key=True),
+    Column("src", String(24), primary_key=True),
+    Column("bin", String(8), primary_key=True),  # the duration bin (kind hst), else '*'
     Column("n", Double, nullable=False),
     Column("a1", Double, nullable=False),
     Column("a2", Double, nullable=False),
@@ -126,14 +145,28 @@ ru_meta = Table(
     _us("wm_eval", False),
     _us("max_ts", False),
     Column("odd", Integer, nullable=False),  # facts whose deadline extension breaks MAX_EXTENSION
+    Column("layout", Integer, nullable=False),  # LAYOUT of the build: another one is rebuilt
     Column("built_at", String(40), nullable=False),
     Column("synced_at", String(40), nullable=False),
 )
 
-for _col in ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2"):
+FACT_KEYS = ("rep", "clo", "dl", "e1", "d1", "d2", "s1", "s2")
+for _col in FACT_KEYS:
     Index(f"ix_ru_fact_{_col}", ru_fact.c[_col])
-# Covers the percentile reads, the town and category filters included: no heap fetch per fact of the bin.
-Index("ix_ru_fact_hbin_clo", ru_fact.c.hbin, ru_fact.c.clo, ru_fact.c.hours, ru_fact.c.town, ru_fact.c.cat)
+    # A source or a department with another filter is kept in the month tier only: the days at the ends
+    # of a range read that source's or department's facts through these (a fraction of the district's).
+    Index(f"ix_ru_fact_src_{_col}", ru_fact.c.src, ru_fact.c[_col])
+    Index(f"ix_ru_fact_dept_{_col}", ru_fact.c.dept, ru_fact.c[_col])
+# Covers the percentile reads, the tiers' filters included: no heap fetch per fact of the bin.
+Index(
+    "ix_ru_fact_hbin_clo",
+    *(ru_fact.c[name] for name in ("hbin", "clo", "hours", "town", "cat", "dept", "src")),
+)
+# A village's or a grid's view reads that unit's facts (a few hundred to a few thousand), not the tiers.
+Index("ix_ru_fact_village", ru_fact.c.village)
+Index("ix_ru_fact_grid", ru_fact.c.grid)
+# The events in flight at an instant t (lo < t <= hi), read per length class: see :data:`FLIGHT_CLASSES`.
+Index("ix_ru_fact_span", ru_fact.c.span, ru_fact.c.lo, ru_fact.c.hi)
 # The open events (``e1`` = INF_US) with every column the backlog and rankings read: an index-only scan of
 # the backlog instead of a heap fetch per open event (the backlog grows with the district's volume).
 # Partial indexes exist on PostgreSQL and SQLite; MariaDB reads the open events through ix_ru_fact_e1.
@@ -143,6 +176,7 @@ Index(
     ru_fact.c.town,
     ru_fact.c.cat,
     ru_fact.c.dept,
+    ru_fact.c.src,
     ru_fact.c.village,
     ru_fact.c.grid,
     ru_fact.c.rep,
@@ -151,6 +185,11 @@ Index(
     sqlite_where=OPEN,
 ).ddl_if(dialect=("postgresql", "sqlite"))  # type: ignore[arg-type]  # a tuple is documented
 Index("ix_ru_eval_at", ru_eval.c.at)
+Index("ix_ru_eval_village", ru_eval.c.village)
+Index("ix_ru_eval_grid", ru_eval.c.grid)
+Index("ix_ru_eval_event", ru_eval.c.event_id)
+Index("ix_ru_eval_src_at", ru_eval.c.src, ru_eval.c.at)
+Index("ix_ru_eval_dept_at", ru_eval.c.dept, ru_eval.c.at)
 
 # Month buckets of the day buckets, filled at a full build so the month tier is summed in SQL.
 ru_month = Table(
@@ -160,8 +199,18 @@ ru_month = Table(
     Column("month", BigInteger, nullable=False),
 )
 
+# The layout of the store: a store built with another one is dropped and built again. Raise it whenever
+# what a table holds changes meaning, even when its columns stay the same.
+LAYOUT = 4
+
+# The length classes of the in-flight spans: class k holds the spans at most 2**k hours long, so the
+# events in flight at t are, per class, those with lo in [t - 2**k h, t) and hi >= t: an index range each.
+FLIGHT_CLASSES = 25
+
 SUMS = ("n", "a1", "a2", "a3", "a4")
-PK_NAMES = ("tier", "kind", "p", "b", "town", "cat", "dept")
+DIMS = ("town", "cat", "dept", "src")  # the dimensions a projection keeps or drops, letters "tcds"
+LETTERS = "tcds"
+PK_NAMES = ("tier", "kind", "p", "b", *DIMS, "bin")
 # kind → (fact key column, fact columns summed into n, a1 … a4; None = 1 per fact)
 KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "rep": ("rep", (None, "collected", "cohort_closed", "dispatched", "returned")),
@@ -173,28 +222,39 @@ KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
     "s1": ("s1", (None,)),
     "s2": ("s2", (None,)),
 }
-# Kinds whose third dimension means something: the dispatch department (rep, clo, due), the source
-# (rsrc) or the duration bin (hst). The state keys and evaluations have none.
-THIRD_DIMENSION = {"rep": "dept", "clo": "dept", "due": "dept", "rsrc": "src", "hst": "hbin"}
+ALL_KINDS = (*KINDS, "hst", "eva")
 TIERS = ("h", "d", "m")
-# The projections each tier keeps. The hour tier only serves the edges of ranges and the hourly
-# series, so it keeps the coarse ones: its row count is what bounds the store's size.
-STORED: dict[str, tuple[str, ...]] = {
-    "h": ("", "t"),
-    "d": ("", "t", "tc", "d", "td", "tcd"),
-    "m": ("", "t", "tc", "d", "td", "tcd"),
-}
+# The projections each tier keeps (a row count per tier, kind and projection on the 591,607-event sample
+# of ``make run`` is in the README). The hour tier only serves the edges of ranges and the hourly series:
+# ``''`` and ``t``. The day tier keeps the one-dimension projections and town × category for every kind,
+# and town × department for the kinds the rankings read. The month tier adds every pair and the
+# department-and-source ones: the source and the department take 11 and 116 values, so a pair of them by
+# day would hold nearly a row per event, while by month it holds a tenth of that. A read whose filters
+# need a month-only projection sums its whole months there and its other days from the facts, through
+# the (source, key) and (department, key) indexes: a fraction of the district's facts.
+HOUR_PROJECTIONS = ("", "t")
+DAY_PROJECTIONS = ("", "t", "s", "d", "tc")
+RANKED_KINDS = ("rep", "clo", "due")  # the rankings group them by town and department
+RANKED_PROJECTIONS = ("td", "tcd")
+MONTH_PROJECTIONS = ("ts", "td", "cs", "cd", "ds", "tds", "tcds")
+# The duration bins multiply every row by up to ~60 bins: ``hst`` keeps the district, towns and town ×
+# category by day, and sources and departments alone by month. The hour tier does not keep it (a
+# percentile's sub-day edges are a few hundred closures), nor pairs with a source or a department (their
+# closures are read from the facts through the (source, closed) and (department, closed) indexes).
+HST_PROJECTIONS = {"h": (), "d": ("", "t", "tc"), "m": ("", "t", "tc", "s", "d")}
 ANY = "*"
 
 
 def projections(kind: str, tier: str) -> tuple[str, ...]:
-    """The projections of ``kind`` stored in ``tier`` (``hst`` only with its bin, others as they come)."""
-    stored = STORED[tier]
+    """The projections of ``kind`` stored in ``tier`` (``hst`` keeps its bin in each)."""
     if kind == "hst":
-        return tuple(p for p in stored if "d" in p)
-    if kind not in THIRD_DIMENSION:
-        return tuple(p for p in stored if "d" not in p)
-    return stored
+        return HST_PROJECTIONS[tier]
+    if tier == "h":
+        return HOUR_PROJECTIONS
+    day = DAY_PROJECTIONS + (RANKED_PROJECTIONS if kind in RANKED_KINDS else ())
+    if tier == "d":
+        return day
+    return day + tuple(p for p in MONTH_PROJECTIONS if p not in day)
 
 
 def best_projection(kind: str, tier: str, needed: str) -> str | None:
@@ -203,18 +263,13 @@ def best_projection(kind: str, tier: str, needed: str) -> str | None:
     return min(fits, key=len) if fits else None
 
 
-def project(p: str, town: str, cat: str, third: str) -> tuple[str, str, str]:
-    """The (town, category, third) of a projection-``p`` row: the dimensions it drops hold ``*``."""
-    return (town if "t" in p else ANY, cat if "c" in p else ANY, third if "d" in p else ANY)
+def project(p: str, dims: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+    """The (town, cat, dept, src) of a projection-``p`` row: the dimensions it drops hold ``*``."""
+    return tuple(v if d in p else ANY for v, d in zip(dims, LETTERS, strict=True))  # type: ignore[return-value]
 
 
-def project_sql(p: str, town: Any, cat: Any, third: Any) -> tuple[list[Any], list[Any]]:
-    """:func:`project` in SQL: the three dimension columns of a projection-``p`` row ('*' for those it
+def project_sql(p: str, dims: tuple[Any, Any, Any, Any]) -> tuple[list[Any], list[Any]]:
+    """:func:`project` in SQL: the four dimension columns of a projection-``p`` row ('*' for those it
     drops), and the columns it groups by."""
-    dims = list(zip((town, cat, third), "tcd", strict=True))
-    return [c if d in p else literal(ANY) for c, d in dims], [c for c, d in dims if d in p]
-
-
-def finest_projection(kind: str, tier: str) -> str:
-    """The projection of ``kind`` in ``tier`` that keeps the most dimensions (the others sum from it)."""
-    return max(projections(kind, tier), key=len)
+    pairs = list(zip(dims, LETTERS, strict=True))
+    return [c if d in p else literal(ANY) for c, d in pairs], [c for c, d in pairs if d in p]

@@ -145,3 +145,13 @@ def test_a_report_with_plain_sql_alone_renders(report: dict[str, Any]) -> None:
     assert any("faster than plain SQL aggregates" in line for line in lines), lines
     text = markdown(alone)
     assert ": sql: " in text and ": pandas: " not in text
+
+
+def test_coverage_matrix_answers_every_view_fast(report: dict[str, Any]) -> None:
+    cov = report["datasets"][0]["coverage"]
+    assert "error" not in cov, cov
+    assert cov["views"] == 18  # district and each filter alone × a month and a custom range (tiny)
+    assert cov["fallbacks"] == []  # every view through the rollups
+    assert positive(cov["max_s"]) and cov["median_s"] <= cov["max_s"]
+    assert {r["view"] for r in cov["all"]} >= {"as_of × month", "grid × custom", "source × month"}
+    assert "## Coverage" in Path(report["files"][1]).read_text(encoding="utf-8")

@@ -1,9 +1,9 @@
 """The rollup fast path for tests that check figures worked out by hand (see test_metrics, test_queries).
 
-The fast path answers only for a moment after every row of the source. The worked example holds rows
-written after its clock (E12 is dispatched and closed later), so the fast-path variant of a test first
-removes what happened after ``now``. By the as-of rule that leaves every figure at ``now`` unchanged,
-and the direct path must then agree with the hand-worked answers too.
+The worked example holds rows written after its clock (E12 is dispatched and closed later, an evaluation
+comes after now): the rollups hold every event's current state, and the fast path must give the figures
+as they stood at ``now`` all the same, from the events in flight then (as the direct path's as-of rule
+does). Set ``cut=True`` to remove what happened after ``now`` first, as a live feed would hold it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from dashboard.core import domain
+from dashboard.core.periods import effective_now
 from dashboard.core.viewstate import ViewState
-from dashboard.rollups.read import eligible
+from dashboard.rollups.read import eligible, reader_for
 from dashboard.rollups.reader import Reader
 from dashboard.rollups.store import RollupStore
 from dashboard.source import schema
@@ -48,10 +49,12 @@ def as_seen_at(conn: Connection, now: dt.datetime) -> None:
     conn.execute(delete(schema.evaluation).where(schema.evaluation.c.at > now))
 
 
-def attach(engine: Engine, now: dt.datetime) -> RollupStore:
-    """Cut the data at ``now``, build rollups beside it (in the same database) and remember them."""
-    with engine.begin() as conn:
-        as_seen_at(conn, now)
+def attach(engine: Engine, now: dt.datetime, cut: bool = False) -> RollupStore:
+    """Build rollups beside the data (in the same database) and remember them; ``cut`` first rewrites the
+    data as it stood at ``now``."""
+    if cut:
+        with engine.begin() as conn:
+            as_seen_at(conn, now)
     store = RollupStore(engine)
     source = make_source_engine(engine.url)
     with source.connect() as conn:
@@ -71,4 +74,4 @@ def reader(store: RollupStore, conn: Connection, view: ViewState, now: dt.dateti
     with store.engine.connect() as rconn:
         meta = store.meta(rconn)
     assert eligible(view, now, meta), f"the fast path does not answer for {view} at {now}"
-    return Reader(conn, view)
+    return reader_for(conn, view, effective_now(view, now), meta)

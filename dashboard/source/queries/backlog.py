@@ -116,26 +116,41 @@ def named_grids(conn: Connection, rows: list[dict[str, Any]], names: Names) -> l
     return rows
 
 
+def _case_columns() -> list[Any]:
+    return [
+        E.c.event_no,
+        E.c.title,
+        E.c.category_l1,
+        E.c.priority,
+        E.c.reported_at,
+        effective_deadline().label("deadline"),
+        E.c.supervised_at,
+    ]
+
+
 def _cases(conn: Connection, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
     """The open cases of one grid, masked: no reporter, phone or address."""
     cap = upto(now)
-    deadline = effective_deadline().label("deadline")
     q = (
-        select(
-            E.c.event_no,
-            E.c.title,
-            E.c.category_l1,
-            E.c.priority,
-            E.c.reported_at,
-            deadline,
-            E.c.supervised_at,
-        )
+        select(*_case_columns())
         .where(*event_conditions(view), *open_at(cap))
         .order_by(E.c.reported_at)
         .limit(MAX_CASES)
     )
+    return _case_dicts(conn.execute(q).mappings(), now)
+
+
+def case_rows(conn: Connection, event_ids: list[int], now: dt.datetime) -> list[dict[str, Any]]:
+    """:func:`_cases` for open cases already known by id (the rollups path lists a grid's open cases)."""
+    if not event_ids:
+        return []
+    q = select(*_case_columns()).where(E.c.event_id.in_(event_ids)).order_by(E.c.reported_at).limit(MAX_CASES)
+    return _case_dicts(conn.execute(q).mappings(), now)
+
+
+def _case_dicts(rows: Any, now: dt.datetime) -> list[dict[str, Any]]:
     out = []
-    for r in conn.execute(q).mappings():
+    for r in rows:
         due = aware_utc(r["deadline"])
         out.append(
             {
