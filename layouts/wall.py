@@ -126,12 +126,14 @@ def wall_layout(**query: Any) -> html.Div:
             dcc.Store(id=ids.WALL_WIDE, data=False),
             dcc.Interval(id=ids.WALL_ROTATE, interval=max(view.rotate, 5) * 1000),
             dcc.Interval(id=ids.WALL_CLOCK_TICK, interval=1000),
+            dcc.Store(id=ids.WALL_SERVER_NOW),
             html.Header(
                 [
                     html.Div(
                         [
                             html.Span("一张网", className="brand-mark"),
-                            html.H1(scope_title("wall_title", view, lang)),
+                            # Named again at each refresh: a village or grid is named by the snapshot.
+                            html.H1(scope_title("wall_title", view, lang), id=ids.WALL_TITLE),
                         ],
                         className="wall-brand",
                     ),

@@ -231,6 +231,10 @@ def stage_map(
                     "thickness": max(round(v["font"] * 0.9), 10),
                     "len": 0.75,
                     "outlinewidth": 0,
+                    # Anchored by its right edge, labels included: at the default place a village's one
+                    # class label ("0.00–0.00") ran past the figure's edge.
+                    "x": 1.0,
+                    "xanchor": "right",
                 },
                 **hover,
             }

@@ -288,3 +288,18 @@ def test_event_list_pages_and_sorts(browser: object, server: str) -> None:
         message="event numbers",
     )
     assert numbers == sorted(numbers) or numbers == sorted(numbers, reverse=True)
+
+
+@pytest.mark.parametrize(("lang", "heading"), [("zh", "页面不存在"), ("en", "Page not found")])
+def test_an_unknown_address_shows_a_page_not_found_in_the_page_language(
+    browser: object, server: str, lang: str, heading: str
+) -> None:
+    """/overview is not a page: the answer is the app's own 404 panel, in the theme and the language, with
+    a link back to the overview (Dash's is an English heading on a bare page)."""
+    d: Any = browser
+    d.get(f"{server}/overview?lang={lang}")
+    wait_for(lambda: text_of(d, ".not-found-title") == heading, message="404 panel")
+    body = text_of(d, "body")
+    assert "404 - Page not found" not in body
+    link = d.find_element("css selector", ".not-found a")
+    assert query_of_url(link.get_attribute("href")).get("lang", ["zh"]) == [lang]

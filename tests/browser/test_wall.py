@@ -390,6 +390,45 @@ def test_a_one_town_wall_ranks_its_villages_under_the_towns_name(
 
 
 @pytest.mark.slow
+def test_a_wall_on_a_started_clock_shows_that_time_and_a_village_wall_names_the_village(
+    live_district: str, tmp_path: Path
+) -> None:
+    """``serve --start-at`` (DASHBOARD_START_AT) runs the server's clock from a chosen moment: the wall's
+    clock shows that time, not the PC's. A village's wall names the village in its title, not its town."""
+    import sqlite3
+
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    start = (dt.datetime.now(shanghai) - dt.timedelta(days=2)).replace(
+        hour=1, minute=30, second=0, microsecond=0
+    )
+    path = live_district.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        village, name = db.execute(
+            "SELECT code, name_zh FROM admin_unit WHERE level = 'village' AND code LIKE ? ORDER BY code LIMIT 1",
+            (GUALI + "%",),
+        ).fetchone()
+    with (
+        serve(live_district, tmp_path, DASHBOARD_START_AT=start.isoformat()) as server,
+        chrome(1920, 1080) as d,
+    ):
+        log = PageLog()
+        d.get(f"{server.base}/wall?town={GUALI}&village={village}")
+        wait_kpis(d)
+        shown = start.strftime("%Y/%m/%d")
+        clock = wait_for(
+            lambda: (text := d.find_element("css selector", "#wall-clock").text) and shown in text and text,
+            timeout=20,
+            message=f"the served date {shown} on the wall clock",
+        )
+        assert " 01:3" in str(clock), clock  # the served hour, whatever the PC's time is
+        wait_for(
+            lambda: d.find_element("css selector", ".wall-brand h1").text == f"{name}基层治理态势感知",
+            timeout=30,
+            message=f"the title names {name}",
+        )
+        log.assert_clean(d)
+
+
 def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
     with chrome(1920, 1080) as d:
         log = PageLog()
@@ -823,8 +862,10 @@ def test_the_wall_shows_one_row_of_alerts_and_counts_the_rest(district_snapshot:
     assert chips[0].className == "wall-alert bad" and chips[-1].className == "wall-alert more"
     wide = render.alerts(snap, "en", wide=True)
     assert len(wide) == 6 and wide[-1].children == "3 more alerts"
-    assert [c.children for c in render.alerts(replace(snap, alerts=found[:3]), "zh")] == [
-        "告警0",
-        "告警1",
-        "告警2",
-    ]
+    # The last chip is there, hidden, when nothing is left out: the browser counts in it the chips that
+    # do not fit the row.
+    three = render.alerts(replace(snap, alerts=found[:3]), "zh")
+    assert [c.children for c in three[:3]] == ["告警0", "告警1", "告警2"]
+    assert three[-1].hidden is True and three[-1].className == "wall-alert more"
+    assert chips[-1].hidden is False
+    assert render.alerts(replace(snap, alerts=[]), "zh") == []
