@@ -263,11 +263,11 @@ clientside_callback(
 )
 
 
-@callback(Output(ids.WALL_SERVER_NOW, "data"), Input(ids.WALL_ROOT, "id"))
-def server_now(_: str) -> dict[str, int]:
-    """The server's clock once at load, in epoch milliseconds: the wall's clock runs in the browser from
-    it, so a wall served on a started clock (``serve --start-at``, the conditions gallery) shows the served
-    time, not the PC's, and a PC whose own clock is wrong shows the hall's time."""
+@callback(Output(ids.WALL_SERVER_NOW, "data"), Input(ids.WALL_SERVER_TICK, "n_intervals"))
+def server_now(_: int | None) -> dict[str, int]:
+    """The server's clock at load and every ten minutes, in epoch milliseconds: the wall's clock runs in
+    the browser from it, so a wall served on a started clock (``serve --start-at``, the conditions
+    gallery) shows the served time, not the PC's, and a PC whose own clock is wrong shows the hall's."""
     return {"ms": int(app_context().now().timestamp() * 1000)}
 
 

@@ -285,7 +285,7 @@ def _layout(variant: str, note: str | None) -> dict[str, Any]:
             "projection": {"type": "mercator"},
         },
         # The note's line is as tall as its type, at every screen scale (a fixed 24 px cut it in half at 4K).
-        "margin": {"l": 0, "r": 0, "t": 0, "b": round(note_size * (0.5 + 1.3 * lines)) if note else 0},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": round(note_size * (0.8 + 1.35 * lines)) if note else 0},
     }
     if note:
         layout["annotations"] = [
