@@ -377,7 +377,12 @@ def test_a_one_town_wall_ranks_its_villages_under_the_towns_name(
         url = f"{live_server.base}/wall?town=瓜沥镇&pages=rankings,overview&lang={lang}"
         found = _open_wall(d, url, 1920, 1080)
         assert d.find_element("css selector", ".wall-brand h1").get_attribute("textContent") == title
-        assert d.find_element("css selector", "#wall-rk-towns-title").get_attribute("textContent") == ranking
+        # The title may go on to say why some units have no rank ("· —：应办结不足10件，不排名").
+        assert (
+            d.find_element("css selector", "#wall-rk-towns-title")
+            .get_attribute("textContent")
+            .startswith(ranking)
+        )
         names = d.execute_script(
             "return Array.from(document.querySelectorAll('#wall-rk-towns tbody tr'))"
             ".map(r => r.cells[1].textContent)"
@@ -389,7 +394,6 @@ def test_a_one_town_wall_ranks_its_villages_under_the_towns_name(
         log.assert_clean(d)
 
 
-@pytest.mark.slow
 def test_a_wall_on_a_started_clock_shows_that_time_and_a_village_wall_names_the_village(
     live_district: str, tmp_path: Path
 ) -> None:
@@ -429,6 +433,7 @@ def test_a_wall_on_a_started_clock_shows_that_time_and_a_village_wall_names_the_
         log.assert_clean(d)
 
 
+@pytest.mark.slow
 def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
     with chrome(1920, 1080) as d:
         log = PageLog()
