@@ -5,6 +5,7 @@
 // refresh's outputs while the refresh waited on its output could hold both back.
 var STUCK_MS = 120000;  // a request this old no longer holds the ticks back
 var wallRequests = { pending: 0, since: 0 };
+var wallClock = { seen: null, offset: 0 };  // the server's time less the PC's, in ms
 (function () {
   var fetch0 = window.fetch;
   if (!fetch0) { return; }
@@ -28,14 +29,19 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       var active = wanted[(n || 0) % wanted.length];
       return ids.map(function (i) { return i.page === active ? "wall-page active" : "wall-page"; });
     },
-    // Asia/Shanghai wall clock, whatever the wall PC's own time zone is.
-    clock: function (n, query) {
+    // Asia/Shanghai wall clock, whatever the wall PC's own time zone is, on the server's time: the
+    // offset from the PC's clock is taken when the server's time arrives (callbacks/wall.py, server_now).
+    clock: function (n, query, server) {
+      if (server && server.ms && wallClock.seen !== server.ms) {
+        wallClock.seen = server.ms;
+        wallClock.offset = server.ms - Date.now();
+      }
       var en = /(^|&)lang=en(&|$)/.test(query || "");
       var fmt = new Intl.DateTimeFormat(en ? "en-GB" : "zh-CN", {
         timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
         weekday: "short", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
       });
-      return fmt.format(new Date());
+      return fmt.format(new Date(Date.now() + wallClock.offset));
     },
     // Figures scale their type with the screen, as the CSS does: 1 at 1920x1080 CSS pixels, 2 at 3840x2160
     // at scale 1, 0.71 on a 1366x768 laptop; the server keeps it within 0.6-4 (figures.type_scale).
@@ -104,9 +110,32 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       victim.style.display = "none";
     }
   }
+  // The alert row is one line (render.alerts): the chips that do not fit it are hidden from the end and
+  // counted in its last chip, as the server counts the ones it left out. A phone's row wraps instead.
+  function fitAlerts(row) {
+    var chips = Array.prototype.slice.call(row.children);
+    var more = chips.filter(function (c) { return c.classList.contains("more"); })[0];
+    var shown = chips.filter(function (c) { return c !== more; });
+    shown.forEach(function (c) { c.style.display = ""; });
+    if (!more) { return; }
+    var count = parseInt(more.getAttribute("data-count") || "0", 10);
+    // Measured with inline styles only (not observed below); the text changes once, at the end, and only
+    // when it differs, so fitting never sets itself off again.
+    more.style.display = count ? "block" : "none";
+    if (getComputedStyle(row).flexWrap !== "wrap") {
+      while (row.scrollWidth > row.clientWidth + 1 && shown.length > 1) {
+        shown.pop().style.display = "none";
+        count += 1;
+        more.style.display = "block";
+      }
+    }
+    var text = (more.getAttribute("data-template") || "{n}").replace("{n}", String(count));
+    if (more.textContent !== text) { more.textContent = text; }
+  }
   var queued = false;
   function fitAll() {
     queued = false;
+    document.querySelectorAll(".wall .wall-alerts").forEach(fitAlerts);
     document.querySelectorAll(".wall .wall-table").forEach(fit);
   }
   function later() {

@@ -36,6 +36,7 @@ OUTPUTS = [
     Output(ids.WALL_TICKER, "children", allow_duplicate=True),
     Output(ids.WALL_ALERTS, "children", allow_duplicate=True),
     Output(ids.WALL_SCOPE, "children", allow_duplicate=True),
+    Output(ids.WALL_TITLE, "children", allow_duplicate=True),
     Output(ids.WALL_AGE, "children", allow_duplicate=True),
     Output(ids.WALL_AGE, "className", allow_duplicate=True),
     Output(ids.WALL_BANNER, "children", allow_duplicate=True),
@@ -82,6 +83,9 @@ def render_wall(
         render.render_panel("ticker", "ticker_wall", snap, view, "wall"),
         render.alerts(snap, lang, wide=wide),
         render.scope_label(snap, view),
+        # A village's or a grid's name comes with the snapshot (its breadcrumb): the layout's title named
+        # the village's town.
+        render.scope_title("wall_title", view, lang, snap),
         age_text,
         "wall-age stale" if stale else "wall-age",
         banner,
@@ -95,7 +99,7 @@ def render_denied() -> list[Any]:
     """未授权屏幕: every figure, table and number cleared, so a revoked screen shows nothing of the data."""
     panels = [[] if pid in TABLE_PANELS else EMPTY_FIGURE for pid in PANEL_IDS]
     titles = [no_update] * len(PANEL_IDS)
-    return [[], *panels, *titles, [], [], "", "", "wall-age", "", True, True, False]
+    return [[], *panels, *titles, [], [], "", no_update, "", "wall-age", "", True, True, False]
 
 
 @callback(
@@ -258,11 +262,21 @@ clientside_callback(
     State({"type": ids.WALL_PAGE_TYPE, "page": ALL}, "id"),
 )
 
+
+@callback(Output(ids.WALL_SERVER_NOW, "data"), Input(ids.WALL_SERVER_TICK, "n_intervals"))
+def server_now(_: int | None) -> dict[str, int]:
+    """The server's clock at load and every ten minutes, in epoch milliseconds: the wall's clock runs in
+    the browser from it, so a wall served on a started clock (``serve --start-at``, the conditions
+    gallery) shows the served time, not the PC's, and a PC whose own clock is wrong shows the hall's."""
+    return {"ms": int(app_context().now().timestamp() * 1000)}
+
+
 clientside_callback(
     ClientsideFunction(namespace="wall", function_name="clock"),
     Output(ids.WALL_CLOCK, "children"),
     Input(ids.WALL_CLOCK_TICK, "n_intervals"),
     State(ids.VIEW, "data"),
+    State(ids.WALL_SERVER_NOW, "data"),
 )
 
 clientside_callback(

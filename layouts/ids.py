@@ -101,6 +101,10 @@ WALL_WIDE = "wall-wide"
 WALL_ROTATE = "wall-rotate"
 WALL_CLOCK_TICK = "wall-clock-tick"
 WALL_CLOCK = "wall-clock"
+WALL_TITLE = "wall-title"
+WALL_SERVER_TICK = "wall-server-tick"  # asks for the server's time at load and every ten minutes
+# The server's time for the wall clock: a started clock (serve --start-at) shows on the wall.
+WALL_SERVER_NOW = "wall-server-now"
 WALL_SCOPE = "wall-scope"
 WALL_AGE = "wall-age"
 WALL_FRESH = "wall-fresh"  # a source stream that is late or has stopped (callbacks/freshness.py)

@@ -266,6 +266,24 @@ BUILDERS: dict[str, Callable[[str], html.Div]] = {
 }
 
 
+def not_found_layout(**query: Any) -> html.Div:
+    """Dash pages' 404 (a module named ``not_found_404``): in the page's language and theme, with the way
+    back to the overview (Dash's own is an English "404 - Page not found" heading on a bare page)."""
+    lang = _lang(query)
+    home = "/?lang=en" if lang == "en" else "/"
+    return html.Div(
+        html.Div(
+            [
+                html.H2(t("not_found", lang), className="not-found-title"),
+                html.P(t("not_found_body", lang)),
+                dcc.Link(t("back_to_overview", lang), href=home, className="btn"),
+            ],
+            className="panel not-found",
+        ),
+        className="page",
+    )
+
+
 def page_layout_factory(name: str) -> Callable[..., html.Div]:
     """A Dash pages layout function for page ``name`` (query params arrive as keyword arguments)."""
 

@@ -88,10 +88,11 @@ def ticker_items(snap: Snapshot, lang: str, *, wall: bool) -> list[Any]:
         town = ev.get("town_en" if lang == "en" else "town_zh") or ev.get("town_code", "")
         category = ev.get("category_en" if lang == "en" else "category_zh") or ev.get("category", "")
         when = fmt_datetime(ev.get("reported_at"), lang)
+        title = (ev.get("title_en") if lang == "en" else None) or ev.get("title", "")
         if wall:
             items.append(
                 html.Span(
-                    [*tags, f"{when} {town} · {category} · {ev.get('title', '')}"],
+                    [*tags, f"{when} {town} · {category} · {title}"],
                     className="wall-ticker-item",
                 )
             )
@@ -102,7 +103,7 @@ def ticker_items(snap: Snapshot, lang: str, *, wall: bool) -> list[Any]:
                         html.Span(when),
                         html.Span(town),
                         html.Span([*tags, category]),
-                        html.Span(ev.get("title", "")),
+                        html.Span(title),
                     ],
                     className="ticker-item",
                 )
@@ -242,6 +243,11 @@ def scope_label(snap: Snapshot, view: ViewState) -> str:
     return f"{place} · {t(view.period, lang)}"
 
 
+def _chip_data(count: int, template: str) -> dict[str, Any]:
+    """The last alert chip's count and wording, for the browser's fitting of the row (30-wall.js)."""
+    return {"data-count": str(count), "data-template": template}
+
+
 WALL_ALERTS, WIDE_WALL_ALERTS = 3, 5  # chips in the wall's one alert row (16:9, wide); more are counted
 
 
@@ -258,6 +264,16 @@ def alerts(snap: Snapshot, lang: str, *, wide: bool = False) -> list[Any]:
         out.append(
             html.Div(text, className="wall-alert" + (" bad" if alert.get("severity") == "bad" else ""))
         )
-    if len(snap.alerts) > limit:
-        out.append(html.Div(t("more_alerts", lang, n=len(snap.alerts) - limit), className="wall-alert more"))
+    left_out = max(0, len(snap.alerts) - limit)
+    if out:
+        # Always there when there are alerts, hidden while it counts none: the browser hides the chips
+        # that do not fit the row (an English chip is twice as long) and counts them here (30-wall.js).
+        out.append(
+            html.Div(
+                t("more_alerts", lang, n=left_out),
+                className="wall-alert more",
+                hidden=left_out == 0,
+                **_chip_data(left_out, t("more_alerts", lang, n="{n}")),
+            )
+        )
     return out

@@ -45,6 +45,14 @@ def register_pages(settings: Settings) -> None:
     dash.register_page(
         "page_wall", path="/wall", name="wall", title="萧山区基层治理态势感知", layout=wall.wall_layout
     )
+    # Dash pages uses the page whose module is named not_found_404 for any unknown path (/overview).
+    dash.register_page(
+        "not_found_404",
+        path="/404",
+        name="not_found",
+        title="萧山区一张网 · 页面不存在",
+        layout=pages.not_found_layout,
+    )
 
 
 def _options(labels: dict[str, Any], lang: str) -> list[dict[str, str]]:

@@ -17,6 +17,8 @@ from layouts import ids
 from layouts.components import graph
 from layouts.render import scope_title
 
+SERVER_TIME_EVERY_MS = 10 * 60 * 1000  # the wall clock takes the server's time again (a PC's clock drifts)
+
 
 class WallPanel(NamedTuple):
     """One panel of a wall page: its graph or table id, its CSS grid area, what it shows and how many bars
@@ -126,12 +128,15 @@ def wall_layout(**query: Any) -> html.Div:
             dcc.Store(id=ids.WALL_WIDE, data=False),
             dcc.Interval(id=ids.WALL_ROTATE, interval=max(view.rotate, 5) * 1000),
             dcc.Interval(id=ids.WALL_CLOCK_TICK, interval=1000),
+            dcc.Interval(id=ids.WALL_SERVER_TICK, interval=SERVER_TIME_EVERY_MS),
+            dcc.Store(id=ids.WALL_SERVER_NOW),
             html.Header(
                 [
                     html.Div(
                         [
                             html.Span("一张网", className="brand-mark"),
-                            html.H1(scope_title("wall_title", view, lang)),
+                            # Named again at each refresh: a village or grid is named by the snapshot.
+                            html.H1(scope_title("wall_title", view, lang), id=ids.WALL_TITLE),
                         ],
                         className="wall-brand",
                     ),

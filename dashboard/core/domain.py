@@ -80,6 +80,94 @@ CATEGORY_L2: dict[str, list[str]] = {
     "OTHER": ["其他事项"],
 }
 
+# The sub-categories' English names (a sub-category is stored as its Chinese name, category_l2): every
+# screen in English names them in English. A name not listed here (an imported source's own) stays as
+# written.
+CATEGORY_L2_EN: dict[str, str] = {
+    "邻里纠纷": "Neighbour dispute",
+    "婚姻家庭": "Marriage & family",
+    "劳资纠纷": "Wage dispute",
+    "土地山林": "Land & forest",
+    "征地拆迁": "Land requisition",
+    "物业纠纷": "Property management dispute",
+    "医疗纠纷": "Medical dispute",
+    "交通事故纠纷": "Traffic accident dispute",
+    "消费纠纷": "Consumer dispute",
+    "企业安全生产": "Workplace safety",
+    "危化品": "Hazardous chemicals",
+    "建筑施工": "Building site safety",
+    "特种设备": "Special equipment",
+    "燃气": "Gas",
+    "出租房安全": "Rental housing safety",
+    "消防通道堵塞": "Blocked fire lane",
+    "消防设施缺损": "Damaged fire equipment",
+    "三合一场所": "Live-work premises",
+    "群租房": "Overcrowded rental",
+    "电动车违规充电": "E-bike charging hazard",
+    "易燃物堆放": "Flammables stored",
+    "新增违建": "New illegal building",
+    "违法用地": "Illegal land use",
+    "违规建房": "Non-compliant house building",
+    "存量违建": "Existing illegal building",
+    "占道经营": "Street vending",
+    "乱堆物堆料": "Materials dumped",
+    "非法小广告": "Illegal flyers",
+    "乱停车": "Illegal parking",
+    "暴露垃圾": "Exposed rubbish",
+    "无照经营": "Unlicensed business",
+    "道路不洁": "Dirty road",
+    "河道污染": "River pollution",
+    "垃圾分类": "Waste sorting",
+    "露天焚烧": "Open burning",
+    "噪声扰民": "Noise nuisance",
+    "废气扰民": "Fumes nuisance",
+    "施工扰民": "Construction nuisance",
+    "施工占道": "Road taken by works",
+    "工地扬尘": "Site dust",
+    "渣土撒漏": "Spilled spoil",
+    "无证小作坊": "Unlicensed workshop",
+    "过期变质食品": "Expired food",
+    "非法行医": "Illegal medical practice",
+    "药品违规": "Drug violation",
+    "假冒伪劣": "Counterfeit goods",
+    "价格违法": "Price violation",
+    "治安乱点": "Public order hotspot",
+    "可疑人员物品": "Suspicious person or item",
+    "黄赌毒线索": "Vice lead",
+    "出租房管理": "Rental management",
+    "严重精神障碍患者": "Severe mental illness",
+    "社区矫正对象": "Community corrections",
+    "刑满释放人员": "Released prisoner",
+    "吸毒人员": "Drug user",
+    "重点青少年": "At-risk youth",
+    "井盖缺失破损": "Missing or broken manhole cover",
+    "路灯故障": "Street light fault",
+    "道路破损": "Damaged road",
+    "积水": "Standing water",
+    "护栏损坏": "Damaged railing",
+    "火灾": "Fire",
+    "交通事故": "Traffic accident",
+    "管道破裂": "Burst pipe",
+    "路面塌陷": "Road collapse",
+    "道路积水": "Flooded road",
+    "计生专管": "Family planning",
+    "证照代办": "Licence errand",
+    "困难帮扶": "Hardship aid",
+    "社保咨询": "Social security enquiry",
+    "群体性苗头": "Sign of group incident",
+    "越级访苗头": "Sign of petition over levels",
+    "网络舆情": "Online opinion",
+    "其他事项": "Other matter",
+}
+
+
+def category_l2_label(name: str | None, lang: str) -> str:
+    """A sub-category's name in ``lang`` (as stored when no English form is known)."""
+    if not name:
+        return ""
+    return CATEGORY_L2_EN.get(name, name) if lang == "en" else name
+
+
 SOURCES = _labels(
     [
         ("GRID_APP", "网格员上报", "Grid worker app"),

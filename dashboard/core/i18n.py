@@ -67,6 +67,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "export": ("导出", "Export"),
     "language": ("English", "中文"),
     "illustrative": ("示意边界，非法定界线", "Illustrative boundaries, not legal"),
+    "not_found": ("页面不存在", "Page not found"),
+    "not_found_body": (
+        "这个地址没有对应的页面。请从上方导航进入，或返回总览。",
+        "There is no page at this address. Choose a page above, or go back to the overview.",
+    ),
+    "back_to_overview": ("返回总览", "Back to the overview"),
     "open_cases": ("在办件", "Open cases"),
     "overdue": ("超期", "Overdue"),
     "per_1000": ("每千人积压", "Backlog per 1,000 residents"),

@@ -34,7 +34,14 @@ def base_layout(variant: str, *, title: str | None = None, legend: bool = True) 
         "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": v["font"]}},
         "hovermode": "x unified" if v["hover"] else False,
         "dragmode": False if not v["hover"] else "zoom",
-        "xaxis": {"gridcolor": v["grid"], "automargin": True, "zeroline": False},
+        # Half a line between the axis and its labels: the y-axis "0" hangs half a line below the axis and
+        # met the first date under it.
+        "xaxis": {
+            "gridcolor": v["grid"],
+            "automargin": True,
+            "zeroline": False,
+            "ticklabelstandoff": round(v["font"] * 0.5),
+        },
         "yaxis": {"gridcolor": v["grid"], "automargin": True, "zeroline": False, "rangemode": "tozero"},
         "uirevision": "keep",  # keep zoom/legend choices across live refreshes
         "transition": {"duration": 0},
@@ -137,9 +144,9 @@ def trend_figure(
     # row is a third of the plot.
     layout = base_layout(variant, title=title, legend=len(series) > 1 or labelled)
     layout["xaxis"]["type"] = "category"  # "2024-01" would otherwise be parsed as a date
-    layout["xaxis"]["nticks"] = 6 if variant.startswith("wall") else 12
+    layout["xaxis"].update(date_ticks(buckets, 6 if variant.startswith("wall") else 8))
     if variant.startswith("wall"):  # wall type is large: more y labels collide on a half-height panel
-        layout["yaxis"]["nticks"] = 5
+        layout["yaxis"]["nticks"] = 3
     layout["xaxis"]["tickangle"] = 0
     if percent:  # values are percentages (0–100), not fractions; rates live near the top: zoom in
         layout["yaxis"].update({"ticksuffix": "%", "rangemode": "normal"})
@@ -186,10 +193,44 @@ def every_label(categories: list[str], variant: str) -> dict[str, Any]:
     font = VARIANTS[variant]["font"]
     crowded = len(categories) > 18
     size = max(min(MIN_LABEL_PX, font), round(font * 18 / len(categories))) if crowded else font
-    return {"dtick": 1, "tickfont": {"size": size}}
+    axis: dict[str, Any] = {"dtick": 1, "tickfont": {"size": size}}
+    if any(len(c) > CUT_AT for c in categories):
+        # A long English name ("Hezhuang Jiedao Comprehensive governance platform") took the plot's width
+        # at 1366 px and was cut at the figure's edge: it is shortened, whole words first, with "…" (the
+        # hover names it in full); on two lines it met its neighbours.
+        axis.update(
+            {"tickmode": "array", "tickvals": categories, "ticktext": [shorten(c) for c in categories]}
+        )
+    return axis
 
 
 MIN_LABEL_PX = 12
+CUT_AT = 26  # characters: about a third of a 1366 px panel's width at the browser's type
+
+
+def shorten(label: str, width: int = CUT_AT) -> str:
+    """``label`` cut to ``width`` characters with "…", at a space when one is near the end."""
+    if len(label) <= width:
+        return label
+    head = label[: width - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space >= width // 2 else head).rstrip() + "…"
+
+
+def date_ticks(categories: list[str], count: int) -> dict[str, Any]:
+    """At most ``count`` labels on a category axis of periods, evenly spaced, and days of one year as
+    "12-01": Plotly does not thin category labels by their width, and ten-character dates met one another
+    on a wall panel and on a phone."""
+    if not categories:
+        return {}
+    step = -(-len(categories) // count)
+    same_year = len({c[:4] for c in categories}) == 1
+    shown = categories[::step]
+
+    def short(c: str) -> str:
+        return c[5:] if same_year and len(c) == 10 and c[4] == "-" and c[7] == "-" else c
+
+    return {"tickmode": "array", "tickvals": shown, "ticktext": [short(c) for c in shown]}
 
 
 def bar_figure(
@@ -213,8 +254,10 @@ def bar_figure(
     layout["barmode"] = "overlay" if reference is not None else "group"
     if reference is not None and horizontal and variant.startswith("wall"):
         # Beside the bars, not above them: on a half-height wall panel a legend row leaves the bars'
-        # labels too little height; the panel is wide.
+        # labels too little height; the panel is wide. Long (English) names and the legend beside leave
+        # the bars a narrow plot: three values on its axis, where five piled up.
         layout["legend"].update({"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top"})
+        layout["xaxis"]["nticks"] = 3
     if horizontal:
         layout["yaxis"].update({"autorange": "reversed", "type": "category", **every_label(labels, variant)})
     else:
@@ -246,7 +289,8 @@ def donut_figure(
             "hole": 0.55,
             "sort": False,
             "marker": {"colors": PALETTE * 3},
-            "textinfo": "percent",
+            "textinfo": "text",
+            "text": slice_labels(values),
             "textposition": "inside",
             "hoverinfo": "label+value+percent" if VARIANTS[variant]["hover"] else "skip",
         }
@@ -256,7 +300,18 @@ def donut_figure(
     if variant.startswith("wall"):  # no room for a legend at ten metres: label the slices themselves
         layout["showlegend"] = False
         data[0].update({"textinfo": "label+percent", "textposition": "outside", "automargin": True})
+        data[0].pop("text")
     return {"data": data, "layout": layout}
+
+
+SLICE_LABEL_SHARE = 0.08  # a thinner slice's percentage met its neighbour's ("6.89%" over "6.89%")
+
+
+def slice_labels(values: list[float]) -> list[str]:
+    """The share printed inside each slice of a donut, and nothing inside the thin ones: the legend and
+    the hover name them, and two neighbours' figures printed over each other read as neither."""
+    total = sum(v for v in values if v) or 1.0
+    return [f"{v / total:.1%}" if (v or 0) / total >= SLICE_LABEL_SHARE else "" for v in values]
 
 
 MIN_SCALE, MAX_SCALE = 0.6, 4.0  # a phone's wall at one end, an 8K panel at scale 1 at the other
@@ -295,6 +350,8 @@ def from_spec(
         classes = "颜色按分位分级" if lang == "zh" else "colours in quantile classes"
         # The boundary note stands while any unit drawn has a generated shape; real ones drop it.
         boundary_note = spec.note if (geojson.get("properties") or {}).get("illustrative", True) else None
+        # The English note is about twice as long as the Chinese: on two lines it fits a third of a wall.
+        joint = " · " if lang == "zh" else "<br>"
         return maps.stage_map(
             geojson,
             spec.codes,
@@ -304,7 +361,7 @@ def from_spec(
             outlined=spec.map_outlined,
             variant=variant,
             legend_title=spec.series[0].name if spec.series else "",
-            note=f"{boundary_note} · {classes}" if boundary_note else classes,
+            note=f"{boundary_note}{joint}{classes}" if boundary_note else classes,
         )
     if spec.is_empty:
         return empty_figure("暂无数据" if lang == "zh" else "No data", variant)

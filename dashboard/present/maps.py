@@ -37,15 +37,17 @@ NAMED_AT_MOST = 8
 
 def named_units(
     locations: Sequence[str], values: Sequence[float | None], outlined: Sequence[str]
-) -> set[str]:
-    """The units whose names go on the map (see ``ALL_NAMED_UP_TO`` and ``NAMED_AT_MOST``)."""
-    if len(locations) <= ALL_NAMED_UP_TO:
-        return set(locations)
+) -> list[str]:
+    """The units whose names go on the map (see ``ALL_NAMED_UP_TO`` and ``NAMED_AT_MOST``), most important
+    first: units with an open alert, then the highest figures, then the others. The browser places the
+    names in this order and hides one that finds no free spot (assets/35-map-labels.js), so where names
+    crowd (北干/城厢, 义蓬/河庄 in the dense north) the one that matters keeps its place."""
     ranked = sorted(
-        (i for i, v in enumerate(values) if v is not None), key=lambda i: values[i] or 0.0, reverse=True
+        range(len(locations)),
+        key=lambda i: (values[i] is None, -(values[i] or 0.0)),
     )
-    chosen = list(dict.fromkeys([*outlined, *(locations[i] for i in ranked)]))
-    return set(chosen[:NAMED_AT_MOST])
+    chosen = list(dict.fromkeys([*(c for c in outlined if c in locations), *(locations[i] for i in ranked)]))
+    return chosen if len(locations) <= ALL_NAMED_UP_TO else chosen[:NAMED_AT_MOST]
 
 
 def class_edges(values: Sequence[float | None], classes: int = CLASSES) -> list[float]:
@@ -229,6 +231,10 @@ def stage_map(
                     "thickness": max(round(v["font"] * 0.9), 10),
                     "len": 0.75,
                     "outlinewidth": 0,
+                    # Anchored by its right edge, labels included: at the default place a village's one
+                    # class label ("0.00–0.00") ran past the figure's edge.
+                    "x": 1.0,
+                    "xanchor": "right",
                 },
                 **hover,
             }
@@ -251,8 +257,9 @@ def stage_map(
         )
     named = named_units(locations, values, marked)
     if names and named:
-        chosen = [(code, name) for code, name in zip(locations, names, strict=False) if code in named]
-        trace = _names_trace(geojson, [c for c, _ in chosen], [n for _, n in chosen], variant)
+        name_of = dict(zip(locations, names, strict=False))
+        chosen = [code for code in named if code in name_of]
+        trace = _names_trace(geojson, chosen, [name_of[c] for c in chosen], variant)
         if trace is not None:
             data.append(trace)
     return {"data": data, "layout": _layout(variant, note)}
@@ -261,6 +268,7 @@ def stage_map(
 def _layout(variant: str, note: str | None) -> dict[str, Any]:
     v = VARIANTS[variant]
     note_size = max(v["font"] - 3, 10)
+    lines = (note or "").count("<br>") + 1
     layout: dict[str, Any] = {
         "font": {"family": FONT_FAMILY, "size": v["font"], "color": v["fg"]},
         "paper_bgcolor": v["bg"],
@@ -277,12 +285,13 @@ def _layout(variant: str, note: str | None) -> dict[str, Any]:
             "projection": {"type": "mercator"},
         },
         # The note's line is as tall as its type, at every screen scale (a fixed 24 px cut it in half at 4K).
-        "margin": {"l": 0, "r": 0, "t": 0, "b": round(note_size * 1.8) if note else 0},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": round(note_size * (0.8 + 1.35 * lines)) if note else 0},
     }
     if note:
         layout["annotations"] = [
             {
                 "text": note,
+                "align": "left",
                 "showarrow": False,
                 "xref": "paper",
                 "yref": "paper",

@@ -331,7 +331,16 @@ def _ranking(key: str, rows: list[Any], lang: str, limit: int | None = None) -> 
     spec = _table(key, cols, body, numeric_from=2, row_codes=codes, ranked=ranked)
     if key in RANKING_TITLES:
         spec.title_zh, spec.title_en = _ranking_title(key, rows)
+    if ranked < len(body):
+        # A "—" rank is a designed state, not missing data: early in a period (本月 at 09:00 on the 1st is
+        # nine hours) most units have fewer cases due than a rate needs, and the title says so.
+        base = f"{METRICS[RANKING_METRIC].min_base:g}"
+        spec.title_zh += f" · —：应办结不足{base}件，不排名"
+        spec.title_en += f" · —: under {base} due, not ranked"
     return spec
+
+
+RANKING_METRIC = "on_time_rate"  # the query ranks by it, and ranks only units on its minimum base
 
 
 CHART_BUILDERS.update({"backlog_ageing": backlog_ageing, "backlog_map": backlog_map})

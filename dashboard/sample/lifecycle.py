@@ -71,16 +71,20 @@ CATEGORY_PLATFORM = {
     "OTHER": "BMFW",
 }
 
-# Rates of the lifecycle branches (the targets: reject ~2 %, self-handled 35–45 %, returns 3–6 %,
+# Rates of the lifecycle branches (the targets: reject ~2 %, self-handled 70–80 %, returns 3–6 %,
 # rework 0.5–2 %, extensions 1–3 %, supervision 3–5 %, closed late 5–12 %).
+# Where cases end follows the rule of the hall, "小事不出网格、大事不出镇街" (the domain reference on
+# level_of_handling): most are solved by the grid or village themselves, of the rest most by the town. With 42 %
+# self-handled and 45 % of dispatches to district departments, 就地化解率 was about 41 % and the tile red
+# every month against its 70 / 50 thresholds: the sample contradicted the rule, not the thresholds.
 P_REJECT = 0.02
-P_SELF_HANDLE = 0.42
-P_DISTRICT_DEPT = 0.45  # of dispatched cases; the rest go to the town platform
+P_SELF_HANDLE = 0.78
+P_DISTRICT_DEPT = 0.25  # of dispatched cases; the rest go to the town platform
 P_RETURN = 0.045
 P_REWORK = 0.01
-P_EXTENSION = 0.02
-P_EARLY_SUPERVISION = 0.018
-P_LATE = 0.08
+P_EXTENSION = 0.024
+P_EARLY_SUPERVISION = 0.025  # cases self-handled at the grid are seldom late: supervision starts earlier
+P_LATE = 0.09
 P_STALLED = 0.004  # cases that hang for weeks or months: the old overdue tail
 P_EVALUATED = 0.75
 SATISFACTION_WEIGHTS = (("满意", 0.82), ("基本满意", 0.14), ("不满意", 0.04))

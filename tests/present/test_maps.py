@@ -56,15 +56,19 @@ def test_every_unit_is_drawn_and_alerted_units_are_outlined() -> None:
     assert base["locations"] == codes and base["showscale"] is False  # U01 has no figure: grey, not a hole
     assert classes["locations"] == ["U00", "U02", "U03"] and classes["colorbar"]["ticktext"]
     assert outline["locations"] == ["U02"] and outline["marker"]["line"]["color"] == maps.ALERT_OUTLINE
-    assert names["text"] == ["a", "b", "c", "d"] and names["customdata"] == codes  # a click on a name drills
-    assert names["lon"][0] == 0.5 and names["lat"][0] == 0.5  # the centre of the unit's square
+    # Most important first (the browser places names in this order and drops one that finds no room):
+    # the alerted unit, then the highest figures, then the unit without one.
+    assert names["text"] == ["c", "d", "a", "b"]
+    assert names["customdata"] == ["U02", "U03", "U00", "U01"]  # a click on a name drills
+    assert names["lon"][2] == 0.5 and names["lat"][2] == 0.5  # the centre of U00's square
 
 
 def test_many_units_name_only_the_alerted_and_the_highest() -> None:
     codes = [f"U{i:02d}" for i in range(26)]
     values = [float(i) for i in range(26)]
     named = maps.named_units(codes, values, outlined=["U03"])
-    assert len(named) == maps.NAMED_AT_MOST and "U03" in named and "U25" in named and "U00" not in named
+    assert len(named) == maps.NAMED_AT_MOST and "U00" not in named
+    assert named[:3] == ["U03", "U25", "U24"]  # the alerted unit first, then the highest
 
 
 def test_a_map_spec_carries_its_alerts_and_legend_to_the_figure() -> None:
@@ -84,6 +88,10 @@ def test_a_map_spec_carries_its_alerts_and_legend_to_the_figure() -> None:
     assert [t["type"] for t in fig["data"]] == ["choropleth", "choropleth", "choropleth", "scattergeo"]
     assert fig["data"][1]["colorbar"]["title"]["text"] == "每千人"
     assert "分位" in fig["layout"]["annotations"][0]["text"]
+    english = from_spec(spec, "wall", geojson=district(2), lang="en")["layout"]
+    # The English note is on two lines (it is twice as long), and the margin holds both.
+    assert english["annotations"][0]["text"].count("<br>") == 1
+    assert english["margin"]["b"] >= 2.5 * english["annotations"][0]["font"]["size"]
     assert (
         fig["layout"]["margin"]["b"] >= fig["layout"]["annotations"][0]["font"]["size"]
     )  # the note is not cut

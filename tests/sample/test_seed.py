@@ -375,7 +375,9 @@ def test_lifecycle_branch_rates_match_the_brief() -> None:
             closed += 1
             late += close[-1] > (plan.extended_deadline_at or plan.deadline_at or 0)
     assert 0.01 <= seen["REJECT"] / n <= 0.03
-    assert 0.35 <= seen["SELF"] / n <= 0.45
+    # Self-handled: 78 % of ordinary cases, 15 % of urgent ones (EMERGENCY is one category in seven here),
+    # so that 就地化解率 follows "小事不出网格" and sits at its 70 % threshold, not far under it.
+    assert 0.62 <= seen["SELF"] / n <= 0.75
     assert 0.03 <= seen["RETURN"] / dispatched <= 0.06
     assert 0.005 <= seen["VERIFY_FAIL"] / n <= 0.02
     assert 0.01 <= seen["APPROVE_EXTENSION"] / n <= 0.03

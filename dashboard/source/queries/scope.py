@@ -6,6 +6,7 @@ its 12-digit village code, so the town of a village or grid is its first nine di
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,11 +139,25 @@ def unit_names(conn: Connection, codes: set[str], cache: Names | None = None) ->
         return {code: cache[code] for code in codes}
     au, g = schema.admin_unit.c, schema.grid.c
     names: Names = {}
-    units = select(au.code, au.name_zh, au.name_en, au.population).where(au.code.in_(wanted))
-    grids = select(
-        g.grid_code, g.grid_name, g.grid_name, g.population_registered + g.population_floating
-    ).where(g.grid_code.in_(wanted))
-    for code, zh, en, pop in conn.execute(units.union_all(grids)):
+    village = schema.admin_unit.alias("village")
+    units = select(au.code, au.name_zh, au.name_en, au.population, au.name_zh, au.name_en).where(
+        au.code.in_(wanted)
+    )
+    grids = (
+        select(
+            g.grid_code,
+            g.grid_name,
+            g.grid_name,
+            g.population_registered + g.population_floating,
+            village.c.name_zh,
+            village.c.name_en,
+        )
+        .select_from(schema.grid.outerjoin(village, village.c.code == g.village_code))
+        .where(g.grid_code.in_(wanted))
+    )
+    for code, zh, en, pop, village_zh, village_en in conn.execute(units.union_all(grids)):
+        if zh == en:  # a grid: its name is Chinese only
+            en = grid_name_en(zh, village_zh, village_en)
         names[code] = (zh, en, None if pop is None else int(pop))
     for code in wanted:
         if code not in names:
@@ -150,6 +165,19 @@ def unit_names(conn: Connection, codes: set[str], cache: Names | None = None) ->
             names[code] = (town.name_zh, town.name_en, None) if town else (code, code, None)
     cache.update(names)
     return {code: cache[code] for code in codes}
+
+
+_GRID_NO = re.compile(r"^第?(\d+)网格$")
+
+
+def grid_name_en(name: str, village_zh: str | None, village_en: str | None) -> str:
+    """A grid's English name, derived: grids are named in Chinese only, most as their village's name and a
+    number ("上庄社区第1网格" → "Shangzhuang Shequ grid 1"); any other name stays as written."""
+    if village_zh and village_en and name.startswith(village_zh):
+        number = _GRID_NO.match(name[len(village_zh) :])
+        if number:
+            return f"{village_en} grid {number.group(1)}"
+    return name
 
 
 def breadcrumb(conn: Connection, view: ViewState) -> list[tuple[str, str, str, str]]:

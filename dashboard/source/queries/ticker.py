@@ -12,11 +12,22 @@ from sqlalchemy import Connection, and_, case, or_, select
 
 from dashboard.core import domain
 from dashboard.core.viewstate import ViewState
+from dashboard.source import schema
 from dashboard.source.queries.common import E, closed_by, not_rejected_by, upto
 from dashboard.source.queries.scope import event_conditions
 
 WINDOW = dt.timedelta(days=3)  # bounds the reported_at index range; older events are not "news"
 SIZE = 20
+VILLAGE = schema.admin_unit.alias("village")
+
+
+def title_en(category_l2: str | None, village_en: str | None) -> str:
+    """An English title for the English screens: the title is free text in Chinese, written by the
+    reporter; its sub-category and village have English names ("Burst pipe (Longbu Shequ)")."""
+    if not category_l2 or category_l2 not in domain.CATEGORY_L2_EN:
+        return ""
+    name = domain.CATEGORY_L2_EN[category_l2]
+    return f"{name} ({village_en})" if village_en else name
 
 
 def ticker(
@@ -34,9 +45,12 @@ def ticker(
             E.c.category_l1,
             E.c.priority,
             E.c.title,
+            E.c.category_l2,
+            VILLAGE.c.name_en.label("village_en"),
             supervised.label("supervised"),
             closed_by(cap).label("closed"),
         )
+        .select_from(E.outerjoin(VILLAGE, VILLAGE.c.code == E.c.village_code))
         .where(
             *event_conditions(view),
             E.c.reported_at >= now - WINDOW,
@@ -68,6 +82,7 @@ def ticker(
                 "supervised": bool(r["supervised"]),
                 "closed": bool(r["closed"]),
                 "title": r["title"],
+                "title_en": title_en(r["category_l2"], r["village_en"]) or r["title"],
             }
         )
     return out
