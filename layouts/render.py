@@ -255,9 +255,10 @@ def alerts(snap: Snapshot, lang: str, *, wide: bool = False) -> list[Any]:
     out = []
     for alert in snap.alerts[:limit]:
         text = alert.get("text_en" if lang == "en" else "text_zh") or alert.get("text", "")
-        out.append(
-            html.Div(text, className="wall-alert" + (" bad" if alert.get("severity") == "bad" else ""))
-        )
+        classes = "wall-alert" + (" bad" if alert.get("severity") == "bad" else "")
+        if alert.get("taken_on"):  # someone answers it (认领): say so, and stop the pulse
+            text, classes = f"{text} · {t('alert_taken_on', lang)}", classes + " acked"
+        out.append(html.Div(text, className=classes))
     if len(snap.alerts) > limit:
         out.append(html.Div(t("more_alerts", lang, n=len(snap.alerts) - limit), className="wall-alert more"))
     return out

@@ -249,6 +249,12 @@ class AlertBook:
             raise AlertNotFound(f"no alert {alert_id}")
         return _alert(row)
 
+    def taken_on(self) -> set[tuple[str, str]]:
+        """(kind, unit code) of the open alerts someone took on."""
+        query = select(A.c.kind, A.c.unit_code).where(A.c.closed_at.is_(None), A.c.acked_at.is_not(None))
+        with self.state.engine.connect() as conn:
+            return {(r.kind, r.unit_code) for r in conn.execute(query)}
+
     def alerts(
         self,
         now: dt.datetime,

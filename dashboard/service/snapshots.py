@@ -348,14 +348,31 @@ class SnapshotService:
         with self.source_engine.connect() as conn:
             snapshot = self.builder(conn, view, self.clock.now())
         computed_at = self.clock.now()
+        if view.as_of is None:  # a past view never moves the lifecycle: it reads the rows instead
+            self._advance_alerts(computed_at)
+            self._mark_taken_on(snapshot)
         entry = _entry(snapshot, computed_at)
         entry["compute_seconds"] = round(time.monotonic() - started, 3)
         log.info("computed %s in %.3f s", identity, time.monotonic() - started)
         self._remember_last_good(identity, snapshot, computed_at, entry)
         self._remember_error(identity, None)
-        if view.as_of is None:  # a past view never moves the lifecycle: it reads the rows instead
-            self._advance_alerts(computed_at)
         return entry
+
+    def _mark_taken_on(self, snapshot: Snapshot) -> None:
+        """Mark the snapshot's alerts that someone took on (认领), for the wall's alert row.
+
+        Read at each live build (one small query on the state store), so a step shows on the screens
+        with the next build of their view: within a refresh interval while data arrive, else the minute.
+        """
+        if self.alert_book is None or not snapshot.alerts:
+            return
+        try:
+            taken = self.alert_book.taken_on()
+        except Exception:  # the marks are a nicety: never spoil a good snapshot for them
+            log.exception("could not read the alerts taken on")
+            return
+        for alert in snapshot.alerts:
+            alert["taken_on"] = (alert.get("kind"), alert.get("unit_code")) in taken
 
     def _advance_alerts(self, now: dt.datetime) -> None:
         """Advance the alert lifecycle once per data version and minute for the whole deployment.

@@ -17,9 +17,11 @@ from sqlalchemy import select
 
 from dashboard.core.clock import FixedClock
 from dashboard.core.settings import load_settings
+from dashboard.core.snapshot import Snapshot
 from dashboard.service.state import audit_log
 from dashboard.web.app import create_app
 from dashboard.web.context import app_context
+from layouts import render
 from tests.service.test_alert_lifecycle import T0, surge_district
 from tests.support.dash_callbacks import restore_callbacks
 from tests.support.factories import TOWN_A, TOWN_B
@@ -100,6 +102,8 @@ def test_one_alert_taken_on_by_its_town_refused_to_others_closed_and_kept(
     )
     assert alert["opened_at"] == T0.isoformat() and alert["may_act"] is True
     assert "城厢街道" in alert["text_zh"]
+    [chip] = mine.get("/api/v1/snapshot").get_json()["alerts"]
+    assert chip["taken_on"] is False
 
     # Another town's staff: not in their list, refused when they ask for it or try to take it on.
     theirs, their_token = listing(other)
@@ -127,6 +131,16 @@ def test_one_alert_taken_on_by_its_town_refused_to_others_closed_and_kept(
         and taken.get_json()["alert"]["acked_by"] == "chengxiang"
     )
     assert post(mine, alert["id"], "ack", token).status_code == 409
+    # The next live snapshot marks it taken on, and the wall's chip says so and stops pulsing.
+    refresh(site, mine, clock, 4.5)
+    snapshot = mine.get("/api/v1/snapshot").get_json()
+    snapshot.pop("meta")
+    [shown] = [a for a in snapshot["alerts"] if a["unit_code"] == TOWN_A and a["kind"] == "surge"]
+    assert shown["taken_on"] is True
+    [chip] = render.alerts(Snapshot.from_dict(snapshot), "zh")
+    assert chip.className == "wall-alert bad acked" and chip.children.endswith("· 已认领")
+    [chip] = render.alerts(Snapshot.from_dict(snapshot), "en")
+    assert chip.children.endswith("· taken on")
     assert post(mine, alert["id"], "close", token, {"note": " "}).status_code == 400
     assert post(mine, 10_000, "ack", token).status_code == 404
     clock.set(T0 + dt.timedelta(minutes=5))
