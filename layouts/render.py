@@ -261,9 +261,10 @@ def alerts(snap: Snapshot, lang: str, *, wide: bool = False) -> list[Any]:
     out = []
     for alert in snap.alerts[:limit]:
         text = alert.get("text_en" if lang == "en" else "text_zh") or alert.get("text", "")
-        out.append(
-            html.Div(text, className="wall-alert" + (" bad" if alert.get("severity") == "bad" else ""))
-        )
+        classes = "wall-alert" + (" bad" if alert.get("severity") == "bad" else "")
+        if alert.get("taken_on"):  # someone answers it (认领): say so, and stop the pulse
+            text, classes = f"{text} · {t('alert_taken_on', lang)}", classes + " acked"
+        out.append(html.Div(text, className=classes))
     left_out = max(0, len(snap.alerts) - limit)
     if out:
         # Always there when there are alerts, hidden while it counts none: the browser hides the chips

@@ -94,6 +94,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_data": ("暂无数据", "No data"),
     "first_n": ("前{n}", "top {n}"),
     "more_alerts": ("另有 {n} 条告警", "{n} more alerts"),
+    "alert_taken_on": ("已认领", "taken on"),
     "date_from": ("开始日期", "Start date"),
     "date_to": ("结束日期", "End date"),
     "date_pick": ("选择日期", "Pick a date"),

@@ -50,16 +50,23 @@ class Role:
     district: bool  # sees the whole district; otherwise only the towns given to the user
     personal: bool  # may see reporters' names, phone numbers and addresses
     manage: bool = False
+    alerts: bool = False  # may take alerts on (认领) and close them with a note (处置), in their towns
+
+
+def may_act_on_alert(role: Role, towns: frozenset[str] | None, town_code: str) -> bool:
+    """Whether a viewer with ``role`` and ``towns`` may take on or close an alert of ``town_code``."""
+    return role.alerts and (towns is None or town_code in towns)
 
 
 ROLES: dict[str, Role] = {
     r.code: r
     for r in (
-        Role("admin", "管理员", "Administrator", district=True, personal=True, manage=True),
+        Role("admin", "管理员", "Administrator", district=True, personal=True, manage=True, alerts=True),
         Role("leader", "领导", "Leader", district=True, personal=False),
         # Town command-centre handlers call reporters back, so they see their towns' personal data.
-        Role("handler", "镇街处置员", "Town handler", district=False, personal=True),
-        Role("staff", "镇街工作人员", "Town staff", district=False, personal=False),
+        # Town staff and handlers answer their towns' alerts; leaders watch them, walls only show them.
+        Role("handler", "镇街处置员", "Town handler", district=False, personal=True, alerts=True),
+        Role("staff", "镇街工作人员", "Town staff", district=False, personal=False, alerts=True),
     )
 }
 KIOSK_ROLE = Role("kiosk", "大屏", "Wall screen", district=False, personal=False)

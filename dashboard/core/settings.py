@@ -130,6 +130,10 @@ class Settings:
     ALERT_OVERDUE_MINUTES: int = _setting(
         60, "Overdue alert: the window the growth is measured over, in minutes."
     )
+    ALERT_HOLD_MINUTES: int = _setting(
+        30,
+        "An open alert closes by itself once its condition has been clear for this many minutes (one alert per rule and unit, kept in the state store).",
+    )
 
     @classmethod
     def describe(cls) -> dict[str, str]:
@@ -193,6 +197,8 @@ def validate(settings: Settings) -> None:
         raise ValueError(f"{PREFIX}ALERT_MIN_CASES and ALERT_SIGMA must be ≥ 0, ALERT_OVERDUE_GROWTH ≥ 1")
     if settings.ALERT_WEEKS < 1 or settings.ALERT_OVERDUE_MINUTES < 1:
         raise ValueError(f"{PREFIX}ALERT_WEEKS and ALERT_OVERDUE_MINUTES must be at least 1")
+    if settings.ALERT_HOLD_MINUTES < 0:
+        raise ValueError(f"{PREFIX}ALERT_HOLD_MINUTES must be ≥ 0, got {settings.ALERT_HOLD_MINUTES}")
     if settings.CALLBACK_BUDGET_MS < 100:
         raise ValueError(
             f"{PREFIX}CALLBACK_BUDGET_MS must be at least 100, got {settings.CALLBACK_BUDGET_MS}"

@@ -7,6 +7,7 @@ the source in a process: the app reads reference data and the event list through
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from dashboard.core.clock import Clock, SystemClock
 from dashboard.core.freshness import parse_cadence
 from dashboard.core.settings import Settings
+from dashboard.service.alerts import AlertBook
 from dashboard.service.cache import init_cache
 from dashboard.service.snapshots import Builder, SnapshotService, Versioner
 from dashboard.service.state import StateStore
@@ -68,6 +70,19 @@ def create_service(
         wait_seconds=wait_seconds,
         background=settings.BACKGROUND_REFRESH == "on",
         stream_cadence=parse_cadence(settings.STREAM_CADENCE),
+        alert_book=alert_book(settings, state),
+    )
+
+
+def alert_book(settings: Settings, state: StateStore) -> AlertBook:
+    """The alert lifecycle, evaluating the rules with the thresholds of ``settings``."""
+    from dashboard.source.queries.alerts import AlertThresholds, firing_alerts
+
+    limits = AlertThresholds.from_settings(settings)
+    return AlertBook(
+        state,
+        dt.timedelta(minutes=settings.ALERT_HOLD_MINUTES),
+        lambda conn, now: firing_alerts(conn, now, limits),
     )
 
 

@@ -32,6 +32,7 @@ from dashboard.core.clock import Clock
 from dashboard.core.scope import Scope
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState, view_key
+from dashboard.service.alerts import AlertBook
 from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
 from dashboard.service.freshness import FreshnessWatch
 from dashboard.service.refresher import Refresher
@@ -115,6 +116,7 @@ class SnapshotService:
         wait_seconds: float = 30.0,
         background: bool = False,
         stream_cadence: Mapping[str, float] | None = None,
+        alert_book: AlertBook | None = None,
     ) -> None:
         self.source_engine = source_engine
         self.state = state
@@ -127,6 +129,7 @@ class SnapshotService:
         self.wait_seconds = wait_seconds
         # Judged every half refresh, like the data version: a stopped stream shows within two refreshes.
         self.freshness = FreshnessWatch(source_engine, cache, clock, stream_cadence, self.version_ttl)
+        self.alert_book = alert_book
         self.refresher: Refresher | None = None
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
@@ -345,12 +348,50 @@ class SnapshotService:
         with self.source_engine.connect() as conn:
             snapshot = self.builder(conn, view, self.clock.now())
         computed_at = self.clock.now()
+        if view.as_of is None:  # a past view never moves the lifecycle: it reads the rows instead
+            self._advance_alerts(computed_at)
+            self._mark_taken_on(snapshot)
         entry = _entry(snapshot, computed_at)
         entry["compute_seconds"] = round(time.monotonic() - started, 3)
         log.info("computed %s in %.3f s", identity, time.monotonic() - started)
         self._remember_last_good(identity, snapshot, computed_at, entry)
         self._remember_error(identity, None)
         return entry
+
+    def _mark_taken_on(self, snapshot: Snapshot) -> None:
+        """Mark the snapshot's alerts that someone took on (认领), for the wall's alert row.
+
+        Read at each live build (one small query on the state store), so a step shows on the screens
+        with the next build of their view: within a refresh interval while data arrive, else the minute.
+        """
+        if self.alert_book is None or not snapshot.alerts:
+            return
+        try:
+            taken = self.alert_book.taken_on()
+        except Exception:  # the marks are a nicety: never spoil a good snapshot for them
+            log.exception("could not read the alerts taken on")
+            return
+        for alert in snapshot.alerts:
+            alert["taken_on"] = (alert.get("kind"), alert.get("unit_code")) in taken
+
+    def _advance_alerts(self, now: dt.datetime) -> None:
+        """Advance the alert lifecycle once per data version and minute for the whole deployment.
+
+        Every live build would do (whatever its view, it proves the source answers now), so the first
+        one of a (data version, minute) claims the step in the shared cache and the others skip it.
+        The rules are evaluated over the whole district, not the built view: a town's view does not
+        show other towns' alerts, but they have not cleared.
+        """
+        if self.alert_book is None:
+            return
+        try:
+            step = f"alerts:{_digest(f'{self.data_version(now)}|m={int(now.timestamp() // 60)}')}"
+            if not self.cache.add(step, 1, LIVE_TTL):
+                return  # another process advanced it for this data version and minute
+            with self.source_engine.connect() as conn:
+                self.alert_book.advance_from(conn, now)
+        except Exception:  # the lifecycle must never spoil a good snapshot
+            log.exception("could not advance the alert lifecycle")
 
     def _remember_last_good(
         self, identity: str, snapshot: Snapshot, computed_at: dt.datetime, entry: dict[str, Any]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -57,6 +58,35 @@ audit_log = Table(
     Column("actor", String(128), nullable=False),
     Column("action", String(64), nullable=False),
     Column("detail", Text, nullable=True),
+)
+
+
+# The alert lifecycle (dashboard/service/alerts.py): one row per rule × unit from the moment its rule first
+# fires until it closes. ``open_key`` is "kind:unit" while the alert is open and NULL once closed: the
+# unique constraint lets no two workers open the same alert twice (NULLs never collide, on all three
+# databases), while closed alerts of the same rule and unit pile up as history.
+alert_table = Table(
+    "dashboard_alert",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("open_key", String(80), nullable=True, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("unit_code", String(32), nullable=False),
+    Column("town_code", String(16), nullable=False, index=True),
+    Column("opened_at", UTCDateTime, nullable=False, index=True),
+    Column("last_seen_at", UTCDateTime, nullable=False, comment="the last moment its condition held"),
+    Column("count", Integer, nullable=False, comment="the latest count"),
+    Column("peak", Integer, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("severity", String(8), nullable=False, comment="the worst seen: bad beats warn"),
+    Column("text_zh", Text, nullable=False),
+    Column("text_en", Text, nullable=False),
+    Column("acked_at", UTCDateTime, nullable=True),
+    Column("acked_by", String(128), nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True, index=True),
+    Column("closed_by", String(128), nullable=True, comment="a user, or 'system' after the hold"),
+    Column("note", Text, nullable=True, comment="处置: what was done, from the person who closed it"),
 )
 
 

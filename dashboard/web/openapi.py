@@ -105,6 +105,7 @@ def _components() -> dict[str, Any]:
                     },
                 },
             },
+            "Alert": _alert_schema(),
             "Snapshot": {
                 "type": "object",
                 "description": "dashboard.core.snapshot.Snapshot: the whole situation for one view at one moment",
@@ -129,6 +130,128 @@ def _components() -> dict[str, Any]:
     }
 
 
+ALERT_STATUSES = ["open", "acked", "closed"]
+
+
+def _alert_schema() -> dict[str, Any]:
+    instant = {"type": "string", "format": "date-time"}
+    maybe_instant = {"type": ["string", "null"], "format": "date-time"}
+    maybe_text = {"type": ["string", "null"]}
+    return {
+        "type": "object",
+        "description": "One alert of the lifecycle: one per rule × unit from its first firing until it closes",
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["surge", "overdue_growth"]},
+            "level": {"type": "string", "enum": ["town", "grid"]},
+            "unit_code": {"type": "string"},
+            "town_code": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ALERT_STATUSES,
+                "description": "open, acked (taken on, 认领) or closed; at as_of when given",
+            },
+            "opened_at": instant,
+            "last_seen_at": {**instant, "description": "the last moment its condition held"},
+            "count": {"type": "integer", "description": "the latest count"},
+            "peak": {"type": "integer"},
+            "threshold": {"type": "number"},
+            "severity": {"type": "string", "enum": ["warn", "bad"], "description": "the worst seen"},
+            "text_zh": {"type": "string"},
+            "text_en": {"type": "string"},
+            "acked_at": maybe_instant,
+            "acked_by": maybe_text,
+            "closed_at": maybe_instant,
+            "closed_by": {**maybe_text, "description": "the person, or system after the hold"},
+            "note": {**maybe_text, "description": "处置: what was done"},
+            "may_act": {"type": "boolean", "description": "the caller may take it on or close it"},
+        },
+    }
+
+
+def _alert_step(summary: str, operation: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "summary": summary,
+        "operationId": operation,
+        "description": "Needs the session's CSRF token in the X-CSRFToken header (`csrf_token` of "
+        "GET /api/v1/alerts) and a JSON body.",
+        "parameters": [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {"name": "X-CSRFToken", "in": "header", "required": True, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": _json_response(
+                "The alert after the step",
+                {"type": "object", "properties": {"alert": {"$ref": "#/components/schemas/Alert"}}},
+            ),
+            "400": _error_response("No or a bad CSRF token, or (close) no note"),
+            "403": _error_response("The caller's role or towns do not allow it"),
+            "404": _error_response("No such alert"),
+            "409": _error_response("Already taken on, or already closed"),
+            "415": _error_response("The body is not application/json"),
+        },
+    }
+    if body is not None:
+        step["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    return step
+
+
+def alert_paths() -> dict[str, Any]:
+    """/api/v1/alerts and its two steps."""
+    note = {
+        "type": "object",
+        "required": ["note"],
+        "properties": {"note": {"type": "string", "maxLength": 2000}},
+    }
+    listing = {
+        "type": "object",
+        "properties": {
+            "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+            "as_of": {"type": ["string", "null"], "format": "date-time"},
+            "now": {"type": "string", "format": "date-time"},
+            "csrf_token": {"type": ["string", "null"], "description": "for the POSTs; null without sign-in"},
+        },
+    }
+    return {
+        "/api/v1/alerts": {
+            "get": {
+                "summary": "The caller's towns' alerts: open ones first, then those closed lately",
+                "operationId": "listAlerts",
+                "parameters": [
+                    _param(
+                        "status",
+                        "open (open or taken on), closed (closed since `since`), all; absent: open "
+                        "ones and those closed since `since`",
+                        {"type": "string", "enum": ["open", "closed", "all"]},
+                    ),
+                    _param(
+                        "town", "镇街 code or name, comma-separated; within the caller's", {"type": "string"}
+                    ),
+                    _param(
+                        "since",
+                        "Closed alerts listed from this instant (ISO 8601; default a day ago)",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    _param(
+                        "as_of",
+                        "The alerts open at this past instant (ISO 8601; +08:00 when no offset)",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                ],
+                "responses": {
+                    "200": _json_response("The alerts", listing),
+                    "400": _error_response("A malformed parameter, named in `param`"),
+                    "403": _error_response("A town outside the caller's"),
+                },
+            }
+        },
+        "/api/v1/alerts/{id}/ack": {"post": _alert_step("Take the alert on (认领)", "ackAlert", None)},
+        "/api/v1/alerts/{id}/close": {
+            "post": _alert_step("Close the alert with a note (处置)", "closeAlert", note)
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the JSON API."""
     return {
@@ -136,8 +259,9 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "萧山区一张网 situational-awareness API",
             "version": "1",
-            "description": "Read-only figures of the Xiaoshan 一张网 grid-governance database. "
-            "Query parameters use the same view-state grammar as the dashboard URLs.",
+            "description": "Figures of the Xiaoshan 一张网 grid-governance database, read-only, and the "
+            "alerts staff take on and close. Query parameters use the same view-state grammar as the "
+            "dashboard URLs.",
         },
         "paths": {
             "/api/v1/snapshot": {
@@ -155,6 +279,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **alert_paths(),
             "/api/v1/metrics": {
                 "get": {
                     "summary": "Definitions of every metric (labels, unit, definition, direction, thresholds)",

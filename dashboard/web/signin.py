@@ -42,7 +42,7 @@ from dashboard.core.scope import LOCAL_VIEWER, Viewer
 from dashboard.core.settings import Settings
 from dashboard.web.accounts import AuthStore
 from dashboard.web.audit import audit, client
-from dashboard.web.errors import JSON_PREFIXES, json_error
+from dashboard.web.errors import JSON_PREFIXES, json_error, wants_json
 from dashboard.web.security import DASH_UPDATE_PATH, MAX_CALLBACK_BODY
 from layouts import ids
 from layouts.wall import wall_layout
@@ -469,6 +469,8 @@ def sign_out_token() -> str | None:
 def _csrf_refused(error: CSRFError) -> Response:
     """A form POST without a valid token (cross-site, forged or expired): 400, and nothing done."""
     log.info("refused a form without a valid CSRF token at %s: %s", request.path, error.description)
+    if wants_json():  # a script's POST (the alerts' ack and close): it reads JSON, not a page
+        return json_error(f"CSRF token missing or invalid (X-CSRFToken header): {error.description}", 400)
     lang = "en" if request.args.get("lang") == "en" else "zh"
     if request.path == "/login":
         return login_page(lang, safe_next(request.args.get("next")), error=_t(lang, "expired"), status=400)

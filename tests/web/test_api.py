@@ -158,8 +158,11 @@ def test_openapi_document(client: FlaskClient) -> None:
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
-        "/api/v1/snapshot", "/api/v1/metrics", "/api/v1/briefings", "/health", "/api/v1/openapi.json"
+        "/api/v1/snapshot", "/api/v1/metrics", "/api/v1/briefings", "/health", "/api/v1/openapi.json",
+        "/api/v1/alerts", "/api/v1/alerts/{id}/ack", "/api/v1/alerts/{id}/close",
     }  # fmt: skip
+    assert doc["paths"]["/api/v1/alerts/{id}/close"]["post"]["requestBody"]["required"] is True
+    assert "Alert" in doc["components"]["schemas"]
     params = {p["name"]: p for p in doc["paths"]["/api/v1/snapshot"]["get"]["parameters"]}
     assert params["period"]["schema"]["enum"] == list(PERIODS)
     assert "FIRE" in params["category"]["schema"]["items"]["enum"]

@@ -74,12 +74,24 @@ def alerts(
     return finish_alerts(conn, surge_rows(conn, view, now, limits) + overdue_rows(conn, view, now, limits))
 
 
-def finish_alerts(conn: Connection, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Strongest first, at most :data:`MAX_ALERTS`, named."""
+def finish_alerts(
+    conn: Connection, found: list[dict[str, Any]], limit: int | None = MAX_ALERTS
+) -> list[dict[str, Any]]:
+    """Strongest first, at most ``limit`` (None: all of them), named."""
     found.sort(key=lambda a: (a["severity"] != "bad", -a["count"] / max(a["threshold"], 1), a["unit_code"]))
-    found = found[:MAX_ALERTS]
+    found = found[:limit]
     _name(conn, found)
     return found
+
+
+def firing_alerts(conn: Connection, now: dt.datetime, limits: AlertThresholds) -> list[dict[str, Any]]:
+    """Every alert that holds at ``now`` in the whole district, named, none left out: what the alert
+    lifecycle (dashboard/service/alerts.py) follows. A wall's list stops at :data:`MAX_ALERTS`, but an
+    alert left off it has not cleared."""
+    view = ViewState()
+    return finish_alerts(
+        conn, surge_rows(conn, view, now, limits) + overdue_rows(conn, view, now, limits), None
+    )
 
 
 # --- surges ------------------------------------------------------------------------------------------
