@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := postgresql,mysql,redis,serve,dev
 
-.PHONY: run test lint seed simulate serve bench bench-quick soak clean screenshots
+.PHONY: run test test-long lint seed simulate serve bench bench-quick soak clean screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m dashboard serve --seed-if-missing --with-feed
 
-## test: set up and run the test suite
+## test: set up and run the test suite (the soak and benchmark runs marked `long` are `make test-long`)
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not long"
+
+## test-long: the tests of minutes each (a real wall tab's soak run with its server)
+test-long: $(STAMP)
+	$(PY) -m pytest -q -m long
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dashboard callbacks layouts tests

@@ -5,6 +5,9 @@ last cycle within 10 % of their values after cycle 500. Here the run is 60 cycle
 metrics are really sampled from the page (over CDP, after a forced GC), that the wall refreshes and
 rotates while they are, that Dash's undo history stays short (assets/40-history.js), and that the
 judgement fails a tab that leaks: once on made-up samples, once on a real tab given a leak.
+
+The two runs of a real tab (two minutes with their server) are soak runs: `make test-long` runs them,
+`make test` does not (its serial half would pass twelve minutes with them).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ def leak(driver: Any, cycle: int) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.long
 def test_a_minute_of_the_wall_tab_is_sampled_and_judged(tmp_path: Path) -> None:
     need_browser()
     # A minute is mostly warm-up, and one sample can catch a redraw in flight: a loose bound here.
@@ -122,6 +126,7 @@ def test_a_minute_of_the_wall_tab_is_sampled_and_judged(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.long
 def test_a_leaking_wall_tab_fails(tmp_path: Path) -> None:
     need_browser()
     cfg = SoakConfig(workers=1, threads=4, scale=0.1, days=14, redis_url="", data_dir=tmp_path, quiet=True)
