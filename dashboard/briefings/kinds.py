@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from dashboard.core.periods import add_months, local_date, local_midnight, unit_start
+from dashboard.core.periods import add_months, local_date, local_midnight, period_name, unit_start
 from dashboard.core.viewstate import ViewState
 
 
@@ -72,15 +72,8 @@ def covered(kind: str, now: dt.datetime) -> tuple[dt.date, dt.date]:
 
 
 def period_key(kind: str, first: dt.date) -> str:
-    """A sortable name for the period: 2026-12-02, 2026-W48, 2026-11, 2026-Q4."""
-    if kind == "day":
-        return first.isoformat()
-    if kind == "week":
-        year, week, _ = first.isocalendar()
-        return f"{year}-W{week:02d}"
-    if kind == "month":
-        return f"{first.year}-{first.month:02d}"
-    return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
+    """A sortable name for the period: 2026-12-02, 2026-W48, 2026-11, 2026-Q4 (the periods' own names)."""
+    return period_name(kind, first, _next_start(kind, first))
 
 
 def period_label(kind: str, first: dt.date, last: dt.date, lang: str) -> str:

@@ -108,7 +108,8 @@ def unit_step(kind: str, start: dt.date, steps: int) -> dt.date:
     return start + dt.timedelta(days=steps)
 
 
-def _label(kind: str, d0: dt.date, d1: dt.date) -> str:
+def period_name(kind: str, d0: dt.date, d1: dt.date) -> str:
+    """A sortable name of the period [d0, d1): 2026-12-02, 2026-W48, 2026-11, 2026-Q4, 2026, or a range."""
     if kind == "day":
         return d0.isoformat()
     if kind == "week":
@@ -156,7 +157,7 @@ def period_bounds(view: ViewState, now: dt.datetime) -> Period:
         ly_end = min(ly_start + elapsed, ly_end)
     elif now < start:  # a custom period in the future: nothing has happened yet
         prev_end, ly_end = prev_start, ly_start
-    return Period(kind, start, end, prev_start, prev_end, ly_start, ly_end, _label(kind, d0, d1), now)
+    return Period(kind, start, end, prev_start, prev_end, ly_start, ly_end, period_name(kind, d0, d1), now)
 
 
 def spark_buckets(period: Period) -> list[tuple[str, dt.datetime, dt.datetime]]:
@@ -173,7 +174,7 @@ def spark_buckets(period: Period) -> list[tuple[str, dt.datetime, dt.datetime]]:
     buckets = []
     for first in starts:
         b0, b1 = local_midnight(first), local_midnight(unit_step(unit, first, 1))
-        buckets.append((_label(unit, first, unit_step(unit, first, 1)), b0, min(b1, period.cap)))
+        buckets.append((period_name(unit, first, unit_step(unit, first, 1)), b0, min(b1, period.cap)))
     return buckets
 
 

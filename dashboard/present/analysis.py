@@ -130,6 +130,12 @@ def _delta_text(
     return _pick(lang, f"{zh} {amount}", f"{amount} vs {en}")
 
 
+def _without_figure(key: str, lang: str, why_zh: str, why_en: str) -> Line:
+    """A metric with no figure says why, never a number: 办结量：本期无数据."""
+    label = _label(METRICS[key], lang)
+    return Line(_pick(lang, f"{label}：{why_zh}", f"{label}: {why_en}"), (key,))
+
+
 def headline(snap: Snapshot, lang: str) -> list[Line]:
     """Each headline figure with its 环比 and 同比, or why there is none."""
     out = []
@@ -138,12 +144,7 @@ def headline(snap: Snapshot, lang: str) -> list[Line]:
         if kpi is None:
             continue
         if kpi.value is None:
-            out.append(
-                Line(
-                    _pick(lang, f"{_label(metric, lang)}：本期无数据", f"{_label(metric, lang)}: no data"),
-                    (key,),
-                )
-            )
+            out.append(_without_figure(key, lang, "本期无数据", "no data"))
             continue
         prev = _delta_text(metric, kpi.value, kpi.previous, lang, ("环比", "previous"))
         yoy = _delta_text(metric, kpi.value, kpi.last_year, lang, ("同比", "last-year"))
@@ -294,16 +295,7 @@ def targets(snap: Snapshot, lang: str) -> list[Line]:
         if kpi is None:
             continue
         if kpi.value is None:
-            out.append(
-                Line(
-                    _pick(
-                        lang,
-                        f"{_label(metric, lang)}：去年同期无可比数据",
-                        f"{_label(metric, lang)}: no last-year base",
-                    ),
-                    (key,),
-                )
-            )
+            out.append(_without_figure(key, lang, "去年同期无可比数据", "no last-year base"))
             continue
         fell = kpi.value < 0
         verdict = _pick(
