@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import zlib
 from collections import OrderedDict
@@ -29,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboard import __version__
-from dashboard.service.cache import SharedCache
+from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
+
+log = logging.getLogger(__name__)
 
 Board = list[Any]  # one JSON value per output, in the callback's order
 Path = tuple[str | int, ...]
@@ -108,10 +111,16 @@ class Boards:
         found = self._remembered(key)
         if found is not None:
             return found
-        flight = self.cache.single_flight(
-            self._board_key(key), lambda: _pack(draw()), ttl=BOARD_TTL, wait_seconds=self.wait_seconds
-        )
-        board: Board = _unpack(flight.value)
+        try:
+            flight = self.cache.single_flight(
+                self._board_key(key), lambda: _pack(draw()), ttl=BOARD_TTL, wait_seconds=self.wait_seconds
+            )
+            board: Board = _unpack(flight.value)
+        except (ComputeFailed, FlightTimeout) as exc:
+            # Sharing a board is a saving, never a condition: when the process drawing it failed or is
+            # slow (a source just back from an outage), this one draws its own rather than fail a screen.
+            log.warning("board %s drawn here: the shared drawing did not come (%s)", key[:60], exc)
+            board = draw()
         self._remember(key, board)
         return board
 
@@ -174,7 +183,11 @@ class Boards:
         if raw == NOTHING_TO_COMPARE:  # another process found nothing to compare for this step
             return None
         if raw is None:
-            raw = compute_once(self.cache, key, compute, self.wait_seconds)
+            try:
+                raw = compute_once(self.cache, key, compute, self.wait_seconds)
+            except (ComputeFailed, FlightTimeout) as exc:  # the step is not shared: send the whole board
+                log.warning("board step %s not shared (%s): whole board sent", key[:40], exc)
+                return None
             if raw is None:
                 return None
         changes = [_decode(item) for item in _unpack(raw)]

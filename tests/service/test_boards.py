@@ -13,7 +13,7 @@ import pytest
 
 from dashboard.core.settings import load_settings
 from dashboard.service.boards import SAME, Boards, Edits, Whole, change_of
-from dashboard.service.cache import SharedCache, init_cache
+from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache, init_cache
 from tests.support.services import need_redis
 
 
@@ -148,3 +148,27 @@ def test_the_process_memory_is_bounded(tmp_path: Path, memory: int) -> None:
         boards.board(f"wall|k{i}", lambda i=i: [i])  # type: ignore[misc]
     assert boards.remembered == memory
     assert boards.peek("wall|k0") == [0]  # still in the shared cache
+
+
+def test_a_board_whose_shared_drawing_fails_or_stalls_is_drawn_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sharing is a saving, never a condition: when the process drawing a board failed, or a source just
+    back from an outage made it slower than the wait, a screen gets a board drawn in its own process and
+    the step's edits give way to the whole board, instead of a 500 (found in the PostgreSQL-cut test)."""
+    cache = _cache(tmp_path)
+    boards = Boards(cache)
+    boards.board("wall|k1", lambda: [_tiles(["1"])])  # the board the screen shows, drawn before
+
+    def stalled(key: str, *args: Any, **kwargs: Any) -> Any:
+        raise FlightTimeout(f"waited 30 s for another worker to compute {key}")
+
+    monkeypatch.setattr(cache, "single_flight", stalled)
+    assert boards.changes("wall|k1", "wall|k2", lambda: [_tiles(["2"])]) is None  # send the whole board
+    assert boards.board("wall|k2", lambda: [_tiles(["2"])]) == [_tiles(["2"])]  # drawn here
+
+    def failed(key: str, *args: Any, **kwargs: Any) -> Any:
+        raise ComputeFailed("FlightTimeout: waited 30 s")
+
+    monkeypatch.setattr(cache, "single_flight", failed)
+    assert Boards(cache).board("wall|k3", lambda: [_tiles(["3"])]) == [_tiles(["3"])]
