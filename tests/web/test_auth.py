@@ -447,12 +447,13 @@ def test_users_and_tokens_commands(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     link = re.search(r"http://10\.0\.0\.5:8050/wall\?kiosk=(xsk_\w+_[\w-]+)", made.stdout)
     assert link is not None
-    token_id = link.group(1).split("_")[1]
+    # The secret is token_urlsafe: it may itself hold "_" (or start with one), so split twice only.
+    _prefix, token_id, secret = link.group(1).split("_", 2)
     assert "revoked" in run_cli("tokens", "revoke", token_id, state=state).stdout
     again = run_cli("tokens", "revoke", token_id, state=state)
     assert again.returncode == 2 and "revoked already" in again.stderr
     listed = run_cli("tokens", "list", state=state).stdout
-    assert token_id in listed and "revoked" in listed and link.group(1).split("_")[2] not in listed
+    assert token_id in listed and "revoked" in listed and secret not in listed
     store = AuthStore(
         __import__("dashboard.source.engines", fromlist=["x"]).make_writer_engine(f"sqlite:///{state}")
     )
