@@ -25,8 +25,11 @@
       text.setAttribute("transform", base);
       text.style.display = "";
       var home = box(text), w = home.r - home.l, h = home.b - home.t;
-      var moves = [[0, 0], [0, -h], [0, h], [w / 2 + PAD, 0], [-w / 2 - PAD, 0],
-                   [w / 2, -h], [-w / 2, -h], [w / 2, h], [-w / 2, h]];
+      // A name's own height (or half its width) away, and the gap: a move of the height alone met the
+      // name it moved from (dashboard/present/mapnames.py places server-drawn pictures by the same rule).
+      var up = h + PAD, side = w / 2 + PAD;
+      var moves = [[0, 0], [0, -up], [0, up], [side, 0], [-side, 0],
+                   [side, -up], [-side, -up], [side, up], [-side, up]];
       for (var i = 0; i < moves.length; i++) {
         var dx = moves[i][0], dy = moves[i][1];
         var at = { l: home.l + dx, r: home.r + dx, t: home.t + dy, b: home.b + dy };

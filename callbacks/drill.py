@@ -62,3 +62,34 @@ def drill(bar_click: Any, map_click: Any, _crumbs: list[int | None], query: str 
     if target == view:
         raise PreventUpdate
     return "?" + to_query(target)
+
+
+def _drill_from_map(click: Any, query: str | None) -> str:
+    view = view_from_store(query)
+    target = drill_to(view, clicked_code(click))
+    if target == view:
+        raise PreventUpdate
+    return "?" + to_query(target)
+
+
+# One callback per page: Dash fires a callback only when all of its inputs are on the page shown.
+@callback(
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input(ids.OV_MAP, "clickData"),
+    State(ids.VIEW, "data"),
+    prevent_initial_call=True,
+)
+def drill_overview_map(click: Any, query: str | None) -> str:
+    """The overview one level down at the clicked map area (the page stays the overview)."""
+    return _drill_from_map(click, query)
+
+
+@callback(
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input(ids.PT_MAP, "clickData"),
+    State(ids.VIEW, "data"),
+    prevent_initial_call=True,
+)
+def drill_patrol_map(click: Any, query: str | None) -> str:
+    """The patrol page one level down at the clicked map area."""
+    return _drill_from_map(click, query)

@@ -24,8 +24,9 @@ from layouts import ids
 ALERT_STREAMS = ("events", "actions")
 
 
-def freshness_state(query: str | None) -> tuple[str, list[tuple[str, str]], bool, str]:
-    """(worst verdict, lines to show, whether the alerts are unconfirmed, language) for the view."""
+def freshness_state(query: str | None) -> tuple[str, list[tuple[str, str]], str, str]:
+    """(worst verdict, lines to show, the worst state of the streams the alerts are judged from,
+    language) for the view."""
     if query is None:  # the URL is not read yet
         raise PreventUpdate
     try:
@@ -33,17 +34,23 @@ def freshness_state(query: str | None) -> tuple[str, list[tuple[str, str]], bool
     except Unauthorized:
         raise PreventUpdate from None
     if view.as_of is not None:  # a replay of a past moment: the feed's present state is beside the point
-        return LIVE, [], False, view.lang
+        return LIVE, [], LIVE, view.lang
     streams: list[StreamState] | None = app_context().freshness()
     if not streams:  # the source does not answer: the outage banner says so
-        return LIVE, [], False, view.lang
-    unconfirmed = any(s.stream in ALERT_STREAMS and s.state in (LATE, STOPPED) for s in streams)
-    return worst(streams), freshness_lines(streams, view.lang), unconfirmed, view.lang
+        return LIVE, [], LIVE, view.lang
+    alerts = worst([s for s in streams if s.stream in ALERT_STREAMS])
+    return worst(streams), freshness_lines(streams, view.lang), alerts, view.lang
 
 
-def sentence(lines: list[tuple[str, str]], unconfirmed: bool, lang: str) -> str:
-    """The lines as one sentence, with the note on the alerts when they are not confirmed."""
-    texts = [line for _state, line in lines] + ([t("alerts_unconfirmed", lang)] if unconfirmed else [])
+ALERT_NOTES = {LATE: "alerts_unsure", STOPPED: "alerts_unconfirmed"}
+
+
+def sentence(lines: list[tuple[str, str]], alerts: str, lang: str) -> str:
+    """The lines as one sentence, with a note on the alerts when a stream they are judged from is late
+    (they may lag) or stopped (they describe the moment it stopped)."""
+    texts = [line for _state, line in lines] + (
+        [t(ALERT_NOTES[alerts], lang)] if alerts in ALERT_NOTES else []
+    )
     return ("；" if lang == "zh" else "; ").join(texts)
 
 
@@ -56,9 +63,9 @@ def sentence(lines: list[tuple[str, str]], unconfirmed: bool, lang: str) -> str:
     Input(ids.TICK, "n_intervals"),
 )
 def wall_freshness(query: str | None, _n: int) -> tuple[Any, ...]:
-    verdict, lines, unconfirmed, lang = freshness_state(query)
-    alerts_class = "wall-alerts unconfirmed" if unconfirmed else "wall-alerts"
-    return sentence(lines, unconfirmed, lang), f"wall-fresh {verdict}", not lines, alerts_class
+    verdict, lines, alerts, lang = freshness_state(query)
+    alerts_class = "wall-alerts unconfirmed" if alerts in ALERT_NOTES else "wall-alerts"
+    return sentence(lines, alerts, lang), f"wall-fresh {verdict}", not lines, alerts_class
 
 
 @callback(
@@ -69,5 +76,5 @@ def wall_freshness(query: str | None, _n: int) -> tuple[Any, ...]:
     Input(ids.TICK, "n_intervals"),
 )
 def page_freshness(query: str | None, _n: int) -> tuple[Any, ...]:
-    verdict, lines, unconfirmed, lang = freshness_state(query)
-    return sentence(lines, unconfirmed, lang), f"banner banner-fresh {verdict}", not lines
+    verdict, lines, alerts, lang = freshness_state(query)
+    return sentence(lines, alerts, lang), f"banner banner-fresh {verdict}", not lines

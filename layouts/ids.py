@@ -53,6 +53,7 @@ OV_TREND = "ov-trend"
 OV_CATEGORY = "ov-category"
 OV_BACKLOG = "ov-backlog"
 OV_TOWNS = "ov-towns"
+OV_MAP = "ov-map"
 OV_TICKER = "ov-ticker"
 
 BL_KEY = "bl-key"

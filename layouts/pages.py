@@ -37,6 +37,7 @@ class PagePanel(NamedTuple):
 PAGE_PANELS: dict[str, list[PagePanel]] = {
     "overview": [
         PagePanel(ids.OV_KPIS, "kpis", "overview"),
+        PagePanel(ids.OV_MAP, "map", "backlog_map"),
         PagePanel(ids.OV_TREND, "chart", "trend_90d"),
         PagePanel(ids.OV_CATEGORY, "chart", "by_category"),
         PagePanel(ids.OV_BACKLOG, "chart", "backlog_ageing"),
@@ -93,14 +94,9 @@ def overview(lang: str) -> html.Div:
             html.Div(id=ids.OV_KPIS, className="kpi-grid"),
             html.Div(
                 [
-                    panel(t("trends", lang), graph(ids.OV_TREND, height="300px"), extra_class="span-2"),
-                    panel(t("by_category", lang), graph(ids.OV_CATEGORY, height="300px")),
-                ],
-                className="row",
-            ),
-            html.Div(
-                [
-                    panel(t("ageing", lang), graph(ids.OV_BACKLOG, height="420px"), extra_class="span-2"),
+                    # The map is the stage (issue 17): two thirds of the page's width, first below the
+                    # figures, beside the ranking it colours; a click on a unit drills down.
+                    panel(t("per_1000", lang), graph(ids.OV_MAP, height="520px"), extra_class="span-2"),
                     panel(
                         t("town_ranking", lang),
                         html.Div(id=ids.OV_TOWNS),
@@ -109,6 +105,14 @@ def overview(lang: str) -> html.Div:
                 ],
                 className="row",
             ),
+            html.Div(
+                [
+                    panel(t("trends", lang), graph(ids.OV_TREND, height="300px"), extra_class="span-2"),
+                    panel(t("by_category", lang), graph(ids.OV_CATEGORY, height="300px")),
+                ],
+                className="row",
+            ),
+            panel(t("ageing", lang), graph(ids.OV_BACKLOG, height="420px")),
             panel(t("ticker", lang), html.Div(id=ids.OV_TICKER, className="ticker-list")),
         ],
         className="page page-overview",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     start_at = args.start_at if args.start_at is not None else settings.START_AT
@@ -134,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     clock = clock_starting_at(start_at)  # started once everything is prepared: serving begins at it
     if args.with_feed:
         start_feed(settings, clock, args.feed_rate)
+        # A stop by SIGTERM (kill, a service manager) runs the atexit hooks too: without this the server
+        # died alone and its feed kept writing, and the next start refused a second feed.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from dashboard.web.app import create_app
 
     app = create_app(settings, clock=clock)

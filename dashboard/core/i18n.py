@@ -60,13 +60,17 @@ STRINGS: dict[str, tuple[str, str]] = {
         "事件数据停更，告警未随实况更新",
         "Report data stopped: alerts are not following the live situation",
     ),
+    "alerts_unsure": (
+        "事件数据延迟，告警可能未反映实况",
+        "Report data late: alerts may lag the live situation",
+    ),
     "vs_prev": ("环比", "vs prev."),
     "vs_ly": ("同比", "YoY"),
     "all": ("全部", "All"),
     "apply": ("应用", "Apply"),
     "export": ("导出", "Export"),
     "language": ("English", "中文"),
-    "illustrative": ("示意边界，非法定界线", "Illustrative boundaries, not legal"),
+    "illustrative": ("示意边界，非法定界线", "Illustrative boundaries, not legal ones"),
     "not_found": ("页面不存在", "Page not found"),
     "not_found_body": (
         "这个地址没有对应的页面。请从上方导航进入，或返回总览。",

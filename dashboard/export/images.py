@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from dashboard.export.common import ExportError
+from dashboard.present import mapnames
 from dashboard.present.panels import ChartSpec
 
 log = logging.getLogger(__name__)
@@ -65,23 +66,28 @@ class KaleidoRenderer:
     def running(self) -> bool:
         return self._kaleido is not None and self._pid == os.getpid()
 
-    def render(self, figure: dict[str, Any], *, width: int, height: int, scale: float = 2.0) -> bytes:
-        """PNG bytes of ``figure`` at ``width`` x ``height`` CSS pixels times ``scale``."""
+    def render(
+        self, figure: dict[str, Any], *, width: int, height: int, scale: float = 2.0, fmt: str = "png"
+    ) -> bytes:
+        """PNG bytes of ``figure`` at ``width`` x ``height`` CSS pixels times ``scale`` (``fmt="svg"``: SVG
+        text, where the tests read where Plotly put each text)."""
         if not self._lock.acquire(timeout=self.queue_timeout):
             raise ExportError(
                 f"图片渲染繁忙 / the image renderer is busy; try again in a minute ({self.queue_timeout:.0f} s queue)"
             )
         try:
             started = time.perf_counter()
-            png = self._render_locked(figure, width, height, scale)
+            png = self._render_locked(figure, width, height, scale, fmt)
             self.last_seconds = time.perf_counter() - started
             return png
         finally:
             self._lock.release()
 
-    def _render_locked(self, figure: dict[str, Any], width: int, height: int, scale: float) -> bytes:
+    def _render_locked(
+        self, figure: dict[str, Any], width: int, height: int, scale: float, fmt: str
+    ) -> bytes:
         self._start_locked()
-        opts = {"format": "png", "width": width, "height": height, "scale": scale}
+        opts = {"format": fmt, "width": width, "height": height, "scale": scale}
         topojson = self._topo_dir.as_uri() + "/" if self._topo_dir else None
         try:
             png = self._call(
@@ -98,7 +104,7 @@ class KaleidoRenderer:
             if type(exc).__name__ != "KaleidoError":  # not the figure's fault: start afresh next time
                 self._stop_locked()
             raise ExportError(f"图片渲染失败 / rendering the picture failed: {_reason(exc)}") from None
-        if not isinstance(png, bytes) or not png.startswith(b"\x89PNG"):
+        if fmt == "png" and (not isinstance(png, bytes) or not png.startswith(b"\x89PNG")):
             raise ExportError("图片渲染失败 / the renderer returned no PNG")
         return png
 
@@ -223,4 +229,6 @@ def render_panel_png(
         margin = dict(layout.get("margin") or {})
         margin["t"] = max(int(margin.get("t", 0)), 64)
         layout["margin"] = margin
+    if spec.kind == "map":  # no script runs in the picture: its names are placed before the draw
+        mapnames.place_names(figure, width, height)
     return (renderer or get_renderer()).render(figure, width=width, height=height, scale=scale)

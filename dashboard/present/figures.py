@@ -144,7 +144,9 @@ def trend_figure(
     # row is a third of the plot.
     layout = base_layout(variant, title=title, legend=len(series) > 1 or labelled)
     layout["xaxis"]["type"] = "category"  # "2024-01" would otherwise be parsed as a date
-    layout["xaxis"].update(date_ticks(buckets, 6 if variant.startswith("wall") else 8))
+    # Four dates on the wall: its trend panels are a quarter of the screen wide and its type is large;
+    # six "09-07"s ran into one another at 1920×1080.
+    layout["xaxis"].update(date_ticks(buckets, 4 if variant.startswith("wall") else 8))
     if variant.startswith("wall"):  # wall type is large: more y labels collide on a half-height panel
         layout["yaxis"]["nticks"] = 3
     layout["xaxis"]["tickangle"] = 0
@@ -347,7 +349,7 @@ def from_spec(
         if not geojson or not spec.categories:
             return empty_figure("暂无数据" if lang == "zh" else "No data", variant)
         values = spec.series[0].values if spec.series else []
-        classes = "颜色按分位分级" if lang == "zh" else "colours in quantile classes"
+        classes = "颜色按分位分级" if lang == "zh" else "Colours in quantile classes"
         # The boundary note stands while any unit drawn has a generated shape; real ones drop it.
         boundary_note = spec.note if (geojson.get("properties") or {}).get("illustrative", True) else None
         # The English note is about twice as long as the Chinese: on two lines it fits a third of a wall.

@@ -156,7 +156,9 @@ def _names_trace(
         "mode": "text",
         "textfont": {
             "family": FONT_FAMILY,
-            "size": max(v["font"] - 3, 9),
+            # Nine tenths of the screen's type, at least 11 px: at three points under it (10 px in the
+            # browser) the names were the smallest text on the page.
+            "size": max(round(v["font"] * 0.9), 11),
             "color": "#1f2933",
             "shadow": "auto",
         },

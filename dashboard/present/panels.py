@@ -152,7 +152,7 @@ AGE_LABELS = {
     "d7_30": ("7–30天", "7–30 d"),
     "gt30d": (">30天", ">30 d"),
 }
-ILLUSTRATIVE = ("示意边界，非法定界线", "Illustrative boundaries, not legal")
+ILLUSTRATIVE = ("示意边界，非法定界线", "Illustrative boundaries, not legal ones")
 
 
 def _pick(lang: str, pair: tuple[str, str]) -> str:

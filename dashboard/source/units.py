@@ -24,7 +24,7 @@ from dashboard.source import schema
 
 TTL_SECONDS = 600
 DURABLE_SECONDS = 30 * 24 * 3600
-ILLUSTRATIVE_NOTE = "示意边界，非法定界线 / Illustrative boundaries, not legal"
+ILLUSTRATIVE_NOTE = "示意边界，非法定界线 / Illustrative boundaries, not legal ones"
 
 
 class DurableStore(Protocol):

@@ -217,6 +217,36 @@ def test_drill_down_and_back_up_by_breadcrumb(browser: object, server: str) -> N
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("path", ["/", "/patrol"])
+def test_a_click_on_the_map_drills_into_the_unit_and_the_page_stays(
+    browser: object, server: str, path: str
+) -> None:
+    """The map is the stage: on the overview (and the patrol page) a click on a town opens that town's view
+    of the same page, whose map then shows the town's own units (villages; grids on the patrol page)."""
+    d: Any = browser
+    d.get(server + path)
+    panel = "#ov-map" if path == "/" else "#pt-map"
+    areas = wait_for(
+        lambda: d.find_elements("css selector", f"{panel} path.choroplethlocation"), message="map drawn"
+    )
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(d).move_to_element(areas[len(areas) // 2]).click().perform()
+    wait_for(lambda: len(query_of(d).get("town", [""])[0]) == 9, message="drilled to a town")
+    assert urlsplit(d.current_url).path == path
+    town = query_of(d)["town"][0]
+    wait_for(
+        lambda: all(
+            len(code) > 9 and code.startswith(town)
+            for code in d.execute_script(
+                f"const g = document.querySelector('{panel} .js-plotly-plot');"
+                "return g && g.data ? g.data[0].locations : ['?'];"
+            )
+        ),
+        message="the town's units on the map",
+    )
+
+
 def test_language_switch_keeps_filters(browser: object, server: str) -> None:
     d = browser
     d.get(f"{server}/patrol?town={GUALI}&period=quarter")  # type: ignore[attr-defined]

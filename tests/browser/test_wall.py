@@ -723,6 +723,19 @@ for (let i = 0; i < texts.length; i++) {
     if (worst > 0.25) problems.push({kind: 'overlap', text: a.text, other: b.text, by: Math.round(worst * 100) / 100});
   }
 }
+// Touching: two chart labels on one line (an axis's dates) with no gap between them read as one word
+// ("09-0709-22"): the overlap rule above lets boxes that only meet pass.
+const tick = t => t.el instanceof SVGElement && t.el.closest('.xtick, .ytick');
+for (let i = 0; i < texts.length; i++) {
+  for (let j = i + 1; j < texts.length; j++) {
+    const a = texts[i], b = texts[j];
+    if (!tick(a) || !tick(b)) continue;
+    const h = Math.min(a.box.bottom, b.box.bottom) - Math.max(a.box.top, b.box.top);
+    if (h < 0.5 * Math.min(a.box.bottom - a.box.top, b.box.bottom - b.box.top)) continue;
+    const gap = Math.max(a.box.left, b.box.left) - Math.min(a.box.right, b.box.right);
+    if (gap < 3) problems.push({kind: 'touching', text: a.text, other: b.text, gap: Math.round(gap)});
+  }
+}
 // Boxes wider than their room: the page, tables and panels scroll sideways.
 if (document.documentElement.scrollWidth > window.innerWidth + 1) problems.push({kind: 'hscroll', width: document.documentElement.scrollWidth});
 for (const e of document.querySelectorAll('table, .wall-panel, .panel, .card, .wall-table, .kpi')) {

@@ -40,7 +40,7 @@ from dashboard.export.common import PAGE_PANELS, TABLE_PANELS, ExportError, deck
 from dashboard.export.exporter import export_view
 from dashboard.export.pptx import FONT, build_deck
 from dashboard.export.queue import EXPORT_SLOTS, ExportBusy, ExportQueue
-from dashboard.present import panels
+from dashboard.present import mapnames, panels
 from dashboard.sample.seed import seed_database
 from dashboard.service.cache import init_cache
 from dashboard.source.engines import make_source_engine
@@ -382,6 +382,48 @@ def test_map_png(service: SeededService, units: UnitDirectory, renderer: images.
     assert len(payload) > 20_000  # a drawn map, not a blank page
     warm = renderer.last_seconds
     assert warm is not None and warm < 10
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_names_on_a_map_picture_sit_where_they_were_placed_and_never_meet(
+    district: Snapshot, units: UnitDirectory, renderer: images.KaleidoRenderer, lang: str
+) -> None:
+    """No script runs in a picture, so its names are placed before the draw (present/mapnames.py): Plotly
+    must draw each name where the placement computed it, and no two placed boxes may meet."""
+    width, height = 1000, 620
+    spec = panels.chart(district, "backlog_map", lang)
+    figure = images.figure_for(spec, units.geojson(spec.map_level or "town", spec.map_parent), lang)
+    figure["layout"].update({"width": width, "height": height})
+    mapnames.place_names(figure, width, height)
+    names = next(t for t in figure["data"] if t.get("type") == "scattergeo")
+    assert names["text"], "a district map names its units"
+    areas = next(t for t in figure["data"] if t.get("type") == "choropleth")
+    bounds = mapnames.units_bounds(areas["geojson"], set(areas["locations"]))
+    assert bounds is not None
+    frame = (0.0, 0.0, float(width), height - float(figure["layout"]["margin"]["b"]))
+    projection = mapnames.Projection(bounds, frame)
+    expected = [projection.to_px(lon, lat) for lon, lat in zip(names["lon"], names["lat"], strict=True)]
+    svg = renderer.render(figure, width=width, height=height, scale=1, fmt="svg")
+    text = svg.decode() if isinstance(svg, bytes) else str(svg)
+    layer = text[text.index('class="trace scattergeo') :]
+    found = re.findall(r'<text [^>]*transform="translate\(([-\d.]+),([-\d.]+)\)"', layer)
+    drawn = [(float(x), float(y)) for x, y in found][: len(expected)]
+    assert len(drawn) == len(expected)
+    for (ex, ey), (dx, dy) in zip(expected, drawn, strict=True):
+        assert abs(ex - dx) < 2 and abs(ey - dy) < 2, (expected, drawn)
+    size = names["textfont"]["size"]
+    boxes = [
+        (
+            x - mapnames.text_width(t, size) / 2,
+            y - size * mapnames.LINE / 2,
+            x + mapnames.text_width(t, size) / 2,
+            y + size * mapnames.LINE / 2,
+        )
+        for (x, y), t in zip(expected, names["text"], strict=True)
+    ]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
 def test_a_failed_render_says_why_and_the_renderer_carries_on(renderer: images.KaleidoRenderer) -> None:
