@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import MetaData, inspect, select
 
 from dashboard.cli import main
+from dashboard.core.scope import LOCAL_VIEWER
 from dashboard.core.viewstate import ViewState
 from dashboard.ingest.derive import DEFAULT_VALID_FROM, english_name
 from dashboard.ingest.importer import import_files
@@ -25,6 +26,7 @@ from dashboard.rollups.read import build_snapshot_fast
 from dashboard.rollups.store import RollupStore
 from dashboard.source import schema
 from dashboard.source.engines import init_db, make_source_engine, make_writer_engine, not_null_columns
+from dashboard.source.eventlist import fetch_page
 from dashboard.source.queries.snapshot import build_snapshot
 from tests.rollups.test_rollups import differences, figures
 from tests.support.factories import sh
@@ -174,6 +176,7 @@ def test_a_four_platform_export_imports_as_it_is_and_its_figures_are_right(
     try:
         with source.connect() as conn:
             snaps = {name: build_snapshot(conn, view, NOW) for name, view in views.items()}
+            listed = fetch_page(conn, views["chengxiang"], NOW, limit=10, viewer=LOCAL_VIEWER)
     finally:
         source.dispose()
     k = snaps["district"].kpis
@@ -215,6 +218,8 @@ def test_a_four_platform_export_imports_as_it_is_and_its_figures_are_right(
     assert [r["code"] for r in snaps["shifan"].backlog["units"]] == ["330109001001001"]
     # The top grids are grids: no 未落网格 among them, on either path.
     assert [g["grid_code"] for g in snaps["district"].backlog["top_grids"]] == ["330109002001001"]
+    # The event list names the town-level case's missing grid.
+    assert {r["event_no"]: r["grid_code"] for r in listed}["SP-006"] == "未落网格"
     # The fast path (rollups) gives the same figures for every one of these views.
     store = RollupStore(make_writer_engine(db_url))
     reader = make_source_engine(db_url)
