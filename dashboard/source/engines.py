@@ -208,8 +208,10 @@ def upgrade_schema(engine: Engine) -> list[str]:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"ALTER TABLE {name} ALTER COLUMN {col} DROP NOT NULL")
                 elif conn.dialect.name == "mysql":
+                    # MODIFY restates the whole column: its comment too, or it is lost.
                     kind = table.c[col].type.compile(dialect=conn.dialect)
-                    conn.exec_driver_sql(f"ALTER TABLE {name} MODIFY {col} {kind} NULL")
+                    comment = (table.c[col].comment or "").replace("'", "''")
+                    conn.exec_driver_sql(f"ALTER TABLE {name} MODIFY {col} {kind} NULL COMMENT '{comment}'")
         changed += [f"{name}.{col}" for col in stale]
     return changed
 

@@ -366,6 +366,9 @@ def test_init_db_upgrades_a_database_made_when_every_case_needed_a_grid(db_url: 
         import_files(db_url, [gridded], profile=PROFILE)
         init_db(db_url).dispose()  # the upgrade: the columns relaxed, the rows and indexes kept
         assert not_null_columns(engine, "event") == []
+        columns = {c["name"]: c for c in inspect(engine).get_columns("event")}
+        if engine.dialect.name != "sqlite":  # SQLite keeps no comments
+            assert columns["grid_code"]["comment"] == schema.event.c.grid_code.comment
         indexes = {i["name"] for i in inspect(engine).get_indexes("event")}
         assert {i.name for i in schema.event.indexes} <= indexes
         with engine.connect() as conn:
