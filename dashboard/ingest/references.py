@@ -195,8 +195,18 @@ def _missing_derived(job: FileJob, cols: Sequence[str], why: str) -> None:
                 job.bad(r, col, f"required value is missing ({why})")
 
 
-def _towns(job: FileJob, conn: Connection) -> None:
-    _check_refs(job, conn, "town_code", schema.admin_unit, "code", "town")
+def _towns(job: FileJob, conn: Connection, *, level: bool = False) -> None:
+    """The towns exist; ``level``: and are towns (a case without a grid is counted in it, so a village's
+    or the district's code there would put it in no town's figures)."""
+    found = _check_refs(job, conn, "town_code", schema.admin_unit, "code", "town")
+    if not level:
+        return
+    levels = lookup(conn, schema.admin_unit, "code", found, ("level",))
+    for r in job.rows:
+        code = r.values.get("town_code")
+        unit = levels.get(code)
+        if r.ok and unit is not None and unit._mapping["level"] != "town":
+            job.bad(r, "town_code", f"{code!r} is a {unit._mapping['level']}, not a town")
 
 
 def resolve_admin_unit(job: FileJob, conn: Connection) -> None:
@@ -259,7 +269,7 @@ def resolve_event(job: FileJob, conn: Connection) -> None:
     codes_from_names(job, conn)
     _grid_places(job, conn, village=True)
     _village_places(job, conn)
-    _towns(job, conn)
+    _towns(job, conn, level=True)
     _missing_derived(job, ["town_code"], "give the grid, the village or at least the town")
     _town_level_allowed(job, conn)
     _check_refs(job, conn, "dispatch_dept_code", schema.department, "dept_code", "department")

@@ -324,6 +324,7 @@ def test_a_case_that_names_no_place_is_refused_with_its_line(sqlite_url: str, tm
         "SP-101,城市管理,,12345,普通,,,,,2026-11-12 10:00,,,,,待受理,",  # no grid, village nor town
         "SP-102,城市管理,,12345,普通,,城厢街道,新城村,,2026-11-12 10:00,,,,,待受理,",  # 新城村 is 北干's
         "SP-103,城市管理,,12345,普通,,,新城村,,2026-11-12 10:00,,,,,待受理,",  # the town from the village
+        "SP-104,城市管理,,12345,普通,,示范社区,,,2026-11-12 10:00,,,,,待受理,",  # a village as its town
     ]
     events = write(tmp_path, "事件导出.csv", "\n".join([head, *rows]) + "\n")
     with pytest.raises(ImportFailed) as caught:
@@ -333,6 +334,7 @@ def test_a_case_that_names_no_place_is_refused_with_its_line(sqlite_url: str, tm
         "事件导出.csv:2: 所属街道 (town_code): required value is missing "
         "(give the grid, the village or at least the town)",
         "事件导出.csv:3: 所属街道 (town_code): '330109001' does not match village 330109002001's town '330109002'",
+        "事件导出.csv:5: 所属街道 (town_code): '330109001001' is a village, not a town",
     ]
     events = write(tmp_path, "事件导出.csv", "\n".join([head, rows[2]]) + "\n")
     assert import_files(sqlite_url, [events], profile=PROFILE).files[0].inserted == 1
