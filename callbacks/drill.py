@@ -29,15 +29,18 @@ def drill_to(view: ViewState, code: str | None) -> ViewState:
     raise PreventUpdate
 
 
-def clicked_code(click: dict[str, Any] | None) -> str | None:
-    """The unit code carried by a clicked bar (customdata) or map area (location)."""
+def clicked_code(click: dict[str, Any] | None) -> str:
+    """The unit code carried by a clicked bar (customdata) or map area (location). The 未落网格 bar
+    (town-level cases, the empty code) leads nowhere: there is no unit below to open."""
     if not click or not click.get("points"):
         raise PreventUpdate
     point = click["points"][0]
     code = point.get("customdata") or point.get("location")
     if isinstance(code, list):
         code = code[0]
-    return str(code) if code else None
+    if not code:
+        raise PreventUpdate
+    return str(code)
 
 
 @callback(

@@ -16,6 +16,12 @@ DISTRICT_NAME_ZH = "萧山区"
 DISTRICT_NAME_EN = "Xiaoshan District"
 EASTERN_MANAGER = "大江东产业集聚区"
 TZ_NAME = "Asia/Shanghai"
+# Town-level cases (a 12345 hotline case that names only its town, no grid, perhaps no village) are
+# counted in their town; in a list of a town's villages or a village's grids they make one row of this
+# code and label, never ranked among the units (it is not one) and never drawn on a map (no shape).
+UNGRIDDED_CODE = ""
+UNGRIDDED_ZH = "未落网格"
+UNGRIDDED_EN = "Not assigned to a grid"
 UTC_OFFSET_HOURS = 8  # Asia/Shanghai has had no DST since 1991: a fixed offset is exact.
 
 

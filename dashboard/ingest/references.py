@@ -27,6 +27,7 @@ from dashboard.ingest.derive import (
 )
 from dashboard.ingest.job import FileJob, Row
 from dashboard.source import schema
+from dashboard.source.engines import not_null_columns
 
 CHUNK = 500  # keys per SELECT … IN (…): well under every backend's parameter limit
 
@@ -144,6 +145,49 @@ def _grid_places(job: FileJob, conn: Connection, *, village: bool) -> None:
                 job.bad(r, col, f"{given!r} does not match grid {code}'s {col} {expected!r}")
 
 
+def _village_places(job: FileJob, conn: Connection) -> None:
+    """Rows without a grid: the village exists and is a village; the town is taken from it (and
+    cross-checked when given)."""
+    rows = [r for r in job.rows if r.ok and r.values.get("grid_code") is None]
+    villages = lookup(
+        conn,
+        schema.admin_unit,
+        "code",
+        (r.values.get("village_code") for r in rows),
+        ("parent_code", "level"),
+    )
+    for r in rows:
+        village = r.values.get("village_code")
+        if village is None:
+            continue
+        found = villages.get(village)
+        if found is None or found._mapping["level"] != "village":
+            job.bad(
+                r, "village_code", f"unknown village {village!r} (not in the database nor in this import)"
+            )
+            continue
+        town, given = found._mapping["parent_code"], r.values.get("town_code")
+        if given is None:
+            r.values["town_code"] = town
+        elif given != town:
+            job.bad(r, "town_code", f"{given!r} does not match village {village}'s town {town!r}")
+
+
+def _town_level_allowed(job: FileJob, conn: Connection) -> None:
+    """A database made by an older init-db holds event.grid_code NOT NULL: say how to upgrade it,
+    per row, rather than fail on the insert."""
+    rows = [r for r in job.rows if r.ok and r.values.get("grid_code") is None]
+    if not rows:
+        return
+    stale = not_null_columns(conn, "event")
+    for r in rows:
+        for col in stale:
+            if r.values.get(col) is None:
+                job.bad(
+                    r, col, f"this database was made before town-level cases: run init-db again ({col} NULL)"
+                )
+
+
 def _missing_derived(job: FileJob, cols: Sequence[str], why: str) -> None:
     for r in job.rows:
         for col in cols:
@@ -151,8 +195,18 @@ def _missing_derived(job: FileJob, cols: Sequence[str], why: str) -> None:
                 job.bad(r, col, f"required value is missing ({why})")
 
 
-def _towns(job: FileJob, conn: Connection) -> None:
-    _check_refs(job, conn, "town_code", schema.admin_unit, "code", "town")
+def _towns(job: FileJob, conn: Connection, *, level: bool = False) -> None:
+    """The towns exist; ``level``: and are towns (a case without a grid is counted in it, so a village's
+    or the district's code there would put it in no town's figures)."""
+    found = _check_refs(job, conn, "town_code", schema.admin_unit, "code", "town")
+    if not level:
+        return
+    levels = lookup(conn, schema.admin_unit, "code", found, ("level",))
+    for r in job.rows:
+        code = r.values.get("town_code")
+        unit = levels.get(code)
+        if r.ok and unit is not None and unit._mapping["level"] != "town":
+            job.bad(r, "town_code", f"{code!r} is a {unit._mapping['level']}, not a town")
 
 
 def resolve_admin_unit(job: FileJob, conn: Connection) -> None:
@@ -208,9 +262,16 @@ def resolve_staff(job: FileJob, conn: Connection) -> None:
 
 
 def resolve_event(job: FileJob, conn: Connection) -> None:
-    """Places from the grid, the dispatch department exists, the lifecycle is consistent, a title."""
+    """Places from the grid, the dispatch department exists, the lifecycle is consistent, a title.
+
+    A case may name only its village or its town (a 12345 hotline case, 未落网格): the grid is then
+    left empty and the case counts at town level; a case that names no place at all is refused."""
     codes_from_names(job, conn)
     _grid_places(job, conn, village=True)
+    _village_places(job, conn)
+    _towns(job, conn, level=True)
+    _missing_derived(job, ["town_code"], "give the grid, the village or at least the town")
+    _town_level_allowed(job, conn)
     _check_refs(job, conn, "dispatch_dept_code", schema.department, "dept_code", "department")
     for r in job.rows:
         if r.ok:

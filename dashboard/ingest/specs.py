@@ -330,7 +330,7 @@ DERIVED: dict[str, set[str]] = {
     "admin_unit": {"name_en", "level", "unit_type", "valid_from"},
     "grid": {"town_code", "grid_type"},
     "department": {"name_en"},
-    "event": {"village_code", "town_code", "title"},
+    "event": {"town_code", "title"},  # grid_code and village_code may stay empty: a town-level case
     "event_action": {"to_status"},
     "patrol": {"town_code"},
     "patrol_checkin": {"patrol_id"},

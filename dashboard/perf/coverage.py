@@ -39,7 +39,7 @@ def busiest_grid(url: str, town: str) -> str:
         with engine.connect() as conn:
             q = (
                 select(e.c.grid_code)
-                .where(e.c.town_code == town)
+                .where(e.c.town_code == town, e.c.grid_code.is_not(None))  # not 未落网格
                 .group_by(e.c.grid_code)
                 .order_by(func.count().desc(), e.c.grid_code)
                 .limit(1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.core import domain
 from dashboard.core.i18n import fmt_number
 from dashboard.core.metrics import METRICS, Metric
 from dashboard.core.snapshot import KpiValue, Snapshot
@@ -234,7 +235,9 @@ def best_and_worst(snap: Snapshot, lang: str) -> tuple[list[Line], list[Line]]:
     rows = [
         r
         for r in snap.rankings.get("units") or snap.rankings.get("towns", [])
-        if r.values.get("on_time_rate") is not None and (r.values.get("due") or 0) >= metric.min_base
+        if r.values.get("on_time_rate") is not None
+        and (r.values.get("due") or 0) >= metric.min_base
+        and r.code != domain.UNGRIDDED_CODE  # 未落网格 is not a unit to praise or blame
     ]
     if len(rows) < 2:
         note = _pick(

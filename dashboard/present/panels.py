@@ -222,7 +222,8 @@ def alerted(snap: Snapshot, codes: list[str]) -> list[str]:
 
 
 def backlog_map(snap: Snapshot, lang: str) -> ChartSpec:
-    units = snap.backlog.get("units", [])
+    # 未落网格 (town-level cases) has no shape to colour: it stays in the lists, off the map.
+    units = [u for u in snap.backlog.get("units", []) if u.get("code") != domain.UNGRIDDED_CODE]
     level = snap.backlog.get("child_level") or "grid"
     per = _pick(lang, ("每千人", "per 1,000"))
     texts = [

@@ -79,8 +79,7 @@ def _unit_rows(
             cond = and_(cond, o.c.rep > now_us - hi * DAY_US)
         cols.append(func.sum(one_if(cond)).label(name))
     q = select(*cols).group_by(child)
-    found = {r["code"]: dict(r) for r in reader.open_rows(q, cap).mappings()}
-    return backlog.unit_rows(conn, view, found, names)
+    return backlog.unit_rows(conn, view, backlog.by_code(reader.open_rows(q, cap).mappings()), names)
 
 
 def _top_grids(conn: Connection, reader: Reader, now: dt.datetime, names: Names) -> list[dict[str, Any]]:
@@ -94,6 +93,7 @@ def _top_grids(conn: Connection, reader: Reader, now: dt.datetime, names: Names)
             od.label("overdue"),
             func.count().label("backlog"),
         )
+        .where(o.c.grid != "")  # grids only: town-level cases are no grid
         .group_by(o.c.grid, o.c.town)
         .having(od > 0)
         .order_by(od.desc(), o.c.grid)

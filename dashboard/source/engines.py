@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, pool
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, pool
 from sqlalchemy.engine import URL, ExceptionContext
+from sqlalchemy.schema import CreateTable
 
 from dashboard.core.budget import BudgetExceeded, current_budget, remaining_ms, spent, statement_timeout_ms
 from dashboard.source.schema import metadata
@@ -167,10 +168,64 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
 
 
 def init_db(url: str | URL) -> Engine:
-    """Create every table and index of the canonical schema (idempotent)."""
+    """Create every table and index of the canonical schema (idempotent), and bring a database made by
+    an earlier version up to it (:func:`upgrade_schema`)."""
     engine = make_writer_engine(url)
     metadata.create_all(engine)
+    upgrade_schema(engine)
     return engine
+
+
+# Columns that became nullable after databases were made with them NOT NULL: event.grid_code and
+# event.village_code (town-level cases, 未落网格). Only init-db, seed and import's own databases are
+# upgraded: the dashboard never writes to a real source.
+RELAXED = {"event": ("grid_code", "village_code")}
+
+
+def not_null_columns(engine: Engine | Connection, table: str) -> list[str]:
+    """The columns of ``table`` (among :data:`RELAXED`'s) that the database still holds NOT NULL."""
+    columns = {c["name"]: c for c in inspect(engine).get_columns(table)}
+    return [name for name in RELAXED.get(table, ()) if name in columns and not columns[name]["nullable"]]
+
+
+def upgrade_schema(engine: Engine) -> list[str]:
+    """Relax the :data:`RELAXED` columns where the database still has them NOT NULL; returns the
+    ``table.column`` names changed. PostgreSQL and MariaDB alter the column; SQLite cannot, so the
+    table is copied into a new one of the canonical shape (the documented way: new table, copy, drop,
+    rename, indexes), in one transaction."""
+    changed: list[str] = []
+    for name in RELAXED:
+        if not inspect(engine).has_table(name):
+            continue
+        stale = not_null_columns(engine, name)
+        if not stale:
+            continue
+        table = metadata.tables[name]
+        with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                _rebuild_sqlite_table(conn, table)
+            for col in stale:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"ALTER TABLE {name} ALTER COLUMN {col} DROP NOT NULL")
+                elif conn.dialect.name == "mysql":
+                    # MODIFY restates the whole column: its comment too, or it is lost.
+                    kind = table.c[col].type.compile(dialect=conn.dialect)
+                    comment = (table.c[col].comment or "").replace("'", "''")
+                    conn.exec_driver_sql(f"ALTER TABLE {name} MODIFY {col} {kind} NULL COMMENT '{comment}'")
+        changed += [f"{name}.{col}" for col in stale]
+    return changed
+
+
+def _rebuild_sqlite_table(conn: Connection, table: Table) -> None:
+    ddl = str(CreateTable(table).compile(dialect=conn.dialect))
+    temp = f"{table.name}_upgrade"
+    conn.exec_driver_sql(ddl.replace(f"CREATE TABLE {table.name} (", f"CREATE TABLE {temp} (", 1))
+    cols = ", ".join(c.name for c in table.columns)
+    conn.exec_driver_sql(f"INSERT INTO {temp} ({cols}) SELECT {cols} FROM {table.name}")
+    conn.exec_driver_sql(f"DROP TABLE {table.name}")  # its indexes go with it
+    conn.exec_driver_sql(f"ALTER TABLE {temp} RENAME TO {table.name}")
+    for index in table.indexes:
+        index.create(conn)
 
 
 def refresh_planner_statistics(engine: Engine, tables: list[str], *, vacuum: bool = False) -> None:

@@ -339,7 +339,7 @@ def present(row: Any, now: dt.datetime, lang: str, *, personal: bool = False) ->
         "event_no": row["event_no"],
         "reported_at": _local(row["reported_at"]),
         "town": (town.name_en if en else town.name_zh) if town else row["town_code"],
-        "grid_code": row["grid_code"],
+        "grid_code": row["grid_code"] or (domain.UNGRIDDED_EN if en else domain.UNGRIDDED_ZH),
         "category": lab(domain.CATEGORIES, row["category_l1"]),
         "source": lab(domain.SOURCES, row["source"]),
         "priority": lab(domain.PRIORITIES, row["priority"]),

@@ -81,18 +81,93 @@ def as_of_views(moment: dt.datetime) -> list[ViewState]:
     ]
 
 
-def unit_views(conn: Any, moment: dt.datetime) -> list[ViewState]:
-    """A village's and a grid's views (the busiest grid of the seeded district), live and as of."""
+def busiest_grid(conn: Any) -> str:
     from sqlalchemy import func
 
     from dashboard.source import schema
 
     e = schema.event
-    grid = conn.execute(
-        select(e.c.grid_code).group_by(e.c.grid_code).order_by(func.count().desc(), e.c.grid_code).limit(1)
-    ).scalar()
+    return str(
+        conn.execute(
+            select(e.c.grid_code)
+            .where(e.c.grid_code.is_not(None))
+            .group_by(e.c.grid_code)
+            .order_by(func.count().desc(), e.c.grid_code)
+            .limit(1)
+        ).scalar()
+    )
+
+
+def add_town_level_cases(
+    engine: Any, feed: Feed, moment: dt.datetime, closing: str | None = None
+) -> list[str]:
+    """12345 hotline cases without a grid (未落网格), as an import of a real export brings them: in 瓜沥镇
+    with no village, and in the busiest grid's village with no grid; open, overdue, closed on time and
+    late, reported minutes to weeks before ``moment``. Ids and numbers come from the feed's numberer, so
+    its own later events do not collide with them; the feed leaves them alone (they are not its plans).
+    ``closing``: an earlier open one that closes now (with its CLOSE action), so the sync moves a
+    town-level fact too. Returns the new event numbers."""
+    from sqlalchemy import insert, update
+
+    from dashboard.source import schema
+
+    e, a = schema.event, schema.event_action
+    hour = dt.timedelta(hours=1)
+    with engine.begin() as conn:
+        village = busiest_grid(conn)[:12]
+        rows = []
+        for town, vill, age_h, due_h, closed_h in [
+            (GUALI, None, 2, 70, None),  # open, not yet due
+            (GUALI, None, 30, 20, None),  # open, overdue
+            (GUALI, None, 200, 100, 150),  # closed on time
+            (GUALI, None, 400, 200, 100),  # closed late
+            (village[:9], village, 5, 1, None),  # open, overdue, in a village without a grid
+            (village[:9], village, 50, 40, 45),  # closed on time
+            (CHENGXIANG, None, 24 * 20, 24 * 10, None),  # last month's, open and overdue
+        ]:
+            reported = moment - age_h * hour
+            closed = moment - closed_h * hour if closed_h is not None else None
+            event_id, number = feed.numberer.take(int(moment.timestamp()))
+            rows.append(
+                {
+                    "event_id": event_id,
+                    "event_no": number,
+                    "title": "噪音扰民",
+                    "category_l1": "CITY_APPEARANCE",
+                    "source": "HOTLINE_12345",
+                    "priority": "NORMAL",
+                    "grid_code": None,
+                    "village_code": vill,
+                    "town_code": town,
+                    "status": "CLOSED" if closed else "ACCEPTED",
+                    "reported_at": reported,
+                    "accepted_at": reported + dt.timedelta(minutes=10),
+                    "deadline_at": reported + (age_h - due_h) * hour
+                    if age_h > due_h
+                    else moment + due_h * hour,
+                    "closed_at": closed,
+                }
+            )
+        conn.execute(insert(e), rows)
+        if closing:
+            first = conn.execute(select(e.c.event_id).where(e.c.event_no == closing)).scalar_one()
+            at = moment - dt.timedelta(minutes=3)
+            conn.execute(update(e).where(e.c.event_id == first).values(status="CLOSED", closed_at=at))
+            conn.execute(
+                insert(a).values(
+                    event_id=first, action="CLOSE", from_status="ACCEPTED", to_status="CLOSED", at=at
+                )
+            )
+    return [str(r["event_no"]) for r in rows]
+
+
+def unit_views(conn: Any, moment: dt.datetime) -> list[ViewState]:
+    """A village's and a grid's views (the busiest grid of the seeded district), live and as of."""
+    grid = busiest_grid(conn)
     village, town = grid[:12], grid[:9]
     return [
+        ViewState(towns=(town,)),  # its villages' list holds a 未落网格 row (add_town_level_cases)
+        ViewState(towns=(GUALI,), period="month"),
         ViewState(village=village),
         ViewState(towns=(town,), village=village, period="day"),
         ViewState(grid=grid, period="year"),
@@ -199,12 +274,17 @@ def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:
     reader = make_source_engine(db_url)
     store = RollupStore(make_writer_engine(db_url))  # the ru_* tables beside the source, for the test
     feed = Feed(writer, seed=7, rate=3.0)
+    town_level = add_town_level_cases(writer, feed, T0)
     with reader.connect() as conn:
         assert store.sync(conn).rebuilt
     changed = 0
     for minute in range(1, 61):
         moment = T0 + dt.timedelta(minutes=minute)
         step(writer, moment, feed=feed, surge=GUALI if minute == 20 else None)
+        if minute == 40:
+            add_town_level_cases(
+                writer, feed, moment, closing=town_level[1]
+            )  # new ones; an overdue one closes
         if minute not in (25, 60):
             continue
         with reader.connect() as conn:
@@ -217,6 +297,11 @@ def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:
                 quick = figures(build_snapshot_fast(conn, store, view, moment))
                 diff = differences(direct, quick)
                 assert not diff, f"{view} at {moment}: {diff[:10]}"
+                if view.towns == (GUALI,) and not (
+                    view.village or view.categories or view.sources or view.as_of
+                ):
+                    # the town-level cases make the villages' list's last row, unranked
+                    assert [(u["code"], u["rank"]) for u in direct["backlog"]["units"]][-1] == ("", None)
     assert changed > 50  # the feed really changed events (new ones and lifecycle updates)
     incremental = _tiers(store)
     with reader.connect() as conn:

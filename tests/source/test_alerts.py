@@ -171,3 +171,14 @@ def test_an_injected_surge_shows_in_the_snapshot(sqlite_url: str) -> None:
     assert alert["count"] >= report.surge_events and alert["count"] > alert["threshold"] >= 5
     assert alert["text_zh"].startswith("瓜沥镇 近1小时上报 ")
     assert snap.to_dict()["alerts"] == snap.alerts  # JSON-able, as the cache and the browser keep it
+
+
+def test_a_burst_of_town_level_hotline_cases_is_the_towns_surge_and_no_grids(engine: Engine) -> None:
+    """12345 cases that name only their town (未落网格) count in the town's hour, and make no grid alert."""
+    hotline = [
+        {**row, "grid_code": None, "village_code": None, "source": "HOTLINE_12345"} for row in burst(12)
+    ]
+    add(engine, history([1] * 8) + hotline)
+    found = run(engine)
+    assert by_kind(found, "surge", "town")[f.TOWN_A]["count"] == 12
+    assert by_kind(found, "surge", "grid") == {}

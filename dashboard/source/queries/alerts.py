@@ -141,6 +141,8 @@ def surge_rows(
     )
     out = []
     for row in conn.execute(q).mappings():
+        if row["unit"] is None:  # town-level cases have no grid: their town's row counts them
+            continue
         threshold = surge_threshold(float(row["s"] or 0), float(row["sq"] or 0), limits)
         count = int(row["cur"] or 0)
         if count > threshold:

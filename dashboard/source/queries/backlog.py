@@ -3,7 +3,8 @@
 ``snapshot.backlog`` = {
   "level", "code", "child_level", "breadcrumb": [(level, code, name_zh, name_en) …],
   "age_buckets": ["lt1d", "d1_3", "d3_7", "d7_30", "gt30d"],
-  "units": [{code, name_zh, name_en, backlog, overdue, lt1d … gt30d, population, per_1000, rank}],
+  "units": [{code, name_zh, name_en, backlog, overdue, lt1d … gt30d, population, per_1000, rank}]
+           (town-level cases, if any: a last row of code '' named 未落网格, rank None),
   "top_grids": [{grid_code, name_zh, name_en, town_code, overdue, backlog}] (20 most overdue),
   "cases": [...] (grid level only: the open cases, without personal data),
 }
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from dashboard.core import domain
 from dashboard.core.viewstate import ViewState
 from dashboard.source.queries.common import E, count_if, effective_deadline, open_at, upto
 from dashboard.source.queries.scope import (
@@ -58,8 +60,18 @@ def _unit_rows(conn: Connection, view: ViewState, now: dt.datetime, cache: Names
         .where(*event_conditions(view), *open_at(cap))
         .group_by(child)
     )
-    found = {r["code"]: dict(r) for r in conn.execute(q).mappings()}
-    return unit_rows(conn, view, found, cache)
+    return unit_rows(conn, view, by_code(conn.execute(q).mappings()), cache)
+
+
+def by_code(rows: Any) -> dict[str, dict[str, Any]]:
+    """``{code: row}``; cases without a unit at the child level (town-level cases, grouped under NULL by
+    the source and under '' by the rollups) go under :data:`~dashboard.core.domain.UNGRIDDED_CODE`."""
+    found = {}
+    for r in rows:
+        row = dict(r)
+        row["code"] = row["code"] or domain.UNGRIDDED_CODE
+        found[row["code"]] = row
+    return found
 
 
 def unit_rows(
@@ -74,7 +86,8 @@ def unit_rows(
 def ranked_unit_rows(
     found: dict[str, dict[str, Any]], codes: set[str], names: dict[str, tuple[str, str, int | None]]
 ) -> list[dict[str, Any]]:
-    """One row per child unit (zeros where it has no open case), with names, per-1,000 and rank."""
+    """One row per child unit (zeros where it has no open case), with names, per-1,000 and rank; the
+    未落网格 row (town-level cases) comes last, without a rank: it is not a unit."""
     rows = []
     for code in codes:
         row = found.get(code) or {
@@ -88,9 +101,9 @@ def ranked_unit_rows(
         row.update(name_zh=zh, name_en=en, population=pop)
         row["per_1000"] = round(row["backlog"] / pop * 1000, 3) if pop else None
         rows.append(row)
-    rows.sort(key=lambda r: (-r["backlog"], -r["overdue"], r["code"]))
+    rows.sort(key=lambda r: (r["code"] == domain.UNGRIDDED_CODE, -r["backlog"], -r["overdue"], r["code"]))
     for i, row in enumerate(rows, start=1):
-        row["rank"] = i
+        row["rank"] = None if row["code"] == domain.UNGRIDDED_CODE else i
     return rows
 
 
@@ -98,7 +111,7 @@ def _top_grids(conn: Connection, view: ViewState, now: dt.datetime, cache: Names
     overdue = count_if(effective_deadline() < now)
     q = (
         select(E.c.grid_code, E.c.town_code, overdue.label("overdue"), func.count().label("backlog"))
-        .where(*event_conditions(view), *open_at(upto(now)))
+        .where(*event_conditions(view), *open_at(upto(now)), E.c.grid_code.is_not(None))  # grids only
         .group_by(E.c.grid_code, E.c.town_code)
         .having(overdue > 0)
         .order_by(overdue.desc(), E.c.grid_code)

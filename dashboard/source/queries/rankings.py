@@ -105,8 +105,9 @@ def _empty() -> dict[str, float]:
 Folded = dict[str, dict[str, float]]
 
 
-def _fold(rows: list[Any]) -> tuple[Folded, Folded, Folded]:
-    """(units, towns, departments): a unit's town is the first nine digits of its code."""
+def _fold(rows: list[Any], town: str) -> tuple[Folded, Folded, Folded]:
+    """(units, towns, departments): a unit's town is the first nine digits of its code; town-level
+    cases (no unit at this level: NULL, '' on the rollups path) are ``town``'s, the view's own town."""
     units: Folded = {}
     towns: Folded = {}
     depts: Folded = {}
@@ -116,8 +117,10 @@ def _fold(rows: list[Any]) -> tuple[Folded, Folded, Folded]:
         "reported": ("reported",),
         "overdue": ("overdue",),
     }
-    for kind, unit, dept, a, b, c in rows:
-        for table, code in ((units, unit), (towns, str(unit)[:TOWN_CODE_LEN]), (depts, dept)):
+    for kind, unit_code, dept, a, b, c in rows:
+        unit = unit_code or domain.UNGRIDDED_CODE
+        unit_town = str(unit)[:TOWN_CODE_LEN] if unit else town
+        for table, code in ((units, unit), (towns, unit_town), (depts, dept)):
             acc = table.setdefault(code, _empty())
             for name, value in zip(names[kind], (a, b, c), strict=False):
                 acc[name] += float(value or 0)
@@ -139,11 +142,17 @@ def _rows(units: dict[str, dict[str, float]], names: dict[str, tuple[str, str]])
         }
         out.append(UnitRow(code, zh, en, values))
 
-    ranked = {row.code for row in out if has_base(METRICS[RANKED_BY], units[row.code])}
+    # 未落网格 (town-level cases) is listed but never ranked: it is not a unit.
+    ranked = {
+        row.code
+        for row in out
+        if row.code != domain.UNGRIDDED_CODE and has_base(METRICS[RANKED_BY], units[row.code])
+    }
 
-    def order(row: UnitRow) -> tuple[bool, bool, float, bool, float, str]:
+    def order(row: UnitRow) -> tuple[bool, bool, bool, float, bool, float, str]:
         on_time, close = row.values["on_time_rate"], row.values["close_rate"]
         return (
+            row.code == domain.UNGRIDDED_CODE,
             row.code not in ranked,
             on_time is None,
             -(on_time or 0.0),
@@ -192,7 +201,8 @@ def ranking_tables(conn: Connection, view: ViewState, rows: list[Any]) -> dict[s
     """The ranked tables from ``(kind, unit, dept, a, b, c)`` rows, kind one of "due" (due,
     due_closed, on_time), "closed" (closed, hours_sum, hours_n), "reported" and "overdue" (a count);
     the unit is a town, or the village or grid one level below the view."""
-    units, towns, depts = _fold(rows)
+    lvl = view_level(view)
+    units, towns, depts = _fold(rows, lvl.code[:TOWN_CODE_LEN] if lvl.level != "district" else "")
     town_names = _town_names(conn, view)
     for code in town_names:
         towns.setdefault(code, _empty())

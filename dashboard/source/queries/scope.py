@@ -130,10 +130,13 @@ Names = dict[str, tuple[str, str, int | None]]
 def unit_names(conn: Connection, codes: set[str], cache: Names | None = None) -> Names:
     """code → (name_zh, name_en, population) for admin units and grids, in one statement.
 
+    The empty code is the row of town-level cases (:data:`~dashboard.core.domain.UNGRIDDED_CODE`, 未落网格).
+
     Falls back to the domain's town list (and then the bare code) for codes the database does not hold.
     ``cache`` (shared by the panels of one snapshot) saves looking the same units up twice.
     """
     cache = {} if cache is None else cache
+    cache.setdefault(domain.UNGRIDDED_CODE, (domain.UNGRIDDED_ZH, domain.UNGRIDDED_EN, None))
     wanted = sorted(codes - set(cache))
     if not wanted:
         return {code: cache[code] for code in codes}
