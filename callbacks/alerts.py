@@ -17,6 +17,7 @@ from dash import Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
+from dashboard.core.domain import town_by_code
 from dashboard.core.i18n import t
 from dashboard.core.metrics import ALERT_PARAMS
 from dashboard.core.periods import period_bounds
@@ -207,7 +208,5 @@ def change_rule(
 
 
 def town_name(code: str, lang: str) -> str:
-    from dashboard.core.domain import town_by_code
-
     found = town_by_code().get(code)
     return code if found is None else (found.name_en if lang == "en" else found.name_zh)
