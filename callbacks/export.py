@@ -20,6 +20,7 @@ PAGE_EXPORT = {
     PAGE_PATHS["trends"]: ("trends", "trend_period"),
     PAGE_PATHS["rankings"]: ("rankings", "backlog_ageing"),
     PAGE_PATHS["events"]: ("overview", "trend_90d"),
+    PAGE_PATHS["alerts"]: ("overview", "trend_90d"),
 }
 
 

@@ -22,7 +22,15 @@ BACK_TO_LIVE = "back-to-live"
 BANNER_STALE = "banner-stale"
 BANNER_ERROR = "banner-error"
 BANNER_FRESH = "banner-fresh"  # a source stream that is late or has stopped (callbacks/freshness.py)
-NAV_PAGES = ("overview", "backlog", "patrol", "trends", "rankings", "events")  # the header's page links
+NAV_PAGES = (
+    "overview",
+    "backlog",
+    "patrol",
+    "trends",
+    "rankings",
+    "events",
+    "alerts",
+)  # the header's page links
 
 
 def nav_link(page: str) -> str:
@@ -121,3 +129,27 @@ WALL_PAGE_TYPE = "wall-page"  # {"type": WALL_PAGE_TYPE, "page": name}: the wall
 def title_of(panel_id: str) -> str:
     """The id of a wall panel's title (``wall-ov-map`` → ``wall-ov-map-title``)."""
     return f"{panel_id}-title"
+
+
+# --- the 告警 page (layouts/pages.py alerts, callbacks/alerts.py) -------------------------------------
+AL_STATE = "al-state"  # the page's own filters: state and rule (towns and period come from the view)
+AL_RULE = "al-rule"
+AL_SUMMARY = "al-summary"
+AL_TABLE = "al-table"
+AL_CSRF = "al-csrf"  # this session's CSRF token, handed to the page by the list callback
+AL_DONE = "al-done"  # counts the steps taken on the page: the list redraws after each
+AL_ACTIONS = "al-actions"  # the take-on / close panel: shown to roles that may act
+AL_TARGET = "al-target"
+AL_NOTE = "al-note"
+AL_ACK = "al-ack"
+AL_CLOSE = "al-close"
+AL_MESSAGE = "al-message"
+AL_RULES = "al-rules"  # the thresholds section: shown to admins
+AL_RULES_TABLE = "al-rules-table"
+AL_RULE_TOWN = "al-rule-town"
+AL_RULE_PARAM = "al-rule-param"
+AL_RULE_VALUE = "al-rule-value"
+AL_RULE_SET = "al-rule-set"
+AL_RULE_UNSET = "al-rule-unset"
+AL_RULE_MESSAGE = "al-rule-message"
+AL_RULES_DONE = "al-rules-done"  # counts the threshold changes: the section redraws after each

@@ -6,13 +6,16 @@ second list of ids.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dash import dash_table, dcc, html
 
+from dashboard.core.domain import towns
 from dashboard.core.eventlist import PAGE_SIZE
-from dashboard.core.i18n import t
+from dashboard.core.i18n import fmt_age, fmt_datetime, fmt_number, t, to_local
+from dashboard.core.metrics import ALERT_PARAMS, ALERT_RULES
 from layouts import ids
 from layouts.components import graph, panel
 
@@ -260,6 +263,258 @@ def events(lang: str) -> html.Div:
     )
 
 
+# --- the 告警 page ---------------------------------------------------------------------------------------
+
+ALERT_STATES = ("all", "active", "open", "acked", "closed")  # the state filter; "active": open or taken on
+ALERT_COLUMNS = (
+    "al_id",
+    "al_state",
+    "al_rule",
+    "al_text",
+    "al_opened",
+    "al_since",
+    "al_count",
+    "al_peak",
+    "al_taken_by",
+    "al_closed_at",
+    "al_note",
+)
+
+
+def _choice(lang: str, key: str, component_id: str, options: list[dict[str, str]], value: str) -> html.Label:
+    return html.Label(
+        [
+            html.Span(t(key, lang), className="field-label"),
+            dcc.Dropdown(id=component_id, options=options, value=value, clearable=False, searchable=False),
+        ],
+        className="field",
+    )
+
+
+def alerts(lang: str) -> html.Div:
+    """The 告警 page: the alerts of the viewer's towns with their history, the take-on and close panel
+    (roles that may act) and the thresholds section (admins). The callbacks fill and show them."""
+    states = [{"label": t(f"al_{s}", lang), "value": s} for s in ALERT_STATES]
+    rules = [{"label": t("al_all", lang), "value": "all"}] + [
+        {"label": r.en if lang == "en" else r.zh, "value": r.kind} for r in ALERT_RULES.values()
+    ]
+    return html.Div(
+        [
+            dcc.Store(id=ids.AL_CSRF),
+            dcc.Store(id=ids.AL_DONE, data=0),
+            dcc.Store(id=ids.AL_RULES_DONE, data=0),
+            html.Div(
+                [
+                    _choice(lang, "al_state", ids.AL_STATE, states, "all"),
+                    _choice(lang, "al_rule", ids.AL_RULE, rules, "all"),
+                    html.Span(id=ids.AL_SUMMARY, className="muted al-summary"),
+                ],
+                className="toolbar al-toolbar",
+            ),
+            html.Section(html.Div(id=ids.AL_TABLE, className="al-table-wrap"), className="panel al-list"),
+            html.Section(
+                [
+                    html.H3(t("al_act_title", lang), className="panel-title"),
+                    html.Div(
+                        [
+                            dcc.Dropdown(
+                                id=ids.AL_TARGET,
+                                options=[],
+                                placeholder=t("al_pick", lang),
+                                className="al-target",
+                            ),
+                            dcc.Textarea(
+                                id=ids.AL_NOTE,
+                                value="",
+                                placeholder=t("al_note_hint", lang),
+                                maxLength=2000,
+                                className="al-note",
+                            ),
+                            html.Div(
+                                [
+                                    html.Button(
+                                        t("al_ack_button", lang), id=ids.AL_ACK, className="btn", n_clicks=0
+                                    ),
+                                    html.Button(
+                                        t("al_close_button", lang),
+                                        id=ids.AL_CLOSE,
+                                        className="btn btn-light",
+                                        n_clicks=0,
+                                    ),
+                                    html.Span(id=ids.AL_MESSAGE, className="al-message", role="status"),
+                                ],
+                                className="toolbar",
+                            ),
+                        ],
+                        className="al-act",
+                    ),
+                ],
+                id=ids.AL_ACTIONS,
+                className="panel",
+                hidden=True,
+            ),
+            html.Section(
+                [
+                    html.H3(t("al_rules_title", lang), className="panel-title"),
+                    html.P(t("al_rules_intro", lang), className="muted"),
+                    html.Div(id=ids.AL_RULES_TABLE),
+                    html.Div(
+                        [
+                            dcc.Dropdown(
+                                id=ids.AL_RULE_TOWN,
+                                options=[
+                                    {"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code}
+                                    for tw in towns()
+                                ],
+                                placeholder=t("town", lang),
+                                className="al-rule-town",
+                            ),
+                            dcc.Dropdown(
+                                id=ids.AL_RULE_PARAM,
+                                options=[{"label": param_label(p, lang), "value": p} for p in ALERT_PARAMS],
+                                placeholder=t("al_param", lang),
+                                className="al-rule-param",
+                            ),
+                            dcc.Input(
+                                id=ids.AL_RULE_VALUE,
+                                type="text",
+                                value="",
+                                placeholder=t("al_value", lang),
+                                className="al-rule-value",
+                            ),
+                            html.Button(
+                                t("al_set_button", lang), id=ids.AL_RULE_SET, className="btn", n_clicks=0
+                            ),
+                            html.Button(
+                                t("al_unset_button", lang),
+                                id=ids.AL_RULE_UNSET,
+                                className="btn btn-light",
+                                n_clicks=0,
+                            ),
+                            html.Span(id=ids.AL_RULE_MESSAGE, className="al-message", role="status"),
+                        ],
+                        className="toolbar al-rule-form",
+                    ),
+                ],
+                id=ids.AL_RULES,
+                className="panel",
+                hidden=True,
+            ),
+        ],
+        className="page page-alerts",
+    )
+
+
+NUMERIC_COLUMNS = frozenset({"al_count", "al_peak"})
+
+
+def alert_table(rows: list[dict[str, Any]], lang: str) -> html.Table | html.Div:
+    """The alerts as a plain table (rows of :func:`alert_row`); each row names its id and state."""
+    if not rows:
+        return html.Div(t("al_none", lang), className="empty")
+    head = html.Tr(
+        [html.Th(t(k, lang), className="num" if k in NUMERIC_COLUMNS else "") for k in ALERT_COLUMNS]
+    )
+    colon = ": " if lang == "en" else "："
+    # In each cell: a phone shows each row as a card, its cells labelled (assets/10-base.css).
+    labels: dict[str, dict[str, Any]] = {k: {"data-label": t(k, lang) + colon} for k in ALERT_COLUMNS}
+    body = [
+        html.Tr(
+            [
+                html.Td(
+                    row[k],
+                    className=f"{k}{' num' if k in NUMERIC_COLUMNS else ''}",
+                    **labels[k],
+                )
+                for k in ALERT_COLUMNS
+            ],
+            className=f"al-row al-{row['status']}",
+            **{"data-id": str(row["id"]), "data-status": row["status"]},
+        )
+        for row in rows
+    ]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="table al-table")
+
+
+def param_label(name: str, lang: str) -> str:
+    """A threshold parameter as the page names it: its rule and its own name."""
+    param = ALERT_PARAMS[name]
+    rule = ALERT_RULES[param.rule]
+    return f"{rule.en}: {param.en}" if lang == "en" else f"{rule.zh}·{param.zh}"
+
+
+def _when(value: str | None, lang: str) -> str:
+    if not value:
+        return ""
+    local = to_local(dt.datetime.fromisoformat(value))
+    return f"{local:%m-%d %H:%M}"
+
+
+def alert_row(alert: dict[str, Any], lang: str, now: dt.datetime) -> dict[str, Any]:
+    """One row of the page's table from an alert of the API's shape (``Alert.to_dict`` at the moment shown)."""
+    status = alert["status"]
+    ended = dt.datetime.fromisoformat(alert["closed_at"]) if status == "closed" else now
+    opened = dt.datetime.fromisoformat(alert["opened_at"])
+    rule = ALERT_RULES.get(alert["kind"])
+    taken = f"{alert['acked_by']} {_when(alert['acked_at'], lang)}" if alert.get("acked_at") else ""
+    closed = f"{alert['closed_by']} {_when(alert['closed_at'], lang)}" if status == "closed" else ""
+    return {
+        "id": alert["id"],
+        "status": status,
+        "al_id": f"#{alert['id']}",
+        "al_state": t(f"al_{status}", lang),
+        "al_rule": (rule.en if lang == "en" else rule.zh) if rule else alert["kind"],
+        "al_text": alert["text_en"] if lang == "en" else alert["text_zh"],
+        "al_opened": _when(alert["opened_at"], lang),
+        "al_since": fmt_age(max((ended - opened).total_seconds(), 0), lang),
+        "al_count": fmt_number(alert["count"]),
+        "al_peak": fmt_number(alert["peak"]),
+        "al_taken_by": taken,
+        "al_closed_at": closed,
+        "al_note": alert.get("note") or "",
+    }
+
+
+def alert_summary(
+    rows: list[dict[str, Any]], lang: str, as_of: dt.datetime | None, since: dt.datetime
+) -> str:
+    """The line above the table: how many in each state, and from when the history is shown."""
+    if as_of is not None:
+        return t("al_summary_asof", lang, n=len(rows), when=fmt_datetime(as_of, lang))
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("open", "acked", "closed")}
+    line = t("al_summary", lang, n=len(rows), **counts)
+    history = t("al_history_from", lang, when=fmt_datetime(since, lang))
+    return f"{line}（{history}）" if lang == "zh" else f"{line} ({history})"
+
+
+def target_options(alerts: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+    """The alerts the viewer may take on or close, for the action panel's chooser."""
+    return [
+        {"label": f"#{a['id']} {a['text_en'] if lang == 'en' else a['text_zh']}", "value": str(a["id"])}
+        for a in alerts
+        if a.get("may_act")
+    ]
+
+
+def rules_table(defaults: dict[str, float], own: list[dict[str, Any]], lang: str) -> html.Table:
+    """Each parameter: its district default and the towns with their own value."""
+    names = {tw.code: (tw.name_en if lang == "en" else tw.name_zh) for tw in towns()}
+    body = []
+    for name in ALERT_PARAMS:
+        theirs = [f"{names.get(o['town'], o['town'])} {o['value']:g}" for o in own if o["param"] == name]
+        body.append(
+            html.Tr(
+                [
+                    html.Td(param_label(name, lang)),
+                    html.Td(f"{defaults[name]:g}", className="num"),
+                    html.Td(("，" if lang == "zh" else ", ").join(theirs) or "—"),
+                ]
+            )
+        )
+    head = html.Tr([html.Th(t(k, lang)) for k in ("al_param", "al_default", "al_town_values")])
+    return html.Table([html.Thead(head), html.Tbody(body)], className="table al-rules")
+
+
 BUILDERS: dict[str, Callable[[str], html.Div]] = {
     "overview": overview,
     "backlog": backlog,
@@ -267,6 +522,7 @@ BUILDERS: dict[str, Callable[[str], html.Div]] = {
     "trends": trends,
     "rankings": rankings,
     "events": events,
+    "alerts": alerts,
 }
 
 

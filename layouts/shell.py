@@ -28,6 +28,7 @@ PAGE_PATHS = {
     "trends": "/trends",
     "rankings": "/rankings",
     "events": "/events",
+    "alerts": "/alerts",
 }
 
 

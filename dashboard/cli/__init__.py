@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "users": ("dashboard.cli.users", "manage sign-in accounts: add, passwd, set, remove, list"),
     "tokens": ("dashboard.cli.tokens", "manage kiosk tokens of wall screens: create, list, revoke"),
+    "alerts": (
+        "dashboard.cli.alerts",
+        "alert thresholds per town beside the district defaults: rules list, set, unset",
+    ),
     "rollups": (
         "dashboard.cli.rollups",
         "build the event rollups in the state store (the fast path), or bring them up to date",

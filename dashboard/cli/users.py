@@ -80,10 +80,10 @@ def audit(store: AuthStore, action: str, detail: str) -> None:
     """CLI changes go to the same audit log as sign-ins (actor: the operating-system user)."""
     from dashboard.service.state import StateStore
 
-    StateStore("", engine=store.engine).audit(dt.datetime.now(dt.UTC), f"cli:{_os_user()}", action, detail)
+    StateStore("", engine=store.engine).audit(dt.datetime.now(dt.UTC), f"cli:{os_user()}", action, detail)
 
 
-def _os_user() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (a container): the uid says enough

@@ -732,3 +732,107 @@ _CAMPAIGN: list[Metric] = [
 ]
 
 METRICS: dict[str, Metric] = {m.key: m for m in [*_CASES, *_PATROL, *_VIDEO, *_SECURITY, *_CAMPAIGN]}
+
+
+# --- alert rules ----------------------------------------------------------------------------------------
+# The rules the alert lifecycle follows (dashboard/source/queries/alerts.py evaluates them) stand beside the
+# metrics they watch: what each says, and its parameters. A parameter's district default is its
+# DASHBOARD_ALERT_* setting; an admin may set another value per town (dashboard/service/alert_rules.py),
+# and a town's own value wins over the default.
+
+
+@dataclass(frozen=True)
+class AlertParam:
+    """One threshold of an alert rule: its name, the setting that holds its district default, its bounds."""
+
+    name: str
+    rule: str
+    setting: str  # the Settings field (DASHBOARD_<setting>) whose value is the district default
+    zh: str
+    en: str
+    integer: bool
+    minimum: float
+    maximum: float
+
+    def parse(self, text: str | float) -> float:
+        """``text`` as a value of this parameter (ValueError outside its bounds or not a number)."""
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name}: {text!r} is not a number") from None
+        if self.integer and not value.is_integer():
+            raise ValueError(f"{self.name}: must be a whole number, got {text}")
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(
+                f"{self.name}: must be between {self.minimum:g} and {self.maximum:g}, got {text}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An alert rule: its kind (as alerts carry it), names, definition and parameters."""
+
+    kind: str
+    zh: str
+    en: str
+    definition_zh: str
+    definition_en: str
+    watches: tuple[str, ...]  # the metrics whose movement it warns of
+    params: tuple[AlertParam, ...]
+
+
+ALERT_RULES: dict[str, AlertRule] = {
+    r.kind: r
+    for r in (
+        AlertRule(
+            "surge",
+            "上报激增",
+            "Report surge",
+            "镇街或网格近1小时上报数超过 max(最少件数, 过去各周同一小时均值 + k·σ)",
+            "A town's or grid's reports of the last hour exceed max(minimum, mean + k·σ of the same hour "
+            "in past weeks)",
+            ("reported",),
+            (
+                AlertParam(
+                    "min_cases", "surge", "ALERT_MIN_CASES", "最少件数", "Minimum reports", True, 0, 10_000
+                ),
+                AlertParam(
+                    "sigma", "surge", "ALERT_SIGMA", "标准差倍数", "Standard deviations", False, 0, 20
+                ),
+                AlertParam("weeks", "surge", "ALERT_WEEKS", "参照周数", "Past weeks compared", True, 1, 26),
+            ),
+        ),
+        AlertRule(
+            "overdue_growth",
+            "超期增长",
+            "Overdue growth",
+            "镇街超期未办结件数在窗口内增加达到阈值",
+            "A town's open overdue cases grow by at least the threshold within the window",
+            ("overdue_open",),
+            (
+                AlertParam(
+                    "overdue_growth",
+                    "overdue_growth",
+                    "ALERT_OVERDUE_GROWTH",
+                    "增长件数",
+                    "Growth (cases)",
+                    True,
+                    1,
+                    10_000,
+                ),
+                AlertParam(
+                    "overdue_minutes",
+                    "overdue_growth",
+                    "ALERT_OVERDUE_MINUTES",
+                    "窗口（分钟）",
+                    "Window (minutes)",
+                    True,
+                    1,
+                    24 * 60,
+                ),
+            ),
+        ),
+    )
+}
+ALERT_PARAMS: dict[str, AlertParam] = {p.name: p for r in ALERT_RULES.values() for p in r.params}

@@ -118,7 +118,8 @@ class Settings:
         "Demos, training and screenshots only: the served clock starts at this ISO 8601 moment (e.g. 2026-12-03T01:30+08:00) and runs on from there; empty: this machine's clock.",
     )
     ALERT_MIN_CASES: int = _setting(
-        5, "Surge alert: a town or grid needs more than this many reports in the last hour."
+        5,
+        "District default (a town may have its own). Surge alert: a town or grid needs more than this many reports in the last hour.",
     )
     ALERT_SIGMA: float = _setting(
         3.0, "Surge alert: standard deviations above the usual count for this hour of the week."

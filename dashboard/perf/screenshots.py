@@ -23,6 +23,7 @@ BROWSER_PAGES = {
     "trends": "/trends",
     "rankings": "/rankings",
     "events": "/events",
+    "alerts": "/alerts",
 }
 BROWSER_SIZES = {"1366x768": (1366, 768, 1), "1920x1080": (1920, 1080, 1)}
 WALL_PAGES = ("overview", "backlog", "patrol", "trends", "rankings")

@@ -167,12 +167,9 @@ def _on_time_weekly(reader: Reader, period: Period) -> dict[str, Any]:
 
 def fast_alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
     """The wall's alerts (``alerts.alerts``): overdue growth from the tiers, surges from the source."""
-    limits = alerts.alert_thresholds()
-    cap = upto(now)
-    then = cap - dt.timedelta(minutes=limits.overdue_minutes)
-    got = reader.state_at(
-        [("overdue", "d1:d2")], [("now", to_us(cap) or 0), ("then", to_us(then) or 0)], ("town",)
-    )
+    limits = alerts.alert_thresholds()  # the build's scoped thresholds (set by the snapshot service)
+    instants = [(tag, to_us(t) or 0) for tag, t in alerts.overdue_instants(upto(now), limits)]
+    got = reader.state_at([("overdue", "d1:d2")], instants, ("town",))
     counts: dict[str, dict[str, int]] = {}
     for (tag, town), n in got["overdue"].items():
         if n:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from dashboard.core.clock import Clock, SystemClock
 from dashboard.core.freshness import parse_cadence
 from dashboard.core.settings import Settings
+from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook
 from dashboard.service.cache import init_cache
 from dashboard.service.snapshots import Builder, SnapshotService, Versioner
@@ -59,6 +60,7 @@ def create_service(
 
         builder = instrument("build", builder or build_snapshot)
         versioner = instrument("version", data_version)
+    rules = alert_rules(settings, state)
     return SnapshotService(
         source,
         state,
@@ -70,19 +72,28 @@ def create_service(
         wait_seconds=wait_seconds,
         background=settings.BACKGROUND_REFRESH == "on",
         stream_cadence=parse_cadence(settings.STREAM_CADENCE),
-        alert_book=alert_book(settings, state),
+        alert_book=alert_book(settings, state, rules),
+        alert_rules=rules,
     )
 
 
-def alert_book(settings: Settings, state: StateStore) -> AlertBook:
-    """The alert lifecycle, evaluating the rules with the thresholds of ``settings``."""
-    from dashboard.source.queries.alerts import AlertThresholds, firing_alerts
+def alert_rules(settings: Settings, state: StateStore) -> AlertRules:
+    """The alert thresholds: the settings' as the district defaults, the towns' own from the state store."""
+    from dashboard.source.queries.alerts import AlertThresholds
 
-    limits = AlertThresholds.from_settings(settings)
+    return AlertRules(state, AlertThresholds.from_settings(settings))
+
+
+def alert_book(settings: Settings, state: StateStore, rules: AlertRules | None = None) -> AlertBook:
+    """The alert lifecycle, evaluating the rules with each town's thresholds (``rules``; without them,
+    the defaults of ``settings`` everywhere)."""
+    from dashboard.source.queries.alerts import firing_alerts
+
+    rules = rules or alert_rules(settings, state)
     return AlertBook(
         state,
         dt.timedelta(minutes=settings.ALERT_HOLD_MINUTES),
-        lambda conn, now: firing_alerts(conn, now, limits),
+        lambda conn, now: firing_alerts(conn, now, rules.thresholds()),
     )
 
 

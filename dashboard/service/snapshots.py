@@ -22,6 +22,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from dashboard.core.clock import Clock
 from dashboard.core.scope import Scope
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState, view_key
+from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook
 from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
 from dashboard.service.freshness import FreshnessWatch
@@ -117,6 +119,7 @@ class SnapshotService:
         background: bool = False,
         stream_cadence: Mapping[str, float] | None = None,
         alert_book: AlertBook | None = None,
+        alert_rules: AlertRules | None = None,
     ) -> None:
         self.source_engine = source_engine
         self.state = state
@@ -130,6 +133,7 @@ class SnapshotService:
         # Judged every half refresh, like the data version: a stopped stream shows within two refreshes.
         self.freshness = FreshnessWatch(source_engine, cache, clock, stream_cadence, self.version_ttl)
         self.alert_book = alert_book
+        self.alert_rules = alert_rules
         self.refresher: Refresher | None = None
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
@@ -345,7 +349,7 @@ class SnapshotService:
 
     def _compute(self, view: ViewState, identity: str) -> dict[str, Any]:
         started = time.monotonic()
-        with self.source_engine.connect() as conn:
+        with self.source_engine.connect() as conn, self._alert_thresholds():
             snapshot = self.builder(conn, view, self.clock.now())
         computed_at = self.clock.now()
         if view.as_of is None:  # a past view never moves the lifecycle: it reads the rows instead
@@ -357,6 +361,19 @@ class SnapshotService:
         self._remember_last_good(identity, snapshot, computed_at, entry)
         self._remember_error(identity, None)
         return entry
+
+    def _alert_thresholds(self) -> AbstractContextManager[None]:
+        """The towns' own alert thresholds for the build about to run (the defaults without rules)."""
+        if self.alert_rules is None:
+            return nullcontext()
+        from dashboard.source.queries.alerts import ScopedThresholds, using_thresholds
+
+        try:
+            limits = self.alert_rules.thresholds()
+        except Exception:  # the state store is down: the defaults, rather than no snapshot at all
+            log.exception("could not read the towns' alert thresholds; using the defaults")
+            limits = ScopedThresholds(self.alert_rules.defaults)
+        return using_thresholds(limits)
 
     def _mark_taken_on(self, snapshot: Snapshot) -> None:
         """Mark the snapshot's alerts that someone took on (认领), for the wall's alert row.

@@ -90,6 +90,19 @@ alert_table = Table(
 )
 
 
+# Alert thresholds per town (dashboard/service/alert_rules.py): one row per town × parameter an admin
+# set; a parameter without a row keeps its district default (its DASHBOARD_ALERT_* setting).
+alert_rule_table = Table(
+    "dashboard_alert_rule",
+    state_metadata,
+    Column("town_code", String(16), primary_key=True),
+    Column("param", String(32), primary_key=True, comment="a parameter of core.metrics.ALERT_PARAMS"),
+    Column("value", Float, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+    Column("set_by", String(128), nullable=False),
+)
+
+
 # Writes that may change the past (an import can backfill rows dated before a past view's moment) bump
 # this counter; settled past views are cached under it (dashboard/service/README.md#caching).
 source_epoch = Table(

@@ -9,24 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import g, request
+from dashboard.web.context import app_context, client, viewer_label
 
-from dashboard.web.context import app_context
+__all__ = ["audit", "client", "viewer_label"]
 
 log = logging.getLogger(__name__)
-
-
-def client() -> str:
-    """The client address of the current request (the direct peer)."""
-    return request.remote_addr or "?"
-
-
-def viewer_label() -> str:
-    """The audit actor for this request: the user, the kiosk, or the client address."""
-    viewer = g.get("dashboard_viewer")
-    if viewer is None or viewer.kind == "local":
-        return client()
-    return f"{viewer.label()}@{client()}"
 
 
 def audit(action: str, actor: str, detail: str | None = None) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, request
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +32,8 @@ from dashboard.core.viewstate import ViewState
 from dashboard.export.common import ExportError
 from dashboard.export.exporter import export_view
 from dashboard.export.queue import ExportBusy, ExportQueue
+from dashboard.service.alert_rules import AlertRules
+from dashboard.service.alerts import AlertBook, AlertConflict, AlertNotFound, AlertRefused
 from dashboard.service.boards import Boards, Change, Edits, Same, Whole
 from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
@@ -40,6 +43,9 @@ from dashboard.web.accounts import current_viewer
 
 __all__ = [
     "CONTEXT_KEY",
+    "AlertConflict",
+    "AlertNotFound",
+    "AlertRefused",
     "AppContext",
     "BudgetExceeded",
     "Change",
@@ -53,7 +59,9 @@ __all__ = [
     "Turn",
     "Whole",
     "app_context",
+    "client",
     "install_context",
+    "viewer_label",
 ]
 
 CONTEXT_KEY = "dashboard"  # the one key of the app's state in ``Flask.extensions``
@@ -89,6 +97,41 @@ class AppContext:
     def scope(self) -> Scope:
         """The towns the current request's viewer may see."""
         return self.viewer().scope
+
+    @property
+    def alert_book(self) -> AlertBook:
+        """The alert lifecycle (every service made by create_service keeps one)."""
+        if self.service.alert_book is None:
+            raise LookupError("this deployment keeps no alert lifecycle")
+        return self.service.alert_book
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """The alert thresholds: district defaults and the towns' own values."""
+        if self.service.alert_rules is None:
+            raise LookupError("this deployment keeps no alert thresholds")
+        return self.service.alert_rules
+
+    def csrf_token(self) -> str | None:
+        """The CSRF token of this request's session for a page's writing steps (the 告警 page's); None
+        when nobody signs in (``AUTH=none``: no session to protect, and the local viewer may not act)."""
+        if CSRF_EXTENSION not in current_app.extensions:
+            return None
+        return str(generate_csrf())
+
+    def csrf_valid(self, token: str | None) -> bool:
+        """Whether ``token`` is this session's CSRF token (Flask-WTF's check, as the forms get it).
+
+        Dash's callback endpoint is exempt from the form check (it takes JSON only); a callback that
+        changes something checks the token its page was handed, so a cross-site script replaying a
+        callback without reading the page cannot act."""
+        if CSRF_EXTENSION not in current_app.extensions:
+            return True
+        try:
+            validate_csrf(token)
+        except (CSRFError, ValueError):  # Flask-WTF raises ValidationError, a ValueError
+            return False
+        return True
 
     def now(self) -> dt.datetime:
         """The app clock's time (fixed in tests and the equivalence harness)."""
@@ -159,6 +202,22 @@ class AppContext:
                 width=width,
                 height=height,
             )
+
+
+CSRF_EXTENSION = "csrf"  # Flask-WTF's CSRFProtect, installed with sign-in (dashboard.web.signin)
+
+
+def client() -> str:
+    """The client address of the current request (the direct peer)."""
+    return request.remote_addr or "?"
+
+
+def viewer_label() -> str:
+    """The audit actor for this request: the user, the kiosk, or the client address."""
+    viewer = g.get("dashboard_viewer")
+    if viewer is None or viewer.kind == "local":
+        return client()
+    return f"{viewer.label()}@{client()}"
 
 
 def install_context(server: Flask, context: AppContext) -> None:

@@ -208,6 +208,9 @@ STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
     ids.VIEW: _is_text,
     ids.VIEW_ERROR: _is_text,  # the message of a bad link
     ids.EV_CURSOR: _is_cursor,
+    ids.AL_CSRF: _is_text,  # the 告警 page's CSRF token (callbacks/alerts.py)
+    ids.AL_DONE: _is_count,
+    ids.AL_RULES_DONE: _is_count,
     ids.WALL_SAVED: _is_saved,
     ids.WALL_SCALE: lambda v: (
         v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 20)
@@ -277,6 +280,9 @@ def check_callback_body(
         raise CallbackRequestError("output: unknown callback")
     outputs = body.get("outputs")
     count = _output_count(output)
+    if count == 1 and isinstance(outputs, list) and not output.startswith("{"):
+        # Only a wildcard output (a pattern-matching id) comes as a list; Dash fails on any other (500).
+        raise CallbackRequestError("outputs: expected an object with id and property")
     if count > 1 or isinstance(outputs, list):
         if not isinstance(outputs, list) or (count > 1 and len(outputs) != count):
             raise CallbackRequestError(f"outputs: expected a list of {count}")

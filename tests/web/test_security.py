@@ -144,6 +144,20 @@ def test_unknown_pattern_id_is_refused(client: Any) -> None:
     assert response.get_json()["error"] == "inputs[0]: unknown component id"
 
 
+def test_a_list_of_outputs_for_one_plain_output_is_refused(client: Any) -> None:
+    # Dash takes a list as a wildcard output's and fails on it (500): found by the fuzz test.
+    body = {
+        "output": "wall-server-now.data",
+        "outputs": [],
+        "inputs": [{"id": "wall-server-tick", "property": "n_intervals", "value": None}],
+        "state": [],
+        "changedPropIds": ["wall-server-tick.n_intervals"],
+    }
+    response = client.post(DASH, json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "outputs: expected an object with id and property"
+
+
 def test_a_failing_callback_answers_without_its_traceback(app: Any, client: Any) -> None:
     key = "..data-age.children...banner-stale.children...banner-stale.hidden...banner-asof.hidden...banner-asof-text.children.."
     entry = app.callback_map[key]

@@ -10,17 +10,31 @@ subsides by itself. Both are as-of safe: only timestamps at or before ``now`` co
   and level, folded per unit into the current count, the sum and the sum of squares.
 * **overdue_growth** — the open overdue cases of a town now minus ``ALERT_OVERDUE_MINUTES`` ago grew by
   at least ``ALERT_OVERDUE_GROWTH``. One statement: the overdue count per town at the two instants.
+
+The rules and their parameters are described in the registry (``ALERT_RULES`` in
+:mod:`dashboard.core.metrics`). Each parameter's district default is its setting; a town may have its own
+value (set by an admin, kept in the state store: :mod:`dashboard.service.alert_rules`), and a unit is
+judged by its town's value when there is one (:class:`ScopedThresholds`). One statement still serves
+every town: the surge query sums the past windows once per distinct ``weeks`` in use, and the overdue
+query counts at one earlier instant per distinct window.
+
+The snapshot builders take no thresholds argument: the snapshot service sets the scoped thresholds for
+the build it runs (:func:`using_thresholds`); without that, the environment's defaults apply.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, literal, select, union_all
+from sqlalchemy import Connection, and_, case, func, literal, select, union_all
 
+from dashboard.core.metrics import ALERT_PARAMS
 from dashboard.core.periods import EPSILON
 from dashboard.core.settings import Settings, load_settings
 from dashboard.core.viewstate import ViewState
@@ -53,21 +67,65 @@ class AlertThresholds:
             overdue_minutes=settings.ALERT_OVERDUE_MINUTES,
         )
 
+    def with_values(self, values: Mapping[str, float]) -> AlertThresholds:
+        """These thresholds with some replaced (registry parameter names: min_cases, sigma, …)."""
+        typed = {
+            name: int(value) if ALERT_PARAMS[name].integer else float(value) for name, value in values.items()
+        }
+        return replace(self, **typed)  # type: ignore[arg-type]
 
-def alert_thresholds(given: Settings | AlertThresholds | None = None) -> AlertThresholds:
-    """The thresholds given, those of ``settings``, or (nothing given) those of the environment."""
-    if isinstance(given, AlertThresholds):
-        return given
+
+@dataclass(frozen=True)
+class ScopedThresholds:
+    """The district's thresholds and the towns that have their own: a unit is judged by its town's."""
+
+    default: AlertThresholds = AlertThresholds()
+    towns: Mapping[str, AlertThresholds] = field(default_factory=dict)
+
+    def for_unit(self, code: str) -> AlertThresholds:
+        """The thresholds of the town of ``code`` (a town's or a grid's code)."""
+        return self.towns.get(code[:TOWN_CODE_LEN], self.default)
+
+    def every(self) -> list[AlertThresholds]:
+        """The default and each town's: what one statement for all units must cover."""
+        return [self.default, *self.towns.values()]
+
+
+Limits = AlertThresholds | ScopedThresholds
+_current: ContextVar[ScopedThresholds | None] = ContextVar("dashboard_alert_thresholds", default=None)
+
+
+@contextmanager
+def using_thresholds(limits: ScopedThresholds) -> Iterator[None]:
+    """Evaluate the rules with ``limits`` within the block (the snapshot service around a build)."""
+    token = _current.set(limits)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def scoped(limits: Limits) -> ScopedThresholds:
+    return limits if isinstance(limits, ScopedThresholds) else ScopedThresholds(limits)
+
+
+def alert_thresholds(given: Settings | Limits | None = None) -> ScopedThresholds:
+    """The thresholds given, those of ``settings``, or (nothing given) those set for the current build
+    (:func:`using_thresholds`), else the environment's."""
+    if isinstance(given, AlertThresholds | ScopedThresholds):
+        return scoped(given)
+    if given is None and _current.get() is not None:
+        return _current.get()  # type: ignore[return-value]
     # Why the environment when nothing is given: build_snapshot has no settings argument, and the
     # server process reads its settings from the same DASHBOARD_* variables.
-    return AlertThresholds.from_settings(given if given is not None else load_settings())
+    return ScopedThresholds(AlertThresholds.from_settings(given if given is not None else load_settings()))
 
 
 def alerts(
     conn: Connection,
     view: ViewState,
     now: dt.datetime,
-    settings_or_thresholds: Settings | AlertThresholds | None = None,
+    settings_or_thresholds: Settings | Limits | None = None,
 ) -> list[dict[str, Any]]:
     """The alerts that hold at ``now`` within ``view``: strongest first, at most :data:`MAX_ALERTS`."""
     limits = alert_thresholds(settings_or_thresholds)
@@ -84,7 +142,7 @@ def finish_alerts(
     return found
 
 
-def firing_alerts(conn: Connection, now: dt.datetime, limits: AlertThresholds) -> list[dict[str, Any]]:
+def firing_alerts(conn: Connection, now: dt.datetime, limits: Limits) -> list[dict[str, Any]]:
     """Every alert that holds at ``now`` in the whole district, named, none left out: what the alert
     lifecycle (dashboard/service/alerts.py) follows. A wall's list stops at :data:`MAX_ALERTS`, but an
     alert left off it has not cleared."""
@@ -116,34 +174,37 @@ def _surge_branch(view: ViewState, level: str, unit: Any, k: int, lo: dt.datetim
     )
 
 
-def surge_rows(
-    conn: Connection, view: ViewState, now: dt.datetime, limits: AlertThresholds
-) -> list[dict[str, Any]]:
+def surge_rows(conn: Connection, view: ViewState, now: dt.datetime, limits: Limits) -> list[dict[str, Any]]:
     """Towns and grids whose last hour exceeds their usual level for this hour of the week."""
+    rules = scoped(limits)
+    spans = sorted({t.weeks for t in rules.every()})  # one pair of sums per distinct number of weeks
     branches = [
         _surge_branch(view, level, unit, k, lo, hi)
         for level, unit in (("town", E.c.town_code), ("grid", E.c.grid_code))
-        for k, lo, hi in _windows(now, limits.weeks)
+        for k, lo, hi in _windows(now, max(spans))
     ]
     counts = union_all(*branches).subquery("windows")
     current = func.sum(case((counts.c.w == 0, counts.c.n), else_=0))
-    past: ColumnElement[Any] = counts.c.w > 0
+    sums = []
+    for weeks in spans:
+        past = and_(counts.c.w > 0, counts.c.w <= weeks)
+        sums += [
+            func.sum(case((past, counts.c.n), else_=0)).label(f"s{weeks}"),
+            func.sum(case((past, counts.c.n * counts.c.n), else_=0)).label(f"sq{weeks}"),
+        ]
+    floor = min(t.min_cases for t in rules.every())
     q = (
-        select(
-            counts.c.level,
-            counts.c.unit,
-            current.label("cur"),
-            func.sum(case((past, counts.c.n), else_=0)).label("s"),
-            func.sum(case((past, counts.c.n * counts.c.n), else_=0)).label("sq"),
-        )
+        select(counts.c.level, counts.c.unit, current.label("cur"), *sums)
         .group_by(counts.c.level, counts.c.unit)
-        .having(current > limits.min_cases)  # only units that could be a surge come back
+        .having(current > floor)  # only units that could be a surge come back
     )
     out = []
     for row in conn.execute(q).mappings():
         if row["unit"] is None:  # town-level cases have no grid: their town's row counts them
             continue
-        threshold = surge_threshold(float(row["s"] or 0), float(row["sq"] or 0), limits)
+        own = rules.for_unit(str(row["unit"]))
+        weeks = own.weeks
+        threshold = surge_threshold(float(row[f"s{weeks}"] or 0), float(row[f"sq{weeks}"] or 0), own)
         count = int(row["cur"] or 0)
         if count > threshold:
             out.append(_alert("surge", row["level"], str(row["unit"]), count, threshold))
@@ -170,28 +231,38 @@ def _overdue_branch(view: ViewState, tag: str, t: dt.datetime) -> Any:
     )
 
 
-def overdue_rows(
-    conn: Connection, view: ViewState, now: dt.datetime, limits: AlertThresholds
-) -> list[dict[str, Any]]:
+def then_tag(minutes: int) -> str:
+    """The name of the overdue count ``minutes`` before now (one per distinct window in use)."""
+    return f"then{minutes}"
+
+
+def overdue_instants(cap: dt.datetime, limits: Limits) -> list[tuple[str, dt.datetime]]:
+    """(tag, instant) of now and of each distinct window's start: where the overdue counts are taken."""
+    spans = sorted({t.overdue_minutes for t in scoped(limits).every()})
+    return [("now", cap)] + [(then_tag(m), cap - dt.timedelta(minutes=m)) for m in spans]
+
+
+def overdue_rows(conn: Connection, view: ViewState, now: dt.datetime, limits: Limits) -> list[dict[str, Any]]:
     """Towns whose open overdue count grew by at least ``overdue_growth`` over the window."""
-    cap = upto(now)
-    then = cap - dt.timedelta(minutes=limits.overdue_minutes)
     counts: dict[str, dict[str, int]] = {}
-    q = union_all(_overdue_branch(view, "now", cap), _overdue_branch(view, "then", then))
+    q = union_all(*(_overdue_branch(view, tag, t) for tag, t in overdue_instants(upto(now), limits)))
     for row in conn.execute(q).mappings():
         counts.setdefault(str(row["unit"]), {})[row["k"]] = int(row["n"] or 0)
     return overdue_alerts(counts, limits)
 
 
-def overdue_alerts(counts: dict[str, dict[str, int]], limits: AlertThresholds) -> list[dict[str, Any]]:
-    """Alerts from {town: {"now": n, "then": n}} open overdue counts."""
+def overdue_alerts(counts: dict[str, dict[str, int]], limits: Limits) -> list[dict[str, Any]]:
+    """Alerts from {town: {"now": n, then_tag(minutes): n}} open overdue counts, each town judged by its
+    own thresholds."""
+    rules = scoped(limits)
     out = []
     for town, c in sorted(counts.items()):
-        growth = c.get("now", 0) - c.get("then", 0)
-        if growth >= limits.overdue_growth:
-            alert = _alert("overdue_growth", "town", town, growth, float(limits.overdue_growth))
+        own = rules.for_unit(town)
+        growth = c.get("now", 0) - c.get(then_tag(own.overdue_minutes), 0)
+        if growth >= own.overdue_growth:
+            alert = _alert("overdue_growth", "town", town, growth, float(own.overdue_growth))
             alert["current"] = c.get("now", 0)
-            alert["window_minutes"] = limits.overdue_minutes
+            alert["window_minutes"] = own.overdue_minutes
             out.append(alert)
     return out
 
