@@ -299,10 +299,11 @@ def push_failures(items: list[dict[str, Any]], lang: str) -> list[Any]:
                 "al_push_item",
                 lang,
                 id=item["alert_id"],
-                alert=item["alert"],
+                alert=item["alert_en"] if lang == "en" else item["alert"],
                 channel=item["channel"],
                 attempts=item["attempts"],
                 error=item["error"] or "?",
+                at=_short_time(item["at"]),
             )
         )
         for item in items[:10]
@@ -311,6 +312,10 @@ def push_failures(items: list[dict[str, Any]], lang: str) -> list[Any]:
         html.H3(t("al_push_failed", lang), className="panel-title"),
         html.Ul(shown, className="al-push-list"),
     ]
+
+
+def _short_time(iso: str | None) -> str:
+    return to_local(dt.datetime.fromisoformat(iso)).strftime("%m-%d %H:%M") if iso else "?"
 
 
 def alerts(lang: str) -> html.Div:

@@ -128,8 +128,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "al_none": ("没有符合条件的告警", "No alerts match"),
     "al_push_failed": ("推送失败（近24小时）", "Messages that failed (last 24 hours)"),
     "al_push_item": (
-        "#{id} {alert} → {channel}：重试 {attempts} 次仍失败（{error}）",
-        "#{id} {alert} → {channel}: failed after {attempts} tries ({error})",
+        "#{id} {alert} → {channel}：重试 {attempts} 次仍失败，最后一次 {at}（{error}）",
+        "#{id} {alert} → {channel}: failed after {attempts} tries, the last at {at} ({error})",
     ),
     "al_act_title": ("认领与处置", "Take on and close"),
     "al_pick": ("选择告警", "Choose an alert"),

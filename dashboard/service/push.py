@@ -346,6 +346,12 @@ class AlertPush:
             self._thread = threading.Thread(target=self._run, args=(now,), name="alert-push", daemon=True)
             self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether this process's sender thread is draining."""
+        with self._lock:
+            return self._thread is not None
+
     def _run(self, now: Callable[[], dt.datetime]) -> None:
         stop = threading.Event()
         while True:
@@ -367,11 +373,19 @@ class AlertPush:
     # --- reading ------------------------------------------------------------------------------------
 
     def failed(self, since: dt.datetime, towns: frozenset[str] | None = None) -> list[dict[str, Any]]:
-        """Messages that failed for good since ``since`` (newest first): target, alert, tries, error."""
+        """Messages that failed for good since ``since`` (newest first): target, alert, tries, error, when
+        the last try was."""
         names = {t.channel.key: t.channel.name for t in self.targets}
         query = (
             select(
-                N.c.alert_id, N.c.event, N.c.target, N.c.attempts, N.c.last_error, N.c.next_at, A.c.text_zh
+                N.c.alert_id,
+                N.c.event,
+                N.c.target,
+                N.c.attempts,
+                N.c.last_error,
+                N.c.claimed_at,
+                A.c.text_zh,
+                A.c.text_en,
             )
             .join(A, A.c.id == N.c.alert_id)
             .where(N.c.state == "failed", N.c.created_at >= since)
@@ -388,7 +402,9 @@ class AlertPush:
                     "channel": names.get(r.target, r.target.split("#")[0]),
                     "attempts": r.attempts,
                     "error": r.last_error,
+                    "at": r.claimed_at.isoformat() if r.claimed_at else None,  # the last try
                     "alert": r.text_zh,
+                    "alert_en": r.text_en,
                 }
                 for r in conn.execute(query)
             ]

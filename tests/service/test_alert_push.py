@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,26 +122,33 @@ def test_one_alert_is_named_and_a_town_target_hears_only_its_town(state: StateSt
         guali.close()
 
 
-def test_several_processes_draining_at_once_send_each_alert_once(state: StateStore, robot: Receiver) -> None:
+def test_several_processes_draining_at_once_send_each_alert_once(db_url: str, robot: Receiver) -> None:
+    """Four workers, each with its own pool on one state store (SQLite, PostgreSQL, MariaDB), drain the
+    same storm at the same moment: one message, every row sent."""
     target = Target(Channel("json", robot.url))
-    book, _push = book_with(state, target)
-    book.advance(storm(30), T0)
-    processes = [AlertPush(state, [target]) for _ in range(4)]  # four workers on one state store
-    start = threading.Barrier(len(processes))
+    stores = [StateStore(db_url) for _ in range(4)]
+    try:
+        book, _push = book_with(stores[0], target)
+        book.advance(storm(30), T0)
+        processes = [AlertPush(store, [target]) for store in stores]
+        start = threading.Barrier(len(processes))
 
-    def drain(push: AlertPush) -> None:
-        start.wait()
-        push.drain(T0)
+        def drain(push: AlertPush) -> None:
+            start.wait()
+            push.drain(T0)
 
-    threads = [threading.Thread(target=drain, args=(p,)) for p in processes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(robot.bodies) == 1 and len(robot.bodies[0]["alerts"]) == 30
-    with state.engine.connect() as conn:
-        states = {r.state for r in conn.execute(select(alert_notice_table))}
-    assert states == {"sent"}
+        threads = [threading.Thread(target=drain, args=(p,)) for p in processes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(robot.bodies) == 1 and len(robot.bodies[0]["alerts"]) == 30
+        with stores[0].engine.connect() as conn:
+            states = [r.state for r in conn.execute(select(alert_notice_table))]
+        assert states == ["sent"] * 30
+    finally:
+        for store in stores:
+            store.dispose()
 
 
 def test_a_failing_target_is_retried_with_a_doubling_wait_then_kept_as_failed(state: StateStore) -> None:
@@ -198,3 +206,18 @@ def test_targets_per_scope_from_the_settings() -> None:
         parse_targets("slack:https://x", "", "")
     with pytest.raises(ValueError, match="DASHBOARD_ALERT_SMTP"):
         parse_targets("", "", "a@x")
+
+
+def test_the_background_sender_drains_and_stops_when_nothing_waits(
+    state: StateStore, robot: Receiver
+) -> None:
+    book, push = book_with(state, Target(Channel("json", robot.url)))
+    book.advance(storm(3), T0)
+    push.kick(lambda: T0)
+    push.kick(lambda: T0)  # a second kick while it runs: no second thread, no second message
+    for _ in range(100):
+        if not push.running:
+            break
+        time.sleep(0.05)
+    assert not push.running, "the thread ends once the outbox is empty"
+    assert len(robot.bodies) == 1 and robot.bodies[0]["title"] == "3 条新告警"

@@ -131,7 +131,7 @@ def test_a_simulated_surge_opens_one_alert_one_message_taken_on_held_closed_and_
     section = page(app, mine)[ids.AL_PUSH_FAILED]
     assert section["hidden"] is False
     text = json.dumps(section["children"], ensure_ascii=False)
-    assert "推送失败" in text and "wecom:127.0.0.1" in text and "重试 5 次仍失败" in text
+    assert "推送失败" in text and "wecom:127.0.0.1" in text and "重试 5 次仍失败，最后一次 11-25 1" in text
     assert page(app, other)[ids.AL_PUSH_FAILED]["hidden"] is True
 
 
