@@ -235,6 +235,7 @@ class AlertPush:
     def drain(self, now: dt.datetime) -> dt.datetime | None:
         """Send what is due at ``now``; when the next rows fall due (None: nothing waits)."""
         self._release_stale(now)
+        self._drop_unconfigured(now)
         due: list[dt.datetime] = []
         for target in {t.channel.key: t for t in self.targets}.values():
             waiting = self._first_due(target.channel.key)
@@ -258,6 +259,18 @@ class AlertPush:
                 update(N)
                 .where(N.c.state == "sending", N.c.claimed_at < now - STALE)
                 .values(state="pending", claim=None)
+            )
+
+    def _drop_unconfigured(self, now: dt.datetime) -> None:
+        """Rows for a target no longer in the settings (removed, or its URL changed) can never go out:
+        keep them as failed, so they show instead of waiting for ever. (Every process of a deployment
+        must share the targets' settings, as it shares the others.)"""
+        keys = sorted({t.channel.key for t in self.targets})
+        with self.state.engine.begin() as conn:
+            conn.execute(
+                update(N)
+                .where(N.c.state == "pending", N.c.target.not_in(keys))
+                .values(state="failed", claimed_at=now, last_error="the target is no longer configured")
             )
 
     def _first_due(self, key: str) -> dt.datetime | None:

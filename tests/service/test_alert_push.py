@@ -221,3 +221,14 @@ def test_the_background_sender_drains_and_stops_when_nothing_waits(
         time.sleep(0.05)
     assert not push.running, "the thread ends once the outbox is empty"
     assert len(robot.bodies) == 1 and robot.bodies[0]["title"] == "3 条新告警"
+
+
+def test_rows_for_a_target_taken_out_of_the_settings_show_as_failed(
+    state: StateStore, robot: Receiver
+) -> None:
+    book, _push = book_with(state, Target(Channel("json", robot.url)))
+    book.advance([firing(CHENGXIANG)], T0)
+    changed = AlertPush(state, [Target(Channel("json", robot.url + "&v=2"))])  # its token rotated
+    assert changed.drain(T0) is None and robot.bodies == [] and changed.pending() == 0
+    [failed] = changed.failed(T0)
+    assert failed["error"] == "the target is no longer configured" and failed["channel"] == "json:127.0.0.1"
