@@ -212,19 +212,21 @@ class AlertPush:
 
     def enqueue(self, conn: Connection, alert_id: int, town_code: str, event: str, now: dt.datetime) -> int:
         """Rows for every target of the alert's town, in the caller's transaction; how many."""
+        keys = sorted(
+            {t.channel.key for t in self.targets if t.covers(town_code)}
+        )  # a robot named twice: once
         rows = [
             {
                 "alert_id": alert_id,
                 "event": event,
-                "target": t.channel.key,
+                "target": key,
                 "town_code": town_code,
                 "created_at": now,
                 "state": "pending",
                 "attempts": 0,
                 "next_at": now,
             }
-            for t in self.targets
-            if t.covers(town_code)
+            for key in keys
         ]
         if rows:
             conn.execute(insert(N), rows)
@@ -282,11 +284,14 @@ class AlertPush:
 
     def _take_gate(self, key: str, now: dt.datetime) -> dt.datetime | None:
         """Take the target's send slot (None), or say when it opens again (another message went lately)."""
-        try:
-            with self.state.engine.begin() as conn:
-                conn.execute(insert(G).values(target=key, last_at=None))
-        except IntegrityError:
-            pass  # the row exists already (the usual case)
+        with self.state.engine.connect() as conn:
+            known = conn.execute(select(G.c.target).where(G.c.target == key)).first() is not None
+        if not known:  # the target's first message
+            try:
+                with self.state.engine.begin() as conn:
+                    conn.execute(insert(G).values(target=key, last_at=None))
+            except IntegrityError:
+                pass  # another process made the row a moment ago
         with self.state.engine.begin() as conn:
             taken = conn.execute(
                 update(G)

@@ -117,6 +117,12 @@ def test_one_alert_is_named_and_a_town_target_hears_only_its_town(state: StateSt
         push.drain(T0 + dt.timedelta(minutes=2))
         assert len(district.bodies) == 2 and len(guali.bodies) == 1  # a grid of 瓜沥镇: its town's target
         assert guali.bodies[0]["markdown"]["content"].startswith(f"### 【告警】{GUALI}201001")
+        # The same robot named for the district and for the town: told once.
+        twice = AlertPush(
+            state, [Target(Channel("wecom", guali.url)), Target(Channel("wecom", guali.url), GUALI)]
+        )
+        with state.engine.begin() as conn:
+            assert twice.enqueue(conn, 99, GUALI, "open", T0) == 1
     finally:
         district.close()
         guali.close()
