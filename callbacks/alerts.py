@@ -25,7 +25,15 @@ from dashboard.core.scope import Viewer, may_act_on_alert
 from dashboard.core.viewstate import ViewState
 from dashboard.web.context import AlertConflict, AlertNotFound, AlertRefused, app_context, viewer_label
 from layouts import ids
-from layouts.pages import ALERT_STATES, alert_row, alert_summary, alert_table, rules_table, target_options
+from layouts.pages import (
+    ALERT_STATES,
+    alert_row,
+    alert_summary,
+    alert_table,
+    push_failures,
+    rules_table,
+    target_options,
+)
 
 
 def _towns(view: ViewState, viewer: Viewer) -> frozenset[str] | None:
@@ -70,6 +78,8 @@ def listed(
     Output(ids.AL_ACTIONS, "hidden"),
     Output(ids.AL_RULES, "hidden"),
     Output(ids.AL_RULES_TABLE, "children"),
+    Output(ids.AL_PUSH_FAILED, "children"),
+    Output(ids.AL_PUSH_FAILED, "hidden"),
     Input(ids.VIEW, "data"),
     Input(ids.TICK, "n_intervals"),
     Input(ids.AL_STATE, "value"),
@@ -91,6 +101,7 @@ def list_alerts(
     rows = [alert_row(a, view.lang, shown_at) for a in alerts]
     admin = viewer.role.manage
     section: Any = rules_section(view.lang) if admin else None
+    failed = failed_pushes(viewer, now)
     return (
         alert_table(rows, view.lang),
         alert_summary(rows, view.lang, view.as_of, since) if rows else t("al_none", view.lang),
@@ -99,7 +110,17 @@ def list_alerts(
         not viewer.role.alerts or view.as_of is not None,  # a past moment is read, not acted on
         not admin,
         section,
+        push_failures(failed, view.lang) if failed else None,
+        not failed,
     )
+
+
+def failed_pushes(viewer: Viewer, now: dt.datetime) -> list[dict[str, Any]]:
+    """The viewer's towns' alert messages that failed for good in the last day (none without a push)."""
+    push = app_context().alert_book.push
+    if push is None or not push.targets:
+        return []
+    return push.failed(now - dt.timedelta(hours=24), viewer.towns)
 
 
 def rules_section(lang: str) -> Any:

@@ -144,6 +144,7 @@ AL_NOTE = "al-note"
 AL_ACK = "al-ack"
 AL_CLOSE = "al-close"
 AL_MESSAGE = "al-message"
+AL_PUSH_FAILED = "al-push-failed"  # messages (webhook, mail) that failed for good lately
 AL_RULES = "al-rules"  # the thresholds section: shown to admins
 AL_RULES_TABLE = "al-rules-table"
 AL_RULE_TOWN = "al-rule-town"

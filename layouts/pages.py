@@ -291,6 +291,33 @@ def _choice(lang: str, key: str, component_id: str, options: list[dict[str, str]
     )
 
 
+def push_failures(items: list[dict[str, Any]], lang: str) -> list[Any]:
+    """The short list of alert messages that failed for good: which alert, which channel, why."""
+    shown = [
+        html.Li(
+            t(
+                "al_push_item",
+                lang,
+                id=item["alert_id"],
+                alert=item["alert_en"] if lang == "en" else item["alert"],
+                channel=item["channel"],
+                attempts=item["attempts"],
+                error=item["error"] or "?",
+                at=_short_time(item["at"]),
+            )
+        )
+        for item in items[:10]
+    ]
+    return [
+        html.H3(t("al_push_failed", lang), className="panel-title"),
+        html.Ul(shown, className="al-push-list"),
+    ]
+
+
+def _short_time(iso: str | None) -> str:
+    return to_local(dt.datetime.fromisoformat(iso)).strftime("%m-%d %H:%M") if iso else "?"
+
+
 def alerts(lang: str) -> html.Div:
     """The 告警 page: the alerts of the viewer's towns with their history, the take-on and close panel
     (roles that may act) and the thresholds section (admins). The callbacks fill and show them."""
@@ -312,6 +339,7 @@ def alerts(lang: str) -> html.Div:
                 className="toolbar al-toolbar",
             ),
             html.Section(html.Div(id=ids.AL_TABLE, className="al-table-wrap"), className="panel al-list"),
+            html.Section(id=ids.AL_PUSH_FAILED, className="panel al-push-failed", hidden=True),
             html.Section(
                 [
                     html.H3(t("al_act_title", lang), className="panel-title"),

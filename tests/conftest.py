@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.receivers import Inbox, smtp_server
 from tests.support.services import BACKENDS, make_empty_database
 from tests.support.xdist_groups import group_serial_tests
 
@@ -56,3 +57,9 @@ def pg_district(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for url in make_empty_database("postgresql", tmp_path_factory):
         seed_database(url, days=14, scale=0.1, patrol_days=1, progress=False)
         yield url
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[str, Inbox]]:
+    """A real SMTP server (aiosmtpd) on a free local port: its smtp:// URL and what it received."""
+    yield from smtp_server()

@@ -12,64 +12,50 @@ archive and ``/health`` can show a failure, and a later pass retries a channel t
   markdown messages: the title, the summary's lines, a link to the files when ``DASHBOARD_PUBLIC_URL``
   is set.
 * **JSON** (``json:<url>``): the manifest as it is, plus the link.
+
+The transport itself (connecting, posting, a robot's errcode, secrets out of errors) is shared with the
+alerts' push: :mod:`dashboard.service.transport`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import smtplib
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from dashboard.service.transport import (
+    KINDS,
+    Channel,
+    error_text,
+    new_mail,
+    post_json,
+    robot_payload,
+    send_mail,
+    smtp_channel,
+    webhook_channel,
+)
+
+__all__ = ["KINDS", "Channel", "channels_from_settings", "deliver", "deliver_pending", "failed_deliveries"]
 
 ATTEMPTS = 3
 FIRST_WAIT = 2.0  # seconds before the second attempt; doubled each time
 ATTACH_LIMIT = 10 * 1024 * 1024  # bytes: a deck larger than this is linked, not attached
-TIMEOUT = 20.0  # seconds per attempt
-KINDS = ("dingtalk", "wecom", "json")
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One way out: ``kind`` is smtp, dingtalk, wecom or json; ``target`` the URL (with its secrets)."""
-
-    kind: str
-    target: str
-    recipients: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        """The channel as logs and the archive may show it: its kind and host, never a token."""
-        return f"{self.kind}:{urlsplit(self.target).hostname or '?'}"
 
 
 def channels_from_settings(smtp: str, mail_to: str, webhooks: str) -> list[Channel]:
     """The configured channels; ValueError naming the setting for a malformed one."""
     found = []
     if smtp:
-        if urlsplit(smtp).scheme not in ("smtp", "smtps"):
-            raise ValueError(
-                "DASHBOARD_BRIEFING_SMTP: use smtp://[user:password@]host[:port][?starttls=1&from=addr]"
+        found.append(
+            smtp_channel(
+                smtp, mail_to, smtp_setting="DASHBOARD_BRIEFING_SMTP", to_setting="DASHBOARD_BRIEFING_MAIL_TO"
             )
-        to = tuple(a.strip() for a in mail_to.split(",") if a.strip())
-        if not to:
-            raise ValueError(
-                "DASHBOARD_BRIEFING_MAIL_TO: give the recipients (comma-separated) with an SMTP relay"
-            )
-        found.append(Channel("smtp", smtp, to))
+        )
     for item in (w.strip() for w in webhooks.split(",") if w.strip()):
-        kind, _, url = item.partition(":")
-        if kind not in KINDS or not url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"DASHBOARD_BRIEFING_WEBHOOKS: {kind}:… is not one of {', '.join(KINDS)} with an http(s) URL"
-            )
-        found.append(Channel(kind, url))
+        found.append(webhook_channel(item, setting="DASHBOARD_BRIEFING_WEBHOOKS"))
     return found
 
 
@@ -103,43 +89,19 @@ def _markdown(manifest: dict[str, Any], public_url: str) -> str:
 
 
 def _payload(channel: Channel, manifest: dict[str, Any], public_url: str) -> dict[str, Any]:
-    if channel.kind == "dingtalk":
-        return {
-            "msgtype": "markdown",
-            "markdown": {"title": manifest["title"], "text": _markdown(manifest, public_url)},
-        }
-    if channel.kind == "wecom":
-        return {"msgtype": "markdown", "markdown": {"content": _markdown(manifest, public_url)}}
+    if channel.kind in ("dingtalk", "wecom"):
+        return robot_payload(channel.kind, manifest["title"], _markdown(manifest, public_url))
     public = {k: v for k, v in manifest.items() if k != "deliveries"}
     return {**public, "link": link(manifest, public_url)}
 
 
-def post_json(url: str, payload: dict[str, Any]) -> None:
-    """POST ``payload``; a non-2xx answer, or a robot's own ``errcode`` other than 0, is an error."""
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json; charset=utf-8"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
-        text = answer.read(65536).decode("utf-8", "replace")
-    try:
-        code = json.loads(text).get("errcode", 0) if text.strip().startswith("{") else 0
-    except ValueError:
-        code = 0
-    if code:
-        raise RuntimeError(f"the robot answered errcode {code}")
-
-
-def send_mail(channel: Channel, manifest: dict[str, Any], folder: Path, public_url: str) -> None:
-    """One message to every recipient through the relay (STARTTLS and login when the URL asks)."""
-    url = urlsplit(channel.target)
-    query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-    message = EmailMessage()
-    message["Subject"] = manifest["title"]
-    message["From"] = query.get("from") or f"dashboard@{url.hostname}"
-    message["To"] = ", ".join(channel.recipients)
+def send_briefing_mail(channel: Channel, manifest: dict[str, Any], folder: Path, public_url: str) -> None:
+    """One message to every recipient through the relay: the summary as text, the PDF attached (the PPTX
+    too when it is under :data:`ATTACH_LIMIT`)."""
     body = [manifest["title"], "", *summary_lines(manifest, limit=40)]
     if (where := link(manifest, public_url)) is not None:
         body += ["", where]
-    message.set_content("\n".join(body))
+    message = new_mail(channel, manifest["title"], "\n".join(body))
     for name in manifest.get("files") or []:
         path = folder / name
         if name.endswith(".pdf") or path.stat().st_size <= ATTACH_LIMIT:
@@ -149,15 +111,7 @@ def send_mail(channel: Channel, manifest: dict[str, Any], folder: Path, public_u
                 else "vnd.openxmlformats-officedocument.presentationml.presentation"
             )
             message.add_attachment(path.read_bytes(), maintype="application", subtype=subtype, filename=name)
-    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(
-        url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25), timeout=TIMEOUT
-    ) as smtp:
-        if query.get("starttls") in ("1", "true", "yes"):
-            smtp.starttls()
-        if url.username:
-            smtp.login(unquote(url.username), unquote(url.password or ""))
-        smtp.send_message(message)
+    send_mail(channel, message)
 
 
 def deliver(
@@ -189,24 +143,16 @@ def _attempts(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             if channel.kind == "smtp":
-                send_mail(channel, manifest, folder, public_url)
+                send_briefing_mail(channel, manifest, folder, public_url)
             else:
                 post_json(channel.target, _payload(channel, manifest, public_url))
             return {"ok": True, "attempts": attempt, "at": now().isoformat(), "error": None}
         except Exception as exc:  # any failure is retried, then recorded; secrets stay out of the text
-            error = f"{type(exc).__name__}: {_without_secrets(str(exc), channel.target)}"
+            error = error_text(exc, channel.target)
             if attempt < ATTEMPTS:
                 sleep(wait)
                 wait *= 2
     return {"ok": False, "attempts": ATTEMPTS, "at": now().isoformat(), "error": error}
-
-
-def _without_secrets(text: str, target: str) -> str:
-    url = urlsplit(target)
-    for secret in (target, url.password, url.query):
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:300]
 
 
 def failed_deliveries(root: Path) -> list[dict[str, Any]]:

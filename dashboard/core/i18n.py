@@ -126,6 +126,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "al_summary_asof": ("{when} 时未关闭的告警 {n} 条", "{n} alerts open at {when}"),
     "al_history_from": ("已关闭的告警自 {when} 起", "closed alerts since {when}"),
     "al_none": ("没有符合条件的告警", "No alerts match"),
+    "al_push_failed": ("推送失败（近24小时）", "Messages that failed (last 24 hours)"),
+    "al_push_item": (
+        "#{id} {alert} → {channel}：重试 {attempts} 次仍失败，最后一次 {at}（{error}）",
+        "#{id} {alert} → {channel}: failed after {attempts} tries, the last at {at} ({error})",
+    ),
     "al_act_title": ("认领与处置", "Take on and close"),
     "al_pick": ("选择告警", "Choose an alert"),
     "al_note_hint": ("处置说明（关闭时必填）", "What was done (needed to close)"),

@@ -135,6 +135,21 @@ class Settings:
         30,
         "An open alert closes by itself once its condition has been clear for this many minutes (one alert per rule and unit, kept in the state store).",
     )
+    ALERT_WEBHOOKS: str = _setting(
+        "",
+        "Webhooks told when an alert opens or escalates, comma-separated: dingtalk:<url>, wecom:<url> or json:<url>; a town prefix (瓜沥镇:dingtalk:<url>, name or code) sends only that town's alerts there.",
+    )
+    ALERT_SMTP: str = _setting(
+        "", "Mail relay for the alerts' push (smtp://…); empty: the briefings' relay (BRIEFING_SMTP)."
+    )
+    ALERT_MAIL_TO: str = _setting(
+        "",
+        "Recipients of the alerts' mail, comma-separated; a town prefix (瓜沥镇:gl@…) sends only that town's alerts.",
+    )
+    ALERT_PUSH_SECONDS: int = _setting(
+        60,
+        "At most one alert message per target per this many seconds; alerts meanwhile go grouped into the next.",
+    )
 
     @classmethod
     def describe(cls) -> dict[str, str]:

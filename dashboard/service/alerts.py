@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.scope import Viewer, may_act_on_alert
+from dashboard.service.push import AlertPush
 from dashboard.service.state import StateStore, alert_table
 from dashboard.source.queries.scope import TOWN_CODE_LEN
 
@@ -115,15 +116,20 @@ class Advance:
     opened: tuple[int, ...] = ()
     updated: tuple[int, ...] = ()
     closed: tuple[int, ...] = ()
+    escalated: tuple[int, ...] = ()
 
 
 class AlertBook:
     """The alert lifecycle in the state store (see the module docstring)."""
 
-    def __init__(self, state: StateStore, hold: dt.timedelta, evaluate: Evaluate) -> None:
+    def __init__(
+        self, state: StateStore, hold: dt.timedelta, evaluate: Evaluate, push: AlertPush | None = None
+    ) -> None:
         self.state = state
         self.hold = hold
         self.evaluate = evaluate
+        # The push's outbox: written in the transaction that opens or escalates an alert.
+        self.push = push
 
     # --- the lifecycle -----------------------------------------------------------------------------
 
@@ -135,23 +141,30 @@ class AlertBook:
         """Open or update an alert per firing rule × unit; close those clear for the hold time."""
         opened: list[int] = []
         updated: list[int] = []
+        escalated: list[int] = []
         held = set()
         for found in firing:
             key = f"{found['kind']}:{found['unit_code']}"[:80]
             held.add(key)
-            alert_id, is_new = self._hold(key, found, now)
-            (opened if is_new else updated).append(alert_id)
-            if is_new:
+            alert_id, step = self._hold(key, found, now)
+            (opened if step == "open" else updated).append(alert_id)
+            if step == "open":
                 self._audit(now, SYSTEM, "alert_open", alert_id, f"{key} count={found['count']}")
+            elif step == "escalate":
+                escalated.append(alert_id)
+                self._audit(now, SYSTEM, "alert_escalate", alert_id, f"{key} severity={found['severity']}")
         closed = self._close_cleared(held, now)
-        return Advance(tuple(opened), tuple(updated), tuple(closed))
+        return Advance(tuple(opened), tuple(updated), tuple(closed), tuple(escalated))
 
-    def _hold(self, key: str, found: dict[str, Any], now: dt.datetime) -> tuple[int, bool]:
-        """(id, opened now) of the open alert ``key``, updated with ``found`` or opened with it."""
+    def _hold(self, key: str, found: dict[str, Any], now: dt.datetime) -> tuple[int, str]:
+        """(id, step) of the open alert ``key``: ``open`` (opened with ``found``), ``escalate`` (its
+        severity worsened) or ``update``. An opening or escalation writes the push's outbox rows in the
+        same transaction."""
         for _attempt in range(2):
             with self.state.engine.begin() as conn:
                 row = conn.execute(select(A).where(A.c.open_key == key)).first()
                 if row is not None:
+                    worse = _worse(row.severity, found["severity"])
                     conn.execute(
                         update(A)
                         .where(A.c.id == row.id)
@@ -160,17 +173,24 @@ class AlertBook:
                             count=int(found["count"]),
                             peak=max(int(row.peak), int(found["count"])),
                             threshold=float(found["threshold"]),
-                            severity=_worse(row.severity, found["severity"]),
+                            severity=worse,
                             text_zh=found["text_zh"],
                             text_en=found["text_en"],
                         )
                     )
-                    return int(row.id), False
+                    if worse == row.severity:
+                        return int(row.id), "update"
+                    if self.push is not None:
+                        self.push.enqueue(conn, int(row.id), row.town_code, "escalate", now)
+                    return int(row.id), "escalate"
             try:  # its own transaction: a loss to another worker must not abort the update above
                 with self.state.engine.begin() as conn:
-                    made = conn.execute(insert(A).values(**_new_row(key, found, now))).inserted_primary_key
+                    new = _new_row(key, found, now)
+                    made = conn.execute(insert(A).values(**new)).inserted_primary_key
                     assert made is not None
-                    return int(made[0]), True
+                    if self.push is not None:
+                        self.push.enqueue(conn, int(made[0]), new["town_code"], "open", now)
+                    return int(made[0]), "open"
             except IntegrityError:  # another worker opened it a moment ago: update theirs instead
                 continue
         raise RuntimeError(f"could not open or update alert {key}")

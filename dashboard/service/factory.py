@@ -20,6 +20,7 @@ from dashboard.core.settings import Settings
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook
 from dashboard.service.cache import init_cache
+from dashboard.service.push import AlertPush, targets_from_settings
 from dashboard.service.snapshots import Builder, SnapshotService, Versioner
 from dashboard.service.state import StateStore
 from dashboard.source.engines import make_source_engine, make_writer_engine
@@ -94,6 +95,17 @@ def alert_book(settings: Settings, state: StateStore, rules: AlertRules | None =
         state,
         dt.timedelta(minutes=settings.ALERT_HOLD_MINUTES),
         lambda conn, now: firing_alerts(conn, now, rules.thresholds()),
+        alert_push(settings, state),
+    )
+
+
+def alert_push(settings: Settings, state: StateStore) -> AlertPush:
+    """The alerts' push to the targets of ``settings`` (none configured: it writes and sends nothing)."""
+    return AlertPush(
+        state,
+        targets_from_settings(settings),
+        interval=settings.ALERT_PUSH_SECONDS,
+        public_url=settings.PUBLIC_URL,
     )
 
 

@@ -409,6 +409,21 @@ class SnapshotService:
                 self.alert_book.advance_from(conn, now)
         except Exception:  # the lifecycle must never spoil a good snapshot
             log.exception("could not advance the alert lifecycle")
+        self._push_alerts(now)
+
+    def _push_alerts(self, now: dt.datetime) -> None:
+        """Send the alerts' outbox after a lifecycle step: in a thread of this process when screens are
+        refreshed in the background, else here (tests, a debugging process)."""
+        push = self.alert_book.push if self.alert_book is not None else None
+        if push is None or not push.targets:
+            return
+        if self.refresher is not None:
+            push.kick(self.clock.now)
+            return
+        try:
+            push.drain(now)
+        except Exception:  # a message is a nicety next to the snapshot: the next step retries
+            log.exception("could not send the alerts' outbox")
 
     def _remember_last_good(
         self, identity: str, snapshot: Snapshot, computed_at: dt.datetime, entry: dict[str, Any]

@@ -90,6 +90,37 @@ alert_table = Table(
 )
 
 
+# The alerts' push outbox (dashboard/service/push.py): one row per alert event (opened, escalated) × target,
+# written in the lifecycle step's transaction; a sender claims the pending rows of a target (state
+# pending → sending, with its claim token) and joins them into one message.
+alert_notice_table = Table(
+    "dashboard_alert_notice",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, nullable=False, index=True),
+    Column("event", String(16), nullable=False, comment="open or escalate"),
+    Column("target", String(64), nullable=False, index=True, comment="Channel.key: kind:host#digest"),
+    Column("town_code", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(8), nullable=False, index=True, comment="pending, sending, sent or failed"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UTCDateTime, nullable=False, comment="not sent before this (backoff)"),
+    Column("claim", String(32), nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+# Per target, when a message last went out: the rate limit's gate, taken by an UPDATE … WHERE so only one
+# process of the deployment sends to a target within ALERT_PUSH_SECONDS.
+push_target_table = Table(
+    "dashboard_push_target",
+    state_metadata,
+    Column("target", String(64), primary_key=True),
+    Column("last_at", UTCDateTime, nullable=True),
+)
+
+
 # Alert thresholds per town (dashboard/service/alert_rules.py): one row per town × parameter an admin
 # set; a parameter without a row keeps its district default (its DASHBOARD_ALERT_* setting).
 alert_rule_table = Table(

@@ -8,6 +8,7 @@ answer 400 naming the parameter; nothing answers with a traceback (routing error
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import threading
@@ -105,9 +106,26 @@ def health() -> Response:
     # A briefing a channel could not reach (mail relay, robot) is named here until a pass delivers it.
     failed = failed_deliveries(Path(context.settings.BRIEFINGS_DIR))
     report["briefings"] = {"failed_deliveries": failed[:20]}
+    # Likewise an alert message that failed for good in the last day (dashboard/service/push.py).
+    pushed = _alert_push_report(context)
+    if pushed is not None:
+        report["alerts"] = pushed
+        failed = failed or pushed["failed_messages"]
     if failed and report["status"] == "ok":
         report["status"] = "degraded"
     return json_response(report, 200 if report["source"]["ok"] else 503)
+
+
+def _alert_push_report(context: Any) -> dict[str, Any] | None:
+    book = context.service.alert_book
+    if book is None or book.push is None:
+        return None
+    try:
+        since = context.now() - dt.timedelta(hours=24)
+        return {"failed_messages": book.push.failed(since)[:20], "pending_messages": book.push.pending()}
+    except Exception:  # the state store's own health says why
+        log.exception("could not read the alerts' outbox")
+        return None
 
 
 @api.get("/api/v1/openapi.json")
