@@ -12,6 +12,9 @@ archive and ``/health`` can show a failure, and a later pass retries a channel t
   markdown messages: the title, the summary's lines, a link to the files when ``DASHBOARD_PUBLIC_URL``
   is set.
 * **JSON** (``json:<url>``): the manifest as it is, plus the link.
+
+A webhook may carry a name, ``hall=dingtalk:<url>``: a stored briefing definition sends to it by that
+name (unnamed ones are named by their kind), so definitions hold names and never a URL.
 """
 
 from __future__ import annotations
@@ -42,11 +45,20 @@ class Channel:
     kind: str
     target: str
     recipients: tuple[str, ...] = ()
+    label: str = ""  # a webhook's target name (``name=kind:url``) that definitions use; default: its kind
 
     @property
     def name(self) -> str:
-        """The channel as logs and the archive may show it: its kind and host, never a token."""
-        return f"{self.kind}:{urlsplit(self.target).hostname or '?'}"
+        """The channel as logs and the archive may show it: its kind and host, never a token (a mail
+        channel of a stored definition names its recipients too: each list is delivered on its own)."""
+        base = f"{self.kind}:{urlsplit(self.target).hostname or '?'}"
+        if self.label and self.kind == "smtp":
+            return f"{base}:{self.label}"
+        return base
+
+    @property
+    def target_name(self) -> str:
+        return self.label or self.kind
 
 
 def channels_from_settings(smtp: str, mail_to: str, webhooks: str) -> list[Channel]:
@@ -64,13 +76,21 @@ def channels_from_settings(smtp: str, mail_to: str, webhooks: str) -> list[Chann
             )
         found.append(Channel("smtp", smtp, to))
     for item in (w.strip() for w in webhooks.split(",") if w.strip()):
-        kind, _, url = item.partition(":")
+        label, named, rest = item.partition("=")
+        if not named or "://" in label:  # no name given (or an = inside the URL only)
+            label, rest = "", item
+        kind, _, url = rest.partition(":")
         if kind not in KINDS or not url.startswith(("http://", "https://")):
             raise ValueError(
                 f"DASHBOARD_BRIEFING_WEBHOOKS: {kind}:… is not one of {', '.join(KINDS)} with an http(s) URL"
             )
-        found.append(Channel(kind, url))
+        found.append(Channel(kind, url, label=label.strip()))
     return found
+
+
+def webhook_names(webhooks: str) -> list[str]:
+    """The target names definitions may use: each webhook's ``name=`` (or its kind when unnamed)."""
+    return [c.target_name for c in channels_from_settings("", "", webhooks)]
 
 
 def summary_lines(manifest: dict[str, Any], limit: int = 12) -> list[str]:
