@@ -238,6 +238,9 @@ def failed_deliveries(root: Path) -> list[dict[str, Any]]:
             if not outcome.get("ok"):
                 found.append(
                     {
+                        "kind": manifest.get("kind"),
+                        "period": manifest.get("period"),
+                        "scope": manifest.get("scope"),
                         "title": manifest.get("title"),
                         "channel": name,
                         "error": outcome.get("error"),
