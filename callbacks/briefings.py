@@ -57,6 +57,8 @@ def definitions(towns: frozenset[str] | None, lang: str) -> list[dict[str, Any]]
         ]  # fmt: skip
     for d in chosen:
         d["scope_name"] = scope_name(d["towns"], lang)
+    order = list(KINDS)
+    chosen.sort(key=lambda d: (order.index(d["kind"]), d["towns"] != [], d["id"]))
     return chosen
 
 
@@ -80,11 +82,21 @@ def list_briefings(query: str | None, kind: str | None, _done: Any) -> tuple[Any
     lang, towns = view.lang, shown_towns(view, viewer)
     root = Path(context.settings.BRIEFINGS_DIR)
     chosen = kind if kind in KINDS else None
-    entries = [
-        e.__dict__ | {"scope_name": scope_name(e.towns, lang)}
-        for e in list_archive(root, towns=towns, kind=chosen)
+    order = list(KINDS)
+    found = list_archive(root, towns=towns, kind=chosen)  # newest period first
+    # By kind in the hall's order (日报, 周汇总, 月分析, 季评估), each newest period first.
+    found.sort(key=lambda e: order.index(e.kind) if e.kind in order else len(order))
+    entries = [e.__dict__ | {"scope_name": scope_name(e.towns, lang)} for e in found]
+    failed = [
+        f
+        | {
+            "scope_name": scope_name(
+                () if f.get("scope") in (None, "district") else f["scope"].split("+"), lang
+            )
+        }
+        for f in failed_deliveries(root)
+        if _within(f.get("scope"), towns)
     ]
-    failed = [f for f in failed_deliveries(root) if _within(f.get("scope"), towns)]
     defs = definitions(towns, lang)
     admin = viewer.role.manage
     counts = {k: sum(1 for e in entries if e["kind"] == k) for k in KINDS}

@@ -633,7 +633,7 @@ def _table(rows: list[dict[str, Any]], keys: tuple[str, ...], lang: str, empty: 
 
 
 ARCHIVE_COLUMNS = ("br_kind", "br_period", "br_scope", "br_lang", "br_title", "br_made", "br_files")
-FAILED_COLUMNS = ("br_title", "br_channel", "br_error", "br_at")
+FAILED_COLUMNS = ("br_title", "br_scope", "br_channel", "br_error", "br_at")
 DEF_COLUMNS = ("br_kind", "br_scope", "br_lang", "br_recipients", "br_changed")
 
 
@@ -666,6 +666,7 @@ def failed_table(failed: list[dict[str, Any]], lang: str) -> Any:
     rows = [
         {
             "br_title": f.get("title") or "",
+            "br_scope": f.get("scope_name") or "",
             "br_channel": f.get("channel") or "",
             "br_error": f.get("error") or "",
             "br_at": _when(f.get("at"), lang),

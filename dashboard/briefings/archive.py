@@ -93,7 +93,7 @@ def run_briefing(
             service, geojson_for, view, fmt, scope=scope, progress=progress, title=named
         )
         _write_atomically(where / f"{stem}.{fmt}", payload)
-    title = f"{k.zh if lang == 'zh' else k.en} · {period_label(k.key, first, last, lang)}"
+    title = named  # the deck's own: its scope, kind and period (a mail's subject, the page's list)
     summary = _summary(service, view, scope, k.key)
     entry = Archived(
         kind=k.key,
