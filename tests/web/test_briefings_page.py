@@ -5,6 +5,8 @@ audited); a town user neither sees nor fetches another town's or the district's 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from dashboard.briefings import defined
 from dashboard.core.clock import FixedClock
 from dashboard.core.settings import load_settings
 from dashboard.service.state import audit_log
-from dashboard.web.app import create_app
+from dashboard.web.app import create_app, start_briefings
 from dashboard.web.context import app_context
 from layouts import ids
 from tests.service.test_alert_lifecycle import T0, surge_district
@@ -164,6 +167,16 @@ def test_admins_define_change_and_delete_with_csrf_and_audit(site: Any) -> None:
     own = str(page(site, mine)[ids.BR_DEFS])
     assert "#1 周汇总" in own and "#2" not in own  # a town user sees their towns' definitions only
 
+    values = {f"{ids.BR_DEF_ID}.value": "1"}  # choosing one fills the form
+    filled = admin.post(DASH, json=callback_body(site, f"{ids.BR_DEF_KIND}.value", values)).get_json()[
+        "response"
+    ]
+    assert filled[ids.BR_DEF_TOWNS]["value"] == [TOWN_A] and filled[ids.BR_DEF_LANG]["value"] == "en"
+    assert filled[ids.BR_DEF_MAIL]["value"] == "a@hall.example" and filled[ids.BR_DEF_HOOKS]["value"] == [
+        "hall"
+    ]
+    refused = mine.post(DASH, json=callback_body(site, f"{ids.BR_DEF_KIND}.value", values))
+    assert refused.status_code == 204  # a town user's form stays empty (PreventUpdate)
     assert define(site, admin, token, delete=True) == "请先选择要删除的定义"
     assert define(site, admin, token, delete=True, def_id="2") == "已删除简报定义 #2"
     assert define(site, admin, token, delete=True, def_id="2") == "简报定义 #2 不存在"
@@ -174,6 +187,21 @@ def test_admins_define_change_and_delete_with_csrf_and_audit(site: Any) -> None:
     assert all(actor.startswith("user:admin1@") and "SECRET" not in detail for actor, _, detail in log)
 
 
-def test_without_definitions_the_settings_default_is_shown(site: Any) -> None:
+def test_the_server_starts_the_scheduler_only_once_briefings_are_defined(
+    site: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = (
+        threading.Event()
+    )  # the pass itself is the scheduler tests' (tests/briefings): here, only that it runs
+    monkeypatch.setattr(defined, "scheduled_pass", lambda *a, **k: lambda: ran.set() or [])
     shown = page(site, sign_in(site, "admin1"))
     assert "尚未定义简报" in str(shown[ids.BR_DEFS])  # DASHBOARD_BRIEFINGS is empty by default
+    assert start_briefings(site) is None  # what make run / make serve call: nothing defined, no scheduler
+    app_context(site.server).briefing_defs.add("week", [TOWN_A], "zh", "", [], "admin", T0)
+    scheduler = start_briefings(site)
+    try:
+        assert scheduler is not None and scheduler.running
+        assert ran.wait(10)  # the missed-runs pass, at start
+        time.sleep(0.2)  # APScheduler removes its one-off job after the run
+    finally:
+        scheduler.shutdown(wait=True)
