@@ -140,6 +140,9 @@ def test_the_page_is_in_the_nav_and_lists_what_each_viewer_may_see(site: Any) ->
     assert mine.get(links(own)[0]).status_code == 200
     assert mine.get(f"/briefings/week/2026-W48/{TOWN_B}-zh.pdf").status_code == 404
     assert mine.get("/briefings/week/2026-W48/district-zh.pdf").status_code == 404
+    went = mine.get("/briefings/week/2026-W48/")  # the link in a briefing's messages: to this page
+    assert went.status_code == 302 and went.headers["Location"].endswith("/briefings")
+    assert mine.get("/briefings/fortnight/2026-W48/").status_code == 404
 
     narrowed = page(site, admin, f"town={TOWN_B}")  # the filter bar's towns narrow an admin's list too
     assert links(narrowed)[0].endswith(f"{TOWN_B}-zh.pptx") and "refused" not in str(narrowed[ids.BR_FAILED])
