@@ -21,6 +21,7 @@ PAGE_EXPORT = {
     PAGE_PATHS["rankings"]: ("rankings", "backlog_ageing"),
     PAGE_PATHS["events"]: ("overview", "trend_90d"),
     PAGE_PATHS["alerts"]: ("overview", "trend_90d"),
+    PAGE_PATHS["briefings"]: ("overview", "trend_90d"),
 }
 
 

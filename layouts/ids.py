@@ -30,6 +30,7 @@ NAV_PAGES = (
     "rankings",
     "events",
     "alerts",
+    "briefings",
 )  # the header's page links
 
 
@@ -154,3 +155,22 @@ AL_RULE_SET = "al-rule-set"
 AL_RULE_UNSET = "al-rule-unset"
 AL_RULE_MESSAGE = "al-rule-message"
 AL_RULES_DONE = "al-rules-done"  # counts the threshold changes: the section redraws after each
+
+# --- the 简报 page (layouts/pages.py briefings, callbacks/briefings.py) ------------------------------------
+BR_KIND = "br-kind"  # the archive's kind filter (the towns come from the view, narrowed to the viewer's)
+BR_SUMMARY = "br-summary"
+BR_ARCHIVE = "br-archive"
+BR_FAILED = "br-failed"  # deliveries that failed, within the viewer's towns
+BR_DEFS = "br-defs"  # the definitions the viewer may see
+BR_CSRF = "br-csrf"  # this session's CSRF token, handed to the page by the list callback
+BR_DONE = "br-done"  # counts the definition changes: the lists redraw after each
+BR_FORM = "br-form"  # the define / edit / delete section: shown to admins
+BR_DEF_ID = "br-def-id"  # which definition the form edits (empty: a new one)
+BR_DEF_KIND = "br-def-kind"
+BR_DEF_TOWNS = "br-def-towns"
+BR_DEF_LANG = "br-def-lang"
+BR_DEF_MAIL = "br-def-mail"
+BR_DEF_HOOKS = "br-def-hooks"
+BR_SAVE = "br-save"
+BR_DELETE = "br-delete"
+BR_MESSAGE = "br-message"

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from dash import dash_table, dcc, html
 
+from dashboard.briefings.kinds import KINDS
 from dashboard.core.domain import towns
 from dashboard.core.eventlist import PAGE_SIZE
 from dashboard.core.i18n import fmt_age, fmt_datetime, fmt_number, t, to_local
@@ -543,6 +544,190 @@ def rules_table(defaults: dict[str, float], own: list[dict[str, Any]], lang: str
     return html.Table([html.Thead(head), html.Tbody(body)], className="table al-rules")
 
 
+# --- the 简报 page ---------------------------------------------------------------------------------------
+
+
+def briefings(lang: str) -> html.Div:
+    """The 简报 page: past briefings by kind and period with their downloads, failed deliveries, the
+    definitions the viewer may see, and for admins the form that defines them. The callbacks fill them."""
+    kinds = [{"label": t("br_all", lang), "value": "all"}] + [
+        {"label": k.en if lang == "en" else k.zh, "value": k.key} for k in KINDS.values()
+    ]
+    return html.Div(
+        [
+            dcc.Store(id=ids.BR_CSRF),
+            dcc.Store(id=ids.BR_DONE, data=0),
+            html.Div(
+                [
+                    _choice(lang, "br_kind", ids.BR_KIND, kinds, "all"),
+                    html.Span(id=ids.BR_SUMMARY, className="muted al-summary"),
+                ],
+                className="toolbar al-toolbar",
+            ),
+            html.Section(
+                [
+                    html.H3(t("br_archive_title", lang), className="panel-title"),
+                    html.Div(id=ids.BR_ARCHIVE, className="al-table-wrap"),
+                ],
+                className="panel",
+            ),
+            html.Section(
+                [html.H3(t("br_failed_title", lang), className="panel-title"), html.Div(id=ids.BR_FAILED)],
+                className="panel",
+            ),
+            html.Section(
+                [
+                    html.H3(t("br_defs_title", lang), className="panel-title"),
+                    html.P(t("br_defs_intro", lang), className="muted"),
+                    html.Div(id=ids.BR_DEFS, className="al-table-wrap"),
+                ],
+                className="panel",
+            ),
+            html.Section(_definition_form(lang), id=ids.BR_FORM, className="panel", hidden=True),
+        ],
+        className="page page-briefings",
+    )
+
+
+def _definition_form(lang: str) -> list[Any]:
+    town_options = [{"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code} for tw in towns()]
+    kinds = [{"label": k.en if lang == "en" else k.zh, "value": k.key} for k in KINDS.values()]
+    langs = [{"label": "中文", "value": "zh"}, {"label": "English", "value": "en"}]
+    return [
+        html.H3(t("br_form_title", lang), className="panel-title"),
+        html.P(t("br_form_intro", lang), className="muted"),
+        html.Div(
+            [
+                dcc.Dropdown(
+                    id=ids.BR_DEF_ID, options=[], placeholder=t("br_def_new", lang), className="br-def-id"
+                ),
+                dcc.Dropdown(
+                    id=ids.BR_DEF_KIND, options=kinds, value="week", clearable=False, className="br-def-kind"
+                ),
+                dcc.Dropdown(
+                    id=ids.BR_DEF_TOWNS,
+                    options=town_options,
+                    value=[],
+                    multi=True,
+                    placeholder=t("br_def_towns", lang),
+                    className="br-def-towns",
+                ),
+                dcc.Dropdown(
+                    id=ids.BR_DEF_LANG, options=langs, value=lang, clearable=False, className="br-def-lang"
+                ),
+            ],
+            className="toolbar br-form-row",
+        ),
+        html.Div(
+            [
+                dcc.Input(
+                    id=ids.BR_DEF_MAIL,
+                    type="text",
+                    value="",
+                    placeholder=t("br_def_mail", lang),
+                    maxLength=2000,
+                    className="br-def-mail",
+                ),
+                dcc.Dropdown(
+                    id=ids.BR_DEF_HOOKS,
+                    options=[],
+                    value=[],
+                    multi=True,
+                    placeholder=t("br_def_hooks", lang),
+                    className="br-def-hooks",
+                ),
+                html.Button(t("br_save", lang), id=ids.BR_SAVE, className="btn", n_clicks=0),
+                html.Button(t("br_delete", lang), id=ids.BR_DELETE, className="btn btn-light", n_clicks=0),
+                html.Span(id=ids.BR_MESSAGE, className="al-message", role="status"),
+            ],
+            className="toolbar br-form-row",
+        ),
+    ]
+
+
+def _cells(row: dict[str, Any], keys: tuple[str, ...], lang: str) -> list[html.Td]:
+    colon = ": " if lang == "en" else "："
+    # data-label: a phone shows each row as a card, its cells labelled (assets/10-base.css).
+    labels: dict[str, dict[str, Any]] = {k: {"data-label": t(k, lang) + colon} for k in keys}
+    return [html.Td(row[k], className=k, **labels[k]) for k in keys]
+
+
+def _table(rows: list[dict[str, Any]], keys: tuple[str, ...], lang: str, empty: str, name: str) -> Any:
+    if not rows:
+        return html.Div(t(empty, lang), className="empty")
+    head = html.Tr([html.Th(t(k, lang)) for k in keys])
+    body = [html.Tr(_cells(r, keys, lang)) for r in rows]
+    return html.Table([html.Thead(head), html.Tbody(body)], className=f"table al-table {name}")
+
+
+ARCHIVE_COLUMNS = ("br_kind", "br_period", "br_scope", "br_lang", "br_title", "br_made", "br_files")
+FAILED_COLUMNS = ("br_title", "br_scope", "br_channel", "br_error", "br_at")
+DEF_COLUMNS = ("br_kind", "br_scope", "br_lang", "br_recipients", "br_changed")
+
+
+def archive_table(entries: list[dict[str, Any]], lang: str) -> Any:
+    """Past briefings (``Archived`` as dicts with ``scope_name``): each with its PPTX and PDF links (the
+    download route, which checks the viewer's towns again)."""
+    rows = []
+    for e in entries:
+        links = [
+            html.A(name.rsplit(".", 1)[1].upper(), href=f"/briefings/{e['kind']}/{e['period']}/{name}",
+                   className="br-file", download=name)
+            for name in e["files"]
+        ]  # fmt: skip
+        kind = KINDS[e["kind"]]
+        rows.append(
+            {
+                "br_kind": kind.en if lang == "en" else kind.zh,
+                "br_period": e["period"],
+                "br_scope": e["scope_name"],
+                "br_lang": "中文" if e["lang"] == "zh" else "English",
+                "br_title": e["title"],
+                "br_made": _when(e["made_at"], lang),
+                "br_files": html.Span(links, className="br-files"),
+            }
+        )
+    return _table(rows, ARCHIVE_COLUMNS, lang, "br_none", "br-archive")
+
+
+def failed_table(failed: list[dict[str, Any]], lang: str) -> Any:
+    rows = [
+        {
+            "br_title": f.get("title") or "",
+            "br_scope": f.get("scope_name") or "",
+            "br_channel": f.get("channel") or "",
+            "br_error": f.get("error") or "",
+            "br_at": _when(f.get("at"), lang),
+        }
+        for f in failed
+    ]
+    if not rows:
+        return html.Div(t("br_failed_none", lang), className="empty br-ok")
+    return _table(rows, FAILED_COLUMNS, lang, "br_failed_none", "br-failed")
+
+
+def definitions_table(defs: list[dict[str, Any]], lang: str) -> Any:
+    """The definitions (``BriefingDef.to_dict`` with ``scope_name``); id 0 is the settings' default."""
+    rows = []
+    for d in defs:
+        kind = KINDS[d["kind"]]
+        name = kind.en if lang == "en" else kind.zh
+        to = [*d["mail_to"], *(f"webhook:{w}" for w in d["webhooks"])]
+        changed = (
+            f"{d['updated_by']} {_when(d['updated_at'], lang)}" if d["id"] else t("br_defs_default", lang)
+        )
+        rows.append(
+            {
+                "br_kind": f"#{d['id']} {name}" if d["id"] else name,
+                "br_scope": d["scope_name"],
+                "br_lang": "中文" if d["lang"] == "zh" else "English",
+                "br_recipients": ", ".join(to) or t("br_no_recipient", lang),
+                "br_changed": changed,
+            }
+        )
+    return _table(rows, DEF_COLUMNS, lang, "br_defs_none", "br-defs")
+
+
 BUILDERS: dict[str, Callable[[str], html.Div]] = {
     "overview": overview,
     "backlog": backlog,
@@ -551,6 +736,7 @@ BUILDERS: dict[str, Callable[[str], html.Div]] = {
     "rankings": rankings,
     "events": events,
     "alerts": alerts,
+    "briefings": briefings,
 }
 
 

@@ -29,6 +29,7 @@ PAGE_PATHS = {
     "rankings": "/rankings",
     "events": "/events",
     "alerts": "/alerts",
+    "briefings": "/briefings",
 }
 
 

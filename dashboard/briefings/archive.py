@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.briefings.kinds import briefing_view, covered, kind_of, period_key, period_label
+from dashboard.core.domain import DISTRICT_NAME_EN, DISTRICT_NAME_ZH, town_by_code
 from dashboard.core.scope import Scope
 from dashboard.core.viewstate import ViewState
 from dashboard.export.common import GeojsonFor, Progress
@@ -86,10 +87,13 @@ def run_briefing(
     if manifest.exists() and all((where / f"{stem}.{fmt}").exists() for fmt in wanted):
         return read_entry(manifest), False
     where.mkdir(parents=True, exist_ok=True)
+    named = deck_title(k.key, first, view.towns, lang)
     for fmt in wanted:
-        payload, _name, _mime = export(service, geojson_for, view, fmt, scope=scope, progress=progress)
+        payload, _name, _mime = export(
+            service, geojson_for, view, fmt, scope=scope, progress=progress, title=named
+        )
         _write_atomically(where / f"{stem}.{fmt}", payload)
-    title = f"{k.zh if lang == 'zh' else k.en} · {period_label(k.key, first, last, lang)}"
+    title = named  # the deck's own: its scope, kind and period (a mail's subject, the page's list)
     summary = _summary(service, view, scope, k.key)
     entry = Archived(
         kind=k.key,
@@ -105,6 +109,36 @@ def run_briefing(
     )
     _write_atomically(manifest, json.dumps(asdict(entry), ensure_ascii=False, indent=1).encode("utf-8"))
     return entry, True
+
+
+def deck_title(kind: str, first: dt.date, towns: Iterable[str], lang: str) -> str:
+    """The deck's own title: its scope, kind and period (瓜沥镇 周汇总 2026年第48周 / Guali Zhen weekly
+    summary, week 48 2026)."""
+    k = kind_of(kind)
+    where = scope_name(towns, lang)
+    if lang == "en":
+        return f"{where} {k.en[0].lower()}{k.en[1:]}, {_short_period(k.key, first, lang)}"
+    return f"{where} {k.zh} {_short_period(k.key, first, lang)}"
+
+
+def scope_name(towns: Iterable[str], lang: str) -> str:
+    """The scope in words: 萧山区, 瓜沥镇, 瓜沥镇、党湾镇 / Xiaoshan District, Guali Zhen, …"""
+    names = town_by_code()
+    codes = sorted(towns)
+    if lang == "en":
+        return ", ".join(names[c].name_en if c in names else c for c in codes) or DISTRICT_NAME_EN
+    return "、".join(names[c].name_zh if c in names else c for c in codes) or DISTRICT_NAME_ZH
+
+
+def _short_period(kind: str, first: dt.date, lang: str) -> str:
+    if kind == "week":
+        year, week, _ = first.isocalendar()
+        return f"{year}年第{week}周" if lang == "zh" else f"week {week} {year}"
+    if kind == "day":
+        return (
+            f"{first.year}年{first.month}月{first.day}日" if lang == "zh" else f"{first:%d %b %Y}".lstrip("0")
+        )
+    return period_label(kind, first, first, lang)  # 2026年11月 / November 2026, 2026年第4季度 / Q4 2026
 
 
 def _summary(

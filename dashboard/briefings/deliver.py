@@ -15,6 +15,9 @@ archive and ``/health`` can show a failure, and a later pass retries a channel t
 
 The transport itself (connecting, posting, a robot's errcode, secrets out of errors) is shared with the
 alerts' push: :mod:`dashboard.service.transport`.
+
+A webhook may carry a name, ``hall=dingtalk:<url>``: a stored briefing definition sends to it by that
+name (unnamed ones are named by their kind), so definitions hold names and never a URL.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +59,17 @@ def channels_from_settings(smtp: str, mail_to: str, webhooks: str) -> list[Chann
             )
         )
     for item in (w.strip() for w in webhooks.split(",") if w.strip()):
-        found.append(webhook_channel(item, setting="DASHBOARD_BRIEFING_WEBHOOKS"))
+        label, named, rest = item.partition("=")
+        if not named or "://" in label:  # no name given (or an = inside the URL only)
+            label, rest = "", item
+        channel = webhook_channel(rest, setting="DASHBOARD_BRIEFING_WEBHOOKS")
+        found.append(replace(channel, label=label.strip()))
     return found
+
+
+def webhook_names(webhooks: str) -> list[str]:
+    """The target names definitions may use: each webhook's ``name=`` (or its kind when unnamed)."""
+    return [c.target_name for c in channels_from_settings("", "", webhooks)]
 
 
 def summary_lines(manifest: dict[str, Any], limit: int = 12) -> list[str]:
@@ -164,6 +177,9 @@ def failed_deliveries(root: Path) -> list[dict[str, Any]]:
             if not outcome.get("ok"):
                 found.append(
                     {
+                        "kind": manifest.get("kind"),
+                        "period": manifest.get("period"),
+                        "scope": manifest.get("scope"),
                         "title": manifest.get("title"),
                         "channel": name,
                         "error": outcome.get("error"),

@@ -42,6 +42,14 @@ class Plan:
     at: dt.time = dt.time(8, 0)
     scopes: tuple[tuple[str, ...], ...] = ((),)
     langs: tuple[str, ...] = ("zh",)
+    # Explicit (kind, towns, lang) briefings (the stored definitions); empty: every kind × scope × language.
+    items: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+
+    def entries(self) -> list[tuple[str, tuple[str, ...], str]]:
+        """Each briefing the plan makes, once: (kind, towns, lang)."""
+        if self.items:
+            return list(dict.fromkeys(self.items))
+        return [(k, towns, lang) for k in self.kinds for towns in self.scopes for lang in self.langs]
 
     @classmethod
     def from_settings(cls, kinds: str, at: str, towns: str, langs: str = "zh") -> Plan:
@@ -89,15 +97,17 @@ class Due:
 def due(plan: Plan, now: dt.datetime, root: Path) -> list[Due]:
     """The briefings the archive should hold by ``now`` and does not (each kind's latest fire only)."""
     found = []
-    for kind in plan.kinds:
+    for kind, towns, lang in plan.entries():
         fire = last_fire(kind, now, plan.at)
-        first, _ = covered(kind, fire)
-        where = folder(root, kind, period_key(kind, first))
-        for towns in plan.scopes:
-            for lang in plan.langs:
-                if not (where / f"{scope_key(towns)}-{lang}.json").exists():
-                    found.append(Due(kind, towns, lang, fire))
+        if not manifest_of(root, kind, towns, lang, fire).exists():
+            found.append(Due(kind, towns, lang, fire))
     return found
+
+
+def manifest_of(root: Path, kind: str, towns: Iterable[str], lang: str, fire: dt.datetime) -> Path:
+    """Where the briefing a fire at ``fire`` makes keeps its manifest."""
+    first, _ = covered(kind, fire)
+    return folder(root, kind, period_key(kind, first)) / f"{scope_key(towns)}-{lang}.json"
 
 
 class Locks(Protocol):

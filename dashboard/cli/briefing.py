@@ -5,6 +5,16 @@
     python -m dashboard briefing list [--kind week] [--town 瓜沥镇]
     python -m dashboard briefing schedule [--once]          # the hall's cadence (DASHBOARD_BRIEFINGS …)
     python -m dashboard briefing run --kind week --deliver  # and send it: mail, DingTalk, WeCom, JSON
+    python -m dashboard briefing define list                 # the stored definitions (what the scheduler runs)
+    python -m dashboard briefing define add --kind week --town 瓜沥镇 --mail a@hall.example --webhook hall
+    python -m dashboard briefing define update 3 --lang en --district
+    python -m dashboard briefing define delete 3
+
+A definition is a kind, a scope (the district or towns), a language and recipients: mail addresses and
+the names of webhook targets of ``DASHBOARD_BRIEFING_WEBHOOKS`` (``name=kind:url``; URLs and the relay's
+secrets stay in the settings). Definitions live in the state store (``--state-url``, default
+DASHBOARD_STATE_URL); each change is audited (actor ``cli:<operating-system user>``), like the 简报
+page's. With none stored, the settings' DASHBOARD_BRIEFINGS … are the default definition.
 
 A briefing covers the last whole period before ``--as-of`` (default: now), and goes to the archive
 (``--out``, default ``DASHBOARD_BRIEFINGS_DIR``); one already there is not made again
@@ -54,12 +64,111 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
     )
     add_database_argument(schedule)
+    _configure_define(sub)
     listing = sub.add_parser("list", help="the briefings in the archive, newest first")
     listing.add_argument("--kind", default=None, help=f"only this kind: {', '.join(KINDS)}")
     listing.add_argument("--town", action="append", default=[], help="only briefings within these towns")
     listing.add_argument(
         "--out", type=Path, default=None, help="the archive folder (default DASHBOARD_BRIEFINGS_DIR)"
     )
+
+
+def _configure_define(sub: Any) -> None:
+    define = sub.add_parser(
+        "define", help="the briefing definitions the scheduler runs: list, add, update, delete"
+    )
+    define.add_argument("--state-url", default=None, help="the state store (default: DASHBOARD_STATE_URL)")
+    actions = define.add_subparsers(dest="define_action", metavar="<action>", required=True)
+    listing = actions.add_parser("list", help="the stored definitions (and the default when none)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    add = actions.add_parser("add", help="define a briefing")
+    add.add_argument("--kind", required=True, help=f"{', '.join(KINDS)} (or 日报, 周汇总, 月分析, 季评估)")
+    change = actions.add_parser("update", help="change a definition (what is not given is kept)")
+    change.add_argument("id", type=int)
+    change.add_argument("--kind", default=None, help=f"{', '.join(KINDS)}")
+    change.add_argument("--district", action="store_true", help="the whole district instead of towns")
+    for parser in (add, change):
+        parser.add_argument("--town", action="append", default=None, help="a town by name or code (repeat)")
+        parser.add_argument("--lang", choices=("zh", "en"), default=None)
+        parser.add_argument("--mail", default=None, help="mail recipients, comma-separated ('' for none)")
+        parser.add_argument(
+            "--webhook", action="append", default=None, help="a webhook target name of the settings (repeat)"
+        )
+    drop = actions.add_parser("delete", help="delete a definition")
+    drop.add_argument("id", type=int)
+    for parser in (listing, add, change, drop):
+        parser.add_argument("--state-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _define(args: argparse.Namespace, settings: Any) -> int:
+    from dashboard.briefings.deliver import webhook_names
+    from dashboard.briefings.kinds import kind_of
+    from dashboard.cli.users import os_user
+    from dashboard.service.briefing_defs import BriefingDefs
+    from dashboard.service.state import StateStore
+
+    book = BriefingDefs(StateStore(args.state_url or settings.STATE_URL))
+    action = args.define_action
+    if action == "list":
+        return _define_list(book, settings, as_json=args.json)
+    actor, now = f"cli:{os_user()}", dt.datetime.now(dt.UTC)
+    if action == "delete":
+        if not book.delete(args.id, actor, now):
+            print(f"error: no briefing definition #{args.id}", file=sys.stderr)
+            return 1
+        print(f"deleted #{args.id}")
+        return 0
+    known = webhook_names(settings.BRIEFING_WEBHOOKS)
+    kind = kind_of(args.kind).key if args.kind else None
+    towns = _towns(args.town) if args.town is not None else (() if getattr(args, "district", False) else None)
+    try:
+        if action == "add":
+            made = book.add(
+                kind or "", towns or (), args.lang or "zh", args.mail, args.webhook, actor, now,
+                known_webhooks=known,
+            )  # fmt: skip
+        else:
+            made = book.update(
+                args.id, actor, now, kind=kind, towns=towns, lang=args.lang, mail_to=args.mail,
+                webhooks=args.webhook, known_webhooks=known,
+            )  # fmt: skip
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'defined' if action == 'add' else 'updated'}: {_describe(made)}")
+    return 0
+
+
+def _describe(d: Any) -> str:
+    from dashboard.briefings.archive import scope_name
+    from dashboard.briefings.kinds import kind_of
+
+    to = ", ".join([*d.mail_to, *(f"webhook {w}" for w in d.webhooks)]) or "no recipient (archive only)"
+    scope = scope_name(d.towns, "zh")
+    return f"#{d.id} {kind_of(d.kind).zh} {scope} ({d.scope}) {d.lang} → {to}"
+
+
+def _define_list(book: Any, settings: Any, *, as_json: bool) -> int:
+    import json
+
+    from dashboard.briefings.defined import jobs
+
+    stored = book.all()
+    if as_json:
+        print(json.dumps([d.to_dict() for d in stored], ensure_ascii=False, indent=1))
+        return 0
+    for d in stored:
+        print(_describe(d))
+    if not stored:
+        default = jobs([], settings)
+        if not default:
+            print("no briefing defined, and DASHBOARD_BRIEFINGS is empty: the scheduler makes none")
+        for job in default:
+            names = ", ".join(c.name for c in job.channels) or "no channel"
+            print(
+                f"(default, from the settings) {job.kind} {'+'.join(job.towns) or 'district'} {job.lang} → {names}"
+            )
+    return 0
 
 
 def _towns(names: list[str]) -> tuple[str, ...]:
@@ -84,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(
         **({"DATABASE_URL": args.database_url} if getattr(args, "database_url", None) else {})
     )
+    if args.action == "define":
+        return _define(args, settings)
     root = args.out or Path(settings.BRIEFINGS_DIR)
     if args.action == "list":
         return _list(root, args)
@@ -93,41 +204,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _schedule(root: Path, args: argparse.Namespace, settings: Any) -> int:
-    from dashboard.briefings.deliver import deliver_pending
-    from dashboard.briefings.schedule import Plan, run_due, start_scheduler
-    from dashboard.core.scope import DISTRICT
+    from dashboard.briefings.defined import jobs, scheduled_pass
+    from dashboard.briefings.schedule import Plan, start_scheduler
+    from dashboard.service.briefing_defs import BriefingDefs
     from dashboard.service.factory import create_service
     from dashboard.source.engines import make_source_engine
     from dashboard.source.units import UnitDirectory
 
-    plan = Plan.from_settings(
-        settings.BRIEFINGS, settings.BRIEFING_AT, settings.BRIEFING_TOWNS, settings.BRIEFING_LANGS
-    )
-    if not plan.kinds:
-        print("DASHBOARD_BRIEFINGS is empty: no briefing is scheduled")
-        return 0
     service = create_service(settings)
-    units = UnitDirectory(make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS))
-
-    channels = _channels(settings)
-
-    def one_pass() -> list[Any]:
-        now = dt.datetime.now(dt.UTC)
-        made = run_due(service, units.geojson, root, plan, now, locks=service.cache, scope=DISTRICT)
-        for entry in made:
-            print(f"made: {entry.title} ({entry.scope}, {entry.lang})", flush=True)
-        # New briefings, and those a channel failed for in the last week, go out (each channel once).
-        sent = deliver_pending(
-            root, channels, public_url=settings.PUBLIC_URL, since=now - dt.timedelta(days=7)
+    book = BriefingDefs(service.state)
+    found = jobs(book.all(), settings)
+    if not found:
+        print(
+            "no briefing is defined (the 简报 page, `briefing define add`) and DASHBOARD_BRIEFINGS is empty"
         )
-        _report_deliveries(sent)
-        return made
-
+        return 0
+    units = UnitDirectory(make_source_engine(settings.DATABASE_URL, timeout_ms=settings.STATEMENT_TIMEOUT_MS))
+    one_pass = scheduled_pass(
+        service, units.geojson, root, settings, book.all, lambda: dt.datetime.now(dt.UTC),
+        say=lambda line: print(line, flush=True),
+    )  # fmt: skip
     if args.once:
         one_pass()
         return 0
+    plan = Plan.from_settings(",".join(KINDS), settings.BRIEFING_AT, "district")
+    where = "the stored definitions" if found[0].source != "settings" else "DASHBOARD_BRIEFINGS"
     print(
-        f"briefings: {', '.join(plan.kinds)} at {plan.at:%H:%M} Asia/Shanghai into {root} (Ctrl-C stops)",
+        f"briefings: {len(found)} from {where}, at {plan.at:%H:%M} Asia/Shanghai into {root} (Ctrl-C stops)",
         flush=True,
     )
     start_scheduler(one_pass, plan, blocking=True)

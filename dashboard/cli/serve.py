@@ -3,7 +3,8 @@
 ``make run`` calls it with ``--seed-if-missing --with-feed``: on a fresh machine it seeds the SQLite
 sample district first, builds the rollups (the fast path of every screen, DASHBOARD_ROLLUPS=on) with
 progress on the terminal, then starts the live feed as a child process so the screens move. On later
-starts the rollups only catch up with what the feed wrote meanwhile (seconds).
+starts the rollups only catch up with what the feed wrote meanwhile (seconds). When briefings are defined
+(the 简报 page, ``python -m dashboard briefing define``) the server runs their scheduler in the background.
 """
 
 from __future__ import annotations
@@ -142,9 +143,11 @@ def run(args: argparse.Namespace) -> int:
         # A stop by SIGTERM (kill, a service manager) runs the atexit hooks too: without this the server
         # died alone and its feed kept writing, and the next start refused a second feed.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    from dashboard.web.app import create_app
+    from dashboard.web.app import create_app, start_briefings
 
     app = create_app(settings, clock=clock)
+    if start_briefings(app) is not None:  # briefings defined: made and sent from this process
+        print("  Briefings: the scheduler runs in this server (DASHBOARD_BRIEFING_SCHEDULER)", flush=True)
     if start_at:
         print(f"  Clock started at {start_at} (DASHBOARD_START_AT / --start-at)", flush=True)
     base = f"http://{host}:{port}"

@@ -91,8 +91,12 @@ class Settings:
         "Archive of the briefings (日报 周汇总 月分析 季评估): one folder per kind and period, PPTX and PDF.",
     )
     BRIEFINGS: str = _setting(
-        "day,week,month,quarter",
-        "Briefing kinds the scheduler makes (day, week, month, quarter; empty: none). See BRIEFING_AT.",
+        "",
+        "The default briefing when none is defined on the 简报 page: kinds the scheduler makes (day, week, month, quarter; empty: none). See BRIEFING_AT.",
+    )
+    BRIEFING_SCHEDULER: str = _setting(
+        "auto",
+        "Whether the servers (make run, make serve) run the briefings' scheduler in the background: auto (when briefings are defined or BRIEFINGS is set), on, off.",
     )
     BRIEFING_AT: str = _setting("08:00", "Local time (Asia/Shanghai, HH:MM) at which the briefings run.")
     BRIEFING_TOWNS: str = _setting(
@@ -107,7 +111,7 @@ class Settings:
     BRIEFING_MAIL_TO: str = _setting("", "Recipients of the briefings' mail, comma-separated.")
     BRIEFING_WEBHOOKS: str = _setting(
         "",
-        "Webhooks for the briefings, comma-separated: dingtalk:<url>, wecom:<url> or json:<url>.",
+        "Webhooks for the briefings, comma-separated: [name=]dingtalk:<url>, wecom:<url> or json:<url>; definitions send to a name.",
     )
     PUBLIC_URL: str = _setting("", "The dashboard's address as people reach it, for links in messages.")
     HOST: str = _setting("127.0.0.1", "Address the development server binds to.")

@@ -60,13 +60,15 @@ def export_view(
     height: int | None = None,
     renderer: Any = None,
     progress: Progress | None = None,
+    title: str | None = None,
 ) -> tuple[bytes, str, str]:
     """The export of ``view`` as ``(payload, filename, mimetype)``; ``fmt`` is pptx, pdf or png.
 
     ``pages`` picks the deck's pages (default all), ``panel`` the chart of a PNG. Raises ValueError for
     a bad argument (its message starts with the argument's name) and :class:`ExportError` when the
     export cannot be made (no data, a missing program, a failed render). The view is narrowed to
-    ``scope`` first, so titles, footers and the file name name what the file holds.
+    ``scope`` first, so titles, footers and the file name name what the file holds. ``title`` replaces
+    the deck's generic title (a briefing names itself: 瓜沥镇 周汇总 2026年第48周).
     """
     if fmt not in MIMETYPES:
         raise ValueError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -86,7 +88,14 @@ def export_view(
     from dashboard.export.pptx import build_deck
 
     deck = build_deck(
-        snapshot, view, pages=chosen, geojson_for=geojson_for, renderer=renderer, progress=say, notice=notice
+        snapshot,
+        view,
+        pages=chosen,
+        geojson_for=geojson_for,
+        renderer=renderer,
+        progress=say,
+        notice=notice,
+        title=title,
     )
     if fmt == "pdf":
         from dashboard.export.pdf import pptx_to_pdf

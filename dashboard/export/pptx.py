@@ -215,6 +215,7 @@ class Deck:
     period: str
     as_of: str  # 数据截至 <Asia/Shanghai time>
     notice: str | None = None  # e.g. the source was down and these are older figures
+    title: str | None = None  # the title slide's heading; None: the generic 萧山区一张网 · 基层治理态势
 
 
 # --- text with East-Asian fonts ------------------------------------------------------------------
@@ -385,11 +386,13 @@ def filters_text(view: ViewState, lang: str) -> str | None:
     )
 
 
-def deck_context(snapshot: Snapshot, view: ViewState, notice: str | None = None) -> Deck:
+def deck_context(
+    snapshot: Snapshot, view: ViewState, notice: str | None = None, title: str | None = None
+) -> Deck:
     lang = view.lang
     when = fmt_datetime(snapshot.now, lang)
     scope, period = scope_text(view, lang), period_text(snapshot, view, lang)
-    return Deck(snapshot, view, lang, scope, period, t("data_as_of", lang, when=when), notice)
+    return Deck(snapshot, view, lang, scope, period, t("data_as_of", lang, when=when), notice, title)
 
 
 # --- slides -------------------------------------------------------------------------------------
@@ -400,10 +403,12 @@ def title_slide(prs: Any, deck: Deck) -> None:
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     rect(slide, (0, 0, Inches(0.35), SLIDE_H), BRAND)
     rect(slide, (Inches(1.0), Inches(3.55), Inches(1.6), Inches(0.06)), BRAND)
-    lines: list[tuple[str, float, bool, RGBColor]] = [
-        (tr("deck_title", lang), 40, True, INK),
-        (deck.scope, 28, False, BRAND),
-    ]
+    # A briefing's own title names its scope and period; the brand line goes beneath it then.
+    lines: list[tuple[str, float, bool, RGBColor]] = (
+        [(deck.title, 36, True, INK), (tr("deck_title", lang), 24, False, BRAND)]
+        if deck.title
+        else [(tr("deck_title", lang), 40, True, INK), (deck.scope, 28, False, BRAND)]
+    )
     add_text(
         slide,
         (Inches(1.0), Inches(1.5), Inches(11.3), Inches(2.0)),
@@ -426,7 +431,8 @@ def title_slide(prs: Any, deck: Deck) -> None:
     details += [(deck.as_of, 18, False, INK), (tr("source", lang), 14, False, MUTED)]
     add_text(slide, (Inches(1.0), Inches(3.85), Inches(11.3), Inches(2.6)), details, lang=lang)
     query = to_query(deck.view) or tr("default_view", lang)
-    set_notes(slide, [tr("deck_title", lang), tr("view_params", lang, query=query), tr("source", lang)], lang)
+    heading = deck.title or tr("deck_title", lang)
+    set_notes(slide, [heading, tr("view_params", lang, query=query), tr("source", lang)], lang)
 
 
 def metric_text(metric: Metric, lang: str) -> tuple[str, str, str]:
@@ -1059,6 +1065,7 @@ def build_deck(
     renderer: Renderer | None = None,
     progress: Progress | None = None,
     notice: str | None = None,
+    title: str | None = None,
 ) -> bytes:
     """The PPTX bytes of ``view``: title, summary, KPI tiles, rankings, then the deck's panels of ``pages``
     (:data:`~dashboard.export.common.DECK_PANELS`).
@@ -1069,7 +1076,7 @@ def build_deck(
     """
     say = progress or (lambda _msg: None)
     chosen = parse_pages(pages)
-    deck = deck_context(snapshot, view, notice)
+    deck = deck_context(snapshot, view, notice, title)
     keys = [k for k in deck_keys(chosen) if k not in PAGE_PANELS["rankings"]]
     charts = {k: s for k in keys if k not in TABLE_PANELS and (s := _chart_or_none(snapshot, k, deck.lang))}
     # A panel with nothing to draw gets no slide (an empty 暂无数据 slide is no use in a meeting).

@@ -24,6 +24,7 @@ BROWSER_PAGES = {
     "rankings": "/rankings",
     "events": "/events",
     "alerts": "/alerts",
+    "briefings": "/briefings",
 }
 BROWSER_SIZES = {"1366x768": (1366, 768, 1), "1920x1080": (1920, 1080, 1)}
 WALL_PAGES = ("overview", "backlog", "patrol", "trends", "rankings")

@@ -134,6 +134,25 @@ alert_rule_table = Table(
 )
 
 
+# Briefing definitions (dashboard/service/briefing_defs.py): what the scheduler makes and for whom. A
+# definition names its recipients (mail addresses, webhook target names); the webhooks' URLs and the
+# relay's secrets stay in the settings, never here.
+briefing_table = Table(
+    "dashboard_briefing",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False, comment="day, week, month or quarter"),
+    Column("scope", String(512), nullable=False, comment="district, or town codes joined by +"),
+    Column("lang", String(4), nullable=False),
+    Column("mail_to", Text, nullable=False, comment="mail addresses, comma-separated"),
+    Column("webhooks", Text, nullable=False, comment="webhook target names of the settings, comma-separated"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+
 # Writes that may change the past (an import can backfill rows dated before a past view's moment) bump
 # this counter; settled past views are cached under it (dashboard/service/README.md#caching).
 source_epoch = Table(

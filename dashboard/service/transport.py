@@ -33,11 +33,21 @@ class Channel:
     kind: str
     target: str
     recipients: tuple[str, ...] = ()
+    label: str = ""  # a webhook's target name (``name=kind:url``) that definitions use; default: its kind
 
     @property
     def name(self) -> str:
-        """The channel as logs and the archive may show it: its kind and host, never a token."""
-        return f"{self.kind}:{urlsplit(self.target).hostname or '?'}"
+        """The channel as logs and the archive may show it: its kind and host, never a token (a mail
+        channel of a stored briefing definition names its recipients too: each list is delivered on its own)."""
+        base = f"{self.kind}:{urlsplit(self.target).hostname or '?'}"
+        if self.label and self.kind == "smtp":
+            return f"{base}:{self.label}"
+        return base
+
+    @property
+    def target_name(self) -> str:
+        """The name a stored briefing definition gives this webhook by."""
+        return self.label or self.kind
 
     @property
     def key(self) -> str:

@@ -105,7 +105,8 @@ def health() -> Response:
     report = context.service.health()
     # A briefing a channel could not reach (mail relay, robot) is named here until a pass delivers it.
     failed = failed_deliveries(Path(context.settings.BRIEFINGS_DIR))
-    report["briefings"] = {"failed_deliveries": failed[:20]}
+    shown = ("title", "channel", "error", "at")  # /health names no scope: the 简报 page filters by it
+    report["briefings"] = {"failed_deliveries": [{k: f.get(k) for k in shown} for f in failed[:20]]}
     # Likewise an alert message that failed for good in the last day (dashboard/service/push.py).
     pushed = _alert_push_report(context)
     if pushed is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, request, send_file
+from flask import Blueprint, Response, abort, redirect, request, send_file
+from flask.typing import ResponseReturnValue
 
 from dashboard.briefings.archive import list_archive, read_entry
 from dashboard.briefings.kinds import KINDS, kind_of
@@ -60,6 +61,15 @@ def briefings() -> Response:
             ]
         }
     )
+
+
+@briefings_blueprint.get("/briefings/<kind>/<period>/")
+def briefing_period(kind: str, period: str) -> ResponseReturnValue:
+    """The link in a briefing's messages: to the 简报 page, which lists that period's files within the
+    reader's towns (404 for a name that is not a kind and period)."""
+    if kind not in KINDS or not PERIOD.match(period):
+        abort(404)
+    return redirect("/briefings", 302)
 
 
 @briefings_blueprint.get("/briefings/<kind>/<period>/<name>")

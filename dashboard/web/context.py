@@ -22,6 +22,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.briefings.deliver import webhook_names
 from dashboard.core.budget import BudgetExceeded
 from dashboard.core.clock import Clock
 from dashboard.core.eventlist import Cursor, Sort
@@ -35,6 +36,7 @@ from dashboard.export.queue import ExportBusy, ExportQueue
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook, AlertConflict, AlertNotFound, AlertRefused
 from dashboard.service.boards import Boards, Change, Edits, Same, Whole
+from dashboard.service.briefing_defs import BriefingDefs
 from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
 from dashboard.source.eventlist import Turn, turn_page
@@ -104,6 +106,15 @@ class AppContext:
         if self.service.alert_book is None:
             raise LookupError("this deployment keeps no alert lifecycle")
         return self.service.alert_book
+
+    @cached_property
+    def briefing_defs(self) -> BriefingDefs:
+        """The briefing definitions in the state store (the 简报 page's; audited changes)."""
+        return BriefingDefs(self.service.state)
+
+    def webhook_names(self) -> list[str]:
+        """The webhook target names a definition may send to (the URLs stay in the settings)."""
+        return webhook_names(self.settings.BRIEFING_WEBHOOKS)
 
     @property
     def alert_rules(self) -> AlertRules:

@@ -211,6 +211,8 @@ STORE_CHECKS: dict[str, Callable[[Any], bool]] = {
     ids.AL_CSRF: _is_text,  # the 告警 page's CSRF token (callbacks/alerts.py)
     ids.AL_DONE: _is_count,
     ids.AL_RULES_DONE: _is_count,
+    ids.BR_CSRF: _is_text,  # the 简报 page's CSRF token (callbacks/briefings.py)
+    ids.BR_DONE: _is_count,
     ids.WALL_SAVED: _is_saved,
     ids.WALL_SCALE: lambda v: (
         v is None or (isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 20)

@@ -7,6 +7,9 @@ settings; what they share lives outside them: the source database, the state sto
 share the on-disk cache). So one view costs one snapshot computation per data change and minute across
 all workers, whatever the number of screens.
 
+The briefings' scheduler runs in the workers when briefings are defined (``DASHBOARD_BRIEFING_SCHEDULER``,
+:func:`dashboard.web.app.start_briefings`).
+
 Log lines of the ``dashboard`` package (for example ``computed <view> in 0.4 s``, one per computation)
 go to stderr next to gunicorn's own log.
 """
@@ -14,8 +17,11 @@ go to stderr next to gunicorn's own log.
 from __future__ import annotations
 
 from dashboard.core.logs import configure_logging
-from dashboard.web.app import create_app
+from dashboard.web.app import create_app, start_briefings
 
 configure_logging()
 app = create_app()
 server = app.server  # the Flask WSGI application gunicorn serves
+# Each worker may start the briefings' scheduler (when briefings are defined); the shared lock lets one
+# pass at a time make and send them (dashboard/briefings/defined.py).
+briefings_scheduler = start_briefings(app)

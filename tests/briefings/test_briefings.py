@@ -107,7 +107,7 @@ def test_the_command_line_makes_a_real_deck_once(
         str(tmp_path),
     ]
     assert main([*base, "--database-url", district]) == 0
-    assert "made: 周汇总 · " in capsys.readouterr().out
+    assert "made: 城厢街道 周汇总 " in capsys.readouterr().out  # the briefing names its scope
     (deck,) = (tmp_path / "week").rglob("*.pptx")
     (manifest,) = (tmp_path / "week").rglob("*.json")
     summary = json.loads(manifest.read_text(encoding="utf-8"))["summary"]
@@ -119,6 +119,9 @@ def test_the_command_line_makes_a_real_deck_once(
         for slide in slides
     ]
     assert titles[1] == "要点" and len(titles) <= 12
+    assert (
+        titles[0].startswith("城厢街道 周汇总 ") and "周" in titles[0]
+    )  # the title slide names the briefing
     assert main([*base, "--database-url", district]) == 0
     assert "already in the archive" in capsys.readouterr().out
     assert main(["briefing", "list", "--out", str(tmp_path)]) == 0

@@ -62,6 +62,7 @@ def serve(database_url: str, workdir: Path, cache: str = "cache", **env_extra: s
         "DASHBOARD_CACHE_DIR": str(workdir / cache),
         "DASHBOARD_CACHE_URL": "",
         "DASHBOARD_REFRESH_SECONDS": str(REFRESH),
+        "DASHBOARD_BRIEFING_SCHEDULER": "off",  # a test server makes no briefings (even with some defined)
         **env_extra,
     }
     log = workdir / f"server-{cache}.log"
