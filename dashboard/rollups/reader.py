@@ -91,6 +91,7 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
     return sql
 
 
+UNIT_DIMS = {"village", "grid"}  # groups no tier keeps: read from the facts (:meth:`Reader._unit_read`)
 AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
 # What the as-of sums read of a fact in flight, and what the open-at listing reads.
 FLIGHT_COLUMNS = (
@@ -208,7 +209,7 @@ class Reader:
         the same projections, and the corrections of the events in flight at ``at`` (not needed when
         only the counts ``n`` are read without a department)."""
         at = self.at if at is None else at
-        if self.unit:
+        if self.unit or set(group) & UNIT_DIMS:
             return self._unit_read(kinds, ranges, group, by, at)
         need = self._needed(group)
         classes: dict[tuple[str | None, ...], list[str]] = {}
@@ -455,17 +456,21 @@ class Reader:
         by: str | None, at: int,
     ) -> dict[Key, Sums]:  # fmt: skip
         """The sums of a village's or a grid's view, as of ``at``, from the unit's facts (through its
-        index: the keys are read as ``key + 0`` so no planner walks a key's index over the district)."""
+        index: the keys are read as ``key + 0`` so no planner walks a key's index over the district).
+
+        Also the sums grouped by village or grid (a town's villages ranked), which no tier keeps: a
+        town's facts of the ranges through the (town, key) indexes, the keys read as they are."""
+        unit = bool(self.unit)
 
         def build() -> Any:
             branches = []
             for kind in kinds:
                 table = ru_eval if kind == "eva" else ru_fact
-                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=True)
+                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=unit)
                 branches.append(q.where(*self.filters(table, slotted=True)))
             return union_all(*branches)
 
-        key = ("unit", tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
+        key = ("unit", unit, tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
         sql = self._sql(key, build, at=at, **_range_numbers(ranges))
         return _collect(self.conn.exec_driver_sql(sql), len(group), by)
 

@@ -746,10 +746,16 @@ def judge_by_now(conn: Connection, view: ViewState, now: dt.datetime, got: KpiMa
     last month's cohort closed by today is not a fair ▼ against this month's first days.
     """
     if "cohort_close_rate" in got:
-        past = cohort_expected(conn, view, now)
-        kpi = with_expected(got["cohort_close_rate"], pooled(past, "cohort_closed", "collected"))
-        kpi.previous = comparable("cohort_close_rate", past[0] if past else None)
-        got["cohort_close_rate"] = kpi
+        judge_cohort(got, cohort_expected(conn, view, now))
+    return got
+
+
+def judge_cohort(got: KpiMap, past: Sequence[Counts]) -> KpiMap:
+    """cohort_close_rate judged against ``past``, the counts of the past periods at the same point (the
+    newest first), however they were counted (:func:`cohort_expected`, or the rollups')."""
+    kpi = with_expected(got["cohort_close_rate"], pooled(past, "cohort_closed", "collected"))
+    kpi.previous = comparable("cohort_close_rate", past[0] if past else None)
+    got["cohort_close_rate"] = kpi
     return got
 
 
