@@ -124,7 +124,9 @@ def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
     """The trends panel (``trends.trends``): series and weekly on-time rates from the tiers."""
     period = period_bounds(view, now)
     unit = trends.bucket_unit(period)
-    by = "hour" if unit == "hour" else "day"
+    # A monthly series (a year, a long custom range) sums its whole months from the month tier: three
+    # years by day were ~1,100 buckets per series and range.
+    by = unit if unit in ("hour", "month") else "day"
     ly_end = period.ly_start + (period.end - period.start)
     ranges = [
         ("cur", to_us(period.start) or 0, to_us(period.cap) or 0, by, unit),
@@ -167,7 +169,7 @@ def _on_time_weekly(reader: Reader, period: Period) -> dict[str, Any]:
 
 
 def fast_alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
-    """The wall's alerts (``alerts.alerts``): overdue growth from the tiers, surges from the source."""
+    """The wall's alerts (``alerts.alerts``): overdue growth from the tiers, surges from the facts."""
     limits = alerts.alert_thresholds()
     cap = upto(now)
     then = cap - dt.timedelta(minutes=limits.overdue_minutes)
@@ -178,5 +180,18 @@ def fast_alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
     for (tag, town), n in got["overdue"].items():
         if n:
             counts.setdefault(str(town), {})[tag] = int(n)
-    found = alerts.surge_rows(conn, view, now, limits) + alerts.overdue_alerts(counts, limits)
+    found = _surges(reader, now, limits) + alerts.overdue_alerts(counts, limits)
     return alerts.finish_alerts(conn, found)
+
+
+def _surges(reader: Reader, now: dt.datetime, limits: alerts.AlertThresholds) -> list[dict[str, Any]]:
+    """``alerts.surge_rows`` from the facts: the reports of each window (lo, hi] per town and grid."""
+    windows = [
+        (str(k), (to_us(lo) or 0) + 1, to_us(upto(hi)) or 0)
+        for k, lo, hi in alerts.surge_windows(now, limits.weeks)
+    ]
+    counts: dict[tuple[str, str], dict[int, int]] = {}
+    for level in ("town", "grid"):
+        for (k, unit), n in reader.reported_by(windows, level).items():
+            counts.setdefault((level, unit), {})[int(k)] = n
+    return alerts.surges(counts, limits)

@@ -207,7 +207,8 @@ class Reader:
     ) -> dict[Key, Sums]:
         """{(tag, *group values[, bucket]): [n, a1 … a4]} for ``kind`` over each tagged range [s, e).
 
-        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day. ``at`` judges the
+        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day; "month" the start of
+        the local day or month of each piece (whole months from the month tier), for a monthly series. ``at`` judges the
         as-of conditions (and the department, ``dept_at``) at another instant than the reader's.
         """
         got = self.multi((kind,), ranges, group, by=by, at=at, counts_only=counts_only)
@@ -259,7 +260,7 @@ class Reader:
         tiers = "".join(t for t in ("m", "d", "h") if chosen[t] is not None)
         if by == "hour":  # an hourly series never reads the day tiers (the day view spans ≤ 24 h)
             tiers = tiers.replace("m", "").replace("d", "")
-        elif by == "day":
+        elif by == "day":  # ("month": the month tier's buckets are months, the ends' are days)
             tiers = tiers.replace("m", "")
         plans = {tag: pieces(start, end, tiers, hourly=by == "hour") for tag, start, end in ranges}
         if by is None:  # adjacent fact edges as one piece: a range no tier carries is one branch, not 365
@@ -422,6 +423,23 @@ class Reader:
 
         shape = ("fact", kind, tuple(group), by, number if by else None)
         return self._sql(shape, build, lo=s, hi=e, n=number)
+
+    def reported_by(self, ranges: Sequence[tuple[str, int, int]], group: str) -> dict[tuple[str, str], int]:
+        """{(tag, town or grid): facts reported in [s, e)} within the view: the surge alerts' counts, one
+        statement (a range of the reported key per tagged range), compiled once."""
+
+        def build() -> Any:
+            f, r = ru_fact, _ranges_table(_slotted(ranges))
+            return (
+                select(r.c.tag, f.c[group], func.count())
+                .select_from(f.join(r, and_(f.c.rep >= r.c.s, f.c.rep < r.c.e)))
+                .where(*self.filters(f, slotted=True))
+                .group_by(r.c.tag, f.c[group])
+            )
+
+        key = ("reported_by", group, tuple(tag for tag, _, _ in ranges))
+        sql = self._sql(key, build, **_range_numbers(ranges))
+        return {(str(tag), str(code)): int(n) for tag, code, n in self.conn.exec_driver_sql(sql)}
 
     def state_at(
         self, pairs: Sequence[tuple[str, str]], tags: Sequence[tuple[str, int]], group: Sequence[str] = ()

@@ -97,7 +97,7 @@ def firing_alerts(conn: Connection, now: dt.datetime, limits: AlertThresholds) -
 # --- surges ------------------------------------------------------------------------------------------
 
 
-def _windows(now: dt.datetime, weeks: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
+def surge_windows(now: dt.datetime, weeks: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
     """(index, start exclusive, end inclusive): 0 is the last hour, k the same hour k weeks earlier."""
     return [(k, now - k * WEEK - HOUR, now - k * WEEK) for k in range(weeks + 1)]
 
@@ -123,7 +123,7 @@ def surge_rows(
     branches = [
         _surge_branch(view, level, unit, k, lo, hi)
         for level, unit in (("town", E.c.town_code), ("grid", E.c.grid_code))
-        for k, lo, hi in _windows(now, limits.weeks)
+        for k, lo, hi in surge_windows(now, limits.weeks)
     ]
     counts = union_all(*branches).subquery("windows")
     current = func.sum(case((counts.c.w == 0, counts.c.n), else_=0))
@@ -145,6 +145,21 @@ def surge_rows(
         count = int(row["cur"] or 0)
         if count > threshold:
             out.append(_alert("surge", row["level"], str(row["unit"]), count, threshold))
+    return out
+
+
+def surges(counts: dict[tuple[str, str], dict[int, int]], limits: AlertThresholds) -> list[dict[str, Any]]:
+    """:func:`surge_rows` from reports counted elsewhere (the rollups' facts): ``counts[(level, unit)][k]``
+    the reports of window ``k`` of :func:`surge_windows` (0 the last hour)."""
+    out = []
+    for (level, unit), by_window in counts.items():
+        count = by_window.get(0, 0)
+        if count <= limits.min_cases:
+            continue
+        past = [n for k, n in by_window.items() if k > 0]
+        threshold = surge_threshold(float(sum(past)), float(sum(n * n for n in past)), limits)
+        if count > threshold:
+            out.append(_alert("surge", level, unit, count, threshold))
     return out
 
 
