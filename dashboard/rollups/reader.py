@@ -8,6 +8,7 @@ in per call. Python adds the pieces of each range up.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -446,13 +447,47 @@ class Reader:
     ) -> dict[str, dict[Key, float]]:
         """For each (name, "k1:k2"): #(k2 ≥ t) − #(k1 ≥ t) per tag and group (see dashboard.rollups.facts)."""
         kinds = sorted({k for _, pair in pairs for k in pair.split(":")})
-        got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group, counts_only=True)
+        if self.unit:
+            got = self._unit_counts(kinds, tags, group)
+        else:
+            got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group, counts_only=True)
         out: dict[str, dict[Key, float]] = {}
         for name, pair in pairs:
             lo, hi = pair.split(":")
             keys = {k[1:] for k in got if k[0] in (lo, hi)}
             zero = [0.0]
             out[name] = {k: got.get((hi, *k), zero)[0] - got.get((lo, *k), zero)[0] for k in keys}
+        return out
+
+    def _unit_counts(
+        self, kinds: Sequence[str], tags: Sequence[tuple[str, int]], group: Sequence[str]
+    ) -> dict[Key, Sums]:
+        """:meth:`multi`'s counts of the state keys ``kinds`` at or after each instant, for a village's or
+        a grid's view: the unit's keys read once and counted in Python. Why: in SQL each instant was a
+        pass over the unit's facts (a join of facts × instants, ~30 instants × 6 keys × a few thousand
+        facts), ~0.7 s of a village's cold view; these keys hold no as-of condition."""
+
+        def build() -> Any:
+            f = ru_fact
+            cols = [f.c[g] for g in group] + [f.c[k] for k in kinds]
+            return select(*cols).where(*self.filters(f, slotted=True))
+
+        width = len(group)
+        found: dict[Key, list[list[int]]] = {}
+        for row in self.conn.exec_driver_sql(self._sql(("unit_keys", tuple(kinds), tuple(group)), build)):
+            columns = found.setdefault(tuple(row[:width]), [[] for _ in kinds])
+            for values, v in zip(columns, row[width:], strict=True):
+                if v is not None:
+                    values.append(int(v))
+        out: dict[Key, Sums] = {}
+        for key, columns in found.items():
+            for kind, values in zip(kinds, columns, strict=True):
+                values.sort()
+                end = bisect_left(values, INF_US + DAY_US)
+                for tag, t in tags:
+                    n = end - bisect_left(values, t)
+                    if n:
+                        out[(kind, tag, *key)] = [float(n), 0.0, 0.0, 0.0, 0.0]
         return out
 
     # --- as of an instant: the events in flight, and the views of a village or a grid ---------------------
