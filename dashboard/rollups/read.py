@@ -5,8 +5,7 @@ towns, the eastern switch, categories, sources and departments read the tiers; a
 its own facts; an as-of moment (or a live one before some row of the source) corrects the tiers by the
 events in flight then (:class:`~dashboard.rollups.reader.Reader`). Within a fast snapshot, the families
 that do not grow with the number of events (patrols and video, whose queries probe an index once per
-grid or camera; police statistics, hazards, key areas, the ticker, surge alerts) still run directly on
-the source.
+grid or camera; police statistics, hazards, key areas, the ticker) still run directly on the source.
 
 The event tiles come from the tiers as the same named counts the direct families produce
 (:data:`COUNTS`), and the registry's :func:`~dashboard.core.metrics.kpi_values` turns them into tiles:
