@@ -24,27 +24,28 @@ from dashboard.source.queries.scope import Names, view_level
 
 
 def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
-    """The town and department rankings (``rankings.rankings``) from the tiers and the open facts.
+    """The unit and department rankings (``rankings.rankings``) from the tiers and the open facts.
 
-    The tiers sum by town: a one-town view ranks its villages, so it asks the source (one statement
-    over one town's events of the period).
+    The units are the ones one level below the view: towns from the tiers; a town's villages, or a
+    village's grids, from the facts of the period (no tier keeps them), as of the view's moment.
     """
-    if view_level(view).child_level != "town":
-        return rankings.rankings(conn, view, now)
+    child = view_level(view).child_level or "grid"
     period = period_bounds(view, now)
     rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
     rows: list[tuple[Any, ...]] = []
+    got = reader.multi(("due", "clo", "rep"), rng, (child, "dept"))
     for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
-        for (_, town, dept), acc in reader.sums(kind, rng, ("town", "dept")).items():
-            if not round(acc[0]):  # emptied by increments or moved to another department as of now:
-                continue  # the direct query has no row for it
+        for key, acc in got.items():
+            if key[0] != kind or not round(acc[0]):  # emptied by increments or moved to another
+                continue  # department as of now: the direct query has no row for it
             vals = (acc[0], acc[1], acc[2])
-            rows.append((kind_name, town, dept, *(vals[:take] + (0.0,) * (3 - take))))
+            rows.append((kind_name, key[2], key[3], *(vals[:take] + (0.0,) * (3 - take))))
     now_us, cap = to_us(now) or 0, to_us(upto(now)) or 0
     o = reader.open_at(cap)
-    q = select(o.c.town, o.c.dept, func.count()).where(o.c.dl < now_us).group_by(o.c.town, o.c.dept)
-    for town, dept, n in reader.open_rows(q, cap):
-        rows.append(("overdue", town, dept, n, 0, 0))
+    unit = o.c[child]
+    q = select(unit, o.c.dept, func.count()).where(o.c.dl < now_us).group_by(unit, o.c.dept)
+    for code, dept, n in reader.open_rows(q, cap):
+        rows.append(("overdue", code, dept, n, 0, 0))
     return rankings.ranking_tables(conn, view, rows)
 
 
@@ -123,7 +124,9 @@ def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
     """The trends panel (``trends.trends``): series and weekly on-time rates from the tiers."""
     period = period_bounds(view, now)
     unit = trends.bucket_unit(period)
-    by = "hour" if unit == "hour" else "day"
+    # A monthly series (a year, a long custom range) sums its whole months from the month tier: three
+    # years by day were ~1,100 buckets per series and range.
+    by = unit if unit in ("hour", "month") else "day"
     ly_end = period.ly_start + (period.end - period.start)
     ranges = [
         ("cur", to_us(period.start) or 0, to_us(period.cap) or 0, by, unit),
@@ -166,7 +169,7 @@ def _on_time_weekly(reader: Reader, period: Period) -> dict[str, Any]:
 
 
 def fast_alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> list[dict[str, Any]]:
-    """The wall's alerts (``alerts.alerts``): overdue growth from the tiers, surges from the source."""
+    """The wall's alerts (``alerts.alerts``): overdue growth from the tiers, surges from the facts."""
     limits = alerts.alert_thresholds()  # the build's scoped thresholds (set by the snapshot service)
     instants = [(tag, to_us(t) or 0) for tag, t in alerts.overdue_instants(upto(now), limits)]
     got = reader.state_at([("overdue", "d1:d2")], instants, ("town",))
@@ -174,5 +177,18 @@ def fast_alerts(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
     for (tag, town), n in got["overdue"].items():
         if n:
             counts.setdefault(str(town), {})[tag] = int(n)
-    found = alerts.surge_rows(conn, view, now, limits) + alerts.overdue_alerts(counts, limits)
+    found = _surges(reader, now, limits) + alerts.overdue_alerts(counts, limits)
     return alerts.finish_alerts(conn, found)
+
+
+def _surges(reader: Reader, now: dt.datetime, limits: alerts.Limits) -> list[dict[str, Any]]:
+    """``alerts.surge_rows`` from the facts: the reports of each window (lo, hi] per town and grid."""
+    windows = [
+        (str(k), (to_us(lo) or 0) + 1, to_us(upto(hi)) or 0)
+        for k, lo, hi in alerts.surge_windows(now, alerts.surge_span(limits))
+    ]
+    counts: dict[tuple[str, str], dict[int, int]] = {}
+    for level in ("town", "grid"):
+        for (k, unit), n in reader.reported_by(windows, level).items():
+            counts.setdefault((level, unit), {})[int(k)] = n
+    return alerts.surges(counts, limits)

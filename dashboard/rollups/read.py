@@ -5,8 +5,7 @@ towns, the eastern switch, categories, sources and departments read the tiers; a
 its own facts; an as-of moment (or a live one before some row of the source) corrects the tiers by the
 events in flight then (:class:`~dashboard.rollups.reader.Reader`). Within a fast snapshot, the families
 that do not grow with the number of events (patrols and video, whose queries probe an index once per
-grid or camera; police statistics, hazards, key areas, the ticker, surge alerts) still run directly on
-the source.
+grid or camera; police statistics, hazards, key areas, the ticker) still run directly on the source.
 
 The event tiles come from the tiers as the same named counts the direct families produce
 (:data:`COUNTS`), and the registry's :func:`~dashboard.core.metrics.kpi_values` turns them into tiles:
@@ -23,8 +22,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, select
 
 from dashboard.core.formulas import Counts
-from dashboard.core.metrics import in_registry_order, kpi_values
-from dashboard.core.periods import Period, effective_now, period_bounds, spark_buckets
+from dashboard.core.metrics import METRICS, in_registry_order, kpi_values
+from dashboard.core.periods import Period, effective_now, period_bounds, same_point_before, spark_buckets
 from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.core.viewstate import ViewState, to_params
 from dashboard.rollups.buckets import to_us
@@ -176,14 +175,30 @@ def source_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
     return kpis.family_kpis(conn, view, now, kpis.SOURCE_FAMILIES)
 
 
-def judged_kpis(conn: Connection, view: ViewState, now: dt.datetime, event_kpis: KpiMap) -> KpiMap:
-    """The event tiles judged against what is expected by now: as on the direct path, from the source."""
-    return kpis.judge_by_now(conn, view, now, event_kpis)
+def cohort_expected(reader: Reader, view: ViewState, now: dt.datetime) -> list[Counts]:
+    """``kpis.cohort_expected`` from the rollups: each past period's events collected by its point and
+    those of them closed by then, the reported tier's sums as of that point (the events in flight then
+    corrected, as for an as-of view)."""
+    pace = METRICS["cohort_close_rate"].pace
+    assert pace is not None
+    out: list[Counts] = []
+    for tag, start, end, at in same_point_before(period_bounds(view, now), pace.lookback):
+        got = reader.sums("rep", [(tag, to_us(start) or 0, to_us(end) or 0)], at=to_us(at) or 0)
+        acc = got.get((tag,)) or [0.0] * 5
+        out.append({"collected": acc[1], "cohort_closed": acc[2]})
+    return out
+
+
+def judged_kpis(reader: Reader, view: ViewState, now: dt.datetime, event_kpis: KpiMap) -> KpiMap:
+    """The event tiles judged against what is expected by now (the past periods at the same point)."""
+    if "cohort_close_rate" in event_kpis:
+        kpis.judge_cohort(event_kpis, cohort_expected(reader, view, now))
+    return event_kpis
 
 
 def all_kpis(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> KpiMap:
     """Every tile of a fast snapshot, in the registry's order."""
-    event_kpis = judged_kpis(conn, view, now, fast_kpis(reader, view, now))
+    event_kpis = judged_kpis(reader, view, now, fast_kpis(reader, view, now))
     return in_registry_order(event_kpis | source_kpis(conn, view, now))
 
 
@@ -258,7 +273,7 @@ def _fast(conn: Connection, rconn: Connection, meta: Any, view: ViewState, now: 
     source_part = _beside(conn, lambda c: _source_part(c, view, now))
     reader = reader_for(rconn, view, now, meta)
     period = period_bounds(view, now)
-    event_kpis = judged_kpis(conn, view, now, fast_kpis(reader, view, now))
+    event_kpis = judged_kpis(reader, view, now, fast_kpis(reader, view, now))
     ranked = fast_rankings(conn, reader, view, now)
     town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
     version, newest = version_and_newest(conn, now)

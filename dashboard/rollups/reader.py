@@ -8,6 +8,7 @@ in per call. Python adds the pieces of each range up.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     union_all,
 )
 
@@ -91,6 +93,7 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
     return sql
 
 
+UNIT_DIMS = {"village", "grid"}  # groups no tier keeps: read from the facts (:meth:`Reader._unit_read`)
 AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
 # What the as-of sums read of a fact in flight, and what the open-at listing reads.
 FLIGHT_COLUMNS = (
@@ -121,8 +124,16 @@ class Reader:
     def filters(self, table: Any, slotted: bool = False) -> list[Any]:
         """The view's filters (place, the eastern switch, categories, sources, departments) on a rollup
         table's columns (the tiers have no village or grid: those views read the facts). ``slotted``
-        writes each code as a slot filled in later (:meth:`_sql`), so one compiled statement serves
-        every view of the same shape."""
+        writes them as one slot filled in later (:meth:`_sql`) with the filters' text, itself compiled
+        once per filter shape with a slot per code: one compiled statement serves every view, whatever
+        its filters (compiling the ~100 branches of a snapshot per filter shape was ~0.2 s of a cold
+        view)."""
+        if slotted:
+            return [text(f"__w_{table.name}__")]
+        return self._conditions(table, slotted=False)
+
+    def _conditions(self, table: Any, slotted: bool) -> list[Any]:
+        """:meth:`filters` as conditions, with each code a slot when ``slotted``."""
         v, c = self.view, table.c
 
         def codes(name: str, values: Sequence[str]) -> list[Any]:
@@ -146,6 +157,15 @@ class Reader:
         elif v.village and "village" in c:
             conds.append(c.village == codes("fv", [v.village])[0])
         return conds
+
+    def _where(self, dialect: Any, table: Any) -> str:
+        """The SQL text of the view's filters on ``table`` (codes as slots), compiled once per shape."""
+
+        def build() -> Any:
+            conds = self._conditions(table, slotted=True)
+            return and_(*conds) if conds else literal_column("1") == literal_column("1")
+
+        return "(" + _template(dialect, ("where", table.name, tuple(self._filter_key())), build) + ")"
 
     def _filter_slots(self) -> dict[str, str]:
         """The codes of :meth:`filters` (``slotted``) as SQL string literals, by slot name."""
@@ -188,7 +208,8 @@ class Reader:
     ) -> dict[Key, Sums]:
         """{(tag, *group values[, bucket]): [n, a1 … a4]} for ``kind`` over each tagged range [s, e).
 
-        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day. ``at`` judges the
+        ``by`` = "hour" or "day" adds the start (µs) of each row's hour or local day; "month" the start of
+        the local day or month of each piece (whole months from the month tier), for a monthly series. ``at`` judges the
         as-of conditions (and the department, ``dept_at``) at another instant than the reader's.
         """
         got = self.multi((kind,), ranges, group, by=by, at=at, counts_only=counts_only)
@@ -208,7 +229,7 @@ class Reader:
         the same projections, and the corrections of the events in flight at ``at`` (not needed when
         only the counts ``n`` are read without a department)."""
         at = self.at if at is None else at
-        if self.unit:
+        if self.unit or set(group) & UNIT_DIMS:
             return self._unit_read(kinds, ranges, group, by, at)
         need = self._needed(group)
         classes: dict[tuple[str | None, ...], list[str]] = {}
@@ -240,7 +261,7 @@ class Reader:
         tiers = "".join(t for t in ("m", "d", "h") if chosen[t] is not None)
         if by == "hour":  # an hourly series never reads the day tiers (the day view spans ≤ 24 h)
             tiers = tiers.replace("m", "").replace("d", "")
-        elif by == "day":
+        elif by == "day":  # ("month": the month tier's buckets are months, the ends' are days)
             tiers = tiers.replace("m", "")
         plans = {tag: pieces(start, end, tiers, hourly=by == "hour") for tag, start, end in ranges}
         if by is None:  # adjacent fact edges as one piece: a range no tier carries is one branch, not 365
@@ -299,11 +320,16 @@ class Reader:
         """A branch as SQL text: its statement is built and compiled once per shape (:func:`_template`),
         then only the numbers are put in. Building a Core statement per branch cost ~1.4 ms of Python
         each, over a hundred per snapshot, and the Python time is the other thread's time (the GIL)."""
-        sql = _template(self.conn.dialect, (*key, tuple(self._filter_key())), build)
+        dialect = self.conn.dialect
+        sql = _template(dialect, key, build)
+        for table in (ru_agg, ru_fact, ru_eval):
+            slot = f"__w_{table.name}__"
+            if slot in sql:
+                sql = sql.replace(slot, self._where(dialect, table))
         for name, value in numbers.items():
             sql = sql.replace(f"__{name}__", str(int(value)))
-        for name, text in self._filter_slots().items():
-            sql = sql.replace(f"__{name}__", text)
+        for name, code in self._filter_slots().items():
+            sql = sql.replace(f"__{name}__", code)
         return sql
 
     def _filter_key(self) -> Iterator[Any]:
@@ -399,18 +425,69 @@ class Reader:
         shape = ("fact", kind, tuple(group), by, number if by else None)
         return self._sql(shape, build, lo=s, hi=e, n=number)
 
+    def reported_by(self, ranges: Sequence[tuple[str, int, int]], group: str) -> dict[tuple[str, str], int]:
+        """{(tag, town or grid): facts reported in [s, e)} within the view: the surge alerts' counts, one
+        statement (a range of the reported key per tagged range), compiled once."""
+
+        def build() -> Any:
+            f, r = ru_fact, _ranges_table(_slotted(ranges))
+            return (
+                select(r.c.tag, f.c[group], func.count())
+                .select_from(f.join(r, and_(f.c.rep >= r.c.s, f.c.rep < r.c.e)))
+                .where(*self.filters(f, slotted=True))
+                .group_by(r.c.tag, f.c[group])
+            )
+
+        key = ("reported_by", group, tuple(tag for tag, _, _ in ranges))
+        sql = self._sql(key, build, **_range_numbers(ranges))
+        return {(str(tag), str(code)): int(n) for tag, code, n in self.conn.exec_driver_sql(sql)}
+
     def state_at(
         self, pairs: Sequence[tuple[str, str]], tags: Sequence[tuple[str, int]], group: Sequence[str] = ()
     ) -> dict[str, dict[Key, float]]:
         """For each (name, "k1:k2"): #(k2 ≥ t) − #(k1 ≥ t) per tag and group (see dashboard.rollups.facts)."""
         kinds = sorted({k for _, pair in pairs for k in pair.split(":")})
-        got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group, counts_only=True)
+        if self.unit:
+            got = self._unit_counts(kinds, tags, group)
+        else:
+            got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group, counts_only=True)
         out: dict[str, dict[Key, float]] = {}
         for name, pair in pairs:
             lo, hi = pair.split(":")
             keys = {k[1:] for k in got if k[0] in (lo, hi)}
             zero = [0.0]
             out[name] = {k: got.get((hi, *k), zero)[0] - got.get((lo, *k), zero)[0] for k in keys}
+        return out
+
+    def _unit_counts(
+        self, kinds: Sequence[str], tags: Sequence[tuple[str, int]], group: Sequence[str]
+    ) -> dict[Key, Sums]:
+        """:meth:`multi`'s counts of the state keys ``kinds`` at or after each instant, for a village's or
+        a grid's view: the unit's keys read once and counted in Python. Why: in SQL each instant was a
+        pass over the unit's facts (a join of facts × instants, ~30 instants × 6 keys × a few thousand
+        facts), ~0.7 s of a village's cold view; these keys hold no as-of condition."""
+
+        def build() -> Any:
+            f = ru_fact
+            cols = [f.c[g] for g in group] + [f.c[k] for k in kinds]
+            return select(*cols).where(*self.filters(f, slotted=True))
+
+        width = len(group)
+        found: dict[Key, list[list[int]]] = {}
+        for row in self.conn.exec_driver_sql(self._sql(("unit_keys", tuple(kinds), tuple(group)), build)):
+            columns = found.setdefault(tuple(row[:width]), [[] for _ in kinds])
+            for values, v in zip(columns, row[width:], strict=True):
+                if v is not None:
+                    values.append(int(v))
+        out: dict[Key, Sums] = {}
+        for key, columns in found.items():
+            for kind, values in zip(kinds, columns, strict=True):
+                values.sort()
+                end = bisect_left(values, INF_US + DAY_US)
+                for tag, t in tags:
+                    n = end - bisect_left(values, t)
+                    if n:
+                        out[(kind, tag, *key)] = [float(n), 0.0, 0.0, 0.0, 0.0]
         return out
 
     # --- as of an instant: the events in flight, and the views of a village or a grid ---------------------
@@ -455,17 +532,21 @@ class Reader:
         by: str | None, at: int,
     ) -> dict[Key, Sums]:  # fmt: skip
         """The sums of a village's or a grid's view, as of ``at``, from the unit's facts (through its
-        index: the keys are read as ``key + 0`` so no planner walks a key's index over the district)."""
+        index: the keys are read as ``key + 0`` so no planner walks a key's index over the district).
+
+        Also the sums grouped by village or grid (a town's villages ranked), which no tier keeps: a
+        town's facts of the ranges through the (town, key) indexes, the keys read as they are."""
+        unit = bool(self.unit)
 
         def build() -> Any:
             branches = []
             for kind in kinds:
                 table = ru_eval if kind == "eva" else ru_fact
-                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=True)
+                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=unit)
                 branches.append(q.where(*self.filters(table, slotted=True)))
             return union_all(*branches)
 
-        key = ("unit", tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
+        key = ("unit", unit, tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
         sql = self._sql(key, build, at=at, **_range_numbers(ranges))
         return _collect(self.conn.exec_driver_sql(sql), len(group), by)
 

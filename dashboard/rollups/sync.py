@@ -2,7 +2,8 @@
 
 ``event_action`` and ``evaluation`` are append-only and every change the feed makes to an ``event`` row
 comes with new actions, so the events to re-read are those with an action id above the watermark (a
-margin of recent ids is re-read, for writers that commit out of order) and those with an event id above
+margin of recent ids is re-read, for writers that commit out of order: not on SQLite, whose one writer at
+a time allocates ids inside the transaction that holds the write lock until it commits) and those with an event id above
 it. Each one's old fact is taken out of the tiers and its new fact put in: the cost of a refresh follows
 the number of changed events, not the length of history. An import that rewrites event rows without
 logging actions names those events (``reread``), and they are read again too.
@@ -43,7 +44,7 @@ def apply_changes(
     ``reread``: events whose rows changed without new actions (an import's updates), read again too.
     Returns the numbers of events re-read and of new evaluations.
     """
-    floor = max(0, int(meta.wm_action) - ACTION_MARGIN)
+    floor = max(0, int(meta.wm_action) - action_margin(source))
     wm_event, wm_action, wm_eval = _source_tops(source)
     changed = _changed_events(source, floor, wm_action, int(meta.wm_event), wm_event)
     changed |= {int(eid) for eid in reread if int(eid) <= wm_event}  # (later ones are new events anyway)
@@ -66,7 +67,8 @@ def apply_changes(
     if evals:
         conn.execute(insert(ru_eval), evals)
     _write_delta(conn, delta)
-    max_ts = max(max_ts, max_action_at(source, floor))
+    if wm_action > floor:  # (none above: SQLite would walk the whole (at) index to find no row)
+        max_ts = max(max_ts, max_action_at(source, floor))
     conn.execute(
         update(ru_meta)
         .where(ru_meta.c.id == 1)
@@ -80,6 +82,14 @@ def apply_changes(
         )
     )
     return len(changed), len(evals)
+
+
+def action_margin(source: Connection) -> int:
+    """How many action ids below the watermark to read again. Why none on SQLite: its one writer at a
+    time allocates an id inside the transaction that holds the write lock until it commits, so no row
+    commits below a watermark already read; re-reading ~700 unchanged events cost every cold view
+    ~0.1 s on the make-run sample."""
+    return 0 if source.dialect.name == "sqlite" else ACTION_MARGIN
 
 
 def _source_tops(source: Connection) -> tuple[int, int, int]:

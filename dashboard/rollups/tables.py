@@ -162,6 +162,9 @@ Index(
     "ix_ru_fact_hbin_clo",
     *(ru_fact.c[name] for name in ("hbin", "clo", "hours", "town", "cat", "dept", "src")),
 )
+# A town's villages ranked (no tier keeps villages) read that town's facts of the period through these.
+for _col in ("rep", "clo", "dl"):
+    Index(f"ix_ru_fact_town_{_col}", ru_fact.c.town, ru_fact.c[_col])
 # A village's or a grid's view reads that unit's facts (a few hundred to a few thousand), not the tiers.
 Index("ix_ru_fact_village", ru_fact.c.village)
 Index("ix_ru_fact_grid", ru_fact.c.grid)
@@ -201,7 +204,7 @@ ru_month = Table(
 
 # The layout of the store: a store built with another one is dropped and built again. Raise it whenever
 # what a table holds changes meaning, even when its columns stay the same.
-LAYOUT = 4
+LAYOUT = 5
 
 # The length classes of the in-flight spans: class k holds the spans at most 2**k hours long, so the
 # events in flight at t are, per class, those with lo in [t - 2**k h, t) and hi >= t: an index range each.

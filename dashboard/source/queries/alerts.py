@@ -155,7 +155,7 @@ def firing_alerts(conn: Connection, now: dt.datetime, limits: Limits) -> list[di
 # --- surges ------------------------------------------------------------------------------------------
 
 
-def _windows(now: dt.datetime, weeks: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
+def surge_windows(now: dt.datetime, weeks: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
     """(index, start exclusive, end inclusive): 0 is the last hour, k the same hour k weeks earlier."""
     return [(k, now - k * WEEK - HOUR, now - k * WEEK) for k in range(weeks + 1)]
 
@@ -181,7 +181,7 @@ def surge_rows(conn: Connection, view: ViewState, now: dt.datetime, limits: Limi
     branches = [
         _surge_branch(view, level, unit, k, lo, hi)
         for level, unit in (("town", E.c.town_code), ("grid", E.c.grid_code))
-        for k, lo, hi in _windows(now, max(spans))
+        for k, lo, hi in surge_windows(now, max(spans))
     ]
     counts = union_all(*branches).subquery("windows")
     current = func.sum(case((counts.c.w == 0, counts.c.n), else_=0))
@@ -208,6 +208,31 @@ def surge_rows(conn: Connection, view: ViewState, now: dt.datetime, limits: Limi
         count = int(row["cur"] or 0)
         if count > threshold:
             out.append(_alert("surge", row["level"], str(row["unit"]), count, threshold))
+    return out
+
+
+def surge_span(limits: Limits) -> int:
+    """How many past weeks one count of the windows must cover: the most any town's rule looks back."""
+    return max(t.weeks for t in scoped(limits).every())
+
+
+def surges(counts: dict[tuple[str, str], dict[int, int]], limits: Limits) -> list[dict[str, Any]]:
+    """:func:`surge_rows` from reports counted elsewhere (the rollups' facts): ``counts[(level, unit)][k]``
+    the reports of window ``k`` of :func:`surge_windows` (0 the last hour), each unit judged by its
+    town's thresholds over its own number of weeks."""
+    rules = scoped(limits)
+    out = []
+    for (level, unit), by_window in counts.items():
+        if not unit:  # town-level cases have no grid: their town's row counts them
+            continue
+        own = rules.for_unit(unit)
+        count = by_window.get(0, 0)
+        if count <= own.min_cases:
+            continue
+        past = [n for k, n in by_window.items() if 0 < k <= own.weeks]
+        threshold = surge_threshold(float(sum(past)), float(sum(n * n for n in past)), own)
+        if count > threshold:
+            out.append(_alert("surge", level, unit, count, threshold))
     return out
 
 

@@ -10,7 +10,9 @@ the rollups path fills the event families' metrics from the same counts.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
@@ -600,11 +602,19 @@ def police_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         .where(pcs.c.stat_date >= lo, pcs.c.stat_date <= hi, *place_conditions(view, pcs.c.town_code))
         .group_by(pcs.c.stat_date)
     )
-    daily = {_as_date(r[0]): r for r in conn.execute(q)}
+    daily = sorted((_as_date(r[0]), [int(v or 0) for v in r[1:]]) for r in conn.execute(q))
+    days = [d for d, _ in daily]
+    # Running totals per column: each window's sum is two look-ups, not a pass over two years of days
+    # per window and column (~100 windows × columns × days of Python in a year's view).
+    running = {
+        col: list(accumulate((v[i] for _, v in daily), initial=0))
+        for i, col in enumerate(POLICE_KEYS.values())
+    }
 
     def total(tag: str, col: str) -> float:
         first, last = spans[tag]
-        return float(sum(int(r._mapping[col] or 0) for d, r in daily.items() if first <= d <= last))
+        i, j = bisect_left(days, first), bisect_right(days, last)
+        return float(running[col][j] - running[col][i])
 
     def counts(tag: str, col: str) -> Counts:
         return {"n": total(tag, col), "n_last_year": total(f"{tag}_ly", col)}
@@ -746,10 +756,16 @@ def judge_by_now(conn: Connection, view: ViewState, now: dt.datetime, got: KpiMa
     last month's cohort closed by today is not a fair ▼ against this month's first days.
     """
     if "cohort_close_rate" in got:
-        past = cohort_expected(conn, view, now)
-        kpi = with_expected(got["cohort_close_rate"], pooled(past, "cohort_closed", "collected"))
-        kpi.previous = comparable("cohort_close_rate", past[0] if past else None)
-        got["cohort_close_rate"] = kpi
+        judge_cohort(got, cohort_expected(conn, view, now))
+    return got
+
+
+def judge_cohort(got: KpiMap, past: Sequence[Counts]) -> KpiMap:
+    """cohort_close_rate judged against ``past``, the counts of the past periods at the same point (the
+    newest first), however they were counted (:func:`cohort_expected`, or the rollups')."""
+    kpi = with_expected(got["cohort_close_rate"], pooled(past, "cohort_closed", "collected"))
+    kpi.previous = comparable("cohort_close_rate", past[0] if past else None)
+    got["cohort_close_rate"] = kpi
     return got
 
 
