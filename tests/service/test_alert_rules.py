@@ -30,6 +30,8 @@ from dashboard.source.queries.alerts import (
     alerts,
     firing_alerts,
     overdue_alerts,
+    surge_span,
+    surges,
 )
 from tests.service.test_alert_lifecycle import T0, audited, surge_district
 from tests.support.factories import TOWN_A, TOWN_B
@@ -108,6 +110,20 @@ def test_one_statement_serves_towns_with_different_windows(service: SnapshotServ
     scoped = ScopedThresholds(AlertThresholds(), {TOWN_A: AlertThresholds(overdue_minutes=30)})
     found = {a["unit_code"]: (a["count"], a["window_minutes"]) for a in overdue_alerts(counts, scoped)}
     assert found == {TOWN_A: (7, 30), TOWN_B: (7, 60)}
+
+
+def test_surges_counted_from_the_facts_judge_each_town_by_its_own_rule() -> None:
+    """The fast path counts the windows once for the longest look-back; each unit then takes only its own
+    town's weeks and floor (and the ungridded cases' empty grid is no unit)."""
+    limits = ScopedThresholds(AlertThresholds(), {TOWN_A: AlertThresholds(weeks=2, min_cases=3)})
+    assert surge_span(limits) == AlertThresholds().weeks
+    counts = {
+        ("town", TOWN_A): {0: 9, 1: 2, 2: 2, 3: 50},  # week 3 is beyond TOWN_A's two weeks
+        ("town", TOWN_B): {0: 9, 1: 2, 2: 2, 3: 50},
+        ("grid", ""): {0: 100},
+    }
+    found = surges(counts, limits)
+    assert [(a["unit_code"], a["threshold"]) for a in found] == [(TOWN_A, 3.0)]
 
 
 def test_the_rules_command_sets_lists_and_unsets_with_audit_rows(
