@@ -92,7 +92,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "by_dept": ("按部门", "By department"),
     "town_ranking": ("镇街排名", "Town ranking"),
     "dept_ranking": ("部门排名", "Department ranking"),
-    "coverage_by_town": ("各镇街巡查覆盖率", "Patrol coverage by town"),
+    "coverage_by_town": (
+        "各单位今日巡查覆盖率",
+        "Patrol coverage today by unit",
+    ),  # towns, or a town's villages
     "hours_since_patrol": ("距上次有效巡查（小时）", "Hours since last valid patrol"),
     "on_duty": ("在岗巡防力量", "Patrol forces on duty"),
     "video_offline": ("离线最久的视频点位", "Video points offline longest"),

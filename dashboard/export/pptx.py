@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 SLIDE_W, SLIDE_H = Emu(12192000), Emu(6858000)  # 16:9, 13.333 x 7.5 in
 MARGIN = Inches(0.5)
 CONTENT_TOP, CONTENT_BOTTOM = Inches(1.3), Inches(6.75)
+NOTE_ROOM = Inches(0.3)  # the strip under a table for "N more rows not shown"
 FONT = "Noto Sans CJK SC"  # East-Asian and latin: one font, so digits and Chinese match in the PDF
 BRAND = RGBColor(0xB7, 0x1C, 0x1C)
 INK = RGBColor(0x1F, 0x29, 0x33)
@@ -192,6 +193,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "另有 {n} 行未列出，完整列表见系统页面",
         "{n} more rows not shown; see the dashboard for all",
     ),
+    "more_row": ("另有 1 行未列出，完整列表见系统页面", "1 more row not shown; see the dashboard for all"),
 }
 
 
@@ -730,7 +732,7 @@ def panel_notes(key: str, lang: str, note: str | None = None) -> list[str]:
 
 def table_slides(prs: Any, deck: Deck, spec: TableSpec, *, skip: int = 0, continued: bool = False) -> None:
     """A full-width table from row ``skip``, on at most TABLE_SLIDES slides; the rest is counted, not shown."""
-    box = (MARGIN, CONTENT_TOP, SLIDE_W - 2 * MARGIN, CONTENT_BOTTOM - CONTENT_TOP)
+    box = (MARGIN, CONTENT_TOP, SLIDE_W - 2 * MARGIN, CONTENT_BOTTOM - CONTENT_TOP - NOTE_ROOM)
     rows = spec.rows[skip:]
     pages = [rows[i : i + TABLE_ROWS] for i in range(0, len(rows), TABLE_ROWS)][:TABLE_SLIDES] or [[]]
     for n, chunk in enumerate(pages):
@@ -749,10 +751,9 @@ def table_slides(prs: Any, deck: Deck, spec: TableSpec, *, skip: int = 0, contin
 def more_rows(slide: Any, deck: Deck, count: int, box: tuple[int, int, int, int]) -> None:
     """``另有 N 行未列出`` under the last table: the deck is a briefing, the screen has the full list."""
     x, _y, w, _h = box
-    line = [(tr("more_rows", deck.lang, n=count), 11, False, MUTED)]
-    add_text(
-        slide, (x, CONTENT_BOTTOM - Inches(0.05), w, Inches(0.3)), line, align=PP_ALIGN.RIGHT, lang=deck.lang
-    )
+    line = [(tr("more_rows" if count != 1 else "more_row", deck.lang, n=count), 11, False, MUTED)]
+    # In the strip the tables leave free above the footer (it sat on the footer's rule).
+    add_text(slide, (x, CONTENT_BOTTOM - NOTE_ROOM, w, NOTE_ROOM), line, align=PP_ALIGN.RIGHT, lang=deck.lang)
 
 
 def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableSpec | None) -> None:
@@ -766,9 +767,13 @@ def rankings_slides(prs: Any, deck: Deck, towns: TableSpec | None, depts: TableS
     notes: list[str] = []
     for i, spec in enumerate(specs):
         x = MARGIN + i * (width + gap)
-        heading = [(spec.title(deck.lang), 15, True, INK)]
-        add_text(slide, (x, CONTENT_TOP - Inches(0.1), width, Inches(0.4)), heading, lang=deck.lang)
-        box = (x, CONTENT_TOP + Inches(0.35), width, CONTENT_BOTTOM - CONTENT_TOP - Inches(0.35))
+        # The ranking's name, and under it in small type why some units carry "—": on one line the
+        # English ran onto the table's header.
+        name, dash, why = spec.title(deck.lang).partition(" · —")
+        heading = [(name, 15, True, INK)] + ([(dash.lstrip(" ·") + why, 10.5, False, MUTED)] if dash else [])
+        add_text(slide, (x, CONTENT_TOP - Inches(0.1), width, Inches(0.6)), heading, lang=deck.lang)
+        top = CONTENT_TOP + (Inches(0.55) if dash else Inches(0.35))
+        box = (x, top, width, CONTENT_BOTTOM - top - NOTE_ROOM)
         if spec.rows:
             # The first and the last ranked units around a ⋯ row: one slide, no leftover slides.
             fitted = panels.fit_rows(spec, RANKING_ROWS, both_ends=True)

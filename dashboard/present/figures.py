@@ -413,4 +413,29 @@ def from_spec(
     if spec.codes:
         for trace in fig["data"]:
             trace["customdata"] = spec.codes
+    if spec.note:
+        note_above(fig, spec.note, variant)
     return fig
+
+
+def note_above(fig: Figure, note: str, variant: str) -> None:
+    """``note`` in small muted type above the plot, left: what a chart leaves out and why (a chart of
+    three villages out of eighty must say so)."""
+    v = VARIANTS[variant]
+    size = max(v["font"] - 2, 10)
+    layout = fig["layout"]
+    layout["margin"]["t"] = int(layout["margin"].get("t", 8)) + round(size * 1.6)
+    layout.setdefault("annotations", []).append(
+        {
+            "text": note,
+            "showarrow": False,
+            "xref": "paper",
+            "yref": "paper",
+            "x": 0,
+            "y": 1,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "yshift": round(size * 0.3),
+            "font": {"size": size, "color": "#7b8794"},  # muted on the white pages and the dark wall alike
+        }
+    )

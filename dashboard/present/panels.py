@@ -359,15 +359,30 @@ TABLE_BUILDERS.update(
 def patrol_coverage(snap: Snapshot, lang: str) -> ChartSpec:
     # Lowest first, among the units with enough grids to be ranked (the registry's minimum base).
     metric = METRICS["patrol_coverage_today"]
-    units = [
-        u
-        for u in snap.patrol.get("units", [])
-        if has_base(metric, {"covered": u.get("covered_today"), "grids": u.get("grids")})
+    every = snap.patrol.get("units", [])
+    ranked = [
+        u for u in every if has_base(metric, {"covered": u.get("covered_today"), "grids": u.get("grids")})
     ]
-    units = sorted(units, key=lambda u: u.get("coverage_today") or 0)[:30]
+    units = sorted(ranked, key=lambda u: u.get("coverage_today") or 0)[:30]
+    # A town's villages have two or three grids each: most are below the base, and a chart of three
+    # villages out of eighty must say why the others are not on it.
+    left_out = len(every) - len(ranked)
+    base = f"{metric.min_base:g}"
+    note = (
+        _pick(
+            lang,
+            (
+                f"网格不足{base}个的单位（{left_out}个）未列出",
+                f"{left_out} units with under {base} grids not shown",
+            ),
+        )
+        if left_out
+        else None
+    )
     return _spec(
         "patrol_coverage",
         "hbar",
+        note=note,
         categories=[_name(u, lang) for u in units],
         codes=[u["code"] for u in units],
         series=[

@@ -128,6 +128,7 @@ def test_make_run_first_start_builds_the_rollups_before_serving(
     monkeypatch.setattr(seed_module, "seed_database", lambda url, **kw: tiny(url, **kw, progress=False))
     served: list[bool] = []
     monkeypatch.setattr(app_module, "create_app", lambda settings, **kw: _FakeApp(state_url, served))
+    monkeypatch.setattr(app_module, "start_briefings", lambda _app: None)  # no briefings in this sample
 
     assert main(["serve", "--seed-if-missing"]) == 0
     out = capsys.readouterr()
