@@ -96,7 +96,8 @@ class Metric:
     * ``pace``: a figure that builds up during its period is judged against what is expected by now
       (:class:`Pace`), not against the full-period thresholds.
     * ``judged_by``: the colour is judged on another formula than the value shown (hazards: only those
-      whose rectification deadline has passed can be late).
+      whose rectification deadline has passed can be late), and the figure is compared with past
+      periods only once all of it is due (:func:`matured`).
     """
 
     key: str
@@ -265,11 +266,12 @@ def kpi_value(
 
     value = of_range("cur")
     cur = ranges.get("cur") or {}
+    compared = matured(metric, cur)
     return KpiValue(
         key=key,
         value=value,
-        previous=base_of("prev"),
-        last_year=base_of("ly") if formula.compares_last_year else None,
+        previous=base_of("prev") if compared else None,
+        last_year=base_of("ly") if formula.compares_last_year and compared else None,
         status=judge(metric, cur, expected),
         spark=[formula.value(bucket) for bucket in spark],
         detail={name: cur.get(name) for name in formula.shown()}
@@ -277,6 +279,17 @@ def kpi_value(
         | dict(extra or {}),
         expected=expected_value(metric, expected),
     )
+
+
+def matured(metric: Metric, counts: Counts) -> bool:
+    """Whether a figure may be compared with past periods. A figure ``judged_by`` its due part (hazards
+    rectified of those past their deadline) is still growing until all of it is due; a past period has
+    had longer to mature, so "0.89 % ▼99.1 pt" on the 5th of a month compared young hazards with
+    rectified ones. Until then its 环比 and 同比 are "—"."""
+    if metric.judged_by is None:
+        return True
+    whole, due = metric.formula.base(counts), metric.judged_by.base(counts)
+    return whole is not None and due is not None and due >= whole
 
 
 def comparable(key: str, counts: Counts | None) -> float | None:

@@ -179,8 +179,19 @@ def test_published_hazard_rectification_rate(engine: Engine) -> None:
         kpi = _kpi(conn, "hazard_rectification_rate")
     assert kpi.detail == {"rectified": 15_759, "found": 15_954, "units_inspected": 2}
     assert round(kpi.value or 0, 2) == 98.78
-    assert kpi.previous == 50.0
+    # November's hazards are not all due (30 days): October's have had longer to be rectified, so no
+    # comparison yet ("—"), never a false ▲ or ▼.
+    assert kpi.previous is None
     assert kpi.spark[-1] == kpi.value and kpi.spark[-2] == 50.0
+
+
+def test_hazards_are_compared_with_last_month_once_all_are_due(engine: Engine) -> None:
+    with engine.begin() as conn:
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 11, 2), 10, 9, deadline=dt.date(2026, 11, 10))
+        f.add_inspection(conn, f.TOWN_B, sh(2026, 10, 17), 100, 50)  # last month
+    with engine.connect() as conn:
+        kpi = _kpi(conn, "hazard_rectification_rate")
+    assert kpi.value == 90.0 and kpi.previous == 50.0
 
 
 @pytest.mark.parametrize("path", ["direct", "rollups"])

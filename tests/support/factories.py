@@ -193,11 +193,12 @@ def add_inspection(
     rectified: int,
     unit: str = "某厂",
     unit_code: str | None = None,
+    deadline: dt.date | None = None,
 ) -> None:
     conn.execute(
         insert(schema.safety_inspection),
         {"unit_name": unit, "unit_code": unit_code, "town_code": town, "inspected_at": at,
-         "hazards_found": found, "hazards_rectified": rectified},
+         "hazards_found": found, "hazards_rectified": rectified, "rectify_deadline": deadline},
     )  # fmt: skip
 
 
