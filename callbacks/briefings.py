@@ -15,6 +15,7 @@ from typing import Any
 
 from dash import Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
+from flask import current_app
 
 from callbacks.filters import view_from_store
 from dashboard.briefings.archive import list_archive, scope_name
@@ -23,7 +24,7 @@ from dashboard.briefings.kinds import KINDS
 from dashboard.core.i18n import t
 from dashboard.core.scope import Viewer
 from dashboard.core.viewstate import ViewState
-from dashboard.web.context import app_context, viewer_label
+from dashboard.web.context import app_context, start_briefings_in, viewer_label
 from layouts import ids
 from layouts.pages import archive_table, definitions_table, failed_table
 
@@ -195,6 +196,7 @@ def change_definition(
     try:
         if chosen is None:
             made = book.add(actor=actor, now=now, **fields)
+            start_briefings_in(current_app)  # the first definition: the scheduler starts without a restart
             return t("br_saved_new", page_lang, id=made.id), (done or 0) + 1, str(made.id)
         book.update(chosen, actor, now, **fields)
     except LookupError:

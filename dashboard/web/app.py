@@ -27,7 +27,7 @@ from dashboard.web.accounts import AuthStore, current_viewer
 from dashboard.web.alerts import alerts_api
 from dashboard.web.api import api
 from dashboard.web.briefings import briefings_blueprint
-from dashboard.web.context import AppContext, app_context, install_context
+from dashboard.web.context import SERVING_KEY, AppContext, install_context, start_briefings_in
 from dashboard.web.downloads import downloads
 from dashboard.web.errors import install_error_handlers
 from dashboard.web.exports import export_blueprint
@@ -84,10 +84,8 @@ def start_briefings(app: dash.Dash) -> Any:
     """Start the briefings' scheduler in this server process when briefings are defined (or
     ``DASHBOARD_BRIEFING_SCHEDULER=on``); None when it does not run. The servers call it (``make run``,
     ``make serve``), never :func:`create_app`: a test's app makes no briefing."""
-    from dashboard.briefings.defined import start_in_background
-
-    context = app_context(app.server)
-    return start_in_background(context.service, context.geojson, context.settings, context.now)
+    app.server.extensions[SERVING_KEY] = True
+    return start_briefings_in(app.server)
 
 
 def _auth_store(settings: Settings, service: SnapshotService) -> AuthStore | None:

@@ -240,3 +240,27 @@ def app_context(server: Flask | None = None) -> AppContext:
     """The context of ``server``, or of the app serving the current request."""
     app = server if server is not None else current_app
     return app.extensions[CONTEXT_KEY]  # type: ignore[no-any-return]
+
+
+# --- the briefings' scheduler in a server process (started by the servers, or by the first definition;
+# here so that the 简报 page's callback reaches it through the context, not the app factory) ---
+
+SCHEDULER_KEY = "dashboard_briefings_scheduler"  # in the Flask app's extensions: this process's scheduler
+SERVING_KEY = "dashboard_briefings_serving"  # set by the servers: this app may run the scheduler
+
+
+def start_briefings_in(server: Flask) -> Any:
+    """The scheduler of this server process, started now if it should run and does not yet (once per
+    process); None when it does not run. Called again when an admin defines the first briefing on the
+    简报 page, so that it runs without a restart (a definition added with the CLI waits for one). An app
+    no server started (a test's, a tool's) never runs it."""
+    from dashboard.briefings.defined import start_in_background
+
+    if not server.extensions.get(SERVING_KEY):
+        return None
+    running = server.extensions.get(SCHEDULER_KEY)
+    if running is None:
+        context = app_context(server)
+        running = start_in_background(context.service, context.geojson, context.settings, context.now)
+        server.extensions[SCHEDULER_KEY] = running
+    return running

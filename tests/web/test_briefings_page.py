@@ -208,3 +208,31 @@ def test_the_server_starts_the_scheduler_only_once_briefings_are_defined(
         time.sleep(0.2)  # APScheduler removes its one-off job after the run
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_the_first_definition_on_the_page_starts_the_scheduler_without_a_restart(
+    site: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started with nothing defined runs no scheduler; the admin's first definition on the page
+    starts it in that process (an app no server started, as in the test above, never runs one)."""
+    from dashboard.web.context import SCHEDULER_KEY
+
+    ran = threading.Event()
+    monkeypatch.setattr(defined, "scheduled_pass", lambda *a, **k: lambda: ran.set() or [])
+    admin = sign_in(site, "admin1")
+    token = page(site, admin)[ids.BR_CSRF]["data"]
+    assert define(site, admin, token, kind="month") == "已新建简报定义 #1"
+    assert site.server.extensions.get(SCHEDULER_KEY) is None  # not a served app: nothing started
+    app_context(site.server).briefing_defs.delete(1, "admin", T0)
+
+    assert start_briefings(site) is None  # what make run / make serve call: nothing defined yet
+    assert define(site, admin, token, kind="week").startswith("已新建简报定义 #")
+    scheduler = site.server.extensions.get(SCHEDULER_KEY)
+    try:
+        assert scheduler is not None and scheduler.running
+        assert ran.wait(10)  # the missed-runs pass, at start
+        assert start_briefings(site) is scheduler  # once per process
+        time.sleep(0.2)  # APScheduler removes its one-off job after the run
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
