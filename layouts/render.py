@@ -7,6 +7,7 @@ them through the app context and passes them to :func:`chart_figure`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from dash import html
@@ -45,8 +46,15 @@ KPI_SETS: dict[str, list[str]] = {
 
 
 def render_key(snap: Snapshot, view: ViewState) -> str:
-    """Changes when the figures can have changed: new data, a new minute (ageing), another view."""
-    return f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
+    """Changes when the figures can have changed: new data, a new minute (ageing), another view, a
+    note on the timeline added, changed or deleted."""
+    key = f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
+    if snap.annotations:
+        notes = "|".join(
+            f"{n.get('id')}@{n.get('updated_at') or n.get('created_at')}" for n in snap.annotations
+        )
+        key += "|notes=" + hashlib.sha256(notes.encode()).hexdigest()[:16]
+    return key
 
 
 def age_seconds(computed_at: str | None) -> float:
