@@ -304,7 +304,7 @@ def note_lines(snap: Snapshot, lang: str) -> list[Line]:
         starts, ends = str(note["starts_at"]), note.get("ends_at")
         if _utc(starts) >= _utc(end) or _utc(str(ends or starts)) < _utc(start):
             continue
-        found.append(f"{note_text(note, lang)} {_dates(starts, ends, lang)}")
+        found.append(_pick(lang, "", " ").join((note_text(note, lang), _dates(starts, ends, lang))))
     if not found:
         return []
     return [Line(_pick(lang, "本期大事记：", "Notes this period: ") + _pick(lang, "；", "; ").join(found))]
@@ -315,14 +315,18 @@ def _utc(moment: str) -> dt.datetime:
 
 
 def _dates(starts: str, ends: Any, lang: str) -> str:
-    """``(5月1日 08:00—5月3日)``: a note's local dates; a whole local day loses its time."""
+    """``(5月1日 08:00—5月3日)``: a note's local dates; a whole local day loses its time, and a period
+    ending at midnight names its last day (its end is exclusive)."""
 
-    def one(moment: str) -> str:
+    def one(moment: str, *, end: bool = False) -> str:
         local = to_local(dt.datetime.fromisoformat(moment))
+        midnight = (local.hour, local.minute) == (0, 0)
+        if end and midnight:
+            local -= dt.timedelta(days=1)
         day = local.strftime("%d %b") if lang == "en" else f"{local.month}月{local.day}日"
-        return day if (local.hour, local.minute) == (0, 0) else f"{day} {local.strftime('%H:%M')}"
+        return day if midnight else f"{day} {local.strftime('%H:%M')}"
 
-    text = one(starts) if not ends else f"{one(starts)}—{one(str(ends))}"
+    text = one(starts) if not ends else f"{one(starts)}—{one(str(ends), end=True)}"
     return f"({text})" if lang == "en" else f"（{text}）"
 
 
