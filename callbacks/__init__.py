@@ -1,5 +1,5 @@
 """Module-level Dash callbacks. Importing this package registers them all (done by create_app)."""
 
-from callbacks import alerts, drill, events, export, filters, freshness, pages, wall
+from callbacks import alerts, annotations, drill, events, export, filters, freshness, pages, wall
 
-__all__ = ["alerts", "drill", "events", "export", "filters", "freshness", "pages", "wall"]
+__all__ = ["alerts", "annotations", "drill", "events", "export", "filters", "freshness", "pages", "wall"]

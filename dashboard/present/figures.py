@@ -158,7 +158,7 @@ def trend_figure(
     if percent:  # values are percentages (0–100), not fractions; rates live near the top: zoom in
         layout["yaxis"].update({"ticksuffix": "%", "rangemode": "normal"})
     if marks:
-        shapes, labels = note_shapes(marks, variant)
+        shapes, labels = note_shapes(marks, variant, len(buckets))
         layout["shapes"] = shapes
         layout["annotations"] = labels
     return {"data": data, "layout": layout}
@@ -167,10 +167,14 @@ def trend_figure(
 NOTE_LABEL_CHARS = {"browser": 16, "print": 16}  # a label longer than this is cut (the wall: 10)
 
 
-def note_shapes(marks: list[Mark], variant: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Shapes and labels of notes on a category axis: bucket ``i`` sits at x = i, so a period from
-    bucket a to b is shaded from a − 0.5 to b + 0.5 and a moment is a line at its bucket. Labels stack
-    down one row per note, so two notes close together do not print over each other."""
+def note_shapes(
+    marks: list[Mark], variant: str, buckets: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Shapes and labels of notes on a category axis of ``buckets`` buckets: bucket ``i`` sits at x = i,
+    so a period from bucket a to b is shaded from a − 0.5 to b + 0.5 and a moment is a line at its
+    bucket. Labels stack down one line per note (three lines, then again from the top), so two notes
+    close together do not print over each other; in the right half of the plot a label ends at its mark
+    instead of starting there, so it stays inside the plot."""
     v = VARIANTS[variant]
     wall = variant.startswith("wall")
     cut = NOTE_LABEL_CHARS.get(variant.split("@")[0], 10)
@@ -211,6 +215,9 @@ def note_shapes(marks: list[Mark], variant: str) -> tuple[list[dict[str, Any]], 
                 }
             )
         text = mark.text if len(mark.text) <= cut else mark.text[: cut - 1] + "…"
+        right = mark.start > buckets / 2
+        edge = (mark.end if mark.end is not None else mark.start) + 0.5 if right else mark.start - 0.5
+        size = round(v["font"] * 0.85)
         labels.append(
             {
                 "name": name,
@@ -218,12 +225,13 @@ def note_shapes(marks: list[Mark], variant: str) -> tuple[list[dict[str, Any]], 
                 "hovertext": mark.text,
                 "xref": "x",
                 "yref": "paper",
-                "x": mark.start - (0 if mark.end is None else 0.5),
-                "y": 1 - 0.09 * (row % 3),
-                "xanchor": "left",
+                "x": mark.start if mark.end is None else edge,
+                "y": 1,
+                "yshift": -round(size * 1.6) * (row % 3),
+                "xanchor": "right" if right else "left",
                 "yanchor": "top",
                 "showarrow": False,
-                "font": {"size": round(v["font"] * 0.85), "color": v["fg"]},
+                "font": {"size": size, "color": v["fg"]},
                 "bgcolor": "rgba(10,20,36,0.85)" if wall else "rgba(255,255,255,0.85)",
                 "bordercolor": NOTE_COLOUR,
                 "borderwidth": 1,

@@ -417,6 +417,24 @@ class SnapshotService:
             return
         for alert in snapshot.alerts:
             alert["taken_on"] = (alert.get("kind"), alert.get("unit_code")) in taken
+        self._mark_lifecycle_ids(snapshot)
+
+    def _mark_lifecycle_ids(self, snapshot: Snapshot) -> None:
+        """Give the snapshot's alerts their lifecycle id (``alert_id``) and ``opened_at``: the wall pops up
+        an alert it has not shown before by that id, once, however often the condition is re-evaluated."""
+        if self.alert_book is None or not snapshot.alerts:
+            return
+        try:
+            open_now = self.alert_book.alerts(self.clock.now(), status="open")
+        except Exception:  # the ids are a nicety: never spoil a good snapshot for them
+            log.exception("could not read the open alerts' ids")
+            return
+        ids = {(a.kind, a.unit_code): a for a in open_now}
+        for alert in snapshot.alerts:
+            found = ids.get((str(alert.get("kind")), str(alert.get("unit_code"))))
+            if found is not None:
+                alert["alert_id"] = found.id
+                alert["opened_at"] = found.opened_at.isoformat()
 
     def _advance_alerts(self, now: dt.datetime) -> None:
         """Advance the alert lifecycle once per data version and minute for the whole deployment.

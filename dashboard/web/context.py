@@ -34,6 +34,7 @@ from dashboard.export.exporter import export_view
 from dashboard.export.queue import ExportBusy, ExportQueue
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook, AlertConflict, AlertNotFound, AlertRefused
+from dashboard.service.annotations import AnnotationBook, AnnotationNotFound, AnnotationRefused
 from dashboard.service.boards import Boards, Change, Edits, Same, Whole
 from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
@@ -46,6 +47,8 @@ __all__ = [
     "AlertConflict",
     "AlertNotFound",
     "AlertRefused",
+    "AnnotationNotFound",
+    "AnnotationRefused",
     "AppContext",
     "BudgetExceeded",
     "Change",
@@ -104,6 +107,13 @@ class AppContext:
         if self.service.alert_book is None:
             raise LookupError("this deployment keeps no alert lifecycle")
         return self.service.alert_book
+
+    @property
+    def annotations(self) -> AnnotationBook:
+        """The notes on the timeline (every service made by create_service keeps them)."""
+        if self.service.annotations is None:
+            raise LookupError("this deployment keeps no annotations")
+        return self.service.annotations
 
     @property
     def alert_rules(self) -> AlertRules:
