@@ -524,7 +524,10 @@ def kpi_slides(prs: Any, deck: Deck) -> None:
 # --- the summary ----------------------------------------------------------------------------------
 
 # The summary's two columns: the state of things on the left, what changed and what to act on right.
-SUMMARY_COLUMNS = (("headline", "best", "worst"), ("highlights", "problems", "hotspots", "alerts", "targets"))
+SUMMARY_COLUMNS = (
+    ("headline", "best", "worst", "notes"),
+    ("highlights", "problems", "hotspots", "alerts", "targets"),
+)
 
 
 def summary_slide(prs: Any, deck: Deck, analysis: Analysis) -> None:

@@ -307,7 +307,7 @@ def note_lines(snap: Snapshot, lang: str) -> list[Line]:
         found.append(_pick(lang, "", " ").join((note_text(note, lang), _dates(starts, ends, lang))))
     if not found:
         return []
-    return [Line(_pick(lang, "本期大事记：", "Notes this period: ") + _pick(lang, "；", "; ").join(found))]
+    return [Line(_pick(lang, "；", "; ").join(found))]  # under its section's title, 大事记
 
 
 def _utc(moment: str) -> dt.datetime:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 N = annotation_table
 TEXT_MAX = 200  # characters of a note: a label on a chart, not a report
 LIST_LIMIT = 500
+ID_LIMIT = 2**63  # ids beyond a signed 64-bit integer (SQLite's, PostgreSQL's bigint) name no note
 MEMO_SECONDS = 5.0  # every screen's refresh asks: one read per window and scope every few seconds
 
 
@@ -194,6 +195,8 @@ class AnnotationBook:
     # --- reading --------------------------------------------------------------------------------
 
     def get(self, note_id: int) -> Annotation:
+        if not 0 < note_id < ID_LIMIT:  # a database integer holds no more: no such note, not an error
+            raise AnnotationNotFound(f"no annotation {note_id}")
         with self.state.engine.connect() as conn:
             row = conn.execute(select(N).where(N.c.id == note_id)).first()
         if row is None:

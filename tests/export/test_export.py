@@ -804,6 +804,9 @@ def test_a_trend_slide_carries_the_notes_on_the_timeline(
     assert [spec.categories[i] for i, v in enumerate(series["台风（城厢街道）"]) if v is not None] == [
         "2026-11-25"
     ]
+    summary = slide_titled(Presentation(io.BytesIO(data)), "要点")
+    said = "".join(s.text_frame.text for s in summary.shapes if s.has_text_frame)
+    assert "大事记" in said and "亚运会安保" in said  # the period's notes, in the written summary
     labels = "".join(chart.plots[0]._element.xpath(".//c:dLbl//a:t/text()"))
     assert "亚运会安保" in labels and "台风（城厢街道）" in labels
     if shutil.which("soffice") and shutil.which("pdftotext"):

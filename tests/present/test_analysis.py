@@ -148,9 +148,9 @@ def test_the_summary_lists_the_periods_notes_on_the_timeline() -> None:
     ]
     zh = analyse(snap({}, annotations=notes), "zh")
     assert [line.text for line in zh.lines["notes"]] == [
-        "本期大事记：亚运会安保（11月10日—11月16日）；台风（城厢街道）（11月25日 18:00）"
+        "亚运会安保（11月10日—11月16日）；台风（城厢街道）（11月25日 18:00）"
     ]
     assert ("大事记", zh.lines["notes"]) in zh.sections()
     en = analyse(snap({}, annotations=notes), "en")
-    assert en.lines["notes"][0].text.startswith("Notes this period: 亚运会安保 (10 Nov—16 Nov)")
+    assert en.lines["notes"][0].text.startswith("亚运会安保 (10 Nov—16 Nov)")
     assert analyse(snap({}), "zh").lines["notes"] == []

@@ -22,10 +22,11 @@ from dashboard.present import figures, panels
 from dashboard.service.state import audit_log
 from dashboard.web.app import create_app
 from dashboard.web.context import app_context
+from layouts import ids
 from tests.service.test_alert_lifecycle import T0, surge_district
 from tests.support.dash_callbacks import restore_callbacks
 from tests.support.factories import TOWN_A, TOWN_B
-from tests.support.signin import PASSWORD, QUIET_DATATABLE, sign_in
+from tests.support.signin import DASH, PASSWORD, QUIET_DATATABLE, callback_body, sign_in
 
 pytestmark = QUIET_DATATABLE
 
@@ -166,3 +167,59 @@ def test_the_snapshot_carries_the_notes_to_the_trend_figures(site: Any) -> None:
     # Another town's staff never get 城厢's note, in the snapshot or its figures.
     other = theirs.get("/api/v1/snapshot").get_json()
     assert [n["text"] for n in other["annotations"]] == ["亚运会安保"]
+
+
+def note_step(site: Any, client: Any, values: dict[str, Any]) -> str:
+    """Click 添加标注 or 删除标注 on the 告警 page; the message it shows."""
+    base = {
+        f"{ids.NT_ADD}.n_clicks": 0,
+        f"{ids.NT_DELETE}.n_clicks": 0,
+        f"{ids.VIEW}.data": "",
+        f"{ids.NT_DONE}.data": 0,
+    }
+    answer = client.post(
+        DASH,
+        json=callback_body(
+            site,
+            f"{ids.NT_MESSAGE}.children",
+            {**values, **{k: v for k, v in base.items() if k not in values}},
+        ),
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    return str(answer.get_json()["response"][ids.NT_MESSAGE]["children"])
+
+
+def note_list(site: Any, client: Any) -> dict[str, Any]:
+    values = {f"{ids.VIEW}.data": "", f"{ids.NT_DONE}.data": 0}
+    answer = client.post(DASH, json=callback_body(site, f"{ids.NT_LIST}.children", values))
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    return dict(answer.get_json()["response"])
+
+
+def test_the_alerts_page_adds_and_deletes_notes_for_staff_with_the_csrf_token(site: Any) -> None:
+    mine, leader = sign_in(site, "town_a", next_path="/alerts"), sign_in(site, "leader1", next_path="/alerts")
+    token = token_of(mine)
+    when = {f"{ids.NT_START}.value": "2026-12-01 08:00", f"{ids.NT_END}.value": ""}
+    add_click = {f"{ids.NT_ADD}.n_clicks": 1, f"{ids.NT_TEXT}.value": "城厢 防汛", **when}
+    # Without the session's token nothing is written; district-wide is refused to a town's staff.
+    assert note_step(site, mine, {**add_click, f"{ids.AL_CSRF}.data": None}) == "页面已过期，请刷新后重试"
+    refused = note_step(site, mine, {**add_click, f"{ids.AL_CSRF}.data": token})
+    assert refused == "您的角色或镇街不允许此操作"
+    added = note_step(
+        site, mine, {**add_click, f"{ids.NT_TOWNS}.value": [TOWN_A], f"{ids.AL_CSRF}.data": token}
+    )
+    assert added == "已添加标注 #1"
+    shown = note_list(site, mine)
+    assert shown[ids.NT_FORM]["hidden"] is False
+    assert [o["value"] for o in shown[ids.NT_TOWNS]["options"]] == [TOWN_A]  # only their own towns
+    assert [o["value"] for o in shown[ids.NT_TARGET]["options"]] == ["1"]
+    assert "城厢 防汛" in str(shown[ids.NT_LIST]["children"])
+    # A leader sees the list, not the form.
+    assert note_list(site, leader)[ids.NT_FORM]["hidden"] is True
+    deleted = note_step(
+        site,
+        mine,
+        {f"{ids.NT_DELETE}.n_clicks": 1, f"{ids.NT_TARGET}.value": "1", f"{ids.AL_CSRF}.data": token},
+    )
+    assert deleted == "已删除标注 #1"
+    assert [a for a, _, _ in audited(site)] == ["annotation_add", "annotation_delete"]
