@@ -47,8 +47,12 @@
     }
     var stage = document.getElementById("wall-stage");
     var r = stage ? stage.getBoundingClientRect() : { left: 0, top: 0, width: window.innerWidth, height: window.innerHeight };
-    box.style.left = (r.left + r.width / 2) + "px";
-    box.style.top = (r.top + r.height / 2) + "px";
+    // Over the stage's middle where it is in view; a phone scrolls, and there the middle of the screen.
+    var x = r.left + r.width / 2, y = r.top + r.height / 2;
+    if (y < 0 || y > window.innerHeight) { y = window.innerHeight / 2; }
+    if (x < 0 || x > window.innerWidth) { x = window.innerWidth / 2; }
+    box.style.left = x + "px";
+    box.style.top = y + "px";
     wall.appendChild(box);
     var chime = document.getElementById("wall-chime");
     if (chime && chime.play) {

@@ -93,7 +93,7 @@ def render_wall(
         not stale,
         True,
         True,
-        render.popup_alerts(snap, lang),
+        render.popup_alerts(snap, lang) if view.as_of is None else [],  # a replay pops nothing up
     ]
 
 
