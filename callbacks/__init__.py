@@ -1,5 +1,16 @@
 """Module-level Dash callbacks. Importing this package registers them all (done by create_app)."""
 
-from callbacks import alerts, briefings, drill, events, export, filters, freshness, pages, wall
+from callbacks import alerts, annotations, briefings, drill, events, export, filters, freshness, pages, wall
 
-__all__ = ["alerts", "briefings", "drill", "events", "export", "filters", "freshness", "pages", "wall"]
+__all__ = [
+    "alerts",
+    "annotations",
+    "briefings",
+    "drill",
+    "events",
+    "export",
+    "filters",
+    "freshness",
+    "pages",
+    "wall",
+]

@@ -43,6 +43,7 @@ OUTPUTS = [
     Output(ids.WALL_BANNER, "hidden", allow_duplicate=True),
     Output(ids.WALL_WAITING, "hidden", allow_duplicate=True),
     Output(ids.WALL_DENIED, "hidden", allow_duplicate=True),
+    Output(ids.WALL_POPUP_DATA, "data", allow_duplicate=True),
 ]
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
 LOCAL_KEY = "local"  # the screen's key while the server has nothing: its next answer is a whole board
@@ -92,6 +93,7 @@ def render_wall(
         not stale,
         True,
         True,
+        render.popup_alerts(snap, lang) if view.as_of is None else [],  # a replay pops nothing up
     ]
 
 
@@ -99,7 +101,7 @@ def render_denied() -> list[Any]:
     """未授权屏幕: every figure, table and number cleared, so a revoked screen shows nothing of the data."""
     panels = [[] if pid in TABLE_PANELS else EMPTY_FIGURE for pid in PANEL_IDS]
     titles = [no_update] * len(PANEL_IDS)
-    return [[], *panels, *titles, [], [], "", no_update, "", "wall-age", "", True, True, False]
+    return [[], *panels, *titles, [], [], "", no_update, "", "wall-age", "", True, True, False, []]
 
 
 @callback(
@@ -277,6 +279,12 @@ clientside_callback(
     Input(ids.WALL_CLOCK_TICK, "n_intervals"),
     State(ids.VIEW, "data"),
     State(ids.WALL_SERVER_NOW, "data"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall_popup", function_name="show"),
+    Output(ids.WALL_POPUP_SHOWN, "data"),
+    Input(ids.WALL_POPUP_DATA, "data"),
 )
 
 clientside_callback(

@@ -120,6 +120,11 @@ WALL_AGE = "wall-age"
 WALL_FRESH = "wall-fresh"  # a source stream that is late or has stopped (callbacks/freshness.py)
 WALL_BANNER = "wall-banner"
 WALL_ALERTS = "wall-alerts"
+WALL_POPUP_DATA = (
+    "wall-popup-data"  # the red alerts of the board, for the pop-up of new ones (31-wall-popup.js)
+)
+WALL_POPUP_SHOWN = "wall-popup-shown"  # what the pop-up showed last (the clientside callback's output)
+WALL_CHIME = "wall-chime"  # the chime played with a pop-up (assets/chime.wav)
 WALL_KPIS = "wall-kpis"
 WALL_TICKER = "wall-ticker"
 WALL_WAITING = "wall-waiting"
@@ -154,6 +159,18 @@ AL_RULE_VALUE = "al-rule-value"
 AL_RULE_SET = "al-rule-set"
 AL_RULE_UNSET = "al-rule-unset"
 AL_RULE_MESSAGE = "al-rule-message"
+NT_SECTION = "nt-section"  # the 告警 page's notes on the timeline: the list, and the form for staff
+NT_LIST = "nt-list"
+NT_FORM = "nt-form"
+NT_TEXT = "nt-text"
+NT_START = "nt-start"
+NT_END = "nt-end"
+NT_TOWNS = "nt-towns"
+NT_ADD = "nt-add"
+NT_TARGET = "nt-target"
+NT_DELETE = "nt-delete"
+NT_MESSAGE = "nt-message"
+NT_DONE = "nt-done"  # counts the notes added or deleted on the page: the list redraws after each
 AL_RULES_DONE = "al-rules-done"  # counts the threshold changes: the section redraws after each
 
 # --- the 简报 page (layouts/pages.py briefings, callbacks/briefings.py) ------------------------------------

@@ -382,6 +382,7 @@ def alerts(lang: str) -> html.Div:
                 className="panel",
                 hidden=True,
             ),
+            notes_section(lang),
             html.Section(
                 [
                     html.H3(t("al_rules_title", lang), className="panel-title"),
@@ -432,6 +433,106 @@ def alerts(lang: str) -> html.Div:
         ],
         className="page page-alerts",
     )
+
+
+def notes_section(lang: str) -> html.Section:
+    """The notes on the timeline of the view's window: a list for everyone, the form for staff (shown
+    by the callback to the roles that may write one)."""
+    box = "nt-input"
+    return html.Section(
+        [
+            dcc.Store(id=ids.NT_DONE, data=0),
+            html.H3(t("nt_title", lang), className="panel-title"),
+            html.P(t("nt_intro", lang), className="muted"),
+            html.Div(id=ids.NT_LIST),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            dcc.Input(
+                                id=ids.NT_TEXT,
+                                type="text",
+                                value="",
+                                maxLength=200,
+                                placeholder=t("nt_text_hint", lang),
+                                className=f"{box} nt-text",
+                            ),
+                            dcc.Input(
+                                id=ids.NT_START,
+                                type="text",
+                                value="",
+                                placeholder=t("nt_start_hint", lang),
+                                className=box,
+                            ),
+                            dcc.Input(
+                                id=ids.NT_END,
+                                type="text",
+                                value="",
+                                placeholder=t("nt_end_hint", lang),
+                                className=box,
+                            ),
+                            dcc.Dropdown(
+                                id=ids.NT_TOWNS,
+                                options=[],
+                                multi=True,
+                                placeholder=t("nt_towns_hint", lang),
+                                className="nt-towns",
+                            ),
+                            html.Button(t("nt_add", lang), id=ids.NT_ADD, className="btn", n_clicks=0),
+                        ],
+                        className="toolbar nt-form-row",
+                    ),
+                    html.Div(
+                        [
+                            dcc.Dropdown(
+                                id=ids.NT_TARGET,
+                                options=[],
+                                placeholder=t("nt_pick", lang),
+                                className="nt-target",
+                            ),
+                            html.Button(
+                                t("nt_delete", lang), id=ids.NT_DELETE, className="btn btn-light", n_clicks=0
+                            ),
+                            html.Span(id=ids.NT_MESSAGE, className="al-message", role="status"),
+                        ],
+                        className="toolbar nt-form-row",
+                    ),
+                ],
+                id=ids.NT_FORM,
+                hidden=True,
+            ),
+        ],
+        id=ids.NT_SECTION,
+        className="panel",
+    )
+
+
+def notes_table(notes: list[dict[str, Any]], lang: str) -> html.Table | html.Div:
+    """The notes as a plain table: when (local), the note, its scope, who wrote it."""
+    if not notes:
+        return html.Div(t("nt_none", lang), className="empty")
+    names = {tw.code: (tw.name_en if lang == "en" else tw.name_zh) for tw in towns()}
+    head = html.Thead(html.Tr([html.Th(t(k, lang)) for k in ("nt_when", "nt_text", "nt_scope", "nt_by")]))
+    body = []
+    for note in notes:
+        scope = "、".join(names.get(c, c) for c in note["towns"]) or t("nt_district", lang)
+        body.append(
+            html.Tr(
+                [
+                    html.Td(note_when(note, lang), className="nt_when"),
+                    html.Td(note["text"], className="nt_text"),
+                    html.Td(scope),
+                    html.Td(note.get("updated_by") or note["created_by"]),
+                ],
+                id=f"nt-row-{note['id']}",
+            )
+        )
+    return html.Table([head, html.Tbody(body)], className="table nt-table")
+
+
+def note_when(note: dict[str, Any], lang: str) -> str:
+    start = fmt_datetime(note["starts_at"], lang)
+    return start if not note.get("ends_at") else f"{start} — {fmt_datetime(note['ends_at'], lang)}"
 
 
 NUMERIC_COLUMNS = frozenset({"al_count", "al_peak"})

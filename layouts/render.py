@@ -7,6 +7,7 @@ them through the app context and passes them to :func:`chart_figure`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from dash import html
@@ -45,8 +46,15 @@ KPI_SETS: dict[str, list[str]] = {
 
 
 def render_key(snap: Snapshot, view: ViewState) -> str:
-    """Changes when the figures can have changed: new data, a new minute (ageing), another view."""
-    return f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
+    """Changes when the figures can have changed: new data, a new minute (ageing), another view, a
+    note on the timeline added, changed or deleted."""
+    key = f"{snap.data_version}|{snap.now[:16]}|{to_query(view, wall=True)}"
+    if snap.annotations:
+        notes = "|".join(
+            f"{n.get('id')}@{n.get('updated_at') or n.get('created_at')}" for n in snap.annotations
+        )
+        key += "|notes=" + hashlib.sha256(notes.encode()).hexdigest()[:16]
+    return key
 
 
 def age_seconds(computed_at: str | None) -> float:
@@ -249,6 +257,33 @@ def _chip_data(count: int, template: str) -> dict[str, Any]:
 
 
 WALL_ALERTS, WIDE_WALL_ALERTS = 3, 5  # chips in the wall's one alert row (16:9, wide); more are counted
+
+
+def popup_alerts(snap: Snapshot, lang: str) -> list[dict[str, Any]]:
+    """The board's red alerts for the wall's pop-up (31-wall-popup.js): the browser shows the ones it has
+    not shown before, by ``key`` (the lifecycle's alert id, or rule, unit and opening time without one),
+    over the stage for a few seconds, with a chime. Amber alerts stay in the chip row only."""
+    from dashboard.core.metrics import ALERT_RULES
+
+    out = []
+    for alert in snap.alerts:
+        if alert.get("severity") != "bad":
+            continue
+        kind, unit = str(alert.get("kind", "")), str(alert.get("unit_code", ""))
+        rule = ALERT_RULES.get(kind)
+        key = alert.get("alert_id") or f"{kind}:{unit}:{alert.get('opened_at') or snap.now[:13]}"
+        out.append(
+            {
+                "key": str(key),
+                "unit": unit,
+                "rule": (rule.en if lang == "en" else rule.zh) if rule else kind,
+                "text": alert.get("text_en" if lang == "en" else "text_zh") or "",
+                "count": alert.get("count"),
+                "title": t("popup_title", lang),
+                "more": t("popup_more", lang, n="{n}"),
+            }
+        )
+    return out
 
 
 def alerts(snap: Snapshot, lang: str, *, wide: bool = False) -> list[Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from dash import dcc, html
+from dash import dcc, get_asset_url, html
 
 from dashboard.core.i18n import t
 from dashboard.core.viewstate import WALL_PAGES, ViewState, ViewStateError, parse_query
@@ -130,6 +130,11 @@ def wall_layout(**query: Any) -> html.Div:
             dcc.Interval(id=ids.WALL_CLOCK_TICK, interval=1000),
             dcc.Interval(id=ids.WALL_SERVER_TICK, interval=SERVER_TIME_EVERY_MS),
             dcc.Store(id=ids.WALL_SERVER_NOW),
+            dcc.Store(id=ids.WALL_POPUP_DATA),
+            dcc.Store(id=ids.WALL_POPUP_SHOWN),
+            # The chime of a new red alert. A kiosk browser plays it without a click only when started
+            # with --autoplay-policy=no-user-gesture-required (README, "On the wall").
+            html.Audio(id=ids.WALL_CHIME, src=get_asset_url("chime.wav"), preload="auto"),
             html.Header(
                 [
                     html.Div(

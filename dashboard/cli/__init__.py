@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dashboard.cli.alerts",
         "alert thresholds per town beside the district defaults: rules list, set, unset",
     ),
+    "annotations": (
+        "dashboard.cli.annotations",
+        "notes on the timeline (亚运会安保, a typhoon): list, add, edit, delete",
+    ),
     "rollups": (
         "dashboard.cli.rollups",
         "build the event rollups in the state store (the fast path), or bring them up to date",

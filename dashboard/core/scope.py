@@ -58,6 +58,15 @@ def may_act_on_alert(role: Role, towns: frozenset[str] | None, town_code: str) -
     return role.alerts and (towns is None or town_code in towns)
 
 
+def may_annotate(role: Role, towns: frozenset[str] | None, note_towns: frozenset[str]) -> bool:
+    """Whether a viewer with ``role`` and ``towns`` may add, change or delete a note on the timeline
+    about ``note_towns`` (empty: the whole district). The roles that answer alerts write notes; a town's
+    staff only about their own towns, never district-wide (their note would show in every town)."""
+    if not role.alerts:
+        return False
+    return towns is None or (bool(note_towns) and note_towns <= towns)
+
+
 ROLES: dict[str, Role] = {
     r.code: r
     for r in (

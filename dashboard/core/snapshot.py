@@ -50,6 +50,9 @@ class Snapshot:
     trends: dict[str, Any] = field(default_factory=dict)  # see queries.trends
     ticker: list[dict[str, Any]] = field(default_factory=list)  # newest events, personal data masked
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Notes on the timeline within the snapshot's window and the viewer's towns (id, starts_at, ends_at,
+    # text, towns), put on by the service when it hands the snapshot out, never cached with it.
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able containers: what ``dataclasses.asdict`` gives, several times faster (it deep-

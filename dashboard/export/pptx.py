@@ -25,7 +25,7 @@ from lxml import etree
 from pptx import Presentation
 from pptx.chart.data import CategoryChartData
 from pptx.dml.color import RGBColor
-from pptx.enum.chart import XL_CHART_TYPE, XL_LEGEND_POSITION, XL_MARKER_STYLE
+from pptx.enum.chart import XL_CHART_TYPE, XL_LABEL_POSITION, XL_LEGEND_POSITION, XL_MARKER_STYLE
 from pptx.enum.dml import MSO_LINE
 from pptx.enum.shapes import MSO_SHAPE
 from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
@@ -50,6 +50,7 @@ from dashboard.export.images import Renderer, get_renderer, render_panel_png
 from dashboard.present import panels
 from dashboard.present.analysis import SECTIONS, Analysis, analyse
 from dashboard.present.panels import ChartSpec, TableSpec
+from dashboard.present.theme import NOTE_COLOUR
 
 log = logging.getLogger(__name__)
 
@@ -531,7 +532,10 @@ def kpi_slides(prs: Any, deck: Deck) -> None:
 # --- the summary ----------------------------------------------------------------------------------
 
 # The summary's two columns: the state of things on the left, what changed and what to act on right.
-SUMMARY_COLUMNS = (("headline", "best", "worst"), ("highlights", "problems", "hotspots", "alerts", "targets"))
+SUMMARY_COLUMNS = (
+    ("headline", "best", "worst", "notes"),
+    ("highlights", "problems", "hotspots", "alerts", "targets"),
+)
 
 
 def summary_slide(prs: Any, deck: Deck, analysis: Analysis) -> None:
@@ -840,7 +844,50 @@ def chart_data(spec: ChartSpec) -> CategoryChartData:
         data.add_series(series.name, values)
     for name, values in partial:
         data.add_series(name, values)
+    for name, values in note_series(spec):
+        data.add_series(name, values)
     return data
+
+
+def note_series(spec: ChartSpec) -> list[tuple[str, list[float | None]]]:
+    """The chart's notes on the timeline as series of their own (after the lines and the partial
+    points): a row of points just above the highest value across the note's buckets (one point for a
+    moment), named by the note and labelled with that name at its first point (:func:`mark_notes`).
+    A series, not a shape drawn over the chart: it sits on its buckets whatever the plot's layout in
+    PowerPoint or LibreOffice, and stays editable with the chart's data."""
+    if spec.kind != "line" or not spec.marks:
+        return []
+    top = max((v for s in spec.series for v in s.values if v is not None), default=0.0)
+    height = (top or 1.0) * 1.08
+    out = []
+    for mark in spec.marks:
+        values: list[float | None] = [None] * len(spec.categories)
+        for i in range(mark.start, (mark.end if mark.end is not None else mark.start) + 1):
+            values[i] = height
+        out.append((mark.text, values))
+    return out
+
+
+def mark_notes(plot: Any, spec: ChartSpec) -> None:
+    """Style the note series: a thick violet bar across a period, a diamond at a moment, and the note's
+    text above its first point."""
+    notes = list(plot.series)[len(plot.series) - len(spec.marks) :]
+    colour = hex_colour(NOTE_COLOUR, 0)
+    for series, mark in zip(notes, spec.marks, strict=True):
+        series.smooth = False
+        series.format.line.color.rgb = colour
+        series.format.line.width = Pt(6)
+        series.marker.style = XL_MARKER_STYLE.DIAMOND
+        series.marker.size = 9 if mark.end is None else 5
+        series.marker.format.fill.solid()
+        series.marker.format.fill.fore_color.rgb = colour
+        series.marker.format.line.color.rgb = colour
+        label = series.points[mark.start].data_label
+        label.has_text_frame = True
+        label.text_frame.text = mark.text
+        label.position = XL_LABEL_POSITION.ABOVE
+        label.font.size = Pt(11)
+        label.font.color.rgb = colour
 
 
 def add_native_chart(slide: Any, spec: ChartSpec, box: tuple[int, int, int, int], lang: str) -> Any:
@@ -858,7 +905,9 @@ def add_native_chart(slide: Any, spec: ChartSpec, box: tuple[int, int, int, int]
         style_axes(chart, spec)
         style_series(chart, spec)
     # A running bucket's marker series is named in the legend ("今日截至 01:30"), even beside one line.
-    chart.has_legend = len(spec.series) > 1 or spec.kind == "donut" or running_point(spec) is not None
+    chart.has_legend = (
+        len(spec.series) > 1 or spec.kind == "donut" or running_point(spec) is not None or bool(spec.marks)
+    )
     if chart.has_legend:
         # Long bar lists need every bit of height for one label per unit: their legend goes right.
         tall = spec.kind in ("hbar", "stacked_hbar") and len(spec.categories) > 20
@@ -939,10 +988,12 @@ def style_series(chart: Any, spec: ChartSpec) -> None:
         else:
             series.format.fill.solid()
             series.format.fill.fore_color.rgb = colour
-    partial = list(plot.series)[len(spec.series) :]
+    partial = list(plot.series)[len(spec.series) : len(plot.series) - len(spec.marks)]
     solid = [(s, i) for i, s in enumerate(spec.series) if not s.dashed]
     for series, (source, i) in zip(partial, solid, strict=False):
         mark_running(series, hex_colour(source.colour, i))
+    if spec.kind == "line" and spec.marks:
+        mark_notes(plot, spec)
 
 
 def mark_running(series: Any, colour: RGBColor) -> None:

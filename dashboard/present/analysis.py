@@ -12,17 +12,19 @@ says so where a figure is missing; it never invents one. The sections:
   close rate, among those with at least the metric's minimum base of cases due;
 * **hotspots** (超期热点): the grids with the most overdue open cases;
 * **alerts** (告警): the alerts open at the snapshot's moment;
+* **notes** (大事记): the notes staff put on the timeline (亚运会安保, a typhoon) that touch the period;
 * **targets** (三降): the year-on-year change of 110 calls, property crime and major violent crime
   (a quarter's assessment), each judged by whether it fell.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.core import domain
-from dashboard.core.i18n import fmt_number
+from dashboard.core.i18n import fmt_number, to_local
 from dashboard.core.metrics import METRICS, Metric
 from dashboard.core.snapshot import KpiValue, Snapshot
 
@@ -51,6 +53,7 @@ SECTIONS = (
     ("worst", "黑榜", "Units to watch"),
     ("hotspots", "超期热点", "Overdue hot spots"),
     ("alerts", "告警", "Alerts"),
+    ("notes", "大事记", "Notes on the timeline"),
     ("targets", "三降目标", "Three-declines targets"),
 )
 
@@ -290,6 +293,43 @@ def alert_lines(snap: Snapshot, lang: str) -> list[Line]:
     return out
 
 
+def note_lines(snap: Snapshot, lang: str) -> list[Line]:
+    """The notes on the timeline that touch the period (not the 90 days before it), one line listing
+    them with their dates: what the figures of the period went through."""
+    from dashboard.present.panels import note_text
+
+    start, end = snap.period_start, snap.period_end
+    found = []
+    for note in snap.annotations:
+        starts, ends = str(note["starts_at"]), note.get("ends_at")
+        if _utc(starts) >= _utc(end) or _utc(str(ends or starts)) < _utc(start):
+            continue
+        found.append(_pick(lang, "", " ").join((note_text(note, lang), _dates(starts, ends, lang))))
+    if not found:
+        return []
+    return [Line(_pick(lang, "；", "; ").join(found))]  # under its section's title, 大事记
+
+
+def _utc(moment: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(moment).astimezone(dt.UTC)
+
+
+def _dates(starts: str, ends: Any, lang: str) -> str:
+    """``(5月1日 08:00—5月3日)``: a note's local dates; a whole local day loses its time, and a period
+    ending at midnight names its last day (its end is exclusive)."""
+
+    def one(moment: str, *, end: bool = False) -> str:
+        local = to_local(dt.datetime.fromisoformat(moment))
+        midnight = (local.hour, local.minute) == (0, 0)
+        if end and midnight:
+            local -= dt.timedelta(days=1)
+        day = local.strftime("%d %b") if lang == "en" else f"{local.month}月{local.day}日"
+        return day if midnight else f"{day} {local.strftime('%H:%M')}"
+
+    text = one(starts) if not ends else f"{one(starts)}—{one(str(ends), end=True)}"
+    return f"({text})" if lang == "en" else f"（{text}）"
+
+
 def targets(snap: Snapshot, lang: str) -> list[Line]:
     """三降: each year-on-year change, and whether it fell (the target is a decline)."""
     out = []
@@ -331,6 +371,7 @@ def analyse(snap: Snapshot, lang: str = "zh", *, kind: str | None = None) -> Ana
         "worst": worst,
         "hotspots": hotspots(snap, lang),
         "alerts": alert_lines(snap, lang),
+        "notes": note_lines(snap, lang),
     }
     if kind == "quarter" or snap.view.get("period") == ["quarter"]:
         lines["targets"] = targets(snap, lang)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.present import maps
-from dashboard.present.panels import ChartSpec
+from dashboard.present.panels import ChartSpec, Mark
 from dashboard.present.theme import (
     FONT_FAMILY,
     LAST_YEAR_COLOUR,
+    NOTE_COLOUR,
     PALETTE,
     REPORTED_COLOUR,
     VARIANTS,
@@ -79,8 +80,12 @@ def trend_figure(
     running: int | None = None,
     running_label: str | None = None,
     lang: str = "zh",
+    marks: list[Mark] | None = None,
 ) -> Figure:
     """Lines over category buckets. ``series`` items: (name, values, colour, dashed).
+
+    ``marks``: notes on the timeline, a moment as a vertical line and a period as a shaded band, each
+    labelled at the top of the plot (:func:`note_shapes`).
 
     ``running``: the index of a bucket still in progress (today, this week). Its count is partial: each
     line stops before it, and the value so far is an open marker standing apart (no line leads to it, so
@@ -152,7 +157,88 @@ def trend_figure(
     layout["xaxis"]["tickangle"] = 0
     if percent:  # values are percentages (0–100), not fractions; rates live near the top: zoom in
         layout["yaxis"].update({"ticksuffix": "%", "rangemode": "normal"})
+    if marks:
+        shapes, labels = note_shapes(marks, variant, len(buckets))
+        layout["shapes"] = shapes
+        layout["annotations"] = labels
     return {"data": data, "layout": layout}
+
+
+NOTE_LABEL_CHARS = {"browser": 16, "print": 16}  # a label longer than this is cut (the wall: 10)
+
+
+def note_shapes(
+    marks: list[Mark], variant: str, buckets: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Shapes and labels of notes on a category axis of ``buckets`` buckets: bucket ``i`` sits at x = i,
+    so a period from bucket a to b is shaded from a − 0.5 to b + 0.5 and a moment is a line at its
+    bucket. Labels stack down one line per note (three lines, then again from the top), so two notes
+    close together do not print over each other; in the right half of the plot a label ends at its mark
+    instead of starting there, so it stays inside the plot."""
+    v = VARIANTS[variant]
+    wall = variant.startswith("wall")
+    cut = NOTE_LABEL_CHARS.get(variant.split("@")[0], 10)
+    shapes: list[dict[str, Any]] = []
+    labels: list[dict[str, Any]] = []
+    for row, mark in enumerate(marks):
+        name = f"note-{mark.note_id}" if mark.note_id is not None else f"note-{row}"
+        if mark.end is None:
+            shapes.append(
+                {
+                    "type": "line",
+                    "name": name,
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": mark.start,
+                    "x1": mark.start,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": NOTE_COLOUR, "width": 3 if wall else 2, "dash": "dash"},
+                    "layer": "above",
+                }
+            )
+        else:
+            shapes.append(
+                {
+                    "type": "rect",
+                    "name": name,
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": mark.start - 0.5,
+                    "x1": mark.end + 0.5,
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": NOTE_COLOUR,
+                    "opacity": 0.28 if wall else 0.16,
+                    "line": {"width": 0},
+                    "layer": "below",
+                }
+            )
+        text = mark.text if len(mark.text) <= cut else mark.text[: cut - 1] + "…"
+        right = mark.start > buckets / 2
+        edge = (mark.end if mark.end is not None else mark.start) + 0.5 if right else mark.start - 0.5
+        size = round(v["font"] * 0.85)
+        labels.append(
+            {
+                "name": name,
+                "text": text,
+                "hovertext": mark.text,
+                "xref": "x",
+                "yref": "paper",
+                "x": mark.start if mark.end is None else edge,
+                "y": 1,
+                "yshift": -round(size * 1.6) * (row % 3),
+                "xanchor": "right" if right else "left",
+                "yanchor": "top",
+                "showarrow": False,
+                "font": {"size": size, "color": v["fg"]},
+                "bgcolor": "rgba(10,20,36,0.85)" if wall else "rgba(255,255,255,0.85)",
+                "bordercolor": NOTE_COLOUR,
+                "borderwidth": 1,
+                "borderpad": 2,
+            }
+        )
+    return shapes, labels
 
 
 def stacked_bar_figure(
@@ -380,6 +466,7 @@ def from_spec(
             running=spec.running,
             running_label=spec.running_label,
             lang=lang,
+            marks=spec.marks,
         )
     if spec.kind == "donut":
         return donut_figure(spec.categories, [v or 0 for v in spec.series[0].values], variant=variant)

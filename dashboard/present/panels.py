@@ -28,6 +28,17 @@ class Series:
     dashed: bool = False  # e.g. last year's overlay
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A note on the timeline over a line chart's buckets: a moment (``end`` None) in bucket ``start``, or
+    a period from bucket ``start`` to bucket ``end`` (both included; clipped to the chart's buckets)."""
+
+    start: int
+    end: int | None
+    text: str
+    note_id: int | None = None
+
+
 @dataclass
 class ChartSpec:
     key: str
@@ -47,6 +58,7 @@ class ChartSpec:
     # is partial; drawn like the others, every line would dive at its right end and read as a fall.
     running: int | None = None
     running_label: str | None = None  # says the bucket is partial: "今日截至 01:30"
+    marks: list[Mark] = field(default_factory=list)  # kind == "line": notes on the timeline
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -516,6 +528,50 @@ def _running(labels: list[str], unit: str, snap: Snapshot, lang: str) -> dict[st
     return {"running": index, "running_label": None if index is None else running_label(unit, snap.now, lang)}
 
 
+def _local_label(moment: str, unit: str) -> str:
+    from dashboard.core.i18n import to_local
+    from dashboard.core.periods import label_of
+
+    return label_of(to_local(dt.datetime.fromisoformat(moment)).strftime("%Y-%m-%d %H"), unit)
+
+
+def note_text(note: dict[str, Any], lang: str) -> str:
+    """A note's label: its text, and its towns' names when it is about some towns only."""
+    towns = domain.town_by_code()
+    names = [
+        (towns[c].name_en if lang == "en" else towns[c].name_zh) if c in towns else c
+        for c in note.get("towns") or []
+    ]
+    where = f" ({', '.join(names)})" if names and lang == "en" else f"（{'、'.join(names)}）" if names else ""
+    return f"{note.get('text', '')}{where}"
+
+
+def marks_of(labels: list[str], unit: str, snap: Snapshot, lang: str) -> list[Mark]:
+    """The snapshot's notes on the timeline over buckets ``labels`` (sortable: ISO dates, weeks' Mondays,
+    months, hours) of ``unit``: a moment in its bucket, a period over the buckets it touches. Notes
+    outside the buckets are left out; a period reaching past either end is cut at it."""
+    if not labels:
+        return []
+    out = []
+    for note in snap.annotations:
+        first = _local_label(str(note["starts_at"]), unit)
+        ends_at = note.get("ends_at")
+        # A period's end is exclusive: a note to midnight ends in the day before.
+        last = (
+            first
+            if not ends_at
+            else _local_label(
+                (dt.datetime.fromisoformat(str(ends_at)) - dt.timedelta(seconds=1)).isoformat(), unit
+            )
+        )
+        if last < labels[0] or first > labels[-1]:
+            continue
+        start = labels.index(first) if first in labels else 0
+        end = labels.index(last) if last in labels else len(labels) - 1
+        out.append(Mark(start, None if not ends_at else end, note_text(note, lang), note.get("id")))
+    return out
+
+
 def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
     last = snap.trends.get("last90", {})
     labels = [str(x) for x in last.get("labels", [])]
@@ -527,6 +583,7 @@ def trend_90d(snap: Snapshot, lang: str) -> ChartSpec:
             Series(_pick(lang, ("上报", "Reported")), list(last.get("reported", [])), REPORTED_COLOUR),
             Series(_pick(lang, ("办结", "Closed")), list(last.get("closed", [])), CLOSED_COLOUR),
         ],
+        marks=marks_of(labels, "day", snap, lang),
         **_running(labels, "day", snap, lang),
     )
 
@@ -554,6 +611,7 @@ def trend_period(snap: Snapshot, lang: str) -> ChartSpec:
         "line",
         categories=labels,
         series=series,
+        marks=marks_of(labels, str(tr.get("bucket", "day")), snap, lang),
         **_running(labels, str(tr.get("bucket", "day")), snap, lang),
     )
 

@@ -29,6 +29,7 @@ AGE_COLOURS = ["#9ecae1", "#4292c6", "#f6b26b", "#e06666", "#990000"]  # <1d …
 REPORTED_COLOUR = "#2f7ed8"
 CLOSED_COLOUR = "#2ca58d"
 LAST_YEAR_COLOUR = "#9aa5b1"
+NOTE_COLOUR = "#8e6cc9"  # notes on the timeline: violet, no colour of a status (red, amber, green)
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "browser": {

@@ -19,6 +19,7 @@ from dashboard.core.freshness import parse_cadence
 from dashboard.core.settings import Settings
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook
+from dashboard.service.annotations import AnnotationBook
 from dashboard.service.cache import init_cache
 from dashboard.service.push import AlertPush, targets_from_settings
 from dashboard.service.snapshots import Builder, SnapshotService, Versioner
@@ -75,6 +76,7 @@ def create_service(
         stream_cadence=parse_cadence(settings.STREAM_CADENCE),
         alert_book=alert_book(settings, state, rules),
         alert_rules=rules,
+        annotation_book=AnnotationBook(state),
     )
 
 

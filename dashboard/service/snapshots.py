@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -35,6 +35,7 @@ from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState, view_key
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook
+from dashboard.service.annotations import AnnotationBook
 from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
 from dashboard.service.freshness import FreshnessWatch
 from dashboard.service.refresher import Refresher
@@ -47,6 +48,7 @@ Versioner = Callable[[Connection], str]
 
 AS_OF_TTL = 30 * 24 * 3600  # a past moment changes only by an import; a month bounds the cache
 AS_OF_SETTLE = dt.timedelta(minutes=2)  # an as_of this recent may still gain late rows: treat as live
+NOTES_BEFORE = dt.timedelta(days=91)  # the 90-day trend's window, before the snapshot's moment
 LIVE_TTL = 120  # a live key is only asked for during its minute
 LAST_GOOD_TTL = 7 * 24 * 3600
 ERROR_MEMORY_SECONDS = 300  # a failed build is remembered until a build succeeds, at most this long
@@ -120,6 +122,7 @@ class SnapshotService:
         stream_cadence: Mapping[str, float] | None = None,
         alert_book: AlertBook | None = None,
         alert_rules: AlertRules | None = None,
+        annotation_book: AnnotationBook | None = None,
     ) -> None:
         self.source_engine = source_engine
         self.state = state
@@ -134,6 +137,7 @@ class SnapshotService:
         self.freshness = FreshnessWatch(source_engine, cache, clock, stream_cadence, self.version_ttl)
         self.alert_book = alert_book
         self.alert_rules = alert_rules
+        self.annotations = annotation_book
         self.refresher: Refresher | None = None
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
@@ -172,9 +176,32 @@ class SnapshotService:
         """The snapshot of ``view`` within ``scope``; on failure the last good one, marked stale.
 
         Raises only :class:`ScopeError` (the view lies outside ``scope``); every failure of the
-        source, the cache or the builder comes back as ``ServiceResult.error``.
+        source, the cache or the builder comes back as ``ServiceResult.error``. The notes on the
+        timeline of the view's window and towns come with it (:meth:`_annotate`).
         """
         view = scope.apply(view)
+        return self._annotate(self._snapshot_of(view, scope), view)
+
+    def _annotate(self, result: ServiceResult, view: ViewState) -> ServiceResult:
+        """``result`` with the notes on the timeline that its trends span: the period and the 90 days
+        before the moment. Read per request, never cached with the snapshot (a note is not data)."""
+        snap = result.snapshot
+        if self.annotations is None or snap is None:
+            return result
+        now = dt.datetime.fromisoformat(snap.now)
+        start = min(dt.datetime.fromisoformat(snap.period_start), now - NOTES_BEFORE)
+        end = max(dt.datetime.fromisoformat(snap.period_end), now)
+        try:
+            notes = self.annotations.window(start, end, frozenset(view.towns) or None)
+        except Exception:  # a note is an aside: the figures still show without it
+            log.exception("could not read the annotations")
+            return result
+        if not notes and not snap.annotations:
+            return result
+        shown = replace(snap, annotations=[n.to_dict() for n in notes])
+        return replace(result, snapshot=shown)
+
+    def _snapshot_of(self, view: ViewState, scope: Scope) -> ServiceResult:
         identity = self.identity(view, scope)
         now = self.clock.now()
         live = not self._is_settled_past(view, now)
@@ -390,6 +417,24 @@ class SnapshotService:
             return
         for alert in snapshot.alerts:
             alert["taken_on"] = (alert.get("kind"), alert.get("unit_code")) in taken
+        self._mark_lifecycle_ids(snapshot)
+
+    def _mark_lifecycle_ids(self, snapshot: Snapshot) -> None:
+        """Give the snapshot's alerts their lifecycle id (``alert_id``) and ``opened_at``: the wall pops up
+        an alert it has not shown before by that id, once, however often the condition is re-evaluated."""
+        if self.alert_book is None or not snapshot.alerts:
+            return
+        try:
+            open_now = self.alert_book.alerts(self.clock.now(), status="open")
+        except Exception:  # the ids are a nicety: never spoil a good snapshot for them
+            log.exception("could not read the open alerts' ids")
+            return
+        ids = {(a.kind, a.unit_code): a for a in open_now}
+        for alert in snapshot.alerts:
+            found = ids.get((str(alert.get("kind")), str(alert.get("unit_code"))))
+            if found is not None:
+                alert["alert_id"] = found.id
+                alert["opened_at"] = found.opened_at.isoformat()
 
     def _advance_alerts(self, now: dt.datetime) -> None:
         """Advance the alert lifecycle once per data version and minute for the whole deployment.

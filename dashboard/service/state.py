@@ -153,6 +153,24 @@ briefing_table = Table(
 )
 
 
+# Annotations (dashboard/service/annotations.py): notes staff put on the timeline, a moment (``ends_at``
+# NULL) or a period, for the whole district (``towns`` empty) or for some towns (their codes, comma-
+# separated: a note is about one to a few towns, never worth a table of its own).
+annotation_table = Table(
+    "dashboard_annotation",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("starts_at", UTCDateTime, nullable=False, index=True),
+    Column("ends_at", UTCDateTime, nullable=True, comment="NULL: a moment"),
+    Column("text", String(200), nullable=False),
+    Column("towns", String(400), nullable=False, comment="town codes, comma-separated; empty: district"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=True),
+    Column("updated_by", String(128), nullable=True),
+)
+
+
 # Writes that may change the past (an import can backfill rows dated before a past view's moment) bump
 # this counter; settled past views are cached under it (dashboard/service/README.md#caching).
 source_epoch = Table(

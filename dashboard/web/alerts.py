@@ -79,7 +79,7 @@ def ack(alert_id: int) -> Response:
     if refused is not None:
         return refused
     context = app_context()
-    return _answer(lambda: _book().ack(alert_id, context.viewer(), viewer_label(), context.now()))
+    return _answer(lambda: _book().ack(alert_id, context.viewer(), viewer_label(), context.now()), alert_id)
 
 
 @alerts_api.post("/api/v1/alerts/<int:alert_id>/close")
@@ -93,7 +93,9 @@ def close(alert_id: int) -> Response:
     if not isinstance(note, str):
         return json_response({"error": "the body must be a JSON object with a note", "param": "note"}, 400)
     context = app_context()
-    return _answer(lambda: _book().close(alert_id, context.viewer(), viewer_label(), note, context.now()))
+    return _answer(
+        lambda: _book().close(alert_id, context.viewer(), viewer_label(), note, context.now()), alert_id
+    )
 
 
 def _refuse_non_json() -> Response | None:
@@ -104,7 +106,12 @@ def _refuse_non_json() -> Response | None:
     return None
 
 
-def _answer(step: Any) -> Response:
+ID_LIMIT = 2**63  # no database integer is larger: such an id names no alert (not an overflow error)
+
+
+def _answer(step: Any, alert_id: int) -> Response:
+    if not 0 < alert_id < ID_LIMIT:
+        return json_response({"error": f"no alert {alert_id}"}, 404)
     try:
         alert = step()
     except AlertNotFound as exc:

@@ -25,6 +25,7 @@ from dashboard.service.snapshots import SnapshotService
 from dashboard.source.units import UnitDirectory
 from dashboard.web.accounts import AuthStore, current_viewer
 from dashboard.web.alerts import alerts_api
+from dashboard.web.annotations import annotations_api
 from dashboard.web.api import api
 from dashboard.web.briefings import briefings_blueprint
 from dashboard.web.context import SERVING_KEY, AppContext, install_context, start_briefings_in
@@ -66,6 +67,7 @@ def create_app(
 
     server.register_blueprint(api)
     server.register_blueprint(alerts_api)
+    server.register_blueprint(annotations_api)
     server.register_blueprint(downloads)
     server.register_blueprint(export_blueprint)
     server.register_blueprint(briefings_blueprint)

@@ -35,6 +35,7 @@ from dashboard.export.exporter import export_view
 from dashboard.export.queue import ExportBusy, ExportQueue
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook, AlertConflict, AlertNotFound, AlertRefused
+from dashboard.service.annotations import AnnotationBook, AnnotationNotFound, AnnotationRefused
 from dashboard.service.boards import Boards, Change, Edits, Same, Whole
 from dashboard.service.briefing_defs import BriefingDefs
 from dashboard.service.cache import ComputeFailed
@@ -48,6 +49,8 @@ __all__ = [
     "AlertConflict",
     "AlertNotFound",
     "AlertRefused",
+    "AnnotationNotFound",
+    "AnnotationRefused",
     "AppContext",
     "BudgetExceeded",
     "Change",
@@ -115,6 +118,13 @@ class AppContext:
     def webhook_names(self) -> list[str]:
         """The webhook target names a definition may send to (the URLs stay in the settings)."""
         return webhook_names(self.settings.BRIEFING_WEBHOOKS)
+
+    @property
+    def annotations(self) -> AnnotationBook:
+        """The notes on the timeline (every service made by create_service keeps them)."""
+        if self.service.annotations is None:
+            raise LookupError("this deployment keeps no annotations")
+        return self.service.annotations
 
     @property
     def alert_rules(self) -> AlertRules:

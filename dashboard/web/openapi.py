@@ -106,6 +106,7 @@ def _components() -> dict[str, Any]:
                 },
             },
             "Alert": _alert_schema(),
+            "Annotation": _annotation_schema(),
             "Snapshot": {
                 "type": "object",
                 "description": "dashboard.core.snapshot.Snapshot: the whole situation for one view at one moment",
@@ -123,6 +124,11 @@ def _components() -> dict[str, Any]:
                     "trends": {"type": "object"},
                     "ticker": {"type": "array", "items": {"type": "object"}},
                     "alerts": {"type": "array", "items": {"type": "object"}},
+                    "annotations": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Annotation"},
+                        "description": "notes on the timeline within the trends' window and the view's towns",
+                    },
                     "meta": {"$ref": "#/components/schemas/Meta"},
                 },
             },
@@ -252,6 +258,115 @@ def alert_paths() -> dict[str, Any]:
     }
 
 
+def _annotation_schema() -> dict[str, Any]:
+    instant = {"type": "string", "format": "date-time"}
+    maybe_instant = {"type": ["string", "null"], "format": "date-time"}
+    return {
+        "type": "object",
+        "description": "A note on the timeline: a moment (ends_at null) or a period, district-wide or for towns",
+        "properties": {
+            "id": {"type": "integer"},
+            "starts_at": instant,
+            "ends_at": {**maybe_instant, "description": "null: a moment"},
+            "text": {"type": "string", "maxLength": 200},
+            "towns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "town codes; empty: district",
+            },
+            "created_at": instant,
+            "created_by": {"type": "string"},
+            "updated_at": maybe_instant,
+            "updated_by": {"type": ["string", "null"]},
+            "may_edit": {"type": "boolean", "description": "the caller may delete it (in the list only)"},
+        },
+    }
+
+
+def annotation_paths() -> dict[str, Any]:
+    """/api/v1/annotations: list, add, delete."""
+    ref = {"$ref": "#/components/schemas/Annotation"}
+    csrf = {"name": "X-CSRFToken", "in": "header", "required": True, "schema": {"type": "string"}}
+    guarded = "Needs the session's CSRF token in the X-CSRFToken header (`csrf_token` of the list) and JSON."
+    body = {
+        "type": "object",
+        "required": ["text", "starts_at"],
+        "properties": {
+            "text": {"type": "string", "maxLength": 200},
+            "starts_at": {"type": "string", "format": "date-time"},
+            "ends_at": {"type": ["string", "null"], "format": "date-time", "description": "absent: a moment"},
+            "towns": {"type": "array", "items": {"type": "string"}, "description": "absent: the district"},
+        },
+    }
+    refused = {
+        "400": _error_response("No or a bad CSRF token, or a bad field, named in `param`"),
+        "403": _error_response("The caller's role or towns do not allow it"),
+        "415": _error_response("The body is not application/json"),
+    }
+    listing = {
+        "type": "object",
+        "properties": {
+            "annotations": {"type": "array", "items": ref},
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "may_add": {"type": "boolean"},
+            "csrf_token": {
+                "type": ["string", "null"],
+                "description": "for POST and DELETE; null without sign-in",
+            },
+        },
+    }
+    return {
+        "/api/v1/annotations": {
+            "get": {
+                "summary": "Notes on the timeline touching [from, to): district-wide ones and the caller's towns'",
+                "operationId": "listAnnotations",
+                "parameters": [
+                    _param("from", "Start (ISO 8601; default 91 days before `to`)", {"type": "string"}),
+                    _param("to", "End, exclusive (ISO 8601; default now)", {"type": "string"}),
+                    _param(
+                        "town", "镇街 code or name, comma-separated; within the caller's", {"type": "string"}
+                    ),
+                ],
+                "responses": {
+                    "200": _json_response("The notes, oldest first", listing),
+                    "400": _error_response("A malformed parameter, named in `param`"),
+                    "403": _error_response("A town outside the caller's"),
+                },
+            },
+            "post": {
+                "summary": "Add a note on the timeline (audited)",
+                "operationId": "addAnnotation",
+                "description": guarded,
+                "parameters": [csrf],
+                "requestBody": {"required": True, "content": {JSON: {"schema": body}}},
+                "responses": {
+                    "201": _json_response("The note", {"type": "object", "properties": {"annotation": ref}}),
+                    **refused,
+                },
+            },
+        },
+        "/api/v1/annotations/{id}": {
+            "delete": {
+                "summary": "Delete a note (audited, with what it said)",
+                "operationId": "deleteAnnotation",
+                "description": guarded,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    csrf,
+                ],
+                "responses": {
+                    "200": _json_response(
+                        "The deleted note", {"type": "object", "properties": {"deleted": ref}}
+                    ),
+                    "404": _error_response("No such note"),
+                    **refused,
+                },
+            }
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the JSON API."""
     return {
@@ -280,6 +395,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **alert_paths(),
+            **annotation_paths(),
             "/api/v1/metrics": {
                 "get": {
                     "summary": "Definitions of every metric (labels, unit, definition, direction, thresholds)",

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -754,3 +755,62 @@ def test_hazard_tile_on_screen_names_the_units_inspected(district: Snapshot) -> 
     assert f"检查单位 {kpi.detail['units_inspected']:,.0f} 家" in tile.title
     english = kpi_tile(METRICS["hazard_rectification_rate"], kpi, "en")
     assert f"Units inspected: {kpi.detail['units_inspected']:,.0f}" in english.title
+
+
+# --- notes on the timeline ------------------------------------------------------------------------
+
+
+def test_a_trend_slide_carries_the_notes_on_the_timeline(
+    district: Snapshot, units: UnitDirectory, tmp_path: Path
+) -> None:
+    """A period as a labelled series across its days just above the lines, a moment as one labelled
+    point; in the PDF (LibreOffice) the labels are there as text."""
+    notes = [
+        {
+            "id": 1,
+            "starts_at": "2026-11-19T16:00:00+00:00",
+            "ends_at": "2026-11-22T16:00:00+00:00",
+            "text": "亚运会安保",
+            "towns": [],
+        },
+        {
+            "id": 2,
+            "starts_at": "2026-11-25T03:00:00+00:00",
+            "ends_at": None,
+            "text": "台风",
+            "towns": [TOWN_A],
+        },
+    ]
+    snap = replace(district, annotations=notes)
+    spec = panels.chart(snap, "trend_period", "zh")  # the overview's trend slide
+    assert [(m.text, m.end is None) for m in spec.marks] == [
+        ("亚运会安保", False),
+        ("台风（城厢街道）", True),
+    ]
+    data = build_deck(
+        snap, ViewState(), pages=["overview"], geojson_for=units.geojson, renderer=FakeRenderer()
+    )
+    chart = chart_on(slide_titled(Presentation(io.BytesIO(data)), spec.title("zh")))
+    series = {s.name: list(s.values) for s in chart.plots[0].series}
+    band = series["亚运会安保"]
+    days = [i for i, v in enumerate(band) if v is not None]
+    assert [spec.categories[i] for i in days] == [
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+    ]  # to midnight: ends on the 22nd
+    top = max(v for s in spec.series for v in s.values if v is not None)
+    assert all(band[i] > top for i in days)
+    assert [spec.categories[i] for i, v in enumerate(series["台风（城厢街道）"]) if v is not None] == [
+        "2026-11-25"
+    ]
+    summary = slide_titled(Presentation(io.BytesIO(data)), "要点")
+    said = "".join(s.text_frame.text for s in summary.shapes if s.has_text_frame)
+    assert "大事记" in said and "亚运会安保" in said  # the period's notes, in the written summary
+    labels = "".join(chart.plots[0]._element.xpath(".//c:dLbl//a:t/text()"))
+    assert "亚运会安保" in labels and "台风（城厢街道）" in labels
+    if shutil.which("soffice") and shutil.which("pdftotext"):
+        target = tmp_path / "deck.pdf"
+        target.write_bytes(pdf.pptx_to_pdf(data))
+        text = subprocess.run(["pdftotext", str(target), "-"], capture_output=True, check=True, timeout=60)
+        assert "亚运会安保" in re.sub(r"\s+", "", text.stdout.decode())

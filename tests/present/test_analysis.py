@@ -120,3 +120,37 @@ def test_hot_spots_and_alerts_come_from_the_snapshot() -> None:
     found = analyse(s)
     assert [line.text for line in found.lines["hotspots"]] == ["城厢街道 一网格：超期 4 件，在办 9 件"]
     assert [line.text for line in found.lines["alerts"]][-1] == "另有 2 条告警"
+
+
+def test_the_summary_lists_the_periods_notes_on_the_timeline() -> None:
+    notes = [
+        {
+            "id": 1,
+            "starts_at": "2026-09-19T16:00:00+00:00",
+            "ends_at": "2026-10-08T16:00:00+00:00",
+            "text": "亚运会期间",
+            "towns": [],
+        },  # before the period (November): left out
+        {
+            "id": 2,
+            "starts_at": "2026-11-09T16:00:00+00:00",
+            "ends_at": "2026-11-16T16:00:00+00:00",
+            "text": "亚运会安保",
+            "towns": [],
+        },
+        {
+            "id": 3,
+            "starts_at": "2026-11-25T10:00:00+00:00",
+            "ends_at": None,
+            "text": "台风",
+            "towns": ["330109001"],
+        },
+    ]
+    zh = analyse(snap({}, annotations=notes), "zh")
+    assert [line.text for line in zh.lines["notes"]] == [
+        "亚运会安保（11月10日—11月16日）；台风（城厢街道）（11月25日 18:00）"
+    ]
+    assert ("大事记", zh.lines["notes"]) in zh.sections()
+    en = analyse(snap({}, annotations=notes), "en")
+    assert en.lines["notes"][0].text.startswith("亚运会安保 (10 Nov—16 Nov)")
+    assert analyse(snap({}), "zh").lines["notes"] == []

@@ -160,6 +160,7 @@ def test_openapi_document(client: FlaskClient) -> None:
     assert set(doc["paths"]) == {
         "/api/v1/snapshot", "/api/v1/metrics", "/api/v1/briefings", "/health", "/api/v1/openapi.json",
         "/api/v1/alerts", "/api/v1/alerts/{id}/ack", "/api/v1/alerts/{id}/close",
+        "/api/v1/annotations", "/api/v1/annotations/{id}",
     }  # fmt: skip
     assert doc["paths"]["/api/v1/alerts/{id}/close"]["post"]["requestBody"]["required"] is True
     assert "Alert" in doc["components"]["schemas"]

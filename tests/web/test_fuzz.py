@@ -242,7 +242,7 @@ def test_callback_endpoint_refuses_large_deep_and_foreign_bodies(client: Any) ->
     assert client.get(DASH).status_code == 405
 
 
-MULTI_SELECT = {"f-town", "f-category", "f-source", "f-dept", "br-def-towns", "br-def-hooks"}
+MULTI_SELECT = {"f-town", "f-category", "f-source", "f-dept", "br-def-towns", "br-def-hooks", "nt-towns"}
 SAMPLE_KEYS = {"format": "png", "period": "week", "page": "overview", "code": "330109001"}
 
 
