@@ -2,6 +2,7 @@
 // A figure is built once for every screen size (dashboard/present/figures.py), and only the browser
 // knows the panel's width, so after each draw:
 // * a map whose colour legend reaches into the map's frame gets a narrower frame, left of the legend;
+// * an axis whose tick labels meet keeps every other one;
 // * a donut whose legend beside it leaves the ring too small to carry its labels gets the legend below,
 //   one entry a row, and its panel grows downwards to hold it (a phone's page scrolls down anyway).
 // Each change is a relayout, made once per draw and only when it changes something (no loop).
@@ -38,9 +39,36 @@
              "legend.yanchor": "top" };
   }
 
+  // An axis whose tick labels meet (a short wall panel at a large type: "100" on "120") keeps every
+  // other one: Plotly thins ticks by their count, not by the labels' height. Axes of listed ticks
+  // (dates, names) are thinned where they are made (dashboard/present/figures.py).
+  function fitTicks(gd) {
+    var layout = gd._fullLayout;
+    if (!layout) { return null; }
+    var change = null;
+    [["y", "ytick", "yaxis"], ["x", "xtick", "xaxis"]].forEach(function (axis) {
+      var full = layout[axis[2]];
+      if (!full || full.tickmode === "array") { return; }
+      var boxes = Array.prototype.map.call(gd.querySelectorAll("." + axis[1] + " text"), box)
+        .filter(function (b) { return b.width > 0 && b.height > 0; });
+      if (boxes.length < 3) { return; }
+      var vertical = axis[0] === "y";
+      boxes.sort(function (a, b) { return vertical ? a.top - b.top : a.left - b.left; });
+      for (var i = 1; i < boxes.length; i++) {
+        var gap = vertical ? boxes[i].top - boxes[i - 1].bottom : boxes[i].left - boxes[i - 1].right;
+        if (gap < 2) {
+          change = change || {};
+          change[axis[2] + ".nticks"] = Math.max(2, Math.floor(boxes.length / 2));
+          return;
+        }
+      }
+    });
+    return change;
+  }
+
   function fit(gd) {
     if (gd.__fitting || !window.Plotly) { return; }
-    var change = fitMap(gd) || fitDonut(gd);
+    var change = fitMap(gd) || fitDonut(gd) || fitTicks(gd);
     if (!change) { return; }
     gd.__fitting = true;
     window.Plotly.relayout(gd, change).then(

@@ -45,6 +45,7 @@ OUTPUTS = [
     Output(ids.WALL_DENIED, "hidden", allow_duplicate=True),
     Output(ids.WALL_POPUP_DATA, "data", allow_duplicate=True),
 ]
+WAITING_AT = next(i for i, o in enumerate(OUTPUTS) if o.component_id == ids.WALL_WAITING)
 EMPTY_FIGURE: dict[str, Any] = {"data": [], "layout": {}}
 LOCAL_KEY = "local"  # the screen's key while the server has nothing: its next answer is a whole board
 
@@ -239,9 +240,11 @@ def restore_from_browser(
     # Local storage is shared by every wall URL of this browser: another view's copy would show
     # another place's figures under this wall's title.
     if not saved or saved.get("query") != query:
-        waiting = [no_update] * (len(OUTPUTS) - 2)
-        # nothing anywhere yet: a clear waiting screen, never an error
-        return (*waiting, False, no_update, no_update)
+        # nothing anywhere yet: a clear waiting screen, never an error (the waiting sign found by its
+        # output, not by its place: an output added after it once showed 未授权屏幕 instead)
+        waiting: list[Any] = [no_update] * len(OUTPUTS)
+        waiting[WAITING_AT] = False
+        return (*waiting, no_update)
     snap = Snapshot.from_dict(saved["snapshot"])
     age = render.age_seconds(saved.get("computed_at"))
     board = render_wall(snap, view, stale=True, age_seconds=age, scale=type_scale(scale), wide=bool(wide))
