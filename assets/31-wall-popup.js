@@ -45,6 +45,19 @@
     if (fresh.length > 1) {
       box.appendChild(el("div", "wall-popup-more", first.more.replace("{n}", String(fresh.length - 1))));
     }
+    // The unit is outlined on the map: a wall rotating through a page without one (排名) shows the first
+    // page that has a map until its next turn.
+    var active = document.querySelector(".wall-page.active");
+    if (active && !active.querySelector(".geo")) {
+      var mapped = Array.prototype.find.call(document.querySelectorAll(".wall-page"), function (p) {
+        return p.querySelector(".geo");
+      });
+      if (mapped) {
+        document.querySelectorAll(".wall-page").forEach(function (p) {
+          p.classList.toggle("active", p === mapped);
+        });
+      }
+    }
     var stage = document.getElementById("wall-stage");
     var r = stage ? stage.getBoundingClientRect() : { left: 0, top: 0, width: window.innerWidth, height: window.innerHeight };
     // Over the stage's middle where it is in view; a phone scrolls, and there the middle of the screen.

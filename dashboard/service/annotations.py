@@ -147,6 +147,7 @@ class AnnotationBook:
         assert made is not None
         note = self.get(int(made[0]))
         self._audit(now, actor, "annotation_add", note)
+        self._forget()  # this process shows the change at once (others within MEMO_SECONDS)
         return note
 
     def edit(
@@ -176,6 +177,7 @@ class AnnotationBook:
             )
         changed = self.get(note_id)
         self._audit(now, actor, "annotation_edit", changed, was=note.text)
+        self._forget()  # this process shows the change at once (others within MEMO_SECONDS)
         return changed
 
     def delete(self, note_id: int, viewer: Viewer, actor: str, now: dt.datetime) -> Annotation:
@@ -184,6 +186,7 @@ class AnnotationBook:
         with self.state.engine.begin() as conn:
             conn.execute(delete(N).where(N.c.id == note_id))
         self._audit(now, actor, "annotation_delete", note)
+        self._forget()  # this process shows the change at once (others within MEMO_SECONDS)
         return note
 
     def _writable(self, note_id: int, viewer: Viewer) -> Annotation:
@@ -216,6 +219,10 @@ class AnnotationBook:
         with self.state.engine.connect() as conn:
             notes = [_annotation(row) for row in conn.execute(query)]
         return [n for n in notes if visible(n.towns, towns)]
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._memo.clear()
 
     def window(self, start: dt.datetime, end: dt.datetime, towns: frozenset[str] | None) -> list[Annotation]:
         """:meth:`between`, remembered a few seconds per window and towns (every screen asks each tick)."""

@@ -1,8 +1,9 @@
 """The wall's pop-up of a new red alert, and the notes on the timeline, in headless Chromium.
 
-A seeded district with its live feed and a server (as the hall runs them). A surge handed to the feed
-(``simulate --surge 瓜沥镇``) opens a red alert: the wall pops it up over the stage, with 瓜沥镇 outlined
-on its map in the same board, once (a reload does not pop it up again). A note put on the timeline with
+A seeded district and a server. Thirty reports written in 瓜沥镇 within minutes open a red alert at the
+next refresh: the wall pops it up over the stage, turns from its 排名 page to the page with the map, with
+瓜沥镇 outlined on it in the same board, once (a reload does not pop it up again). (The live feed's
+``simulate --surge`` releases its burst over five minutes; the suite cannot wait for it.) A note put on the timeline with
 the CLI shows on the wall's trend and on the browser's (overview and 趋势) as a shaded band with its label.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_wall import feed
+from tests.browser.test_wall import add_reports
 from tests.support.browser import GUALI, chrome, wait_for
 from tests.support.servers import Server, serve, server_warnings
 
@@ -43,7 +44,7 @@ def server(district: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
     # A period of five days ending two days ago: inside the 90-day trend and this month's or week's.
     start, end = today - dt.timedelta(days=6), today - dt.timedelta(days=1)
-    with feed(district, workdir), serve(district, workdir) as running:
+    with serve(district, workdir) as running:
         cli(
             "annotations",
             "add",
@@ -105,21 +106,22 @@ def test_a_new_red_alert_pops_up_with_its_unit_outlined_once(
     server: Server, district: str, tmp_path: Path
 ) -> None:
     with chrome(1920, 1080) as d:
-        d.get(server.base + "/wall?pages=overview")
+        # The wall stands on its 排名 page (no map) when the alert comes.
+        d.get(server.base + "/wall?pages=rankings,overview&rotate=3600")
         wait_for(lambda: figure(d, "wall-ov-map"), 60, "the wall's map")
         assert not d.find_elements("id", "wall-popup")
-        cli("simulate", "--surge", "瓜沥镇", "--database-url", district)
+        add_reports(district, GUALI, 30)  # at least twice the threshold in the last hour: red
         try:
-            # The feed releases the burst over five minutes: the alert opens amber and turns red (twice
-            # its threshold) one to two minutes on; the pop-up is for red alerts.
-            popup = wait_for(lambda: (d.find_elements("id", "wall-popup") or [None])[0], 240, "the pop-up")
+            popup = wait_for(lambda: (d.find_elements("id", "wall-popup") or [None])[0], 90, "the pop-up")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; server: {server_warnings(server)}") from exc
         assert popup.get_attribute("data-unit") == GUALI  # type: ignore[attr-defined]
         text = popup.text  # type: ignore[attr-defined]
         assert "新告警" in text and "上报激增" in text and "瓜沥镇" in text, text
-        # The outline came with the pop-up: the same board carries both.
+        # The outline came with the pop-up: the same board carries both, and the wall turned to its map.
         assert GUALI in outlined(d, "wall-ov-map")
+        active = d.execute_script("return document.querySelector('.wall-page.active').dataset.page")
+        assert active == "overview", active
         shown = popup.get_attribute("data-key")  # type: ignore[attr-defined]
         d.save_screenshot(str(tmp_path / "wall-popup.png"))
         # A few seconds later it is gone; a reload does not bring the same alert up again.
