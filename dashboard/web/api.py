@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -63,12 +64,16 @@ BODY_MEMORY = 16  # serialized snapshots kept per process (a few hundred kB each
 def snapshot_body(snapshot: Snapshot, computed_at: Any, scope_token: str) -> str:
     """The snapshot as JSON text, serialized once per computed snapshot and process: a warm answer then
     costs a cache read and a copy, not a walk over every figure (most of a cache hit's time before)."""
+    # What the service puts on a snapshot after its cache (the notes on the timeline, the alerts' taken-on
+    # marks and ids) is part of the key: a note added did not show in the API until the data changed.
+    asides = json.dumps([snapshot.annotations, snapshot.alerts], sort_keys=True, default=str)
     key = (
         json.dumps(snapshot.view, sort_keys=True),
         scope_token,
         snapshot.now,
         snapshot.data_version,
         str(computed_at),
+        hashlib.sha1(asides.encode("utf-8"), usedforsecurity=False).hexdigest(),
     )
     with _BODIES_LOCK:
         body = _BODIES.get(key)
