@@ -765,6 +765,9 @@ def judge_cohort(got: KpiMap, past: Sequence[Counts]) -> KpiMap:
     newest first), however they were counted (:func:`cohort_expected`, or the rollups')."""
     kpi = with_expected(got["cohort_close_rate"], pooled(past, "cohort_closed", "collected"))
     kpi.previous = comparable("cohort_close_rate", past[0] if past else None)
+    # Last year's cohort as it stands today has had a year to close: against this period's first days
+    # that read "同比 ▼65 pt" on the 3rd. Not counted at the same point, it is no comparison: "—".
+    kpi.last_year = None
     got["cohort_close_rate"] = kpi
     return got
 
