@@ -22,7 +22,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not long"
 
-## test-long: the tests of minutes each (a real wall tab's soak run with its server)
+## test-long: the tests of minutes each (the soak runs: a real wall tab with its server, 200 screens with
+## the live feed, a wall beside the feed for its cycles)
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m long
 

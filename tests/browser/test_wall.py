@@ -434,6 +434,7 @@ def test_a_wall_on_a_started_clock_shows_that_time_and_a_village_wall_names_the_
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a soak beside the live feed: `make test-long` (make test stays under twelve minutes)
 def test_long_run_with_the_live_feed_stays_flat(live_server: Server) -> None:
     with chrome(1920, 1080) as d:
         log = PageLog()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dashboard.perf.soak import SoakConfig, describe, run_soak
 from tests.support.services import need_redis
 
@@ -15,6 +17,7 @@ SECONDS = 60
 RSS_GROWTH_MB = 80  # per worker, second tenth of the run → last tenth; the hour-long soak allows 50
 
 
+@pytest.mark.long  # a minute and more of load: `make test-long` (make test stays under twelve minutes)
 def test_200_screens_with_the_live_feed(tmp_path: Path) -> None:
     cfg = SoakConfig(
         sections=("http",),  # the wall tab has its own short soak (test_wall_soak.py)
