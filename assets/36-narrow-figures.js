@@ -56,7 +56,7 @@
       boxes.sort(function (a, b) { return vertical ? a.top - b.top : a.left - b.left; });
       for (var i = 1; i < boxes.length; i++) {
         var gap = vertical ? boxes[i].top - boxes[i - 1].bottom : boxes[i].left - boxes[i - 1].right;
-        if (gap < 2) {
+        if (gap < 4) {
           change = change || {};
           change[axis[2] + ".nticks"] = Math.max(2, Math.floor(boxes.length / 2));
           return;
