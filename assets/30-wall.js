@@ -133,10 +133,18 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     if (more.textContent !== text) { more.textContent = text; }
   }
   var queued = false;
+  // A panel's room also changes with no change inside the observed parts (the tiles' spark lines going,
+  // a font finishing loading, a page laid out late): each table's own box is watched too, or rows hidden
+  // in a passing squeeze stayed hidden with room for them (two of nine departments at 1366×768).
+  var sized = typeof ResizeObserver === "function" ? new ResizeObserver(function () { later(); }) : null;
+  var watched = typeof WeakSet === "function" ? new WeakSet() : null;
   function fitAll() {
     queued = false;
     document.querySelectorAll(".wall .wall-alerts").forEach(fitAlerts);
-    document.querySelectorAll(".wall .wall-table").forEach(fit);
+    document.querySelectorAll(".wall .wall-table").forEach(function (box) {
+      if (sized && watched && !watched.has(box)) { watched.add(box); sized.observe(box); }
+      fit(box);
+    });
   }
   function later() {
     if (!queued) { queued = true; window.requestAnimationFrame(fitAll); }
@@ -153,4 +161,5 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     observer.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["hidden"] });
   });
   window.addEventListener("resize", later);
+  if (document.fonts && document.fonts.addEventListener) { document.fonts.addEventListener("loadingdone", later); }
 })();

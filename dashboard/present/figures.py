@@ -268,6 +268,7 @@ def stacked_bar_figure(
             {"autorange": "reversed", "type": "category", **every_label(categories, variant)}
         )
         layout["hovermode"] = "y unified" if VARIANTS[variant]["hover"] else False
+        upright_values(layout["xaxis"])
     else:
         layout["xaxis"]["type"] = "category"
     return {"data": data, "layout": layout}
@@ -348,9 +349,21 @@ def bar_figure(
         layout["xaxis"]["nticks"] = 3
     if horizontal:
         layout["yaxis"].update({"autorange": "reversed", "type": "category", **every_label(labels, variant)})
+        upright_values(layout["xaxis"])
     else:
         layout["xaxis"]["type"] = "category"
     return {"data": data, "layout": layout}
+
+
+VALUE_TICKS = 4
+
+
+def upright_values(axis: dict[str, Any]) -> None:
+    """A horizontal bar chart's value axis with a few upright labels. Plotly turns crowded labels on
+    end, and on a 4K wall in English "0 50 100 … 400" stood upright under the bars, took a third of the
+    panel's height from them and pushed the bars' names into one another."""
+    axis["nticks"] = min(axis.get("nticks", VALUE_TICKS), VALUE_TICKS)
+    axis["tickangle"] = 0
 
 
 def _bar(labels: list[str], values: list[Any], name: str, colour: str, horizontal: bool) -> dict[str, Any]:

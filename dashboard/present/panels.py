@@ -173,19 +173,20 @@ def _pick(lang: str, pair: tuple[str, str]) -> str:
 
 def _name(row: dict[str, Any] | Any, lang: str) -> str:
     if isinstance(row, dict):
-        name = str(row.get("name_en") if lang == "en" else row.get("name_zh")) or str(row.get("code"))
-        code = str(row.get("code") or "")
+        code = str(row.get("code") or row.get("grid_code") or "")
+        name = str(row.get("name_en") if lang == "en" else row.get("name_zh")) or code
     else:
         name, code = str(row.name_en if lang == "en" else row.name_zh), str(row.code)
     return _without_town(name, code) if lang == "en" else name
 
 
 def _without_town(name: str, code: str) -> str:
-    """A village's English name without its town ("Community 001, Guali Zhen" → "Community 001"):
-    villages are listed inside their town's view, where the town is the title, and the long form
-    wrapped every row of a wall table onto two lines."""
+    """A village's or grid's English name without its town ("Community 001, Guali Zhen" → "Community
+    001", "Community 003, Chengxiang Jiedao grid 4" → "Community 003 grid 4"): they are listed inside
+    their town's view, where the town is the title, or beside a town column, and the long form wrapped
+    every row of a wall table onto two or three lines (six of ten grids shown at 1920×1080)."""
     town = domain.town_by_code().get(code[:9]) if len(code) > 9 else None
-    return name.removesuffix(f", {town.name_en}") if town else name
+    return name.replace(f", {town.name_en}", "", 1) if town else name
 
 
 def _spec(key: str, kind: str, **kwargs: Any) -> ChartSpec:
