@@ -3,9 +3,8 @@ it with a note (处置); the towns' own thresholds (admins).
 
 The steps go through the same alert book as the API (``POST /api/v1/alerts/<id>/ack`` …), so the same
 role and town checks apply (:func:`dashboard.core.scope.may_act_on_alert`) and every step is audited.
-Dash's callback endpoint takes JSON only, which a cross-site form cannot send; besides, each writing
-callback checks the session's CSRF token, handed to the page by the list callback (as the API's list
-hands it out), so a script that replays a callback without having read the page does nothing.
+Each writing callback checks the session's CSRF token, handed to the page by the list callback
+(:mod:`callbacks.writing`).
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ import datetime as dt
 from typing import Any
 
 from dash import Input, Output, State, callback, ctx, no_update
-from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
+from callbacks.writing import start_writing
 from dashboard.core.domain import town_by_code
 from dashboard.core.i18n import t
 from dashboard.core.metrics import ALERT_PARAMS
@@ -153,12 +152,9 @@ def act_on_alert(
     done: int | None,
 ) -> tuple[Any, Any, Any]:
     """Take the chosen alert on, or close it with the note: the same steps as the API's."""
-    if not ctx.triggered or not ctx.triggered[0].get("value"):
-        raise PreventUpdate
-    context = app_context()
-    lang = view_from_store(query).lang
-    if not context.csrf_valid(token):
-        return t("al_csrf", lang), no_update, no_update
+    context, lang, refusal = start_writing(token, query)
+    if refusal is not None:
+        return refusal, no_update, no_update
     if not target or not str(target).isdigit():
         return t("al_choose_first", lang), no_update, no_update
     alert_id, viewer, now = int(target), context.viewer(), context.now()
@@ -204,14 +200,9 @@ def change_rule(
     done: int | None,
 ) -> tuple[Any, Any]:
     """Set or clear a town's own threshold (admins only; audited by the rules)."""
-    if not ctx.triggered or not ctx.triggered[0].get("value"):
-        raise PreventUpdate
-    context = app_context()
-    lang = view_from_store(query).lang
-    if not context.csrf_valid(token):
-        return t("al_csrf", lang), no_update
-    if not context.viewer().role.manage:
-        return t("al_rule_refused", lang), no_update
+    context, lang, refusal = start_writing(token, query, admins_only="al_rule_refused")
+    if refusal is not None:
+        return refusal, no_update
     if not town or not param:
         return t("al_rule_need", lang), no_update
     rules, actor, now = context.alert_rules, viewer_label(), context.now()

@@ -15,6 +15,7 @@ from dash import Input, Output, State, callback, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
+from callbacks.writing import start_writing
 from dashboard.core.domain import town_by_code
 from dashboard.core.i18n import t
 from dashboard.core.periods import period_bounds
@@ -92,12 +93,9 @@ def change_notes(
     done: int | None,
 ) -> tuple[Any, Any, Any]:
     """Add the note of the form, or delete the chosen one: the same steps as the API's."""
-    if not ctx.triggered or not ctx.triggered[0].get("value"):
-        raise PreventUpdate
-    context = app_context()
-    lang = view_from_store(query).lang
-    if not context.csrf_valid(token):
-        return t("al_csrf", lang), no_update, no_update
+    context, lang, refusal = start_writing(token, query)
+    if refusal is not None:
+        return refusal, no_update, no_update
     viewer, now, book = context.viewer(), context.now(), context.annotations
     try:
         if ctx.triggered_id == ids.NT_DELETE:

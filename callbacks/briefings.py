@@ -18,6 +18,7 @@ from dash.exceptions import PreventUpdate
 from flask import current_app
 
 from callbacks.filters import view_from_store
+from callbacks.writing import start_writing
 from dashboard.briefings.archive import list_archive, scope_name
 from dashboard.briefings.deliver import failed_deliveries
 from dashboard.briefings.kinds import KINDS
@@ -173,14 +174,9 @@ def change_definition(
     done: int | None,
 ) -> tuple[Any, Any, Any]:
     """Make, change or delete a definition (admins only, with the page's CSRF token; audited)."""
-    if not ctx.triggered or not ctx.triggered[0].get("value"):
-        raise PreventUpdate
-    context = app_context()
-    page_lang = view_from_store(query).lang
-    if not context.csrf_valid(token):
-        return t("al_csrf", page_lang), no_update, no_update
-    if not context.viewer().role.manage:
-        return t("br_refused", page_lang), no_update, no_update
+    context, page_lang, refusal = start_writing(token, query, admins_only="br_refused")
+    if refusal is not None:
+        return refusal, no_update, no_update
     book, actor, now = context.briefing_defs, viewer_label(), context.now()
     chosen = int(def_id) if def_id and str(def_id).isdigit() else None
     if ctx.triggered_id == ids.BR_DELETE:
