@@ -14,24 +14,18 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from dashboard.core.scope import ScopeError, Viewer, may_act_on_alert
+from dashboard.core.scope import Viewer, may_act_on_alert
 from dashboard.core.viewstate import ViewState, ViewStateError, parse_instant, parse_query
-from dashboard.service.alerts import Alert, AlertBook, AlertConflict, AlertNotFound, AlertRefused
-from dashboard.web.api import json_response
+from dashboard.service.alerts import Alert, AlertConflict, AlertNotFound, AlertRefused
+from dashboard.web.api import bad_parameter, json_response, refuse_non_json
 from dashboard.web.audit import viewer_label
 from dashboard.web.context import app_context
 from dashboard.web.signin import sign_out_token
 
 alerts_api = Blueprint("alerts_api", __name__)
+alerts_api.register_error_handler(ViewStateError, bad_parameter)
 
 STATUSES = ("", "open", "closed", "all")
-
-
-def _book() -> AlertBook:
-    book = app_context().service.alert_book
-    if book is None:  # every service made by create_service has one
-        raise LookupError("this deployment keeps no alert lifecycle")
-    return book
 
 
 @alerts_api.get("/api/v1/alerts")
@@ -47,7 +41,7 @@ def list_alerts() -> Response:
     towns = _towns(viewer, args.get("town", ""))
     since = parse_instant(args["since"], param="since") if args.get("since") else None
     as_of = parse_instant(args["as_of"], param="as_of") if args.get("as_of") else None
-    found = _book().alerts(now, towns=towns, status=status, since=since, as_of=as_of)
+    found = context.alert_book.alerts(now, towns=towns, status=status, since=since, as_of=as_of)
     return json_response(
         {
             "alerts": [_alert_dict(a, viewer, as_of) for a in found],
@@ -75,17 +69,20 @@ def _alert_dict(alert: Alert, viewer: Viewer, as_of: Any) -> dict[str, Any]:
 @alerts_api.post("/api/v1/alerts/<int:alert_id>/ack")
 def ack(alert_id: int) -> Response:
     """Take the alert on (认领)."""
-    refused = _refuse_non_json()
+    refused = refuse_non_json()
     if refused is not None:
         return refused
     context = app_context()
-    return _answer(lambda: _book().ack(alert_id, context.viewer(), viewer_label(), context.now()), alert_id)
+    return _answer(
+        lambda: context.alert_book.ack(alert_id, context.viewer(), viewer_label(), context.now()),
+        alert_id,
+    )
 
 
 @alerts_api.post("/api/v1/alerts/<int:alert_id>/close")
 def close(alert_id: int) -> Response:
     """Close the alert with ``{"note": "what was done"}`` (处置)."""
-    refused = _refuse_non_json()
+    refused = refuse_non_json()
     if refused is not None:
         return refused
     body = request.get_json(silent=True)
@@ -94,16 +91,9 @@ def close(alert_id: int) -> Response:
         return json_response({"error": "the body must be a JSON object with a note", "param": "note"}, 400)
     context = app_context()
     return _answer(
-        lambda: _book().close(alert_id, context.viewer(), viewer_label(), note, context.now()), alert_id
+        lambda: context.alert_book.close(alert_id, context.viewer(), viewer_label(), note, context.now()),
+        alert_id,
     )
-
-
-def _refuse_non_json() -> Response | None:
-    # A cross-site form cannot send application/json, and a cross-site script cannot without a CORS
-    # preflight this server never grants: a second guard besides the CSRF token.
-    if request.mimetype != "application/json":
-        return json_response({"error": "expected application/json"}, 415)
-    return None
 
 
 ID_LIMIT = 2**63  # no database integer is larger: such an id names no alert (not an overflow error)
@@ -123,9 +113,3 @@ def _answer(step: Any, alert_id: int) -> Response:
     except ValueError as exc:
         return json_response({"error": str(exc), "param": "note"}, 400)
     return json_response({"alert": alert.to_dict()})
-
-
-@alerts_api.errorhandler(ViewStateError)
-def _bad_parameter(exc: ViewStateError) -> Response:
-    status = 403 if isinstance(exc, ScopeError) else 400
-    return json_response({"error": str(exc), "param": exc.param, "reason": exc.reason}, status)

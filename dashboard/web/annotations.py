@@ -16,22 +16,16 @@ from flask import Blueprint, Response, request
 
 from dashboard.core.scope import ScopeError, may_annotate
 from dashboard.core.viewstate import ViewStateError, parse_instant, parse_query
-from dashboard.service.annotations import AnnotationBook, AnnotationNotFound, AnnotationRefused
-from dashboard.web.api import json_response
+from dashboard.service.annotations import AnnotationNotFound, AnnotationRefused
+from dashboard.web.api import bad_parameter, json_response, refuse_non_json
 from dashboard.web.audit import viewer_label
 from dashboard.web.context import app_context
 from dashboard.web.signin import sign_out_token
 
 annotations_api = Blueprint("annotations_api", __name__)
+annotations_api.register_error_handler(ViewStateError, bad_parameter)
 
 DEFAULT_SPAN = dt.timedelta(days=91)  # no ``from``: the 90-day trend's window
-
-
-def _book() -> AnnotationBook:
-    book = app_context().service.annotations
-    if book is None:  # every service made by create_service has one
-        raise LookupError("this deployment keeps no annotations")
-    return book
 
 
 @annotations_api.get("/api/v1/annotations")
@@ -49,7 +43,7 @@ def list_annotations() -> Response:
     towns = frozenset(asked) or viewer.towns
     if viewer.towns is not None and not (towns or frozenset()) <= viewer.towns:
         raise ScopeError("town", "outside the towns you may see")
-    notes = _book().between(start, end, towns)
+    notes = context.annotations.between(start, end, towns)
     return json_response(
         {
             "annotations": [
@@ -66,8 +60,9 @@ def list_annotations() -> Response:
 @annotations_api.post("/api/v1/annotations")
 def add_annotation() -> Response:
     """Add a note: ``{"text", "starts_at", "ends_at" (optional: a moment), "towns" (optional: district)}``."""
-    if request.mimetype != "application/json":
-        return _not_json()
+    refused = refuse_non_json()
+    if refused is not None:
+        return refused
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return json_response({"error": "the body must be a JSON object", "param": "body"}, 400)
@@ -91,7 +86,7 @@ def add_annotation() -> Response:
     context = app_context()
     viewer = context.viewer()
     try:
-        note = _book().add(text, start, end, codes, viewer, viewer_label(), context.now())
+        note = context.annotations.add(text, start, end, codes, viewer, viewer_label(), context.now())
     except AnnotationRefused as exc:
         return json_response({"error": str(exc)}, 403)
     except ValueError as exc:
@@ -103,25 +98,14 @@ def add_annotation() -> Response:
 @annotations_api.delete("/api/v1/annotations/<int:note_id>")
 def delete_annotation(note_id: int) -> Response:
     """Remove a note (the audit log keeps what it said)."""
-    if request.mimetype != "application/json":
-        return _not_json()
+    refused = refuse_non_json()
+    if refused is not None:
+        return refused
     context = app_context()
     try:
-        note = _book().delete(note_id, context.viewer(), viewer_label(), context.now())
+        note = context.annotations.delete(note_id, context.viewer(), viewer_label(), context.now())
     except AnnotationNotFound as exc:
         return json_response({"error": str(exc)}, 404)
     except AnnotationRefused as exc:
         return json_response({"error": str(exc)}, 403)
     return json_response({"deleted": note.to_dict()})
-
-
-def _not_json() -> Response:
-    # A cross-site form cannot send application/json, and a cross-site script cannot without a CORS
-    # preflight this server never grants: a second guard besides the CSRF token.
-    return json_response({"error": "expected application/json"}, 415)
-
-
-@annotations_api.errorhandler(ViewStateError)
-def _bad_parameter(exc: ViewStateError) -> Response:
-    status = 403 if isinstance(exc, ScopeError) else 400
-    return json_response({"error": str(exc), "param": exc.param, "reason": exc.reason}, status)

@@ -142,9 +142,20 @@ def openapi() -> Response:
 
 
 @api.errorhandler(ViewStateError)
-def _bad_parameter(exc: ViewStateError) -> Response:
+def bad_parameter(exc: ViewStateError) -> Response:
+    """A bad parameter's answer: 400 naming it, or 403 for towns outside the caller's (every JSON API's)."""
     status = 403 if isinstance(exc, ScopeError) else 400
     return json_response({"error": str(exc), "param": exc.param, "reason": exc.reason}, status)
+
+
+def refuse_non_json() -> Response | None:
+    """415 unless the body is ``application/json`` (the writing endpoints'); None when it is.
+
+    A cross-site form cannot send application/json, and a cross-site script cannot without a CORS
+    preflight this server never grants: a second guard besides the CSRF token."""
+    if request.mimetype != "application/json":
+        return json_response({"error": "expected application/json"}, 415)
+    return None
 
 
 @api.errorhandler(Exception)
