@@ -7,6 +7,7 @@ from typing import Any
 from dash import dcc, html
 
 from dashboard.core.i18n import fmt_number, t
+from dashboard.core.metrics import delta_text
 
 # Plotly config for every chart: no mode bar clutter, no logo, no remote calls, responsive.
 # Plotly's geo traces fetch a base-map topojson from a CDN even when the base map is hidden: point
@@ -34,19 +35,8 @@ def format_value(metric: Any, value: float | None) -> str:
 
 
 def _delta(metric: Any, value: float | None, other: float | None, caption: str) -> html.Span:
-    if value is None or other is None:
-        return html.Span(f"{caption} —", className="delta delta-none")
-    diff = value - other
-    if metric.unit == "%":
-        text = f"{diff:+.1f} pt"
-    elif other:
-        text = f"{diff / abs(other) * 100:+.1f}%"
-    else:
-        text = f"{diff:+,.0f}"
-    better = (diff > 0) == (metric.direction == "up")
-    cls = "delta-flat" if diff == 0 else ("delta-good" if better else "delta-bad")
-    arrow = "▲" if diff > 0 else ("▼" if diff < 0 else "■")
-    return html.Span(f"{caption} {arrow}{text.lstrip('+-')}", className=f"delta {cls}")
+    text, tone = delta_text(metric, value, other, caption)
+    return html.Span(text, className=f"delta delta-{tone or 'none'}")
 
 
 def sparkline(values: list[float | None]) -> html.Div:

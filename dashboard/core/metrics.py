@@ -136,6 +136,46 @@ def status_of(metric: Metric, value: float | None) -> str | None:
     return grade(metric.direction, metric.thresholds, value)
 
 
+@dataclass(frozen=True)
+class Change:
+    """A figure against another (the previous period's, last year's), as every screen says it."""
+
+    diff: float  # value − other, in the metric's unit
+    amount: float  # what is said: points for a rate, percent of ``other`` for another figure, else diff
+    unit: str  # "pt", "%" or "" (the plain difference, when ``other`` is 0)
+    tone: str  # "good", "bad" or "flat": the change judged by the metric's direction
+
+
+def change_of(metric: Metric, value: float | None, other: float | None) -> Change | None:
+    """How ``value`` compares with ``other`` (None without both): one formula for the screens' tiles,
+    the slides and the briefings' prose."""
+    if value is None or other is None:
+        return None
+    diff = value - other
+    if metric.unit == "%":
+        amount, unit = diff, "pt"
+    elif other:
+        amount, unit = diff / other * 100, "%"
+    else:
+        amount, unit = diff, ""
+    better = (diff > 0) == (metric.direction == "up")
+    return Change(diff, amount, unit, "flat" if diff == 0 else ("good" if better else "bad"))
+
+
+def delta_text(
+    metric: Metric, value: float | None, other: float | None, caption: str
+) -> tuple[str, str | None]:
+    """``环比 ▲2.1%`` (``▲0.4 pt`` for a rate) and its tone, or ``环比 —`` and None without both figures:
+    the KPI tiles' and the slides' words."""
+    found = change_of(metric, value, other)
+    if found is None:
+        return f"{caption} —", None
+    arrow = "▲" if found.diff > 0 else ("▼" if found.diff < 0 else "■")
+    size = abs(found.amount)
+    shown = {"pt": f"{size:.1f} pt", "%": f"{size:.1f}%"}.get(found.unit, f"{size:,.0f}")
+    return f"{caption} {arrow}{shown}", found.tone
+
+
 def has_base(metric: Metric, counts: Counts | None, formula: Formula | None = None) -> bool:
     """True when ``counts`` give the metric a figure that stands on at least ``min_base``."""
     if not counts:

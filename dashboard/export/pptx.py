@@ -34,7 +34,7 @@ from pptx.util import Emu, Inches, Pt
 
 from dashboard.core import domain
 from dashboard.core.i18n import fmt_datetime, fmt_number, t, to_local
-from dashboard.core.metrics import METRICS, Metric, colour_rule, companion_texts
+from dashboard.core.metrics import METRICS, Metric, colour_rule, companion_texts, delta_text
 from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
 from dashboard.export.common import (
@@ -444,25 +444,6 @@ def metric_text(metric: Metric, lang: str) -> tuple[str, str, str]:
     return metric.label_zh, metric.unit, metric.definition_zh
 
 
-def delta_text(
-    metric: Metric, value: float | None, other: float | None, caption: str
-) -> tuple[str, RGBColor]:
-    """``环比 ▲2.1%`` (percentage points for rates) and its colour: green when better, red when worse."""
-    if value is None or other is None:
-        return f"{caption} —", MUTED
-    diff = value - other
-    if metric.unit == "%":
-        text = f"{abs(diff):.1f} pt"
-    elif other:
-        text = f"{abs(diff / other) * 100:.1f}%"
-    else:
-        text = f"{abs(diff):,.0f}"
-    arrow = "▲" if diff > 0 else ("▼" if diff < 0 else "■")
-    better = (diff > 0) == (metric.direction == "up")
-    colour = MUTED if diff == 0 else (STATUS["good"] if better else STATUS["bad"])
-    return f"{caption} {arrow}{text}", colour
-
-
 def definition_line(metric: Metric, lang: str) -> str:
     label, unit, definition = metric_text(metric, lang)
     line = f"· {label}（{unit}）：{definition}" if lang == "zh" else f"· {label} ({unit}): {definition}"
@@ -501,7 +482,8 @@ def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: Kp
     for i, (other, caption) in enumerate(
         ((kpi.previous, t("vs_prev", lang)), (kpi.last_year, t("vs_ly", lang)))
     ):
-        text, colour = delta_text(metric, kpi.value, other, caption)
+        text, tone = delta_text(metric, kpi.value, other, caption)  # green when better, red when worse
+        colour = STATUS[tone] if tone in {"good", "bad"} else MUTED
         add_run(deltas, ("    " if i else "") + text, size=12, colour=colour, lang=lang)
     for line in companion_texts(metric, kpi.detail, lang):  # 检查单位 N 家 beside the hazard rate
         add_run(frame.add_paragraph(), line, size=12, colour=MUTED, lang=lang)

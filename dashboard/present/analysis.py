@@ -25,7 +25,7 @@ from typing import Any
 
 from dashboard.core import domain
 from dashboard.core.i18n import fmt_number, to_local
-from dashboard.core.metrics import METRICS, Metric
+from dashboard.core.metrics import METRICS, Metric, change_of
 from dashboard.core.snapshot import KpiValue, Snapshot
 
 HEADLINE = (
@@ -98,13 +98,6 @@ def _label(metric: Metric, lang: str) -> str:
     return metric.label_en if lang == "en" else metric.label_zh
 
 
-def change(metric: Metric, now: float | None, before: float | None) -> float | None:
-    """now − before in the metric's unit (percentage points for a rate); None without both figures."""
-    if now is None or before is None:
-        return None
-    return now - before
-
-
 def significant(metric: Metric, now: float, before: float) -> bool:
     """Whether a change from ``before`` to ``now`` is large enough to be written about (module note)."""
     delta = abs(now - before)
@@ -121,16 +114,16 @@ def _delta_text(
     metric: Metric, now: float | None, before: float | None, lang: str, word: tuple[str, str]
 ) -> str:
     """``环比 +3.9%`` / ``+3.9% vs previous`` (points for a rate), or that there is no base to compare with."""
-    d = change(metric, now, before)
+    found = change_of(metric, now, before)
     zh, en = word
-    if d is None:
+    if found is None:
         return _pick(lang, f"{zh}无可比数据", f"no {en} base")
-    if metric.unit == "%":
-        amount = f"{d:+.{max(metric.fmt, 1)}f}{_pick(lang, '个百分点', ' pt')}"
-    elif before:
-        amount = f"{d / before * 100:+.1f}%"
+    if found.unit == "pt":
+        amount = f"{found.amount:+.{max(metric.fmt, 1)}f}{_pick(lang, '个百分点', ' pt')}"
+    elif found.unit == "%":
+        amount = f"{found.amount:+.1f}%"
     else:
-        amount = f"{d:+,.{metric.fmt}f}"
+        amount = f"{found.amount:+,.{metric.fmt}f}"
     return _pick(lang, f"{zh} {amount}", f"{amount} vs {en}")
 
 
