@@ -20,6 +20,7 @@ says so where a figure is missing; it never invents one. The sections:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,26 +134,41 @@ def _without_figure(key: str, lang: str, why_zh: str, why_en: str) -> Line:
     return Line(_pick(lang, f"{label}：{why_zh}", f"{label}: {why_en}"), (key,))
 
 
-def headline(snap: Snapshot, lang: str) -> list[Line]:
-    """Each headline figure with its 环比 and 同比, or why there is none."""
+def _each_figure(
+    snap: Snapshot,
+    keys: Sequence[str],
+    lang: str,
+    why: tuple[str, str],
+    say: Callable[[Metric, KpiValue, float], str],
+) -> list[Line]:
+    """A line for each of ``keys`` the snapshot has: what ``say`` writes of its figure, or ``why``
+    (zh, en) it has none. A key the snapshot lacks is left out."""
     out = []
-    for key in HEADLINE:
+    for key in keys:
         kpi, metric = snap.kpis.get(key), METRICS[key]
         if kpi is None:
             continue
         if kpi.value is None:
-            out.append(_without_figure(key, lang, "本期无数据", "no data"))
+            out.append(_without_figure(key, lang, *why))
             continue
-        prev = _delta_text(metric, kpi.value, kpi.previous, lang, ("环比", "previous"))
-        yoy = _delta_text(metric, kpi.value, kpi.last_year, lang, ("同比", "last-year"))
-        figure = _figure(metric, kpi.value, lang)
-        text = _pick(
+        out.append(Line(say(metric, kpi, kpi.value), (key,)))
+    return out
+
+
+def headline(snap: Snapshot, lang: str) -> list[Line]:
+    """Each headline figure with its 环比 and 同比, or why there is none."""
+
+    def say(metric: Metric, kpi: KpiValue, value: float) -> str:
+        prev = _delta_text(metric, value, kpi.previous, lang, ("环比", "previous"))
+        yoy = _delta_text(metric, value, kpi.last_year, lang, ("同比", "last-year"))
+        figure = _figure(metric, value, lang)
+        return _pick(
             lang,
             f"{_label(metric, lang)} {figure}（{prev}；{yoy}）",
             f"{_label(metric, lang)}: {figure} ({prev}; {yoy})",
         )
-        out.append(Line(text, (key,)))
-    return out
+
+    return _each_figure(snap, HEADLINE, lang, ("本期无数据", "no data"), say)
 
 
 def _changes(snap: Snapshot) -> list[tuple[float, str, KpiValue]]:
@@ -325,22 +341,15 @@ def _dates(starts: str, ends: Any, lang: str) -> str:
 
 def targets(snap: Snapshot, lang: str) -> list[Line]:
     """三降: each year-on-year change, and whether it fell (the target is a decline)."""
-    out = []
-    for key in TARGETS:
-        kpi, metric = snap.kpis.get(key), METRICS[key]
-        if kpi is None:
-            continue
-        if kpi.value is None:
-            out.append(_without_figure(key, lang, "去年同期无可比数据", "no last-year base"))
-            continue
-        fell = kpi.value < 0
+
+    def say(metric: Metric, _kpi: KpiValue, value: float) -> str:
+        fell = value < 0
         verdict = _pick(
             lang, "已实现下降" if fell else "未实现下降", "fell: on target" if fell else "did not fall"
         )
-        out.append(
-            Line(f"{_label(metric, lang)} {kpi.value:+.1f}%{_pick(lang, '，', ', ')}{verdict}", (key,))
-        )
-    return out
+        return f"{_label(metric, lang)} {value:+.1f}%{_pick(lang, '，', ', ')}{verdict}"
+
+    return _each_figure(snap, TARGETS, lang, ("去年同期无可比数据", "no last-year base"), say)
 
 
 def analyse(snap: Snapshot, lang: str = "zh", *, kind: str | None = None) -> Analysis:
