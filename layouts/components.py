@@ -6,6 +6,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from dashboard.core.domain import towns
 from dashboard.core.i18n import fmt_number, t
 from dashboard.core.metrics import delta_text
 
@@ -25,6 +26,15 @@ def metric_text(metric: Any, lang: str) -> tuple[str, str, str]:
     if lang == "en":
         return metric.label_en, metric.unit_en, metric.definition_en
     return metric.label_zh, metric.unit, metric.definition_zh
+
+
+def town_options(lang: str, allowed: frozenset[str] | None = None) -> list[dict[str, str]]:
+    """The towns to choose from: all 26, or only the ones the viewer may see."""
+    return [
+        {"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code}
+        for tw in towns()
+        if allowed is None or tw.code in allowed
+    ]
 
 
 def format_value(metric: Any, value: float | None) -> str:

@@ -18,7 +18,7 @@ from dashboard.core.eventlist import PAGE_SIZE
 from dashboard.core.i18n import fmt_age, fmt_datetime, fmt_number, t, to_local
 from dashboard.core.metrics import ALERT_PARAMS, ALERT_RULES
 from layouts import ids
-from layouts.components import graph, panel
+from layouts.components import graph, panel, town_options
 
 
 class PagePanel(NamedTuple):
@@ -292,6 +292,26 @@ def _choice(lang: str, key: str, component_id: str, options: list[dict[str, str]
     )
 
 
+def _text_box(
+    component_id: str, lang: str, hint: str, class_name: str, max_length: int | None = None
+) -> dcc.Input:
+    """A form's one-line text box, empty, with its hint."""
+    props: dict[str, Any] = {"id": component_id, "type": "text", "value": "", "className": class_name}
+    if max_length is not None:  # unset otherwise: no limit in the page
+        props["maxLength"] = max_length
+    return dcc.Input(placeholder=t(hint, lang), **props)
+
+
+def _form_buttons(lang: str, do: tuple[str, str], undo: tuple[str, str], message_id: str) -> list[Any]:
+    """A form's two steps, ``(text key, id)`` each (the second in the lighter style), and the line
+    where the callback says what happened."""
+    return [
+        html.Button(t(do[0], lang), id=do[1], className="btn", n_clicks=0),
+        html.Button(t(undo[0], lang), id=undo[1], className="btn btn-light", n_clicks=0),
+        html.Span(id=message_id, className="al-message", role="status"),
+    ]
+
+
 def push_failures(items: list[dict[str, Any]], lang: str) -> list[Any]:
     """The short list of alert messages that failed for good: which alert, which channel, why."""
     shown = [
@@ -360,18 +380,12 @@ def alerts(lang: str) -> html.Div:
                                 className="al-note",
                             ),
                             html.Div(
-                                [
-                                    html.Button(
-                                        t("al_ack_button", lang), id=ids.AL_ACK, className="btn", n_clicks=0
-                                    ),
-                                    html.Button(
-                                        t("al_close_button", lang),
-                                        id=ids.AL_CLOSE,
-                                        className="btn btn-light",
-                                        n_clicks=0,
-                                    ),
-                                    html.Span(id=ids.AL_MESSAGE, className="al-message", role="status"),
-                                ],
+                                _form_buttons(
+                                    lang,
+                                    ("al_ack_button", ids.AL_ACK),
+                                    ("al_close_button", ids.AL_CLOSE),
+                                    ids.AL_MESSAGE,
+                                ),
                                 className="toolbar",
                             ),
                         ],
@@ -392,10 +406,7 @@ def alerts(lang: str) -> html.Div:
                         [
                             dcc.Dropdown(
                                 id=ids.AL_RULE_TOWN,
-                                options=[
-                                    {"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code}
-                                    for tw in towns()
-                                ],
+                                options=town_options(lang),
                                 placeholder=t("town", lang),
                                 className="al-rule-town",
                             ),
@@ -405,23 +416,13 @@ def alerts(lang: str) -> html.Div:
                                 placeholder=t("al_param", lang),
                                 className="al-rule-param",
                             ),
-                            dcc.Input(
-                                id=ids.AL_RULE_VALUE,
-                                type="text",
-                                value="",
-                                placeholder=t("al_value", lang),
-                                className="al-rule-value",
+                            _text_box(ids.AL_RULE_VALUE, lang, "al_value", "al-rule-value"),
+                            *_form_buttons(
+                                lang,
+                                ("al_set_button", ids.AL_RULE_SET),
+                                ("al_unset_button", ids.AL_RULE_UNSET),
+                                ids.AL_RULE_MESSAGE,
                             ),
-                            html.Button(
-                                t("al_set_button", lang), id=ids.AL_RULE_SET, className="btn", n_clicks=0
-                            ),
-                            html.Button(
-                                t("al_unset_button", lang),
-                                id=ids.AL_RULE_UNSET,
-                                className="btn btn-light",
-                                n_clicks=0,
-                            ),
-                            html.Span(id=ids.AL_RULE_MESSAGE, className="al-message", role="status"),
                         ],
                         className="toolbar al-rule-form",
                     ),
@@ -449,28 +450,9 @@ def notes_section(lang: str) -> html.Section:
                 [
                     html.Div(
                         [
-                            dcc.Input(
-                                id=ids.NT_TEXT,
-                                type="text",
-                                value="",
-                                maxLength=200,
-                                placeholder=t("nt_text_hint", lang),
-                                className=f"{box} nt-text",
-                            ),
-                            dcc.Input(
-                                id=ids.NT_START,
-                                type="text",
-                                value="",
-                                placeholder=t("nt_start_hint", lang),
-                                className=box,
-                            ),
-                            dcc.Input(
-                                id=ids.NT_END,
-                                type="text",
-                                value="",
-                                placeholder=t("nt_end_hint", lang),
-                                className=box,
-                            ),
+                            _text_box(ids.NT_TEXT, lang, "nt_text_hint", f"{box} nt-text", max_length=200),
+                            _text_box(ids.NT_START, lang, "nt_start_hint", box),
+                            _text_box(ids.NT_END, lang, "nt_end_hint", box),
                             dcc.Dropdown(
                                 id=ids.NT_TOWNS,
                                 options=[],
@@ -691,7 +673,6 @@ def briefings(lang: str) -> html.Div:
 
 
 def _definition_form(lang: str) -> list[Any]:
-    town_options = [{"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code} for tw in towns()]
     kinds = [{"label": k.en if lang == "en" else k.zh, "value": k.key} for k in KINDS.values()]
     langs = [{"label": "中文", "value": "zh"}, {"label": "English", "value": "en"}]
     return [
@@ -707,7 +688,7 @@ def _definition_form(lang: str) -> list[Any]:
                 ),
                 dcc.Dropdown(
                     id=ids.BR_DEF_TOWNS,
-                    options=town_options,
+                    options=town_options(lang),
                     value=[],
                     multi=True,
                     placeholder=t("br_def_towns", lang),
@@ -721,14 +702,7 @@ def _definition_form(lang: str) -> list[Any]:
         ),
         html.Div(
             [
-                dcc.Input(
-                    id=ids.BR_DEF_MAIL,
-                    type="text",
-                    value="",
-                    placeholder=t("br_def_mail", lang),
-                    maxLength=2000,
-                    className="br-def-mail",
-                ),
+                _text_box(ids.BR_DEF_MAIL, lang, "br_def_mail", "br-def-mail", max_length=2000),
                 dcc.Dropdown(
                     id=ids.BR_DEF_HOOKS,
                     options=[],
@@ -737,9 +711,7 @@ def _definition_form(lang: str) -> list[Any]:
                     placeholder=t("br_def_hooks", lang),
                     className="br-def-hooks",
                 ),
-                html.Button(t("br_save", lang), id=ids.BR_SAVE, className="btn", n_clicks=0),
-                html.Button(t("br_delete", lang), id=ids.BR_DELETE, className="btn btn-light", n_clicks=0),
-                html.Span(id=ids.BR_MESSAGE, className="al-message", role="status"),
+                *_form_buttons(lang, ("br_save", ids.BR_SAVE), ("br_delete", ids.BR_DELETE), ids.BR_MESSAGE),
             ],
             className="toolbar br-form-row",
         ),

@@ -13,12 +13,13 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard.core.domain import CATEGORIES, DEPARTMENTS, SOURCES, towns
+from dashboard.core.domain import CATEGORIES, DEPARTMENTS, SOURCES
 from dashboard.core.i18n import STRINGS, t, to_local
 from dashboard.core.scope import Viewer
 from dashboard.core.settings import Settings
 from dashboard.core.viewstate import PERIODS, ViewState, to_query
 from layouts import ids, pages, render, wall
+from layouts.components import town_options
 
 BROWSER_PAGES = ids.NAV_PAGES
 PAGE_PATHS = {
@@ -83,15 +84,6 @@ def dropdown_labels(lang: str) -> dict[str, str]:
 def dropdown(lang: str, **props: Any) -> dcc.Dropdown:
     """A filter dropdown speaking the interface's language."""
     return dcc.Dropdown(labels=dropdown_labels(lang), **props)  # type: ignore[arg-type]
-
-
-def town_options(lang: str, allowed: frozenset[str] | None = None) -> list[dict[str, str]]:
-    """The towns to choose from: all 26, or only the ones the viewer may see."""
-    return [
-        {"label": tw.name_en if lang == "en" else tw.name_zh, "value": tw.code}
-        for tw in towns()
-        if allowed is None or tw.code in allowed
-    ]
 
 
 def account(lang: str, viewer: Viewer | None, sign_out_token: str | None = None) -> html.Span | None:
@@ -178,6 +170,15 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
             [html.Span(t(label_key, lang), className="field-label"), control], className="field"
         )
 
+    def any_of(
+        label_key: str, component_id: str, labels: dict[str, Any], chosen: tuple[str, ...]
+    ) -> html.Label:
+        options = _options(labels, lang)
+        control = dropdown(
+            lang, id=component_id, options=options, value=list(chosen), multi=True, placeholder=t("all", lang)
+        )
+        return field(label_key, control)
+
     return html.Div(
         [
             field(
@@ -201,39 +202,9 @@ def filter_bar(lang: str, view: ViewState, allowed: frozenset[str] | None = None
                     placeholder=t("all", lang),
                 ),
             ),
-            field(
-                "category",
-                dropdown(
-                    lang,
-                    id=ids.F_CATEGORY,
-                    options=_options(CATEGORIES, lang),
-                    value=list(view.categories),
-                    multi=True,
-                    placeholder=t("all", lang),
-                ),
-            ),
-            field(
-                "source",
-                dropdown(
-                    lang,
-                    id=ids.F_SOURCE,
-                    options=_options(SOURCES, lang),
-                    value=list(view.sources),
-                    multi=True,
-                    placeholder=t("all", lang),
-                ),
-            ),
-            field(
-                "dept",
-                dropdown(
-                    lang,
-                    id=ids.F_DEPT,
-                    options=_options(DEPARTMENTS, lang),
-                    value=list(view.depts),
-                    multi=True,
-                    placeholder=t("all", lang),
-                ),
-            ),
+            any_of("category", ids.F_CATEGORY, CATEGORIES, view.categories),
+            any_of("source", ids.F_SOURCE, SOURCES, view.sources),
+            any_of("dept", ids.F_DEPT, DEPARTMENTS, view.depts),
             field(
                 "period",
                 dropdown(
