@@ -1,15 +1,13 @@
 """The alert lifecycle: a surge opens one alert, staff take it on and close it, the hold closes it.
 
-A tiny hand-built district (tests/support/factories.py) on SQLite with a fixed clock: twelve reports in
+A tiny hand-built district (tests/support/surge.py) on SQLite with a fixed clock: twelve reports in
 one town within an hour make a surge (no history: the threshold is ``ALERT_MIN_CASES``), spread over
-three grids so that no grid surges by itself.
+three grids so that no grid surges by itself. The fixtures are in tests/service/conftest.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,62 +16,19 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.clock import FixedClock
 from dashboard.core.scope import DISTRICT, ROLES, Scope, Viewer
-from dashboard.core.settings import Settings, load_settings
+from dashboard.core.settings import Settings
 from dashboard.core.viewstate import ViewState
 from dashboard.service.alerts import AlertBook, AlertConflict, AlertRefused
 from dashboard.service.factory import create_service
 from dashboard.service.snapshots import SnapshotService
-from dashboard.service.state import StateStore, alert_table, audit_log
-from dashboard.source.engines import init_db
+from dashboard.service.state import StateStore, alert_table
 from tests.support.factories import (
-    GRID_A1_1,
-    GRID_A1_2,
-    GRID_A2_1,
     TOWN_A,
     TOWN_B,
-    add_events,
-    add_units,
-    event_row,
 )
+from tests.support.surge import T0, audited
 
-T0 = dt.datetime(2026, 12, 3, 2, 0, tzinfo=dt.UTC)  # 10:00 in Xiaoshan
 MINUTE = 60
-
-
-def surge_district(url: str) -> None:
-    engine = init_db(url)
-    with engine.begin() as conn:
-        add_units(conn)
-        grids = (GRID_A1_1, GRID_A1_2, GRID_A2_1)
-        add_events(conn, [event_row(T0 - dt.timedelta(minutes=5 + i), grid=grids[i % 3]) for i in range(12)])
-    engine.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
-    surge_district(source)
-    return load_settings(
-        env={},
-        DATABASE_URL=source,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        ROLLUPS="off",
-        BACKGROUND_REFRESH="off",
-    )
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def service(settings: Settings, clock: FixedClock) -> Iterator[SnapshotService]:
-    made = create_service(settings, clock)
-    yield made
-    made.source_engine.dispose()
-    made.state.dispose()
 
 
 def counting(book: AlertBook) -> list[dt.datetime]:
@@ -92,11 +47,6 @@ def counting(book: AlertBook) -> list[dt.datetime]:
 def rows(state: StateStore) -> list[Any]:
     with state.engine.connect() as conn:
         return list(conn.execute(select(alert_table).order_by(alert_table.c.id)))
-
-
-def audited(state: StateStore, action: str) -> list[Any]:
-    with state.engine.connect() as conn:
-        return list(conn.execute(select(audit_log).where(audit_log.c.action == action)))
 
 
 def viewer(role: str, towns: frozenset[str] | None = None, name: str = "") -> Viewer:

@@ -1,7 +1,7 @@
 """Alert thresholds per town: set, listed and cleared (page-free: the rules and the CLI), audited, and
 used by the rule evaluation: the lifecycle's and the wall's.
 
-The district is the lifecycle tests' (tests/service/test_alert_lifecycle.py): twelve reports in 城厢街道
+The district is the lifecycle tests' (tests/support/surge.py, fixtures in tests/service/conftest.py): twelve reports in 城厢街道
 (TOWN_A) within the last hour, spread over three grids, and no history, so the surge threshold is the
 minimum count (default 5).
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +17,8 @@ from dashboard.cli import main
 from dashboard.core.clock import FixedClock
 from dashboard.core.metrics import ALERT_PARAMS, ALERT_RULES
 from dashboard.core.scope import DISTRICT
-from dashboard.core.settings import Settings, load_settings
+from dashboard.core.settings import Settings
 from dashboard.core.viewstate import ViewState
-from dashboard.service.factory import create_service
 from dashboard.service.snapshots import SnapshotService
 from dashboard.service.state import StateStore
 from dashboard.source.queries.alerts import (
@@ -33,35 +30,8 @@ from dashboard.source.queries.alerts import (
     surge_span,
     surges,
 )
-from tests.service.test_alert_lifecycle import T0, audited, surge_district
 from tests.support.factories import TOWN_A, TOWN_B
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
-    surge_district(source)
-    return load_settings(
-        env={},
-        DATABASE_URL=source,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        ROLLUPS="off",
-        BACKGROUND_REFRESH="off",
-    )
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
-
-
-@pytest.fixture
-def service(settings: Settings, clock: FixedClock) -> Iterator[SnapshotService]:
-    made = create_service(settings, clock)
-    yield made
-    made.source_engine.dispose()
-    made.state.dispose()
+from tests.support.surge import T0, audited
 
 
 def test_every_parameter_has_its_setting_and_bounds() -> None:

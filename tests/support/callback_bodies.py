@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from tests.support.dash_callbacks import restore_callbacks
+from tests.support.services import settings_on
 
 DASH = "/_dash-update-component"
 QUIET_DATATABLE = pytest.mark.filterwarnings(
@@ -26,17 +27,10 @@ EXPORT_KEY = "..export-download.data...export-status.children.."
 
 def make_app(database_url: str, tmp: Path, **settings: Any) -> Any:
     """The dashboard (Dash app) on ``database_url`` with its own state store and cache in ``tmp``."""
-    from dashboard.core.settings import load_settings
     from dashboard.web.app import create_app
 
     restore_callbacks()
-    config = load_settings(
-        env={},
-        DATABASE_URL=database_url,
-        STATE_URL=f"sqlite:///{tmp / 'state.db'}",
-        CACHE_DIR=str(tmp / "cache"),
-        **{"BACKGROUND_REFRESH": "off", **settings},
-    )
+    config = settings_on(database_url, tmp, **{"BACKGROUND_REFRESH": "off", **settings})
     app = create_app(config)
     assert app.server.test_client().get("/").status_code < 500  # Dash sets itself up (or sign-in refuses)
     return app

@@ -12,9 +12,13 @@ import socket
 import uuid
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from dashboard.core.settings import Settings, load_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -65,6 +69,18 @@ def _with_database(admin_url: str, name: str) -> str:
     base, _, query = admin_url.partition("?")
     base = base.rsplit("/", 1)[0]
     return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+def settings_on(database_url: str, tmp: Path, **settings: Any) -> Settings:
+    """Settings (none from the environment) on ``database_url``, with their own state store and cache
+    in ``tmp``; ``settings``: the others."""
+    return load_settings(
+        env={},
+        DATABASE_URL=database_url,
+        STATE_URL=f"sqlite:///{tmp / 'state.db'}",
+        CACHE_DIR=str(tmp / "cache"),
+        **settings,
+    )
 
 
 def make_empty_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

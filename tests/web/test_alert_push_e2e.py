@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from dashboard.core.clock import FixedClock
-from dashboard.core.settings import load_settings
 from dashboard.sample import simulate as sim
 from dashboard.sample.seed import seed_database
 from dashboard.web.app import create_app
@@ -26,6 +25,7 @@ from layouts import ids
 from tests.support.dash_callbacks import restore_callbacks
 from tests.support.receivers import Receiver
 from tests.support.sample import NOW, SMALL
+from tests.support.services import settings_on
 from tests.support.signin import DASH, GUALI, PASSWORD, QUIET_DATATABLE, callback_body, sign_in
 
 pytestmark = QUIET_DATATABLE
@@ -57,11 +57,9 @@ def receiver() -> Iterator[Receiver]:
 def site(district: str, tmp_path: Path, receiver: Receiver) -> Iterator[tuple[Any, FixedClock]]:
     restore_callbacks()
     clock = FixedClock(SURGE_AT)
-    settings = load_settings(
-        env={},
-        DATABASE_URL=district,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
+    settings = settings_on(
+        district,
+        tmp_path,
         AUTH="local",
         ROLLUPS="off",
         BACKGROUND_REFRESH="off",

@@ -16,16 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.core.clock import FixedClock
-from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import Snapshot
 from dashboard.service.state import audit_log
-from dashboard.web.app import create_app
 from dashboard.web.context import app_context
 from layouts import render
-from tests.service.test_alert_lifecycle import T0, surge_district
-from tests.support.dash_callbacks import restore_callbacks
 from tests.support.factories import TOWN_A, TOWN_B
-from tests.support.signin import GUALI, PASSWORD, QUIET_DATATABLE, sign_in
+from tests.support.signin import GUALI, QUIET_DATATABLE, sign_in
+from tests.support.surge import T0, surge_site
 
 pytestmark = QUIET_DATATABLE
 
@@ -37,25 +34,13 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def site(tmp_path: Path, clock: FixedClock) -> Iterator[Any]:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
-    surge_district(source)
-    restore_callbacks()
-    settings = load_settings(
-        env={},
-        DATABASE_URL=source,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        AUTH="local",
-        ROLLUPS="off",
-        BACKGROUND_REFRESH="off",
+    users = (
+        ("chengxiang", "staff", frozenset({TOWN_A})),
+        ("guali", "staff", frozenset({GUALI, TOWN_B})),
+        ("leader1", "leader", None),
     )
-    app = create_app(settings, clock=clock)
-    store = app.server.extensions["dashboard_auth"].store
-    store.add_user("chengxiang", "staff", password=PASSWORD, towns=frozenset({TOWN_A}))
-    store.add_user("guali", "staff", password=PASSWORD, towns=frozenset({GUALI, TOWN_B}))
-    store.add_user("leader1", "leader", password=PASSWORD)
-    yield app
-    app_context(app.server).service.source_engine.dispose()
+    with surge_site(tmp_path, users, clock=clock) as app:
+        yield app
 
 
 def refresh(site: Any, client: Any, clock: FixedClock, minutes: float) -> None:

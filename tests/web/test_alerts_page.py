@@ -14,44 +14,28 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dashboard.core.clock import FixedClock
-from dashboard.core.settings import load_settings
 from dashboard.service.state import audit_log
-from dashboard.web.app import create_app
 from dashboard.web.context import app_context
 from layouts import ids
 from layouts.pages import ALERT_COLUMNS
-from tests.service.test_alert_lifecycle import T0, surge_district
-from tests.support.dash_callbacks import restore_callbacks
 from tests.support.factories import TOWN_A, TOWN_B
-from tests.support.signin import DASH, GUALI, PASSWORD, QUIET_DATATABLE, all_props, callback_body, sign_in
+from tests.support.signin import DASH, GUALI, QUIET_DATATABLE, all_props, callback_body, sign_in
+from tests.support.surge import T0, surge_site
 
 pytestmark = QUIET_DATATABLE
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Any]:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
-    surge_district(source)
-    restore_callbacks()
-    settings = load_settings(
-        env={},
-        DATABASE_URL=source,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        AUTH="local",
-        ROLLUPS="off",
-        BACKGROUND_REFRESH="off",
+    users = (
+        ("admin1", "admin", None),
+        ("leader1", "leader", None),
+        ("chengxiang", "staff", frozenset({TOWN_A})),
+        ("guali", "staff", frozenset({GUALI, TOWN_B})),
     )
-    app = create_app(settings, clock=FixedClock(T0))
-    store = app.server.extensions["dashboard_auth"].store
-    store.add_user("admin1", "admin", password=PASSWORD)
-    store.add_user("leader1", "leader", password=PASSWORD)
-    store.add_user("chengxiang", "staff", password=PASSWORD, towns=frozenset({TOWN_A}))
-    store.add_user("guali", "staff", password=PASSWORD, towns=frozenset({GUALI, TOWN_B}))
-    app.server.test_client().get("/_favicon.ico")  # Dash fills app.callback_map at the first request
-    yield app
-    app_context(app.server).service.source_engine.dispose()
+    with surge_site(tmp_path, users) as app:
+        app.server.test_client().get("/_favicon.ico")  # Dash fills app.callback_map at the first request
+        yield app
 
 
 def page(site: Any, client: Any, view: str = "", state: str = "active") -> dict[str, Any]:

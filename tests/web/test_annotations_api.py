@@ -15,18 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dashboard.core.clock import FixedClock
-from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import Snapshot
 from dashboard.present import figures, panels
 from dashboard.service.state import audit_log
-from dashboard.web.app import create_app
 from dashboard.web.context import app_context
 from layouts import ids
-from tests.service.test_alert_lifecycle import T0, surge_district
-from tests.support.dash_callbacks import restore_callbacks
 from tests.support.factories import TOWN_A, TOWN_B
-from tests.support.signin import DASH, PASSWORD, QUIET_DATATABLE, callback_body, sign_in
+from tests.support.signin import DASH, QUIET_DATATABLE, callback_body, sign_in
+from tests.support.surge import T0, surge_site
 
 pytestmark = QUIET_DATATABLE
 
@@ -35,26 +31,14 @@ DAY = dt.timedelta(days=1)
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Any]:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
-    surge_district(source)
-    restore_callbacks()
-    settings = load_settings(
-        env={},
-        DATABASE_URL=source,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        AUTH="local",
-        ROLLUPS="off",
-        BACKGROUND_REFRESH="off",
+    users = (
+        ("admin1", "admin", None),
+        ("town_a", "staff", frozenset({TOWN_A})),
+        ("town_b", "staff", frozenset({TOWN_B})),
+        ("leader1", "leader", None),
     )
-    app = create_app(settings, clock=FixedClock(T0))
-    store = app.server.extensions["dashboard_auth"].store
-    store.add_user("admin1", "admin", password=PASSWORD)
-    store.add_user("town_a", "staff", password=PASSWORD, towns=frozenset({TOWN_A}))
-    store.add_user("town_b", "staff", password=PASSWORD, towns=frozenset({TOWN_B}))
-    store.add_user("leader1", "leader", password=PASSWORD)
-    yield app
-    app_context(app.server).service.source_engine.dispose()
+    with surge_site(tmp_path, users) as app:
+        yield app
 
 
 def token_of(client: Any) -> str:

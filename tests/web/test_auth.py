@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.core.domain import town_by_code
-from dashboard.core.settings import load_settings
 from dashboard.service.state import audit_log
 from dashboard.web.accounts import AuthStore
 from dashboard.web.app import create_app
 from dashboard.web.context import app_context
 from tests.support.dash_callbacks import restore_callbacks
+from tests.support.services import settings_on
 from tests.support.signin import (
     CHENGXIANG,
     DANGWAN,
@@ -373,14 +373,7 @@ def test_bad_and_revoked_tokens_get_the_unauthorised_screen(site: Any) -> None:
 def proxied(district: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     restore_callbacks()
     tmp = tmp_path_factory.mktemp("proxy")
-    settings = load_settings(
-        env={},
-        DATABASE_URL=district,
-        STATE_URL=f"sqlite:///{tmp / 'state.db'}",
-        CACHE_DIR=str(tmp / "cache"),
-        AUTH="proxy",
-        PROXY_TRUSTED="127.0.0.1,10.0.0.0/8",
-    )
+    settings = settings_on(district, tmp, AUTH="proxy", PROXY_TRUSTED="127.0.0.1,10.0.0.0/8")
     app = create_app(settings)
     app.server.extensions["dashboard_auth"].store.add_user(
         "sso-staff", "staff", password=None, towns=frozenset({GUALI})

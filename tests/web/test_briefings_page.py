@@ -15,16 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.briefings import defined
-from dashboard.core.clock import FixedClock
-from dashboard.core.settings import load_settings
 from dashboard.service.state import audit_log
-from dashboard.web.app import create_app, start_briefings
+from dashboard.web.app import start_briefings
 from dashboard.web.context import app_context
 from layouts import ids
-from tests.service.test_alert_lifecycle import T0, surge_district
-from tests.support.dash_callbacks import restore_callbacks
 from tests.support.factories import TOWN_A, TOWN_B
-from tests.support.signin import DASH, PASSWORD, QUIET_DATATABLE, all_props, callback_body, sign_in
+from tests.support.signin import DASH, QUIET_DATATABLE, all_props, callback_body, sign_in
+from tests.support.surge import T0, surge_site
 
 pytestmark = QUIET_DATATABLE
 HOOKS = "hall=dingtalk:https://oapi.dingtalk.com/robot/send?access_token=SECRET"
@@ -57,28 +54,12 @@ def archive(root: Path) -> None:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Any]:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
-    surge_district(source)
     archive(tmp_path / "briefings")
-    restore_callbacks()
-    settings = load_settings(
-        env={},
-        DATABASE_URL=source,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        BRIEFINGS_DIR=str(tmp_path / "briefings"),
-        BRIEFING_WEBHOOKS=HOOKS,
-        AUTH="local",
-        ROLLUPS="off",
-        BACKGROUND_REFRESH="off",
-    )
-    app = create_app(settings, clock=FixedClock(T0))
-    store = app.server.extensions["dashboard_auth"].store
-    store.add_user("admin1", "admin", password=PASSWORD)
-    store.add_user("chengxiang", "staff", password=PASSWORD, towns=frozenset({TOWN_A}))
-    app.server.test_client().get("/_favicon.ico")  # Dash fills app.callback_map at the first request
-    yield app
-    app_context(app.server).service.source_engine.dispose()
+    users = (("admin1", "admin", None), ("chengxiang", "staff", frozenset({TOWN_A})))
+    briefings = {"BRIEFINGS_DIR": str(tmp_path / "briefings"), "BRIEFING_WEBHOOKS": HOOKS}
+    with surge_site(tmp_path, users, **briefings) as app:
+        app.server.test_client().get("/_favicon.ico")  # Dash fills app.callback_map at the first request
+        yield app
 
 
 def page(site: Any, client: Any, view: str = "", kind: str = "all") -> dict[str, Any]:
