@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, inspect, make_url, select, update
 
 from dashboard.rollups.buckets import to_us
 from dashboard.rollups.build import build_rollups
+from dashboard.rollups.patrols import sync_patrols
 from dashboard.rollups.sync import apply_changes
 from dashboard.rollups.tables import LAYOUT, rollup_metadata, ru_eval, ru_fact, ru_meta
 from dashboard.source.engines import make_source_engine, make_writer_engine, refresh_planner_statistics
@@ -106,6 +107,7 @@ class RollupStore:
                 rebuilt = True
             else:
                 events, evals = apply_changes(conn, source, meta, reread)
+                sync_patrols(conn, source)  # (a store built before the patrol tier builds it here)
                 rebuilt = False
         if rebuilt:
             self._analyze()
