@@ -476,10 +476,12 @@ PATROL_VIEWS = (
 )
 
 
-def _patrol_tiles_agree(engine: Engine, store: Any, moments: list[dt.datetime]) -> None:
+def _patrol_tiles_agree(
+    engine: Engine, store: Any, moments: list[dt.datetime], rebuild_patrols: bool = False
+) -> None:
     source = make_source_engine(engine.url)
     with source.connect() as conn:
-        store.sync(conn)
+        store.sync(conn, rebuild_patrols=rebuild_patrols)
     source.dispose()
     for now in moments:
         for view in PATROL_VIEWS:
@@ -525,6 +527,10 @@ def test_patrol_tier_matches_the_direct_probes(engine: Engine) -> None:
             schema.grid.update().where(schema.grid.c.grid_code == f.GRID_A1_2).values(status="RETIRED")
         )
     _patrol_tiles_agree(engine, store, [*moments, sh(2026, 12, 3, 18, 15)])
+    # A finished patrol rewritten in place (as an import's update): the tier is summed afresh.
+    with engine.begin() as conn:
+        conn.execute(schema.patrol.update().where(p.grid_code == f.GRID_B1_1).values(valid=False))
+    _patrol_tiles_agree(engine, store, moments, rebuild_patrols=True)
 
 
 def test_hazards_are_judged_on_those_past_their_rectification_deadline(engine: Engine) -> None:
