@@ -25,12 +25,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -110,6 +111,40 @@ def _mirror_grids(conn: Connection, source: Connection) -> None:
         names = ("grid", "town", "village", "status")
         conn.execute(insert(ru_grid), [dict(zip(names, x, strict=True)) for x in fresh])
     conn.execute(ru_patrol_meta.update().values(grids=digest))
+    _restamp(conn)
+
+
+def _places(conn: Connection, grids: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Each grid's place and status as the tier rows carry them (``_restamp``), from the mirror."""
+    g = ru_grid.c
+    q = select(g.grid, g.town, g.village, g.status)
+    found = conn.execute(q if grids is None else q.where(g.grid.in_(sorted(grids)))).all()
+    return {
+        grid: {"gtown": town or "", "gvillage": village or "", "active": int(status == "ACTIVE")}
+        for grid, town, village, status in found
+    }
+
+
+NOWHERE = {"gtown": "", "gvillage": "", "active": 0}  # a grid the grid table does not hold
+
+
+def _restamp(conn: Connection) -> None:
+    """Every tier row given its grid's place and status again (the grid table changed: rare)."""
+    r = ru_patrol.c
+    conn.execute(ru_patrol.update().values(**NOWHERE))
+    rows = [{"k_grid": grid, **place} for grid, place in _places(conn).items()]
+    if rows:
+        stmt = ru_patrol.update().where(r.grid == bindparam("k_grid"))
+        conn.execute(
+            stmt.values(gtown=bindparam("gtown"), gvillage=bindparam("gvillage"), active=bindparam("active")),
+            rows,
+        )
+
+
+def _placed(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tier rows with their grid's place and status (so a read filters them without a join)."""
+    places = _places(conn, {row["grid"] for row in rows}) if len(rows) < CHUNK else _places(conn)
+    return [row | places.get(row["grid"], NOWHERE) for row in rows]
 
 
 def _open_patrols(source: Connection, where: Sequence[Any]) -> list[dict[str, Any]]:
@@ -125,14 +160,14 @@ def build_patrols(conn: Connection, source: Connection) -> int:
     for table in (ru_patrol, ru_patrol_open, ru_patrol_meta, ru_grid):
         conn.execute(delete(table))
     top = int(source.execute(select(func.max(schema.patrol.c.patrol_id))).scalar() or 0)
-    rows = _groups(source, [schema.patrol.c.patrol_id <= top])
+    conn.execute(insert(ru_patrol_meta), {"id": 1, "wm_patrol": top, "grids": ""})
+    _mirror_grids(conn, source)
+    rows = _placed(conn, _groups(source, [schema.patrol.c.patrol_id <= top]))
     for i in range(0, len(rows), 20_000):
         conn.execute(insert(ru_patrol), rows[i : i + 20_000])
     opened = _open_patrols(source, [schema.patrol.c.patrol_id <= top])
     if opened:
         conn.execute(insert(ru_patrol_open), opened)
-    conn.execute(insert(ru_patrol_meta), {"id": 1, "wm_patrol": top, "grids": ""})
-    _mirror_grids(conn, source)
     return len(rows)
 
 
@@ -143,6 +178,7 @@ def sync_patrols(conn: Connection, source: Connection) -> int:
     if wm is None:
         build_patrols(conn, source)
         return 0
+    _mirror_grids(conn, source)  # (first: the rows summed again below take the grids' places)
     p = schema.patrol.c
     top = int(source.execute(select(func.max(p.patrol_id))).scalar() or 0)
     opened = [int(i) for (i,) in conn.execute(select(ru_patrol_open.c.patrol_id))]
@@ -165,7 +201,6 @@ def sync_patrols(conn: Connection, source: Connection) -> int:
             conn.execute(insert(ru_patrol_open), [{"patrol_id": pid} for pid in still])
     if top > int(wm):
         conn.execute(ru_patrol_meta.update().values(wm_patrol=top))
-    _mirror_grids(conn, source)
     return len(rows)
 
 
@@ -188,7 +223,7 @@ def _resum(conn: Connection, source: Connection, touched: set[tuple[int, str]]) 
         wanted = set(part)
         fresh = [row for row in fresh if (row["b"], row["grid"]) in wanted]
         if fresh:
-            conn.execute(insert(ru_patrol), fresh)
+            conn.execute(insert(ru_patrol), _placed(conn, fresh))
 
 
 def _dt(us: int) -> dt.datetime:
@@ -241,15 +276,12 @@ def _state(s: int, e: int, by: int) -> tuple[list[int], Any]:
 
 
 def _scope(view: ViewState) -> list[Any]:
-    """The view's place on the patrol rows joined with their grid: the grid active and in the view's
-    place (``grid_conditions``), the patrol's own town too (as the direct probe filters patrols)."""
-    r, g = ru_patrol.c, ru_grid.c
+    """The view's place on the patrol rows: their grid active and in the view's place
+    (``grid_conditions``, on the grid's place the rows carry), the patrol's own town too (as the direct
+    probe filters patrols)."""
+    r = ru_patrol.c
     patrol_place = place_conditions(dataclasses.replace(view, village=None), r.town, None, r.grid)
-    return [g.status == "ACTIVE", *place_conditions(view, g.town, g.village, g.grid), *patrol_place]
-
-
-def _joined() -> Any:
-    return ru_patrol.join(ru_grid, ru_grid.c.grid == ru_patrol.c.grid)
+    return [r.active == 1, *place_conditions(view, r.gtown, r.gvillage, r.grid), *patrol_place]
 
 
 def covered_counts(
@@ -282,13 +314,13 @@ def covered_counts(
                 func.count(func.distinct(case((covered, r.grid)))).label("n"),
                 func.count(func.distinct(case((maybe, r.grid)))).label("u"),
             )
-            .select_from(_joined())
+            .select_from(ru_patrol)
             .where(r.b.in_([d for d, _, _ in pieces]), *scope)
         )
     for i, (by_us, days) in enumerate(sorted(whole.items())):
         parts.append(
             select(literal(f"@{i}").label("k"), func.count(func.distinct(r.grid)).label("n"), r.b.label("u"))
-            .select_from(_joined())
+            .select_from(ru_patrol)
             .where(r.b.in_(sorted(days)), r.jmin < by_us, *scope)
             .group_by(r.b)
         )
@@ -316,7 +348,7 @@ def _probe(rconn: Connection, source: Connection, view: ViewState, span: PatrolS
     days, state = _state(to_us(s) or 0, to_us(e) or 0, to_us(by) or 0)
     per_grid = (
         select(r.grid)
-        .select_from(ru_patrol.join(ru_grid, ru_grid.c.grid == r.grid))
+        .select_from(ru_patrol)
         .where(r.b.in_(days), *_scope(view))
         .group_by(r.grid)
         .having(func.min(state) == UNSURE)  # the tier tells nothing covered, some row cannot tell

@@ -208,10 +208,15 @@ ru_patrol = Table(
     _us("jmin", False),
     _us("jmax", False),
     _us("kmin", False),
+    # The grid's place and status (from ``ru_grid``, set again when the grid table changes): a read
+    # filters the rows by the view's place without joining the grids.
+    Column("gtown", String(24), nullable=False),
+    Column("gvillage", String(24), nullable=False),
+    Column("active", Integer, nullable=False),
 )
-Index(
-    "ix_ru_patrol_b", *(ru_patrol.c[n] for n in ("b", "grid", "town", "smin", "smax", "jmin", "jmax", "kmin"))
-)
+_PATROL_READ = ("b", "active", "gtown", "gvillage", "grid", "town", "smin", "smax", "jmin", "jmax", "kmin")
+Index("ix_ru_patrol_b", *(ru_patrol.c[n] for n in _PATROL_READ))
+Index("ix_ru_patrol_village", ru_patrol.c.gvillage, ru_patrol.c.b)  # a village's grids (a grid's: the key)
 # The source's grids (the coverage denominator and the place of a grid), mirrored at every sync.
 ru_grid = Table(
     "ru_grid",
