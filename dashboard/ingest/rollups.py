@@ -18,7 +18,8 @@ from dashboard.rollups.store import SyncReport, rollups_built, update_rollups
 from dashboard.source import schema
 from dashboard.source.engines import make_writer_engine
 
-FEEDS_ROLLUPS = frozenset({"event", "event_action", "evaluation"})  # the tables the rollups are made of
+# The tables the rollups are made of (the grid table is compared at every sync by its digest).
+FEEDS_ROLLUPS = frozenset({"event", "event_action", "evaluation", "patrol"})
 REBUILD_ABOVE = 100_000  # rewritten events beyond which a full rebuild is cheaper than re-reading them
 
 
@@ -58,6 +59,13 @@ def update_after_import(
         return None
     reread: Sequence[int] = rewritten_events(url, report)
     rebuild = len(reread) > REBUILD_ABOVE
+    # Rewritten patrols log nothing the sync could find: the patrol tier is summed again (seconds).
+    patrols = any(f.table == "patrol" and f.updated for f in report.files)
     return update_rollups(
-        url, state_url, rebuild=rebuild, progress=progress, reread=() if rebuild else reread
+        url,
+        state_url,
+        rebuild=rebuild,
+        progress=progress,
+        reread=() if rebuild else reread,
+        rebuild_patrols=patrols,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, String, Table, case, cast, delete, func, inse
 from dashboard.core.progress import Progress
 from dashboard.rollups.buckets import bucket_sql, month_floor
 from dashboard.rollups.facts import evaluation_fact, evaluation_query, fact_of, fact_query, max_action_at
+from dashboard.rollups.patrols import build_patrols
 from dashboard.rollups.tables import (
     ALL_KINDS,
     ANY,
@@ -72,6 +73,8 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
     phase.done("indexes")
     _fill_tiers(conn, progress)
     phase.done("tiers")
+    build_patrols(conn, source)
+    phase.done("patrols")
     max_ts = max(facts_max_ts, evals_max_ts, max_action_at(source, 0))
     now = dt.datetime.now(dt.UTC).isoformat()
     conn.execute(

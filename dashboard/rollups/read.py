@@ -28,6 +28,7 @@ from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.core.viewstate import ViewState, to_params
 from dashboard.rollups.buckets import to_us
 from dashboard.rollups.panels import fast_alerts, fast_backlog, fast_rankings, fast_trends
+from dashboard.rollups.patrols import covered_counts
 from dashboard.rollups.reader import STATE_PAIRS, Reader
 from dashboard.rollups.store import RollupStore
 from dashboard.rollups.tables import LAYOUT, ru_fact
@@ -171,8 +172,15 @@ def fast_kpis(reader: Reader, view: ViewState, now: dt.datetime) -> KpiMap:
 
 
 def source_kpis(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
-    """The tiles that are not about events (patrols, video, police, hazards, key areas), from the source."""
-    return kpis.family_kpis(conn, view, now, kpis.SOURCE_FAMILIES)
+    """The tiles that are not about events and not in a tier (patrols on duty, video, police, hazards,
+    key areas), from the source."""
+    families = [f for f in kpis.SOURCE_FAMILIES if f is not kpis.patrol_family]
+    return kpis.family_kpis(conn, view, now, families)
+
+
+def patrol_kpis(conn: Connection, rconn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """The patrol coverage tiles from the patrol tier (:mod:`dashboard.rollups.patrols`)."""
+    return kpis.patrol_kpis(now, covered_counts(rconn, conn, view, kpis.patrol_spans(now)))
 
 
 def cohort_expected(reader: Reader, view: ViewState, now: dt.datetime) -> list[Counts]:
@@ -199,7 +207,8 @@ def judged_kpis(reader: Reader, view: ViewState, now: dt.datetime, event_kpis: K
 def all_kpis(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> KpiMap:
     """Every tile of a fast snapshot, in the registry's order."""
     event_kpis = judged_kpis(reader, view, now, fast_kpis(reader, view, now))
-    return in_registry_order(event_kpis | source_kpis(conn, view, now))
+    patrols = patrol_kpis(conn, reader.conn, view, now)
+    return in_registry_order(event_kpis | patrols | source_kpis(conn, view, now))
 
 
 def _source_part(conn: Connection, view: ViewState, now: dt.datetime) -> tuple[KpiMap, dict[str, Any]]:
@@ -274,6 +283,7 @@ def _fast(conn: Connection, rconn: Connection, meta: Any, view: ViewState, now: 
     reader = reader_for(rconn, view, now, meta)
     period = period_bounds(view, now)
     event_kpis = judged_kpis(reader, view, now, fast_kpis(reader, view, now))
+    event_kpis |= patrol_kpis(conn, rconn, view, now)
     ranked = fast_rankings(conn, reader, view, now)
     town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
     version, newest = version_and_newest(conn, now)

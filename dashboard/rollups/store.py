@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, inspect, make_url, select, update
 
 from dashboard.rollups.buckets import to_us
 from dashboard.rollups.build import build_rollups
+from dashboard.rollups.patrols import build_patrols, sync_patrols
 from dashboard.rollups.sync import apply_changes
 from dashboard.rollups.tables import LAYOUT, rollup_metadata, ru_eval, ru_fact, ru_meta
 from dashboard.source.engines import make_source_engine, make_writer_engine, refresh_planner_statistics
@@ -84,12 +85,14 @@ class RollupStore:
         rebuild: bool = False,
         progress: bool = False,
         reread: Collection[int] = (),
+        rebuild_patrols: bool = False,
     ) -> SyncReport:
         """Bring the rollups up to the source's current state (a full build the first time).
 
         ``progress`` draws the full build's progress on stderr (the ``rollups`` command). ``reread``
         names events whose rows changed without new actions (an import's updates): they are read again
-        along with the ones the watermarks find."""
+        along with the ones the watermarks find; ``rebuild_patrols`` sums the patrol tier afresh (patrol
+        rows rewritten in place, by an import)."""
         started = time.monotonic()
         if source.dialect.name == "postgresql":
             source.exec_driver_sql("SET LOCAL jit = off")  # compiling cost more than these statements
@@ -106,6 +109,10 @@ class RollupStore:
                 rebuilt = True
             else:
                 events, evals = apply_changes(conn, source, meta, reread)
+                if rebuild_patrols:
+                    build_patrols(conn, source)
+                else:  # (a store built before the patrol tier builds it here)
+                    sync_patrols(conn, source)
                 rebuilt = False
         if rebuilt:
             self._analyze()
@@ -164,6 +171,7 @@ def update_rollups(
     rebuild: bool = False,
     progress: bool = False,
     reread: Collection[int] = (),
+    rebuild_patrols: bool = False,
 ) -> SyncReport:
     """Open the source and the store, bring the rollups up to date (or rebuild them), close both.
 
@@ -174,7 +182,9 @@ def update_rollups(
     store = RollupStore(make_writer_engine(store_url(state_url)))
     try:
         with source.connect() as conn:
-            return store.sync(conn, rebuild=rebuild, progress=progress, reread=reread)
+            return store.sync(
+                conn, rebuild=rebuild, progress=progress, reread=reread, rebuild_patrols=rebuild_patrols
+            )
     finally:
         source.dispose()
         store.engine.dispose()

@@ -194,6 +194,52 @@ Index("ix_ru_eval_event", ru_eval.c.event_id)
 Index("ix_ru_eval_src_at", ru_eval.c.src, ru_eval.c.at)
 Index("ix_ru_eval_dept_at", ru_eval.c.dept, ru_eval.c.at)
 
+# The patrol coverage tier (:mod:`dashboard.rollups.patrols`): per (Asia/Shanghai day, grid, the patrol's
+# town), over the valid patrols that started then, their first and last starts, the first and last
+# instants they count from (``j``: the end, -1 without one) and the first max(start, end).
+ru_patrol = Table(
+    "ru_patrol",
+    rollup_metadata,
+    Column("b", BigInteger, primary_key=True, autoincrement=False),
+    Column("grid", String(24), primary_key=True),
+    Column("town", String(24), primary_key=True),
+    _us("smin", False),
+    _us("smax", False),
+    _us("jmin", False),
+    _us("jmax", False),
+    _us("kmin", False),
+    # The grid's place and status (from ``ru_grid``, set again when the grid table changes): a read
+    # filters the rows by the view's place without joining the grids.
+    Column("gtown", String(24), nullable=False),
+    Column("gvillage", String(24), nullable=False),
+    Column("active", Integer, nullable=False),
+)
+_PATROL_READ = ("b", "active", "gtown", "gvillage", "grid", "town", "smin", "smax", "jmin", "jmax", "kmin")
+Index("ix_ru_patrol_b", *(ru_patrol.c[n] for n in _PATROL_READ))
+Index("ix_ru_patrol_village", ru_patrol.c.gvillage, ru_patrol.c.b)  # a village's grids (a grid's: the key)
+# The source's grids (the coverage denominator and the place of a grid), mirrored at every sync.
+ru_grid = Table(
+    "ru_grid",
+    rollup_metadata,
+    Column("grid", String(24), primary_key=True),
+    Column("town", String(24), nullable=True),
+    Column("village", String(24), nullable=True),
+    Column("status", String(24), nullable=True),
+)
+Index("ix_ru_grid_village", ru_grid.c.village)
+Index("ix_ru_grid_town", ru_grid.c.town)
+# The patrols without an end at the last sync (read again at the next), and the highest patrol id read.
+ru_patrol_open = Table(
+    "ru_patrol_open", rollup_metadata, Column("patrol_id", BigInteger, primary_key=True, autoincrement=False)
+)
+ru_patrol_meta = Table(
+    "ru_patrol_meta",
+    rollup_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _us("wm_patrol", False),
+    Column("grids", String(40), nullable=False),  # the digest of the grid table ru_grid mirrors
+)
+
 # Month buckets of the day buckets, filled at a full build so the month tier is summed in SQL.
 ru_month = Table(
     "ru_month",

@@ -32,7 +32,7 @@ from dashboard.rollups.buckets import (
 )
 from dashboard.rollups.read import build_snapshot_fast, eligible
 from dashboard.rollups.store import RollupStore
-from dashboard.rollups.tables import LAYOUT, PK_NAMES, ru_agg
+from dashboard.rollups.tables import LAYOUT, PK_NAMES, ru_agg, ru_grid, ru_patrol, ru_patrol_open
 from dashboard.sample.seed import seed_database
 from dashboard.sample.simulate import Feed, step
 from dashboard.source.engines import make_source_engine, make_writer_engine
@@ -216,6 +216,16 @@ def _tiers(store: RollupStore) -> dict[tuple[Any, ...], tuple[float, ...]]:
     }
 
 
+def _patrol_tier(store: RollupStore) -> set[tuple[Any, ...]]:
+    """The patrol tier's rows, the patrols still without an end and the mirrored grids."""
+    with store.engine.connect() as conn:
+        return {
+            (table.name, *row)
+            for table in (ru_patrol, ru_patrol_open, ru_grid)
+            for row in conn.execute(select(table))
+        }
+
+
 RANGES = (
     (17, 3 * DAY_US + 5),
     (0, HOUR_US),
@@ -303,10 +313,12 @@ def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:
                     # the town-level cases make the villages' list's last row, unranked
                     assert [(u["code"], u["rank"]) for u in direct["backlog"]["units"]][-1] == ("", None)
     assert changed > 50  # the feed really changed events (new ones and lifecycle updates)
-    incremental = _tiers(store)
+    incremental, patrols = _tiers(store), _patrol_tier(store)
+    assert patrols, "the feed's patrols are in the patrol tier"
     with reader.connect() as conn:
         assert store.sync(conn, rebuild=True).rebuilt
     assert _tiers(store) == incremental
+    assert _patrol_tier(store) == patrols  # the patrols that ended since were summed again
     for engine in (writer, reader, store.engine):
         engine.dispose()
 

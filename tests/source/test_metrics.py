@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, delete
@@ -22,7 +23,7 @@ from dashboard.core.snapshot import KpiValue
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups import read as fast
 from dashboard.source import schema
-from dashboard.source.engines import init_db
+from dashboard.source.engines import init_db, make_source_engine
 from dashboard.source.queries import kpis
 from tests.support import factories as f
 from tests.support import rollup_path
@@ -464,6 +465,72 @@ def test_patrol_coverage_is_judged_against_past_days_by_the_same_time(
     with engine.connect() as conn:
         behind = kpis.patrol_family(conn, MONTH, NIGHT_3RD)["patrol_coverage_today"]
     assert behind.value == 0.0 and behind.expected == 40.0 and behind.status == "bad"
+
+
+PATROL_VIEWS = (
+    MONTH,
+    ViewState(towns=(f.TOWN_A,)),
+    ViewState(village=f.VILLAGE_A1),
+    ViewState(grid=f.GRID_A2_1),
+    ViewState(eastern="exclude"),
+)
+
+
+def _patrol_tiles_agree(
+    engine: Engine, store: Any, moments: list[dt.datetime], rebuild_patrols: bool = False
+) -> None:
+    source = make_source_engine(engine.url)
+    with source.connect() as conn:
+        store.sync(conn, rebuild_patrols=rebuild_patrols)
+    source.dispose()
+    for now in moments:
+        for view in PATROL_VIEWS:
+            with engine.connect() as conn, store.engine.connect() as rconn:
+                direct = kpis.patrol_family(conn, view, now)
+                quick = fast.patrol_kpis(conn, rconn, view, now)
+            assert quick == direct, f"{view} at {now}"
+
+
+def test_patrol_tier_matches_the_direct_probes(engine: Engine) -> None:
+    """The patrol tier (rollups/patrols.py) against the direct probes, at moments that cut days, patrols
+    under way, patrols that end after the moment (an as-of view's day before), patrols without an end,
+    invalid ones, a grid retired later; and after a sync that sees patrols end and new ones start."""
+    h = dt.timedelta(hours=1)
+    rows = []
+    for back in range(0, 16):
+        day = sh(2026, 12, 3) - dt.timedelta(days=back)
+        for i, grid in enumerate(f.GRIDS):
+            start = day + (2 + 5 * i + back % 3) * h
+            rows.append(f.patrol_row(grid, start, start + (1 + i % 3) * h))
+            rows.append(f.patrol_row(grid, start + 9 * h, start + 10 * h, valid=i % 2 == 0))
+        rows.append(f.patrol_row(f.GRID_A1_2, day + 23 * h, day + 26 * h))  # ends the next day
+    rows.append(f.patrol_row(f.GRID_B1_1, sh(2026, 12, 2, 22), None))  # valid, without an end
+    rows.append(f.patrol_row(f.GRID_E1_1, sh(2026, 12, 3, 17), None, valid=False))  # under way
+    with engine.begin() as conn:
+        f.add_patrols(conn, rows)
+    moments = [
+        sh(2026, 12, 3, 18, 30),
+        sh(2026, 12, 3, 0, 40),
+        sh(2026, 12, 2, 23, 30),
+        sh(2026, 12, 2, 8, 5),
+    ]
+    store = rollup_path.attach(engine, moments[0])
+    _patrol_tiles_agree(engine, store, moments)
+    p = schema.patrol.c
+    with engine.begin() as conn:  # the one under way ends valid, a new one starts, a grid retires
+        conn.execute(
+            schema.patrol.update().where(p.grid_code == f.GRID_E1_1, p.ended_at.is_(None))
+            .values(ended_at=sh(2026, 12, 3, 18), valid=True)
+        )  # fmt: skip
+        f.add_patrols(conn, [f.patrol_row(f.GRID_A2_1, sh(2026, 12, 3, 18, 10), sh(2026, 12, 3, 18, 20))])
+        conn.execute(
+            schema.grid.update().where(schema.grid.c.grid_code == f.GRID_A1_2).values(status="RETIRED")
+        )
+    _patrol_tiles_agree(engine, store, [*moments, sh(2026, 12, 3, 18, 15)])
+    # A finished patrol rewritten in place (as an import's update): the tier is summed afresh.
+    with engine.begin() as conn:
+        conn.execute(schema.patrol.update().where(p.grid_code == f.GRID_B1_1).values(valid=False))
+    _patrol_tiles_agree(engine, store, moments, rebuild_patrols=True)
 
 
 def test_hazards_are_judged_on_those_past_their_rectification_deadline(engine: Engine) -> None:

@@ -270,6 +270,9 @@ def state_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
 # --- patrol and video ------------------------------------------------------------------------------
 
 
+PatrolSpan = tuple[str, dt.datetime, dt.datetime, dt.datetime]  # tag, start, end, judged by
+
+
 def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
     """Today so far vs yesterday and the same day last year up to the same time; the last 24 h likewise.
 
@@ -294,45 +297,38 @@ def _patrol_ranges(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime
     ]
 
 
-def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
-    """patrol_coverage_today and patrol_coverage_24h: distinct grids with a valid patrol / grids in scope.
-
-    A patrol counts once it is valid and has not ended after now (validity is judged at its end).
-    """
-    p, g = schema.patrol, schema.grid
-    judged = upto(now)  # validity is judged at the patrol's end: it must have ended by now
-    ranges = _patrol_ranges(now)
-    d0, cap = ranges[0][1], ranges[0][2]
-    spark_b = [
+def _patrol_spark(now: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """The spark line's 14 local days, the last one today so far."""
+    d0, cap = day_bounds(now)
+    starts = [
         (local_date(d0 - dt.timedelta(days=i)).isoformat(), d0 - dt.timedelta(days=i))
         for i in range(13, -1, -1)
     ]
-    spark_r = [(label, start, min(start + dt.timedelta(days=1), cap)) for label, start in spark_b]
+    return [(label, start, min(start + dt.timedelta(days=1), cap)) for label, start in starts]
 
-    def covered(tag: str, start: dt.datetime, end: dt.datetime) -> Any:
-        # Per grid in scope (only grids counted in the denominator, so coverage never exceeds 100 %):
-        # does a valid patrol start in [start, end)? One short probe of the (grid_code, started_at)
-        # index per grid, so the cost follows the number of grids, not the number of patrols.
-        # A past day up to the same time as now counts what had ended *by then*, as today does by now.
-        by = end if tag.startswith(("today_prev", "today_past")) else judged
-        patrolled = select(literal(1)).where(
-            p.c.grid_code == g.c.grid_code,
-            p.c.started_at >= start,
-            p.c.started_at < end,
-            p.c.valid.is_(True),
-            or_(p.c.ended_at.is_(None), p.c.ended_at < by),
-            *place_conditions(view, p.c.town_code, None, p.c.grid_code),
-        )
-        return select(literal(tag).label("k"), func.count().label("n")).where(
-            *grid_conditions(view), patrolled.exists()
-        )
 
-    # The spark line's last day is today so far: the "today" branch already counts it.
-    spark_tags = [label for label, _ in spark_b[:-1]] + ["today"]
-    parts = [covered(tag, s, e) for tag, s, e in [*ranges, *spark_r[:-1]]]
-    parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
-    got = {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))}
+def patrol_spans(now: dt.datetime) -> list[PatrolSpan]:
+    """Every (tag, start, end, judged by) the patrol tiles count covered grids in: a grid is covered when
+    a valid patrol of it started in [start, end) and had ended before ``by`` (or has no end).
+
+    Validity is judged at a patrol's end, so it must have ended by now; a past day up to the same time
+    as now counts what had ended *by then*, as today does by now. The spark line's last day is today so
+    far: the "today" span already counts it.
+    """
+    judged = upto(now)
+    spans = [
+        (tag, s, e, e if tag.startswith(("today_prev", "today_past")) else judged)
+        for tag, s, e in _patrol_ranges(now)
+    ]
+    return spans + [(tag, s, e, judged) for tag, s, e in _patrol_spark(now)[:-1]]
+
+
+def patrol_kpis(now: dt.datetime, got: dict[str, float]) -> KpiMap:
+    """patrol_coverage_today and patrol_coverage_24h from the covered grids of each span of
+    :func:`patrol_spans` (``got[tag]``) and the grids in scope (``got["grids"]``), however counted."""
     grids = got.get("grids", 0.0)
+    ranges = _patrol_ranges(now)
+    spark_tags = [label for label, _, _ in _patrol_spark(now)[:-1]] + ["today"]
 
     def coverage(tag: str) -> Counts:
         return {"covered": got.get(tag, 0.0), "grids": grids}
@@ -350,6 +346,36 @@ def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         ),
         "patrol_coverage_24h": kpi_value("patrol_coverage_24h", compared("h24")),
     }
+
+
+def patrol_covered_query(view: ViewState, span: PatrolSpan, *grids: ColumnElement[bool]) -> Any:
+    """(tag, covered grids) of one span: per grid in scope (only grids counted in the denominator, so
+    coverage never exceeds 100 %), does a valid patrol start in [start, end) and end before ``by``? One
+    short probe of the (grid_code, started_at) index per grid, so the cost follows the number of grids,
+    not the number of patrols. ``grids``: conditions narrowing the grids probed."""
+    p, g = schema.patrol, schema.grid
+    tag, start, end, by = span
+    patrolled = select(literal(1)).where(
+        p.c.grid_code == g.c.grid_code,
+        p.c.started_at >= start,
+        p.c.started_at < end,
+        p.c.valid.is_(True),
+        or_(p.c.ended_at.is_(None), p.c.ended_at < by),
+        *place_conditions(view, p.c.town_code, None, p.c.grid_code),
+    )
+    return select(literal(tag).label("k"), func.count().label("n")).where(
+        *grid_conditions(view), *grids, patrolled.exists()
+    )
+
+
+def patrol_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap:
+    """patrol_coverage_today and patrol_coverage_24h: distinct grids with a valid patrol / grids in scope.
+
+    A patrol counts once it is valid and has not ended after now (validity is judged at its end).
+    """
+    parts = [patrol_covered_query(view, span) for span in patrol_spans(now)]
+    parts.append(select(literal("grids").label("k"), func.count().label("n")).where(*grid_conditions(view)))
+    return patrol_kpis(now, {str(k): float(n or 0) for k, n in conn.execute(union_all(*parts))})
 
 
 def _strength_branch(view: ViewState) -> Any:
