@@ -9,8 +9,8 @@ the serial sequences past the largest ids, ``VACUUM ANALYZE``.
 How: :func:`~dashboard.source.engines.init_db` makes the schema; the secondary indexes are dropped, each
 table is streamed from SQLite in rowid order (the order the seed wrote it) into ``COPY … FROM STDIN`` in
 chunks, with the foreign-key triggers off for the session when the role may do that (the rows come from
-a database that already holds them consistent); then the indexes are built again, one each, the
-sequences moved and the statistics gathered. Values go as SQLite stores them: timestamps and dates as
+a database that already holds them consistent); then the indexes are built again, one each, every
+serial sequence moved past its largest id and the statistics gathered. Values go as SQLite stores them: timestamps and dates as
 the text the seed wrote for both backends, booleans as 0/1 (which PostgreSQL's boolean input accepts).
 """
 
@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 from dashboard.core.progress import Progress
-from dashboard.sample.writes import sync_sequences
 from dashboard.source import schema
 from dashboard.source.engines import init_db, refresh_planner_statistics
 
@@ -81,7 +80,7 @@ def copy_sqlite_to_postgresql(sqlite_path: str, pg_url: str, *, progress: bool =
                     idx.create(conn)
                     conn.commit()
                     bar.advance()
-            sync_sequences(conn)
+            sync_all_sequences(conn, tables)
             conn.commit()
             phases["indexes"] = round(time.monotonic() - t0, 2)
         t0 = time.monotonic()
@@ -91,6 +90,21 @@ def copy_sqlite_to_postgresql(sqlite_path: str, pg_url: str, *, progress: bool =
         src.close()
         engine.dispose()
     return CopyReport(counts, time.monotonic() - started, phases, per_table)
+
+
+def sync_all_sequences(conn: Connection, tables: list[Table]) -> None:
+    """Every serial sequence past its table's largest id. The seed names the ids of events and patrols
+    only (:func:`~dashboard.sample.writes.sync_sequences`) and lets PostgreSQL number the other rows;
+    the copy names every id, so every sequence must move, or the feed's first action collides with id 1."""
+    for table in tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not keys[0].autoincrement or keys[0].type.python_type is not int:
+            continue
+        tbl, col = table.name, keys[0].name
+        conn.exec_driver_sql(
+            f"SELECT setval(seq, COALESCE((SELECT MAX({col}) FROM {tbl}), 0) + 1, false) "
+            f"FROM pg_get_serial_sequence('{tbl}', '{col}') AS seq WHERE seq IS NOT NULL"
+        )
 
 
 def _drop_indexes(conn: Connection, tables: list[Table]) -> list[Any]:
@@ -129,4 +143,4 @@ def _copy_table(src: sqlite3.Connection, conn: Connection, table: Table, bar: Pr
     return written
 
 
-__all__ = ["CopyReport", "copy_sqlite_to_postgresql"]
+__all__ = ["CopyReport", "copy_sqlite_to_postgresql", "sync_all_sequences"]

@@ -8,9 +8,11 @@ the planner's statistics gathered. Skips without PostgreSQL (fails under CI=true
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
@@ -18,7 +20,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from dashboard.perf.config import Config
 from dashboard.perf.datasets import Dataset, dataset_key, ensure_dataset
 from dashboard.source import schema
-from tests.support.services import PG_ADMIN_URL, need, port_open
+from tests.support.services import PG_ADMIN_URL, make_empty_database, need, port_open
 
 pytestmark = pytest.mark.slow
 
@@ -79,12 +81,20 @@ def test_indexes_sequences_statistics_as_seeded(copied: tuple[Config, Dataset, D
             assert {i.name for i in table.indexes} <= names, table.name
             assert found.get_foreign_keys(table.name) or not table.foreign_keys, table.name
         with engine.connect() as conn:
-            for tbl, col in (("event", "event_id"), ("patrol", "patrol_id")):
-                top = conn.execute(text(f"SELECT COALESCE(MAX({col}), 0) FROM {tbl}")).scalar_one()
-                nxt = conn.execute(
-                    text(f"SELECT nextval(pg_get_serial_sequence('{tbl}', '{col}'))")
+            moved = 0
+            for table in schema.ALL_TABLES:  # every serial id, not only the seed's event and patrol ids
+                (key, *more) = table.primary_key.columns
+                seq = conn.execute(
+                    text(f"SELECT pg_get_serial_sequence('{table.name}', '{key.name}')")
+                ).scalar()
+                if more or seq is None:
+                    continue
+                top = conn.execute(
+                    text(f"SELECT COALESCE(MAX({key.name}), 0) FROM {table.name}")
                 ).scalar_one()
-                assert nxt == top + 1, tbl
+                assert conn.execute(text(f"SELECT nextval('{seq}')")).scalar_one() == top + 1, table.name
+                moved += 1
+            assert moved >= 7  # event, event_action, evaluation, patrol, patrol_checkin, video, inspections
             stale = conn.execute(
                 text(
                     "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NULL OR last_vacuum IS NULL"
@@ -93,3 +103,36 @@ def test_indexes_sequences_statistics_as_seeded(copied: tuple[Config, Dataset, D
             assert stale == []
     finally:
         engine.dispose()
+
+
+def test_the_live_feed_writes_into_a_copy(
+    copied: tuple[Config, Dataset, Dataset], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What the bench's feed does to its PostgreSQL dataset: new events, actions, patrols, camera changes,
+    each numbered by its sequence (in a copy of its own: the other tests read the copied rows)."""
+    from dashboard.perf.datasets import data_end
+    from dashboard.perf.transfer import copy_sqlite_to_postgresql
+    from dashboard.sample.simulate import catch_up
+
+    cfg, lite, _ = copied
+    for url in make_empty_database("postgresql", tmp_path_factory):
+        copy_sqlite_to_postgresql(
+            str(cfg.data_dir / f"{dataset_key(SEED, 0.05, 14, 1)}.db"), url, progress=False
+        )
+        engine = create_engine(url)
+        try:
+            before = _counts(engine)
+            assert catch_up(url, data_end(lite.url) + dt.timedelta(hours=6), seed=SEED, rate=3.0) > 0
+            after = _counts(engine)
+        finally:
+            engine.dispose()
+        grew = {t for t in before if after[t] > before[t]}
+        assert {"event", "event_action", "video_status_change"} <= grew, grew
+
+
+def _counts(engine: Any) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar_one()
+            for t in schema.ALL_TABLES
+        }
