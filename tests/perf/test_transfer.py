@@ -105,9 +105,13 @@ def test_indexes_sequences_statistics_as_seeded(copied: tuple[Config, Dataset, D
         engine.dispose()
 
 
-def test_the_live_feed_writes_into_a_copy(
-    copied: tuple[Config, Dataset, Dataset], tmp_path_factory: pytest.TempPathFactory
-) -> None:
+@pytest.fixture
+def empty_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh empty PostgreSQL database, dropped afterwards."""
+    yield from make_empty_database("postgresql", tmp_path_factory)
+
+
+def test_the_live_feed_writes_into_a_copy(copied: tuple[Config, Dataset, Dataset], empty_pg: str) -> None:
     """What the bench's feed does to its PostgreSQL dataset: new events, actions, patrols, camera changes,
     each numbered by its sequence (in a copy of its own: the other tests read the copied rows)."""
     from dashboard.perf.datasets import data_end
@@ -115,19 +119,18 @@ def test_the_live_feed_writes_into_a_copy(
     from dashboard.sample.simulate import catch_up
 
     cfg, lite, _ = copied
-    for url in make_empty_database("postgresql", tmp_path_factory):
-        copy_sqlite_to_postgresql(
-            str(cfg.data_dir / f"{dataset_key(SEED, 0.05, 14, 1)}.db"), url, progress=False
-        )
-        engine = create_engine(url)
-        try:
-            before = _counts(engine)
-            assert catch_up(url, data_end(lite.url) + dt.timedelta(hours=6), seed=SEED, rate=3.0) > 0
-            after = _counts(engine)
-        finally:
-            engine.dispose()
-        grew = {t for t in before if after[t] > before[t]}
-        assert {"event", "event_action", "video_status_change"} <= grew, grew
+    copy_sqlite_to_postgresql(
+        str(cfg.data_dir / f"{dataset_key(SEED, 0.05, 14, 1)}.db"), empty_pg, progress=False
+    )
+    engine = create_engine(empty_pg)
+    try:
+        before = _counts(engine)
+        assert catch_up(empty_pg, data_end(lite.url) + dt.timedelta(hours=6), seed=SEED, rate=3.0) > 0
+        after = _counts(engine)
+    finally:
+        engine.dispose()
+    grew = {t for t in before if after[t] > before[t]}
+    assert {"event", "event_action", "video_status_change"} <= grew, grew
 
 
 def _counts(engine: Any) -> dict[str, int]:
