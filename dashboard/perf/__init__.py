@@ -3,6 +3,7 @@
 bench        one benchmark run over its datasets and sections (``python -m dashboard bench``)
 config       modes, sections and the fixed references of a run
 datasets     seeded districts, made once and reused
+transfer     a seeded SQLite district copied into PostgreSQL row for row (COPY), instead of a second seed
 snapshots    sections a, a', e: snapshots cold and warm, through the rollups, the slide-deck export
 coverage     section g: every filter alone and in pairs × every period, cold through the rollups
 load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency

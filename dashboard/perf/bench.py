@@ -1,7 +1,8 @@
 """How fast the dashboard is at district scale, measured in one run (``python -m dashboard bench``).
 
 For each dataset (backend × scale, generated once by :func:`dashboard.sample.seed.seed_database` and reused,
-keyed by seed, scale and days, under ``data/bench/``) it measures:
+keyed by seed, scale and days, under ``data/bench/``; the PostgreSQL one copied from the SQLite one by
+:mod:`~dashboard.perf.transfer`) it measures:
 
 a. the snapshot of the whole district and of one town, cold (``build_snapshot`` straight on the source,
    no cache) and warm (through :class:`~dashboard.service.snapshots.SnapshotService` and its shared cache);
@@ -170,10 +171,13 @@ def run_bench(cfg: Config) -> dict[str, Any]:
     report["config"]["http_backend"] = http_backend
     steps = len(backends) * len(cfg.scales)
     try:
-        for i, (scale, backend) in enumerate((s, b) for s in cfg.scales for b in backends):
-            say(cfg, f"[{i + 1}/{steps}] {backend}, scale {scale:g}, {cfg.days} days")
-            ds = ensure_dataset(cfg, backend, scale)
-            report["datasets"].append(measure_dataset(cfg, ds, http=backend == http_backend))
+        for j, scale in enumerate(cfg.scales):
+            # Every dataset of a scale before any is measured: the PostgreSQL one is copied from the
+            # finished SQLite one (same rows), before the feed of a measured run writes into either.
+            made = {b: ensure_dataset(cfg, b, scale) for b in sorted(backends, key=lambda b: b != "sqlite")}
+            for k, backend in enumerate(backends):
+                say(cfg, f"[{j * len(backends) + k + 1}/{steps}] {backend}, scale {scale:g}, {cfg.days} days")
+                report["datasets"].append(measure_dataset(cfg, made[backend], http=backend == http_backend))
     except BaseException as exc:  # interrupted or a dataset failed: keep what was measured
         report["skipped"].append({"what": "the rest of the run", "why": f"{type(exc).__name__}: {exc}"[:300]})
         raise

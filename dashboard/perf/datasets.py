@@ -76,7 +76,11 @@ def backend_available(cfg: Config, backend: str) -> str | None:
 
 
 def ensure_dataset(cfg: Config, backend: str, scale: float) -> Dataset:
-    """The seeded dataset for (seed, scale, days) on ``backend``: reused when its marker says complete."""
+    """The seeded dataset for (seed, scale, days) on ``backend``: reused when its marker says complete.
+
+    A new PostgreSQL dataset is copied from the finished SQLite dataset of the same key when there is
+    one (:mod:`~dashboard.perf.transfer`: the same rows, minutes instead of a second seed), else seeded.
+    """
     from sqlalchemy import text
 
     from dashboard.sample.seed import seed_database
@@ -106,6 +110,8 @@ def ensure_dataset(cfg: Config, backend: str, scale: float) -> Dataset:
     if backend == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(str(cfg.data_dir / f"{key}.db") + suffix).unlink(missing_ok=True)
+    elif sqlite_complete(cfg, key):
+        return _copy_from_sqlite(cfg, key, scale, url, marker)
     say(
         cfg,
         f"· seeding {backend} dataset {key} (scale {scale:g}, {cfg.days} days, {cfg.patrol_days} of patrols) …",
@@ -121,6 +127,34 @@ def ensure_dataset(cfg: Config, backend: str, scale: float) -> Dataset:
     )
     marker.write_text(json.dumps({"url": mask_url(url), "counts": report.counts, "seconds": report.seconds}))
     return Dataset(backend, scale, cfg.days, url, False, round(report.seconds, 1), report.counts)
+
+
+def sqlite_complete(cfg: Config, key: str) -> bool:
+    """True when the SQLite dataset ``key`` is there and its seed finished (its marker is written)."""
+    return (cfg.data_dir / f"{key}.db").exists() and (cfg.data_dir / f"{key}.sqlite.json").exists()
+
+
+def _copy_from_sqlite(cfg: Config, key: str, scale: float, url: str, marker: Path) -> Dataset:
+    """The PostgreSQL dataset made from the finished SQLite one of the same key: the same rows, copied."""
+    from dashboard.perf.transfer import copy_sqlite_to_postgresql
+
+    path = cfg.data_dir / f"{key}.db"
+    say(cfg, f"· copying the sqlite dataset {key} into postgresql …")
+    report = copy_sqlite_to_postgresql(str(path), url, progress=not cfg.quiet)
+    meta = {
+        "url": mask_url(url),
+        "counts": report.counts,
+        "seconds": report.seconds,
+        "copied_from": path.name,
+        "phases": report.phases,
+        "table_seconds": report.table_seconds,
+    }
+    marker.write_text(json.dumps(meta))
+    say(
+        cfg,
+        f"  copied in {report.seconds:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in report.phases.items())})",
+    )
+    return Dataset("postgresql", scale, cfg.days, url, False, round(report.seconds, 1), report.counts)
 
 
 def data_end(url: str) -> dt.datetime:
