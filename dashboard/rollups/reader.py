@@ -182,8 +182,10 @@ class Reader:
         """The dimensions the view's filters and the grouping need a tier row to keep."""
         v = self.view
         need = ""
-        if v.towns or v.eastern == "exclude" or "town" in group:
+        if v.towns or "town" in group:
             need += "t"
+        elif v.eastern == "exclude":  # the town reduced to the switch (a projection with "t" keeps it too)
+            need += "e"
         if v.categories or "cat" in group:
             need += "c"
         if v.depts or "dept" in group:
