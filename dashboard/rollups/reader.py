@@ -182,8 +182,10 @@ class Reader:
         """The dimensions the view's filters and the grouping need a tier row to keep."""
         v = self.view
         need = ""
-        if v.towns or v.eastern == "exclude" or "town" in group:
+        if v.towns or "town" in group:
             need += "t"
+        elif v.eastern == "exclude":  # the town reduced to the switch (a projection with "t" keeps it too)
+            need += "e"
         if v.categories or "cat" in group:
             need += "c"
         if v.depts or "dept" in group:
@@ -531,8 +533,8 @@ class Reader:
         self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
         by: str | None, at: int,
     ) -> dict[Key, Sums]:  # fmt: skip
-        """The sums of a village's or a grid's view, as of ``at``, from the unit's facts (through its
-        index: the keys are read as ``key + 0`` so no planner walks a key's index over the district).
+        """The sums of a village's or a grid's view, as of ``at``, from the unit's facts: each range one
+        range of the unit's (unit, key) index.
 
         Also the sums grouped by village or grid (a town's villages ranked), which no tier keeps: a
         town's facts of the ranges through the (town, key) indexes, the keys read as they are."""
@@ -542,7 +544,7 @@ class Reader:
             branches = []
             for kind in kinds:
                 table = ru_eval if kind == "eva" else ru_fact
-                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"), unit=unit)
+                q = _fact_select(table, kind, _slotted(ranges), group, by, _slot("at"))
                 branches.append(q.where(*self.filters(table, slotted=True)))
             return union_all(*branches)
 
@@ -668,7 +670,7 @@ def _key_column(kind: str, t: Any) -> Any:
 
 def _fact_select(
     t: Any, kind: str, ranges: Sequence[tuple[str, Any, Any]], group: Sequence[str], by: str | None,
-    at: Any, *, unit: bool = False,
+    at: Any,
 ) -> Any:  # fmt: skip
     """(kind, tag, *group[, bucket], n, a1 … a4) of ``kind`` over the rows ``t`` per tagged range: as of
     ``at`` (the department grouped as dept_at then), or the current flags negated (``at`` None)."""
@@ -677,7 +679,6 @@ def _fact_select(
     conds, sums = _as_of_sums(kind, t, at)
     if at is None:
         sums = [-x for x in sums]
-    probe = key + 0 if unit else key  # unit: keep the planner on the unit's index
     cols: list[Any] = [literal(kind, String(8)).label("kind"), r.c.tag]
     grouping: list[Any] = [r.c.tag]
     for g in group:
@@ -694,7 +695,7 @@ def _fact_select(
         cols.append(bucket.label("bucket"))
         grouping.append(bucket)
     cols += [x.label(f"s{i}") for i, x in enumerate(sums)]
-    q = select(*cols).select_from(t.join(r, and_(probe >= r.c.s, key < r.c.e)))
+    q = select(*cols).select_from(t.join(r, and_(key >= r.c.s, key < r.c.e)))
     return q.where(*conds).group_by(*grouping)
 
 

@@ -172,6 +172,10 @@ def init_db(url: str | URL) -> Engine:
     an earlier version up to it (:func:`upgrade_schema`)."""
     engine = make_writer_engine(url)
     metadata.create_all(engine)
+    with engine.begin() as conn:  # an index added since the database was made (create_all skips those)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
     upgrade_schema(engine)
     return engine
 

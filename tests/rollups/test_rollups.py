@@ -59,6 +59,15 @@ VIEWS = (
     ViewState(
         period="custom", date_from=dt.date(2024, 1, 1), date_to=dt.date(2026, 11, 30), sources=("PATROL",)
     ),
+    # The duration bins by category, with the eastern switch (e) and by category × source; and pairs the
+    # bins do not keep (read from the facts).
+    ViewState(
+        period="custom", date_from=dt.date(2024, 1, 1), date_to=dt.date(2026, 11, 30), categories=("ENV",)
+    ),
+    ViewState(period="year", categories=("FIRE", "ENV"), sources=("HOTLINE_12345",)),
+    ViewState(period="quarter", eastern="exclude", sources=("GRID_APP",)),
+    ViewState(period="year", towns=(CHENGXIANG,), depts=("D03_CITYMGMT",)),
+    ViewState(period="year", eastern="exclude", categories=("ENV",), depts=("D03_CITYMGMT",)),
 )
 
 

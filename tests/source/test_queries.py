@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, inspect, select, update
 
 from dashboard.core.periods import UTC, local_midnight, period_bounds, spark_buckets
 from dashboard.core.snapshot import Snapshot
@@ -353,3 +353,28 @@ def test_a_corrected_110_statistic_changes_the_data_version(district: Engine) ->
         assert corrected != version
         f.add_police_stat(conn, dt.date(2026, 11, 19), f.TOWN_B, 0, 0, 0)  # a new day with no calls
         assert data_version(conn) != corrected
+
+
+def test_the_data_version_counts_the_110_statistics_from_their_index(db_url: str) -> None:
+    """The version's pass over the statistics reads the covering index ``ix_police_calls`` (not the table),
+    and ``init_db`` adds that index to a database made before it."""
+    engine = init_db(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "DROP INDEX ix_police_calls ON police_call_stat"
+            if conn.dialect.name == "mysql"
+            else "DROP INDEX ix_police_calls"
+        )
+    init_db(db_url)
+    names = {ix["name"] for ix in inspect(engine).get_indexes("police_call_stat")}
+    assert "ix_police_calls" in names
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT count(*), sum(effective_110_calls) FROM police_call_stat"
+                )
+            )
+        assert "COVERING INDEX ix_police_calls" in plan
+    engine.dispose()
