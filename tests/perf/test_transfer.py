@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ from tests.support.services import PG_ADMIN_URL, make_empty_database, need, port
 
 pytestmark = pytest.mark.slow
 
-SEED = 7  # not the bench's 42: its database name must not be one a real bench uses
+# Not the bench's 42 (its database name must not be one a real bench uses), and one of this process's
+# own: the dataset's database is named after its seed, and two runs of this module at once (a clean
+# clone's suite beside a worktree's) dropped each other's database in the middle of a copy.
+SEED = 7_000_000 + os.getpid()
 
 
 @pytest.fixture(scope="module")
