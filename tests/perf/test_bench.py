@@ -20,7 +20,9 @@ from tests.support.services import need
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: under xdist's loadgroup other modules' tests can come between this module's, and a
+# module-scoped report was made twice per run (25 s each).
+@pytest.fixture(scope="session")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data_dir = tmp_path_factory.mktemp("bench")
     return run_bench(Config.for_mode("tiny", data_dir=data_dir, quiet=True))

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 SEED = 7_000_000 + os.getpid()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # made once even when other modules' tests come between these
 def copied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Dataset, Dataset]]:
     need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     cfg = Config.for_mode(
