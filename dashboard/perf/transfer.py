@@ -19,11 +19,11 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection, Table
 
 from dashboard.core.progress import Progress
+from dashboard.sample.writes import drop_indexes
 from dashboard.source import schema
 from dashboard.source.engines import init_db, refresh_planner_statistics
 
@@ -61,7 +61,7 @@ def copy_sqlite_to_postgresql(sqlite_path: str, pg_url: str, *, progress: bool =
             for t in tables:
                 if conn.exec_driver_sql(f'SELECT 1 FROM "{t.name}" LIMIT 1').first() is not None:
                     raise ValueError(f"{t.name} already holds rows: copy into an empty database")
-            dropped = _drop_indexes(conn, tables)
+            dropped = drop_indexes(conn, tables)
             t0 = time.monotonic()
             _replica_role(conn)
             with Progress("复制 copy → PostgreSQL", sum(totals.values()), enabled=progress) as bar:
@@ -105,17 +105,6 @@ def sync_all_sequences(conn: Connection, tables: list[Table]) -> None:
             f"SELECT setval(seq, COALESCE((SELECT MAX({col}) FROM {tbl}), 0) + 1, false) "
             f"FROM pg_get_serial_sequence('{tbl}', '{col}') AS seq WHERE seq IS NOT NULL"
         )
-
-
-def _drop_indexes(conn: Connection, tables: list[Table]) -> list[Any]:
-    """Drop the secondary indexes of ``tables`` (primary keys and unique constraints stay); returns them."""
-    dropped: list[Any] = []
-    for table in tables:
-        for idx in sorted(table.indexes, key=lambda i: i.name or ""):
-            idx.drop(conn)
-            dropped.append(idx)
-    conn.commit()
-    return dropped
 
 
 def _replica_role(conn: Connection) -> None:

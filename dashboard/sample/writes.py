@@ -6,7 +6,7 @@ Rows arrive as tuples already in storage form (see :mod:`dashboard.sample.times`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, text
@@ -94,10 +94,15 @@ def restore_sqlite(conn: Connection) -> None:
 def drop_bulk_indexes(conn: Connection) -> list[Any]:
     """Bulk loads into unindexed tables, then one index build each, are much faster (SQLite only:
     MariaDB refuses to drop an index that backs a foreign key, and tests there are small)."""
-    dropped: list[Any] = []
     if conn.dialect.name != "sqlite":
-        return dropped
-    for table in BULK_TABLES:
+        return []
+    return drop_indexes(conn, BULK_TABLES)
+
+
+def drop_indexes(conn: Connection, tables: Iterable[Table]) -> list[Any]:
+    """Drop the secondary indexes of ``tables`` (primary keys and unique constraints stay); return them."""
+    dropped: list[Any] = []
+    for table in tables:
         for idx in sorted(table.indexes, key=lambda i: i.name or ""):
             idx.drop(conn)
             dropped.append(idx)
