@@ -6,10 +6,10 @@ datasets     seeded districts, made once and reused
 transfer     a seeded SQLite district copied into PostgreSQL row for row (COPY), instead of a second seed
 snapshots    sections a, a', e: snapshots cold and warm, through the rollups, the slide-deck export
 coverage     section g: every filter alone and in pairs × every period, cold through the rollups
-load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency
+load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency; h: make run's server
 probes       section f: pandas against plain SQL, each in its own process
 report       the run's summary lines, Markdown and JSON files
-server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``)
+server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``) or make run's server
 client       the open-loop HTTP client: what a screen sends, many screens at once
 stats        percentiles and summaries of measured seconds
 soak         many screens, then a wall tab, for a long time with the live feed (``python -m dashboard soak``)

@@ -45,7 +45,7 @@ from typing import Any
 from dashboard.perf.config import EXTRA_SECTIONS, SECTIONS, SUPERSET, Config, say
 from dashboard.perf.coverage import measure_coverage
 from dashboard.perf.datasets import Dataset, backend_available, data_end, ensure_dataset, mask_url
-from dashboard.perf.load import measure_http
+from dashboard.perf.load import measure_dev, measure_http
 from dashboard.perf.probes import measure_pandas_vs_sql
 from dashboard.perf.report import machine, ratios, write_reports
 from dashboard.perf.server import OffsetClock, drop_redis_prefix, redis_up, remove_run_files, run_id
@@ -122,6 +122,8 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
                 out["export"] = timed("export", lambda: measure_export(cfg, ds, service))
             else:
                 out["skipped"]["export"] = f"measured once per scale, on {cfg.http_backend}"
+        if "dev" in cfg.sections and ds.backend == "sqlite":  # make run's own setup: SQLite, one process
+            out["dev"] = timed("dev", lambda: measure_dev(cfg, ds, offset, clock))
         if http and ({"http", "latency"} & set(cfg.sections)):
             out["http"] = timed("http", lambda: measure_http(cfg, ds, offset, clock))
         elif {"http", "latency"} & set(cfg.sections):

@@ -21,7 +21,7 @@ PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgr
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOWN = "330109001"  # 城厢街道: the "one town" scope
 HTTP_VIEWS = ("", "town=330109001", "town=330109113")  # district, 城厢, 瓜沥: three scopes on the wall
-SECTIONS = ("snapshot", "rollups", "coverage", "pandas", "export", "http", "latency")
+SECTIONS = ("snapshot", "rollups", "coverage", "pandas", "export", "http", "latency", "dev")
 EXTRA_SECTIONS = ("sql",)  # plain SQL without the pandas probe (not in the default run)
 
 

@@ -1,4 +1,4 @@
-"""Bench sections (b, c, d): gunicorn under load.
+"""Bench sections (b, c, d): gunicorn under load; section (h), dev: the development server of ``make run``.
 
 API clients and as many screens poll open-loop at the refresh interval while the feed writes: latency
 percentiles, errors, how many snapshot builds really ran against the distinct keys the clients saw,
@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from dashboard.core.progress import Progress
@@ -141,7 +142,7 @@ def load_level(
             schedule.append((t, c))
             t += period
     schedule.sort()
-    walls = _Screens(server.base, updates, clients)
+    walls = _Screens(server.base, updates, screens)
     latencies: list[float] = []
     errors: list[str] = []
     keys: set[tuple[str, str, str]] = set()
@@ -407,5 +408,52 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
             feed.close()
         server.stop()
         drop_redis_prefix(redis_url, prefix)
+        remove_run_files(cfg.data_dir, prefix)
+    return out
+
+
+DEV_CLIENTS = 50  # the API target's level: 50 open-loop clients, each polling once a second
+
+
+def measure_dev(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> dict[str, Any]:
+    """Section (h), dev: the app served as ``make run`` serves it (werkzeug's threaded development server,
+    one process, the on-disk cache: no Redis), the feed writing. Two levels: the API clients alone, each
+    polling once a second; then as many API clients with as many screens, all at the refresh interval."""
+    prefix = f"xsbench:{uuid.uuid4().hex[:10]}:"
+    server = Server(
+        ds.url,
+        cfg.data_dir,
+        workers=1,
+        threads=1,
+        refresh_seconds=cfg.refresh_seconds,
+        offset=offset,
+        prefix=prefix,
+        redis_url="",  # make run's cache is on disk
+        rollup_url=rollup_url(cfg, ds) if cfg.http_rollups else None,
+        kind="dev",
+    )
+    clients = min(DEV_CLIENTS, max(cfg.clients))
+    out: dict[str, Any] = {"server": "werkzeug development server, one process, a thread per request",
+                           "cache": "filesystem", "refresh_seconds": cfg.refresh_seconds}  # fmt: skip
+    feed = FeedThread(ds.url, clock, float(cfg.refresh_seconds), cfg.seed)
+    try:
+        say(cfg, f"  starting the development server (make run) on {ds.backend} …")
+        started = time.perf_counter()
+        server.wait_ready()
+        out["boot_seconds"] = round(time.perf_counter() - started, 2)
+        sampler = RssSampler(server.worker_pids())
+        for view in HTTP_VIEWS:  # each view's first (cold) answer is the coverage section's business
+            fetch(f"{server.base}/api/v1/snapshot?{view}", timeout=900)
+        api_only = load_level(replace(cfg, refresh_seconds=1), server, clients, feed)
+        with_screens = load_level(cfg, server, clients, feed, screen_update_targets(server.base))
+        out["levels"] = [{**api_only, "period_s": 1}, {**with_screens, "period_s": cfg.refresh_seconds}]
+        for lv in out["levels"]:
+            screens = lv.get("screen_updates")
+            say(cfg, f"  make run, {lv['clients']} clients every {lv['period_s']} s: API p95 {lv['p95_ms']} ms"
+                     + (f", {lv['clients']} screens p95 {screens['p95_ms']} ms" if screens else ""))  # fmt: skip
+        out["rss"] = sampler.stop()
+    finally:
+        feed.close()
+        server.stop()
         remove_run_files(cfg.data_dir, prefix)
     return out

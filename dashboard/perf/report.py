@@ -103,6 +103,20 @@ def ratios(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{tag}: feed write → API median {fl['median_s']} s, max {fl['max_s']} s ({fl['bound_s']})"
             )
+        for lv in d.get("dev", {}).get("levels", []):
+            w = lv.get("screen_updates")
+            lines.append(
+                f"{tag}, make run's development server, {lv['clients']} API clients every {lv['period_s']} s: "
+                f"p95 {lv['p95_ms']} ms"
+                + (
+                    f"; {lv['clients']} screens p95 {w['p95_ms']} ms (ticks {w.get('tick_p95_ms', '–')})"
+                    if w
+                    else ""
+                )
+                + f", {lv['errors'] + (w['errors'] if w else 0)} errors"
+            )
+        if "error" in d.get("dev", {}):
+            lines.append(f"{tag}: dev section failed: {d['dev']['error']}")
         ex = d.get("export")
         if ex and "seconds_first" in ex:
             again = f" ({ex['seconds_again']:.1f} s again)" if ex.get("seconds_again") else ""
@@ -222,6 +236,7 @@ def markdown(report: dict[str, Any]) -> str:
             "whole board, as when the page opens). Worker CPU: the gunicorn workers' CPU time during the "
             "level over every answer (API and screens), which load from other processes does not inflate.",
         ]
+    out += dev_section(report)
     out += ["", "## Memory, feed latency, export, pandas", ""]
     for d in report["datasets"]:
         tag = f"**{d['backend']}, {d['events']:,} events**"
@@ -265,3 +280,29 @@ def write_reports(cfg: Config, report: dict[str, Any]) -> None:
     (cfg.data_dir / f"latest-{cfg.mode}.json").write_text(text, encoding="utf-8")
     (cfg.data_dir / f"latest-{cfg.mode}.md").write_text(md, encoding="utf-8")
     report["files"] = [str(base.with_suffix(".json")), str(base.with_suffix(".md"))]
+
+
+def dev_section(report: dict[str, Any]) -> list[str]:
+    """The development server of ``make run`` (section dev): its API and screens' latencies."""
+    rows = [(d, lv) for d in report["datasets"] for lv in d.get("dev", {}).get("levels", [])]
+    failed = [d for d in report["datasets"] if "error" in d.get("dev", {})]
+    if not rows and not failed:
+        return []
+    out = [
+        "",
+        "## The development server of `make run` (werkzeug, one process, on-disk cache; the feed writing)",
+        "",
+        "| backend | events | API clients | polling every | API p50 ms | API p95 ms | API p99 ms | errors | "
+        "screens | screens p95 ms | ticks p95 ms | CPU ms per answer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d, lv in rows:
+        w = lv.get("screen_updates")
+        screens = (lv["clients"], w["p95_ms"], w.get("tick_p95_ms", "–")) if w else (0, "–", "–")
+        out.append(
+            f"| {d['backend']} | {d['events']:,} | {lv['clients']} | {lv['period_s']} s | {lv['p50_ms']} | "
+            f"{lv['p95_ms']} | {lv['p99_ms']} | {lv['errors'] + (w['errors'] if w else 0)} | {screens[0]} | "
+            f"{screens[1]} | {screens[2]} | {lv.get('worker_cpu_ms_per_answer', '–')} |"
+        )
+    out += [f"* dev section failed on {d['backend']}: {d['dev']['error']}" for d in failed]
+    return out

@@ -1,7 +1,9 @@
-"""The benchmark's gunicorn: the production app, instrumented, on a free port with its own run files.
+"""The benchmark's servers: the production app, instrumented, on a free port with its own run files.
 
 :func:`wsgi_app` is what gunicorn loads (``dashboard.perf.server:wsgi_app()``); :class:`Server` starts it,
-waits until every worker has booted, and stops the whole process group. Every snapshot build and
+waits until every worker has booted, and stops the whole process group. ``Server(kind="dev")`` serves the
+same app the way ``make run`` does instead (``python -m dashboard.perf.server PORT``: werkzeug's threaded
+development server in one process, :func:`serve_dev`). Every snapshot build and
 data-version read in a worker appends a line to the run's counter file (:func:`counting`,
 :func:`read_counter`). Each run has an id (its cache key prefix) naming its files and Redis keys, which
 are removed at the end.
@@ -174,6 +176,17 @@ def wsgi_app() -> Any:
     return create_app(settings, clock=clock, service=service).server
 
 
+def serve_dev(port: int) -> None:
+    """Serve :func:`wsgi_app` as ``make run`` serves its app (``python -m dashboard serve``): werkzeug's
+    development server, one process, a thread per request, the UTF-8 request handler."""
+    from dashboard.web.servers import Utf8RequestHandler
+
+    wsgi_app().run(
+        host="127.0.0.1", port=port, debug=False, use_reloader=False, threaded=True,
+        request_handler=Utf8RequestHandler,
+    )  # fmt: skip
+
+
 def stop_process_group(proc: subprocess.Popen[bytes], first: signal.Signals, grace: float) -> None:
     """Send ``first`` to ``proc``'s process group (it was started in a session of its own), wait up to
     ``grace`` seconds, then kill the group."""
@@ -190,7 +203,8 @@ def stop_process_group(proc: subprocess.Popen[bytes], first: signal.Signals, gra
 
 
 class Server:
-    """gunicorn serving :func:`wsgi_app` on a free local port, in its own process group."""
+    """gunicorn (``kind="gunicorn"``, ``make serve``) or the development server (``kind="dev"``, ``make
+    run``) serving :func:`wsgi_app` on a free local port, in its own process group."""
 
     def __init__(
         self,
@@ -204,6 +218,7 @@ class Server:
         prefix: str,
         redis_url: str,
         rollup_url: str | None = None,
+        kind: str = "gunicorn",
     ) -> None:
         """Start serving ``url``; ``offset`` shifts the clock back, ``rollup_url`` serves the fast path."""
         rid = run_id(prefix)
@@ -230,9 +245,14 @@ class Server:
         }
         if rollup_url:
             env["BENCH_ROLLUP_URL"] = rollup_url
-        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-               "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--graceful-timeout", "5",
-               "dashboard.perf.server:wsgi_app()"]  # fmt: skip
+        self.kind = kind
+        if kind == "dev":
+            cmd = [sys.executable, "-m", "dashboard.perf.server", str(self.port)]
+            workers = 1
+        else:
+            cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+                   "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--graceful-timeout", "5",
+                   "dashboard.perf.server:wsgi_app()"]  # fmt: skip
         self.logfile = open(self.log, "wb")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self.logfile, stderr=subprocess.STDOUT, start_new_session=True
@@ -243,20 +263,20 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.proc.returncode}); see {self.log}")
+                raise RuntimeError(f"{self.kind} server exited ({self.proc.returncode}); see {self.log}")
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(self.base + "/api/v1/metrics", timeout=5) as r,
             ):
-                if r.status == 200 and len(children(self.proc.pid)) >= self.workers:
+                if r.status == 200 and len(self.worker_pids()) >= self.workers:
                     break
             time.sleep(0.3)
         else:
-            raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s; see {self.log}")
+            raise RuntimeError(f"{self.kind} server did not answer within {timeout:.0f} s; see {self.log}")
         # Every worker imports the app on boot: wait until each one's memory stops growing.
         previous: dict[int, float] = {}
         for _ in range(40):
-            now = {pid: rss_mb(pid) or 0.0 for pid in children(self.proc.pid)}
+            now = {pid: rss_mb(pid) or 0.0 for pid in self.worker_pids()}
             if (
                 previous
                 and now.keys() == previous.keys()
@@ -267,8 +287,13 @@ class Server:
             time.sleep(0.5)
 
     def worker_pids(self) -> list[int]:
-        return children(self.proc.pid)
+        """The processes answering requests: gunicorn's workers, or the development server itself."""
+        return [self.proc.pid] if self.kind == "dev" else children(self.proc.pid)
 
     def stop(self) -> None:
         stop_process_group(self.proc, signal.SIGTERM, grace=15)
         self.logfile.close()
+
+
+if __name__ == "__main__":  # Server(kind="dev"): python -m dashboard.perf.server PORT
+    serve_dev(int(sys.argv[1]))

@@ -76,6 +76,19 @@ def test_snapshots_through_the_rollups(report: dict[str, Any]) -> None:
         assert positive(ru[scope]["cold_s"]["median"]) and ru[scope]["sync_s"]["n"] >= 3
 
 
+def test_make_runs_development_server_measured(report: dict[str, Any]) -> None:
+    dev = report["datasets"][0]["dev"]
+    assert "error" not in dev, dev
+    api_only, with_screens = dev["levels"]
+    assert api_only["period_s"] == 1 and "screen_updates" not in api_only  # the API target's level
+    assert with_screens["screen_updates"]["ok"] == with_screens["screen_updates"]["requests"] > 0
+    for level in dev["levels"]:
+        assert level["errors"] == 0 and level["ok"] > 0 and positive(level["p95_ms"])
+    assert [w["pid"] for w in dev["rss"]["workers"]] and len(dev["rss"]["workers"]) == 1  # one process
+    assert "development server of `make run`" in Path(report["files"][1]).read_text(encoding="utf-8")
+    assert any("make run's development server" in line for line in report["ratios"])
+
+
 def test_pandas_and_sql_give_the_same_panels(report: dict[str, Any]) -> None:
     pv = report["datasets"][0]["pandas_vs_sql"]
     for kind in ("pandas", "sql"):
