@@ -20,7 +20,6 @@ scope and the render key). This layer knows nothing of Dash: values are JSON, ed
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import zlib
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboard import __version__
+from dashboard.core import jsontext
 from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ Change = Same | Whole | Edits
 
 def plain(value: Any) -> Any:
     """``value`` as plain JSON containers (what the browser receives): tuples become lists, keys strings."""
-    return json.loads(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return jsontext.loads(jsontext.dump_bytes(value, default=None))
 
 
 NOTHING_TO_COMPARE = b"-"  # the cached edits of a step with no board to compare (never zlib data)
@@ -81,11 +81,11 @@ NOTHING_TO_COMPARE = b"-"  # the cached edits of a step with no board to compare
 
 def _pack(value: Any) -> bytes:
     # Compressed JSON text: a megabyte board is ~100 kB in Redis, and no pickle meets another release.
-    return zlib.compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+    return zlib.compress(jsontext.dump_bytes(value, default=None), 1)
 
 
 def _unpack(raw: Any) -> Any:
-    return json.loads(zlib.decompress(raw))
+    return jsontext.loads(zlib.decompress(raw))
 
 
 def _digest(text: str) -> str:
@@ -226,8 +226,8 @@ def change_of(old: Any, new: Any) -> Change:
         return SAME
     if any(not path for path, _value in sets):  # the root itself changed (a list of numbers)
         return Whole(new)
-    size = len(json.dumps([sets, deletes], ensure_ascii=False, separators=(",", ":")))
-    whole = len(json.dumps(new, ensure_ascii=False, separators=(",", ":")))
+    size = len(jsontext.dump_bytes([sets, deletes], default=None))
+    whole = len(jsontext.dump_bytes(new, default=None))
     if size > EDIT_SHARE * whole:
         return Whole(new)
     return Edits(tuple(sets), tuple(deletes))

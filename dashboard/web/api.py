@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard.briefings.deliver import failed_deliveries
+from dashboard.core import jsontext
 from dashboard.core.scope import ScopeError
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewStateError, parse_query
@@ -33,8 +33,7 @@ api = Blueprint("api", __name__)
 
 def json_response(data: Any, status: int = 200) -> Response:
     """JSON with Chinese left readable (not \\u-escaped), never cached by browsers or proxies."""
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    response = Response(body, status=status, mimetype="application/json")
+    response = Response(jsontext.dump_bytes(data), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -50,7 +49,7 @@ def snapshot() -> Response:
     if result.snapshot is None:  # source down and nothing good remembered for this view
         return json_response({"error": result.error or "no data", "meta": result.meta()}, 503)
     body = snapshot_body(result.snapshot, result.computed_at, scope.token())
-    meta = json.dumps(result.meta(), ensure_ascii=False, separators=(",", ":"), default=str)
+    meta = jsontext.dumps(result.meta())
     response = Response(f'{body[:-1]},"meta":{meta}}}', mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -66,9 +65,9 @@ def snapshot_body(snapshot: Snapshot, computed_at: Any, scope_token: str) -> str
     costs a cache read and a copy, not a walk over every figure (most of a cache hit's time before)."""
     # What the service puts on a snapshot after its cache (the notes on the timeline, the alerts' taken-on
     # marks and ids) is part of the key: a note added did not show in the API until the data changed.
-    asides = json.dumps([snapshot.annotations, snapshot.alerts], sort_keys=True, default=str)
+    asides = jsontext.dumps([snapshot.annotations, snapshot.alerts], sort_keys=True)
     key = (
-        json.dumps(snapshot.view, sort_keys=True),
+        jsontext.dumps(snapshot.view, sort_keys=True),
         scope_token,
         snapshot.now,
         snapshot.data_version,
@@ -80,7 +79,7 @@ def snapshot_body(snapshot: Snapshot, computed_at: Any, scope_token: str) -> str
         if body is not None:
             _BODIES.move_to_end(key)
             return body
-    body = json.dumps(snapshot.to_dict(), ensure_ascii=False, separators=(",", ":"), default=str)
+    body = jsontext.dumps(snapshot.to_dict())
     with _BODIES_LOCK:
         _BODIES[key] = body
         while len(_BODIES) > BODY_MEMORY:

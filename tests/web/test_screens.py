@@ -153,3 +153,33 @@ def test_a_screen_that_showed_its_local_copy_gets_the_whole_board(
         status, answer, _size = _tick(second, "wall-key", last_key)
         assert status == 200 and PATCH not in json.dumps(answer), last_key
         assert answer["wall-kpis"]["children"] and answer["wall-banner"]["hidden"] is True
+
+
+@pytest.mark.parametrize("view", ["", "town=330109113&lang=en"])
+def test_boards_are_written_as_plotly_writes_them(
+    apps: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch, view: str
+) -> None:
+    """The boards' own orjson encoding (without Plotly's walk over every value) gives the very JSON that
+    Plotly's encoder gives, for the wall and every page, in both languages and a town's scope."""
+    from plotly.io.json import to_json_plotly
+
+    import callbacks.screens as screens
+
+    compared: list[int] = []
+    real = screens.plain_board
+
+    def both(values: list[Any]) -> list[Any]:
+        fast = real(values)
+        assert fast == json.loads(to_json_plotly(values))
+        compared.append(len(values))
+        return fast
+
+    def plotly_path(_values: Any) -> str:
+        raise AssertionError("the board fell back to Plotly's encoder")
+
+    monkeypatch.setattr(screens, "plain_board", both)
+    monkeypatch.setattr(screens, "to_json_plotly", plotly_path)
+    first, _second = apps
+    for store in ("wall-key", "ov-key", "bl-key", "pt-key", "tr-key", "rk-key"):
+        assert _tick(first, store, None, view)[0] == 200
+    assert len(compared) == 6 and all(compared)
