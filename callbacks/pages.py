@@ -16,9 +16,9 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import replay_text, view_from_store
 from callbacks.maps import map_figure
-from callbacks.screens import as_output, board_changes
+from callbacks.screens import as_output, board_changes, draw_ahead
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
-from dashboard.core.scope import Unauthorized
+from dashboard.core.scope import Scope, Unauthorized
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
 from dashboard.web.context import app_context
@@ -26,9 +26,8 @@ from layouts import ids, render
 from layouts.pages import PAGE_KEYS, PAGE_PANELS, PagePanel
 
 
-def fetch(query: str | None, last_key: str | None) -> tuple[ViewState, Snapshot, str, str]:
-    """(view, snapshot, render key, the viewer's scope token); PreventUpdate when there is nothing new
-    to draw."""
+def fetch(query: str | None, last_key: str | None) -> tuple[ViewState, Snapshot, str, Scope]:
+    """(view, snapshot, render key, the viewer's scope); PreventUpdate when there is nothing new to draw."""
     context = app_context()
     view = view_from_store(query)
     scope = context.scope()
@@ -38,7 +37,7 @@ def fetch(query: str | None, last_key: str | None) -> tuple[ViewState, Snapshot,
     key = render.render_key(snap, view)
     if key == last_key:
         raise PreventUpdate
-    return view, snap, key, scope.token()
+    return view, snap, key, scope
 
 
 def draw(panel: PagePanel, snap: Snapshot, view: ViewState, variant: str) -> Any:
@@ -55,10 +54,12 @@ def render_page(
     once per render key for every process, sent as what changed since the screen's last key."""
     view, snap, key, scope = fetch(query, last_key)
 
-    def drawn() -> list[Any]:
+    def drawn_for(snap: Snapshot, _computed_at: Any = None) -> list[Any]:
         return [draw(panel, snap, view, variant) for panel in PAGE_PANELS[page]]
 
-    changes = board_changes(f"page:{page}:{variant}:{scope}", key, last_key, drawn)
+    kind = f"page:{page}:{variant}:{scope.token()}"
+    changes = board_changes(kind, key, last_key, lambda: drawn_for(snap))
+    draw_ahead(kind, key, view, scope, drawn_for)
     return (*[as_output(change) for change in changes], key)
 
 

@@ -18,7 +18,11 @@ from dash import Patch, no_update
 from plotly.io.json import to_json_plotly
 
 from dashboard.core import jsontext
-from dashboard.web.context import Change, Edits, Same, Whole, app_context
+from dashboard.core.scope import Scope
+from dashboard.core.snapshot import Snapshot
+from dashboard.core.viewstate import ViewState
+from dashboard.web.context import Change, Edits, Same, ServiceResult, Whole, app_context
+from layouts import render
 
 
 class Unshareable(Exception):
@@ -64,6 +68,21 @@ def board_changes(kind: str, key: str, last_key: str | None, draw: Callable[[], 
         if changes is not None:
             return changes
     return [Whole(value) for value in boards.board(f"{kind}|{key}", drawn)]
+
+
+def draw_ahead(
+    kind: str, key: str, view: ViewState, scope: Scope, outputs_for: Callable[[Snapshot, Any], list[Any]]
+) -> None:
+    """This screen was sent the board ``kind|key``: its next board is drawn (``outputs_for(snapshot,
+    computed at)``) as soon as the background refresh has rebuilt the view, before the screen asks."""
+
+    def board_for(result: ServiceResult) -> tuple[str, Callable[[], list[Any]]] | None:
+        snap = result.snapshot
+        if snap is None:
+            return None
+        return render.render_key(snap, view), lambda: plain_board(outputs_for(snap, result.computed_at))
+
+    app_context().draw_ahead(kind, key, view, scope, board_for)
 
 
 def whole_board(kind: str, key: str, draw: Callable[[], list[Any]]) -> list[Any]:

@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
 from callbacks.maps import map_figure
-from callbacks.screens import Unshareable, as_output, board_changes, whole_board
+from callbacks.screens import Unshareable, as_output, board_changes, draw_ahead, whole_board
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
@@ -180,6 +180,7 @@ def refresh_wall(
     except (Unshareable, ComputeFailed):  # a map kept as it is: this answer is this screen's alone
         outputs = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
         return (*outputs, key + "|partial", no_update, served, no_update)
+    draw_ahead(kind, key, view, scope, lambda new, at: _draw(new, view, screen, at))  # the next board
     panels = [as_output(change) for change in changes[:-1]]
     if result.stale or same_minute(saved_key, key):
         # An earlier snapshot while another worker rebuilds, or a local copy of this minute: keep it.

@@ -139,6 +139,9 @@ class SnapshotService:
         self.alert_rules = alert_rules
         self.annotations = annotation_book
         self.refresher: Refresher | None = None
+        # Called with a view's identity after the background thread rebuilt it (in that thread): the
+        # screens draw their boards of it then, so no screen's request waits for a drawing.
+        self.refreshed_listeners: list[Callable[[str], None]] = []
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
             self.refresher = Refresher(self._refresh_in_background, hot_seconds=2 * refresh_seconds + 5)
@@ -172,15 +175,16 @@ class SnapshotService:
 
     # --- the facade ----------------------------------------------------------------------------
 
-    def snapshot(self, view: ViewState, scope: Scope) -> ServiceResult:
+    def snapshot(self, view: ViewState, scope: Scope, *, watched: bool = True) -> ServiceResult:
         """The snapshot of ``view`` within ``scope``; on failure the last good one, marked stale.
 
         Raises only :class:`ScopeError` (the view lies outside ``scope``); every failure of the
         source, the cache or the builder comes back as ``ServiceResult.error``. The notes on the
-        timeline of the view's window and towns come with it (:meth:`_annotate`).
+        timeline of the view's window and towns come with it (:meth:`_annotate`). ``watched=False``: a
+        read that does not keep the view hot (a drawing after a background rebuild is not a screen).
         """
         view = scope.apply(view)
-        return self._annotate(self._snapshot_of(view, scope), view)
+        return self._annotate(self._snapshot_of(view, scope, watched), view)
 
     def _annotate(self, result: ServiceResult, view: ViewState) -> ServiceResult:
         """``result`` with the notes on the timeline that its trends span: the period and the 90 days
@@ -201,11 +205,11 @@ class SnapshotService:
         shown = replace(snap, annotations=[n.to_dict() for n in notes])
         return replace(result, snapshot=shown)
 
-    def _snapshot_of(self, view: ViewState, scope: Scope) -> ServiceResult:
+    def _snapshot_of(self, view: ViewState, scope: Scope, watched: bool = True) -> ServiceResult:
         identity = self.identity(view, scope)
         now = self.clock.now()
         live = not self._is_settled_past(view, now)
-        if live and self.refresher is not None:
+        if live and watched and self.refresher is not None:
             self.refresher.touch(identity, view)
         recent = self._recent(identity, now) if live else None
         if recent is not None:
@@ -275,9 +279,15 @@ class SnapshotService:
         if not self._claim(busy, self._busy_ttl(identity)):
             return
         try:
-            self._snapshot(view, identity, now)  # failures are remembered for the requests to tell
+            result = self._snapshot(view, identity, now)  # failures are remembered for the requests to tell
         finally:
             self._release(busy)
+        if result.error is None and not result.stale:
+            for listener in list(self.refreshed_listeners):
+                try:
+                    listener(identity)
+                except Exception:  # a listener's failure must not stop the refresh of the other views
+                    log.exception("a listener of the refresh of %s failed", identity)
 
     def _busy_ttl(self, identity: str) -> int:
         """How long a build may hold its view: about twice its last duration, so a build stuck on a

@@ -36,7 +36,7 @@ from dashboard.export.queue import ExportBusy, ExportQueue
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook, AlertConflict, AlertNotFound, AlertRefused
 from dashboard.service.annotations import AnnotationBook, AnnotationNotFound, AnnotationRefused
-from dashboard.service.boards import Boards, Change, Edits, Same, Whole
+from dashboard.service.boards import BoardFor, Boards, BoardWarmer, Change, Edits, Same, Whole
 from dashboard.service.briefing_defs import BriefingDefs
 from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
@@ -89,6 +89,24 @@ class AppContext:
     def boards(self) -> Boards:
         """The screens' drawn boards, in the service's shared cache (one drawing per render key)."""
         return Boards(self.service.cache)
+
+    @cached_property
+    def board_warmer(self) -> BoardWarmer:
+        """Draws the screens' next boards right after the background refresh rebuilt their view."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # the refresher's thread has none
+
+        def within(draw: Any) -> None:
+            with app.app_context():
+                draw()
+
+        refresher = self.service.refresher
+        hot = refresher.hot_seconds if refresher is not None else 0.0
+        return BoardWarmer(self.service, self.boards, within, hot)
+
+    def draw_ahead(self, kind: str, key: str, view: ViewState, scope: Scope, board_for: BoardFor) -> None:
+        """Draw this screen's next board ahead (only with background refresh: it says when)."""
+        if self.service.refresher is not None:
+            self.board_warmer.watch(kind, key, view, scope, board_for)
 
     @property
     def source_engine(self) -> Engine:

@@ -183,3 +183,44 @@ def test_boards_are_written_as_plotly_writes_them(
     for store in ("wall-key", "ov-key", "bl-key", "pt-key", "tr-key", "rk-key"):
         assert _tick(first, store, None, view)[0] == 200
     assert len(compared) == 6 and all(compared)
+
+
+def test_the_next_board_is_drawn_ahead_once_the_view_is_rebuilt(
+    district: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With background refresh, the board a screen will ask for next is drawn in the refresher's thread
+    right after its view is rebuilt (a new minute here), with the step from the board it shows: the
+    screen's tick then draws nothing and gets the patches at once."""
+    import time
+
+    import callbacks.wall as wall
+    from dashboard.web.context import app_context
+
+    restore_callbacks()
+    from dashboard.web.app import create_app
+
+    settings = load_settings(
+        env={},
+        DATABASE_URL=district,
+        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
+        CACHE_DIR=str(tmp_path / "cache"),
+        BACKGROUND_REFRESH="on",
+    )
+    app = create_app(settings, clock=clock)
+    status, whole, _size = _tick(app, "wall-key", None)
+    assert status == 200
+    key = whole["wall-key"]["data"]
+    warmer = app_context(app.server).board_warmer
+    assert warmer.drawn == 0
+    drawn: list[str] = []
+    real = wall.render_wall
+    monkeypatch.setattr(wall, "render_wall", lambda *a, **k: drawn.append("wall") or real(*a, **k))
+    clock.advance(minutes=1)  # the minute turns: the view is due, the refresher rebuilds it
+    deadline = time.monotonic() + 60
+    while warmer.drawn == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert warmer.drawn == 1 and drawn == ["wall"], "the next board was drawn in the background"
+    status, tick, _size = _tick(app, "wall-key", key)
+    assert status == 200 and tick["wall-key"]["data"] != key
+    assert drawn == ["wall"], "the screen's tick drew nothing"
+    assert any(PATCH in v.get("figure", {}) for v in tick.values()), "the step was ready: patches"
