@@ -193,6 +193,7 @@ def test_the_next_board_is_drawn_ahead_once_the_view_is_rebuilt(
     screen's tick then draws nothing and gets the patches at once."""
     import time
 
+    import callbacks.pages as pages
     import callbacks.wall as wall
     from dashboard.web.context import app_context
 
@@ -210,17 +211,27 @@ def test_the_next_board_is_drawn_ahead_once_the_view_is_rebuilt(
     status, whole, _size = _tick(app, "wall-key", None)
     assert status == 200
     key = whole["wall-key"]["data"]
+    status, page, _size = _tick(app, "pt-key", None)  # a page with a map, too
+    assert status == 200
     warmer = app_context(app.server).board_warmer
     assert warmer.drawn == 0
     drawn: list[str] = []
     real = wall.render_wall
     monkeypatch.setattr(wall, "render_wall", lambda *a, **k: drawn.append("wall") or real(*a, **k))
+    panels: list[str] = []
+    real_panel = pages.draw
+    monkeypatch.setattr(pages, "draw", lambda panel, *a: panels.append(panel.id) or real_panel(panel, *a))
     clock.advance(minutes=1)  # the minute turns: the view is due, the refresher rebuilds it
     deadline = time.monotonic() + 60
-    while warmer.drawn == 0 and time.monotonic() < deadline:
+    while warmer.drawn < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert warmer.drawn == 1 and drawn == ["wall"], "the next board was drawn in the background"
+    assert warmer.drawn == 2 and drawn == ["wall"], "the next boards were drawn in the background"
+    drawn_panels = len(panels)
+    assert drawn_panels > 0
     status, tick, _size = _tick(app, "wall-key", key)
     assert status == 200 and tick["wall-key"]["data"] != key
     assert drawn == ["wall"], "the screen's tick drew nothing"
     assert any(PATCH in v.get("figure", {}) for v in tick.values()), "the step was ready: patches"
+    status, moved, _size = _tick(app, "pt-key", page["pt-key"]["data"])
+    assert status == 200 and moved["pt-key"]["data"] == tick["wall-key"]["data"]
+    assert len(panels) == drawn_panels, "the page's tick drew nothing either"
