@@ -123,8 +123,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "br_at": ("时间", "When"),
     "br_defs_title": ("简报定义", "Briefing definitions"),
     "br_defs_intro": (
-        "调度按以下定义生成并发送简报；未定义时使用配置中的默认简报。",
-        "The scheduler makes and sends these; with none defined it uses the settings' default briefing.",
+        "调度按以下定义生成并发送简报；未定义时，使用配置 DASHBOARD_BRIEFINGS 中列出的简报（如有）。",
+        "The scheduler makes and sends these; with none defined, those listed in the setting "
+        "DASHBOARD_BRIEFINGS, if any.",
     ),
     "br_defs_none": ("尚未定义简报", "No briefing is defined"),
     "br_defs_default": ("（默认，来自配置）", "(default, from the settings)"),
