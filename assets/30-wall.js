@@ -93,18 +93,24 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 // around a "⋯" row, from beside the gap, so the top and the bottom of the ranking both stay in sight.
 (function () {
   function isGap(row) { return row.cells.length && row.cells[0].textContent === "⋯"; }
+  // Rows left out from the end (a ranking short enough to have no gap, or a list) are counted under the
+  // table, "⋯ +3" (20-wall.css), so the bottom of a ranking is never dropped without a word. The count is
+  // an attribute the observers below do not watch: setting it never sets fitting off again.
   function fit(box) {
     var rows = Array.prototype.slice.call(box.querySelectorAll("tbody tr"));
     rows.forEach(function (r) { r.style.display = ""; });
+    box.removeAttribute("data-hidden");
     var gap = rows.findIndex(isGap);
-    var before = gap - 1, after = gap + 1, fromHead = true, last = rows.length - 1;
+    var before = gap - 1, after = gap + 1, fromHead = true, last = rows.length - 1, fromEnd = 0;
     while (box.scrollHeight > box.clientHeight + 1) {
       var victim = null;
       if (gap >= 0 && (before >= 0 || after <= last)) {
         if ((fromHead && before >= 0) || after > last) { victim = rows[before--]; } else { victim = rows[after++]; }
         fromHead = !fromHead;
-      } else if (last >= 0 && last !== gap) {
+      } else if (last > 0 && last !== gap) {  // the first row always stays
         victim = rows[last--];
+        fromEnd += 1;
+        box.setAttribute("data-hidden", "+" + fromEnd);  // before measuring again: the count takes a line
       }
       if (!victim) { return; }
       victim.style.display = "none";

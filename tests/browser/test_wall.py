@@ -649,7 +649,26 @@ def test_under_the_stale_banner_and_alerts_whole_rows_give_way(live_server: Serv
         # last shown rank is a number, and the ranks count down to it without a "—".
         assert ranks[0] == "1" and ranks[-1].isdigit() and "⋯" in ranks and len(ranks) < 11, ranks
         assert "—" not in ranks and int(ranks[-1]) == int(ranks[-2]) + 1, ranks
+        # A table without a gap row that left rows out from its end says how many, under its last row.
+        tables = d.execute_script(LEFT_OUT_PROBE)
+        assert any(t["hidden"] and not t["gap"] for t in tables), tables  # the departments, here
+        for table in tables:
+            if table["hidden"] and not table["gap"]:
+                assert table["mark"] == f"+{table['hidden']}", table
+                assert f"⋯ +{table['hidden']}" in table["after"], table
+            elif not table["hidden"]:
+                assert table["mark"] is None, table
         log.assert_clean(d)
+
+
+LEFT_OUT_PROBE = """
+return Array.from(document.querySelectorAll('.wall .wall-table')).map(b => {
+  const rows = Array.from(b.querySelectorAll('tbody tr'));
+  return {id: b.id, gap: rows.some(r => r.cells.length && r.cells[0].textContent === '⋯'),
+          hidden: rows.filter(r => r.style.display === 'none').length,
+          mark: b.getAttribute('data-hidden'), after: getComputedStyle(b, '::after').content};
+});
+"""
 
 
 PHONE = (390, 844)  # a leader's phone, portrait, in CSS pixels
