@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.core.runtime import YOUNG_THRESHOLD, tune_collector
+from dashboard.core.runtime import YOUNG_THRESHOLD, collector_as_in_servers, tune_collector
 
 
 @pytest.fixture
@@ -27,3 +27,14 @@ def test_tuning_collects_young_objects_less_often_and_freezes_the_built_process(
     tune_collector()
     assert gc.get_threshold() == (YOUNG_THRESHOLD, middle, oldest)
     assert gc.get_freeze_count() >= len(kept)
+
+
+@pytest.mark.usefixtures("collector")
+def test_the_benchmarks_setting_is_the_servers_and_ends_with_its_block() -> None:
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    with collector_as_in_servers():
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
