@@ -7,6 +7,7 @@ in per call. Python adds the pieces of each range up.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
@@ -93,6 +94,8 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
     return sql
 
 
+# SQLite takes ``WITH … AS MATERIALIZED`` from 3.35 on (older ones inline the events in flight, as before).
+SQLITE_MATERIALIZES = sqlite3.sqlite_version_info >= (3, 35, 0)
 UNIT_DIMS = {"village", "grid"}  # groups no tier keeps: read from the facts (:meth:`Reader._unit_read`)
 AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
 # What the as-of sums read of a fact in flight, and what the open-at listing reads.
@@ -515,7 +518,8 @@ class Reader:
             )
             for k in range(FLIGHT_CLASSES)
         ]
-        return union_all(*branches).cte("fl").prefix_with("MATERIALIZED", dialect="sqlite")
+        found = union_all(*branches).cte("fl")
+        return found.prefix_with("MATERIALIZED", dialect="sqlite") if SQLITE_MATERIALIZES else found
 
     def _flight_delta(
         self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
