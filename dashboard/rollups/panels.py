@@ -22,6 +22,10 @@ from dashboard.source.queries.scope import Names, view_level
 
 # --- rankings -------------------------------------------------------------------------------------------
 
+# (kind, the ranking family's name, how many of its sums the rankings read): a town's villages are summed
+# from the facts through the (town, key) indexes, which hold exactly these sums' columns (tables.py).
+RANKED_SUMS = (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1))
+
 
 def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime) -> dict[str, Any]:
     """The unit and department rankings (``rankings.rankings``) from the tiers and the open facts.
@@ -33,8 +37,8 @@ def fast_rankings(conn: Connection, reader: Reader, view: ViewState, now: dt.dat
     period = period_bounds(view, now)
     rng = [("cur", to_us(period.start) or 0, to_us(period.cap) or 0)]
     rows: list[tuple[Any, ...]] = []
-    got = reader.multi(("due", "clo", "rep"), rng, (child, "dept"))
-    for kind, kind_name, take in (("due", "due", 3), ("clo", "closed", 3), ("rep", "reported", 1)):
+    got = reader.multi(("due", "clo", "rep"), rng, (child, "dept"), widths={k: n for k, _, n in RANKED_SUMS})
+    for kind, kind_name, take in RANKED_SUMS:
         for key, acc in got.items():
             if key[0] != kind or not round(acc[0]):  # emptied by increments or moved to another
                 continue  # department as of now: the direct query has no row for it

@@ -17,11 +17,13 @@ go to stderr next to gunicorn's own log.
 from __future__ import annotations
 
 from dashboard.core.logs import configure_logging
+from dashboard.core.runtime import tune_collector
 from dashboard.web.app import create_app, start_briefings
 
 configure_logging()
 app = create_app()
 server = app.server  # the Flask WSGI application gunicorn serves
+tune_collector()  # the worker is built: full collections rarely land on a request (core/runtime.py)
 # Each worker may start the briefings' scheduler (when briefings are defined); the shared lock lets one
 # pass at a time make and send them (dashboard/briefings/defined.py).
 briefings_scheduler = start_briefings(app)
