@@ -157,6 +157,7 @@ def wsgi_app() -> Any:
     """
     import logging
 
+    from dashboard.core.runtime import tune_collector
     from dashboard.core.settings import load_settings
     from dashboard.service.factory import create_service
     from dashboard.web.app import create_app
@@ -173,7 +174,9 @@ def wsgi_app() -> Any:
         instrument=lambda kind, fn: counting(fn, kind, counter),
         wait_seconds=600.0,
     )
-    return create_app(settings, clock=clock, service=service).server
+    server = create_app(settings, clock=clock, service=service).server
+    tune_collector()  # as dashboard.web.wsgi and `serve` do once the app is built (core/runtime.py)
+    return server
 
 
 def serve_dev(port: int) -> None:
