@@ -34,6 +34,17 @@ SHARED_FIXTURE_MODULES = (
     "tests/web/test_fuzz.py",  # the app and its callback templates
     "tests/web/test_faults.py",  # pg_district
     "tests/security/test_callback_budget.py",  # an app on pg_district
+    "tests/source/test_night_colours.py",  # a seeded night, 4 s
+    # A signed-in site (create_app), 1–2 s each.
+    "tests/web/test_auth.py",
+    "tests/security/test_csv_injection.py",
+    "tests/security/test_event_cursor.py",
+    "tests/security/test_event_paging.py",
+    "tests/security/test_kiosk_callbacks.py",
+    "tests/security/test_login_csrf.py",
+    "tests/security/test_open_redirect.py",
+    "tests/security/test_public_paths.py",
+    "tests/security/test_sessions.py",
 )
 
 
