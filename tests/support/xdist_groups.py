@@ -4,7 +4,14 @@
 tests one at a time in collection order, so the two workers take turns through a module: each builds
 the module's (and the session's) fixtures for itself. A module whose tests share an expensive fixture
 (a seeded database, a running server, the tiny bench's report) is therefore one group: its tests run on
-one worker and the fixture is built once per run. Everything else is spread over both workers.
+one worker and the fixture is built once per run. The browser tests are one group ("serial"): two
+servers with Chromium beside them never compete for the two cores, and their timed checks (a red
+freshness line within two refreshes, an outage's banner) keep their margins. Everything else is spread
+over both workers.
+
+The rest of the old serial list (perf, the fault tests, the rate limits, the README examples, the
+service, event paging, the callback budget) is not in it: all of it on one worker was ~950 s, more than
+`make test`'s twelve minutes; the browser tests alone are ~450 s, below half the suite.
 
 xdist's own ``xdist_group`` marker has no effect with pytest 9: xdist 3.8 tells its scheduler a test's
 group by appending it to ``item._nodeid``, which pytest 9 no longer reads (a node id is ``item._id``).
@@ -19,7 +26,10 @@ from typing import Any
 
 import pytest
 
-# Paths relative to the repository root, each module its own group.
+SERIAL_GROUP = "serial"
+SERIAL_PATHS = ("tests/browser/",)  # a folder holds every test below it
+
+# Paths relative to the repository root, each module its own group (those under SERIAL_PATHS share it).
 SHARED_FIXTURE_MODULES = (
     "tests/perf/test_bench.py",  # the tiny bench's report, 25 s (session-scoped)
     "tests/perf/test_transfer.py",  # a seeded dataset copied into PostgreSQL (session-scoped)
@@ -49,8 +59,11 @@ SHARED_FIXTURE_MODULES = (
 
 
 def group_of(nodeid: str) -> str | None:
-    """The xdist group of a test: its module's path for the modules above, else None (spread)."""
+    """The xdist group of a test: "serial", or its module's path for the modules above, else None
+    (spread)."""
     path = nodeid.split("::", 1)[0]
+    if path.startswith(SERIAL_PATHS):
+        return SERIAL_GROUP
     return path if path in SHARED_FIXTURE_MODULES else None
 
 
