@@ -1,22 +1,25 @@
 """Shared fixtures: a fresh database on each backend, and seeded districts.
 
 Helpers live in :mod:`tests.support` and are imported from there (``from tests.support.x import y``);
-this file holds only fixtures, and one hook that groups tests for pytest-xdist.
+this file holds only fixtures, and one hook that gives pytest-xdist the groups of tests that share a
+worker (tests/support/xdist_groups.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.support.receivers import Inbox, smtp_server
 from tests.support.services import BACKENDS, make_empty_database
-from tests.support.xdist_groups import group_serial_tests
+from tests.support.xdist_groups import group_scheduler
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    group_serial_tests(items)
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent without pytest-xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return group_scheduler(config, log)
 
 
 @pytest.fixture(params=BACKENDS)

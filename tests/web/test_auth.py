@@ -402,6 +402,7 @@ def test_proxy_header_is_trusted_only_from_the_proxy(proxied: Any) -> None:
 
 
 def run_cli(command: str, *args: str, state: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -m dashboard`` in a subprocess, as an operator runs it."""
     return subprocess.run(
         [sys.executable, "-m", "dashboard", command, "--state-url", f"sqlite:///{state}", *args],
         input=stdin,
@@ -411,7 +412,29 @@ def run_cli(command: str, *args: str, state: Path, stdin: str = "") -> subproces
     )
 
 
-def test_users_and_tokens_commands(tmp_path: Path) -> None:
+def run_main(
+    command: str, *args: str, state: Path, monkeypatch: pytest.MonkeyPatch, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The same command through ``dashboard.cli.main`` in this process (a subprocess costs ~2.5 s of
+    imports); an exception, which a subprocess would print as a traceback, fails the test."""
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from dashboard.cli import main
+
+    argv = [command, "--state-url", f"sqlite:///{state}", *args]
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def test_users_and_tokens_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first two commands run as an operator runs them (a subprocess: the entry point, its exit codes
+    and a bad password without a traceback); the others through ``main`` in this process."""
     state = tmp_path / "state.db"
     added = run_cli("users", "add", "wang", "--role", "staff", "--towns", "瓜沥,党湾镇", "--password-stdin",
                     state=state, stdin="a long enough password\n")  # fmt: skip
@@ -419,11 +442,15 @@ def test_users_and_tokens_commands(tmp_path: Path) -> None:
     assert "瓜沥镇,党湾镇" in added.stdout
     short = run_cli("users", "passwd", "wang", "--password-stdin", state=state, stdin="short\n")
     assert short.returncode == 2 and "at least 10" in short.stderr and "Traceback" not in short.stderr
-    nowhere = run_cli("users", "add", "li", "--role", "staff", "--sso", state=state)
+
+    def cli(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_main(command, *args, state=state, monkeypatch=monkeypatch)
+
+    nowhere = cli("users", "add", "li", "--role", "staff", "--sso")
     assert nowhere.returncode == 2 and "needs the towns" in nowhere.stderr
-    mars = run_cli("users", "add", "li", "--role", "staff", "--towns", "火星镇", "--sso", state=state)
+    mars = cli("users", "add", "li", "--role", "staff", "--towns", "火星镇", "--sso")
     assert mars.returncode == 2 and "unknown town" in mars.stderr
-    listing = json.loads(run_cli("users", "list", "--json", state=state).stdout)
+    listing = json.loads(cli("users", "list", "--json").stdout)
     assert listing == [
         {
             "username": "wang",
@@ -434,18 +461,16 @@ def test_users_and_tokens_commands(tmp_path: Path) -> None:
             "sign_in": "password",
         }
     ]
-    made = run_cli(
-        "tokens", "create", "--name", "大厅主屏", "--base-url", "http://10.0.0.5:8050", state=state
-    )
+    made = cli("tokens", "create", "--name", "大厅主屏", "--base-url", "http://10.0.0.5:8050")
     assert made.returncode == 0, made.stderr
     link = re.search(r"http://10\.0\.0\.5:8050/wall\?kiosk=(xsk_\w+_[\w-]+)", made.stdout)
     assert link is not None
     # The secret is token_urlsafe: it may itself hold "_" (or start with one), so split twice only.
     _prefix, token_id, secret = link.group(1).split("_", 2)
-    assert "revoked" in run_cli("tokens", "revoke", token_id, state=state).stdout
-    again = run_cli("tokens", "revoke", token_id, state=state)
+    assert "revoked" in cli("tokens", "revoke", token_id).stdout
+    again = cli("tokens", "revoke", token_id)
     assert again.returncode == 2 and "revoked already" in again.stderr
-    listed = run_cli("tokens", "list", state=state).stdout
+    listed = cli("tokens", "list").stdout
     assert token_id in listed and "revoked" in listed and secret not in listed
     store = AuthStore(
         __import__("dashboard.source.engines", fromlist=["x"]).make_writer_engine(f"sqlite:///{state}")
