@@ -368,11 +368,9 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
         "views": [v or "district" for v in HTTP_VIEWS],
     }
     try:
-        say(cfg, f"  starting gunicorn ({cfg.workers} workers × {cfg.threads} threads) on {ds.backend} …")
-        started = time.perf_counter()
-        server.wait_ready()
-        out["boot_seconds"] = round(time.perf_counter() - started, 2)
-        sampler = RssSampler(server.worker_pids())
+        sampler = boot(
+            cfg, server, f"gunicorn ({cfg.workers} workers × {cfg.threads} threads) on {ds.backend}", out
+        )
         status, _ = fetch(server.base + "/")
         out["page_status"] = status
         first = {}
@@ -412,6 +410,15 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
     return out
 
 
+def boot(cfg: Config, server: Server, what: str, out: dict[str, Any]) -> RssSampler:
+    """Wait until ``server`` answers (its boot time into ``out``); its workers' memory sampled from now."""
+    say(cfg, f"  starting {what} …")
+    started = time.perf_counter()
+    server.wait_ready()
+    out["boot_seconds"] = round(time.perf_counter() - started, 2)
+    return RssSampler(server.worker_pids())
+
+
 DEV_CLIENTS = 50  # the API target's level: 50 open-loop clients, each polling once a second
 
 
@@ -437,11 +444,7 @@ def measure_dev(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> 
                            "cache": "filesystem", "refresh_seconds": cfg.refresh_seconds}  # fmt: skip
     feed = FeedThread(ds.url, clock, float(cfg.refresh_seconds), cfg.seed)
     try:
-        say(cfg, f"  starting the development server (make run) on {ds.backend} …")
-        started = time.perf_counter()
-        server.wait_ready()
-        out["boot_seconds"] = round(time.perf_counter() - started, 2)
-        sampler = RssSampler(server.worker_pids())
+        sampler = boot(cfg, server, f"the development server (make run) on {ds.backend}", out)
         for view in HTTP_VIEWS:  # each view's first (cold) answer is the coverage section's business
             fetch(f"{server.base}/api/v1/snapshot?{view}", timeout=900)
         api_only = load_level(replace(cfg, refresh_seconds=1), server, clients, feed)

@@ -25,7 +25,7 @@ DASH = "/_dash-update-component"
 PATCH = "__dash_patch_update"
 
 
-def _app(district: str, tmp_path: Path, clock: FixedClock) -> Any:
+def _app(district: str, tmp_path: Path, clock: FixedClock, background: str = "off") -> Any:
     from dashboard.web.app import create_app
 
     restore_callbacks()
@@ -34,7 +34,7 @@ def _app(district: str, tmp_path: Path, clock: FixedClock) -> Any:
         DATABASE_URL=district,
         STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
         CACHE_DIR=str(tmp_path / "cache"),  # shared by both apps, as by the workers of one machine
-        BACKGROUND_REFRESH="off",
+        BACKGROUND_REFRESH=background,
     )
     app = create_app(settings, clock=clock)
     assert app.server.test_client().get("/").status_code == 200
@@ -197,17 +197,7 @@ def test_the_next_board_is_drawn_ahead_once_the_view_is_rebuilt(
     import callbacks.wall as wall
     from dashboard.web.context import app_context
 
-    restore_callbacks()
-    from dashboard.web.app import create_app
-
-    settings = load_settings(
-        env={},
-        DATABASE_URL=district,
-        STATE_URL=f"sqlite:///{tmp_path / 'state.db'}",
-        CACHE_DIR=str(tmp_path / "cache"),
-        BACKGROUND_REFRESH="on",
-    )
-    app = create_app(settings, clock=clock)
+    app = _app(district, tmp_path, clock, background="on")
     status, whole, _size = _tick(app, "wall-key", None)
     assert status == 200
     key = whole["wall-key"]["data"]
