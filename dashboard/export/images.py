@@ -86,24 +86,36 @@ class KaleidoRenderer:
     def _render_locked(
         self, figure: dict[str, Any], width: int, height: int, scale: float, fmt: str
     ) -> bytes:
-        self._start_locked()
         opts = {"format": fmt, "width": width, "height": height, "scale": scale}
-        topojson = self._topo_dir.as_uri() + "/" if self._topo_dir else None
-        try:
-            png = self._call(
-                self._kaleido.calc_fig(figure, opts=opts, topojson=topojson), self.render_timeout
-            )
-        except ExportError:
-            raise
-        except TimeoutError:
-            self._stop_locked()  # a hung page: the next render starts a fresh browser
-            raise ExportError(
-                f"图片渲染超时 / rendering the picture took over {self.render_timeout:.0f} s"
-            ) from None
-        except Exception as exc:
-            if type(exc).__name__ != "KaleidoError":  # not the figure's fault: start afresh next time
+        for attempt in (1, 2):
+            self._start_locked()
+            topojson = self._topo_dir.as_uri() + "/" if self._topo_dir else None
+            try:
+                png = self._call(
+                    self._kaleido.calc_fig(figure, opts=opts, topojson=topojson), self.render_timeout
+                )
+                break
+            except ExportError:
+                raise
+            except TimeoutError:
+                self._stop_locked()  # a hung page: the next render starts a fresh browser
+                raise ExportError(
+                    f"图片渲染超时 / rendering the picture took over {self.render_timeout:.0f} s"
+                ) from None
+            except Exception as exc:
+                if type(exc).__name__ == "KaleidoError":  # the figure's fault: the same again would fail
+                    raise ExportError(
+                        f"图片渲染失败 / rendering the picture failed: {_reason(exc)}"
+                    ) from None
+                # The browser's fault: a page just opened that had not loaded its scripts yet
+                # ("kaleido_scopes is not defined", seen once in a suite run), or one that died. Once
+                # more on a fresh browser.
                 self._stop_locked()
-            raise ExportError(f"图片渲染失败 / rendering the picture failed: {_reason(exc)}") from None
+                if attempt == 2:
+                    raise ExportError(
+                        f"图片渲染失败 / rendering the picture failed: {_reason(exc)}"
+                    ) from None
+                log.warning("rendering a picture failed (%s): once more on a fresh browser", _reason(exc))
         if fmt == "png" and (not isinstance(png, bytes) or not png.startswith(b"\x89PNG")):
             raise ExportError("图片渲染失败 / the renderer returned no PNG")
         return png
