@@ -17,7 +17,7 @@ geo figure, and the rule must match the browser's script.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in CSS pixels of the picture
@@ -84,6 +84,25 @@ def units_bounds(geojson: dict[str, Any], codes: set[str]) -> Box | None:
     return (min(lons), min(lats), max(lons), max(lats)) if lons else None
 
 
+def map_bounds(data: Sequence[dict[str, Any]]) -> Box | None:
+    """(west, south, east, north) of every unit a map's choropleth traces draw: each trace carries the
+    boundaries of its own units (grey ones, classes, outlines), so the map is the union of theirs."""
+    boxes = [
+        box
+        for t in data
+        if t.get("type") == "choropleth" and t.get("geojson")
+        if (box := units_bounds(t["geojson"], {str(c) for c in t.get("locations") or ()})) is not None
+    ]
+    if not boxes:
+        return None
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
 def _hit(a: Box, b: Box) -> bool:
     return a[0] < b[2] + PAD and b[0] < a[2] + PAD and a[1] < b[3] + PAD and b[1] < a[3] + PAD
 
@@ -145,10 +164,9 @@ def place_names(figure: dict[str, Any], width: int, height: int) -> None:
     without boundaries) is left as it is."""
     data = figure.get("data") or []
     names = next((t for t in data if t.get("type") == "scattergeo" and t.get("mode") == "text"), None)
-    areas = next((t for t in data if t.get("type") == "choropleth" and t.get("geojson")), None)
-    if names is None or areas is None or not names.get("text"):
+    if names is None or not names.get("text"):
         return
-    bounds = units_bounds(areas["geojson"], {str(c) for c in areas.get("locations") or ()})
+    bounds = map_bounds(data)
     if bounds is None:
         return
     layout = figure.setdefault("layout", {})

@@ -194,14 +194,16 @@ def stage_map(
     def text_of(chosen: list[str]) -> dict[str, Any]:
         return {"text": chosen} if v["hover"] else {}
 
+    shown = [i for i, c in enumerate(classes) if c is not None]
+    unshown = [i for i, c in enumerate(classes) if c is None]
     data: list[dict[str, Any]] = [
-        {  # every unit, in grey: a unit without a figure is still on the map
+        {  # the units without a figure, in grey: such a unit is still on the map, never a hole
             "type": "choropleth",
-            "geojson": geojson,
+            "geojson": features_of(geojson, [locations[i] for i in unshown]),
             "featureidkey": "properties.code",
-            "locations": locations,
-            "z": [0] * len(locations),
-            **text_of(texts),
+            "locations": [locations[i] for i in unshown],
+            "z": [0] * len(unshown),
+            **text_of([texts[i] for i in unshown]),
             "colorscale": [
                 [0, NO_FIGURE.get(base_variant, "#d9dde3")],
                 [1, NO_FIGURE.get(base_variant, "#d9dde3")],
@@ -211,12 +213,11 @@ def stage_map(
             **hover,
         }
     ]
-    shown = [i for i, c in enumerate(classes) if c is not None]
     if shown:
         data.append(
             {
                 "type": "choropleth",
-                "geojson": geojson,
+                "geojson": features_of(geojson, [locations[i] for i in shown]),
                 "featureidkey": "properties.code",
                 "locations": [locations[i] for i in shown],
                 "z": [classes[i] for i in shown],
@@ -247,7 +248,7 @@ def stage_map(
         data.append(
             {
                 "type": "choropleth",
-                "geojson": geojson,
+                "geojson": features_of(geojson, marked),
                 "featureidkey": "properties.code",
                 "locations": marked,
                 "z": [0] * len(marked),
@@ -265,6 +266,15 @@ def stage_map(
         if trace is not None:
             data.append(trace)
     return {"data": data, "layout": _layout(variant, note)}
+
+
+def features_of(geojson: dict[str, Any], codes: Sequence[str]) -> dict[str, Any]:
+    """``geojson`` with only the features of ``codes``. Each trace carries the boundaries of its own units,
+    so a unit's outline is sent once and not once per trace: the grid map's boundaries are 585 kB, and a
+    wall board sent them twice (grey units and classes) in every whole board."""
+    wanted = set(codes)
+    features = [f for f in geojson.get("features", []) if (f.get("properties") or {}).get("code") in wanted]
+    return {**geojson, "features": features}
 
 
 def _layout(variant: str, note: str | None) -> dict[str, Any]:

@@ -53,14 +53,26 @@ def test_every_unit_is_drawn_and_alerted_units_are_outlined() -> None:
         geo, codes, [1.0, None, 3.0, 2.0], codes, outlined=["U02"], names=["a", "b", "c", "d"]
     )
     base, classes, outline, names = fig["data"]
-    assert base["locations"] == codes and base["showscale"] is False  # U01 has no figure: grey, not a hole
+    assert base["locations"] == ["U01"] and base["showscale"] is False  # no figure: grey, not a hole
     assert classes["locations"] == ["U00", "U02", "U03"] and classes["colorbar"]["ticktext"]
     assert outline["locations"] == ["U02"] and outline["marker"]["line"]["color"] == maps.ALERT_OUTLINE
+    # Each trace carries the boundaries of its own units only: every outline is sent once per role.
+    for trace in (base, classes, outline):
+        assert [f["properties"]["code"] for f in trace["geojson"]["features"]] == trace["locations"]
     # Most important first (the browser places names in this order and drops one that finds no room):
     # the alerted unit, then the highest figures, then the unit without one.
     assert names["text"] == ["c", "d", "a", "b"]
     assert names["customdata"] == ["U02", "U03", "U00", "U01"]  # a click on a name drills
     assert names["lon"][2] == 0.5 and names["lat"][2] == 0.5  # the centre of U00's square
+
+
+def test_a_map_whose_units_all_have_figures_sends_their_boundaries_once() -> None:
+    geo = district(4)
+    codes = ["U00", "U01", "U02", "U03"]
+    fig = maps.stage_map(geo, codes, [1.0, 4.0, 3.0, 2.0], codes)
+    base, classes = fig["data"]
+    assert base["locations"] == [] and base["geojson"]["features"] == []
+    assert classes["locations"] == codes and len(classes["geojson"]["features"]) == 4
 
 
 def test_many_units_name_only_the_alerted_and_the_highest() -> None:
