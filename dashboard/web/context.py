@@ -13,6 +13,7 @@ web layer takes them as arguments.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -74,6 +75,9 @@ CONTEXT_KEY = "dashboard"  # the one key of the app's state in ``Flask.extension
 SourceUnavailable = SQLAlchemyError
 
 GeoJSON = dict[str, Any]
+# cached_property has no lock from Python 3.12 on: two first screens at once would make two warmers, and
+# both would draw every board ahead. The warmer is made under this lock, once per process.
+_WARMER_MADE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,13 @@ class AppContext:
             with app.app_context():
                 draw()
 
-        refresher = self.service.refresher
-        hot = refresher.hot_seconds if refresher is not None else 0.0
-        return BoardWarmer(self.service, self.boards, within, hot)
+        with _WARMER_MADE:
+            made = self.__dict__.get("board_warmer")
+            if made is None:
+                refresher = self.service.refresher
+                hot = refresher.hot_seconds if refresher is not None else 0.0
+                made = self.__dict__["board_warmer"] = BoardWarmer(self.service, self.boards, within, hot)
+            return made
 
     def draw_ahead(self, kind: str, key: str, view: ViewState, scope: Scope, board_for: BoardFor) -> None:
         """Draw this screen's next board ahead (only with background refresh: it says when)."""

@@ -225,3 +225,31 @@ def test_the_next_board_is_drawn_ahead_once_the_view_is_rebuilt(
     status, moved, _size = _tick(app, "pt-key", page["pt-key"]["data"])
     assert status == 200 and moved["pt-key"]["data"] == tick["wall-key"]["data"]
     assert len(panels) == drawn_panels, "the page's tick drew nothing either"
+
+
+def test_one_board_warmer_per_process_even_when_first_screens_come_at_once(
+    district: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    """From Python 3.12 on, cached_property has no lock: two warmers would both draw every board ahead.
+    The property's own function is called from threads at once here, as a lockless cached_property would."""
+    import threading
+
+    from dashboard.web.context import AppContext, app_context
+
+    app = _app(district, tmp_path, clock, background="on")
+    context = app_context(app.server)
+    made: list[Any] = []
+    start = threading.Barrier(4)
+
+    def first_screen() -> None:
+        with app.server.app_context():
+            start.wait()
+            made.append(AppContext.board_warmer.func(context))  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=first_screen) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 4 and all(warmer is made[0] for warmer in made)
+    assert context.board_warmer is made[0]
