@@ -1,6 +1,7 @@
 """What the fast path's reads of the facts name and how SQLite plans them: a town's rankings read only
-the columns the (town, key) indexes cover, and the events in flight are read through the span index
-(not every fact of a village, as when SQLite pushed the outer conditions into each branch)."""
+the columns the (town, key) indexes cover, a source's days with another filter only those its (source,
+key) indexes cover, and the events in flight are read through the span index (not every fact of a
+village, as when SQLite pushed the outer conditions into each branch)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from dashboard.core.viewstate import ViewState
+from dashboard.rollups.buckets import DAY_US
 from dashboard.rollups.panels import RANKED_SUMS
 from dashboard.rollups.reader import SQLITE_MATERIALIZES, Reader
 from dashboard.rollups.store import RollupStore
@@ -68,4 +70,28 @@ def test_a_villages_events_in_flight_are_read_through_the_span_index(tmp_path: P
         plan = [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
     assert "MATERIALIZED" in sql
     assert sum("ix_ru_fact_span" in step for step in plan) == FLIGHT_CLASSES, plan  # each class's branch
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("group", [(), ("town", "dept")])
+def test_a_sources_days_with_another_filter_are_read_from_its_covering_index(
+    tmp_path: Path, group: tuple[str, ...]
+) -> None:
+    """A source with a category and the eastern switch is kept by the month tier only: its days are
+    read from the facts through (source, key) indexes that hold every column the read names (on
+    PostgreSQL, (source, key) alone lost to the key's own index and a filter over the district)."""
+    store, statements = _store(tmp_path)
+    view = ViewState(categories=("FIRE",), sources=("HOTLINE_12345",), eastern="exclude")
+    indexes = {index.name: {c.name for c in index.columns} for index in ru_fact.indexes}
+    with store.engine.connect() as conn:
+        reader = Reader(conn, view, at=AT)
+        for kind in (*KINDS, "hst"):
+            reader.sums(kind, [("cur", AT - 3 * DAY_US, AT)], group)
+            sql, _ = statements[-1]
+            key = KINDS[kind][0] if kind in KINDS else "clo"
+            name = f"ix_ru_fact_src_{key}"
+            named = set(re.findall(r"ru_fact\.(\w+)", sql))
+            assert named <= indexes[name], (kind, named - indexes[name])
+            plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert f"COVERING INDEX {name}" in plan, (kind, plan)
     store.engine.dispose()
