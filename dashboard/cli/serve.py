@@ -20,7 +20,7 @@ from sqlalchemy import inspect, make_url, text
 
 from dashboard.core.clock import Clock, StartedClock, clock_starting_at, parse_moment
 from dashboard.core.logs import configure_logging
-from dashboard.core.runtime import tune_collector
+from dashboard.core.runtime import tune_allocator, tune_collector
 from dashboard.core.settings import Settings, load_settings
 from dashboard.source.engines import backend_name, make_writer_engine
 
@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from dashboard.web.app import create_app, start_briefings
 
+    tune_allocator()  # freed big buffers go back to the kernel, not into the heaps (core/runtime.py)
     app = create_app(settings, clock=clock)
     tune_collector()  # the process is built: full collections rarely land on a request (core/runtime.py)
     if start_briefings(app) is not None:  # briefings defined: made and sent from this process

@@ -157,11 +157,12 @@ def wsgi_app() -> Any:
     """
     import logging
 
-    from dashboard.core.runtime import tune_collector
+    from dashboard.core.runtime import tune_allocator, tune_collector
     from dashboard.core.settings import load_settings
     from dashboard.service.factory import create_service
     from dashboard.web.app import create_app
 
+    tune_allocator()  # as dashboard.web.wsgi and `serve` do before building the app (core/runtime.py)
     logging.getLogger("dashboard").setLevel(logging.WARNING)
     settings = load_settings()
     clock = OffsetClock(float(os.environ.get("BENCH_CLOCK_OFFSET", "0")))

@@ -17,10 +17,11 @@ go to stderr next to gunicorn's own log.
 from __future__ import annotations
 
 from dashboard.core.logs import configure_logging
-from dashboard.core.runtime import tune_collector
+from dashboard.core.runtime import tune_allocator, tune_collector
 from dashboard.web.app import create_app, start_briefings
 
 configure_logging()
+tune_allocator()  # freed big buffers go back to the kernel, not into the heaps (core/runtime.py)
 app = create_app()
 server = app.server  # the Flask WSGI application gunicorn serves
 tune_collector()  # the worker is built: full collections rarely land on a request (core/runtime.py)
