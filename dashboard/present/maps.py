@@ -196,12 +196,14 @@ def stage_map(
 
     shown = [i for i, c in enumerate(classes) if c is not None]
     unshown = [i for i, c in enumerate(classes) if c is None]
+    grey = [locations[i] for i in unshown]
+    coloured = [locations[i] for i in shown]
     data: list[dict[str, Any]] = [
         {  # the units without a figure, in grey: such a unit is still on the map, never a hole
             "type": "choropleth",
-            "geojson": features_of(geojson, [locations[i] for i in unshown]),
+            "geojson": features_of(geojson, grey),
             "featureidkey": "properties.code",
-            "locations": [locations[i] for i in unshown],
+            "locations": grey,
             "z": [0] * len(unshown),
             **text_of([texts[i] for i in unshown]),
             "colorscale": [
@@ -217,9 +219,9 @@ def stage_map(
         data.append(
             {
                 "type": "choropleth",
-                "geojson": features_of(geojson, [locations[i] for i in shown]),
+                "geojson": features_of(geojson, coloured),
                 "featureidkey": "properties.code",
-                "locations": [locations[i] for i in shown],
+                "locations": coloured,
                 "z": [classes[i] for i in shown],
                 **text_of([texts[i] for i in shown]),
                 "zmin": -0.5,
