@@ -24,6 +24,9 @@ seeded) and ``tiny`` (seconds, for the test suite).
 
 The clock of the measured processes is the wall clock shifted so that "now" is the end of the reused
 data (plus the time since the bench started): a dataset seeded days ago is measured as if it were live.
+A new dataset ends on a Wednesday at 09:30 Xiaoshan time (:func:`~dashboard.perf.datasets.simulated_end`),
+so runs on different days measure the same working morning; each run's feed moves the end on by the
+run's length.
 
 This module runs the sections over the datasets; the sections live in :mod:`~dashboard.perf.snapshots`
 (a, e), :mod:`~dashboard.perf.load` (b, c, d) and :mod:`~dashboard.perf.probes` (f), the datasets in
