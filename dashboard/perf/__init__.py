@@ -6,9 +6,11 @@ datasets     seeded districts, made once and reused
 transfer     a seeded SQLite district copied into PostgreSQL row for row (COPY), instead of a second seed
 snapshots    sections a, a', e: snapshots cold and warm, through the rollups, the slide-deck export
 coverage     section g: every filter alone and in pairs × every period, cold through the rollups
+viewprofile  where a slow view's cold time went: each SQL statement's time, a cProfile of our code
 load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency; h: make run's server
 probes       section f: pandas against plain SQL, each in its own process
 report       the run's summary lines, Markdown and JSON files
+targets      issue 16's targets against the run's figures: met, missed (with its profile), not measured
 server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``) or make run's server
 client       the open-loop HTTP client: what a screen sends, many screens at once
 stats        percentiles and summaries of measured seconds

@@ -79,6 +79,9 @@ class Config:
     redis_url: str = REDIS_URL
     quiet: bool = False
     http_rollups: bool = False  # serve the HTTP sections through the rollups (DASHBOARD_ROLLUPS=on)
+    soak_report: Path | None = (
+        DATA_DIR / "soak" / "latest.json"
+    )  # the wall tab's target: make soak measures it
 
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> Config:

@@ -4,7 +4,9 @@ the rollups, and which views the direct queries answered instead (fallbacks).
 A view's "cold" time is what a first request for it costs without the snapshot cache: bring the rollups
 up to date (:meth:`~dashboard.rollups.store.RollupStore.sync`, nothing to do between two views) and
 build it (:func:`~dashboard.rollups.read.answer`). The target (issue 16): every view at most 0.5 s,
-the median at most 0.25 s, no fallbacks.
+the median at most 0.25 s, no fallbacks. The slowest views over 0.5 s (at most :data:`PROFILED_VIEWS`)
+are answered cold once more with their statements timed and a cProfile (:mod:`~dashboard.perf.viewprofile`),
+so the report names each missed view with its profile.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ FILTERS = ("town", "village", "grid", "category", "source", "dept", "eastern", "
 TINY_PERIODS = ("month", "custom")
 TARGET_MAX_S = 0.5
 TARGET_MEDIAN_S = 0.25
+PROFILED_VIEWS = 5  # the slowest views over target profiled: bounded, to keep the bench's length
 
 
 def busiest_grid(url: str, town: str) -> str:
@@ -148,9 +151,36 @@ def measure_coverage(cfg: Config, ds: Any, clock: Any) -> dict[str, Any]:
     grid = busiest_grid(ds.url, TOWN)
     views = coverage_views(grid, clock.now(), tiny=cfg.mode == "tiny")
     got = time_views(ds.url, rollup_url(cfg, ds), views, clock.now)
+    got["profiles"] = profile_slowest(ds.url, rollup_url(cfg, ds), views, got, clock.now)
     say(
         cfg,
         f"  {ds.backend} x{ds.scale:g} coverage: {got['views']} views, max {got['max_s']:.3f} s, "
         f"median {got['median_s']:.3f} s, {len(got['fallbacks'])} fallbacks",
     )
     return got
+
+
+def profile_slowest(
+    source_url: str,
+    rollups_url: str,
+    views: list[tuple[str, Any]],
+    got: dict[str, Any],
+    now: Callable[[], dt.datetime],
+    over_s: float = TARGET_MAX_S,
+) -> list[dict[str, Any]]:
+    """The profiles of the slowest views over ``over_s`` (at most :data:`PROFILED_VIEWS`), each with the
+    seconds the matrix measured; a failure is reported in place of the profiles."""
+    from dashboard.perf.viewprofile import profile_views
+
+    timed = {r["view"]: r["seconds"] for r in got["all"]}
+    slow = sorted((r for r in got["all"] if r["seconds"] > over_s), key=lambda r: -r["seconds"])
+    chosen = {r["view"] for r in slow[:PROFILED_VIEWS]}
+    try:
+        profiles = profile_views(source_url, rollups_url, [v for v in views if v[0] in chosen], now)
+    except Exception as exc:
+        return [{"error": f"{type(exc).__name__}: {exc}"[:300]}]
+    ordered = sorted(profiles, key=lambda p: -timed[p["view"]])
+    return [
+        {"view": p["view"], "timed_s": timed[p["view"]], **{k: v for k, v in p.items() if k != "view"}}
+        for p in ordered
+    ]

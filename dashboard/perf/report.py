@@ -9,6 +9,7 @@ import platform
 from typing import Any
 
 from dashboard.perf.config import SUPERSET, Config
+from dashboard.perf.targets import evaluate_targets, targets_markdown
 
 
 def machine() -> dict[str, Any]:
@@ -141,6 +142,8 @@ def markdown(report: dict[str, Any]) -> str:
         "## Summary",
         "",
         *[f"* {line}" for line in report["ratios"]],
+        "",
+        *targets_markdown(report, report.get("targets") or evaluate_targets(report)),
         "",
         "## Snapshots (seconds; cold = build_snapshot on the source, warm = through the service and cache)",
         "",
