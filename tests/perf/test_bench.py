@@ -170,3 +170,48 @@ def test_coverage_matrix_answers_every_view_fast(report: dict[str, Any]) -> None
     assert positive(cov["max_s"]) and cov["median_s"] <= cov["max_s"]
     assert {r["view"] for r in cov["all"]} >= {"as_of × month", "grid × custom", "source × month"}
     assert "## Coverage" in Path(report["files"][1]).read_text(encoding="utf-8")
+
+
+def test_targets_stated_in_both_reports(report: dict[str, Any]) -> None:
+    """Issue 16's targets after the summary, and in the JSON: the tiny run is too small to judge most."""
+    ids = [t["id"] for t in report["targets"]]
+    assert ids == ["coverage_sqlite", "coverage_postgresql", "first_start", "api_make_run", "api_make_serve",
+                   "screens_50", "screens_200", "wall_tab"]  # fmt: skip
+    verdicts = {t["id"]: t["verdict"] for t in report["targets"]}
+    assert set(verdicts.values()) <= {"met", "missed", "not measured"}
+    assert verdicts["coverage_sqlite"] != "met"  # scale 0.05: smaller than make run's sample
+    assert verdicts["coverage_postgresql"] == "not measured"  # no PostgreSQL in tiny mode
+    assert verdicts["api_make_run"] in {"not measured", "missed"}  # 5 clients, not 50
+    on_disk = json.loads(Path(report["files"][0]).read_text(encoding="utf-8"))
+    assert on_disk["targets"] == report["targets"]
+    text = Path(report["files"][1]).read_text(encoding="utf-8")
+    assert text.index("## Summary") < text.index("## Targets (issue 16)") < text.index("## Snapshots")
+    assert "| Coverage matrix cold on the `make run` sample (SQLite)" in text
+    assert isinstance(report["datasets"][0]["coverage"]["profiles"], list)  # the views over 0.5 s, if any
+
+
+def test_a_slow_view_is_profiled(report: dict[str, Any]) -> None:
+    """What the report shows for a coverage view over its target, here forced on two tiny views."""
+    from dashboard.perf.config import TOWN
+    from dashboard.perf.coverage import busiest_grid, coverage_views, profile_slowest
+    from dashboard.perf.datasets import data_end, rollup_url
+
+    d = report["datasets"][0]
+    cfg = Config.for_mode("tiny", data_dir=Path(report["config"]["data_dir"]))
+    end = data_end(d["url"])
+    views = coverage_views(busiest_grid(d["url"], TOWN), end, tiny=True)[:2]
+    timed = {
+        "all": [{"view": label, "seconds": 0.9 - i / 10, "fast": True} for i, (label, _) in enumerate(views)]
+    }
+    ds = type("Ds", (), {"backend": "sqlite", "scale": d["scale"], "days": d["days"]})()
+    profiles = profile_slowest(d["url"], rollup_url(cfg, ds), views, timed, lambda: end, over_s=0.5)
+    assert [p["view"] for p in profiles] == [v[0] for v in views]  # the slowest first
+    for p in profiles:
+        assert positive(p["seconds"]) and p["statement_count"] == sum(g["statements"] for g in p["by_table"])
+        assert {s["engine"] for s in p["statements"]} == {"source", "rollups"}
+        assert 0 < p["sql_execute_s"] <= p["sql_span_s"] <= p["seconds"]
+        assert any(g["table"] == "ru_agg" and g["tiers"] for g in p["by_table"])  # the tiers read
+        assert all(len(s["sql"]) <= 120 for s in p["statements"])
+        assert p["functions"] and all(f["file"].startswith("dashboard/") for f in p["functions"])
+        assert not any(f["file"].startswith("dashboard/perf/") for f in p["functions"])
+        assert p["functions"][0]["function"] == "answer"  # the view's whole call, cumulative
