@@ -186,25 +186,31 @@ def first_start(report: dict[str, Any]) -> dict[str, Any]:
         return _target("first_start", text, NOT_MEASURED, "–", "by this run: it had no first-start section")
     where, fs = found
     page, health = fs.get("seconds_to_page"), fs.get("seconds_to_health")
-    if "error" in fs or not isinstance(page, int | float):
-        return _target(
-            "first_start",
-            text,
-            NOT_MEASURED,
-            "–",
-            f"the first-start section failed: {fs.get('error', 'no page')}",
-        )
-    measured = f"first page after {page:.0f} s" + (
-        f" (/health after {health:.0f} s)" if isinstance(health, int | float) else ""
+    if not isinstance(page, int | float):
+        why = f"the first-start section failed: {fs.get('error', 'no page')}"
+        return _target("first_start", text, NOT_MEASURED, "–", why)
+    measured = f"the first page (the wall's board) after {page:.0f} s" + (
+        f", /health after {health:.0f} s" if isinstance(health, int | float) else ""
     )
+    if isinstance(fs.get("events"), int):
+        measured += f"; {fs['events']:,} events seeded"
+    if "rollups_on" in fs:
+        measured += f"; rollups on: {fs['rollups_on']}"
     if where.startswith("datasets["):
         d = report["datasets"][int(where[9 : where.index("]")])]
-        measured += f", beside the {d['backend']} scale {d['scale']:g} dataset"
-    figures = {"at": where, "seconds_to_page": page, "seconds_to_health": health}
-    if page > FIRST_PAGE_S:
-        return _target(
-            "first_start", text, MISSED, measured, f"{page:.0f} s over {FIRST_PAGE_S:.0f} s", figures=figures
-        )
+        measured += f"; beside the {d['backend']} scale {d['scale']:g} dataset"
+    figures = {
+        "at": where,
+        "seconds_to_page": page,
+        "seconds_to_health": health,
+        "rollups_on": fs.get("rollups_on"),
+    }
+    failures = [f"{page:.0f} s over {FIRST_PAGE_S:.0f} s"] if page > FIRST_PAGE_S else []
+    if fs.get("rollups_on") is False:  # the target's product: the rollups built by the first start
+        failures.append("the rollups were not on (not built, or a view answered by the direct queries)")
+    if failures:
+        profile = f"{where}.phases" if fs.get("phases") else None
+        return _target("first_start", text, MISSED, measured, "; ".join(failures), profile, figures)
     return _target("first_start", text, MET, measured, "", figures=figures)
 
 
@@ -215,19 +221,14 @@ def _level(levels: Iterable[dict[str, Any]], clients: int, **match: Any) -> dict
     return None
 
 
-def dev_profile_key(levels: list[dict[str, Any]], lv: dict[str, Any], profiles: dict[str, Any]) -> str | None:
-    """The key of a dev level's profile: the dev levels share their client count, so the key names the
-    level (its position, its polling period or API/screens) or, failing those, the count."""
-    period, index = lv.get("period_s"), levels.index(lv)
-    kind = "screens" if "screen_updates" in lv else "api"
-    for key in (
-        f"{lv['clients']}@{period}s", f"{lv['clients']}x{period}s", f"{lv['clients']}/{period}s",
-        f"{lv['clients']}-{period}s", f"{lv['clients']}_{period}s", f"{kind}", f"{lv['clients']}-{kind}",
-        f"{lv['clients']}_{kind}", f"{kind}-{lv['clients']}", str(index), f"period_{period}", f"{period}s",
-    ):  # fmt: skip
+def dev_profile_key(lv: dict[str, Any], profiles: dict[str, Any]) -> str | None:
+    """The key of a dev level's profile: the level names it (``profile_key``: the dev levels share their
+    client count, so ``api`` and ``api+screens``); else its kind, else its client count."""
+    kind = "api+screens" if "screen_updates" in lv else "api"
+    for key in (lv.get("profile_key"), kind, str(lv["clients"])):
         if key in profiles:
             return key
-    return str(lv["clients"]) if str(lv["clients"]) in profiles else None
+    return lv.get("profile_key")
 
 
 def api_dev(report: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +250,7 @@ def api_dev(report: dict[str, Any]) -> dict[str, Any]:
     lv = max(api_levels, key=lambda x: x["clients"])
     measured = f"{_tag(d)}, {lv['clients']} clients every {lv['period_s']} s: p95 {lv['p95_ms']} ms, {lv['errors']} errors"
     profiles = d["dev"].get("profiles") or {}
-    key = dev_profile_key(levels, lv, profiles)
+    key = dev_profile_key(lv, profiles)
     profile = f"datasets[{i}].dev.profiles.{key or lv['clients']}" if lv["p95_ms"] > API_P95_MS else None
     figures = {"dataset": i, "clients": lv["clients"], "p95_ms": lv["p95_ms"], "profile_key": key}
     return _latency_verdict(
@@ -451,6 +452,12 @@ def profile_markdown(report: dict[str, Any], t: dict[str, Any]) -> list[str]:
     head = f"* **{t['target']}** ({t['verdict']}; `{pointer}`)"
     if t["id"].startswith("coverage"):
         return [head, *coverage_profile_lines(_at(report, pointer))]
+    if t["id"] == "first_start":
+        phases = _at(report, pointer) or {}
+        return [
+            head,
+            "  * phases (s): " + ", ".join(f"{k.removesuffix('_s')} {v}" for k, v in phases.items()),
+        ]
     if t["id"] == "wall_tab":
         return [
             head,
@@ -499,6 +506,8 @@ def coverage_profile_lines(profiles: Any) -> list[str]:
 
 def sampled_profile_lines(profile: Any) -> list[str]:
     """A sampled server profile (py-spy): its top entries by cumulative share."""
+    if isinstance(profile, dict) and "error" in profile:
+        return [f"  * no profile captured: {profile['error']}"]
     if not isinstance(profile, dict) or not profile.get("top"):
         return ["  * no profile captured"]
     out = [

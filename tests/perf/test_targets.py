@@ -100,7 +100,7 @@ def passing() -> dict[str, Any]:
             coverage=coverage(0.48, 0.3),
             http={"levels": [level(1, 8.0, 9.0), level(50, 18.0, 22.0), level(200, 20.0, 24.9)]},
         ),
-        firststart={"seconds_to_health": 100.0, "seconds_to_page": 140.0},
+        firststart={"seconds_to_health": 100.0, "seconds_to_page": 140.0, "rollups_on": True},
     )
 
 
@@ -172,9 +172,9 @@ def failing() -> dict[str, Any]:
             2.0,
             1_182_737,
             coverage=coverage(0.61, 0.3, ("source × week",), [view_profile]),
-            dev={
-                "levels": [level(50, 40.0, period=1), level(50, 12.0, 20.0)],
-                "profiles": {"50@1s": sampled},
+            dev={  # as measure_dev names them: the two levels have as many clients
+                "levels": [{**level(50, 40.0, period=1), "profile_key": "api"}, level(50, 12.0, 20.0)],
+                "profiles": {"api": sampled},
             },
         ),
         dataset(
@@ -182,8 +182,11 @@ def failing() -> dict[str, Any]:
             17.0,
             10_054_021,
             coverage=coverage(0.7, 0.3),
-            http={"levels": [level(50, 26.0, 31.0), level(200, 20.0, 29.0)], "profiles": {"50": sampled}},
-            firststart={"seconds_to_health": 280.0, "seconds_to_page": 400.0},
+            http={
+                "levels": [level(50, 26.0, 31.0), level(200, 20.0, 29.0), level(300, 30.0, 40.0)],
+                "profiles": {"50": sampled, "200": {"error": "py-spy: permission denied"}},
+            },
+            firststart={"seconds_to_health": 280.0, "seconds_to_page": 400.0, "phases": {"seed_s": 150.0}},
         ),
     )
 
@@ -199,7 +202,8 @@ def test_every_target_missed_with_its_profile() -> None:
     assert "2× the make run sample's events: a stricter test" in cov["measured"]
     assert cov["profile"] == "datasets[0].coverage.profiles"
     assert got["first_start"]["figures"]["at"] == "datasets[1].firststart"
-    assert got["api_make_run"]["profile"] == "datasets[0].dev.profiles.50@1s"
+    assert got["api_make_run"]["profile"] == "datasets[0].dev.profiles.api"
+    assert got["api_make_run"]["figures"]["p95_ms"] == 40.0  # the API level (polling once a second)
     assert got["screens_50"]["profile"] == "datasets[1].http.profiles.50"
     assert "heap_mb beyond 10 %" in got["wall_tab"]["why"]
     text = "\n".join(targets_markdown(r, list(got.values())))
@@ -207,9 +211,19 @@ def test_every_target_missed_with_its_profile() -> None:
     assert "`as_of × year`: 0.610 s in the matrix" in text and "rollups ru_agg [m,d] 9× 300 ms" in text
     assert "answer (dashboard/rollups/read.py:267) 0.600 s" in text
     assert "py-spy, 60.0 s, 5400 samples" in text and "fn7 (" in text and "fn8 (" not in text  # the top 8
-    # The 200-screen level has no profile captured: the report says so.
+    assert "phases (s): seed 150.0" in text  # the first start's profile
+    # The 200-screen level's profile failed: the report says so.
     after_200 = text.split("at 200 screens under `make serve`** (missed")[1]
-    assert after_200.split("\n")[1].strip() == "* no profile captured"
+    assert after_200.split("\n")[1].strip() == "* no profile captured: py-spy: permission denied"
+    assert got["api_make_serve"]["profile"] == got["screens_50"]["profile"]  # one profile per level
+
+
+def test_first_start_without_rollups_is_missed() -> None:
+    r = passing()
+    r["firststart"] |= {"rollups_on": False, "events": 591_413}
+    (t,) = [t for t in evaluate_targets(r) if t["id"] == "first_start"]
+    assert t["verdict"] == MISSED and "rollups were not on" in t["why"]
+    assert "591,413 events seeded; rollups on: False" in t["measured"] and t["profile"] is None
 
 
 def markdown_targets(r: dict[str, Any]) -> str:
