@@ -18,11 +18,13 @@ g. coverage: every filter alone and in pairs × every period, each view cold thr
 f. the usual Dash pattern (the event columns read into pandas, grouped per refresh) against plain SQL
    aggregates per refresh, for the same four panels, each in a subprocess for its peak RSS.
 
-The report states the targets of issue 16 against the run's figures, each met, missed (with its profile)
-or not measured (:mod:`~dashboard.perf.targets`; the wall tab's from the latest ``make soak`` report).
-It goes to ``data/bench/bench-<mode>-<time>.{json,md}`` (and ``latest-<mode>.*``). Modes:
+The report goes to ``data/bench/bench-<mode>-<time>.{json,md}`` (and ``latest-<mode>.*``). Modes:
 ``full`` (≥1M and 10M events, long, outside CI), ``quick`` (a small district, about 1-2 minutes once
 seeded) and ``tiny`` (seconds, for the test suite).
+
+The report states the targets of issue 16 against the run's figures, each met, missed (with its profile:
+the slowest coverage views answered again instrumented, :mod:`~dashboard.perf.viewprofile`) or not
+measured (:mod:`~dashboard.perf.targets`; the wall tab's from the latest ``make soak`` report).
 
 The clock of the measured processes is the wall clock shifted so that "now" is the end of the reused
 data (plus the time since the bench started): a dataset seeded days ago is measured as if it were live.
@@ -142,18 +144,6 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
     return out
 
 
-def targets_or_why(report: dict[str, Any], soak: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The verdicts on issue 16's targets; an error in place of them rather than no report at all."""
-    try:
-        return evaluate_targets(report, soak)
-    except Exception as exc:
-        import traceback
-
-        traceback.print_exc()
-        return [{"id": "error", "target": "every target", "verdict": "not measured", "measured": "–",
-                 "why": f"the verdicts failed: {type(exc).__name__}: {exc}"[:300], "profile": None, "figures": {}}]  # fmt: skip
-
-
 def run_bench(cfg: Config) -> dict[str, Any]:
     """Measure every dataset of ``cfg``; write the JSON and Markdown reports; return the report."""
     unknown = set(cfg.sections) - set(SECTIONS) - set(EXTRA_SECTIONS)
@@ -208,3 +198,15 @@ def run_bench(cfg: Config) -> dict[str, Any]:
         report["targets"] = targets_or_why(report, load_soak(cfg.soak_report))
         write_reports(cfg, report)
     return report
+
+
+def targets_or_why(report: dict[str, Any], soak: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The verdicts on issue 16's targets; an error in place of them rather than no report at all."""
+    try:
+        return evaluate_targets(report, soak)
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        return [{"id": "error", "target": "every target", "verdict": "not measured", "measured": "–",
+                 "why": f"the verdicts failed: {type(exc).__name__}: {exc}"[:300], "profile": None, "figures": {}}]  # fmt: skip

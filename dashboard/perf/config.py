@@ -75,6 +75,9 @@ class Config:
     probe_timeout: float = 120.0
     sections: tuple[str, ...] = SECTIONS
     data_dir: Path = DATA_DIR / "bench"
+    soak_report: Path | None = (
+        DATA_DIR / "soak" / "latest.json"
+    )  # the wall tab's target: make soak measures it
     pg_url: str = PG_ADMIN_URL
     redis_url: str = REDIS_URL
     quiet: bool = False
