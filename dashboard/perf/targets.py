@@ -11,7 +11,6 @@ not measure says so, with the nearest figure it did measure.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -214,13 +213,6 @@ def first_start(report: dict[str, Any]) -> dict[str, Any]:
     return _target("first_start", text, MET, measured, "", figures=figures)
 
 
-def _level(levels: Iterable[dict[str, Any]], clients: int, **match: Any) -> dict[str, Any] | None:
-    for lv in levels:
-        if lv.get("clients") == clients and all(lv.get(k) == v for k, v in match.items()):
-            return lv
-    return None
-
-
 def dev_profile_key(lv: dict[str, Any], profiles: dict[str, Any]) -> str | None:
     """The key of a dev level's profile: the level names it (``profile_key``: the dev levels share their
     client count, so ``api`` and ``api+screens``); else its kind, else its client count."""
@@ -308,7 +300,7 @@ def _http_target(report: dict[str, Any], key: str, text: str, clients: int, scre
     levels = [lv for lv in d["http"]["levels"] if not screens or "screen_updates" in lv]
     if not levels:
         return _target(key, text, NOT_MEASURED, "–", "the http levels measured no screens")
-    lv = _level(levels, clients) or max(levels, key=lambda x: x["clients"])
+    lv = min(levels, key=lambda x: (abs(x["clients"] - clients), -x["clients"]))  # that level, or the nearest
     if screens:
         w = lv["screen_updates"]
         p95 = w["p95_ms"]
@@ -428,8 +420,13 @@ def targets_markdown(report: dict[str, Any], targets: list[dict[str, Any]]) -> l
     profiled = [t for t in targets if t.get("profile")]
     if profiled:
         out += ["", "### Where the time went (targets over their bound)", ""]
+        shown: set[str] = set()
         for t in profiled:
-            out += profile_markdown(report, t)
+            if t["profile"] in shown:  # one load level for two targets (the API's and the screens')
+                out += [f"* **{t['target']}** ({t['verdict']}): the profile above, `{t['profile']}`"]
+            else:
+                out += profile_markdown(report, t)
+            shown.add(t["profile"])
     return out
 
 
@@ -519,4 +516,9 @@ def sampled_profile_lines(profile: Any) -> list[str]:
             f"    * {e.get('share', 0) * 100:.1f} %, own {e.get('own', 0) * 100:.1f} %: "
             f"{e.get('function', '?')} ({e.get('file', '?')}:{e.get('line', '?')})"
         )
+    own = sorted(profile["top"], key=lambda e: -e.get("own", 0))[:3]
+    out.append(
+        "    * most own time: "
+        + "; ".join(f"{e.get('function', '?')} {e.get('own', 0) * 100:.1f} %" for e in own)
+    )
     return out

@@ -216,6 +216,9 @@ def test_every_target_missed_with_its_profile() -> None:
     after_200 = text.split("at 200 screens under `make serve`** (missed")[1]
     assert after_200.split("\n")[1].strip() == "* no profile captured: py-spy: permission denied"
     assert got["api_make_serve"]["profile"] == got["screens_50"]["profile"]  # one profile per level
+    assert text.count("py-spy, 60.0 s") == 2  # make run's API level and make serve's 50: shown once each
+    assert "** (missed): the profile above, `datasets[1].http.profiles.50`" in text
+    assert "most own time: fn0 1.0 %" in text
 
 
 def test_first_start_without_rollups_is_missed() -> None:
@@ -274,6 +277,7 @@ def test_smaller_runs_are_not_measured_with_their_figures() -> None:
     assert pg["profile"] == "datasets[1].coverage.profiles"  # over the bound at its size: profiled
     assert "at 50, as the run's nearest level had 5 (within 25 ms there)" in got["api_make_run"]["why"]
     assert "over 25 ms there" in got["api_make_serve"]["why"]
+    assert ", 5 clients: p95 30.0 ms" in got["api_make_serve"]["measured"]  # the nearest level to 50
     assert "ran 60 cycles" in got["wall_tab"]["why"]
 
 
