@@ -155,9 +155,8 @@ def coverage_postgresql(report: dict[str, Any]) -> dict[str, Any]:
     profile = f"datasets[{i}].coverage.profiles" if cov["max_s"] > TARGET_MAX_S else None
     figures = {"dataset": i, "scale": d["scale"], "events": d["events"], "max_s": cov["max_s"]}
     if d["events"] < PG_EVENTS:
-        why = (
-            f"at 10 M, as the run's largest PostgreSQL dataset has {d['events']:,} events; at that size "
-            + ("; ".join(failures) if failures else "every view within the bound")
+        why = f"at 10 M: the run's largest PostgreSQL dataset has {d['events']:,} events; at that size " + (
+            "; ".join(failures) if failures else "every view within the bound"
         )
         return _target("coverage_postgresql", text, NOT_MEASURED, measured, why, profile, figures)
     if failures:
@@ -182,7 +181,7 @@ def first_start(report: dict[str, Any]) -> dict[str, Any]:
     )
     found = _firststart(report)
     if found is None:
-        return _target("first_start", text, NOT_MEASURED, "–", "by this run: it had no first-start section")
+        return _target("first_start", text, NOT_MEASURED, "–", "this run had no first-start section")
     where, fs = found
     page, health = fs.get("seconds_to_page"), fs.get("seconds_to_health")
     if not isinstance(page, int | float):
@@ -263,7 +262,7 @@ def _latency_verdict(
     over = p95 > API_P95_MS
     if clients != wanted:
         at = f"over {API_P95_MS:g} ms" if over else f"within {API_P95_MS:g} ms"
-        why = f"at {wanted}, as the run's nearest level had {clients} ({at} there)"
+        why = f"at {wanted}: the run's nearest level had {clients} ({at} there)"
         return _target(key, text, NOT_MEASURED, measured, why, profile, figures)
     if over:
         return _target(
@@ -401,7 +400,11 @@ def _cell(text: str) -> str:
 
 def _verdict_cell(t: dict[str, Any]) -> str:
     head = {MET: "**met**", MISSED: "**missed**", NOT_MEASURED: "not measured"}[t["verdict"]]
-    return _cell(f"{head}: {t['why']}" if t["why"] else head)
+    if not t["why"]:
+        return head
+    return _cell(
+        f"{head} {t['why']}" if t["why"].startswith("at ") else f"{head}: {t['why']}"
+    )  # "not measured at 10 M: …"
 
 
 def targets_markdown(report: dict[str, Any], targets: list[dict[str, Any]]) -> list[str]:

@@ -275,7 +275,9 @@ def test_smaller_runs_are_not_measured_with_their_figures() -> None:
     pg = got["coverage_postgresql"]
     assert "at 10 M" in pg["why"] and "1,182,737 events" in pg["why"] and "3 views over 0.5 s" in pg["why"]
     assert pg["profile"] == "datasets[1].coverage.profiles"  # over the bound at its size: profiled
-    assert "at 50, as the run's nearest level had 5 (within 25 ms there)" in got["api_make_run"]["why"]
+    text = "\n".join(targets_markdown(small, list(got.values())))
+    assert "| not measured at 10 M: the run's largest PostgreSQL dataset has 1,182,737 events" in text
+    assert "at 50: the run's nearest level had 5 (within 25 ms there)" in got["api_make_run"]["why"]
     assert "over 25 ms there" in got["api_make_serve"]["why"]
     assert ", 5 clients: p95 30.0 ms" in got["api_make_serve"]["measured"]  # the nearest level to 50
     assert "ran 60 cycles" in got["wall_tab"]["why"]
