@@ -8,6 +8,8 @@ snapshots    sections a, a', e: snapshots cold and warm, through the rollups, th
 coverage     section g: every filter alone and in pairs × every period, cold through the rollups
 load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency; h: make run's server
 probes       section f: pandas against plain SQL, each in its own process
+profile      py-spy's sampled profiles of the served processes during each load level
+firststart   section firststart: make run on empty data until the wall shows its board
 report       the run's summary lines, Markdown and JSON files
 server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``) or make run's server
 client       the open-loop HTTP client: what a screen sends, many screens at once
