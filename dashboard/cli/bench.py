@@ -82,7 +82,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--profile-rate",
         type=int,
         default=None,
-        help="py-spy samples per second of each server process during the load levels (default 100; 0: off)",
+        help="py-spy samples per second of each server process during the load levels (default 50; 0: off)",
     )
 
 

@@ -84,7 +84,7 @@ class Config:
     redis_url: str = REDIS_URL
     quiet: bool = False
     http_rollups: bool = False  # serve the HTTP sections through the rollups (DASHBOARD_ROLLUPS=on)
-    profile_rate: int = 100  # py-spy samples per second of each server process during a load level (0: off)
+    profile_rate: int = 50  # py-spy samples per second of each server process during a load level (0: off)
 
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> Config:

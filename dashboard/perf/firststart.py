@@ -98,7 +98,19 @@ def parse_phases(lines: Sequence[tuple[float, str]]) -> dict[str, Any]:
     if "serving" in marks:
         ready = max((marks[k] for k in ("seed_end", "rollups_end") if k in marks), default=first or 0.0)
         phases["app_s"] = round(marks["serving"] - ready, 2)
-    return {"phases": phases, "events": events, "serving_at": marks.get("serving"), "direct_views": direct}
+    return {
+        "phases": _in_order(phases),
+        "events": events,
+        "serving_at": marks.get("serving"),
+        "direct_views": direct,
+    }
+
+
+def _in_order(phases: dict[str, float]) -> dict[str, float]:
+    """The phases in the order they happen: the seed, the rollups and each of their phases, the app."""
+    first = ("start_s", "seed_s", "seed_reported_s", "rollups_s", "rollups_reported_s")
+    rank = {k: i for i, k in enumerate(first)}
+    return dict(sorted(phases.items(), key=lambda kv: rank.get(kv[0], len(first) + (kv[0] == "app_s"))))
 
 
 class OutputLog:

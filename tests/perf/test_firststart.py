@@ -27,6 +27,8 @@ def test_a_first_starts_output_gives_its_phases() -> None:
     assert found["events"] == 591_413
     assert found["serving_at"] == 186.5
     assert found["direct_views"] == ["town=330109001"]
+    assert list(found["phases"]) == ["start_s", "seed_s", "seed_reported_s", "rollups_s", "rollups_reported_s",
+                                     "rollups_facts_s", "rollups_tiers_s", "app_s"]  # fmt: skip
     assert found["phases"] == {
         "start_s": 1.5,
         "seed_s": 93.5,
