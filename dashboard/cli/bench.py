@@ -78,6 +78,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="serve the HTTP and feed-latency sections through the dataset's rollups (the fast path)",
     )
 
+    parser.add_argument(
+        "--profile-rate",
+        type=int,
+        default=None,
+        help="py-spy samples per second of each server process during the load levels (default 50; 0: off)",
+    )
+
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The run's Config: the mode's sizes with the given options on top."""
@@ -101,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         http_rollups=args.http_rollups or None,
         redis_url=args.redis_url,
         quiet=args.quiet or None,
+        profile_rate=args.profile_rate,
     )
 
 

@@ -9,6 +9,8 @@ coverage     section g: every filter alone and in pairs × every period, cold th
 viewprofile  where a slow view's cold time went: each SQL statement's time, a cProfile of our code
 load         sections b, c, d: gunicorn under open-loop load, worker memory, feed latency; h: make run's server
 probes       section f: pandas against plain SQL, each in its own process
+profile      py-spy's sampled profiles of the served processes during each load level
+firststart   section firststart: make run on empty data until the wall shows its board
 report       the run's summary lines, Markdown and JSON files
 targets      issue 16's targets against the run's figures: met, missed (with its profile), not measured
 server       the instrumented production app under gunicorn (``dashboard.perf.server:wsgi_app()``) or make run's server

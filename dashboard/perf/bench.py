@@ -16,7 +16,12 @@ e. a full slide-deck export through :func:`dashboard.export.exporter.export_view
 g. coverage: every filter alone and in pairs × every period, each view cold through the rollups, and the
    views the direct queries answered instead (:mod:`~dashboard.perf.coverage`);
 f. the usual Dash pattern (the event columns read into pandas, grouped per refresh) against plain SQL
-   aggregates per refresh, for the same four panels, each in a subprocess for its peak RSS.
+   aggregates per refresh, for the same four panels, each in a subprocess for its peak RSS;
+h. dev: the same load on ``make run``'s development server. During every load level of b and h py-spy
+   samples the served processes (:mod:`~dashboard.perf.profile`).
+
+Once per run, not per dataset (full mode): firststart, ``make run`` on empty data until the wall shows
+its board (:mod:`~dashboard.perf.firststart`).
 
 The report goes to ``data/bench/bench-<mode>-<time>.{json,md}`` (and ``latest-<mode>.*``). Modes:
 ``full`` (≥1M and 10M events, long, outside CI), ``quick`` (a small district, about 1-2 minutes once
@@ -49,9 +54,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from dashboard.perf.config import EXTRA_SECTIONS, SECTIONS, SUPERSET, Config, say
+from dashboard.perf.config import EXTRA_SECTIONS, RUN_SECTIONS, SECTIONS, SUPERSET, Config, say
 from dashboard.perf.coverage import measure_coverage
 from dashboard.perf.datasets import Dataset, backend_available, data_end, ensure_dataset, mask_url
+from dashboard.perf.firststart import measure_firststart
 from dashboard.perf.load import measure_dev, measure_http
 from dashboard.perf.probes import measure_pandas_vs_sql
 from dashboard.perf.report import machine, ratios, write_reports
@@ -144,6 +150,17 @@ def measure_dataset(cfg: Config, ds: Dataset, http: bool) -> dict[str, Any]:
     return out
 
 
+def run_section(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A section of the run as a whole; a failure is reported in its place (the rest still runs)."""
+    try:
+        return fn()
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def run_bench(cfg: Config) -> dict[str, Any]:
     """Measure every dataset of ``cfg``; write the JSON and Markdown reports; return the report."""
     unknown = set(cfg.sections) - set(SECTIONS) - set(EXTRA_SECTIONS)
@@ -166,6 +183,10 @@ def run_bench(cfg: Config) -> dict[str, Any]:
         "skipped": [],
     }
     report["config"]["pg_url"] = mask_url(cfg.pg_url)
+    if "firststart" in cfg.sections:  # make run's own sample on empty data: not one of the datasets
+        report["firststart"] = run_section(lambda: measure_firststart(cfg))
+    if not set(cfg.sections) - set(RUN_SECTIONS):  # no dataset section asked for: none seeded
+        cfg = replace(cfg, backends=())
     backends = []
     for backend in cfg.backends:
         why = backend_available(cfg, backend)

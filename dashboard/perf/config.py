@@ -21,7 +21,12 @@ PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgr
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TOWN = "330109001"  # 城厢街道: the "one town" scope
 HTTP_VIEWS = ("", "town=330109001", "town=330109113")  # district, 城厢, 瓜沥: three scopes on the wall
-SECTIONS = ("snapshot", "rollups", "coverage", "pandas", "export", "http", "latency", "dev")
+SECTIONS = ("snapshot", "rollups", "coverage", "pandas", "export", "http", "latency", "dev", "firststart")
+# Sections of the run as a whole, not of a dataset: firststart times make run on empty data of its own.
+RUN_SECTIONS = ("firststart",)
+# Sections only the full mode runs unless named with --sections: firststart costs minutes of CPU (a
+# seed of the make run sample and its rollups), too long for tiny (the test suite) and quick.
+FULL_ONLY_SECTIONS = ("firststart",)
 EXTRA_SECTIONS = ("sql",)  # plain SQL without the pandas probe (not in the default run)
 
 
@@ -81,11 +86,14 @@ class Config:
     redis_url: str = REDIS_URL
     quiet: bool = False
     http_rollups: bool = False  # serve the HTTP sections through the rollups (DASHBOARD_ROLLUPS=on)
+    profile_rate: int = 50  # py-spy samples per second of each server process during a load level (0: off)
 
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> Config:
         m = MODES[mode]
         base = cls(mode=mode, **{k: v for k, v in asdict(m).items()})
+        if mode != "full":
+            base = replace(base, sections=tuple(s for s in SECTIONS if s not in FULL_ONLY_SECTIONS))
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 

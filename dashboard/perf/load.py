@@ -24,6 +24,7 @@ from dashboard.core.progress import Progress
 from dashboard.perf.client import fetch, plan_targets, send
 from dashboard.perf.config import HTTP_VIEWS, Config, say
 from dashboard.perf.datasets import Dataset, rollup_url
+from dashboard.perf.profile import profiling
 from dashboard.perf.server import (
     OffsetClock,
     Server,
@@ -383,7 +384,12 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
             feed = FeedThread(ds.url, clock, float(cfg.refresh_seconds), cfg.seed)
         if "http" in cfg.sections:
             updates = screen_update_targets(server.base)
-            out["levels"] = [load_level(cfg, server, n, feed, updates) for n in cfg.clients]
+            out["levels"], out["profiles"] = [], {}
+            for n in cfg.clients:
+                with profiling(server.worker_pids(), cfg.profile_rate) as profile:
+                    out["levels"].append(load_level(cfg, server, n, feed, updates))
+                out["profiles"][str(n)] = profile
+                say(cfg, profile_line(profile))
             for lv in out["levels"]:
                 say(cfg, f"  {lv['clients']:>3} clients: p50 {lv['p50_ms']} ms, p95 {lv['p95_ms']} ms, "
                          f"p99 {lv['p99_ms']} ms, errors {lv['errors']}, builds {lv['snapshot_builds']} "
@@ -408,6 +414,18 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
         drop_redis_prefix(redis_url, prefix)
         remove_run_files(cfg.data_dir, prefix)
     return out
+
+
+def profile_line(profile: dict[str, Any]) -> str:
+    """A progress line on a level's profile: samples, py-spy's own CPU, the top functions by own time."""
+    if "error" in profile:
+        return f"      profile: {profile['error']}"
+    own = sorted(profile["top"], key=lambda r: -r["own"])[:3]
+    return (
+        f"      profile: {profile['samples']} samples in {profile['seconds']} s, py-spy CPU "
+        f"{profile['profiler_cpu_s']} s; most own time: "
+        + ", ".join(f"{r['function']} {r['own']:.0%}" for r in own)
+    )
 
 
 def boot(cfg: Config, server: Server, what: str, out: dict[str, Any]) -> RssSampler:
@@ -447,9 +465,17 @@ def measure_dev(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> 
         sampler = boot(cfg, server, f"the development server (make run) on {ds.backend}", out)
         for view in HTTP_VIEWS:  # each view's first (cold) answer is the coverage section's business
             fetch(f"{server.base}/api/v1/snapshot?{view}", timeout=900)
-        api_only = load_level(replace(cfg, refresh_seconds=1), server, clients, feed)
-        with_screens = load_level(cfg, server, clients, feed, screen_update_targets(server.base))
-        out["levels"] = [{**api_only, "period_s": 1}, {**with_screens, "period_s": cfg.refresh_seconds}]
+        pids = server.worker_pids()
+        with profiling(pids, cfg.profile_rate) as api_profile:
+            api_only = load_level(replace(cfg, refresh_seconds=1), server, clients, feed)
+        with profiling(pids, cfg.profile_rate) as screens_profile:
+            with_screens = load_level(cfg, server, clients, feed, screen_update_targets(server.base))
+        # Both levels have the same number of clients (and the same period in tiny mode): named by kind.
+        out["levels"] = [{**api_only, "period_s": 1, "profile_key": "api"},
+                         {**with_screens, "period_s": cfg.refresh_seconds, "profile_key": "api+screens"}]  # fmt: skip
+        out["profiles"] = {"api": api_profile, "api+screens": screens_profile}
+        for profile in out["profiles"].values():
+            say(cfg, profile_line(profile))
         for lv in out["levels"]:
             screens = lv.get("screen_updates")
             say(cfg, f"  make run, {lv['clients']} clients every {lv['period_s']} s: API p95 {lv['p95_ms']} ms"

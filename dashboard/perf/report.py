@@ -122,7 +122,7 @@ def ratios(report: dict[str, Any]) -> list[str]:
         if ex and "seconds_first" in ex:
             again = f" ({ex['seconds_again']:.1f} s again)" if ex.get("seconds_again") else ""
             lines.append(f"{tag}: full PPTX deck {ex['seconds_first']:.1f} s{again}")
-    return lines
+    return lines + firststart_summary(report)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -240,6 +240,7 @@ def markdown(report: dict[str, Any]) -> str:
             "level over every answer (API and screens), which load from other processes does not inflate.",
         ]
     out += dev_section(report)
+    out += firststart_section(report)
     out += ["", "## Memory, feed latency, export, pandas", ""]
     for d in report["datasets"]:
         tag = f"**{d['backend']}, {d['events']:,} events**"
@@ -308,4 +309,45 @@ def dev_section(report: dict[str, Any]) -> list[str]:
             f"{screens[1]} | {screens[2]} | {lv.get('worker_cpu_ms_per_answer', '–')} |"
         )
     out += [f"* dev section failed on {d['backend']}: {d['dev']['error']}" for d in failed]
+    return out
+
+
+def firststart_summary(report: dict[str, Any]) -> list[str]:
+    """The summary line of section firststart: make run on empty data until the wall shows its board."""
+    fs = report.get("firststart")
+    if not fs:
+        return []
+    if "seconds_to_page" not in fs:
+        return [f"make run's first start on empty data failed: {fs.get('error', 'no page')}"]
+    verdict = "within" if fs["seconds_to_page"] <= fs["limit_s"] else "over"
+    return [
+        f"make run's first start on empty data ({fs['events']:,} events seeded, rollups on: {fs['rollups_on']}): "
+        f"/health after {fs['seconds_to_health']:.0f} s, the wall's board after {fs['seconds_to_page']:.0f} s, "
+        f"{verdict} the {fs['limit_s']} s target"
+        if fs.get("events") is not None
+        else f"make run's first start: the wall's board after {fs['seconds_to_page']:.0f} s ({verdict} {fs['limit_s']} s)"
+    ]
+
+
+def firststart_section(report: dict[str, Any]) -> list[str]:
+    """Section firststart: the seconds to /health and to the wall's board, and the phases between."""
+    fs = report.get("firststart")
+    if not fs:
+        return []
+    out = [
+        "",
+        f"## First start of `make run` on empty data (target: the first page within {fs.get('limit_s', 300)} s)",
+        "",
+    ]
+    if "error" in fs:
+        out.append(f"* failed: {fs['error']}")
+    if "seconds_to_page" in fs:
+        out.append(
+            f"* /health answered after {fs['seconds_to_health']} s; the wall's board after "
+            f"{fs['seconds_to_page']} s; rollups on: {fs['rollups_on']}; {fs.get('events') or 0:,} events seeded; "
+            f"the server's CPU {fs.get('server_cpu_s', '–')} s; load average at start {fs.get('load_average_at_start')}"
+        )
+    phases = fs.get("phases") or {}
+    if phases:
+        out.append("* phases (s): " + ", ".join(f"{k.removesuffix('_s')} {v}" for k, v in phases.items()))
     return out

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dashboard.perf.bench import run_bench
-from dashboard.perf.config import SECTIONS, Config
+from dashboard.perf.config import FULL_ONLY_SECTIONS, SECTIONS, Config
 from tests.support.services import need
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,8 @@ def test_report_files_and_header(report: dict[str, Any]) -> None:
     text = files[1].read_text(encoding="utf-8")
     assert "Superset 6.1" in text and "## HTTP" in text
     assert report["references"]["superset_6_1"]["cache_off_s"] == [0.97, 1.3]
-    assert set(report["config"]["sections"]) == set(SECTIONS)
+    assert set(report["config"]["sections"]) == set(SECTIONS) - set(FULL_ONLY_SECTIONS)
+    assert "firststart" not in report  # minutes of make run on empty data: the full mode's
     assert report["skipped"] == []  # SQLite is always there
     assert positive(report["seconds"])
     assert report["ratios"], "the run prints its comparisons"
@@ -87,6 +88,22 @@ def test_make_runs_development_server_measured(report: dict[str, Any]) -> None:
     assert [w["pid"] for w in dev["rss"]["workers"]] and len(dev["rss"]["workers"]) == 1  # one process
     assert "development server of `make run`" in Path(report["files"][1]).read_text(encoding="utf-8")
     assert any("make run's development server" in line for line in report["ratios"])
+    assert [lv["profile_key"] for lv in dev["levels"]] == list(dev["profiles"]) == ["api", "api+screens"]
+    for found in dev["profiles"].values():
+        assert_profile(found)
+
+
+def assert_profile(found: dict[str, Any]) -> None:
+    """A level's sampled profile (py-spy), or the reason there is none; never a failed section."""
+    assert found["tool"] == "py-spy"
+    if "error" in found:
+        assert isinstance(found["error"], str) and found["error"]
+        return
+    assert positive(found["seconds"]) and isinstance(found["samples"], int) and found["samples"] >= 0
+    assert len(found["top"]) <= 25 and found["profiler_cpu_s"] >= 0
+    for row in found["top"]:
+        assert set(row) == {"function", "file", "line", "share", "own"}
+        assert 0 <= row["own"] <= row["share"] <= 1 and isinstance(row["line"], int)
 
 
 def test_pandas_and_sql_give_the_same_panels(report: dict[str, Any]) -> None:
@@ -132,6 +149,9 @@ def test_http_levels(report: dict[str, Any]) -> None:
         assert 0 < screens["p50_ms"] <= screens["p95_ms"] <= screens["max_ms"]
         assert positive(screens["wall_p95_ms"])
     assert positive(http["levels"][-1]["screen_updates"]["page_p95_ms"])  # 5 screens: pages among them
+    assert list(http["profiles"]) == ["1", "5"]  # one profile per level, by its client count
+    for found in http["profiles"].values():
+        assert_profile(found)
     # The counter file saw the workers' builds: at least the first request of each view computed.
     assert http["snapshot_builds_total"] >= len(http["first_requests"])
 
