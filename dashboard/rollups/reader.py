@@ -317,10 +317,10 @@ class Reader:
 
         The pieces of different ranges overlap: the state counts at ~30 instants are ranges [t, ∞), each
         a stretch of days to its month's end and months to ∞; a period overlaps its spark buckets. Summed
-        piece by piece, a day of a town × category projection (~260 rows a kind) was read once per
-        instant before it (a category's three-year view: ~350,000 tier rows for the state counts, 40 ms
-        of SQLite's CPU). So each tier's pieces (and the fact edges, adjacent ones joined) are cut at
-        every piece's ends into disjoint segments, one branch each, and a piece is the sum of its
+        piece by piece, a day was read once per instant before it (the town × category rows of a
+        category-and-eastern view's state counts: 36 → 23 ms of SQLite's CPU for three years on the
+        294,000-event sample). So each tier's pieces (and the fact edges, adjacent ones joined) are cut
+        at every piece's ends into disjoint segments, one branch each, and a piece is the sum of its
         segments: every bucket is read once, and a range no tier carries is one branch, not 365."""
         plans = {tag: _joined_edges(parts) for tag, parts in plans.items()}
         cuts = _segments(part for parts in plans.values() for part in parts)
