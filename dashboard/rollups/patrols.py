@@ -29,6 +29,8 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     Connection,
     and_,
     bindparam,
@@ -184,24 +186,42 @@ def sync_patrols(conn: Connection, source: Connection) -> int:
     opened = [int(i) for (i,) in conn.execute(select(ru_patrol_open.c.patrol_id))]
     cols = (p.patrol_id, p.grid_code, p.started_at, p.ended_at, p.valid)
     rows = list(source.execute(select(*cols).where(p.patrol_id > int(wm), p.patrol_id <= top)))
-    for i in range(0, len(opened), CHUNK):
-        rows += source.execute(select(*cols).where(p.patrol_id.in_(opened[i : i + CHUNK]))).all()
-    # An open patrol still without an end and still invalid changes nothing; any other one read does.
+    # Of the patrols open at the last sync, only those that have ended or become valid since change
+    # anything: the others are not read (all ~3,000 of them, their rows converted in Python, were most
+    # of a sync on PostgreSQL at 1.2 M events, and a sync precedes every cold view).
+    moved: list[Any] = []
+    changed = or_(p.ended_at.is_not(None), p.valid.is_(True))
+    for ids in _id_sets(source, p.patrol_id, opened):
+        moved += source.execute(select(*cols).where(ids, changed)).all()
     touched = {
         (day_floor(to_us(started) or 0), grid)
-        for pid, grid, started, ended, valid in rows
+        for pid, grid, started, ended, valid in rows + moved
         if grid is not None and (pid > int(wm) or ended is not None or valid)
     }
     if touched:
         _resum(conn, source, touched)
-    still = sorted(int(pid) for pid, _, _, ended, _ in rows if ended is None)
+    ended = {int(pid) for pid, _, _, end, _ in moved if end is not None}
+    still = sorted(
+        {pid for pid in opened if pid not in ended} | {int(pid) for pid, _, _, end, _ in rows if end is None}
+    )
     if still != sorted(opened):
         conn.execute(delete(ru_patrol_open))
         if still:
             conn.execute(insert(ru_patrol_open), [{"patrol_id": pid} for pid in still])
     if top > int(wm):
         conn.execute(ru_patrol_meta.update().values(wm_patrol=top))
-    return len(rows)
+    return len(rows) + len(moved)
+
+
+def _id_sets(source: Connection, column: Any, ids: list[int]) -> list[ColumnElement[bool]]:
+    """``column`` among ``ids``: on PostgreSQL one array parameter (``= ANY``), elsewhere IN lists of
+    :data:`CHUNK`. Why: the ~3,000 open patrols as seven IN lists of 500 parameters were ~25 ms of
+    rendering and parsing per sync on PostgreSQL."""
+    if not ids:
+        return []
+    if source.dialect.name == "postgresql":
+        return [column == func.any(bindparam("ids", ids, type_=ARRAY(BigInteger)))]
+    return [column.in_(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
 
 
 def _resum(conn: Connection, source: Connection, touched: set[tuple[int, str]]) -> None:

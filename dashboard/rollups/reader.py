@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -263,50 +264,34 @@ class Reader:
         group: Sequence[str],
         by: str | None,
     ) -> dict[Key, Sums]:
-        """Plan: each range is cut into pieces (:func:`pieces`). Without ``by`` every distinct piece is one
-        branch that the database sums up; with ``by`` each stretch of a tier is one branch grouped by
-        bucket. Fact edges are always their own small branches. Python adds the pieces of a range up."""
+        """Plan: each range is cut into pieces (:func:`pieces`). Without ``by`` the pieces are summed by
+        the database (:meth:`_read_summed`); with ``by`` each stretch of a tier is one branch grouped by
+        bucket, and the fact edges of each range are grouped by bucket too. Python adds the pieces of a
+        range up."""
         tiers = "".join(t for t in ("m", "d", "h") if chosen[t] is not None)
         if by == "hour":  # an hourly series never reads the day tiers (the day view spans ≤ 24 h)
             tiers = tiers.replace("m", "").replace("d", "")
         elif by == "day":  # ("month": the month tier's buckets are months, the ends' are days)
             tiers = tiers.replace("m", "")
         plans = {tag: pieces(start, end, tiers, hourly=by == "hour") for tag, start, end in ranges}
-        if by is None:  # adjacent fact edges as one piece: a range no tier carries is one branch, not 365
-            plans = {tag: _joined_edges(parts) for tag, parts in plans.items()}
-        whole = {part for parts in plans.values() for part in parts if by is None}
-        numbered = {part: i for i, part in enumerate(sorted(whole))}
+        if by is None:
+            return self._read_summed(kinds, chosen, plans, group)
         branches = []
-        for (t, a, b), i in numbered.items():
-            if t == "f":
-                branches += [self._fact_branch(kind, i, a, b, group) for kind in kinds]
-            else:
-                branches.append(self._tier_branch(kinds, t, chosen[t] or "", group, a, b, number=i))
-        if by is not None:  # one branch per stretch of buckets: each is one range scan of the key
-            for tier in tiers:
-                for lo, hi in _merged([(a, b) for parts in plans.values() for t, a, b in parts if t == tier]):
-                    branches.append(self._tier_branch(kinds, tier, chosen[tier] or "", group, lo, hi))
-            # The facts of each range's edges (all of its days when no day tier fits) grouped by bucket:
-            # one branch per stretch, not one per day (a year by day would be 365).
-            for i, parts in enumerate(plans.values()):
-                for lo, hi in _merged([(a, b) for t, a, b in parts if t == "f"]):
-                    branches += [self._fact_branch(kind, i, lo, hi, group, by) for kind in kinds]
-        rows: dict[tuple[str, int], dict[Key, Sums]] = {}  # ("p", piece number) or (tier, bucket) → by key
-        if branches:
-            width = len(group)
-            for row in self.conn.exec_driver_sql(" UNION ALL ".join(branches)):
-                key: Key = (str(row[1]), *row[3 : 3 + width])
-                acc = rows.setdefault((str(row[0]), int(row[2])), {}).setdefault(key, [0.0] * 5)
-                for i, v in enumerate(row[3 + width :]):
-                    acc[i] += float(v or 0)
+        for tier in tiers:  # one branch per stretch of buckets: each is one range scan of the key
+            for lo, hi in _merged([(a, b) for parts in plans.values() for t, a, b in parts if t == tier]):
+                branches.append(self._tier_branch(kinds, tier, chosen[tier] or "", group, lo, hi))
+        # The facts of each range's edges (all of its days when no day tier fits) grouped by bucket:
+        # one branch per stretch, not one per day (a year by day would be 365).
+        for i, parts in enumerate(plans.values()):
+            for lo, hi in _merged([(a, b) for t, a, b in parts if t == "f"]):
+                branches += [self._fact_branch(kind, i, lo, hi, group, by) for kind in kinds]
+        rows = self._run(branches, len(group))
         out: dict[Key, Sums] = {}
         for index, (tag, parts) in enumerate(plans.items()):
-            edges = [] if by is None else [(b, got) for (tt, b), got in rows.items() if tt == f"f{index}"]
-            for part in [*parts, None]:  # None: this range's fact edges by bucket (``by``)
+            edges = [(b, got) for (tt, b), got in rows.items() if tt == f"f{index}"]
+            for part in [*parts, None]:  # None: this range's fact edges by bucket
                 if part is None:
                     found = edges
-                elif part in numbered:
-                    found = [(part[1], rows.get(("p", numbered[part]), {}))]
                 elif part[0] == "f":
                     continue
                 else:
@@ -317,12 +302,60 @@ class Reader:
                 for bucket, got in found:
                     for key, acc in got.items():
                         dest_key: Key = (key[0], tag, *key[1:])
-                        if by:
-                            dest_key += (hour_floor(bucket) if by == "hour" else day_floor(bucket),)
-                        dest = out.setdefault(dest_key, [0.0] * 5)
-                        for i, v in enumerate(acc):
-                            dest[i] += v
+                        dest_key += (hour_floor(bucket) if by == "hour" else day_floor(bucket),)
+                        _add(out.setdefault(dest_key, [0.0] * 5), acc)
         return out
+
+    def _read_summed(
+        self,
+        kinds: Sequence[str],
+        chosen: dict[str, str | None],
+        plans: Mapping[str, list[tuple[str, int, int]]],
+        group: Sequence[str],
+    ) -> dict[Key, Sums]:
+        """The pieces of each range summed by the database, each stretch of buckets read once.
+
+        The pieces of different ranges overlap: the state counts at ~30 instants are ranges [t, ∞), each
+        a stretch of days to its month's end and months to ∞; a period overlaps its spark buckets. Summed
+        piece by piece, a day was read once per instant before it (the town × category rows of a
+        category-and-eastern view's state counts: 36 → 23 ms of SQLite's CPU for three years on the
+        294,000-event sample). So each tier's pieces (and the fact edges, adjacent ones joined) are cut
+        at every piece's ends into disjoint segments, one branch each, and a piece is the sum of its
+        segments: every bucket is read once, and a range no tier carries is one branch, not 365."""
+        plans = {tag: _joined_edges(parts) for tag, parts in plans.items()}
+        cuts = _segments(part for parts in plans.values() for part in parts)
+        numbered = {seg: i for i, seg in enumerate(seg for segs in cuts.values() for seg in segs)}
+        branches = []
+        for (t, a, b), i in numbered.items():
+            if t == "f":
+                branches += [self._fact_branch(kind, i, a, b, group) for kind in kinds]
+            else:
+                branches.append(self._tier_branch(kinds, t, chosen[t] or "", group, a, b, number=i))
+        rows = self._run(branches, len(group))
+        bounds = {t: sorted({x for _, a, b in segs for x in (a, b)}) for t, segs in cuts.items()}
+        out: dict[Key, Sums] = {}
+        for tag, parts in plans.items():
+            for t, a, b in parts:
+                edges = bounds[t]
+                for k in range(bisect_left(edges, a), bisect_left(edges, b)):
+                    seg = (t, edges[k], edges[k + 1])
+                    if seg not in numbered:  # a gap between the pieces of other ranges
+                        continue
+                    for key, acc in rows.get(("p", numbered[seg]), {}).items():
+                        _add(out.setdefault((key[0], tag, *key[1:]), [0.0] * 5), acc)
+        return out
+
+    def _run(self, branches: Sequence[str], width: int) -> dict[tuple[str, int], dict[Key, Sums]]:
+        """The branches as one UNION ALL statement: {(tier or "p", bucket or piece): {(kind, *group): sums}}."""
+        rows: dict[tuple[str, int], dict[Key, Sums]] = {}
+        if not branches:
+            return rows
+        for row in self.conn.exec_driver_sql(" UNION ALL ".join(branches)):
+            key: Key = (str(row[1]), *row[3 : 3 + width])
+            acc = rows.setdefault((str(row[0]), int(row[2])), {}).setdefault(key, [0.0] * 5)
+            for i, v in enumerate(row[3 + width :]):
+                acc[i] += float(v or 0)
+        return rows
 
     def _sql(self, key: tuple[Any, ...], build: Callable[[], Any], **numbers: int) -> str:
         """A branch as SQL text: its statement is built and compiled once per shape (:func:`_template`),
@@ -597,6 +630,30 @@ class Reader:
             return conn.execute(stmt)
         sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         return conn.exec_driver_sql(sql.replace("FROM ru_fact", "FROM ru_fact INDEXED BY ix_ru_fact_open", 1))
+
+
+def _add(dest: Sums, acc: Sums) -> None:
+    for i, v in enumerate(acc):
+        dest[i] += v
+
+
+def _segments(parts: Iterable[tuple[str, int, int]]) -> dict[str, list[tuple[str, int, int]]]:
+    """Per tier (or "f", the facts), its pieces cut at every piece's ends into disjoint segments, in
+    order, each inside some piece: the stretches a set of overlapping pieces reads, each once."""
+    by_tier: dict[str, list[tuple[int, int]]] = {}
+    for t, a, b in parts:
+        by_tier.setdefault(t, []).append((a, b))
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for t, spans in by_tier.items():
+        ends = sorted({x for span in spans for x in span})
+        covered = _merged(spans)
+        segs = []
+        for a, b in pairwise(ends):
+            i = bisect_right(covered, (a, INF_US * 2)) - 1  # the merged span starting at or before a
+            if i >= 0 and covered[i][1] >= b:
+                segs.append((t, a, b))
+        out[t] = segs
+    return out
 
 
 def _joined_edges(parts: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, inspect, make_url, select, update
 from dashboard.rollups.buckets import to_us
 from dashboard.rollups.build import build_rollups
 from dashboard.rollups.patrols import build_patrols, sync_patrols
-from dashboard.rollups.sync import apply_changes
+from dashboard.rollups.sync import Margin, apply_changes
 from dashboard.rollups.tables import LAYOUT, rollup_metadata, ru_eval, ru_fact, ru_meta
 from dashboard.source.engines import make_source_engine, make_writer_engine, refresh_planner_statistics
 from dashboard.source.queries.common import E
@@ -43,6 +43,7 @@ class RollupStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._margin: Margin | None = None  # what the last sync read of the action margin (sync.py)
         self._drop_outdated()
         rollup_metadata.create_all(engine)
         with engine.begin() as conn:  # an index added since the store was built (create_all skips those)
@@ -94,6 +95,7 @@ class RollupStore:
         along with the ones the watermarks find; ``rebuild_patrols`` sums the patrol tier afresh (patrol
         rows rewritten in place, by an import)."""
         started = time.monotonic()
+        margin: Margin | None = None
         if source.dialect.name == "postgresql":
             source.exec_driver_sql("SET LOCAL jit = off")  # compiling cost more than these statements
         with self.engine.begin() as conn:
@@ -108,12 +110,13 @@ class RollupStore:
                 events, evals = build_rollups(conn, source, progress)
                 rebuilt = True
             else:
-                events, evals = apply_changes(conn, source, meta, reread)
+                events, evals, margin = apply_changes(conn, source, meta, reread, self._margin)
                 if rebuild_patrols:
                     build_patrols(conn, source)
                 else:  # (a store built before the patrol tier builds it here)
                     sync_patrols(conn, source)
                 rebuilt = False
+        self._margin = margin  # only once committed: a sync rolled back read nothing into the rollups
         if rebuilt:
             self._analyze()
         return SyncReport(rebuilt, events, evals, round(time.monotonic() - started, 3))

@@ -6,13 +6,16 @@ margin of recent ids is re-read, for writers that commit out of order: not on SQ
 a time allocates ids inside the transaction that holds the write lock until it commits) and those with an event id above
 it. Each one's old fact is taken out of the tiers and its new fact put in: the cost of a refresh follows
 the number of changed events, not the length of history. An import that rewrites event rows without
-logging actions names those events (``reread``), and they are read again too.
+logging actions names those events (``reread``), and they are read again too. A store's next sync in
+the same process re-reads only the margin's actions it had not read (:class:`Margin`): re-reading the
+~770 events of 2,000 unchanged actions was ~0.1 s of every cold view on PostgreSQL at 1.2 M events.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
@@ -36,17 +39,39 @@ ACTION_MARGIN = 2000  # action ids re-read below the watermark (out-of-order com
 CHUNK = 2000
 
 
+@dataclass(frozen=True)
+class Margin:
+    """The action ids a sync read within the margin below its new watermark ``wm_action`` (the rollups
+    as built at ``built_at``): the next sync of the same store re-reads only the events of the ids in the
+    margin it does not find here (committed late), not every event of the margin again."""
+
+    built_at: str
+    wm_action: int
+    ids: frozenset[int]
+
+
 def apply_changes(
-    conn: Connection, source: Connection, meta: Any, reread: Collection[int] = ()
-) -> tuple[int, int]:
+    conn: Connection,
+    source: Connection,
+    meta: Any,
+    reread: Collection[int] = (),
+    seen: Margin | None = None,
+) -> tuple[int, int, Margin]:
     """Move the events changed since the watermarks in ``meta`` from their old facts to their new ones.
 
     ``reread``: events whose rows changed without new actions (an import's updates), read again too.
-    Returns the numbers of events re-read and of new evaluations.
+    ``seen``: what the previous sync of this store in this process read within the margin (when it
+    still describes ``meta``), so only the actions that committed since are read again.
+    Returns the numbers of events re-read and of new evaluations, and the margin this sync read
+    (for the next one, once this one has committed).
     """
-    floor = max(0, int(meta.wm_action) - action_margin(source))
+    margin = action_margin(source)
+    floor = max(0, int(meta.wm_action) - margin)
     wm_event, wm_action, wm_eval = _source_tops(source)
-    changed = _changed_events(source, floor, wm_action, int(meta.wm_event), wm_event)
+    actions = _actions_since(source, floor, wm_action)
+    known = _known(seen, meta)
+    changed = {eid for aid, eid in actions if aid > int(meta.wm_action) or aid not in known}
+    changed |= _new_events(source, int(meta.wm_event), wm_event)
     changed |= {int(eid) for eid in reread if int(eid) <= wm_event}  # (later ones are new events anyway)
     max_ts, odd = int(meta.max_ts), int(meta.odd)
     delta: Delta = {}
@@ -69,19 +94,30 @@ def apply_changes(
     _write_delta(conn, delta)
     if wm_action > floor:  # (none above: SQLite would walk the whole (at) index to find no row)
         max_ts = max(max_ts, max_action_at(source, floor))
+    new_wm = max(wm_action, int(meta.wm_action))
     conn.execute(
         update(ru_meta)
         .where(ru_meta.c.id == 1)
         .values(
             wm_event=max(wm_event, int(meta.wm_event)),
-            wm_action=max(wm_action, int(meta.wm_action)),
+            wm_action=new_wm,
             wm_eval=max(wm_eval, int(meta.wm_eval)),
             max_ts=max_ts,
             odd=odd,
             synced_at=dt.datetime.now(dt.UTC).isoformat(),
         )
     )
-    return len(changed), len(evals)
+    read = frozenset(aid for aid, _ in actions if aid > new_wm - margin)
+    return len(changed), len(evals), Margin(str(meta.built_at), new_wm, read)
+
+
+def _known(seen: Margin | None, meta: Any) -> frozenset[int]:
+    """The action ids at or below ``meta``'s watermark already read into these rollups, as far as this
+    process knows: those of the previous sync when it left this very watermark, else none (the whole
+    margin is read again: another process synced since, or this is the first sync)."""
+    if seen is None or seen.built_at != str(meta.built_at) or seen.wm_action != int(meta.wm_action):
+        return frozenset()
+    return seen.ids
 
 
 def action_margin(source: Connection) -> int:
@@ -106,24 +142,17 @@ def _source_tops(source: Connection) -> tuple[int, int, int]:
     return wm_event, wm_action, wm_eval
 
 
-def _changed_events(
-    source: Connection, floor: int, wm_action: int, old_event: int, wm_event: int
-) -> set[int]:
-    """The events with an action in (floor, wm_action] and the new events in (old_event, wm_event]."""
+def _actions_since(source: Connection, floor: int, wm_action: int) -> list[tuple[int, int]]:
+    """(action id, event id) of the actions in (floor, wm_action]: the margin and the new ones."""
     a = schema.event_action
-    changed = {
-        int(eid)
-        for (eid,) in source.execute(
-            select(a.c.event_id).where(a.c.action_id > floor, a.c.action_id <= wm_action).distinct()
-        )
-    }
-    changed |= {
-        int(eid)
-        for (eid,) in source.execute(
-            select(E.c.event_id).where(E.c.event_id > old_event, E.c.event_id <= wm_event)
-        )
-    }
-    return changed
+    q = select(a.c.action_id, a.c.event_id).where(a.c.action_id > floor, a.c.action_id <= wm_action)
+    return [(int(aid), int(eid)) for aid, eid in source.execute(q)]
+
+
+def _new_events(source: Connection, old_event: int, wm_event: int) -> set[int]:
+    """The new events in (old_event, wm_event]."""
+    q = select(E.c.event_id).where(E.c.event_id > old_event, E.c.event_id <= wm_event)
+    return {int(eid) for (eid,) in source.execute(q)}
 
 
 def _move_facts(conn: Connection, source: Connection, part: list[int], delta: Delta) -> tuple[int, int]:
