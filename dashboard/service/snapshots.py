@@ -147,6 +147,7 @@ class SnapshotService:
         # identity → (stamp, the cached last good entry decoded): see _cached_last_good_parts.
         self._decoded_last_good: dict[str, tuple[str, tuple[dict[str, Any], Snapshot, dt.datetime]]] = {}
         self._decoded_lock = threading.Lock()
+        self._announced: dict[str, dt.datetime] = {}  # identity → the build last announced (_announce)
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
             self.refresher = Refresher(self._refresh_in_background, hot_seconds=2 * refresh_seconds + 5)
@@ -278,7 +279,11 @@ class SnapshotService:
         thread racing it for the first build made that request wait and answer "stale".
         """
         now = self.clock.now()
-        if self._cached_last_good(identity) is None or self._recent(identity, now) is not None:
+        last = self._cached_last_good_parts(identity)
+        if last is None:
+            return
+        if self._recent(identity, now) is not None:
+            self._announce(identity, last[2])  # another process may have rebuilt it: say so here too
             return
         busy = f"busy:{_digest(identity)}"
         if not self._claim(busy, self._busy_ttl(identity)):
@@ -287,12 +292,28 @@ class SnapshotService:
             result = self._snapshot(view, identity, now)  # failures are remembered for the requests to tell
         finally:
             self._release(busy)
-        if result.error is None and not result.stale:
-            for listener in list(self.refreshed_listeners):
-                try:
-                    listener(identity)
-                except Exception:  # a listener's failure must not stop the refresh of the other views
-                    log.exception("a listener of the refresh of %s failed", identity)
+        if result.error is None and not result.stale and result.computed_at is not None:
+            self._announce(identity, result.computed_at)
+
+    def _announce(self, identity: str, computed_at: dt.datetime) -> None:
+        """Tell the listeners of this process, once per build, that ``identity`` was rebuilt.
+
+        Why every process and not only the one that rebuilt it: each process draws ahead the boards its
+        own screens asked for. Told only in the rebuilding one, the screens whose last tick went to
+        another process drew their board (or their step) in their next tick's request: a tenth of
+        the screens' answers, most of their slowest.
+        """
+        with self._decoded_lock:
+            if self._announced.get(identity) == computed_at:
+                return
+            self._announced[identity] = computed_at
+            while len(self._announced) > 4 * DECODED_LAST_GOOD:
+                del self._announced[next(iter(self._announced))]
+        for listener in list(self.refreshed_listeners):
+            try:
+                listener(identity)
+            except Exception:  # a listener's failure must not stop the refresh of the other views
+                log.exception("a listener of the refresh of %s failed", identity)
 
     def _busy_ttl(self, identity: str) -> int:
         """How long a build may hold its view: about twice its last duration, so a build stuck on a

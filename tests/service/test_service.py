@@ -508,6 +508,29 @@ def test_background_refresh_answers_at_once_and_rebuilds_behind(
     assert fake.calls == 2
 
 
+def test_every_process_hears_once_of_a_view_rebuilt_by_another(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """Each process draws ahead the boards its own screens asked for: a view rebuilt by one process is
+    announced to the listeners of the others too (by their refresher), once per build."""
+    builder, other = FakeSource(), FakeSource()
+    cache = init_cache(settings)
+    first = make_service(settings, source_engine, clock, builder, cache)
+    second = make_service(settings, source_engine, clock, other, cache)
+    heard: list[str] = []
+    second.refreshed_listeners.append(heard.append)
+    identity = second.identity(ViewState(), DISTRICT)
+    first.snapshot(ViewState(), DISTRICT)
+    second._refresh_in_background(ViewState(), identity)  # built lately by the first: not rebuilt
+    second._refresh_in_background(ViewState(), identity)
+    assert heard == [identity] and other.calls == 0
+    clock.advance(60)
+    builder.version = "v2"
+    first.snapshot(ViewState(), DISTRICT)  # the first process rebuilds it
+    second._refresh_in_background(ViewState(), identity)
+    assert heard == [identity, identity] and other.calls == 0 and builder.calls == 2
+
+
 def test_background_refresh_leaves_a_views_first_build_to_its_request(
     settings: Settings, source_engine: Engine, clock: FixedClock
 ) -> None:
