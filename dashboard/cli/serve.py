@@ -20,7 +20,7 @@ from sqlalchemy import inspect, make_url, text
 
 from dashboard.core.clock import Clock, StartedClock, clock_starting_at, parse_moment
 from dashboard.core.logs import configure_logging
-from dashboard.core.runtime import tune_allocator, tune_collector
+from dashboard.core.runtime import tune_allocator, tune_collector, tune_thread_switching
 from dashboard.core.settings import Settings, load_settings
 from dashboard.source.engines import backend_name, make_writer_engine
 
@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
     tune_allocator()  # freed big buffers go back to the kernel, not into the heaps (core/runtime.py)
     app = create_app(settings, clock=clock)
+    tune_thread_switching()  # requests wait less for the GIL behind a drawing (core/runtime.py)
     tune_collector()  # the process is built: full collections rarely land on a request (core/runtime.py)
     if start_briefings(app) is not None:  # briefings defined: made and sent from this process
         print("  Briefings: the scheduler runs in this server (DASHBOARD_BRIEFING_SCHEDULER)", flush=True)

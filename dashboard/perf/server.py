@@ -157,7 +157,7 @@ def wsgi_app() -> Any:
     """
     import logging
 
-    from dashboard.core.runtime import tune_allocator, tune_collector
+    from dashboard.core.runtime import tune_allocator, tune_collector, tune_thread_switching
     from dashboard.core.settings import load_settings
     from dashboard.service.factory import create_service
     from dashboard.web.app import create_app
@@ -176,6 +176,7 @@ def wsgi_app() -> Any:
         wait_seconds=600.0,
     )
     server = create_app(settings, clock=clock, service=service).server
+    tune_thread_switching()  # as dashboard.web.wsgi and `serve` do (core/runtime.py)
     tune_collector()  # as dashboard.web.wsgi and `serve` do once the app is built (core/runtime.py)
     return server
 

@@ -17,13 +17,14 @@ go to stderr next to gunicorn's own log.
 from __future__ import annotations
 
 from dashboard.core.logs import configure_logging
-from dashboard.core.runtime import tune_allocator, tune_collector
+from dashboard.core.runtime import tune_allocator, tune_collector, tune_thread_switching
 from dashboard.web.app import create_app, start_briefings
 
 configure_logging()
 tune_allocator()  # freed big buffers go back to the kernel, not into the heaps (core/runtime.py)
 app = create_app()
 server = app.server  # the Flask WSGI application gunicorn serves
+tune_thread_switching()  # requests wait less for the GIL behind a drawing (core/runtime.py)
 tune_collector()  # the worker is built: full collections rarely land on a request (core/runtime.py)
 # Each worker may start the briefings' scheduler (when briefings are defined); the shared lock lets one
 # pass at a time make and send them (dashboard/briefings/defined.py).

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.core.runtime import YOUNG_THRESHOLD, collector_as_in_servers, tune_allocator, tune_collector
+from dashboard.core.runtime import (
+    SWITCH_SECONDS,
+    YOUNG_THRESHOLD,
+    collector_as_in_servers,
+    tune_allocator,
+    tune_collector,
+    tune_thread_switching,
+)
 
 
 @pytest.fixture
@@ -43,6 +50,17 @@ def test_the_benchmarks_setting_is_the_servers_and_ends_with_its_block() -> None
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_freeze_count() == 0
+
+
+def test_servers_hand_the_gil_over_sooner() -> None:
+    """A request's thread back from Redis waits for the GIL behind a thread drawing a board: at most
+    1 ms at a time in the servers, not Python's 5."""
+    before = sys.getswitchinterval()
+    try:
+        tune_thread_switching()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_SECONDS) and before > SWITCH_SECONDS
+    finally:
+        sys.setswitchinterval(before)
 
 
 # Run in a fresh interpreter: a long-lived test process (an xdist worker after hundreds of tests) has freed

@@ -89,6 +89,37 @@ def test_same_key_is_computed_once(settings: Settings, source_engine: Engine, cl
     assert second.computed_at == T0
 
 
+def test_the_last_good_snapshot_is_decoded_once_per_build(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """Every answer reads the view's last good entry: the whole snapshot is fetched and decoded once per
+    build (its stamp, a few bytes, says whether the one decoded is still the shared one)."""
+    fake = FakeSource()
+    cache = init_cache(settings)
+    service = make_service(settings, source_engine, clock, fake, cache)
+    first = service.snapshot(ViewState(), DISTRICT)
+    whole_reads: list[str] = []
+    read = cache.get
+
+    def counting_get(key: str) -> object:
+        if key.startswith("last:"):
+            whole_reads.append(key)
+        return read(key)
+
+    cache.get = counting_get  # type: ignore[method-assign]
+    for _ in range(3):
+        clock.advance(1)
+        assert service.snapshot(ViewState(), DISTRICT).snapshot == first.snapshot
+    assert len(whole_reads) <= 1 and fake.calls == 1
+
+    clock.advance(60)  # a new minute: rebuilt, and the new entry is the one read
+    fake.version = "v2"
+    rebuilt = service.snapshot(ViewState(), DISTRICT)
+    clock.advance(1)
+    again = service.snapshot(ViewState(), DISTRICT)
+    assert fake.calls == 2 and again.computed_at == rebuilt.computed_at != first.computed_at
+
+
 def test_key_changes_with_minute_data_version_and_view(
     settings: Settings, source_engine: Engine, clock: FixedClock
 ) -> None:
@@ -475,6 +506,29 @@ def test_background_refresh_answers_at_once_and_rebuilds_behind(
     assert fresh.snapshot is not None and fresh.snapshot.data_version == "v2"
     time.sleep(1.5)  # more passes of the thread over a view that is not due: no more builds
     assert fake.calls == 2
+
+
+def test_every_process_hears_once_of_a_view_rebuilt_by_another(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """Each process draws ahead the boards its own screens asked for: a view rebuilt by one process is
+    announced to the listeners of the others too (by their refresher), once per build."""
+    builder, other = FakeSource(), FakeSource()
+    cache = init_cache(settings)
+    first = make_service(settings, source_engine, clock, builder, cache)
+    second = make_service(settings, source_engine, clock, other, cache)
+    heard: list[str] = []
+    second.refreshed_listeners.append(heard.append)
+    identity = second.identity(ViewState(), DISTRICT)
+    first.snapshot(ViewState(), DISTRICT)
+    second._refresh_in_background(ViewState(), identity)  # built lately by the first: not rebuilt
+    second._refresh_in_background(ViewState(), identity)
+    assert heard == [identity] and other.calls == 0
+    clock.advance(60)
+    builder.version = "v2"
+    first.snapshot(ViewState(), DISTRICT)  # the first process rebuilds it
+    second._refresh_in_background(ViewState(), identity)
+    assert heard == [identity, identity] and other.calls == 0 and builder.calls == 2
 
 
 def test_background_refresh_leaves_a_views_first_build_to_its_request(
