@@ -1,6 +1,6 @@
 """The seed's event history: every report of the window with its actions and evaluation, in chunks.
 
-Event generation is most of the seed's CPU: with more than a few weeks of history and at least four
+Event generation is most of the seed's CPU: with more than a few weeks of history and at least two
 CPUs it runs in worker processes, one chunk of whole Shanghai days each, while this process writes.
 Chunks start at local midnight, where event numbers restart, and each knows its first event id from a
 cheap count of the hours before it, so the output is identical to a sequential run.
@@ -24,7 +24,7 @@ from dashboard.sample.lifecycle import DAY, HOUR, Context
 from dashboard.sample.times import day_start
 
 PARALLEL_MIN_DAYS = 60
-PARALLEL_MIN_CPUS = 4
+PARALLEL_MIN_CPUS = 2
 CHUNK_DAYS = 10
 _worker: dict[str, Any] = {}
 
@@ -102,8 +102,9 @@ def _chunk_in_worker(spec: ChunkSpec) -> EventBatch:
 
 def chunks(window: Window, sampler: Sampler, ctx: Context, specs: list[ChunkSpec]) -> Iterator[EventBatch]:
     """Event batches in order: from two worker processes for long histories, else in-process."""
-    # Measured on the shared 2-core machine, two workers did not beat one process (other jobs held the
-    # cores), so the pool is used only where there is headroom.
+    # On 2 cores too: the first `make run` seeds this sample (760 days), and on the 2-core VM the events
+    # took 45 s in one process against 35 s with the two workers while other jobs held about a core
+    # (load 3), for ~11 s more CPU (the batches are pickled); on an idle machine the gain is larger.
     if (
         window.days < PARALLEL_MIN_DAYS
         or len(specs) < 3
