@@ -19,7 +19,12 @@ from dashboard.rollups.build import build_rollups
 from dashboard.rollups.patrols import build_patrols, sync_patrols
 from dashboard.rollups.sync import Margin, apply_changes
 from dashboard.rollups.tables import LAYOUT, rollup_metadata, ru_eval, ru_fact, ru_meta
-from dashboard.source.engines import make_source_engine, make_writer_engine, refresh_planner_statistics
+from dashboard.source.engines import (
+    create_racing,
+    make_source_engine,
+    make_writer_engine,
+    refresh_planner_statistics,
+)
 from dashboard.source.queries.common import E
 
 log = logging.getLogger(__name__)
@@ -44,9 +49,13 @@ class RollupStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._margin: Margin | None = None  # what the last sync read of the action margin (sync.py)
+        create_racing(self._create_tables)  # the workers of `make serve` start at once and race
+
+    def _create_tables(self) -> None:
+        """The rollup tables and indexes that are missing, after dropping those of another layout."""
         self._drop_outdated()
-        rollup_metadata.create_all(engine)
-        with engine.begin() as conn:  # an index added since the store was built (create_all skips those)
+        rollup_metadata.create_all(self.engine)
+        with self.engine.begin() as conn:  # an index added since the store was built (create_all skips those)
             for index in (*ru_fact.indexes, *ru_eval.indexes):
                 index.create(conn, checkfirst=True)
 

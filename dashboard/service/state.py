@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
 from typing import Any
 
 from sqlalchemy import (
@@ -28,10 +27,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.snapshot import Snapshot
-from dashboard.source.engines import make_writer_engine
+from dashboard.source.engines import create_racing, make_writer_engine
 from dashboard.source.schema import UTCDateTime
 
 state_metadata = MetaData()
@@ -193,18 +192,7 @@ class StateStore:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_writer_engine(url)
-        self._create_tables()
-
-    def _create_tables(self) -> None:
-        """Create missing tables; several workers starting at once may race, so retry after a loss."""
-        for attempt in range(3):
-            try:
-                state_metadata.create_all(self.engine)
-                return
-            except (OperationalError, ProgrammingError, IntegrityError):
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)  # the winner is creating them: checkfirst will see them next time
+        create_racing(lambda: state_metadata.create_all(self.engine))  # workers starting at once race
 
     def save_last_good(self, view_key: str, snapshot: Snapshot, computed_at: dt.datetime) -> None:
         """Remember ``snapshot`` as the last good one for ``view_key`` (insert or replace)."""

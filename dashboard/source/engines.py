@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, pool
 from sqlalchemy.engine import URL, ExceptionContext
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.schema import CreateTable
 
 from dashboard.core.budget import BudgetExceeded, current_budget, remaining_ms, spent, statement_timeout_ms
@@ -170,6 +172,24 @@ def make_source_engine(url: str | URL, *, timeout_ms: int = 8000) -> Engine:
         _install_budget(engine, backend, timeout_ms)
         return engine
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite, postgresql or mysql/mariadb")
+
+
+def create_racing(make: Callable[[], None], attempts: int = 3) -> None:
+    """Run ``make`` (a ``create_all`` and the like, all idempotent), again after losing a race.
+
+    Why: the workers of ``make serve`` start at once and each creates the state store's and the rollups'
+    missing tables; on PostgreSQL two ``CREATE TABLE`` of the same name both pass the existence check
+    and one fails (``UniqueViolation`` on ``pg_type_typname_nsp_index``), on SQLite and MariaDB likewise
+    ("already exists"). The winner has created them: the next attempt's existence checks see them.
+    """
+    for attempt in range(attempts):
+        try:
+            make()
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def init_db(url: str | URL) -> Engine:

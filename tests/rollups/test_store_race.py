@@ -1,0 +1,65 @@
+"""Workers starting at once on a new store: each creates the missing tables, and none fails for it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
+
+from dashboard.rollups.store import RollupStore
+from dashboard.rollups.tables import rollup_metadata
+from dashboard.service.state import StateStore, state_metadata
+from dashboard.source.engines import create_racing, make_writer_engine
+
+
+def test_a_lost_race_is_tried_again() -> None:
+    calls: list[int] = []
+
+    def make() -> None:
+        calls.append(1)
+        if len(calls) == 1:  # the first attempt loses to another worker's CREATE TABLE
+            raise OperationalError("CREATE TABLE ru_agg", {}, Exception("table ru_agg already exists"))
+
+    create_racing(make)
+    assert len(calls) == 2
+
+
+def test_a_lasting_failure_is_raised() -> None:
+    def make() -> None:
+        raise OperationalError("CREATE TABLE x", {}, Exception("disk I/O error"))
+
+    with pytest.raises(OperationalError):
+        create_racing(make, attempts=2)
+
+
+def test_three_workers_create_a_new_store_at_once(db_url: str) -> None:
+    """As the three workers of ``make serve`` do on a database that has no tables yet."""
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        engine: Any = make_writer_engine(db_url)
+        try:
+            start.wait()
+            StateStore(db_url, engine=engine)
+            RollupStore(engine)
+        except BaseException as exc:  # reported below: a thread cannot fail the test itself
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    engine = make_writer_engine(db_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert set(rollup_metadata.tables) | set(state_metadata.tables) <= tables
