@@ -105,21 +105,30 @@ def _coverage_figures(cov: dict[str, Any]) -> str:
     )
 
 
+def _coverage_runs(report: dict[str, Any], backend: str) -> tuple[Datasets, str]:
+    """The datasets of ``backend`` whose coverage section ran, and why there is none when so."""
+    runs = [(i, d) for i, d in _with(report, backend, "coverage") if "views" in d["coverage"]]
+    failed = [
+        d["coverage"]["error"] for _, d in _with(report, backend, "coverage") if "error" in d["coverage"]
+    ]
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+    why = (
+        f"the coverage section failed: {failed[0]}"
+        if failed
+        else f"the run had no {names.get(backend, backend)} coverage section"
+    )
+    return runs, why
+
+
 def coverage_sqlite(report: dict[str, Any]) -> dict[str, Any]:
     """Every view of the matrix cold on the make run sample (SQLite): max, median, no fallbacks."""
     text = (
         f"Coverage matrix cold on the `make run` sample (SQLite): every view ≤ {TARGET_MAX_S} s, "
         f"median ≤ {TARGET_MEDIAN_S} s, no fallbacks"
     )
-    runs = [(i, d) for i, d in _with(report, "sqlite", "coverage") if "views" in d["coverage"]]
+    runs, why = _coverage_runs(report, "sqlite")
     picked = nearest_make_run(runs)
     if picked is None:
-        failed = [d["coverage"]["error"] for _, d in _with(report, "sqlite", "coverage")]
-        why = (
-            f"the coverage section failed: {failed[0]}"
-            if failed
-            else "the run had no SQLite coverage section"
-        )
         return _target("coverage_sqlite", text, NOT_MEASURED, "–", why)
     i, d = picked
     cov = d["coverage"]
@@ -139,14 +148,8 @@ def coverage_sqlite(report: dict[str, Any]) -> dict[str, Any]:
 def coverage_postgresql(report: dict[str, Any]) -> dict[str, Any]:
     """Every view of the matrix cold on PostgreSQL at 10 M events (the largest PostgreSQL dataset run)."""
     text = f"Coverage matrix cold on PostgreSQL at 10 M events: every view ≤ {TARGET_MAX_S} s"
-    runs = [(i, d) for i, d in _with(report, "postgresql", "coverage") if "views" in d["coverage"]]
+    runs, why = _coverage_runs(report, "postgresql")
     if not runs:
-        failed = [d["coverage"]["error"] for _, d in _with(report, "postgresql", "coverage")]
-        why = (
-            f"the coverage section failed: {failed[0]}"
-            if failed
-            else "the run had no PostgreSQL coverage section"
-        )
         return _target("coverage_postgresql", text, NOT_MEASURED, "–", why)
     i, d = max(runs, key=lambda r: r[1]["events"])
     cov = d["coverage"]
