@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import json
 import random
-import re
 import threading
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.perf.server import SCREEN_HEADER
 from dashboard.perf.stats import latency_percentiles
 
 VIEWS = ("", "town=330109001", "town=330109113", "period=week", "lang=en")
@@ -30,7 +30,6 @@ TICK_INPUTS = [{"id": "view", "property": "data"}, {"id": "tick", "property": "n
 WALL_TICK_INPUTS = [{"id": "view", "property": "data"}, {"id": "wall-pulse", "property": "data"}]
 UPDATE_PATH = "/_dash-update-component"
 API_SHARE = 3  # every third screen polls the JSON API, the others the pages' update requests
-_KEY = re.compile(rb'"([a-z]+-key)":\{"data":"([^"]*)"')
 
 
 def fetch(url: str, timeout: float = 60.0) -> tuple[int, bytes]:
@@ -123,6 +122,8 @@ def send(base: str, target: Target, last_key: str | None = None, timeout: float 
                                       for s in body["state"]]}  # fmt: skip
         data = json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
+        if target.key_store:  # the server's own timing of screens (dashboard.perf.server.timing_screens)
+            headers[SCREEN_HEADER] = "tick" if last_key else "first"
     request = urllib.request.Request(base + target.path, data=data, headers=headers)
     started = time.perf_counter()
     try:
@@ -134,11 +135,24 @@ def send(base: str, target: Target, last_key: str | None = None, timeout: float 
         return Answer(type(exc).__name__, time.perf_counter() - started)
     took = time.perf_counter() - started
     stale = target.body is None and b'"stale":true' in raw[-800:]
-    key = None
-    if target.key_store and status == 200:
-        found = {m.group(1).decode(): m.group(2).decode() for m in _KEY.finditer(raw)}
-        key = found.get(target.key_store)
+    key = key_in(raw, target.key_store) if target.key_store and status == 200 else None
     return Answer(status, took, stale, key, raw)
+
+
+def key_in(raw: bytes, store: str) -> str | None:
+    """The render key an update answer wrote to ``store`` (None: not written).
+
+    Searched from the end, where Dash writes the key stores, rather than over the whole body: a whole
+    wall board is ~0.8 MB, and a client thread scanning it holds the bench's GIL from every other client
+    whose answer is arriving (their latency would count this client's parsing).
+    """
+    mark = b'"' + store.encode() + b'":{"data":"'
+    at = raw.rfind(mark)
+    if at < 0:
+        return None
+    end = raw.find(b'"', at + len(mark))
+    value = json.loads(raw[at + len(mark) - 1 : end + 1])  # Dash escapes "/", "<", ">" as \\u00XX
+    return value if isinstance(value, str) else None
 
 
 # --- many screens, open loop ------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from dashboard.perf.server import (
     remove_run_files,
     rss_mb,
 )
-from dashboard.perf.stats import latency_percentiles
+from dashboard.perf.stats import latency_percentiles, percentile
 from dashboard.sample.times import to_epoch
 
 _HEAD = re.compile(r'"now":"([^"]+)".*?"data_version":"([^"]*)"')
@@ -212,8 +212,27 @@ def load_level(
         # CPU the workers spent per answer (API and screens together): unlike latency, not inflated by
         # whatever else runs on the machine.
         "worker_cpu_ms_per_answer": round(1000 * cpu / max(1, len(schedule)), 2),
-        **({"screen_updates": walls.report()} if screens else {}),
+        **({"screen_updates": {**walls.report(), "server": screens_in_server(lines)}} if screens else {}),
     }
+
+
+def screens_in_server(lines: list[tuple[str, float, str]]) -> dict[str, Any]:
+    """The workers' own timing of the screens' update requests (:func:`dashboard.perf.server.timing_screens`),
+    first answers and ticks apart: the time in the worker (p50/p95, ms) and the CPU its thread used (p95)."""
+    out: dict[str, Any] = {}
+    for kind in ("first", "tick"):
+        spans = sorted(s for k, s, _cpu in lines if k == f"screen-{kind}")
+        cpu = sorted(float(c) for k, _s, c in lines if k == f"screen-{kind}")
+        if spans:
+            out[kind] = {
+                "answers": len(spans),
+                **{
+                    k: v for k, v in latency_percentiles(spans).items() if k in ("p50_ms", "p95_ms", "max_ms")
+                },
+                "cpu_p50_ms": round(percentile(cpu, 50) * 1000, 2),
+                "cpu_p95_ms": round(percentile(cpu, 95) * 1000, 2),
+            }
+    return out
 
 
 def workers_cpu_seconds(pids: Sequence[int]) -> float:
@@ -400,6 +419,9 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
                              f"ms (wall {w.get('wall_p95_ms', '–')}, pages {w.get('page_p95_ms', '–')}), p99 {w['p99_ms']} ms, "
                              f"ticks p95 {w.get('tick_p95_ms', '–')} ms, errors {w['errors']}, answers {w['statuses']}; "
                              f"worker CPU {lv['worker_cpu_ms_per_answer']} ms per answer")  # fmt: skip
+                    for kind, fig in w["server"].items():
+                        say(cfg, f"        in the workers, {kind}: {fig['answers']} answers, p50 {fig['p50_ms']} ms, "
+                                 f"p95 {fig['p95_ms']} ms, thread CPU p95 {fig['cpu_p95_ms']} ms")  # fmt: skip
         if "latency" in cfg.sections and feed is not None:
             out["feed_latency"] = measure_feed_latency(cfg, server, feed)
             say(cfg, f"  feed → API: median {out['feed_latency']['median_s']} s")

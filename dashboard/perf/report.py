@@ -239,6 +239,7 @@ def markdown(report: dict[str, Any]) -> str:
             "whole board, as when the page opens). Worker CPU: the gunicorn workers' CPU time during the "
             "level over every answer (API and screens), which load from other processes does not inflate.",
         ]
+        out += screens_in_workers(screens)
     out += dev_section(report)
     out += firststart_section(report)
     out += ["", "## Memory, feed latency, export, pandas", ""]
@@ -350,4 +351,29 @@ def firststart_section(report: dict[str, Any]) -> list[str]:
     phases = fs.get("phases") or {}
     if phases:
         out.append("* phases (s): " + ", ".join(f"{k.removesuffix('_s')} {v}" for k, v in phases.items()))
+    return out
+
+
+def screens_in_workers(screens: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """The workers' own timing of the same answers (dashboard.perf.server.timing_screens): the server's
+    share of the clients' figures and, of that, the CPU the answering thread used."""
+    rows = [
+        (d, lv, kind, fig)
+        for d, lv in screens
+        for kind, fig in lv["screen_updates"].get("server", {}).items()
+    ]
+    if not rows:
+        return []
+    out = [
+        "",
+        "In the workers (from the request's arrival in a worker to its last byte; CPU: the answering thread's):",
+        "",
+        "| backend | screens | answers | count | p50 ms | p95 ms | max ms | thread CPU p50 ms | thread CPU p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d, lv, kind, fig in rows:
+        out.append(
+            f"| {d['backend']} | {lv['clients']} | {'first' if kind == 'first' else 'ticks'} | {fig['answers']} | "
+            f"{fig['p50_ms']} | {fig['p95_ms']} | {fig['max_ms']} | {fig['cpu_p50_ms']} | {fig['cpu_p95_ms']} |"
+        )
     return out

@@ -100,6 +100,30 @@ def counting(fn: Callable[..., Any], kind: str, path: str | None) -> Callable[..
     return wrapped
 
 
+SCREEN_HEADER = "X-Bench-Screen"  # sent by the bench's screens: "first" (no board shown yet) or "tick"
+
+
+def timing_screens(app: Any, path: str | None) -> Any:
+    """``app`` (WSGI) appending ``<time> <pid> screen-<first|tick> <seconds> <cpu seconds>`` to ``path``
+    for every update request the bench's screens send: the time the worker spent on it, from the
+    request's arrival in the worker to the last byte handed to the server, and the CPU its thread used
+    meanwhile. Beside the clients' figures these tell the server's share of a slow answer and, of that,
+    the time spent waiting (for the GIL, a lock, the cache) rather than working."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        screen = environ.get("HTTP_" + SCREEN_HEADER.upper().replace("-", "_"))
+        if not path or screen not in ("first", "tick"):
+            return app(environ, start_response)
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return [b"".join(app(environ, start_response))]
+        finally:
+            took, used = time.perf_counter() - started, time.thread_time() - cpu
+            _append_line(path, f"{time.time():.3f} {os.getpid()} screen-{screen} {took:.5f} {used:.5f}\n")
+
+    return wrapped
+
+
 def read_counter(path: Path, since: float = 0.0, until: float = float("inf")) -> list[tuple[str, float, str]]:
     """(kind, seconds, view) of the counter lines written between ``since`` and ``until``."""
     out: list[tuple[str, float, str]] = []
@@ -176,6 +200,7 @@ def wsgi_app() -> Any:
         wait_seconds=600.0,
     )
     server = create_app(settings, clock=clock, service=service).server
+    server.wsgi_app = timing_screens(server.wsgi_app, counter)  # type: ignore[method-assign]
     tune_thread_switching()  # as dashboard.web.wsgi and `serve` do (core/runtime.py)
     tune_collector()  # as dashboard.web.wsgi and `serve` do once the app is built (core/runtime.py)
     return server

@@ -768,9 +768,11 @@ return problems;
 
 def _shown_problems(d: Any, where: str) -> dict[str, Any]:
     # A new red alert's pop-up lies over the stage on purpose for a few seconds (31-wall-popup.js): the
-    # layout is measured without it (the feed here opens alerts at random).
-    d.execute_script("document.querySelectorAll('.wall-popup').forEach(function (p) { p.remove(); })")
-    found = d.execute_script(TEXT_PROBE)
+    # layout is measured without it (the feed here opens alerts at random). Removed in the probe's own
+    # script: between two scripts an answer can arrive and pop up a new one (seen once).
+    found = d.execute_script(
+        "document.querySelectorAll('.wall-popup').forEach(function (p) { p.remove(); });\n" + TEXT_PROBE
+    )
     return {where: found} if found else {}
 
 
