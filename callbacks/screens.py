@@ -67,7 +67,7 @@ def board_changes(kind: str, key: str, last_key: str | None, draw: Callable[[], 
         changes = boards.changes(f"{kind}|{last_key}", f"{kind}|{key}", drawn)
         if changes is not None:
             return changes
-    return [Whole(value) for value in boards.board(f"{kind}|{key}", drawn)]
+    return [Whole(orjson.Fragment(text)) for text in boards.texts(f"{kind}|{key}", drawn)]
 
 
 def draw_ahead(
@@ -85,9 +85,26 @@ def draw_ahead(
     app_context().draw_ahead(kind, key, view, scope, board_for)
 
 
-def whole_board(kind: str, key: str, draw: Callable[[], list[Any]]) -> list[Any]:
-    """The board of ``key`` (drawn once for the deployment)."""
-    return app_context().boards.board(f"{kind}|{key}", lambda: plain_board(draw()))
+def whole_output(kind: str, key: str, draw: Callable[[], list[Any]], at: int, **fields: Any) -> Any:
+    """Output ``at`` of the board of ``key`` (drawn once for the deployment) as the answer's JSON text,
+    with ``fields`` added to it (it is a JSON object)."""
+    text = app_context().boards.texts(f"{kind}|{key}", lambda: plain_board(draw()))[at]
+    return with_fields(text, fields)
+
+
+def with_fields(text: bytes, fields: dict[str, Any]) -> Any:
+    """The JSON object ``text`` with ``fields`` in front, as a value the answer embeds as it is.
+
+    Why text: the object is the wall's copy of the whole snapshot (~200 kB); decoding it to add one
+    field and encoding it again cost a worker milliseconds per answer.
+    """
+    if not fields:
+        return orjson.Fragment(text)
+    if not text.startswith(b"{"):
+        raise ValueError("fields can only be added to a JSON object")
+    head = orjson.dumps(fields)[:-1]  # '{"query":"…"'
+    rest = text[1:]
+    return orjson.Fragment(head + (b"," + rest if rest != b"}" else b"}"))
 
 
 def as_output(change: Change) -> Any:

@@ -10,13 +10,13 @@ from dash.exceptions import PreventUpdate
 
 from callbacks.filters import view_from_store
 from callbacks.maps import map_figure
-from callbacks.screens import Unshareable, as_output, board_changes, draw_ahead, whole_board
+from callbacks.screens import Unshareable, as_output, board_changes, draw_ahead, whole_output
 from dashboard.core.i18n import fmt_age, fmt_datetime, t
 from dashboard.core.scope import Unauthorized
 from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
 from dashboard.present.figures import type_scale
-from dashboard.web.context import ComputeFailed, SourceUnavailable, Whole, app_context
+from dashboard.web.context import ComputeFailed, SourceUnavailable, app_context
 from layouts import ids, render
 from layouts.wall import TABLE_PANELS, WALL_PANELS, WallPanel
 
@@ -185,10 +185,9 @@ def refresh_wall(
     if result.stale or same_minute(saved_key, key):
         # An earlier snapshot while another worker rebuilds, or a local copy of this minute: keep it.
         return (*panels, key, no_update, served, no_update)
-    saved = changes[-1]
-    if not isinstance(saved, Whole):
-        saved = Whole(whole_board(kind, key, draw)[-1])
-    return (*panels, key, {**saved.value, "query": query}, served, key)
+    # The browser's copy, with the query it belongs to (a copy is shown only under its own wall's URL).
+    saved = whole_output(kind, key, draw, len(changes) - 1, query=query)
+    return (*panels, key, saved, served, key)
 
 
 def same_minute(saved_key: str | None, key: str) -> bool:

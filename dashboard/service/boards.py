@@ -8,6 +8,9 @@ each screen (a wall's board is about a megabyte of JSON, most of a screen update
 
 * :meth:`Boards.board` draws a board once per key for the whole deployment (single flight in the shared
   cache: Redis, else the on-disk cache) and keeps the last few in the process's memory.
+* :meth:`Boards.texts` gives the same board as JSON text, one per output, for a screen that is sent the
+  whole board (its first answer): the text goes into the answer as it is, neither decoded from the cache
+  nor encoded again (a wall's board is ~0.8 MB: both took ~7 ms of a worker's CPU per first answer).
 * :meth:`Boards.changes` gives, per output, what changed between the board a screen shows (its last
   render key) and the new one: nothing (:data:`SAME`), a few values deep inside (:class:`Edits`, sent
   as Dash ``Patch`` operations by the callbacks) or the whole value (:class:`Whole`). Computed once per
@@ -49,9 +52,10 @@ Path = tuple[str | int, ...]
 BOARD_TTL = 300  # a board is asked for during its minute and as the base of the next tick's edits
 EDITS_TTL = 180
 MEMORY = 6  # boards kept per process (a wall's is a few MB as Python objects)
+TEXT_MEMORY = 48 * 2**20  # bytes of boards' JSON text kept per process (a wall's ~0.8 MB, a page's ~50 kB)
 FEW_EDITS = 8  # more edits than this inside one container, touching most of it: replace it whole
 EDIT_SHARE = 0.5  # edits bigger than this share of the whole value are sent as the whole value
-FORMAT = f"b1:{__version__}"  # in every key: a new release never patches a board drawn by an old one
+FORMAT = f"b2:{__version__}"  # in every key: a new release never patches a board drawn by an old one
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,23 @@ def plain(value: Any) -> Any:
 NOTHING_TO_COMPARE = b"-"  # the cached edits of a step with no board to compare (never zlib data)
 
 
-def _pack(value: Any) -> bytes:
-    # Compressed JSON text: a megabyte board is ~100 kB in Redis, and no pickle meets another release.
-    return zlib.compress(jsontext.dump_bytes(value, default=None), 1)
+def _texts_of(board: Board) -> list[bytes]:
+    return [jsontext.dump_bytes(value, default=None) for value in board]
 
 
-def _unpack(raw: Any) -> Any:
-    return jsontext.loads(zlib.decompress(raw))
+def _pack(texts: list[bytes]) -> bytes:
+    # Compressed JSON text, one line per output (compact JSON never holds a raw newline): a megabyte
+    # board is ~100 kB in Redis, no pickle meets another release, and an output's text is found without
+    # decoding the others.
+    return zlib.compress(b"\n".join(texts), 1)
+
+
+def _unpack_texts(raw: Any) -> list[bytes]:
+    return zlib.decompress(raw).split(b"\n")
+
+
+def _unpack(raw: Any) -> Board:
+    return [jsontext.loads(text) for text in _unpack_texts(raw)]
 
 
 def _digest(text: str) -> str:
@@ -109,6 +123,8 @@ class Boards:
         self.memory = memory
         self.wait_seconds = wait_seconds
         self._boards: OrderedDict[str, Board] = OrderedDict()
+        self._texts: OrderedDict[str, list[bytes]] = OrderedDict()
+        self._text_bytes = 0
         self._changes: OrderedDict[str, list[Change]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -120,18 +136,48 @@ class Boards:
         found = self._remembered(key)
         if found is not None:
             return found
+        texts, drawn = self._shared(key, draw)
+        board = drawn if drawn is not None else [jsontext.loads(text) for text in texts]
+        self._remember(key, board)
+        return board
+
+    def texts(self, key: str, draw: Callable[[], Board]) -> list[bytes]:
+        """The board under ``key`` as JSON text, one per output (drawn once for the deployment, as by
+        :meth:`board`): what a whole answer sends, without decoding and encoding it again."""
+        with self._lock:
+            found = self._texts.get(key)
+            if found is not None:
+                self._texts.move_to_end(key)
+                return found
+        texts, drawn = self._shared(key, draw)
+        if drawn is not None:
+            self._remember(key, drawn)
+        return texts
+
+    def _shared(self, key: str, draw: Callable[[], Board]) -> tuple[list[bytes], Board | None]:
+        """The texts of the board under ``key`` from the deployment's single flight, and the board itself
+        when this process drew it. Remembers the texts."""
+        drawn: list[tuple[Board, list[bytes]]] = []
+
+        def drawing() -> bytes:
+            board = draw()
+            drawn.append((board, _texts_of(board)))
+            return _pack(drawn[-1][1])
+
         try:
             flight = self.cache.single_flight(
-                self._board_key(key), lambda: _pack(draw()), ttl=BOARD_TTL, wait_seconds=self.wait_seconds
+                self._board_key(key), drawing, ttl=BOARD_TTL, wait_seconds=self.wait_seconds
             )
-            board: Board = _unpack(flight.value)
+            texts = drawn[-1][1] if drawn else _unpack_texts(flight.value)
         except (ComputeFailed, FlightTimeout) as exc:
             # Sharing a board is a saving, never a condition: when the process drawing it failed or is
             # slow (a source just back from an outage), this one draws its own rather than fail a screen.
             log.warning("board %s drawn here: the shared drawing did not come (%s)", key[:60], exc)
             board = draw()
-        self._remember(key, board)
-        return board
+            drawn.append((board, _texts_of(board)))
+            texts = drawn[-1][1]
+        self._remember_texts(key, texts)
+        return texts, drawn[-1][0] if drawn else None
 
     def peek(self, key: str) -> Board | None:
         """The board under ``key`` if one was drawn (and not yet expired), else None."""
@@ -144,6 +190,24 @@ class Boards:
         board: Board = _unpack(raw)
         self._remember(key, board)
         return board
+
+    def _remember_texts(self, key: str, texts: list[bytes]) -> None:
+        size = sum(len(text) for text in texts)
+        with self._lock:
+            if key in self._texts:
+                return
+            self._texts[key] = texts
+            self._text_bytes += size
+            while self._text_bytes > TEXT_MEMORY and len(self._texts) > 1:
+                _old, gone = self._texts.popitem(last=False)
+                self._text_bytes -= sum(len(text) for text in gone)
+
+    @property
+    def remembered_text(self) -> tuple[int, int]:
+        """(boards, bytes) of JSON text this process keeps in memory now (bytes at most ``TEXT_MEMORY``,
+        beyond one board)."""
+        with self._lock:
+            return len(self._texts), self._text_bytes
 
     @property
     def remembered(self) -> int:
@@ -182,7 +246,12 @@ class Boards:
             new = self.board(new_key, draw)
             if len(old) != len(new):
                 return None
-            return _pack([_encode(change_of(a, b)) for a, b in zip(old, new, strict=True)])
+            return _pack(
+                [
+                    jsontext.dump_bytes(_encode(change_of(a, b)), default=None)
+                    for a, b in zip(old, new, strict=True)
+                ]
+            )
 
         with self._lock:
             known = self._changes.get(key)

@@ -150,6 +150,31 @@ def test_the_process_memory_is_bounded(tmp_path: Path, memory: int) -> None:
     assert boards.peek("wall|k0") == [0]  # still in the shared cache
 
 
+def test_a_boards_text_is_what_its_outputs_encode_to_in_every_process(tmp_path: Path) -> None:
+    """A whole answer sends each output's JSON text as the cache holds it: the same text in the process
+    that drew the board and in another that only read it, one text per output, newlines and all."""
+    board = [_figure([1, 2]), _tiles(["第一\n行", "2"]), "10:00", {"snapshot": {"n": None}}]
+    first, second = Boards(_cache(tmp_path)), Boards(_cache(tmp_path))
+    drawn = first.texts("wall|k", lambda: board)
+    assert second.texts("wall|k", lambda: pytest.fail("drawn twice")) == drawn
+    assert [json.loads(text) for text in drawn] == board
+    assert second.board("wall|k", lambda: pytest.fail("drawn twice")) == board
+
+
+def test_the_texts_kept_in_memory_are_bounded_by_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dashboard.service.boards as boards_module
+
+    monkeypatch.setattr(boards_module, "TEXT_MEMORY", 3000)
+    boards = Boards(_cache(tmp_path))
+    for i in range(10):
+        boards.texts(f"wall|k{i}", lambda i=i: ["x" * 1000, i])  # type: ignore[misc]
+    kept, size = boards.remembered_text
+    assert 1 <= kept <= 3 and size <= 3000
+    assert boards.texts("wall|k0", lambda: pytest.fail("drawn twice"))[1] == b"0"  # from the shared cache
+
+
 def test_a_board_whose_shared_drawing_fails_or_stalls_is_drawn_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,6 +63,24 @@ def _tick(app: Any, store: str, last_key: str | None, view: str = "") -> tuple[i
     return 200, response.get_json()["response"], len(response.data)
 
 
+def test_fields_are_added_to_an_objects_text() -> None:
+    import orjson
+
+    from callbacks.screens import with_fields
+
+    def value(text: bytes, **fields: Any) -> Any:
+        return json.loads(orjson.dumps({"v": with_fields(text, fields)}))["v"]
+
+    assert value(b'{"snapshot":{"a":1}}', query="town=1&p=\u002f") == {
+        "query": "town=1&p=/",
+        "snapshot": {"a": 1},
+    }
+    assert value(b"{}", query="") == {"query": ""}
+    assert value(b"[1]") == [1]
+    with pytest.raises(ValueError):
+        with_fields(b"[1]", {"query": ""})
+
+
 def test_two_workers_draw_a_wall_board_once(apps: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     import callbacks.wall as wall
 
