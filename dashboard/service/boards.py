@@ -369,13 +369,26 @@ def _decode(item: Any) -> Change:
 BoardFor = Callable[[ServiceResult], tuple[str, Callable[[], Board]] | None]
 
 
+STEPS_AHEAD = 3  # the render keys screens of one board were sent lately: a step is drawn from each
+
+
 @dataclass
 class _Watched:
     view: ViewState
     scope: Scope
     board_for: BoardFor
-    key: str  # the render key of the last board screens were sent (or this warmer drew)
+    # The render keys of the boards screens were sent lately (or this warmer drew), oldest first. Why
+    # several: screens tick at their own phase, so when two rebuilds come within one tick interval (or
+    # a minute turns beside one) some screens still show the board before last. A step not drawn ahead
+    # is worked out in that screen's request: ~25 ms of CPU for a wall, its slowest ticks.
+    keys: list[str]
     seen: float  # time.monotonic() of the last screen that asked
+
+    def sent(self, key: str) -> None:
+        if key in self.keys:
+            self.keys.remove(key)
+        self.keys.append(key)
+        del self.keys[:-STEPS_AHEAD]
 
 
 class BoardWarmer:
@@ -408,7 +421,13 @@ class BoardWarmer:
         """A screen was just sent the board ``kind|key`` of ``view``: draw its next one ahead."""
         identity = self.service.identity(scope.apply(view), scope)
         with self._lock:
-            self._watched[(identity, kind)] = _Watched(view, scope, board_for, key, time.monotonic())
+            watched = self._watched.get((identity, kind))
+            if watched is None:
+                self._watched[(identity, kind)] = _Watched(view, scope, board_for, [key], time.monotonic())
+                return
+            watched.view, watched.scope, watched.board_for = view, scope, board_for
+            watched.seen = time.monotonic()
+            watched.sent(key)
 
     def refreshed(self, identity: str) -> None:
         """The background refresh rebuilt ``identity``: draw its watched boards now."""
@@ -425,14 +444,19 @@ class BoardWarmer:
         if result.snapshot is None or result.stale or result.error:
             return  # not the rebuilt figures (another build under way, or a failure): the screens decide
         made = watched.board_for(result)
-        if made is None or made[0] == watched.key:
+        with self._lock:
+            shown = list(watched.keys)
+        if made is None or made[0] == shown[-1]:
             return
         key, draw = made
         try:
             self.boards.board(f"{kind}|{key}", draw)
-            self.boards.changes(f"{kind}|{watched.key}", f"{kind}|{key}", draw)
+            for old in shown:
+                if old != key:
+                    self.boards.changes(f"{kind}|{old}", f"{kind}|{key}", draw)
         except Exception:  # drawing ahead is a saving: the screen's own request draws as before
             log.warning("drawing %s ahead failed", kind[:40], exc_info=True)
             return
-        watched.key = key
+        with self._lock:
+            watched.sent(key)  # the screens' next key: the step from it is drawn at the next rebuild
         self.drawn += 1

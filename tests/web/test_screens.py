@@ -245,6 +245,36 @@ def test_the_next_board_is_drawn_ahead_once_the_view_is_rebuilt(
     assert len(panels) == drawn_panels, "the page's tick drew nothing either"
 
 
+def test_a_screen_still_showing_the_board_before_last_finds_its_step_drawn_ahead(
+    district: str, tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rebuilds within one screen's tick (here two minutes turn): the warmer draws the step from each
+    board screens were sent lately, so the screen that slept through the first rebuild computes nothing."""
+    import time
+
+    import dashboard.service.boards as boards
+    from dashboard.web.context import app_context
+
+    app = _app(district, tmp_path, clock, background="on")
+    status, whole, _size = _tick(app, "wall-key", None)
+    assert status == 200
+    before_last = whole["wall-key"]["data"]
+    warmer = app_context(app.server).board_warmer
+    for rebuilt in (1, 2):
+        clock.advance(minutes=1)
+        deadline = time.monotonic() + 60
+        while warmer.drawn < rebuilt and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert warmer.drawn == rebuilt
+    compared: list[int] = []
+    real = boards.change_of
+    monkeypatch.setattr(boards, "change_of", lambda a, b: compared.append(1) or real(a, b))
+    status, tick, _size = _tick(app, "wall-key", before_last)
+    assert status == 200 and tick["wall-key"]["data"] != before_last
+    assert compared == [], "the step from the board before last was ready"
+    assert any(PATCH in v.get("figure", {}) for v in tick.values())
+
+
 def test_one_board_warmer_per_process_even_when_first_screens_come_at_once(
     district: str, tmp_path: Path, clock: FixedClock
 ) -> None:
