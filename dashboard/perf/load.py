@@ -174,6 +174,9 @@ def load_level(
             if b'"stale":true' in body[-600:]:
                 stale += 1
 
+    opened_wall = time.time()
+    if screens:
+        walls.open_pages(period)
     pool = ThreadPoolExecutor(max_workers=min(max(clients, 4), 256))
     if feed:
         feed.start()
@@ -212,7 +215,16 @@ def load_level(
         # CPU the workers spent per answer (API and screens together): unlike latency, not inflated by
         # whatever else runs on the machine.
         "worker_cpu_ms_per_answer": round(1000 * cpu / max(1, len(schedule)), 2),
-        **({"screen_updates": {**walls.report(), "server": screens_in_server(lines)}} if screens else {}),
+        **(
+            {
+                "screen_updates": {
+                    **walls.report(),
+                    "server": screens_in_server(read_counter(server.counter, opened_wall, ended_wall)),
+                }
+            }
+            if screens
+            else {}
+        ),
     }
 
 
@@ -251,7 +263,12 @@ def workers_cpu_seconds(pids: Sequence[int]) -> float:
 
 class _Screens:
     """Screens polling their page's update request open-loop; each keeps its last render key. Even
-    screens show the wall, odd ones a browser page (when the app has both)."""
+    screens show the wall, odd ones a browser page (when the app has both).
+
+    As in the hall, the screens are opened before the level (:meth:`open_pages`: each page's first
+    answer is its whole board, drawn for the first time if no screen showed it yet) and then run: the
+    level's answers are their updates. The openings are reported apart (``open_*``).
+    """
 
     def __init__(self, base: str, updates: tuple[Sequence[Any], Sequence[Any]], screens: int) -> None:
         self.base = base
@@ -259,6 +276,7 @@ class _Screens:
         self.keys: list[str | None] = [None] * screens
         self.latencies: dict[str, list[float]] = {"wall": [], "page": []}
         self.ticks: list[float] = []  # answers to a screen that already shows a board (not its first)
+        self.opens: list[float] = []  # the first answers, when the screens open their pages
         self.errors: list[str] = []
         self.statuses: dict[str, int] = {}
         self.sent = 0
@@ -269,20 +287,35 @@ class _Screens:
         pool = walls if (i % 2 == 0 and walls) or not pages else pages
         return pool[(i // 2) % len(pool)]
 
-    def poll(self, screen: int, planned: float) -> None:
+    def open_pages(self, period: float) -> None:
+        """Every screen opens its page once, open-loop over one refresh period (before the level)."""
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(max(len(self.targets), 1), 64)) as pool:
+            for i in range(len(self.targets)):
+                at = period * i / max(1, len(self.targets))
+                delay = start + at - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(self.poll, i, start + at, True)
+
+    def poll(self, screen: int, planned: float, opening: bool = False) -> None:
         with self._lock:
-            self.sent += 1
+            self.sent += 0 if opening else 1
         target = self.targets[screen]
         shown = self.keys[screen]
         answer = send(self.base, target, shown, timeout=120)
         took = time.perf_counter() - planned  # from the planned send time: open loop
         with self._lock:
-            self.statuses[str(answer.status)] = self.statuses.get(str(answer.status), 0) + 1
+            if not opening:
+                self.statuses[str(answer.status)] = self.statuses.get(str(answer.status), 0) + 1
             if not answer.ok:
                 self.errors.append(str(answer.status))
                 return
-            self.latencies["wall" if target.key_store == "wall-key" else "page"].append(took)
-            if shown is not None:
+            if opening:
+                self.opens.append(took)
+            else:
+                self.latencies["wall" if target.key_store == "wall-key" else "page"].append(took)
+            if shown is not None and not opening:
                 self.ticks.append(took)
             if answer.key:
                 self.keys[screen] = answer.key
@@ -297,6 +330,8 @@ class _Screens:
             **latency_percentiles(every),
             # A screen's first answer is its whole board (the page opening); every later one a tick.
             **{f"tick_{k}": v for k, v in latency_percentiles(sorted(self.ticks)).items() if k != "max_ms"},
+            "opens": len(self.opens),
+            **{f"open_{k}": v for k, v in latency_percentiles(sorted(self.opens)).items() if k != "p99_ms"},
             **{
                 f"{kind}_{k}": v
                 for kind, xs in self.latencies.items()

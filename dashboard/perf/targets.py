@@ -307,7 +307,8 @@ def _http_target(report: dict[str, Any], key: str, text: str, clients: int, scre
         w = lv["screen_updates"]
         p95 = w["p95_ms"]
         measured = (
-            f"{_tag(d)}, {lv['clients']} screens: p95 {p95} ms (ticks {w.get('tick_p95_ms', '–')} ms), "
+            f"{_tag(d)}, {lv['clients']} screens' update requests: p95 {p95} ms (their page opens before "
+            f"the level: p95 {w.get('open_p95_ms', '–')} ms), "
             f"{w['errors']} errors"
         )
     else:

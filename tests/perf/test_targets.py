@@ -56,7 +56,7 @@ def coverage(
 def level(clients: int, p95: float, screens_p95: float | None = None, period: int = 10) -> dict[str, Any]:
     lv: dict[str, Any] = {"clients": clients, "p95_ms": p95, "errors": 0, "period_s": period}
     if screens_p95 is not None:
-        lv["screen_updates"] = {"p95_ms": screens_p95, "tick_p95_ms": screens_p95, "errors": 0}
+        lv["screen_updates"] = {"p95_ms": screens_p95, "open_p95_ms": screens_p95, "errors": 0}
     return lv
 
 
