@@ -192,7 +192,8 @@ def _surges(reader: Reader, now: dt.datetime, limits: alerts.Limits) -> list[dic
         for k, lo, hi in alerts.surge_windows(now, alerts.surge_span(limits))
     ]
     counts: dict[tuple[str, str], dict[int, int]] = {}
-    for level in ("town", "grid"):
-        for (k, unit), n in reader.reported_by(windows, level).items():
-            counts.setdefault((level, unit), {})[int(k)] = n
+    for (k, town, grid), n in reader.reported_by(windows).items():
+        for unit in (("town", town), ("grid", grid)):
+            by_window = counts.setdefault(unit, {})
+            by_window[int(k)] = by_window.get(int(k), 0) + n
     return alerts.surges(counts, limits)

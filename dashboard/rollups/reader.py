@@ -466,22 +466,28 @@ class Reader:
         shape = ("fact", kind, tuple(group), by, number if by else None)
         return self._sql(shape, build, lo=s, hi=e, n=number)
 
-    def reported_by(self, ranges: Sequence[tuple[str, int, int]], group: str) -> dict[tuple[str, str], int]:
-        """{(tag, town or grid): facts reported in [s, e)} within the view: the surge alerts' counts, one
-        statement (a range of the reported key per tagged range), compiled once."""
+    def reported_by(self, ranges: Sequence[tuple[str, int, int]]) -> dict[tuple[str, str, str], int]:
+        """{(tag, town, grid): facts reported in [s, e)} within the view: the surge alerts' counts, one
+        statement, compiled once: a branch per tagged range, each a range of the reported key.
+
+        Not one join of the facts with a list of the ranges: PostgreSQL cannot estimate that join and
+        either scanned every fact (0.1 ms of index ranges, ~30 ms at 30,000 facts) or started parallel
+        workers for it. Grouped by town and grid at once: the towns' counts are their grids' sums."""
 
         def build() -> Any:
-            f, r = ru_fact, _ranges_table(_slotted(ranges))
-            return (
-                select(r.c.tag, f.c[group], func.count())
-                .select_from(f.join(r, and_(f.c.rep >= r.c.s, f.c.rep < r.c.e)))
-                .where(*self.filters(f, slotted=True))
-                .group_by(r.c.tag, f.c[group])
+            f = ru_fact
+            return union_all(
+                *(
+                    select(literal(tag, String(16)).label("tag"), f.c.town, f.c.grid, func.count())
+                    .where(f.c.rep >= s, f.c.rep < e, *self.filters(f, slotted=True))
+                    .group_by(f.c.town, f.c.grid)
+                    for tag, s, e in _slotted(ranges)
+                )
             )
 
-        key = ("reported_by", group, tuple(tag for tag, _, _ in ranges))
+        key = ("reported_by", tuple(tag for tag, _, _ in ranges))
         sql = self._sql(key, build, **_range_numbers(ranges))
-        return {(str(tag), str(code)): int(n) for tag, code, n in self.conn.exec_driver_sql(sql)}
+        return {(str(t), str(town), str(grid)): int(n) for t, town, grid, n in self.conn.exec_driver_sql(sql)}
 
     def state_at(
         self, pairs: Sequence[tuple[str, str]], tags: Sequence[tuple[str, int]], group: Sequence[str] = ()
