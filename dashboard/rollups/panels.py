@@ -137,12 +137,15 @@ def fast_trends(conn: Connection, reader: Reader, view: ViewState, now: dt.datet
         ("ly", to_us(period.ly_start) or 0, to_us(ly_end) or 0, by, unit),
         ("d90", to_us(trends.d90_start(period)) or 0, to_us(upto(period.now)) or 0, "day", "day"),
     ]
+    series = {"rep": "reported", "clo": "closed"}
+    units = {tag: unit_ for tag, _, _, _, unit_ in ranges}
     counts: trends.SeriesCounts = {}
-    for series, kind in (("reported", "rep"), ("closed", "clo")):
-        for tag, s, e, by_, unit_ in ranges:
-            for (_, bucket), acc in reader.sums(kind, [(tag, s, e)], by=by_, counts_only=True).items():
-                label = _label(int(bucket), unit_)
-                counts[(series, tag, label)] = counts.get((series, tag, label), 0) + int(acc[0])
+    # One read per bucketing (the ranges by day together), both series at once.
+    for by_ in dict.fromkeys(r[3] for r in ranges):
+        chosen = [(tag, s, e) for tag, s, e, b, _ in ranges if b == by_]
+        for (kind, tag, bucket), acc in reader.multi(tuple(series), chosen, by=by_, counts_only=True).items():
+            key = (series[kind], tag, _label(int(bucket), units[tag]))
+            counts[key] = counts.get(key, 0) + int(acc[0])
     out = trends.series_panel(counts, period, unit)
     out.update(_reported_mix(conn, reader, view, period))
     out["on_time_weekly"] = _on_time_weekly(reader, period)
@@ -192,7 +195,8 @@ def _surges(reader: Reader, now: dt.datetime, limits: alerts.Limits) -> list[dic
         for k, lo, hi in alerts.surge_windows(now, alerts.surge_span(limits))
     ]
     counts: dict[tuple[str, str], dict[int, int]] = {}
-    for level in ("town", "grid"):
-        for (k, unit), n in reader.reported_by(windows, level).items():
-            counts.setdefault((level, unit), {})[int(k)] = n
+    for (k, town, grid), n in reader.reported_by(windows).items():
+        for unit in (("town", town), ("grid", grid)):
+            by_window = counts.setdefault(unit, {})
+            by_window[int(k)] = by_window.get(int(k), 0) + n
     return alerts.surges(counts, limits)

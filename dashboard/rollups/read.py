@@ -17,9 +17,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal, select, union_all
 
 from dashboard.core.formulas import Counts
 from dashboard.core.metrics import METRICS, in_registry_order, kpi_values
@@ -72,21 +73,26 @@ def _us_ranges(ranges: Sequence[tuple[str, dt.datetime, dt.datetime]]) -> list[t
     return [(tag, to_us(s) or 0, to_us(e) or 0) for tag, s, e in ranges]
 
 
-def _kind_kpis(
-    reader: Reader, kind: str, names: Sequence[str], keys: Sequence[str], period: Period
-) -> KpiMap:
-    """The tiles of one event family from the sums of one tier kind, per range and spark bucket.
+def _kind_kpis(reader: Reader, period: Period) -> KpiMap:
+    """The tiles of the event families from the sums of their tier kinds (:data:`COUNTS`), per range and
+    spark bucket: every kind in one read (one statement per set of kinds that read the same projections,
+    and one for the events in flight), not a read per kind.
 
     A range without facts counts zero, as the direct family's ungrouped branch returns one row of zeros.
     """
     ranges = _us_ranges(period.ranges())
     spark = _us_ranges([(f"s{i}", s, e) for i, (_, s, e) in enumerate(spark_buckets(period))])
-    got = reader.sums(kind, ranges + spark)
+    got = reader.multi([kind for kind, _, _ in COUNTS], ranges + spark)
+    out: KpiMap = {}
+    for kind, names, keys in COUNTS:
 
-    def counts(tag: str) -> Counts:
-        return dict(zip(names, got.get((tag,)) or [0.0] * 5, strict=False))
+        def counts(tag: str, kind: str = kind, names: Sequence[str] = names) -> Counts:
+            return dict(zip(names, got.get((kind, tag)) or [0.0] * 5, strict=False))
 
-    return kpi_values(keys, {tag: counts(tag) for tag, _, _ in ranges}, [counts(tag) for tag, _, _ in spark])
+        out.update(
+            kpi_values(keys, {tag: counts(tag) for tag, _, _ in ranges}, [counts(tag) for tag, _, _ in spark])
+        )
+    return out
 
 
 def _state_kpis(reader: Reader, period: Period) -> KpiMap:
@@ -107,32 +113,51 @@ def _ranks(n: int) -> tuple[list[int], int]:
     return median, (9 * n + 9) // 10
 
 
-def _nth_hours(
-    reader: Reader, start: int, end: int, hist: dict[int, int], ranks: Sequence[int]
-) -> dict[int, float]:
-    """The exact durations at ``ranks`` (1-based, in hours order) among the facts closed in [start, end):
-    the bin counts say which bin holds each rank, then only that bin's facts are read."""
-    f = ru_fact
-    wanted: dict[int, list[tuple[int, int]]] = {}  # bin → (rank, offset within the bin)
+def _rank_offsets(hist: dict[int, int], ranks: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+    """bin → [(rank, offset within the bin)]: which bin holds each rank (1-based, in hours order)."""
+    wanted: dict[int, list[tuple[int, int]]] = {}
     before = 0
     for b in sorted(hist):
         for rank in ranks:
             if before < rank <= before + hist[b]:
                 wanted.setdefault(b, []).append((rank, rank - before - 1))
         before += hist[b]
-    out: dict[int, float] = {}
-    for b, got in wanted.items():
-        first, last = min(o for _, o in got), max(o for _, o in got)
-        q = (
-            select(f.c.hours)
-            .where(f.c.hbin == b, f.c.clo >= start, f.c.clo < end, *reader.filters(f))
-            .order_by(f.c.hours)
-            .offset(first)
-            .limit(last - first + 1)
-        )
-        values = [float(v) for (v,) in reader.conn.execute(q)]
+    return wanted
+
+
+HoursAsk = tuple[int, int, dict[int, int], Sequence[int]]  # [start, end), its bin counts, the ranks wanted
+
+
+def _nth_hours(reader: Reader, asks: Sequence[HoursAsk]) -> list[dict[int, float]]:
+    """For each ask, the exact durations at its ranks among the facts closed in [start, end): the bin
+    counts say which bin holds each rank, then only that bin's facts are read (the rows from the first
+    rank wanted to the last), every range's bins in one statement."""
+    f = ru_fact
+    branches: list[Any] = []
+    plan: list[tuple[int, list[tuple[int, int]], int]] = []  # per branch: (ask, its ranks, first offset)
+    for i, (start, end, hist, ranks) in enumerate(asks):
+        for b, got in _rank_offsets(hist, ranks).items():
+            first, last = min(o for _, o in got), max(o for _, o in got)
+            rows = (
+                select(f.c.hours)
+                .where(f.c.hbin == b, f.c.clo >= start, f.c.clo < end, *reader.filters(f))
+                .order_by(f.c.hours)
+                .offset(first)
+                .limit(last - first + 1)
+                .subquery()
+            )
+            branches.append(select(literal(len(plan)).label("k"), rows.c.hours))
+            plan.append((i, got, first))
+    out: list[dict[int, float]] = [{} for _ in asks]
+    if not branches:
+        return out
+    values: dict[int, list[float]] = {}
+    for k, v in reader.conn.execute(union_all(*branches)):
+        values.setdefault(int(k), []).append(float(v))
+    for k, (i, got, first) in enumerate(plan):
+        ordered = sorted(values.get(k, []))  # (a derived table keeps no order)
         for rank, offset in got:
-            out[rank] = values[offset - first]
+            out[i][rank] = ordered[offset - first]
     return out
 
 
@@ -144,14 +169,17 @@ def _duration_kpis(reader: Reader, period: Period) -> KpiMap:
         if round(acc[0]):
             hists.setdefault(str(tag), {})[int(b)] = round(acc[0])
     counts: dict[str, Counts] = {}
+    asks: list[HoursAsk] = []
+    ranked: list[tuple[str, int, list[int], int]] = []
     for tag, start, end in ranges:
         hist = hists.get(tag, {})
         n = sum(hist.values())
         counts[tag] = {"median_hours": None, "p90_hours": None, "n": n}
-        if not n:
-            continue
-        median, p90_rank = _ranks(n)
-        values = _nth_hours(reader, start, end, hist, sorted({*median, p90_rank}))
+        if n:
+            median, p90_rank = _ranks(n)
+            asks.append((start, end, hist, sorted({*median, p90_rank})))
+            ranked.append((tag, n, median, p90_rank))
+    for (tag, n, median, p90_rank), values in zip(ranked, _nth_hours(reader, asks), strict=True):
         counts[tag] = {
             "median_hours": sum(values[r] for r in median) / len(median),
             "p90_hours": values[p90_rank],
@@ -163,9 +191,7 @@ def _duration_kpis(reader: Reader, period: Period) -> KpiMap:
 def fast_kpis(reader: Reader, view: ViewState, now: dt.datetime) -> KpiMap:
     """The event tiles, from the rollups."""
     period = period_bounds(view, now)
-    got: KpiMap = {}
-    for kind, names, keys in COUNTS:
-        got.update(_kind_kpis(reader, kind, names, keys, period))
+    got = _kind_kpis(reader, period)
     got.update(_state_kpis(reader, period))
     got.update(_duration_kpis(reader, period))
     return got
@@ -189,9 +215,13 @@ def cohort_expected(reader: Reader, view: ViewState, now: dt.datetime) -> list[C
     corrected, as for an as-of view)."""
     pace = METRICS["cohort_close_rate"].pace
     assert pace is not None
+    past = [
+        (tag, to_us(start) or 0, to_us(end) or 0, to_us(at) or 0)
+        for tag, start, end, at in same_point_before(period_bounds(view, now), pace.lookback)
+    ]
+    got = reader.sums_as_of("rep", past)
     out: list[Counts] = []
-    for tag, start, end, at in same_point_before(period_bounds(view, now), pace.lookback):
-        got = reader.sums("rep", [(tag, to_us(start) or 0, to_us(end) or 0)], at=to_us(at) or 0)
+    for tag, _, _, _ in past:
         acc = got.get((tag,)) or [0.0] * 5
         out.append({"collected": acc[1], "cohort_closed": acc[2]})
     return out
@@ -211,12 +241,33 @@ def all_kpis(conn: Connection, reader: Reader, view: ViewState, now: dt.datetime
     return in_registry_order(event_kpis | patrols | source_kpis(conn, view, now))
 
 
-def _source_part(conn: Connection, view: ViewState, now: dt.datetime) -> tuple[KpiMap, dict[str, Any]]:
-    """What a fast snapshot reads from the source alone: the source tiles and the patrol panel."""
-    got = source_kpis(conn, view, now)
-    return got, patrol_panel(
-        conn, view, now, got["patrol_on_duty"].detail, {}, got["video_online_rate"].detail
-    )
+SourcePart = tuple[KpiMap, dict[str, Any], tuple[str, dt.datetime | None]]
+Opener = Callable[[], AbstractContextManager[Connection]]
+
+
+def _source_part(conn: Connection, view: ViewState, now: dt.datetime, rollups: Opener) -> SourcePart:
+    """What a fast snapshot reads beside its event figures (:func:`_beside`): the source tiles, the patrol
+    coverage tiles (from the patrol tier, on a connection ``rollups`` opens), the patrol panel, and the
+    data version with the newest timestamp.
+
+    The version and the patrol tier are read here, not on the calling thread, because that thread's
+    rollup reads are the longer part of a view: the version's probes sum the police statistics (~25 ms
+    at 1.2 M events) and the patrol tier counts the grids covered on each of the last days (~30 ms).
+    The version first, so that it is read as soon after the sync as it was on the calling thread."""
+    version = version_and_newest(conn, now)
+    with rollups() as rconn:
+        got = patrol_kpis(conn, rconn, view, now)
+    got |= source_kpis(conn, view, now)
+    patrol = patrol_panel(conn, view, now, got["patrol_on_duty"].detail, {}, got["video_online_rate"].detail)
+    return got, patrol, version
+
+
+def _rollups_beside(conn: Connection, rconn: Connection) -> Opener:
+    """How :func:`_source_part` reaches the rollup store: a connection of its own in the second thread,
+    or the snapshot's own where :func:`_beside` runs in line (SQLite)."""
+    if conn.dialect.name == "sqlite":
+        return lambda: nullcontext(rconn)
+    return rconn.engine.connect
 
 
 # --- the snapshot ------------------------------------------------------------------------------------------
@@ -250,9 +301,15 @@ def _consistent(rconn: Connection) -> Connection:
     """Every read of one snapshot sees the store as one moment: a sync committed by another process
     half-way through would otherwise mix two states of the rollups (and break
     :meth:`Reader.open_at`). SQLite's read transaction and MariaDB's default isolation already
-    give that."""
+    give that.
+
+    On PostgreSQL the transaction also plans without parallel workers: every read is an index range
+    of a few hundred rows, but the planner misjudges the joins of the facts with a list of ranges (the
+    surge windows) and starts two workers for them, whose start cost ~10 ms of each 0.1 ms read (two
+    such reads per view). The full build, on its own connections, keeps them."""
     if rconn.dialect.name == "postgresql":
         rconn.execution_options(isolation_level="REPEATABLE READ")
+        rconn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
     return rconn
 
 
@@ -279,20 +336,19 @@ def answer(conn: Connection, store: RollupStore, view: ViewState, now: dt.dateti
 def _fast(conn: Connection, rconn: Connection, meta: Any, view: ViewState, now: dt.datetime) -> Snapshot:
     """The fast snapshot of ``view`` at the effective moment ``now``."""
     tune_session(conn)
-    source_part = _beside(conn, lambda c: _source_part(c, view, now))
+    rollups = _rollups_beside(conn, rconn)
+    source_part = _beside(conn, lambda c: _source_part(c, view, now, rollups))
     reader = reader_for(rconn, view, now, meta)
     period = period_bounds(view, now)
     event_kpis = judged_kpis(reader, view, now, fast_kpis(reader, view, now))
-    event_kpis |= patrol_kpis(conn, rconn, view, now)
     ranked = fast_rankings(conn, reader, view, now)
     town_names = {row.code: (row.name_zh, row.name_en) for row in ranked["towns"]}
-    version, newest = version_and_newest(conn, now)
     names: Names = {}
     backlog_panel = fast_backlog(conn, reader, view, now, names)
     trend_panel = fast_trends(conn, reader, view, now)
     ticker_rows = ticker(conn, view, now, town_names or None)
     alert_rows = fast_alerts(conn, reader, view, now)
-    other_kpis, patrol = source_part()
+    other_kpis, patrol, (version, newest) = source_part()
     return Snapshot(
         view=to_params(view),
         now=now.isoformat(),

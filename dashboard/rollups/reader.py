@@ -250,7 +250,8 @@ class Reader:
             out.update(self._read(class_kinds, dict(zip(TIERS, chosen, strict=True)), ranges, group, by))
         flagged = [k for k in kinds if k in AS_OF_KINDS]
         if flagged and self.in_flight(at) and not (counts_only and "dept" not in group):
-            for key, acc in self._flight_delta(flagged, ranges, group, by, at).items():
+            sql = self._flight_delta(flagged, ranges, group, by, at)
+            for key, acc in _collect(self.conn.exec_driver_sql(sql), len(group), by).items():
                 dest = out.setdefault(key, [0.0] * 5)
                 for i, v in enumerate(acc):
                     dest[i] += v
@@ -350,7 +351,9 @@ class Reader:
         rows: dict[tuple[str, int], dict[Key, Sums]] = {}
         if not branches:
             return rows
-        for row in self.conn.exec_driver_sql(" UNION ALL ".join(branches)):
+        # All rows at once: a view reads a few thousand, and fetching them one by one through the
+        # driver's cursor cost more than adding them up.
+        for row in self.conn.exec_driver_sql(" UNION ALL ".join(branches)).fetchall():
             key: Key = (str(row[1]), *row[3 : 3 + width])
             acc = rows.setdefault((str(row[0]), int(row[2])), {}).setdefault(key, [0.0] * 5)
             for i, v in enumerate(row[3 + width :]):
@@ -466,22 +469,28 @@ class Reader:
         shape = ("fact", kind, tuple(group), by, number if by else None)
         return self._sql(shape, build, lo=s, hi=e, n=number)
 
-    def reported_by(self, ranges: Sequence[tuple[str, int, int]], group: str) -> dict[tuple[str, str], int]:
-        """{(tag, town or grid): facts reported in [s, e)} within the view: the surge alerts' counts, one
-        statement (a range of the reported key per tagged range), compiled once."""
+    def reported_by(self, ranges: Sequence[tuple[str, int, int]]) -> dict[tuple[str, str, str], int]:
+        """{(tag, town, grid): facts reported in [s, e)} within the view: the surge alerts' counts, one
+        statement, compiled once: a branch per tagged range, each a range of the reported key.
+
+        Not one join of the facts with a list of the ranges: PostgreSQL cannot estimate that join and
+        either scanned every fact (0.1 ms of index ranges, ~30 ms at 30,000 facts) or started parallel
+        workers for it. Grouped by town and grid at once: the towns' counts are their grids' sums."""
 
         def build() -> Any:
-            f, r = ru_fact, _ranges_table(_slotted(ranges))
-            return (
-                select(r.c.tag, f.c[group], func.count())
-                .select_from(f.join(r, and_(f.c.rep >= r.c.s, f.c.rep < r.c.e)))
-                .where(*self.filters(f, slotted=True))
-                .group_by(r.c.tag, f.c[group])
+            f = ru_fact
+            return union_all(
+                *(
+                    select(literal(tag, String(16)).label("tag"), f.c.town, f.c.grid, func.count())
+                    .where(f.c.rep >= s, f.c.rep < e, *self.filters(f, slotted=True))
+                    .group_by(f.c.town, f.c.grid)
+                    for tag, s, e in _slotted(ranges)
+                )
             )
 
-        key = ("reported_by", group, tuple(tag for tag, _, _ in ranges))
+        key = ("reported_by", tuple(tag for tag, _, _ in ranges))
         sql = self._sql(key, build, **_range_numbers(ranges))
-        return {(str(tag), str(code)): int(n) for tag, code, n in self.conn.exec_driver_sql(sql)}
+        return {(str(t), str(town), str(grid)): int(n) for t, town, grid, n in self.conn.exec_driver_sql(sql)}
 
     def state_at(
         self, pairs: Sequence[tuple[str, str]], tags: Sequence[tuple[str, int]], group: Sequence[str] = ()
@@ -557,9 +566,10 @@ class Reader:
     def _flight_delta(
         self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
         by: str | None, at: int,
-    ) -> dict[Key, Sums]:  # fmt: skip
-        """What the events in flight at ``at`` add to the current-state sums to give the sums as of
-        ``at``: their as-of values (grouped by their department then) minus their current ones."""
+    ) -> str:  # fmt: skip
+        """The statement of what the events in flight at ``at`` add to the current-state sums to give the
+        sums as of ``at``: their as-of values (grouped by their department then) minus their current
+        ones (rows as :func:`_collect` reads them)."""
 
         def build() -> Any:
             fl = self.flight(_slot("at"), slotted=True)
@@ -570,8 +580,28 @@ class Reader:
             return union_all(*branches)
 
         key = ("flight", tuple(kinds), tuple(group), by, tuple(tag for tag, _, _ in ranges))
-        sql = self._sql(key, build, at=at, **_range_numbers(ranges))
-        return _collect(self.conn.exec_driver_sql(sql), len(group), by)
+        return self._sql(key, build, at=at, **_range_numbers(ranges))
+
+    def sums_as_of(self, kind: str, ranges: Sequence[tuple[str, int, int, int]]) -> dict[Key, Sums]:
+        """{(tag,): sums} of ``kind`` over each tagged range [s, e) as of its own instant ``at`` (the
+        tag, s, e, at of each): what :meth:`sums` gives for one range at a time, in two statements
+        for them all, the tiers' sums and the corrections of the events in flight at each instant."""
+        if self.unit:  # (a unit's sums are evaluated as of one instant in SQL: one read per instant)
+            out: dict[Key, Sums] = {}
+            for tag, s, e, at in ranges:
+                out.update(self.sums(kind, [(tag, s, e)], at=at))
+            return out
+        got = self.multi((kind,), [(tag, s, e) for tag, s, e, _ in ranges], counts_only=True)
+        flying = [
+            self._flight_delta([kind], [(tag, s, e)], (), None, at)
+            for tag, s, e, at in ranges
+            if kind in AS_OF_KINDS and self.in_flight(at)
+        ]
+        if flying:  # each correction a derived table (it begins with its WITH), the tags tell them apart
+            sql = " UNION ALL ".join(f"SELECT * FROM ({q}) q{i}" for i, q in enumerate(flying))
+            for key, acc in _collect(self.conn.exec_driver_sql(sql), 0, None).items():
+                _add(got.setdefault(key, [0.0] * 5), acc)
+        return {k[1:]: v for k, v in got.items()}
 
     def _unit_read(
         self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str],
@@ -774,7 +804,7 @@ def _collect(rows: Any, width: int, by: str | None) -> dict[Key, Sums]:
     """{(kind, tag, *group[, bucket]): sums} from the rows of :func:`_fact_select` statements."""
     out: dict[Key, Sums] = {}
     extra = 1 if by is not None else 0
-    for row in rows:
+    for row in rows.fetchall():
         key: Key = (str(row[0]), str(row[1]), *row[2 : 2 + width])
         if extra:
             key += (int(row[2 + width]),)
