@@ -66,7 +66,7 @@ def ratios(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{tag}: coverage, {cov['views']} views cold through the rollups: max {cov['max_s']:.3f} s, "
                 f"median {cov['median_s']:.3f} s, {len(cov['over_max_target'])} over 0.5 s, "
-                f"{len(cov['fallbacks'])} fallbacks"
+                f"{len(cov['fallbacks'])} fallbacks" + _first_pass_note(cov)
             )
         pv = d.get("pandas_vs_sql", {})
         if "error" in pv:
@@ -181,10 +181,12 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Coverage: every filter alone and in pairs × every period, cold through the rollups (seconds)",
         "",
-        "Target: every view ≤ 0.5 s, median ≤ 0.25 s, no fallback to the direct queries.",
+        "Target: every view ≤ 0.5 s, median ≤ 0.25 s, no fallback to the direct queries. Each view is timed "
+        "once per pass over the whole matrix, and its figure is the median of the passes (`passes` in the "
+        "JSON); the first pass's own max and views over 0.5 s are in the last column.",
         "",
-        "| backend | events | views | max | median | p90 | over 0.5 s | fallbacks | slowest |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backend | events | views | max | median | p90 | over 0.5 s | fallbacks | slowest | first pass |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in report["datasets"]:
         cov = d.get("coverage")
@@ -193,7 +195,7 @@ def markdown(report: dict[str, Any]) -> str:
             out.append(
                 f"| {d['backend']} | {d['events']:,} | {cov['views']} | {cov['max_s']:.3f} | {cov['median_s']:.3f} | "
                 f"{cov['p90_s']:.3f} | {len(cov['over_max_target'])} | "
-                f"{', '.join(cov['fallbacks']) or 'none'} | {slowest} |"
+                f"{', '.join(cov['fallbacks']) or 'none'} | {slowest} | {_first_pass_cell(cov)} |"
             )
     out += ["", "## HTTP /api/v1/snapshot under gunicorn (open-loop clients at the refresh interval)", ""]
     out += [
@@ -379,3 +381,22 @@ def screens_in_workers(screens: list[tuple[dict[str, Any], dict[str, Any]]]) -> 
             f"{fig['p50_ms']} | {fig['p95_ms']} | {fig['max_ms']} | {fig['cpu_p50_ms']} | {fig['cpu_p95_ms']} |"
         )
     return out
+
+
+def _first_pass_note(cov: dict[str, Any]) -> str:
+    """The summary's words on the first pass over the matrix, when there were several."""
+    once = cov.get("first_pass")
+    if not once or cov.get("passes", 1) < 2:
+        return ""
+    return (
+        f" (median of {cov['passes']} passes per view; the first pass alone: max {once['max_s']:.3f} s, "
+        f"{len(once['over_max_target'])} over 0.5 s)"
+    )
+
+
+def _first_pass_cell(cov: dict[str, Any]) -> str:
+    once = cov.get("first_pass")
+    if not once or cov.get("passes", 1) < 2:
+        return "–"
+    over = ", ".join(once["over_max_target"][:4]) or "none over 0.5 s"
+    return f"max {once['max_s']:.3f}; {over}"

@@ -102,6 +102,11 @@ def _coverage_figures(cov: dict[str, Any]) -> str:
     return (
         f"{cov['views']} views, max {cov['max_s']:.3f} s, median {cov['median_s']:.3f} s, "
         f"{len(cov['fallbacks'])} fallbacks"
+        + (
+            f" (median of {cov['passes']} passes per view; first pass max {cov['first_pass']['max_s']:.3f} s)"
+            if cov.get("passes", 1) > 1 and "first_pass" in cov
+            else ""
+        )
     )
 
 
