@@ -115,9 +115,12 @@ def timing_screens(app: Any, path: str | None) -> Any:
         if not path or screen not in ("first", "tick"):
             return app(environ, start_response)
         started, cpu = time.perf_counter(), time.thread_time()
+        answer = app(environ, start_response)
         try:
-            return [b"".join(app(environ, start_response))]
+            return [b"".join(answer)]
         finally:
+            if hasattr(answer, "close"):  # WSGI: the server closes what the app returned; here, we do
+                answer.close()
             took, used = time.perf_counter() - started, time.thread_time() - cpu
             _append_line(path, f"{time.time():.3f} {os.getpid()} screen-{screen} {took:.5f} {used:.5f}\n")
 
