@@ -308,7 +308,6 @@ class _Screens:
         self.targets = [self._pick(i, list(updates[0]), list(updates[1])) for i in range(screens)]
         self.keys: list[str | None] = [None] * screens
         self.latencies: dict[str, list[float]] = {"wall": [], "page": []}
-        self.ticks: list[float] = []  # answers to a screen that already shows a board (not its first)
         self.opens: list[float] = []  # the first answers, when the screens open their pages
         self.errors: list[str] = []
         self.statuses: dict[str, int] = {}
@@ -348,8 +347,6 @@ class _Screens:
                 self.opens.append(took)
             else:
                 self.latencies["wall" if target.key_store == "wall-key" else "page"].append(took)
-            if shown is not None and not opening:
-                self.ticks.append(took)
             if answer.key:
                 self.keys[screen] = answer.key
 
@@ -361,8 +358,7 @@ class _Screens:
             "errors": len(self.errors),
             "statuses": dict(sorted(self.statuses.items())),  # 200: redrawn, 204: nothing new
             **latency_percentiles(every),
-            # A screen's first answer is its whole board (the page opening); every later one a tick.
-            **{f"tick_{k}": v for k, v in latency_percentiles(sorted(self.ticks)).items() if k != "max_ms"},
+            # A screen's first answer is its whole board (the page opening, before the level).
             "opens": len(self.opens),
             **{f"open_{k}": v for k, v in latency_percentiles(sorted(self.opens)).items() if k != "p99_ms"},
             **{
@@ -485,7 +481,7 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
                     w = lv["screen_updates"]
                     say(cfg, f"      + {lv['clients']} screens (wall, pages): p50 {w['p50_ms']} ms, p95 {w['p95_ms']} "
                              f"ms (wall {w.get('wall_p95_ms', '–')}, pages {w.get('page_p95_ms', '–')}), p99 {w['p99_ms']} ms, "
-                             f"ticks p95 {w.get('tick_p95_ms', '–')} ms, errors {w['errors']}, answers {w['statuses']}; "
+                             f"page opens p95 {w.get('open_p95_ms', '–')} ms, errors {w['errors']}, answers {w['statuses']}; "
                              f"worker CPU {lv['worker_cpu_ms_per_answer']} ms per answer")  # fmt: skip
                     for kind, fig in w["server"].items():
                         say(cfg, f"        in the workers, {kind}: {fig['answers']} answers, p50 {fig['p50_ms']} ms, "

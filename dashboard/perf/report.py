@@ -9,7 +9,7 @@ import platform
 from typing import Any
 
 from dashboard.perf.config import SUPERSET, Config
-from dashboard.perf.targets import evaluate_targets, targets_markdown
+from dashboard.perf.targets import evaluate_targets, passes_note, targets_markdown
 
 
 def machine() -> dict[str, Any]:
@@ -66,7 +66,7 @@ def ratios(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{tag}: coverage, {cov['views']} views cold through the rollups: max {cov['max_s']:.3f} s, "
                 f"median {cov['median_s']:.3f} s, {len(cov['over_max_target'])} over 0.5 s, "
-                f"{len(cov['fallbacks'])} fallbacks" + _first_pass_note(cov)
+                f"{len(cov['fallbacks'])} fallbacks" + passes_note(cov)
             )
         pv = d.get("pandas_vs_sql", {})
         if "error" in pv:
@@ -381,17 +381,6 @@ def screens_in_workers(screens: list[tuple[dict[str, Any], dict[str, Any]]]) -> 
             f"{fig['p50_ms']} | {fig['p95_ms']} | {fig['max_ms']} | {fig['cpu_p50_ms']} | {fig['cpu_p95_ms']} |"
         )
     return out
-
-
-def _first_pass_note(cov: dict[str, Any]) -> str:
-    """The summary's words on the first pass over the matrix, when there were several."""
-    once = cov.get("first_pass")
-    if not once or cov.get("passes", 1) < 2:
-        return ""
-    return (
-        f" (median of {cov['passes']} passes per view; the first pass alone: max {once['max_s']:.3f} s, "
-        f"{len(once['over_max_target'])} over 0.5 s)"
-    )
 
 
 def _first_pass_cell(cov: dict[str, Any]) -> str:
