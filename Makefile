@@ -43,12 +43,14 @@ simulate: $(STAMP)
 screenshots: $(STAMP)
 	$(PY) -m dashboard screenshots
 
-## serve: production server, gunicorn with several workers on DASHBOARD_HOST:DASHBOARD_PORT
+## serve: production server, gunicorn with several workers on DASHBOARD_HOST:DASHBOARD_PORT, and a builder
+## process that keeps the screens' views fresh and draws their boards ahead (dashboard/web/gunicorn_conf.py)
 ## (shares DASHBOARD_CACHE_URL=redis://… when set, else the on-disk cache; source = DASHBOARD_DATABASE_URL)
 WORKERS ?= 3
 THREADS ?= 4
 serve: $(STAMP)
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --threads $(THREADS) -k dashboard.web.gunicorn_worker.JsonErrorWorker \
+	$(VENV)/bin/gunicorn -c python:dashboard.web.gunicorn_conf --workers $(WORKERS) --threads $(THREADS) \
+	  -k dashboard.web.gunicorn_worker.JsonErrorWorker \
 	  --bind "$${DASHBOARD_HOST:-127.0.0.1}:$${DASHBOARD_PORT:-8050}" \
 	  --timeout 120 --graceful-timeout 10 --access-logfile - dashboard.web.wsgi:server
 

@@ -9,6 +9,7 @@ board is drawn once per render key for every process, and a tick sends only what
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from dash import Input, Output, State, callback, no_update
@@ -47,16 +48,20 @@ def draw(panel: PagePanel, snap: Snapshot, view: ViewState, variant: str) -> Any
     return render.render_panel(panel.kind, panel.key, snap, view, variant)
 
 
+def page_board(
+    snap: Snapshot, _computed_at: Any = None, *, page: str, view: ViewState, variant: str
+) -> list[Any]:
+    """Every panel of ``page`` drawn from ``snap``."""
+    return [draw(panel, snap, view, variant) for panel in PAGE_PANELS[page]]
+
+
 def render_page(
     page: str, query: str | None, last_key: str | None, variant: str = "browser"
 ) -> tuple[Any, ...]:
     """Every panel of ``page`` for the view in the store, and the render key they were drawn for: drawn
     once per render key for every process, sent as what changed since the screen's last key."""
     view, snap, key, scope = fetch(query, last_key)
-
-    def drawn_for(snap: Snapshot, _computed_at: Any = None) -> list[Any]:
-        return [draw(panel, snap, view, variant) for panel in PAGE_PANELS[page]]
-
+    drawn_for = functools.partial(page_board, page=page, view=view, variant=variant)  # picklable: BoardRecipe
     kind = f"page:{page}:{variant}:{scope.token()}"
     changes = board_changes(kind, key, last_key, lambda: drawn_for(snap))
     draw_ahead(kind, key, view, scope, drawn_for)

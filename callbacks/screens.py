@@ -11,6 +11,7 @@ that showed the stale banner or its local copy, a board expired from the cache).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -70,19 +71,34 @@ def board_changes(kind: str, key: str, last_key: str | None, draw: Callable[[], 
     return [Whole(orjson.Fragment(text)) for text in boards.texts(f"{kind}|{key}", drawn)]
 
 
+@dataclass(frozen=True)
+class BoardRecipe:
+    """How to draw a screen's next board from a rebuilt snapshot: its render key and its outputs
+    (``outputs_for(snapshot, computed at)``).
+
+    Why a class of plain values and not a closure: under ``make serve`` it is sent to the builder process
+    (dashboard/service/builder.py) as a pickle, so ``outputs_for`` must be a module-level function or a
+    ``functools.partial`` of one with plain arguments.
+    """
+
+    view: ViewState
+    outputs_for: Callable[[Snapshot, Any], list[Any]]
+
+    def __call__(self, result: ServiceResult) -> tuple[str, Callable[[], list[Any]]] | None:
+        snap = result.snapshot
+        if snap is None:
+            return None
+        outputs_for = self.outputs_for
+        return render.render_key(snap, self.view), lambda: plain_board(outputs_for(snap, result.computed_at))
+
+
 def draw_ahead(
     kind: str, key: str, view: ViewState, scope: Scope, outputs_for: Callable[[Snapshot, Any], list[Any]]
 ) -> None:
     """This screen was sent the board ``kind|key``: its next board is drawn (``outputs_for(snapshot,
-    computed at)``) as soon as the background refresh has rebuilt the view, before the screen asks."""
-
-    def board_for(result: ServiceResult) -> tuple[str, Callable[[], list[Any]]] | None:
-        snap = result.snapshot
-        if snap is None:
-            return None
-        return render.render_key(snap, view), lambda: plain_board(outputs_for(snap, result.computed_at))
-
-    app_context().draw_ahead(kind, key, view, scope, board_for)
+    computed at)``, picklable: see :class:`BoardRecipe`) as soon as the background refresh has rebuilt
+    the view, before the screen asks."""
+    app_context().draw_ahead(kind, key, view, scope, BoardRecipe(view, outputs_for))
 
 
 def whole_output(kind: str, key: str, draw: Callable[[], list[Any]], at: int, **fields: Any) -> Any:

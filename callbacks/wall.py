@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, NamedTuple
 
@@ -180,7 +181,9 @@ def refresh_wall(
     except (Unshareable, ComputeFailed):  # a map kept as it is: this answer is this screen's alone
         outputs = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
         return (*outputs, key + "|partial", no_update, served, no_update)
-    draw_ahead(kind, key, view, scope, lambda new, at: _draw(new, view, screen, at))  # the next board
+    draw_ahead(
+        kind, key, view, scope, functools.partial(wall_board, view=view, screen=screen)
+    )  # the next board
     panels = [as_output(change) for change in changes[:-1]]
     if result.stale or same_minute(saved_key, key):
         # An earlier snapshot while another worker rebuilds, or a local copy of this minute: keep it.
@@ -218,6 +221,11 @@ def _draw(snap: Snapshot, view: ViewState, screen: Screen, computed_at: Any) -> 
     board = render_wall(snap, view, stale=False, age_seconds=0.0, scale=screen.scale, wide=screen.wide)
     when = computed_at.isoformat() if hasattr(computed_at, "isoformat") else computed_at
     return [*board, {"snapshot": snap.to_dict(), "computed_at": when}]
+
+
+def wall_board(snap: Snapshot, computed_at: Any, *, view: ViewState, screen: Screen) -> list[Any]:
+    """:func:`_draw` as the builder process is sent it (a partial of a module-level function pickles)."""
+    return _draw(snap, view, screen, computed_at)
 
 
 @callback(

@@ -44,11 +44,13 @@ _HEAD = re.compile(r'"now":"([^"]+)".*?"data_version":"([^"]*)"')
 
 
 class RssSampler:
-    """Samples VmRSS of every gunicorn worker a few times a second."""
+    """Samples VmRSS of every gunicorn worker, and of its builder process, a few times a second."""
 
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.idle = {pid: rss_mb(pid) or 0.0 for pid in pids}
+    def __init__(self, pids: list[int], builder: int | None = None) -> None:
+        self.workers = list(pids)
+        self.builder = builder
+        self.pids = pids + ([builder] if builder is not None else [])
+        self.idle = {pid: rss_mb(pid) or 0.0 for pid in self.pids}
         self.peak = dict(self.idle)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -64,16 +66,20 @@ class RssSampler:
     def stop(self) -> dict[str, Any]:
         self._stop.set()
         self._thread.join()
-        workers = []
-        for pid in self.pids:
-            hwm = rss_mb(pid, "VmHWM")
-            peak = max(self.peak[pid], hwm or 0.0)
-            workers.append({"pid": pid, "idle_mb": round(self.idle[pid], 1), "peak_mb": round(peak, 1),
-                            "above_idle_mb": round(peak - self.idle[pid], 1)})  # fmt: skip
-        return {
+        workers = [self._figures(pid) for pid in self.workers]
+        out: dict[str, Any] = {
             "workers": workers,
             "max_above_idle_mb": max((w["above_idle_mb"] for w in workers), default=0.0),
         }
+        if self.builder is not None:
+            out["builder"] = self._figures(self.builder)
+        return out
+
+    def _figures(self, pid: int) -> dict[str, Any]:
+        hwm = rss_mb(pid, "VmHWM")
+        peak = max(self.peak[pid], hwm or 0.0)
+        return {"pid": pid, "idle_mb": round(self.idle[pid], 1), "peak_mb": round(peak, 1),
+                "above_idle_mb": round(peak - self.idle[pid], 1)}  # fmt: skip
 
 
 class FeedThread:
@@ -213,7 +219,7 @@ def _run_level(
     pool = ThreadPoolExecutor(max_workers=min(max(clients, 4), 256))
     if feed:
         feed.start()
-    cpu_before = workers_cpu_seconds(server.worker_pids())
+    cpu_before = workers_cpu_seconds(server.process_pids())
     began_wall = time.time()
     start = time.perf_counter()
     with Progress(f"  {clients:>3} clients", len(schedule), enabled=not cfg.quiet) as bar:
@@ -226,7 +232,7 @@ def _run_level(
     if feed:
         feed.stop()
     ended_wall = time.time()
-    cpu = workers_cpu_seconds(server.worker_pids()) - cpu_before
+    cpu = workers_cpu_seconds(server.process_pids()) - cpu_before
     lines = read_counter(server.counter, began_wall, ended_wall)
     builds = [s for kind, s, _v in lines if kind == "build"]
     lat = sorted(latencies)
@@ -469,7 +475,7 @@ def measure_http(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) ->
             updates = screen_update_targets(server.base)
             out["levels"], out["profiles"] = [], {}
             for n in cfg.clients:
-                with profiling(server.worker_pids(), cfg.profile_rate) as profile:
+                with profiling(server.process_pids(), cfg.profile_rate) as profile:
                     out["levels"].append(load_level(cfg, server, n, feed, updates))
                 out["profiles"][str(n)] = profile
                 say(cfg, profile_line(profile))
@@ -520,7 +526,7 @@ def boot(cfg: Config, server: Server, what: str, out: dict[str, Any]) -> RssSamp
     started = time.perf_counter()
     server.wait_ready()
     out["boot_seconds"] = round(time.perf_counter() - started, 2)
-    return RssSampler(server.worker_pids())
+    return RssSampler(server.worker_pids(), server.builder_pid())
 
 
 DEV_CLIENTS = 50  # the API target's level: 50 open-loop clients, each polling once a second
@@ -551,7 +557,7 @@ def measure_dev(cfg: Config, ds: Dataset, offset: float, clock: OffsetClock) -> 
         sampler = boot(cfg, server, f"the development server (make run) on {ds.backend}", out)
         for view in HTTP_VIEWS:  # each view's first (cold) answer is the coverage section's business
             fetch(f"{server.base}/api/v1/snapshot?{view}", timeout=900)
-        pids = server.worker_pids()
+        pids = server.process_pids()
         with profiling(pids, cfg.profile_rate) as api_profile:
             api_only = load_level(replace(cfg, refresh_seconds=1), server, clients, feed)
         with profiling(pids, cfg.profile_rate) as screens_profile:

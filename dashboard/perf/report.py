@@ -239,9 +239,9 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "As in the hall, the screens open their pages before the level (one refresh interval, open-loop; "
             "a page's first answer is its whole board, drawn if no screen showed it yet: *page opens*) and "
-            "then run: p50 to max are their update requests during the level. Worker CPU: the gunicorn "
-            "workers' CPU time during the level over every answer (API and screens), which load from other "
-            "processes does not inflate.",
+            "then run: p50 to max are their update requests during the level. Worker CPU: the CPU time of "
+            "gunicorn's workers and its builder process during the level over every answer (API and "
+            "screens), which load from other processes does not inflate.",
         ]
         out += screens_in_workers(screens)
     out += dev_section(report)
@@ -252,7 +252,9 @@ def markdown(report: dict[str, Any]) -> str:
         h = d.get("http", {})
         if "rss" in h:
             per = ", ".join(f"{w['idle_mb']}→{w['peak_mb']} MB" for w in h["rss"]["workers"])
-            out.append(f"* {tag}: gunicorn workers idle→peak RSS: {per}")
+            b = h["rss"].get("builder")
+            built = f"; builder {b['idle_mb']}→{b['peak_mb']} MB" if b else ""
+            out.append(f"* {tag}: gunicorn workers idle→peak RSS: {per}{built}")
         if "feed_latency" in h:
             fl = h["feed_latency"]
             out.append(f"* {tag}: feed write → API: {[r.get('seconds_to_api') for r in fl['rounds']]} s")

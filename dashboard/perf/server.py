@@ -26,6 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dashboard.web import gunicorn_conf
+from dashboard.web.gunicorn_conf import BUILDER_NAME
+
 
 def free_port() -> int:
     """A TCP port free on the loopback interface right now."""
@@ -56,12 +59,27 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float | None:
 
 
 def children(pid: int) -> list[int]:
-    """The child process ids of ``pid``."""
+    """The child process ids of ``pid``, forked from any of its threads (/proc lists them per thread: a
+    builder started again by gunicorn's master is a child of its watching thread)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def process_name(pid: int) -> str | None:
+    """/proc/PID/comm: a process's name (the builder names itself), None when it is gone."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(x) for x in fh.read().split()]
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
     except OSError:
-        return []
+        return None
+
+
+GUNICORN_CONFIG = "python:" + gunicorn_conf.__name__  # make serve's settings module (its builder process)
 
 
 class OffsetClock:
@@ -285,7 +303,7 @@ class Server:
         else:
             cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
                    "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--graceful-timeout", "5",
-                   "dashboard.perf.server:wsgi_app()"]  # fmt: skip
+                   "--config", GUNICORN_CONFIG, "dashboard.perf.server:wsgi_app()"]  # fmt: skip
         self.logfile = open(self.log, "wb")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self.logfile, stderr=subprocess.STDOUT, start_new_session=True
@@ -321,6 +339,19 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The processes answering requests: gunicorn's workers, or the development server itself."""
+        if self.kind == "dev":
+            return [self.proc.pid]
+        return [pid for pid in children(self.proc.pid) if process_name(pid) != BUILDER_NAME]
+
+    def builder_pid(self) -> int | None:
+        """gunicorn's builder process (``make serve``'s rebuilds and drawings), if it runs."""
+        if self.kind == "dev":
+            return None
+        return next((pid for pid in children(self.proc.pid) if process_name(pid) == BUILDER_NAME), None)
+
+    def process_pids(self) -> list[int]:
+        """Every process of the server: the workers and gunicorn's builder (its rebuilds and drawings,
+        the deployment's CPU and memory as much as the workers')."""
         return [self.proc.pid] if self.kind == "dev" else children(self.proc.pid)
 
     def stop(self) -> None:

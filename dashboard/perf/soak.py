@@ -228,7 +228,7 @@ def http_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]
         targets = plan_targets(server.base)
         for view in VIEWS:  # the first build of each view is not part of the steady state
             send(server.base, Target("warm", f"/api/v1/snapshot?{view}"), timeout=600)
-        pids = server.worker_pids()
+        pids = server.process_pids()
         rss = RssSeries(pids, cfg.rss_every)
         tally = Tally()
         began = time.time()
@@ -239,7 +239,7 @@ def http_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]
         done.set()
         ended = time.time()
         out["rss"] = rss.stop()
-        out["rss"]["workers_replaced"] = sorted(set(server.worker_pids()) ^ set(pids))
+        out["rss"]["workers_replaced"] = sorted(set(server.process_pids()) ^ set(pids))
         lines = read_counter(server.counter, began, ended)
     out["http"] = tally.summary()
     out["seconds"] = round(ended - began, 1)
@@ -259,7 +259,7 @@ def wall_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]
         cfg.wall, samples_file=cfg.wall.samples_file or cfg.data_dir / f"wall-samples-{stamp}.jsonl"
     )
     with soak_server(cfg, ds, redis_url, wall.refresh_seconds) as server:
-        pids = server.worker_pids()
+        pids = server.process_pids()
         rss = RssSeries(pids, max(cfg.rss_every, 30.0))
         minutes = wall.cycles * wall.refresh_seconds / 60
         say(cfg, f"soak: the wall in Chromium, {wall.cycles} cycles of {wall.refresh_seconds} s "
@@ -268,7 +268,7 @@ def wall_section(cfg: SoakConfig, ds: Dataset, redis_url: str) -> dict[str, Any]
             out = run_wall_soak(server.base, wall)
         finally:
             server_rss = rss.stop()
-        server_rss["workers_replaced"] = sorted(set(server.worker_pids()) ^ set(pids))
+        server_rss["workers_replaced"] = sorted(set(server.process_pids()) ^ set(pids))
     out["server_rss"] = server_rss
     return out
 

@@ -118,9 +118,18 @@ def _digest(text: str) -> str:
 class Boards:
     """Boards drawn once per key across processes, and the edits between two of them."""
 
-    def __init__(self, cache: SharedCache, *, memory: int = MEMORY, wait_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        cache: SharedCache,
+        *,
+        memory: int = MEMORY,
+        text_memory: int = TEXT_MEMORY,
+        wait_seconds: float = 30.0,
+    ) -> None:
         self.cache = cache
         self.memory = memory
+        # 0: keep no text (the builder process of `make serve` sends no answers; its texts go to the cache)
+        self.text_memory = text_memory
         self.wait_seconds = wait_seconds
         self._boards: OrderedDict[str, Board] = OrderedDict()
         self._texts: OrderedDict[str, list[bytes]] = OrderedDict()
@@ -194,11 +203,11 @@ class Boards:
     def _remember_texts(self, key: str, texts: list[bytes]) -> None:
         size = sum(len(text) for text in texts)
         with self._lock:
-            if key in self._texts:
+            if key in self._texts or self.text_memory <= 0:
                 return
             self._texts[key] = texts
             self._text_bytes += size
-            while self._text_bytes > TEXT_MEMORY and len(self._texts) > 1:
+            while self._text_bytes > self.text_memory and len(self._texts) > 1:
                 _old, gone = self._texts.popitem(last=False)
                 self._text_bytes -= sum(len(text) for text in gone)
 

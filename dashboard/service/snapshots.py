@@ -37,6 +37,7 @@ from dashboard.core.viewstate import ViewState, view_key
 from dashboard.service.alert_rules import AlertRules
 from dashboard.service.alerts import AlertBook
 from dashboard.service.annotations import AnnotationBook
+from dashboard.service.builder import RemoteRefresher, attached
 from dashboard.service.cache import ComputeFailed, FlightTimeout, SharedCache
 from dashboard.service.freshness import FreshnessWatch
 from dashboard.service.refresher import Refresher
@@ -140,7 +141,8 @@ class SnapshotService:
         self.alert_book = alert_book
         self.alert_rules = alert_rules
         self.annotations = annotation_book
-        self.refresher: Refresher | None = None
+        # In process, or (a gunicorn worker of `make serve`) the builder process's, told over its channel.
+        self.refresher: Refresher | RemoteRefresher | None = None
         # Called with a view's identity after the background thread rebuilt it (in that thread): the
         # screens draw their boards of it then, so no screen's request waits for a drawing.
         self.refreshed_listeners: list[Callable[[str], None]] = []
@@ -150,7 +152,12 @@ class SnapshotService:
         self._announced: dict[str, dt.datetime] = {}  # identity → the build last announced (_announce)
         if background:
             # A view stays hot for two missed polls: a screen that went away costs two extra builds.
-            self.refresher = Refresher(self._refresh_in_background, hot_seconds=2 * refresh_seconds + 5)
+            hot = 2 * refresh_seconds + 5
+            channel = attached()  # a gunicorn worker of `make serve`: the builder process refreshes
+            if channel is not None:
+                self.refresher = RemoteRefresher(channel, hot)
+            else:
+                self.refresher = Refresher(self._refresh_in_background, hot_seconds=hot)
 
     # --- the real query functions, imported when first needed -----------------------------------
 

@@ -39,6 +39,7 @@ from dashboard.service.alerts import AlertBook, AlertConflict, AlertNotFound, Al
 from dashboard.service.annotations import AnnotationBook, AnnotationNotFound, AnnotationRefused
 from dashboard.service.boards import BoardFor, Boards, BoardWarmer, Change, Edits, Same, Whole
 from dashboard.service.briefing_defs import BriefingDefs
+from dashboard.service.builder import RemoteRefresher
 from dashboard.service.cache import ComputeFailed
 from dashboard.service.snapshots import ServiceResult, SnapshotService
 from dashboard.source.eventlist import Turn, turn_page
@@ -112,8 +113,12 @@ class AppContext:
             return made
 
     def draw_ahead(self, kind: str, key: str, view: ViewState, scope: Scope, board_for: BoardFor) -> None:
-        """Draw this screen's next board ahead (only with background refresh: it says when)."""
-        if self.service.refresher is not None:
+        """Draw this screen's next board ahead (only with background refresh: it says when). Under
+        ``make serve`` the builder process draws it (``board_for`` goes to it as a pickle)."""
+        refresher = self.service.refresher
+        if isinstance(refresher, RemoteRefresher):
+            refresher.watch(kind, key, view, scope, board_for)
+        elif refresher is not None:
             self.board_warmer.watch(kind, key, view, scope, board_for)
 
     @property

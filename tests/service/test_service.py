@@ -638,3 +638,36 @@ def test_an_expired_claim_on_the_disk_cache_does_not_block(settings: Settings) -
     assert cache.get("busy:x") is None
     assert cache.add("busy:x", 1, 60), "an expired claim blocked a new one"
     assert not cache.add("busy:x", 1, 60)
+
+
+def test_a_worker_with_the_builders_channel_tells_it_and_builds_nothing_in_the_background(
+    settings: Settings, source_engine: Engine, clock: FixedClock
+) -> None:
+    """Under ``make serve`` a worker keeps no refresher thread: its screens' views go to the builder over
+    the channel, and a due view is not rebuilt in the worker (the builder's refresher does it)."""
+    from dashboard.service import builder
+
+    channel = builder.Channel()
+    builder.attach(channel)
+    try:
+        fake = FakeSource()
+        worker = make_service(settings, source_engine, clock, fake, background=True)
+    finally:
+        builder.attach(None)
+    try:
+        assert isinstance(worker.refresher, builder.RemoteRefresher)
+        view = ViewState(period="week")
+        worker.snapshot(view, DISTRICT)  # the first build: on request, as always
+        assert fake.calls == 1
+        told = channel.receive(1.0)
+        assert told is not None and told[:2] == ("touch", worker.identity(view, Scope())) and told[2] == view
+        fake.version = "v2"  # new rows: due; the worker answers the last good snapshot and wakes the builder
+        clock.advance(15)
+        due = worker.snapshot(view, DISTRICT)
+        assert due.stale and fake.calls == 1
+        notices = [channel.receive(0.2) for _ in range(3)]
+        assert ("wake",) in notices
+        time.sleep(1.5)
+        assert fake.calls == 1, "the worker rebuilt in the background"
+    finally:
+        channel.close()

@@ -81,5 +81,14 @@ def serve(database_url: str, workdir: Path, cache: str = "cache", **env_extra: s
         stop_process(proc)
 
 
+def gunicorn_command(port: int, workers: int = 1, threads: int = 2) -> list[str]:
+    """``make serve``'s gunicorn (its settings module with the builder process, the dashboard's worker)
+    on ``port``."""
+    return [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.web.gunicorn_conf",
+            "--workers", str(workers), "--threads", str(threads),
+            "-k", "dashboard.web.gunicorn_worker.JsonErrorWorker",
+            "--bind", f"127.0.0.1:{port}", "dashboard.web.wsgi:server"]  # fmt: skip
+
+
 def via_proxy(url: str, port: int) -> str:
     return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)

@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 from dashboard.source.engines import init_db
 from tests.support import factories as f
 from tests.support.browser import free_port, wait_http
-from tests.support.servers import serve, stop_process
+from tests.support.servers import gunicorn_command, serve, stop_process
 from tests.support.services import need, need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,8 +80,7 @@ def gunicorn(source: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     port = free_port()
     env = {**os.environ, "DASHBOARD_DATABASE_URL": source, "DASHBOARD_STATE_URL": f"sqlite:///{work / 's.db'}",
            "DASHBOARD_CACHE_DIR": str(work / "cache"), "DASHBOARD_CACHE_URL": "", "DASHBOARD_ROLLUPS": "off"}  # fmt: skip
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2", "-k",
-           "dashboard.web.gunicorn_worker.JsonErrorWorker", "--bind", f"127.0.0.1:{port}", "dashboard.web.wsgi:server"]  # fmt: skip
+    cmd = gunicorn_command(port)
     with open(work / "gunicorn.log", "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
