@@ -263,10 +263,10 @@ def _source_part(conn: Connection, view: ViewState, now: dt.datetime, rollups: O
     return got, patrol, version
 
 
-def _rollups_beside(conn: Connection, rconn: Connection) -> Opener:
+def _rollups_beside(rconn: Connection, in_line: bool) -> Opener:
     """How :func:`_source_part` reaches the rollup store: a connection of its own in the second thread,
-    or the snapshot's own where :func:`_beside` runs in line (an in-memory SQLite database)."""
-    if not (_can_open_another(conn) and _can_open_another(rconn)):
+    or the snapshot's own where :func:`_beside` runs in line."""
+    if in_line:
         return lambda: nullcontext(rconn)
     return rconn.engine.connect
 
@@ -283,7 +283,7 @@ def _can_open_another(conn: Connection) -> bool:
 # --- the snapshot ------------------------------------------------------------------------------------------
 
 
-def _beside(conn: Connection, fn: Callable[[Connection], T]) -> Callable[[], T]:
+def _beside(conn: Connection, fn: Callable[[Connection], T], in_line: bool = False) -> Callable[[], T]:
     """Start ``fn`` on a second connection to the source, in a thread; returns a call that waits for it.
 
     The source families probe an index once per grid or camera in the source while the event figures
@@ -291,9 +291,11 @@ def _beside(conn: Connection, fn: Callable[[Connection], T]) -> Callable[[], T]:
     (a 10 M-event district snapshot 1.7 → ~1 s on two cores). Statements of one snapshot were never in
     one transaction (each family is one statement, read committed), so nothing is lost. An SQLite file
     is read on two connections as well (SQLite lets go of the GIL while it steps through rows, and WAL
-    readers do not block each other); an in-memory database cannot be opened twice: it runs in line.
+    readers do not block each other). ``in_line``: run it here (an in-memory SQLite database, the
+    source's or the rollups', cannot be opened twice, and its one connection cannot be shared by two
+    threads).
     """
-    if not (_can_open_another(conn)):
+    if in_line:
         result = fn(conn)
         return lambda: result
 
@@ -347,8 +349,9 @@ def answer(conn: Connection, store: RollupStore, view: ViewState, now: dt.dateti
 def _fast(conn: Connection, rconn: Connection, meta: Any, view: ViewState, now: dt.datetime) -> Snapshot:
     """The fast snapshot of ``view`` at the effective moment ``now``."""
     tune_session(conn)
-    rollups = _rollups_beside(conn, rconn)
-    source_part = _beside(conn, lambda c: _source_part(c, view, now, rollups))
+    in_line = not (_can_open_another(conn) and _can_open_another(rconn))
+    rollups = _rollups_beside(rconn, in_line)
+    source_part = _beside(conn, lambda c: _source_part(c, view, now, rollups), in_line)
     reader = reader_for(rconn, view, now, meta)
     period = period_bounds(view, now)
     event_kpis = judged_kpis(reader, view, now, fast_kpis(reader, view, now))

@@ -123,13 +123,14 @@ class Boards:
         cache: SharedCache,
         *,
         memory: int = MEMORY,
-        text_memory: int = TEXT_MEMORY,
+        text_memory: int | None = None,
         wait_seconds: float = 30.0,
     ) -> None:
         self.cache = cache
         self.memory = memory
-        # 0: keep no text (the builder process of `make serve` sends no answers; its texts go to the cache)
-        self.text_memory = text_memory
+        # Bytes of text kept (None: TEXT_MEMORY). 0: none (make serve's builder process sends no answers;
+        # its texts go to the cache only).
+        self.text_memory = TEXT_MEMORY if text_memory is None else text_memory
         self.wait_seconds = wait_seconds
         self._boards: OrderedDict[str, Board] = OrderedDict()
         self._texts: OrderedDict[str, list[bytes]] = OrderedDict()

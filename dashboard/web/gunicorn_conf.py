@@ -30,6 +30,7 @@ log = logging.getLogger("dashboard.web.builder")
 BUILDER_NAME = "dashboard-build"  # /proc/PID/comm of the builder (at most 15 characters)
 NICENESS = 10  # below the serving workers: a request takes the CPU from a rebuild as soon as it comes
 RESTART_SECONDS = 5.0  # a dead builder is started again after this long (not in a tight loop)
+STOP_SECONDS = 5.0  # how long the master waits for the builder to stop when it exits, before killing it
 
 _GUNICORN_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2",
                      "SIGWINCH", "SIGCHLD")  # fmt: skip
@@ -57,11 +58,34 @@ def when_ready(server: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    """gunicorn's hook, in the master, as it exits: the builder goes with it."""
+    """gunicorn's hook, in the master, as it exits: the builder goes with it, before the master does (so
+    nothing of the deployment writes after ``make serve`` has ended)."""
     _builder.stopping = True
-    if _builder.pid is not None:
+    pid = _builder.pid
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _ended(pid, STOP_SECONDS):
+        server.log.warning("the builder (pid %s) did not stop within %s s: killed", pid, STOP_SECONDS)
         with contextlib.suppress(ProcessLookupError):
-            os.kill(_builder.pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGKILL)
+        _ended(pid, STOP_SECONDS)
+
+
+def _ended(pid: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the child ``pid`` to exit (reaping it); True once it has."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # already reaped (gunicorn's master reaps any child that exits)
+            return True
+        if done == pid:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _start(server: Any) -> None:

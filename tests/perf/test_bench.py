@@ -232,7 +232,8 @@ def test_a_slow_view_is_profiled(report: dict[str, Any]) -> None:
     for p in profiles:
         assert positive(p["seconds"]) and p["statement_count"] == sum(g["statements"] for g in p["by_table"])
         assert {s["engine"] for s in p["statements"]} == {"source", "rollups"}
-        assert 0 < p["sql_execute_s"] <= p["sql_span_s"] <= p["seconds"]
+        # Spans are per thread, and the source families run beside on a second thread: two at most.
+        assert 0 < p["sql_execute_s"] <= p["sql_span_s"] <= 2 * p["seconds"]
         assert any(g["table"] == "ru_agg" and g["tiers"] for g in p["by_table"])  # the tiers read
         assert all(len(s["sql"]) <= 120 for s in p["statements"])
         assert p["functions"] and all(f["file"].startswith("dashboard/") for f in p["functions"])

@@ -175,6 +175,14 @@ def test_the_texts_kept_in_memory_are_bounded_by_size(
     assert boards.texts("wall|k0", lambda: pytest.fail("drawn twice"))[1] == b"0"  # from the shared cache
 
 
+def test_a_process_that_sends_no_answers_keeps_no_text(tmp_path: Path) -> None:
+    """make serve's builder draws into the shared cache only (text_memory=0)."""
+    boards = Boards(_cache(tmp_path), text_memory=0)
+    boards.texts("wall|k", lambda: ["x" * 1000, 1])
+    assert boards.remembered_text == (0, 0)
+    assert boards.texts("wall|k", lambda: pytest.fail("drawn twice"))[1] == b"1"  # from the shared cache
+
+
 def test_a_board_whose_shared_drawing_fails_or_stalls_is_drawn_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
