@@ -37,7 +37,7 @@ _GUNICORN_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTT
 
 
 class _Builder:
-    """The master's handle on its builder process: the channel, the child's pid, the watching thread."""
+    """The master's handle on its builder process: the channel, the child's pid, whether it is stopping."""
 
     def __init__(self) -> None:
         self.channel: builder.Channel | None = None
