@@ -27,7 +27,6 @@ its refresher thread in process.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import select
 import socket
@@ -191,21 +190,3 @@ def _handle(notice: tuple[Any, ...], touch: Touch, wake: Callable[[], None], wat
         watch(*notice[1:6])
     else:
         log.warning("an unknown notice on the builder's channel: %r", what)
-
-
-def name_process(name: str) -> None:
-    """Name this process ``name`` in ps and /proc/PID/comm (Linux; elsewhere nothing): the benchmark
-    and an operator tell the builder from the serving workers by it."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        pr_set_name = 15
-        libc.prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
-    except (OSError, AttributeError):
-        log.debug("could not name the process %s", name)
-
-
-def parent_alive(parent: int) -> bool:
-    """Whether ``parent`` is still this process's parent (the builder ends with gunicorn's master)."""
-    return os.getppid() == parent

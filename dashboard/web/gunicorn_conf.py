@@ -138,7 +138,7 @@ def _run_builder(server: Any, master: int) -> None:
     channel = _builder.channel
     assert channel is not None
     builder.attach(None)  # this process rebuilds and draws itself
-    builder.name_process(BUILDER_NAME)
+    _name_process(BUILDER_NAME)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     stop = threading.Event()
@@ -146,7 +146,7 @@ def _run_builder(server: Any, master: int) -> None:
     flask_app = server.app.wsgi()  # the workers' app module, loaded here once
 
     def keep_going() -> bool:
-        return not stop.is_set() and builder.parent_alive(master)
+        return not stop.is_set() and os.getppid() == master  # it ends with its master
 
     from dashboard.web.context import app_context
 
@@ -162,3 +162,15 @@ def _run_builder(server: Any, master: int) -> None:
         context.boards.text_memory = 0  # it sends no whole answers: its boards' texts go to the cache only
     log.info("the builder keeps the screens' views fresh (pid %s)", os.getpid())
     builder.serve_notices(channel, refresher.touch, refresher.wake, warmer.watch, keep_going=keep_going)
+
+
+def _name_process(name: str) -> None:
+    """Name this process ``name`` in ps and /proc/PID/comm (Linux; elsewhere nothing): the benchmark and
+    an operator tell the builder from the serving workers by it."""
+    try:
+        import ctypes
+
+        pr_set_name = 15
+        ctypes.CDLL(None).prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        log.debug("could not name the process %s", name)

@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 from tests.support.browser import free_port, wait_http
 
 REFRESH = 2  # DASHBOARD_REFRESH_SECONDS for every server here
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -81,13 +82,39 @@ def serve(database_url: str, workdir: Path, cache: str = "cache", **env_extra: s
         stop_process(proc)
 
 
-def gunicorn_command(port: int, workers: int = 1, threads: int = 2) -> list[str]:
-    """``make serve``'s gunicorn (its settings module with the builder process, the dashboard's worker)
-    on ``port``."""
-    return [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.web.gunicorn_conf",
-            "--workers", str(workers), "--threads", str(threads),
-            "-k", "dashboard.web.gunicorn_worker.JsonErrorWorker",
-            "--bind", f"127.0.0.1:{port}", "dashboard.web.wsgi:server"]  # fmt: skip
+@contextmanager
+def serve_gunicorn(database_url: str, workdir: Path, workers: int = 1, **env_extra: str) -> Iterator[Server]:
+    """``make serve``'s gunicorn (its settings module with the builder process, the dashboard's worker) on
+    a free port, with its own state store and on-disk cache (``env_extra``: more DASHBOARD_* settings)."""
+    from tests.support.services import need
+
+    try:
+        import gunicorn as _  # noqa: F401
+    except ImportError:
+        need(False, "gunicorn (the serve extra)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DASHBOARD_DATABASE_URL": database_url,
+        "DASHBOARD_STATE_URL": f"sqlite:///{workdir / 'state.db'}",
+        "DASHBOARD_CACHE_DIR": str(workdir / "cache"),
+        "DASHBOARD_CACHE_URL": "",
+        "DASHBOARD_BRIEFING_SCHEDULER": "off",
+        **env_extra,
+    }
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "python:dashboard.web.gunicorn_conf",
+           "--workers", str(workers), "--threads", "2", "-k", "dashboard.web.gunicorn_worker.JsonErrorWorker",
+           "--bind", f"127.0.0.1:{port}", "dashboard.web.wsgi:server"]  # fmt: skip
+    log = workdir / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/health")
+        yield Server(base, proc, log)
+    finally:
+        stop_process(proc)
 
 
 def via_proxy(url: str, port: int) -> str:

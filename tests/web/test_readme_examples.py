@@ -6,7 +6,6 @@ answered with a clear ``400`` JSON by the second (dashboard/web/servers.py)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -18,9 +17,8 @@ import pytest
 
 from dashboard.source.engines import init_db
 from tests.support import factories as f
-from tests.support.browser import free_port, wait_http
-from tests.support.servers import gunicorn_command, serve, stop_process
-from tests.support.services import need, need_tool
+from tests.support.servers import serve, serve_gunicorn
+from tests.support.services import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED = "http://127.0.0.1:8050"
@@ -72,22 +70,8 @@ def dev_server(source: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def gunicorn(source: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        import gunicorn as _  # noqa: F401
-    except ImportError:
-        need(False, "gunicorn (the serve extra)")
-    work = tmp_path_factory.mktemp("gunicorn")
-    port = free_port()
-    env = {**os.environ, "DASHBOARD_DATABASE_URL": source, "DASHBOARD_STATE_URL": f"sqlite:///{work / 's.db'}",
-           "DASHBOARD_CACHE_DIR": str(work / "cache"), "DASHBOARD_CACHE_URL": "", "DASHBOARD_ROLLUPS": "off"}  # fmt: skip
-    cmd = gunicorn_command(port)
-    with open(work / "gunicorn.log", "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
+    with serve_gunicorn(source, tmp_path_factory.mktemp("gunicorn"), DASHBOARD_ROLLUPS="off") as server:
+        yield server.base
 
 
 def test_the_readmes_have_curl_examples() -> None:
