@@ -231,7 +231,7 @@ def _fact_insert(kind: str, tier: str, p: str) -> Any:
         source: Any = t.join(m, m.c.day == bucket_sql("d", key))
     else:
         b, source = bucket_sql(tier, key), t
-    kept, grouped = project_sql(p, (t.c.town, t.c.cat, t.c.dept, t.c.src))
+    kept, grouped = project_sql(p, (t.c.town, t.c.cat, t.c.dept, t.c.src, t.c.village))
     q = (
         select(
             literal(tier), literal(kind), literal(p), b, *kept, literal(ANY) if hbin is None else hbin, *sums
@@ -246,7 +246,7 @@ def _fact_insert(kind: str, tier: str, p: str) -> Any:
 def _projection_insert(tier: str, source: str, p: str, kinds: Sequence[str]) -> Any:
     """Projection ``p`` of ``kinds`` in ``tier`` summed in SQL from their projection ``source`` (full build)."""
     a = ru_agg
-    kept, grouping = project_sql(p, (a.c.town, a.c.cat, a.c.dept, a.c.src))
+    kept, grouping = project_sql(p, (a.c.town, a.c.cat, a.c.dept, a.c.src, a.c.village))
     q = (
         select(literal(tier), a.c.kind, literal(p), a.c.b, *kept, a.c.bin, *(func.sum(a.c[x]) for x in SUMS))
         .where(a.c.tier == tier, a.c.p == source, a.c.kind.in_(kinds))

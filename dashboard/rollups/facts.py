@@ -191,9 +191,9 @@ def same_fact(stored: dict[str, Any], fact: dict[str, Any]) -> bool:
     return True
 
 
-def dims_of(row: dict[str, Any]) -> tuple[str, str, str, str]:
-    """The (town, cat, dept, src) of a fact or an evaluation row: the tiers' dimensions."""
-    return (row["town"], row["cat"], row["dept"], row["src"])
+def dims_of(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """The (town, cat, dept, src, village) of a fact or an evaluation row: the tiers' dimensions."""
+    return (row["town"], row["cat"], row["dept"], row["src"], row["village"])
 
 
 def _contributions(fact: dict[str, Any]) -> Iterator[tuple[str, int, str, tuple[float, ...]]]:
@@ -222,7 +222,7 @@ def _add_one(
     delta: Delta,
     kind: str,
     at: int,
-    dims: tuple[str, str, str, str],
+    dims: tuple[str, str, str, str, str],
     hbin: str,
     sums: Sequence[float],
     sign: float,

@@ -97,12 +97,14 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
 
 # SQLite takes ``WITH … AS MATERIALIZED`` from 3.35 on (older ones inline the events in flight, as before).
 SQLITE_MATERIALIZES = sqlite3.sqlite_version_info >= (3, 35, 0)
-UNIT_DIMS = {"village", "grid"}  # groups no tier keeps: read from the facts (:meth:`Reader._unit_read`)
+# Groups the tiers keep at most by month (villages) or not at: read from the facts (:meth:`Reader._unit_read`)
+# unless the month tier carries the read (:meth:`Reader._villages_from_tiers`).
+UNIT_DIMS = {"village", "grid"}
 AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
 # What the as-of sums read of a fact in flight, and what the open-at listing reads.
 FLIGHT_COLUMNS = (
-    "town", "cat", "dept", "src", "rep", "clo", "rej", "dl", "collected", "cohort_closed", "dispatched",
-    "returned", "hours", "hbin", "reworked", "local_level", "due_any", "due_ok", "due_closed", "on_time",
+    "town", "village", "cat", "dept", "src", "rep", "clo", "rej", "dl", "collected", "cohort_closed",
+    "dispatched", "returned", "hours", "hbin", "reworked", "local_level", "due_any", "due_ok", "due_closed", "on_time",
     "disp", "ret", "rw", "hide",
 )  # fmt: skip
 OPEN_COLUMNS = ("event_id", "town", "dept", "village", "grid", "rep", "dl", "e1", "hide")
@@ -196,6 +198,8 @@ class Reader:
             need += "d"
         if v.sources or "src" in group:
             need += "s"
+        if "village" in group:
+            need += "v"
         return need
 
     def in_flight(self, at: int) -> bool:
@@ -238,9 +242,10 @@ class Reader:
         (n, a1 …) the caller reads, where it reads fewer than five: read from the facts, the others
         are 0, so the read names only the columns a covering index holds (the rankings)."""
         at = self.at if at is None else at
-        if self.unit or set(group) & UNIT_DIMS:
-            return self._unit_read(kinds, ranges, group, by, at, widths or {})
         need = self._needed(group)
+        by_unit = bool(set(group) & UNIT_DIMS) and not self._villages_from_tiers(kinds, ranges, group, need)
+        if self.unit or by_unit:
+            return self._unit_read(kinds, ranges, group, by, at, widths or {})
         classes: dict[tuple[str | None, ...], list[str]] = {}
         for kind in kinds:
             chosen = tuple(best_projection(kind, tier, need) for tier in TIERS)
@@ -256,6 +261,18 @@ class Reader:
                 for i, v in enumerate(acc):
                     dest[i] += v
         return out
+
+    def _villages_from_tiers(
+        self, kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], group: Sequence[str], need: str
+    ) -> bool:
+        """Is a read grouped by village (a town's villages ranked) better summed from the month tier's
+        ``tvd`` rows than from the town's facts? Only when every kind has a month projection for the
+        view's filters and some range holds a whole month: the days at the ends are then read from the
+        facts (not index-only), while a range of days alone reads the facts through the covering
+        (town, key) indexes faster (:meth:`_unit_read`)."""
+        if "grid" in group or any(best_projection(kind, "m", need) is None for kind in kinds):
+            return False
+        return any(part[0] == "m" for _, s, e in ranges for part in pieces(s, e, "m"))
 
     def _read(
         self,

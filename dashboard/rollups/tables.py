@@ -7,14 +7,14 @@
   sub-hour edges of a range.
 * ``ru_eval``: one row per evaluation (append-only in the source), filed under its event's scope.
 * ``ru_agg``: the tiers. Per (tier, kind, projection, bucket, town, category, department, source,
-  duration bin): a count and four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by
+  village, duration bin): a count and four sums (:data:`KINDS` says which). Tier ``h`` buckets by hour, ``d`` by
   Asia/Shanghai day, ``m`` by Asia/Shanghai calendar month (:mod:`dashboard.rollups.buckets`). A range [s, e) is summed from the
   month tier for its whole months, the day tier for the whole days at its ends, the hour tier for whole
   hours and ``ru_fact`` for the sub-hour edges, so a year costs ~12 month buckets and a month ~30 day
   buckets, whatever the number of events.
 * Projections keep the rows per bucket small and independent of the volume: the projection ``p`` names
-  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, ``s`` source); the
-  others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
+  the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, ``s`` source, ``v`` village:
+  the month tier's ``tvd`` only); the others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
   row of projection ``''``, a town ranking the ``td`` rows. Readers take the smallest stored projection that carries their filters and groups
   (:func:`projections`); where a tier has none that fits, that tier's pieces are read from the facts.
 * Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``): the median and P90 are exact,
@@ -130,6 +130,8 @@ ru_agg = Table(
     Column("cat", String(24), primary_key=True),
     Column("dept", String(24), primary_key=True),
     Column("src", String(24), primary_key=True),
+    # The village: kept by one projection only (``tvd`` of the ranked kinds by month), '*' elsewhere.
+    Column("village", String(24), primary_key=True),
     Column("bin", String(8), primary_key=True),  # the duration bin (kind hst), else '*'
     Column("n", Double, nullable=False),
     Column("a1", Double, nullable=False),
@@ -278,15 +280,15 @@ ru_month = Table(
 
 # The layout of the store: a store built with another one is dropped and built again. Raise it whenever
 # what a table holds changes meaning, even when its columns stay the same.
-LAYOUT = 8
+LAYOUT = 9
 
 # The length classes of the in-flight spans: class k holds the spans at most 2**k hours long, so the
 # events in flight at t are, per class, those with lo in [t - 2**k h, t) and hi >= t: an index range each.
 FLIGHT_CLASSES = 25
 
 SUMS = ("n", "a1", "a2", "a3", "a4")
-DIMS = ("town", "cat", "dept", "src")  # the dimensions a projection keeps or drops, letters "tcds"
-LETTERS = "tcds"
+DIMS = ("town", "cat", "dept", "src", "village")  # the dimensions a projection keeps or drops, "tcdsv"
+LETTERS = "tcdsv"
 PK_NAMES = ("tier", "kind", "p", "b", *DIMS, "bin")
 # kind → (fact key column, fact columns summed into n, a1 … a4; None = 1 per fact)
 KINDS: dict[str, tuple[str, tuple[str | None, ...]]] = {
@@ -314,6 +316,10 @@ DAY_PROJECTIONS = ("", "t", "s", "d", "tc")
 RANKED_KINDS = ("rep", "clo", "due")  # the rankings group them by town and department
 RANKED_PROJECTIONS = ("td", "tcd")
 MONTH_PROJECTIONS = ("ts", "td", "cs", "cd", "ds", "tds", "tcds")
+# A town's villages ranked (by village and department) over whole months: a town's three years are ~12,000
+# rows a kind here against ~45,000 facts (scale 2); the days at the ends are read from the town's facts.
+# Only the month tier keeps villages: by day they would hold about a row per event.
+RANKED_MONTH_PROJECTIONS = ("tvd",)
 # The duration bins multiply every row by up to ~110 bins: ``hst`` keeps the district, towns,
 # categories and town × category by day, and adds sources, departments and the pairs town × source,
 # town × department and category × source by month. The hour tier does not keep it (a percentile's
@@ -337,10 +343,12 @@ def projections(kind: str, tier: str) -> tuple[str, ...]:
         return HST_PROJECTIONS[tier]
     if tier == "h":
         return HOUR_PROJECTIONS
-    day = DAY_PROJECTIONS + (RANKED_PROJECTIONS if kind in RANKED_KINDS else ())
+    ranked = kind in RANKED_KINDS
+    day = DAY_PROJECTIONS + (RANKED_PROJECTIONS if ranked else ())
     if tier == "d":
         return day
-    return day + tuple(p for p in MONTH_PROJECTIONS if p not in day)
+    month = MONTH_PROJECTIONS + (RANKED_MONTH_PROJECTIONS if ranked else ())
+    return day + tuple(p for p in month if p not in day)
 
 
 def best_projection(kind: str, tier: str, needed: str) -> str | None:
@@ -356,16 +364,16 @@ def eastern_mark() -> str:
     return min(domain.eastern_town_codes())
 
 
-def project(p: str, dims: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
-    """The (town, cat, dept, src) of a projection-``p`` row: the dimensions it drops hold ``*``."""
+def project(p: str, dims: tuple[str, str, str, str, str]) -> tuple[str, str, str, str, str]:
+    """The (town, cat, dept, src, village) of a projection-``p`` row: the dimensions it drops hold ``*``."""
     out = [v if d in p else ANY for v, d in zip(dims, LETTERS, strict=True)]
     if "e" in p:
         out[0] = eastern_mark() if dims[0] in domain.eastern_town_codes() else ANY
     return tuple(out)  # type: ignore[return-value]
 
 
-def project_sql(p: str, dims: tuple[Any, Any, Any, Any]) -> tuple[list[Any], list[Any]]:
-    """:func:`project` in SQL: the four dimension columns of a projection-``p`` row ('*' for those it
+def project_sql(p: str, dims: tuple[Any, Any, Any, Any, Any]) -> tuple[list[Any], list[Any]]:
+    """:func:`project` in SQL: the five dimension columns of a projection-``p`` row ('*' for those it
     drops), and the columns it groups by."""
     pairs = list(zip(dims, LETTERS, strict=True))
     kept = [c if d in p else literal(ANY) for c, d in pairs]

@@ -59,6 +59,29 @@ def test_a_towns_rankings_read_only_what_its_town_indexes_cover(tmp_path: Path) 
 
 
 @pytest.mark.skipif(not SQLITE_MATERIALIZES, reason="SQLite before 3.35 has no AS MATERIALIZED")
+@pytest.mark.parametrize(("days", "tier_read"), [(400, True), (20, False)])
+def test_a_towns_villages_over_whole_months_are_read_from_the_month_tier(
+    tmp_path: Path, days: int, tier_read: bool
+) -> None:
+    """Over a period that holds whole months, a town's villages (by village and department) are summed
+    from the month tier's ``tvd`` rows and only the days at the ends from the facts; over days alone,
+    from the town's covering (town, key) indexes."""
+    store, statements = _store(tmp_path)
+    kinds = tuple(kind for kind, _, _ in RANKED_SUMS)
+    with store.engine.connect() as conn:
+        reader = Reader(conn, ViewState(towns=(TOWN,), eastern="exclude"), at=AT)
+        reader.multi(
+            kinds,
+            [("cur", AT - days * DAY_US, AT)],
+            ("village", "dept"),
+            widths={k: n for k, _, n in RANKED_SUMS},
+        )
+        sql, _ = statements[-1]
+        assert ("p = 'tvd'" in sql) is tier_read, sql[:400]
+        assert ("FROM ru_agg" in sql) is tier_read
+    store.engine.dispose()
+
+
 def test_a_villages_events_in_flight_are_read_through_the_span_index(tmp_path: Path) -> None:
     store, statements = _store(tmp_path)
     with store.engine.connect() as conn:

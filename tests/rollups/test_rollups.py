@@ -68,6 +68,9 @@ VIEWS = (
     ViewState(period="quarter", eastern="exclude", sources=("GRID_APP",)),
     ViewState(period="year", towns=(CHENGXIANG,), depts=("D03_CITYMGMT",)),
     ViewState(period="year", eastern="exclude", categories=("ENV",), depts=("D03_CITYMGMT",)),
+    # A town's villages ranked over whole months (the month tier's ``tvd``) and the days at the ends.
+    ViewState(period="custom", date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 11, 30), towns=(GUALI,)),
+    ViewState(period="quarter", towns=(CHENGXIANG,), eastern="exclude"),
 )
 
 
@@ -78,6 +81,7 @@ def as_of_views(moment: dt.datetime) -> list[ViewState]:
         ViewState(as_of=moment - 2 * hours),
         ViewState(period="day", as_of=moment - 30 * hours),
         ViewState(period="week", towns=(GUALI,), as_of=moment - 3 * 24 * hours),
+        ViewState(period="quarter", towns=(GUALI,), as_of=moment - 26 * hours),
         ViewState(period="quarter", sources=("HOTLINE_12345",), as_of=moment - 5 * 24 * hours),
         ViewState(period="year", depts=("D03_CITYMGMT",), as_of=moment - 9 * 24 * hours),
         ViewState(eastern="exclude", categories=("CITY_APPEARANCE",), as_of=moment - 26 * hours),
