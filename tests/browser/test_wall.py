@@ -868,8 +868,28 @@ def test_a_phone_reads_the_headline_figures_on_the_first_screen(live_server: Ser
             if path != "/backlog":
                 assert found["kpi_bottom"] is not None and found["kpi_bottom"] <= height, (path, found)
                 assert found["kpi_px"] >= 20, (path, found)
+            if path == "/":
+                assert_sideways_rows_say_there_is_more(d)
             log.drain(d)
         log.assert_clean(d)
+
+
+ROW_MARKS = "return Array.from(document.querySelectorAll('.nav, .filters')).map(r => r.className);"
+
+
+def assert_sideways_rows_say_there_is_more(d: Any) -> None:
+    """The page links and the filters, each one row wider than the phone, fade at the edge with more past
+    it (37-scroll-hints.js): the right edge at first, the left one once scrolled to the end."""
+    marks = d.execute_script(ROW_MARKS)
+    assert len(marks) == 2 and all("more-right" in m and "more-left" not in m for m in marks), marks
+    d.execute_script(
+        "document.querySelectorAll('.nav, .filters').forEach(r => { r.scrollLeft = r.scrollWidth; });"
+    )
+    wait_for(
+        lambda: all("more-left" in m and "more-right" not in m for m in d.execute_script(ROW_MARKS)),
+        timeout=5,
+        message="the rows scrolled to their end fade on the left only",
+    )
 
 
 def test_a_bucket_still_running_is_drawn_apart_so_the_line_does_not_dive(district_snapshot: Any) -> None:
