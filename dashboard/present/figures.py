@@ -287,9 +287,7 @@ def every_label(categories: list[str], variant: str) -> dict[str, Any]:
         # A long English name ("Hezhuang Jiedao Comprehensive governance platform") took the plot's width
         # at 1366 px and was cut at the figure's edge: it is shortened, whole words first, with "…" (the
         # hover names it in full); on two lines it met its neighbours.
-        axis.update(
-            {"tickmode": "array", "tickvals": categories, "ticktext": [shorten(c) for c in categories]}
-        )
+        axis.update({"tickmode": "array", "tickvals": categories, "ticktext": shorten_all(categories)})
     return axis
 
 
@@ -304,6 +302,28 @@ def shorten(label: str, width: int = CUT_AT) -> str:
     head = label[: width - 1]
     space = head.rfind(" ")
     return (head[:space] if space >= width // 2 else head).rstrip() + "…"
+
+
+def shorten_all(labels: list[str], width: int = CUT_AT) -> list[str]:
+    """Each label cut by :func:`shorten`, told apart where that makes two the same: a town's own departments
+    in English ("Guali Zhen Comprehensive governance platform", "… enforcement platform") were both
+    "Guali Zhen Comprehensive…". Those keep their first word and go on from the first word they do not
+    share ("Guali…governance platform"); a label still not told apart stays whole."""
+    short = [shorten(label, width) for label in labels]
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(short):
+        groups.setdefault(text, []).append(i)
+    for same in (ids for ids in groups.values() if len(ids) > 1 and len({labels[i] for i in ids}) > 1):
+        words = [labels[i].split() for i in same]
+        shared = 0
+        while all(len(w) > shared + 1 and w[shared] == words[0][shared] for w in words):
+            shared += 1
+        for i, w in zip(same, words, strict=True):
+            short[i] = shorten(w[0] + "…" + " ".join(w[shared:]), width) if shared else labels[i]
+    counts: dict[str, int] = {}
+    for text in short:
+        counts[text] = counts.get(text, 0) + 1
+    return [text if counts[text] == 1 else label for text, label in zip(short, labels, strict=True)]
 
 
 def date_ticks(categories: list[str], count: int) -> dict[str, Any]:

@@ -27,6 +27,23 @@ def test_a_long_name_is_cut_between_words_and_the_short_ones_are_left_alone() ->
     assert "ticktext" not in figures.every_label(["瓜沥镇", "党湾镇"], "browser")
 
 
+def test_names_cut_to_the_same_text_are_told_apart_by_the_words_they_do_not_share() -> None:
+    """A town's own departments in English share their first words: cut at the end, two bars of one
+    ranking were both "Guali Zhen Comprehensive…"."""
+    names = [
+        "Guali Zhen Comprehensive governance platform",
+        "Guali Zhen Comprehensive enforcement platform",
+        "Guali Zhen Public service platform",
+        "Urban Management",
+    ]
+    text = figures.every_label(names, "browser")["ticktext"]
+    assert text == ["Guali…governance platform", "Guali…enforcement platform", "Guali Zhen Public…", names[3]]
+    assert all(len(t) <= figures.CUT_AT for t in text) and len(set(text)) == len(text)
+    # Names that no cut tells apart stay whole.
+    twins = ["A" * 30 + " x", "A" * 30 + " y", "A" * 30 + " y"]
+    assert figures.shorten_all(twins) == [twins[0], twins[1], twins[1]]
+
+
 def test_only_slices_wide_enough_carry_their_share() -> None:
     labels = figures.slice_labels([40, 30, 22, 8, 0])
     assert labels == ["40.0%", "30.0%", "22.0%", "8.0%", ""]
