@@ -97,8 +97,8 @@ def _template(dialect: Any, key: tuple[Any, ...], build: Callable[[], Any]) -> s
 
 # SQLite takes ``WITH … AS MATERIALIZED`` from 3.35 on (older ones inline the events in flight, as before).
 SQLITE_MATERIALIZES = sqlite3.sqlite_version_info >= (3, 35, 0)
-# Groups the tiers keep at most by month (villages) or not at: read from the facts (:meth:`Reader._unit_read`)
-# unless the month tier carries the read (:meth:`Reader._villages_from_tiers`).
+# Groups the tiers keep by month only (villages) or not at all (grids): read from the facts
+# (:meth:`Reader._unit_read`) unless the month tier carries the read (:meth:`Reader._villages_from_tiers`).
 UNIT_DIMS = {"village", "grid"}
 AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
 # What the as-of sums read of a fact in flight, and what the open-at listing reads.
