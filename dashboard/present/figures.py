@@ -8,6 +8,7 @@ PNG/PDF/PPTX).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from dashboard.present import maps
@@ -320,9 +321,7 @@ def shorten_all(labels: list[str], width: int = CUT_AT) -> list[str]:
             shared += 1
         for i, w in zip(same, words, strict=True):
             short[i] = shorten(w[0] + "…" + " ".join(w[shared:]), width) if shared else labels[i]
-    counts: dict[str, int] = {}
-    for text in short:
-        counts[text] = counts.get(text, 0) + 1
+    counts = Counter(short)
     return [text if counts[text] == 1 else label for text, label in zip(short, labels, strict=True)]
 
 
