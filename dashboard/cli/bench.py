@@ -3,6 +3,8 @@
 python -m dashboard bench --mode quick     # a small district, about 1-2 minutes once seeded
 python -m dashboard bench --mode full      # ≥1M and 10M events on SQLite and PostgreSQL (long)
 python -m dashboard bench --mode full --scale 2 --backends postgresql --clients 1,10,50,200
+python -m dashboard bench --mode full --scale 17 --backends postgresql --sections rollups,coverage  # 10 M
+python -m dashboard bench --retarget data/bench/latest-full.json   # verdicts again, with the latest 10 M run
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dashboard.perf.bench import run_bench
+from dashboard.perf.bench import retarget, run_bench
 from dashboard.perf.config import EXTRA_SECTIONS, MODES, SECTIONS, Config
 
 
@@ -77,7 +79,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="serve the HTTP and feed-latency sections through the dataset's rollups (the fast path)",
     )
-
+    parser.add_argument(
+        "--retarget",
+        type=Path,
+        default=None,
+        metavar="REPORT.json",
+        help="measure nothing: judge the targets of a written report again with the latest soak and 10 M "
+        "reports, and rewrite it and its .md",
+    )
     parser.add_argument(
         "--profile-rate",
         type=int,
@@ -113,6 +122,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.retarget is not None:
+        report = retarget(args.retarget, config_from_args(args))
+        for t in report["targets"]:
+            print(f"  {t['verdict']:>12}  {t['target']}")
+        print(f"Rewrote {args.retarget} and {args.retarget.with_suffix('.md')}")
+        return 0
     report = run_bench(config_from_args(args))
     print(f"\nBenchmark ({report['mode']}, {report['seconds']} s):")
     for line in report["ratios"]:

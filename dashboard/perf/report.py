@@ -9,7 +9,7 @@ import platform
 from typing import Any
 
 from dashboard.perf.config import SUPERSET, Config
-from dashboard.perf.targets import evaluate_targets, passes_note, targets_markdown
+from dashboard.perf.targets import evaluate_targets, measured_at_10m, passes_note, targets_markdown
 
 
 def machine() -> dict[str, Any]:
@@ -288,8 +288,12 @@ def write_reports(cfg: Config, report: dict[str, Any]) -> None:
     md = markdown(report)
     for path, content in ((base.with_suffix(".json"), text), (base.with_suffix(".md"), md)):
         path.write_text(content, encoding="utf-8")
-    (cfg.data_dir / f"latest-{cfg.mode}.json").write_text(text, encoding="utf-8")
-    (cfg.data_dir / f"latest-{cfg.mode}.md").write_text(md, encoding="utf-8")
+    latest = [f"latest-{cfg.mode}"]
+    if measured_at_10m(report):  # the report a later run below 10 M cites (Config.large_report)
+        latest.append(f"latest-{cfg.mode}-10m")
+    for name in latest:
+        (cfg.data_dir / f"{name}.json").write_text(text, encoding="utf-8")
+        (cfg.data_dir / f"{name}.md").write_text(md, encoding="utf-8")
     report["files"] = [str(base.with_suffix(".json")), str(base.with_suffix(".md"))]
 
 

@@ -157,13 +157,30 @@ def coverage_sqlite(report: dict[str, Any]) -> dict[str, Any]:
     return _target("coverage_sqlite", text, MET, measured, "", figures=figures)
 
 
-def coverage_postgresql(report: dict[str, Any]) -> dict[str, Any]:
-    """Every view of the matrix cold on PostgreSQL at 10 M events (the largest PostgreSQL dataset run)."""
+def _largest_coverage(report: dict[str, Any], backend: str) -> tuple[int, dict[str, Any]] | None:
+    """The dataset of ``backend`` with the most events whose coverage section ran, None without one."""
+    runs, _ = _coverage_runs(report, backend)
+    return max(runs, key=lambda r: r[1]["events"]) if runs else None
+
+
+def coverage_postgresql(report: dict[str, Any], large: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every view of the matrix cold on PostgreSQL at 10 M events (the largest PostgreSQL dataset run).
+
+    A run below 10 M events is judged by ``large`` instead, when given and it measured 10 M: the latest
+    run that did (``latest-full-10m.json``, cited as the wall tab cites the latest soak). The 10 M
+    dataset and its rollups take hours to make, so the full run at 1 M and the run at 10 M are often
+    two runs.
+    """
     text = f"Coverage matrix cold on PostgreSQL at 10 M events: every view ≤ {TARGET_MAX_S} s"
-    runs, why = _coverage_runs(report, "postgresql")
-    if not runs:
-        return _target("coverage_postgresql", text, NOT_MEASURED, "–", why)
-    i, d = max(runs, key=lambda r: r[1]["events"])
+    own = _largest_coverage(report, "postgresql")
+    cited = _largest_coverage(large, "postgresql") if large else None
+    if (own is None or own[1]["events"] < PG_EVENTS) and cited and cited[1]["events"] >= PG_EVENTS:
+        return _cited_coverage(text, large or {}, cited)
+    if own is None:
+        return _target(
+            "coverage_postgresql", text, NOT_MEASURED, "–", _coverage_runs(report, "postgresql")[1]
+        )
+    i, d = own
     cov = d["coverage"]
     failures = _coverage_failures(cov, median=False, fallbacks=False)
     measured = f"{_tag(d)}: {_coverage_figures(cov)}"
@@ -177,6 +194,33 @@ def coverage_postgresql(report: dict[str, Any]) -> dict[str, Any]:
     if failures:
         return _target("coverage_postgresql", text, MISSED, measured, "; ".join(failures), profile, figures)
     return _target("coverage_postgresql", text, MET, measured, "", figures=figures)
+
+
+def _cited_coverage(text: str, large: dict[str, Any], run: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+    """The 10 M target judged by another run's report (its profiles are in that report)."""
+    i, d = run
+    cov = d["coverage"]
+    where = large.get("path", "the 10 M report")
+    failures = _coverage_failures(cov, median=False, fallbacks=False)
+    measured = f"`make bench` of {large.get('started_at', '?')}, {_tag(d)}: {_coverage_figures(cov)}"
+    figures = {
+        "report": where,
+        "dataset": i,
+        "scale": d["scale"],
+        "events": d["events"],
+        "max_s": cov["max_s"],
+    }
+    why = f"measured by the run of {where}, not by this run"
+    if failures:
+        why = f"{'; '.join(failures)}; {why} (its profiles: datasets[{i}].coverage.profiles)"
+        return _target("coverage_postgresql", text, MISSED, measured, why, figures=figures)
+    return _target("coverage_postgresql", text, MET, measured, why, figures=figures)
+
+
+def measured_at_10m(report: dict[str, Any]) -> bool:
+    """True when the run measured the PostgreSQL coverage matrix at 10 M events or more."""
+    own = _largest_coverage(report, "postgresql")
+    return own is not None and own[1]["events"] >= PG_EVENTS
 
 
 def _firststart(report: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -331,8 +375,9 @@ def _http_target(report: dict[str, Any], key: str, text: str, clients: int, scre
     return _latency_verdict(key, text, measured, p95, lv["clients"], clients, profile, figures)
 
 
-def load_soak(path: Path | None) -> dict[str, Any] | None:
-    """The latest ``make soak`` report, None when there is none (or it does not read)."""
+def load_report(path: Path | None) -> dict[str, Any] | None:
+    """A report another run wrote (the latest ``make soak``, the latest bench at 10 M), None when there is
+    none (or it does not read); its ``path`` is where it was read from."""
     if path is None or not path.exists():
         return None
     try:
@@ -394,11 +439,14 @@ def wall_tab(soak: dict[str, Any] | None) -> dict[str, Any]:
     return _target("wall_tab", text, MET, measured, why, figures=figures)
 
 
-def evaluate_targets(report: dict[str, Any], soak: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every target of issue 16 against the run's figures (and the latest soak's, for the wall tab)."""
+def evaluate_targets(
+    report: dict[str, Any], soak: dict[str, Any] | None = None, large: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every target of issue 16 against the run's figures (and the latest soak's, for the wall tab; the
+    latest 10 M run's, for PostgreSQL at 10 M when this run did not measure it)."""
     return [
         coverage_sqlite(report),
-        coverage_postgresql(report),
+        coverage_postgresql(report, large),
         first_start(report),
         api_dev(report),
         api_serve(report),
@@ -430,7 +478,8 @@ def targets_markdown(report: dict[str, Any], targets: list[dict[str, Any]]) -> l
         "## Targets (issue 16)",
         "",
         f"{counts[MET]} met, {counts[MISSED]} missed, {counts[NOT_MEASURED]} not measured; from this run's "
-        "figures (the wall tab's from the latest `make soak`). JSON: `targets`.",
+        "figures (the wall tab's from the latest `make soak`; a figure another run measured names that run). "
+        "JSON: `targets`.",
         "",
         "| target | measured | verdict |",
         "|---|---|---|",

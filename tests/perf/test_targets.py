@@ -19,7 +19,7 @@ from dashboard.perf.targets import (
     MISSED,
     NOT_MEASURED,
     evaluate_targets,
-    load_soak,
+    load_report,
     targets_markdown,
 )
 from dashboard.perf.viewprofile import one_line, tables_of, tiers_of
@@ -297,12 +297,71 @@ def test_a_failed_section_is_named() -> None:
     assert "no wall section: no chromium" in got["wall_tab"]["why"]
 
 
-def test_load_soak(tmp_path: Path) -> None:
-    assert load_soak(None) is None and load_soak(tmp_path / "absent.json") is None
+def test_load_report(tmp_path: Path) -> None:
+    assert load_report(None) is None and load_report(tmp_path / "absent.json") is None
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
-    assert load_soak(tmp_path / "bad.json") is None
+    assert load_report(tmp_path / "bad.json") is None
     (tmp_path / "latest.json").write_text(json.dumps(soak()), encoding="utf-8")
-    assert load_soak(tmp_path / "latest.json")["path"] == str(tmp_path / "latest.json")  # type: ignore[index]
+    assert load_report(tmp_path / "latest.json")["path"] == str(tmp_path / "latest.json")  # type: ignore[index]
+
+
+def run_at_1m() -> dict[str, Any]:
+    """A full run at scale 2 only: PostgreSQL coverage within the bound at 1.18 M events."""
+    return report(dataset("postgresql", 2.0, 1_182_195, coverage=coverage(0.43, 0.27)))
+
+
+def run_at_10m(max_s: float) -> dict[str, Any]:
+    """A run of its own at scale 17 on PostgreSQL (the 10 M report a run below 10 M cites)."""
+    return report(
+        dataset("postgresql", 17.0, 10_049_000, coverage=coverage(max_s, 0.3)),
+        started_at="2026-12-06T10:00:00+00:00",
+        path="data/bench/latest-full-10m.json",
+    )
+
+
+def test_a_run_below_10m_cites_the_latest_10m_run() -> None:
+    met = by_id(evaluate_targets(run_at_1m(), None, run_at_10m(0.47)))["coverage_postgresql"]
+    assert met["verdict"] == MET
+    assert met["measured"].startswith("`make bench` of 2026-12-06T10:00:00+00:00, postgresql, scale 17")
+    assert "measured by the run of data/bench/latest-full-10m.json, not by this run" in met["why"]
+    assert met["figures"]["events"] == 10_049_000
+    missed = by_id(evaluate_targets(run_at_1m(), None, run_at_10m(0.8)))["coverage_postgresql"]
+    assert missed["verdict"] == MISSED and "3 views over 0.5 s" in missed["why"]
+    assert "its profiles: datasets[0].coverage.profiles" in missed["why"]
+    # A 10 M report without PostgreSQL at 10 M, or none: the run's own figure stands, not measured at 10 M.
+    for large in (None, run_at_1m()):
+        own = by_id(evaluate_targets(run_at_1m(), None, large))["coverage_postgresql"]
+        assert own["verdict"] == NOT_MEASURED and "1,182,195 events" in own["why"]
+    # A run that measured 10 M itself is judged by its own figures, whatever the other report says.
+    own = by_id(evaluate_targets(passing(), soak(), run_at_10m(0.9)))["coverage_postgresql"]
+    assert own["verdict"] == MET and own["why"] == ""
+
+
+def test_retarget_rewrites_the_verdicts_and_keeps_the_figures(tmp_path: Path) -> None:
+    from dashboard.perf.bench import retarget
+    from dashboard.perf.config import Config
+    from dashboard.perf.report import write_reports
+
+    large = tmp_path / "latest-full-10m.json"
+    cfg = Config.for_mode("full", data_dir=tmp_path, soak_report=None, large_report=large)
+    whole = {"mode": "full", "started_at": "t0", "finished_at": "t1", "seconds": 1, "ratios": [], "skipped": [],
+             "machine": {"cpus": 2, "python": "3.11", "load_average_at_start": [0, 0, 0]}}  # fmt: skip
+    ten = whole | run_at_10m(0.46)
+    write_reports(cfg, ten)  # measured 10 M: written as latest-full and latest-full-10m
+    assert large.exists() and (tmp_path / "latest-full-10m.md").exists()
+    small = whole | run_at_1m() | {"targets": evaluate_targets(run_at_1m())}
+    write_reports(cfg, small)  # below 10 M: latest-full only
+    assert json.loads(large.read_text(encoding="utf-8"))["datasets"][0]["scale"] == 17.0
+    before = json.loads((tmp_path / "latest-full.json").read_text(encoding="utf-8"))
+    assert by_id(before["targets"])["coverage_postgresql"]["verdict"] == NOT_MEASURED
+    got = retarget(tmp_path / "latest-full.json", cfg)
+    after = json.loads((tmp_path / "latest-full.json").read_text(encoding="utf-8"))
+    assert after["datasets"] == before["datasets"] and after == got
+    assert by_id(after["targets"])["coverage_postgresql"]["verdict"] == MET
+    assert "measured by the run of" in (tmp_path / "latest-full.md").read_text(encoding="utf-8")
+    (tmp_path / "not-a-report.json").write_text("[1]", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a bench report"):
+        retarget(tmp_path / "not-a-report.json", cfg)
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,15 @@
 """Which tests share one pytest-xdist worker.
 
-`make test` runs the suite on two workers (`-n 2 --dist loadgroup`). Without a group, xdist hands out
-tests one at a time in collection order, so the two workers take turns through a module: each builds
+`make test` runs the suite on three workers (`-n 3 --dist loadgroup`) on a 2-core machine: much of the
+suite waits (on a refresh interval, a server's answer, a database's fsync, Chromium), and a third worker
+fills those waits (≈ 800 → 530–640 s with a benchmark running beside it). Without a group, xdist hands
+out tests one at a time in collection order, so the workers take turns through a module: each builds
 the module's (and the session's) fixtures for itself. A module whose tests share an expensive fixture
 (a seeded database, a running server, the tiny bench's report) is therefore one group: its tests run on
 one worker and the fixture is built once per run. The browser tests are one group ("serial"): two
-servers with Chromium beside them never compete for the two cores, and their timed checks (a red
+servers with Chromium beside them never compete with each other, and their timed checks (a red
 freshness line within two refreshes, an outage's banner) keep their margins. Everything else is spread
-over both workers.
+over the workers.
 
 The rest of the old serial list (perf, the fault tests, the rate limits, the README examples, the
 service, event paging, the callback budget) is not in it: all of it on one worker was ~950 s, more than
