@@ -135,6 +135,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report.get('command') or 'run_bench(Config.for_mode(' + repr(report['mode']) + '))'}`",
         "",
+        *(
+            [
+                f"Targets judged again on {report['retargeted_at']} (`--retarget`); the figures are the run's.",
+                "",
+            ]
+            if report.get("retargeted_at")
+            else []
+        ),
         "Superset 6.1 chart-data API (fixed reference from the issue, 1M events): cache off "
         f"{SUPERSET['cache_off_s'][0]}–{SUPERSET['cache_off_s'][1]} s, warm cache "
         f"{SUPERSET['warm_cache_s'][0]}–{SUPERSET['warm_cache_s'][1]} s.",

@@ -303,6 +303,9 @@ def test_load_report(tmp_path: Path) -> None:
     assert load_report(tmp_path / "bad.json") is None
     (tmp_path / "latest.json").write_text(json.dumps(soak()), encoding="utf-8")
     assert load_report(tmp_path / "latest.json")["path"] == str(tmp_path / "latest.json")  # type: ignore[index]
+    # Inside the project the path is cited relative to it: a committed report names no machine's folders.
+    cited = load_report(Path(__file__).parents[2] / "data" / "soak" / "latest.json")
+    assert cited is not None and cited["path"] == "data/soak/latest.json"
 
 
 def run_at_1m() -> dict[str, Any]:
@@ -328,6 +331,15 @@ def test_a_run_below_10m_cites_the_latest_10m_run() -> None:
     missed = by_id(evaluate_targets(run_at_1m(), None, run_at_10m(0.8)))["coverage_postgresql"]
     assert missed["verdict"] == MISSED and "3 views over 0.5 s" in missed["why"]
     assert "its profiles: datasets[0].coverage.profiles" in missed["why"]
+    # The views over the bound are named slowest first when the report has every view's figure.
+    slow = run_at_10m(0.8)
+    slow["datasets"][0]["coverage"]["all"] = [
+        {"view": "a × day", "seconds": 0.6, "fast": True},
+        {"view": "b × day", "seconds": 0.2, "fast": True},
+        {"view": "c × year", "seconds": 0.8, "fast": True},
+    ]
+    named = by_id(evaluate_targets(run_at_1m(), None, slow))["coverage_postgresql"]["why"]
+    assert named.startswith("2 views over 0.5 s: c × year, a × day;"), named
     # A 10 M report without PostgreSQL at 10 M, or none: the run's own figure stands, not measured at 10 M.
     for large in (None, run_at_1m()):
         own = by_id(evaluate_targets(run_at_1m(), None, large))["coverage_postgresql"]
@@ -358,7 +370,8 @@ def test_retarget_rewrites_the_verdicts_and_keeps_the_figures(tmp_path: Path) ->
     after = json.loads((tmp_path / "latest-full.json").read_text(encoding="utf-8"))
     assert after["datasets"] == before["datasets"] and after == got
     assert by_id(after["targets"])["coverage_postgresql"]["verdict"] == MET
-    assert "measured by the run of" in (tmp_path / "latest-full.md").read_text(encoding="utf-8")
+    rewritten = (tmp_path / "latest-full.md").read_text(encoding="utf-8")
+    assert "measured by the run of" in rewritten and f"judged again on {after['retargeted_at']}" in rewritten
     (tmp_path / "not-a-report.json").write_text("[1]", encoding="utf-8")
     with pytest.raises(ValueError, match="not a bench report"):
         retarget(tmp_path / "not-a-report.json", cfg)
