@@ -8,6 +8,7 @@ measured (with why), and the statement parsing of the coverage profiles.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -355,7 +356,7 @@ def test_retarget_rewrites_the_verdicts_and_keeps_the_figures(tmp_path: Path) ->
     from dashboard.perf.report import write_reports
 
     large = tmp_path / "latest-full-10m.json"
-    cfg = Config.for_mode("full", data_dir=tmp_path, soak_report=None, large_report=large)
+    cfg = replace(Config.for_mode("full", data_dir=tmp_path), soak_report=None, large_report=large)
     whole = {"mode": "full", "started_at": "t0", "finished_at": "t1", "seconds": 1, "ratios": [], "skipped": [],
              "machine": {"cpus": 2, "python": "3.11", "load_average_at_start": [0, 0, 0]}}  # fmt: skip
     ten = whole | run_at_10m(0.46)
