@@ -2,7 +2,7 @@
 
 `make test` runs the suite on three workers (`-n 3 --dist loadgroup`) on a 2-core machine: much of the
 suite waits (on a refresh interval, a server's answer, a database's fsync, Chromium), and a third worker
-fills those waits (≈ 800 → 530–640 s with a benchmark running beside it). Without a group, xdist hands
+fills those waits (a clean clone's suite: 762–808 → 441 s on a quiet machine). Without a group, xdist hands
 out tests one at a time in collection order, so the workers take turns through a module: each builds
 the module's (and the session's) fixtures for itself. A module whose tests share an expensive fixture
 (a seeded database, a running server, the tiny bench's report) is therefore one group: its tests run on
