@@ -61,7 +61,7 @@ from dashboard.perf.datasets import Dataset, backend_available, data_end, ensure
 from dashboard.perf.firststart import measure_firststart
 from dashboard.perf.load import measure_dev, measure_http
 from dashboard.perf.probes import measure_pandas_vs_sql
-from dashboard.perf.report import machine, markdown, ratios, write_reports
+from dashboard.perf.report import machine, ratios, write_pair, write_reports
 from dashboard.perf.server import OffsetClock, drop_redis_prefix, redis_up, remove_run_files, run_id
 from dashboard.perf.snapshots import measure_export, measure_rollups, measure_snapshots
 from dashboard.perf.targets import evaluate_targets, load_report
@@ -236,8 +236,7 @@ def retarget(path: Path, cfg: Config) -> dict[str, Any]:
         raise ValueError(f"--retarget: {path} is not a bench report (no datasets)")
     report["targets"] = targets_or_why(report, load_report(cfg.soak_report), load_report(cfg.large_report))
     report["retargeted_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    path.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    write_pair(path, report)
     return report
 
 

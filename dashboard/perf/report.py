@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 from dashboard.perf.config import SUPERSET, Config
@@ -288,20 +289,21 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def write_pair(json_path: Path, report: dict[str, Any]) -> None:
+    """The report as JSON at ``json_path`` and as Markdown beside it (``.md``)."""
+    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    json_path.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+
+
 def write_reports(cfg: Config, report: dict[str, Any]) -> None:
     """Write the JSON and Markdown reports (timestamped and latest-<mode>); note their paths."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = cfg.data_dir / f"bench-{cfg.mode}-{stamp}"
-    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
-    md = markdown(report)
-    for path, content in ((base.with_suffix(".json"), text), (base.with_suffix(".md"), md)):
-        path.write_text(content, encoding="utf-8")
     latest = [f"latest-{cfg.mode}"]
     if measured_at_10m(report):  # the report a later run below 10 M cites (Config.large_report)
         latest.append(f"latest-{cfg.mode}-10m")
-    for name in latest:
-        (cfg.data_dir / f"{name}.json").write_text(text, encoding="utf-8")
-        (cfg.data_dir / f"{name}.md").write_text(md, encoding="utf-8")
+    for name in (base.name, *latest):
+        write_pair(cfg.data_dir / f"{name}.json", report)
     report["files"] = [str(base.with_suffix(".json")), str(base.with_suffix(".md"))]
 
 
