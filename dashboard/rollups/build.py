@@ -49,10 +49,11 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
     phase = _Phases()
     if conn.dialect.name == "postgresql":  # the tier GROUP BYs hold millions of groups: keep them in memory
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")  # the sorts of CLUSTER and indexes
     for table in (ru_agg, ru_fact, ru_eval, ru_meta, ru_month):
         conn.execute(delete(table))
     indexes = [*ru_fact.indexes, *ru_eval.indexes]
-    for index in indexes:  # loading millions of rows is several times faster without them
+    for index in [*indexes, *ru_agg.indexes]:  # loading millions of rows is several times faster without them
         index.drop(conn, checkfirst=True)
     top = source.execute(
         select(
@@ -68,10 +69,14 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
     phase.done("facts")
     evals, last_eval, evals_max_ts = _load_evaluations(conn, source, int(top[4] or 0), progress)
     phase.done("evaluations")
+    _order_facts_by_village(conn)
     for index in indexes:
-        index.create(conn)
+        if conn.dialect.name != "postgresql" or index.name != FACT_ORDER:  # (made by the ordering)
+            index.create(conn)
     phase.done("indexes")
     _fill_tiers(conn, progress)
+    for index in ru_agg.indexes:
+        index.create(conn)
     phase.done("tiers")
     build_patrols(conn, source)
     phase.done("patrols")
@@ -119,6 +124,28 @@ def _load_facts(
             bar.advance(len(facts))
             last = int(rows[-1].event_id)
     return events, last, max_ts, odd
+
+
+# The index whose order the facts are stored in on PostgreSQL (:func:`_order_facts_by_village`).
+FACT_ORDER = "ix_ru_fact_village_rep"
+
+
+def _order_facts_by_village(conn: Connection) -> None:
+    """On PostgreSQL, store the facts in (village, reported) order: ``CLUSTER`` on that index, made
+    first, before the others (CLUSTER rebuilds every index of the table).
+
+    Why: the facts a village's or a grid's view reads from the table (its categories, sources,
+    departments, duration bins and grids, which no tier keeps) were each a heap fetch on another page,
+    in event order: at 10 M events the busiest village's ~37,600 facts over three years took 0.16–0.7 s
+    a statement. In village order they sit on ~1,000 adjacent pages. What reads the facts by time
+    instead (the events in flight, the sub-hour edges, a source's days) reads covering indexes or a few
+    hundred rows. Facts the syncs add or change go to the table's end, so the order wears with time;
+    ``rollups --rebuild`` restores it. SQLite's and MariaDB's tables keep their row order (MariaDB
+    clusters by the primary key; SQLite's sample has a village's ~4,000 facts)."""
+    if conn.dialect.name != "postgresql":
+        return
+    next(i for i in ru_fact.indexes if i.name == FACT_ORDER).create(conn)
+    conn.exec_driver_sql(f"CLUSTER ru_fact USING {FACT_ORDER}")
 
 
 def _load_evaluations(

@@ -36,9 +36,12 @@ from dashboard.core.viewstate import ViewState
 from dashboard.rollups.buckets import DAY_US, HOUR_US, INF_US, bucket_sql, day_floor, hour_floor, pieces
 from dashboard.rollups.tables import (
     FLIGHT_CLASSES,
+    FLIGHT_COLUMNS,
     KINDS,
     OPEN,
+    OPEN_COLUMNS,
     TIERS,
+    VILLAGE_ROW,
     best_projection,
     ru_agg,
     ru_eval,
@@ -101,13 +104,6 @@ SQLITE_MATERIALIZES = sqlite3.sqlite_version_info >= (3, 35, 0)
 # (:meth:`Reader._unit_read`) unless the month tier carries the read (:meth:`Reader._villages_from_tiers`).
 UNIT_DIMS = {"village", "grid"}
 AS_OF_KINDS = ("rep", "clo", "due")  # the kinds whose sums hold as-of conditions (the rest are fixed)
-# What the as-of sums read of a fact in flight, and what the open-at listing reads.
-FLIGHT_COLUMNS = (
-    "town", "village", "cat", "dept", "src", "rep", "clo", "rej", "dl", "collected", "cohort_closed",
-    "dispatched", "returned", "hours", "hbin", "reworked", "local_level", "due_any", "due_ok", "due_closed", "on_time",
-    "disp", "ret", "rw", "hide",
-)  # fmt: skip
-OPEN_COLUMNS = ("event_id", "town", "dept", "village", "grid", "rep", "dl", "e1", "hide")
 
 
 class Reader:
@@ -116,8 +112,9 @@ class Reader:
     ``at`` is the instant (µs, exclusive) the as-of conditions of the direct queries are judged at, the
     effective moment's ``upto``; ``max_ts`` the latest transition the store holds. While some transition
     lies at or after an instant, the sums at that instant are corrected by the events in flight then
-    (:meth:`_flight_delta`). A village's or a grid's view reads the unit's facts instead of the tiers
-    (:meth:`_unit_read`): a few hundred to a few thousand rows, evaluated as of ``at`` in SQL.
+    (:meth:`_flight_delta`). A grid's view, and a village's with a category, a source or a department,
+    read the unit's facts instead of the tiers (:meth:`_unit_read`): a few hundred to tens of thousands
+    of rows, evaluated as of ``at`` in SQL. A village's view otherwise reads the tiers' ``tv`` rows.
     """
 
     def __init__(self, conn: Connection, view: ViewState, at: int = INF_US, max_ts: int = 0) -> None:
@@ -129,7 +126,7 @@ class Reader:
 
     def filters(self, table: Any, slotted: bool = False) -> list[Any]:
         """The view's filters (place, the eastern switch, categories, sources, departments) on a rollup
-        table's columns (the tiers have no village or grid: those views read the facts). ``slotted``
+        table's columns (the tiers keep no grid: a grid's views read the facts). ``slotted``
         writes them as one slot filled in later (:meth:`_sql`) with the filters' text, itself compiled
         once per filter shape with a slot per code: one compiled statement serves every view, whatever
         its filters (compiling the ~100 branches of a snapshot per filter shape was ~0.2 s of a cold
@@ -162,6 +159,8 @@ class Reader:
             conds.append(c.grid == codes("fg", [v.grid])[0])
         elif v.village and "village" in c:
             conds.append(c.village == codes("fv", [v.village])[0])
+            if table is ru_agg:  # the village index's own predicate, in its words: SQLite cannot infer it
+                conds.append(VILLAGE_ROW)
         return conds
 
     def _where(self, dialect: Any, table: Any) -> str:
@@ -198,9 +197,19 @@ class Reader:
             need += "d"
         if v.sources or "src" in group:
             need += "s"
-        if "village" in group:
+        if "village" in group or (v.village and not v.grid):
             need += "v"
         return need
+
+    def _unit_facts(self, kinds: Sequence[str], need: str) -> bool:
+        """Does this view's read of ``kinds`` go to the unit's facts (:meth:`_unit_read`)? A grid's
+        always: no tier keeps grids. A village's when the day tier has no projection of some kind that
+        keeps the village with the view's other filters (``tv`` keeps the town and the eastern switch;
+        a category, a source or a department with a village is no tier's): read from the tiers, its
+        days and months would then be facts corrected by the events in flight, two reads for one."""
+        if not self.unit:
+            return False
+        return bool(self.view.grid) or any(best_projection(kind, "d", need) is None for kind in kinds)
 
     def in_flight(self, at: int) -> bool:
         """Does some event of the store change an as-of condition at or after ``at``?"""
@@ -244,7 +253,7 @@ class Reader:
         at = self.at if at is None else at
         need = self._needed(group)
         by_unit = bool(set(group) & UNIT_DIMS) and not self._villages_from_tiers(kinds, ranges, group, need)
-        if self.unit or by_unit:
+        if by_unit or self._unit_facts(kinds, need):
             return self._unit_read(kinds, ranges, group, by, at, widths or {})
         classes: dict[tuple[str | None, ...], list[str]] = {}
         for kind in kinds:
@@ -514,7 +523,7 @@ class Reader:
     ) -> dict[str, dict[Key, float]]:
         """For each (name, "k1:k2"): #(k2 ≥ t) − #(k1 ≥ t) per tag and group (see dashboard.rollups.facts)."""
         kinds = sorted({k for _, pair in pairs for k in pair.split(":")})
-        if self.unit:
+        if self._unit_facts(kinds, self._needed(group)):
             got = self._unit_counts(kinds, tags, group)
         else:
             got = self.multi(kinds, [(tag, t, INF_US + DAY_US) for tag, t in tags], group, counts_only=True)
@@ -603,7 +612,7 @@ class Reader:
         """{(tag,): sums} of ``kind`` over each tagged range [s, e) as of its own instant ``at`` (the
         tag, s, e, at of each): what :meth:`sums` gives for one range at a time, in two statements
         for them all, the tiers' sums and the corrections of the events in flight at each instant."""
-        if self.unit:  # (a unit's sums are evaluated as of one instant in SQL: one read per instant)
+        if self._unit_facts([kind], self._needed(())):  # (evaluated as of one instant in SQL: a read each)
             out: dict[Key, Sums] = {}
             for tag, s, e, at in ranges:
                 out.update(self.sums(kind, [(tag, s, e)], at=at))

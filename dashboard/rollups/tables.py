@@ -14,7 +14,7 @@
   buckets, whatever the number of events.
 * Projections keep the rows per bucket small and independent of the volume: the projection ``p`` names
   the dimensions a row keeps (``t`` town, ``c`` category, ``d`` department, ``s`` source, ``v`` village:
-  the month tier's ``tvd`` only); the others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
+  ``tv`` by day and month, and the month tier's ``tvd``); the others hold ``*`` (only ``hst`` keeps its bin, always). The whole district's count for a day is ONE
   row of projection ``''``, a town ranking the ``td`` rows. Readers take the smallest stored projection that carries their filters and groups
   (:func:`projections`); where a tier has none that fits, that tier's pieces are read from the facts.
 * Kind ``hst`` counts closed events per duration bin (``ru_fact.hbin``): the median and P90 are exact,
@@ -45,6 +45,7 @@ from dashboard.core import domain
 from dashboard.rollups.buckets import INF_US
 
 rollup_metadata = MetaData()
+ANY = "*"  # what a row holds for a dimension its projection drops
 
 
 def _code(name: str) -> Column[Any]:
@@ -130,7 +131,7 @@ ru_agg = Table(
     Column("cat", String(24), primary_key=True),
     Column("dept", String(24), primary_key=True),
     Column("src", String(24), primary_key=True),
-    # The village: kept by one projection only (``tvd`` of the ranked kinds by month), '*' elsewhere.
+    # The village: kept by ``tv`` (by day and month) and ``tvd`` (the ranked kinds by month), '*' elsewhere.
     Column("village", String(24), primary_key=True),
     Column("bin", String(8), primary_key=True),  # the duration bin (kind hst), else '*'
     Column("n", Double, nullable=False),
@@ -142,6 +143,17 @@ ru_agg = Table(
     # the sample twice (table and key index), so the full build wrote and the reads looked up both.
     sqlite_with_rowid=False,
 )
+
+# The village rows of the tiers (``tv``, ``tvd``) by village: the key leads with the bucket, so a village's
+# read of a month of days scanned every village's rows of those days (570 a day) to keep its own.
+# Partial where the engine has them (most rows keep no village); MariaDB scans the buckets' rows.
+VILLAGE_ROW = ru_agg.c.village != literal_column(f"'{ANY}'")
+Index(
+    "ix_ru_agg_village",
+    *(ru_agg.c[n] for n in ("tier", "kind", "p", "village", "b")),
+    postgresql_where=VILLAGE_ROW,
+    sqlite_where=VILLAGE_ROW,
+).ddl_if(dialect=("postgresql", "sqlite"))  # type: ignore[arg-type]  # a tuple is documented
 
 ru_meta = Table(
     "ru_meta",
@@ -198,8 +210,24 @@ for _col, _more in _RANKED_COVER.items():
 for _unit in ("village", "grid"):
     for _col in ("rep", "clo", "dl"):
         Index(f"ix_ru_fact_{_unit}_{_col}", ru_fact.c[_unit], ru_fact.c[_col])
+# What the as-of sums read of a fact in flight, and what the open-at listing reads (``reader.Reader``).
+FLIGHT_COLUMNS = (
+    "town", "village", "cat", "dept", "src", "rep", "clo", "rej", "dl", "collected", "cohort_closed",
+    "dispatched", "returned", "hours", "hbin", "reworked", "local_level", "due_any", "due_ok", "due_closed", "on_time",
+    "disp", "ret", "rw", "hide",
+)  # fmt: skip
+OPEN_COLUMNS = ("event_id", "town", "dept", "village", "grid", "rep", "dl", "e1", "hide")
 # The events in flight at an instant t (lo < t <= hi), read per length class: see :data:`FLIGHT_CLASSES`.
-Index("ix_ru_fact_span", ru_fact.c.span, ru_fact.c.lo, ru_fact.c.hi)
+# On PostgreSQL the index also holds every column the as-of sums and the open-at listing read of them
+# (:data:`FLIGHT_COLUMNS`, :data:`OPEN_COLUMNS`): at 10 M events ~50,000 facts are in flight at an instant
+# a month or a year back, each a heap fetch (a district's cohort correction 0.34–0.43 s, an as-of view's
+# 0.22 s); an index-only scan reads them in span order. (SQLite's and MariaDB's views of that size are
+# not the target.)
+_FLIGHT_READ = [*FLIGHT_COLUMNS, *(c for c in OPEN_COLUMNS if c not in FLIGHT_COLUMNS)]
+Index("ix_ru_fact_span", ru_fact.c.span, ru_fact.c.lo, ru_fact.c.hi, postgresql_include=_FLIGHT_READ)
+# A village's events in flight (a village's view read from the tiers, as of a past instant): the span
+# index alone read the whole district's (~50,000 at 10 M events) to keep the village's few hundred.
+Index("ix_ru_fact_village_span", ru_fact.c.village, ru_fact.c.span, ru_fact.c.lo, ru_fact.c.hi)
 # The open events (``e1`` = INF_US) with every column the backlog and rankings read: an index-only scan of
 # the backlog instead of a heap fetch per open event (the backlog grows with the district's volume).
 # Partial indexes exist on PostgreSQL and SQLite; MariaDB reads the open events through ix_ru_fact_e1.
@@ -280,7 +308,7 @@ ru_month = Table(
 
 # The layout of the store: a store built with another one is dropped and built again. Raise it whenever
 # what a table holds changes meaning, even when its columns stay the same.
-LAYOUT = 9
+LAYOUT = 10
 
 # The length classes of the in-flight spans: class k holds the spans at most 2**k hours long, so the
 # events in flight at t are, per class, those with lo in [t - 2**k h, t) and hi >= t: an index range each.
@@ -320,6 +348,12 @@ MONTH_PROJECTIONS = ("ts", "td", "cs", "cd", "ds", "tds", "tcds")
 # rows a kind here against ~45,000 facts (scale 2); the days at the ends are read from the town's facts.
 # Only the month tier keeps villages: by day they would hold about a row per event.
 RANKED_MONTH_PROJECTIONS = ("tvd",)
+# A village's own view (every kind but ``hst``) by day and month: at 10 M events the busiest village holds
+# ~37,600 facts, and reading them for every tile, the trend and the state counts took 1–3 s on PostgreSQL
+# (each fact a heap fetch). By day the village rows number about the village-days with events: at the
+# ``make run`` sample's ~1.4 events a village-day, ~0.7 of a row per event and kind. A village with a
+# category, a source or a department still reads its facts (:meth:`~dashboard.rollups.reader.Reader._unit_facts`).
+VILLAGE_PROJECTIONS = ("tv",)
 # The duration bins multiply every row by up to ~110 bins: ``hst`` keeps the district, towns,
 # categories and town × category by day, and adds sources, departments and the pairs town × source,
 # town × department and category × source by month. The hour tier does not keep it (a percentile's
@@ -334,7 +368,6 @@ HST_PROJECTIONS = {
     "d": ("", "e", "t", "c", "ec", "tc"),
     "m": ("", "e", "t", "c", "ec", "tc", "s", "d", "es", "ts", "cs"),
 }
-ANY = "*"
 
 
 def projections(kind: str, tier: str) -> tuple[str, ...]:
@@ -344,7 +377,7 @@ def projections(kind: str, tier: str) -> tuple[str, ...]:
     if tier == "h":
         return HOUR_PROJECTIONS
     ranked = kind in RANKED_KINDS
-    day = DAY_PROJECTIONS + (RANKED_PROJECTIONS if ranked else ())
+    day = DAY_PROJECTIONS + (RANKED_PROJECTIONS if ranked else ()) + VILLAGE_PROJECTIONS
     if tier == "d":
         return day
     month = MONTH_PROJECTIONS + (RANKED_MONTH_PROJECTIONS if ranked else ())

@@ -1,7 +1,8 @@
 """What the fast path's reads of the facts name and how SQLite plans them: a town's rankings read only
 the columns the (town, key) indexes cover, a source's days with another filter only those its (source,
 key) indexes cover, and the events in flight are read through the span index (not every fact of a
-village, as when SQLite pushed the outer conditions into each branch)."""
+village, as when SQLite pushed the outer conditions into each branch); a village's view reads its
+tier rows through the village index."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from dashboard.rollups.buckets import DAY_US
 from dashboard.rollups.panels import RANKED_SUMS
 from dashboard.rollups.reader import SQLITE_MATERIALIZES, Reader
 from dashboard.rollups.store import RollupStore
-from dashboard.rollups.tables import FLIGHT_CLASSES, KINDS, ru_fact
+from dashboard.rollups.tables import FLIGHT_CLASSES, KINDS, ru_agg, ru_fact
 from dashboard.source.engines import make_writer_engine
 
 TOWN = "330109001"
+VILLAGE = TOWN + "001"
 AT = 1_796_000_000_000_000
 
 
@@ -58,6 +60,46 @@ def test_a_towns_rankings_read_only_what_its_town_indexes_cover(tmp_path: Path) 
     store.engine.dispose()
 
 
+@pytest.mark.parametrize(
+    ("view", "tier_read"),
+    [
+        (ViewState(village=VILLAGE), True),
+        (ViewState(towns=(TOWN,), village=VILLAGE, eastern="exclude"), True),
+        (ViewState(village=VILLAGE, categories=("FIRE",)), False),  # no tier keeps a village's categories
+        (ViewState(village=VILLAGE, grid=VILLAGE + "01"), False),  # nor grids
+    ],
+)
+def test_a_villages_view_reads_its_tier_rows_through_the_village_index(
+    tmp_path: Path, view: ViewState, tier_read: bool
+) -> None:
+    """A village's tiles and state counts are summed from the ``tv`` rows of the day and month tiers, read
+    through ``ix_ru_agg_village`` (the tiers' key leads with the bucket: every village's rows of a day);
+    with a category, or a grid's, from the unit's facts."""
+    store, statements = _store(tmp_path)
+    with store.engine.begin() as conn:  # a town's villages by day, so the planner knows they are many
+        rows = [
+            {"tier": "d", "kind": "rep", "p": "tv", "b": AT - day * DAY_US, "town": TOWN, "cat": "*", "dept": "*",
+             "src": "*", "village": f"{TOWN}{v:03d}", "bin": "*", "n": 1, "a1": 0, "a2": 0, "a3": 0, "a4": 0}
+            for day in range(60) for v in range(30)
+        ]  # fmt: skip
+        conn.execute(ru_agg.insert(), rows)
+        conn.exec_driver_sql("ANALYZE")
+    statements.clear()
+    with store.engine.connect() as conn:
+        reader = Reader(conn, view, at=AT)
+        reader.multi(("rep", "clo", "eva"), [("cur", AT - 400 * DAY_US, AT)])
+        reader.state_at([("backlog", "rep:e1")], [("t0", AT - 40 * DAY_US), ("t1", AT - DAY_US)])
+        read = [sql for sql, _ in statements if "ru_agg" in sql or "ru_fact" in sql or "ru_eval" in sql]
+        assert len(read) == 2
+        for sql in read:
+            assert ("p = 'tv'" in sql) is tier_read, sql[:400]
+            if tier_read:
+                branch = next(b for b in sql.split(" UNION ALL ") if "FROM ru_agg" in b and "'d'" in b)
+                plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + branch))
+                assert "ix_ru_agg_village" in plan, plan
+    store.engine.dispose()
+
+
 @pytest.mark.skipif(not SQLITE_MATERIALIZES, reason="SQLite before 3.35 has no AS MATERIALIZED")
 @pytest.mark.parametrize(("days", "tier_read"), [(400, True), (20, False)])
 def test_a_towns_villages_over_whole_months_are_read_from_the_month_tier(
@@ -82,7 +124,7 @@ def test_a_towns_villages_over_whole_months_are_read_from_the_month_tier(
     store.engine.dispose()
 
 
-def test_a_villages_events_in_flight_are_read_through_the_span_index(tmp_path: Path) -> None:
+def test_a_villages_events_in_flight_are_read_through_its_span_index(tmp_path: Path) -> None:
     store, statements = _store(tmp_path)
     with store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
@@ -92,7 +134,7 @@ def test_a_villages_events_in_flight_are_read_through_the_span_index(tmp_path: P
         sql, params = statements[-1]
         plan = [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
     assert "MATERIALIZED" in sql
-    assert sum("ix_ru_fact_span" in step for step in plan) == FLIGHT_CLASSES, plan  # each class's branch
+    assert sum("ix_ru_fact_village_span" in step for step in plan) == FLIGHT_CLASSES, plan  # a branch a class
     store.engine.dispose()
 
 

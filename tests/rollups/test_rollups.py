@@ -300,6 +300,10 @@ def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:
     town_level = add_town_level_cases(writer, feed, T0)
     with reader.connect() as conn:
         assert store.sync(conn).rebuilt
+    if store.engine.dialect.name == "postgresql":  # stored in village order (build._order_facts_by_village)
+        with store.engine.connect() as rconn:
+            villages = [v for (v,) in rconn.exec_driver_sql("SELECT village FROM ru_fact ORDER BY ctid")]
+        assert len(villages) > 1000 and villages == sorted(villages)
     changed = 0
     for minute in range(1, 61):
         moment = T0 + dt.timedelta(minutes=minute)
