@@ -219,14 +219,14 @@ FLIGHT_COLUMNS = (
 OPEN_COLUMNS = ("event_id", "town", "dept", "village", "grid", "rep", "dl", "e1", "hide")
 # The events in flight at an instant t (lo < t <= hi), read per length class: see :data:`FLIGHT_CLASSES`.
 # On PostgreSQL the index also holds every column the as-of sums and the open-at listing read of them
-# (:data:`FLIGHT_COLUMNS`, :data:`OPEN_COLUMNS`): at 10 M events ~50,000 facts are in flight at an instant
-# a month or a year back, each a heap fetch (a district's cohort correction 0.34–0.43 s, an as-of view's
-# 0.22 s); an index-only scan reads them in span order. (SQLite's and MariaDB's views of that size are
+# (:data:`FLIGHT_COLUMNS`, :data:`OPEN_COLUMNS`): at 10 M events ~15,000 facts are in flight at a past
+# instant, and each was a heap fetch (a district's cohort correction took 0.34–0.43 s, an as-of view's
+# 0.22 s); an index-only scan reads them in span order (10 ms). (SQLite's and MariaDB's views of that size are
 # not the target.)
 _FLIGHT_READ = [*FLIGHT_COLUMNS, *(c for c in OPEN_COLUMNS if c not in FLIGHT_COLUMNS)]
 Index("ix_ru_fact_span", ru_fact.c.span, ru_fact.c.lo, ru_fact.c.hi, postgresql_include=_FLIGHT_READ)
 # A village's events in flight (a village's view read from the tiers, as of a past instant): the span
-# index alone read the whole district's (~50,000 at 10 M events) to keep the village's few hundred.
+# index alone read the whole district's (~15,000 at 10 M events) to keep the village's few hundred.
 Index("ix_ru_fact_village_span", ru_fact.c.village, ru_fact.c.span, ru_fact.c.lo, ru_fact.c.hi)
 # The open events (``e1`` = INF_US) with every column the backlog and rankings read: an index-only scan of
 # the backlog instead of a heap fetch per open event (the backlog grows with the district's volume).
