@@ -167,10 +167,14 @@ def coverage_sqlite(report: dict[str, Any]) -> dict[str, Any]:
     return _target("coverage_sqlite", text, MET, measured, "", figures=figures)
 
 
+def _largest(runs: Datasets) -> tuple[int, dict[str, Any]] | None:
+    """The dataset of ``runs`` with the most events, None without one."""
+    return max(runs, key=lambda r: r[1]["events"]) if runs else None
+
+
 def _largest_coverage(report: dict[str, Any], backend: str) -> tuple[int, dict[str, Any]] | None:
     """The dataset of ``backend`` with the most events whose coverage section ran, None without one."""
-    runs, _ = _coverage_runs(report, backend)
-    return max(runs, key=lambda r: r[1]["events"]) if runs else None
+    return _largest(_coverage_runs(report, backend)[0])
 
 
 def coverage_postgresql(report: dict[str, Any], large: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -183,7 +187,7 @@ def coverage_postgresql(report: dict[str, Any], large: dict[str, Any] | None = N
     """
     text = f"Coverage matrix cold on PostgreSQL at 10 M events: every view ≤ {TARGET_MAX_S} s"
     runs, why_none = _coverage_runs(report, "postgresql")
-    own = max(runs, key=lambda r: r[1]["events"]) if runs else None
+    own = _largest(runs)
     cited = _largest_coverage(large, "postgresql") if large else None
     if (own is None or own[1]["events"] < PG_EVENTS) and cited and cited[1]["events"] >= PG_EVENTS:
         return _cited_coverage(text, large or {}, cited)

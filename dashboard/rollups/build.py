@@ -69,9 +69,9 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
     phase.done("facts")
     evals, last_eval, evals_max_ts = _load_evaluations(conn, source, int(top[4] or 0), progress)
     phase.done("evaluations")
-    _order_facts_by_village(conn)
+    made = _order_facts_by_village(conn)
     for index in indexes:
-        if conn.dialect.name != "postgresql" or index.name != FACT_ORDER:  # (made by the ordering)
+        if index.name not in made:
             index.create(conn)
     phase.done("indexes")
     _fill_tiers(conn, progress)
@@ -130,9 +130,10 @@ def _load_facts(
 FACT_ORDER = "ix_ru_fact_village_rep"
 
 
-def _order_facts_by_village(conn: Connection) -> None:
+def _order_facts_by_village(conn: Connection) -> set[str]:
     """On PostgreSQL, store the facts in (village, reported) order: ``CLUSTER`` on that index, made
-    first, before the others (CLUSTER rebuilds every index of the table).
+    first, before the others (CLUSTER rebuilds every index of the table). Returns the names of the
+    indexes it made.
 
     Why: the facts a village's or a grid's view reads from the table (its categories, sources,
     departments, duration bins and grids, which no tier keeps) were each a heap fetch on another page,
@@ -143,9 +144,10 @@ def _order_facts_by_village(conn: Connection) -> None:
     ``rollups --rebuild`` restores it. SQLite's and MariaDB's tables keep their row order (MariaDB
     clusters by the primary key; SQLite's sample has a village's ~4,000 facts)."""
     if conn.dialect.name != "postgresql":
-        return
+        return set()
     next(i for i in ru_fact.indexes if i.name == FACT_ORDER).create(conn)
     conn.exec_driver_sql(f"CLUSTER ru_fact USING {FACT_ORDER}")
+    return {FACT_ORDER}
 
 
 def _load_evaluations(
