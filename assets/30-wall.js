@@ -138,6 +138,17 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     var text = (more.getAttribute("data-template") || "{n}").replace("{n}", String(count));
     if (more.textContent !== text) { more.textContent = text; }
   }
+  // The title on one line (20-wall.css): a long one (an English village, "Community 003, Chengxiang
+  // Jiedao · Grid Governance Situation" at 1920 px) is set smaller, to 70 % at most, before it ends in "…".
+  // The size is an inline style, which the observers below do not watch.
+  var TITLE_SMALLEST = 0.7;
+  function fitTitle(h1) {
+    h1.style.fontSize = "";
+    var full = parseFloat(getComputedStyle(h1).fontSize);
+    for (var scale = 0.95; h1.scrollWidth > h1.clientWidth + 1 && scale >= TITLE_SMALLEST - 1e-9; scale -= 0.05) {
+      h1.style.fontSize = (full * scale).toFixed(1) + "px";
+    }
+  }
   var queued = false;
   // A panel's room also changes with no change inside the observed parts (the tiles' spark lines going,
   // a font finishing loading, a page laid out late): each table's own box is watched too, or rows hidden
@@ -146,6 +157,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   var watched = typeof WeakSet === "function" ? new WeakSet() : null;
   function fitAll() {
     queued = false;
+    document.querySelectorAll(".wall .wall-brand h1").forEach(fitTitle);
     document.querySelectorAll(".wall .wall-alerts").forEach(fitAlerts);
     document.querySelectorAll(".wall .wall-table").forEach(function (box) {
       if (sized && watched && !watched.has(box)) { watched.add(box); sized.observe(box); }
@@ -156,11 +168,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     if (!queued) { queued = true; window.requestAnimationFrame(fitAll); }
   }
   var observer = new MutationObserver(function (mutations) {
-    // Tables, alerts and the banner change the room a table has; the clock's ticks do not.
+    // Tables, alerts and the banner change the room a table has, a new title its own; the clock's ticks
+    // do not.
     for (var i = 0; i < mutations.length; i++) {
       var el = mutations[i].target;
       if (el.nodeType !== 1) { el = el.parentElement; }
-      if (el && el.closest && el.closest(".wall-table, .wall-alerts, .wall-banner, .wall-kpis")) { later(); return; }
+      if (el && el.closest && el.closest(".wall-table, .wall-alerts, .wall-banner, .wall-kpis, .wall-brand")) { later(); return; }
     }
   });
   document.addEventListener("DOMContentLoaded", function () {

@@ -245,10 +245,16 @@ def scope_title(key: str, view: ViewState, lang: str, snap: Snapshot | None = No
 
 
 def scope_label(snap: Snapshot, view: ViewState) -> str:
-    """``瓜沥镇 · 本月`` — which place and period the wall shows."""
+    """The line beside the wall's title: what the title does not say. ``本月`` when the title names the
+    place (a town, two, a village or a grid), else ``全区 · 本月`` or the towns with the period.
+
+    Saying the place twice cost the header its room: a village's English name ("Community 003,
+    Chengxiang Jiedao") in both pushed the period off the wall and squeezed the clock into a column."""
     lang = view.lang
-    place = place_name(view, lang, snap) or t("district", lang)
-    return f"{place} · {t(view.period, lang)}"
+    period = t(view.period, lang)
+    if place_name(view, lang, snap, most=TITLE_TOWNS):
+        return period
+    return f"{place_name(view, lang, snap) or t('district', lang)} · {period}"
 
 
 def _chip_data(count: int, template: str) -> dict[str, Any]:

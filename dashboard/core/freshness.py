@@ -7,8 +7,8 @@ go twenty minutes without a report): a stream is judged by how many rows the sam
 brought in past weeks.
 
 * Age at most the stream's cadence (``DASHBOARD_STREAM_CADENCE``, minutes): **live**.
-* Otherwise the expected rows are the mean count of the same window, ``[newest, now)``, one to four weeks
-  earlier (the same weekday and hour). Nothing arrived where at least :data:`STOPPED_EXPECTED` rows were
+* Otherwise the expected rows are the mean count of the same window one to four weeks earlier (the same
+  weekday and hour): ``[newest + half a cadence, now)`` (:func:`history_window`). Nothing arrived where at least :data:`STOPPED_EXPECTED` rows were
   expected: **stopped** (by chance with probability e⁻¹⁰ ≈ 0.005 %); at least :data:`LATE_EXPECTED`:
   **late** (e⁻³ ≈ 5 %, so amber, not red); fewer: **live**, a quiet hour.
 * A stream with a fixed beat (the video heartbeats) has no history to ask: it is late after two beats and
@@ -32,6 +32,7 @@ BEATS_LATE = 2.0
 BEATS_STOPPED = 4.0
 STOPPED_HOURS = 24.0
 HISTORY_WEEKS = 4
+HISTORY_GRACE = 0.5  # of a stream's cadence, after its newest row, left out of the window history is asked
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,20 @@ def parse_cadence(text: str) -> dict[str, float]:
     if missing:
         raise ValueError(f"stream cadence {text!r} names no cadence for {', '.join(missing)}")
     return cadence
+
+
+def history_window(
+    newest: dt.datetime, now: dt.datetime, cadence_minutes: float
+) -> tuple[dt.datetime, dt.datetime]:
+    """The stretch of a stream's silence whose rows in past weeks say it is late: from half a cadence
+    after its newest row to now.
+
+    Rows come in bursts (the patrols of a shift start within its first hour), and a burst ends a few
+    seconds or minutes sooner or later from week to week. The rows another week had just after today's
+    newest one are the tail of the same burst, not a gap: counted, three patrols that started 1–2 s
+    after today's last shift start, in the sample's one week of history, made the patrols "late" all
+    evening. A stream that stops in a burst's middle still meets the rest of the burst in the window."""
+    return newest + dt.timedelta(minutes=cadence_minutes * HISTORY_GRACE), now
 
 
 def judge(

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from sqlalchemy import Engine
 
 from dashboard.core.clock import Clock
-from dashboard.core.freshness import DEFAULT_CADENCE, STREAMS, StreamState, judge, parse_cadence
+from dashboard.core.freshness import (
+    DEFAULT_CADENCE,
+    STREAMS,
+    StreamState,
+    history_window,
+    judge,
+    parse_cadence,
+)
 from dashboard.service.cache import SharedCache
 
 log = logging.getLogger(__name__)
@@ -69,7 +76,9 @@ class FreshnessWatch:
                 age = max(0.0, (now - at).total_seconds())
                 # History is asked only once the stream is past its cadence (rarely, on a live feed).
                 asks = not stream.heartbeat and age > cadence * 60
-                expected = expected_rows(conn, stream.key, at, now) if asks else None
+                expected = (
+                    expected_rows(conn, stream.key, *history_window(at, now, cadence)) if asks else None
+                )
                 state = judge(age, cadence, expected, heartbeat=stream.heartbeat)
                 states.append(StreamState(stream.key, at, age, expected, state))
         return states

@@ -99,7 +99,8 @@ def test_a_revoked_wall_shows_unauthorised_at_its_next_refresh(signed_site: tupl
             timeout=90,  # a cold view, while the other xdist worker loads the machine
             message="wall data shown",
         )
-        wait_for(lambda: "瓜沥镇" in text_of(d, "#wall-scope"), message="the token's town")
+        wait_for(lambda: text_of(d, "#wall-scope"), message="the board's scope line")
+        assert "瓜沥镇" in text_of(d, ".wall-brand h1")  # the token's town names the wall
         assert not d.find_element("css selector", "#wall-denied").is_displayed()
         assert_clean(d)
         revoked_at = time.monotonic()

@@ -346,9 +346,10 @@ def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(live_serve
         log = PageLog()
         d.get(live_server.base + "/wall?town=瓜沥镇&lang=en")
         wait_kpis(d)
-        wait_for(lambda: "Guali" in d.find_element("css selector", "#wall-scope").text, message="scope")
+        wait_for(lambda: d.find_element("css selector", "#wall-scope").text == "This month", message="scope")
         title = d.find_element("css selector", ".wall-brand h1").get_attribute("textContent")
         assert title == "Guali Zhen · Grid Governance Situation"  # a town's wall is named after it
+        # ... once: the scope line beside it says the period only
         assert d.find_element("css selector", "#wall-root").get_attribute("lang") == "en"
         for query in ("town=火星镇&rotate=abc", "pages=nope&period=century", "as_of=yesterday&lang=xx"):
             d.get(f"{live_server.base}/wall?{query}")
@@ -430,7 +431,38 @@ def test_a_wall_on_a_started_clock_shows_that_time_and_a_village_wall_names_the_
             timeout=30,
             message=f"the title names {name}",
         )
+        # In English, on the smallest screen of the hall, the longest title (the village's name and its
+        # town's) is whole on one line, with the period and the clock beside it: not cut, not a column.
+        d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False},
+        )
+        d.get(f"{server.base}/wall?town={GUALI}&village={village}&lang=en")
+        wait_kpis(d)
+        wait_for(lambda: d.find_element("css selector", "#wall-scope").text == "This month", message="period")
+        header = wait_for(lambda: _settled_header(d), timeout=20, message="the header laid out")
+        assert header["title"].endswith(" · Grid Governance Situation") and "Guali" in header["title"], header
+        assert not header["cut"], header  # no "…" in the title or the period
+        # The clock, the data's age and a stream's freshness line stack to ~12 % of the height; squeezed
+        # into a column by the title, they took a quarter.
+        assert header["height"] < 0.15 * 768 and header["clock_right"] <= 1366, header
         log.assert_clean(d)
+
+
+HEADER_PROBE = """
+const h1 = document.querySelector('.wall-brand h1'), scope = document.querySelector('#wall-scope');
+const header = document.querySelector('.wall-header').getBoundingClientRect();
+const clock = document.querySelector('#wall-clock').getBoundingClientRect();
+return {title: h1.textContent, height: header.height, clock_right: clock.right, clock_text: !!clock.width,
+        cut: [h1, scope].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)};
+"""
+
+
+def _settled_header(d: Any) -> dict[str, Any] | None:
+    """The header's measures once the village's name has come with the snapshot and the clock ticks."""
+    found = d.execute_script(HEADER_PROBE)
+    named = found["title"] != "Guali Zhen · Grid Governance Situation"  # the layout's, before the snapshot
+    return found if found["clock_text"] and named else None
 
 
 @pytest.mark.slow

@@ -242,4 +242,7 @@ def test_a_slow_view_is_profiled(report: dict[str, Any]) -> None:
         assert all(len(s["sql"]) <= 120 for s in p["statements"])
         assert p["functions"] and all(f["file"].startswith("dashboard/") for f in p["functions"])
         assert not any(f["file"].startswith("dashboard/perf/") for f in p["functions"])
-        assert p["functions"][0]["function"] == "answer"  # the view's whole call, cumulative
+        # The view's whole cold call is sync + answer: one of the two leads by cumulative time (the sync
+        # leads when the feed left it more to read than the view costs), and the answer is always there.
+        names = [f["function"] for f in p["functions"]]
+        assert names[0] in {"answer", "sync"} and "answer" in names
