@@ -318,7 +318,10 @@ def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:
             report = store.sync(conn)
             assert not report.rebuilt
             changed += report.events
-            for view in (*VIEWS, *as_of_views(moment), *unit_views(conn, moment)):
+            views = (*VIEWS, *as_of_views(moment), *unit_views(conn, moment))
+            # Every view after the last sync; after the first, every third: a sync that went wrong early
+            # still shows at the end, and the direct builds were most of the test's time (×3 backends).
+            for view in views if minute == 60 else views[::3]:
                 assert eligible(view, moment, store.meta()), view
                 direct = figures(build_snapshot(conn, view, moment))
                 quick = figures(build_snapshot_fast(conn, store, view, moment))

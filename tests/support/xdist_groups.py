@@ -30,6 +30,14 @@ import pytest
 
 SERIAL_GROUP = "serial"
 SERIAL_PATHS = ("tests/browser/",)  # a folder holds every test below it
+# The wall's layout checks measure boxes, not time, so nothing in them needs the serial group's quiet;
+# at ~200 s they were a third of its length, and that group was the suite's longest chain (a clean
+# clone's 647–695 s). They run as a group of their own beside it, with their own live server.
+LAYOUT_GROUP = "layout"
+LAYOUT_TESTS = (
+    "tests/browser/test_wall.py::test_no_text_is_clipped_or_overlaps_and_nothing_runs_off_sideways",
+    "tests/browser/test_wall.py::test_a_phone_reads_the_headline_figures_on_the_first_screen",
+)
 
 # Paths relative to the repository root, each module its own group (those under SERIAL_PATHS share it).
 SHARED_FIXTURE_MODULES = (
@@ -61,9 +69,11 @@ SHARED_FIXTURE_MODULES = (
 
 
 def group_of(nodeid: str) -> str | None:
-    """The xdist group of a test: "serial", or its module's path for the modules above, else None
-    (spread)."""
+    """The xdist group of a test: "layout" or "serial", or its module's path for the modules above, else
+    None (spread)."""
     path = nodeid.split("::", 1)[0]
+    if nodeid.startswith(LAYOUT_TESTS):
+        return LAYOUT_GROUP
     if path.startswith(SERIAL_PATHS):
         return SERIAL_GROUP
     return path if path in SHARED_FIXTURE_MODULES else None
