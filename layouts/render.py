@@ -74,7 +74,7 @@ def kpi_tiles(snap: Snapshot, keys: list[str], lang: str) -> list[html.Div]:
 
 def table_component(spec: panels.TableSpec) -> Any:
     if not spec.rows:
-        return html.Div("—", className="empty")
+        return html.Div(spec.empty_text or "—", className="empty")
     return simple_table(
         spec.columns, spec.rows, numeric_from=spec.numeric_from, row_ids=spec.row_codes or None
     )

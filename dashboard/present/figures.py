@@ -465,7 +465,7 @@ def from_spec(
     assert isinstance(spec, ChartSpec)
     if spec.kind == "map":
         if not geojson or not spec.categories:
-            return empty_figure("暂无数据" if lang == "zh" else "No data", variant)
+            return empty_figure(spec.empty_text or ("暂无数据" if lang == "zh" else "No data"), variant)
         values = spec.series[0].values if spec.series else []
         classes = "颜色按分位分级" if lang == "zh" else "Colours in quantile classes"
         # The boundary note stands while any unit drawn has a generated shape; real ones drop it.
@@ -484,7 +484,7 @@ def from_spec(
             note=f"{boundary_note}{joint}{classes}" if boundary_note else classes,
         )
     if spec.is_empty:
-        return empty_figure("暂无数据" if lang == "zh" else "No data", variant)
+        return empty_figure(spec.empty_text or ("暂无数据" if lang == "zh" else "No data"), variant)
     if spec.kind == "line":
         series = [
             (s.name, s.values, s.colour or PALETTE[i % len(PALETTE)], s.dashed)

@@ -59,6 +59,7 @@ class ChartSpec:
     running: int | None = None
     running_label: str | None = None  # says the bucket is partial: "今日截至 01:30"
     marks: list[Mark] = field(default_factory=list)  # kind == "line": notes on the timeline
+    empty_text: str | None = None  # what an empty chart says, when more than "暂无数据" is true
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -85,6 +86,7 @@ class TableSpec:
     # A ranking: how many of its first rows hold a rank (the rest have too little due to be ranked, and
     # a trimmed ranking's "lowest" rows are taken from the ranked ones only). None: not a ranking.
     ranked: int | None = None
+    empty_text: str | None = None  # what an empty table says instead of "—"
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -189,6 +191,14 @@ def _without_town(name: str, code: str) -> str:
     return name.replace(f", {town.name_en}", "", 1) if town else name
 
 
+def no_smaller_units(snap: Snapshot, lang: str) -> str | None:
+    """What a chart of the units inside the view says when the view is a grid: it has none (not that
+    there is no data: the grid's tiles above have figures)."""
+    if snap.backlog.get("level") != "grid":
+        return None
+    return _pick(lang, ("网格是最小单元，没有下级单位", "A grid has no smaller units"))
+
+
 def _spec(key: str, kind: str, **kwargs: Any) -> ChartSpec:
     zh, en = TITLES[key]
     return ChartSpec(key=key, title_zh=zh, title_en=en, kind=kind, **kwargs)
@@ -224,6 +234,7 @@ def backlog_ageing(snap: Snapshot, lang: str) -> ChartSpec:
         categories=[_name(u, lang) for u in units],
         codes=[u["code"] for u in units],
         series=series,
+        empty_text=no_smaller_units(snap, lang),
     )
 
 
@@ -254,6 +265,7 @@ def backlog_map(snap: Snapshot, lang: str) -> ChartSpec:
         map_texts=texts,
         map_outlined=alerted(snap, [u["code"] for u in units]),
         note=_pick(lang, ILLUSTRATIVE),
+        empty_text=no_smaller_units(snap, lang),
     )
 
 
@@ -404,6 +416,7 @@ def patrol_coverage(snap: Snapshot, lang: str) -> ChartSpec:
             ),
         ],
         percent=True,
+        empty_text=no_smaller_units(snap, lang) or note,  # (none ranked: the note says why)
     )
 
 
@@ -419,7 +432,10 @@ def patrol_map(snap: Snapshot, lang: str) -> ChartSpec:
         else f"{g['grid_code']}<br>{never}"
         for g in grids
     ]
-    town = snap.backlog.get("code") if snap.backlog.get("level") in {"town", "village", "grid"} else None
+    level, code = snap.backlog.get("level"), snap.backlog.get("code")
+    # The boundaries of the grids in the view's town or village; a grid's own are among its village's
+    # (asked for by the grid's code, none were found and the legend stood over an empty map).
+    parent = code[:12] if level == "grid" and code else code if level in {"town", "village"} else None
     return _spec(
         "patrol_map",
         "map",
@@ -427,7 +443,7 @@ def patrol_map(snap: Snapshot, lang: str) -> ChartSpec:
         codes=[g["grid_code"] for g in grids],
         series=[Series(_pick(lang, ("距上次巡查(小时)", "Hours since patrol")), values)],
         map_level="grid",
-        map_parent=town,
+        map_parent=parent,
         map_texts=texts,
         map_outlined=alerted(snap, [g["grid_code"] for g in grids]),
         note=_pick(lang, ILLUSTRATIVE),
@@ -475,7 +491,8 @@ def video_offline(snap: Snapshot, lang: str) -> TableSpec:
                 _fmt(r.get("hours"), 1),
             ]
         )
-    return _table("video_offline", cols, body, numeric_from=3)
+    every_online = _pick(lang, ("所有点位在线", "Every camera online"))
+    return _table("video_offline", cols, body, numeric_from=3, empty_text=every_online)
 
 
 CHART_BUILDERS.update({"patrol_coverage": patrol_coverage, "patrol_map": patrol_map, "on_duty": on_duty})
