@@ -359,14 +359,14 @@ def screens_serve(report: dict[str, Any], count: int) -> dict[str, Any]:
 
 
 def _http_target(report: dict[str, Any], key: str, text: str, clients: int, screens: bool) -> dict[str, Any]:
-    runs = _http_runs(report)
-    if not runs:
+    largest = _largest(_http_runs(report))
+    if largest is None:
         failed = [d["http"]["error"] for d in report.get("datasets", []) if "error" in d.get("http", {})]
         why = (
             f"the http section failed: {failed[0]}" if failed else "the run had no http section (make serve)"
         )
         return _target(key, text, NOT_MEASURED, "–", why)
-    i, d = max(runs, key=lambda r: r[1]["events"])
+    i, d = largest
     levels = [lv for lv in d["http"]["levels"] if not screens or "screen_updates" in lv]
     if not levels:
         return _target(key, text, NOT_MEASURED, "–", "the http levels measured no screens")
