@@ -8,8 +8,8 @@ brought in past weeks.
 
 * Age at most the stream's cadence (``DASHBOARD_STREAM_CADENCE``, minutes): **live**.
 * Otherwise the expected rows are the mean count of the same window one to four weeks earlier (the same
-  weekday and hour): ``[newest + half a cadence, now)`` (:func:`history_window`). Nothing arrived where at least :data:`STOPPED_EXPECTED` rows were
-  expected: **stopped** (by chance with probability e⁻¹⁰ ≈ 0.005 %); at least :data:`LATE_EXPECTED`:
+  weekday and hour): ``[newest + half a cadence, now)`` (:func:`history_window`). Nothing arrived where
+  at least :data:`STOPPED_EXPECTED` rows were expected: **stopped** (by chance with probability e⁻¹⁰ ≈ 0.005 %); at least :data:`LATE_EXPECTED`:
   **late** (e⁻³ ≈ 5 %, so amber, not red); fewer: **live**, a quiet hour.
 * A stream with a fixed beat (the video heartbeats) has no history to ask: it is late after two beats and
   stopped after :data:`BEATS_STOPPED`.

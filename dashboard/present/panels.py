@@ -491,7 +491,9 @@ def video_offline(snap: Snapshot, lang: str) -> TableSpec:
                 _fmt(r.get("hours"), 1),
             ]
         )
-    every_online = _pick(lang, ("所有点位在线", "Every camera online"))
+    video = snap.kpis.get("video_online_rate")
+    installed = bool(video and video.detail.get("points"))  # none offline says more than "—" only then
+    every_online = _pick(lang, ("所有点位在线", "Every camera online")) if installed else None
     return _table("video_offline", cols, body, numeric_from=3, empty_text=every_online)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.core.snapshot import Snapshot
+from dashboard.core.snapshot import KpiValue, Snapshot
 from dashboard.present.figures import from_spec
 from dashboard.present.panels import backlog_ageing, backlog_map, patrol_coverage, patrol_map, video_offline
 from layouts.render import table_component
@@ -58,6 +58,9 @@ def test_a_grids_patrol_map_draws_it_over_its_villages_boundaries() -> None:
     assert patrol_map(snapshot("district", ""), "zh").map_parent is None
 
 
-def test_no_camera_offline_is_said_in_words() -> None:
-    spec = video_offline(snapshot("grid", GRID), "en")
+def test_no_camera_offline_is_said_in_words_where_there_are_cameras() -> None:
+    snap = snapshot("grid", GRID)
+    assert table_component(video_offline(snap, "en")).children == "—"  # no camera at all: nothing to say
+    snap.kpis["video_online_rate"] = KpiValue("video_online_rate", 100.0, detail={"online": 3, "points": 3})
+    spec = video_offline(snap, "en")
     assert not spec.rows and table_component(spec).children == "Every camera online"
