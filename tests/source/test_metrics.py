@@ -338,15 +338,40 @@ def test_video_metrics(district: Engine) -> None:
 
 
 def test_police_yoy(district: Engine) -> None:
-    """Calls: 90 + 10 now vs 125 (25 Nov 2025 lies after the truncated window) → −20 %; previous +25 %."""
+    """Calls in the month's whole days (to 17 Nov): 90 vs 125 (25 Nov 2025 lies after the window) → −28 %;
+    today's 10, still being counted, are not in it; previous +25 %."""
     got = _all(district)
-    assert _v(got, "calls_110_yoy") == -20.0 and _v(got, "property_crime_yoy") == 25.0
+    assert _v(got, "calls_110_yoy") == -28.0 and _v(got, "property_crime_yoy") == 25.0
     assert _v(got, "major_violent_yoy") == 0.0
     assert got["calls_110_yoy"].previous == 25.0 and got["calls_110_yoy"].status == "good"
-    assert got["calls_110_yoy"].detail == {"n": 100, "n_last_year": 125}
+    assert got["calls_110_yoy"].detail == {"n": 90, "n_last_year": 125}
+    tomorrow = _all(district, now=sh(2026, 11, 19, 1, 30))  # the 18th is over: its 10 count
+    assert tomorrow["calls_110_yoy"].detail == {"n": 100, "n_last_year": 125}
     # A village shows its town's statistics: 90 vs 125.
     village = _all(district, ViewState(period="month", towns=(f.TOWN_A,), village=f.VILLAGE_A1))
     assert _v(village, "calls_110_yoy") == -28.0
+
+
+def test_police_yoy_at_night_and_on_the_1st_compares_whole_days(db_url: str) -> None:
+    """Today's row grows during the day: at 01:30 on the 2nd it holds 5 calls against last year's whole
+    2 December. The 1st alone is compared (100 vs 100, not 105 vs 200, a false −47.5 %); on the 1st at
+    09:00 there is no whole day to compare yet."""
+    engine = init_db(db_url)
+    with engine.begin() as conn:
+        f.add_units(conn)
+        for day, calls in (
+            ((2025, 12, 1), 100),
+            ((2025, 12, 2), 100),
+            ((2026, 12, 1), 100),
+            ((2026, 12, 2), 5),
+        ):
+            f.add_police_stat(conn, dt.date(*day), f.TOWN_A, calls, 0, 0)
+    with engine.connect() as conn:
+        night = kpis.police_family(conn, MONTH, sh(2026, 12, 2, 1, 30))["calls_110_yoy"]
+        assert (night.value, night.detail) == (0.0, {"n": 100, "n_last_year": 100})
+        first = kpis.police_family(conn, MONTH, sh(2026, 12, 1, 9, 0))["calls_110_yoy"]
+        assert first.value is None and first.detail == {"n": 0, "n_last_year": 0}
+    engine.dispose()
 
 
 def test_key_area_delisting(district: Engine) -> None:
