@@ -63,6 +63,38 @@ def police_rows(seed: int, today: dt.date, town_weights: dict[str, float]) -> li
     return rows
 
 
+def police_day_rows(seed: int, day: dt.date, town_weights: dict[str, float]) -> list[tuple[Any, ...]]:
+    """One local day's 110 statistics per town, as the live feed writes them once the day is over: the
+    day's expected totals of :func:`police_rows` (the year's, declining, with its seasonal swing) drawn
+    afresh, deterministic for the seed and the day. Without them a feed running for days left the
+    statistics at the seed's last day, and the 三降 tiles fell towards −100 %, in green."""
+    rng = np.random.default_rng([seed, 110, day.toordinal()])
+    codes = sorted(town_weights)
+    tw = np.array([town_weights[c] for c in codes], dtype=float)
+    tw /= tw.sum()
+    first = dt.date(day.year, 1, 1)
+    year_len = (dt.date(day.year, 12, 31) - first).days + 1
+    day_w = max(0.5, 1 + 0.12 * float(np.cos(2 * np.pi * ((day - first).days - 200) / 365.25)))
+    counts = {
+        col: rng.multinomial(
+            int(rng.poisson(base * (1 - ANNUAL_DECLINE[col]) ** (day.year - 2012) / year_len * day_w)), tw
+        )
+        for col, base in ANNUAL_2012.items()
+    }
+    return [
+        (day.isoformat(), code, *(int(counts[col][j]) for col in POLICE_COLUMNS[2:]))
+        for j, code in enumerate(codes)
+    ]
+
+
+def town_weights(sampler: Sampler) -> dict[str, float]:
+    """Each town's share of the district's activity: the sum of its grids' weights."""
+    weights: dict[str, float] = {}
+    for g in sampler.grids:
+        weights[g.town_code] = weights.get(g.town_code, 0.0) + g.weight
+    return weights
+
+
 KEY_AREA_ISSUES = (
     "治安乱点",
     "出租房集中区",
@@ -161,11 +193,8 @@ def write_safety(
     conn: Connection, sampler: Sampler, *, seed: int, now: int, days: int, scale: float, show: bool
 ) -> dict[str, int]:
     """Write the 110 statistics, key areas and inspections up to ``now``; return the row counts."""
-    weights: dict[str, float] = {}
-    for g in sampler.grids:
-        weights[g.town_code] = weights.get(g.town_code, 0.0) + g.weight
     today = local_date(now)
-    police = police_rows(seed, today, weights)
+    police = police_rows(seed, today, town_weights(sampler))
     areas = key_area_rows(seed, sampler, today)
     inspections = inspection_rows(seed, sampler, now, days, scale)
     with Progress("统计 statistics", 3, enabled=show) as bar:

@@ -51,8 +51,9 @@ from dashboard.sample.patrols import (
     patrol_row,
     patrol_rows,
 )
+from dashboard.sample.safety import POLICE_COLUMNS, police_day_rows, town_weights
 from dashboard.sample.staff import lifecycle_context
-from dashboard.sample.times import fmt_ts, from_epoch, to_epoch
+from dashboard.sample.times import fmt_ts, from_epoch, local_date, to_epoch
 from dashboard.sample.video import VIDEO_BLOCK, VIDEO_CHANGE_COLUMNS, VideoPoint, video_changes
 from dashboard.sample.writes import insert_rows, next_id, sync_sequences
 from dashboard.source import schema
@@ -74,6 +75,7 @@ class StepReport:
     checkins: int = 0
     video_changes: int = 0
     surge_events: int = 0
+    police_days: int = 0
 
     def add(self, other: StepReport) -> None:
         for f in fields(self):
@@ -124,6 +126,7 @@ class Feed:
             self._load_pending(conn)
             self._load_patrols(conn)
             self._load_video(conn)
+            self._load_police(conn)
 
     # --- loading ------------------------------------------------------------------------------------
 
@@ -201,6 +204,14 @@ class Feed:
                 continue
             self._track(Pending(r.event_id, plan, n))
 
+    def _load_police(self, conn: Connection) -> None:
+        """The last day of 110 statistics stored: the feed writes each later day once it is over (none
+        stored: this source has no statistics, and the feed does not start them)."""
+        newest = conn.execute(select(func.max(schema.police_call_stat.c.stat_date))).scalar()
+        # A date, or its text on SQLite (a datetime's text begins with the date too).
+        self.police_day = None if newest is None else dt.date.fromisoformat(str(newest)[:10])
+        self.town_weights = town_weights(self.sampler)
+
     def _track(self, p: Pending) -> None:
         if p.applied < len(p.plan.actions):
             self.pending[p.event_id] = p
@@ -266,6 +277,7 @@ class Feed:
             self._apply_pending(conn, now, report)
             self._patrols(conn, now, report)
             self._video(conn, now, report)
+            self._police(conn, now, report)
             sync_sequences(conn)
         return report
 
@@ -392,6 +404,17 @@ class Feed:
             conn.execute(v.update().where(v.c.online.is_(True)).values(last_heartbeat_at=from_epoch(now)))
             self.last_heartbeat = now
         report.video_changes += len(changes)
+
+    def _police(self, conn: Connection, now: int, report: StepReport) -> None:
+        """The 110 statistics of each local day that ended since the last one stored."""
+        if self.police_day is None:
+            return
+        rows: list[tuple[Any, ...]] = []
+        while self.police_day + dt.timedelta(days=1) < local_date(now):
+            self.police_day += dt.timedelta(days=1)
+            rows += police_day_rows(self.seed, self.police_day, self.town_weights)
+            report.police_days += 1
+        insert_rows(conn, schema.police_call_stat, POLICE_COLUMNS, rows)
 
     def _extend_video(self, now: int) -> None:
         """Queue every camera's changes up to two blocks ahead (computed once, applied when due)."""

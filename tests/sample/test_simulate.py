@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, func, select
 from dashboard.sample import simulate as sim
 from dashboard.sample.arrivals import hourly_rate
 from dashboard.sample.seed import seed_database
-from dashboard.sample.times import to_epoch
+from dashboard.sample.times import local_date, to_epoch
 from dashboard.source import schema
 from dashboard.source.engines import make_writer_engine
 from tests.support.sample import NOW, SMALL, check_action_log, latest_timestamp
@@ -253,3 +253,27 @@ def test_feed_needs_a_seeded_database(sqlite_url: str) -> None:
     init_db(sqlite_url).dispose()
     with pytest.raises(ValueError, match="seed"):
         sim.catch_up(sqlite_url, NOW)
+
+
+def test_the_feed_writes_each_day_of_110_statistics_once_it_is_over(sqlite_url: str) -> None:
+    """Seeded to NOW and fed three days on: the two days after the seed's last one are written, a row a
+    town each, at the seed's daily volume; today's, still under way, is not."""
+    seed_database(sqlite_url, **{**SMALL, "days": 2, "patrol_days": 0})
+    later = NOW + dt.timedelta(days=3)
+    sim.catch_up(sqlite_url, later, seed=SEED, rate=RATE)
+    eng = make_writer_engine(sqlite_url)
+    pcs = schema.police_call_stat.c
+    with eng.connect() as conn:
+        rows = conn.execute(
+            select(pcs.stat_date, func.sum(pcs.effective_110_calls), func.count()).group_by(pcs.stat_date)
+        ).all()
+        towns = conn.execute(select(func.count(func.distinct(pcs.town_code)))).scalar()
+    eng.dispose()
+    daily = {dt.date.fromisoformat(str(d)[:10]): (int(calls), n) for d, calls, n in rows}
+    days = sorted(daily)
+    assert days[-1] == local_date(to_epoch(later)) - dt.timedelta(days=1)  # yesterday, not today
+    assert days[-3] == local_date(to_epoch(NOW))  # the seed's last day
+    assert daily[days[-1]][1] == daily[days[-2]][1] == towns == 26  # a row a town
+    week = [daily[d][0] for d in days[-10:-3]]  # the seed's last week before
+    mean = sum(week) / len(week)
+    assert all(0.8 * mean < daily[d][0] < 1.2 * mean for d in days[-2:]), (week, daily)
