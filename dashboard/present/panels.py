@@ -191,6 +191,16 @@ def _without_town(name: str, code: str) -> str:
     return name.replace(f", {town.name_en}", "", 1) if town else name
 
 
+def map_parent(snap: Snapshot) -> str | None:
+    """The unit whose children a map of the view draws: none for the district (its towns), the town or
+    village itself, and a grid's village for a grid's view (its own outline is among its village's
+    grids; asked for under the grid's code, none were found and the legend stood over an empty map)."""
+    level, code = snap.backlog.get("level"), snap.backlog.get("code")
+    if level == "grid" and code:
+        return str(code)[:12]
+    return str(code) if level in {"town", "village"} and code else None
+
+
 def no_smaller_units(snap: Snapshot, lang: str) -> str | None:
     """What a chart of the units inside the view says when the view is a grid: it has none (not that
     there is no data: the grid's tiles above have figures)."""
@@ -261,7 +271,7 @@ def backlog_map(snap: Snapshot, lang: str) -> ChartSpec:
         codes=[u["code"] for u in units],
         series=[Series(per, [u.get("per_1000") for u in units])],
         map_level=level,
-        map_parent=None if level == "town" else snap.backlog.get("code"),
+        map_parent=map_parent(snap),
         map_texts=texts,
         map_outlined=alerted(snap, [u["code"] for u in units]),
         note=_pick(lang, ILLUSTRATIVE),
@@ -432,10 +442,6 @@ def patrol_map(snap: Snapshot, lang: str) -> ChartSpec:
         else f"{g['grid_code']}<br>{never}"
         for g in grids
     ]
-    level, code = snap.backlog.get("level"), snap.backlog.get("code")
-    # The boundaries of the grids in the view's town or village; a grid's own are among its village's
-    # (asked for by the grid's code, none were found and the legend stood over an empty map).
-    parent = code[:12] if level == "grid" and code else code if level in {"town", "village"} else None
     return _spec(
         "patrol_map",
         "map",
@@ -443,7 +449,7 @@ def patrol_map(snap: Snapshot, lang: str) -> ChartSpec:
         codes=[g["grid_code"] for g in grids],
         series=[Series(_pick(lang, ("距上次巡查(小时)", "Hours since patrol")), values)],
         map_level="grid",
-        map_parent=parent,
+        map_parent=map_parent(snap),
         map_texts=texts,
         map_outlined=alerted(snap, [g["grid_code"] for g in grids]),
         note=_pick(lang, ILLUSTRATIVE),

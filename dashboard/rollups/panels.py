@@ -64,7 +64,7 @@ def fast_backlog(
     return backlog.backlog_panel(
         conn,
         view,
-        units=_unit_rows(conn, reader, view, now, names) if level.child_level else [],
+        units=_unit_rows(conn, reader, view, now, names),  # a grid's view: the grid's own row
         top_grids=_top_grids(conn, reader, now, names),
         cases=_cases(conn, reader, view, now) if level.level == "grid" else [],
     )

@@ -51,8 +51,12 @@ def test_a_village_with_no_units_to_show_still_says_no_data() -> None:
     assert annotation(from_spec(spec, geojson={"features": []}, lang="zh")) == "暂无数据"
 
 
-def test_a_grids_patrol_map_draws_it_over_its_villages_boundaries() -> None:
+def test_a_grids_maps_draw_it_over_its_villages_boundaries() -> None:
     spec = patrol_map(snapshot("grid", GRID), "zh")
+    assert (spec.map_level, spec.map_parent, spec.codes) == ("grid", GRID[:12], [GRID])
+    snap = snapshot("grid", GRID)
+    snap.backlog["units"] = [{"code": GRID, "name_zh": "第4网格", "backlog": 2, "per_1000": 1.5}]
+    spec = backlog_map(snap, "zh")
     assert (spec.map_level, spec.map_parent, spec.codes) == ("grid", GRID[:12], [GRID])
     assert patrol_map(snapshot("village", GRID[:12]), "zh").map_parent == GRID[:12]
     assert patrol_map(snapshot("district", ""), "zh").map_parent is None

@@ -201,6 +201,12 @@ def test_backlog_drills_down_to_a_grid(district: Engine) -> None:
     (case,) = cases["cases"]
     assert case["overdue"] and case["age_days"] > 30
     assert not {"reporter_name", "reporter_phone", "address"} & set(case)
+    # A grid's view lists the grid itself, its open case aged and per 1,000 (the wall draws it), on
+    # either path.
+    for got in (cases, _panel(district, "backlog", grid)):
+        (own,) = got["units"]
+        assert (own["code"], own["backlog"], own["overdue"], own["gt30d"]) == (f.GRID_A1_2, 1, 1, 1)
+        assert own["per_1000"] is not None and own["per_1000"] > 0
 
 
 def test_patrol_panel(district: Engine) -> None:

@@ -4,7 +4,8 @@
   "level", "code", "child_level", "breadcrumb": [(level, code, name_zh, name_en) …],
   "age_buckets": ["lt1d", "d1_3", "d3_7", "d7_30", "gt30d"],
   "units": [{code, name_zh, name_en, backlog, overdue, lt1d … gt30d, population, per_1000, rank}]
-           (town-level cases, if any: a last row of code '' named 未落网格, rank None),
+           (town-level cases, if any: a last row of code '' named 未落网格, rank None; a grid's view: the
+           grid's own row, so its open cases by age and per 1,000 are drawn, not "no data"),
   "top_grids": [{grid_code, name_zh, name_en, town_code, overdue, backlog}] (20 most overdue),
   "cases": [...] (grid level only: the open cases, without personal data),
 }
@@ -190,7 +191,7 @@ def backlog(
     return backlog_panel(
         conn,
         view,
-        units=_unit_rows(conn, view, now, cache) if lvl.child_level else [],
+        units=_unit_rows(conn, view, now, cache),
         top_grids=_top_grids(conn, view, now, cache),
         cases=_cases(conn, view, now) if lvl.level == "grid" else [],
     )
