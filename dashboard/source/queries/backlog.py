@@ -1,4 +1,5 @@
-"""The backlog panel: open cases at ``now`` one level below the view, aged, overdue, per 1,000 residents.
+"""The backlog panel: open cases at ``now`` one level below the view (a grid's view: the grid itself),
+aged, overdue, per 1,000 residents.
 
 ``snapshot.backlog`` = {
   "level", "code", "child_level", "breadcrumb": [(level, code, name_zh, name_en) …],
