@@ -67,9 +67,14 @@ def sparkline(values: list[float | None]) -> html.Div:
     return html.Div(bars, className="spark")
 
 
-def kpi_tile(metric: Any, kpi: Any, lang: str, *, tile_id: Any = None) -> html.Div:
-    """One KPI tile: value + unit, change vs previous period and last year, sparkline, threshold colour."""
+def kpi_tile(metric: Any, kpi: Any, lang: str, *, tile_id: Any = None, town_figure: bool = False) -> html.Div:
+    """One KPI tile: value + unit, change vs previous period and last year, sparkline, threshold colour.
+
+    ``town_figure``: the figure is the town's, shown on a village's or grid's view (the metric's
+    ``per_town``); the unit says so ("6.2 %（镇街）"), or the colour would read as the unit's own."""
     label, unit, definition = metric_text(metric, lang)
+    if town_figure:
+        unit += t("town_figure", lang)
     status = getattr(kpi, "status", None) or "none"
     value = getattr(kpi, "value", None)
     props: dict[str, Any] = {"id": tile_id} if tile_id is not None else {}

@@ -10,6 +10,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "app_title": ("萧山区一张网 · 基层治理态势感知", "Xiaoshan One-Network · Grid Governance Situation"),
     "wall_title": ("萧山区基层治理态势感知", "Xiaoshan Grid Governance Situation"),
     "app_title_place": ("萧山区一张网 · {place}基层治理态势", "Xiaoshan One-Network · {place}"),
+    # Beside the unit of a figure the source keeps per town only, on a village's or a grid's view.
+    "town_figure": ("（镇街）", " (town)"),
     "wall_title_place": ("{place}基层治理态势感知", "{place} · Grid Governance Situation"),
     "overview": ("总览", "Overview"),
     "backlog": ("网格积压", "Backlog"),

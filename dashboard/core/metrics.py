@@ -98,6 +98,9 @@ class Metric:
     * ``judged_by``: the colour is judged on another formula than the value shown (hazards: only those
       whose rectification deadline has passed can be late), and the figure is compared with past
       periods only once all of it is due (:func:`matured`).
+
+    ``per_town``: the source keeps the figure per town only (the daily 110 statistics, the key areas): a
+    village's or a grid's view shows its town's, and its tile says so.
     """
 
     key: str
@@ -116,6 +119,7 @@ class Metric:
     pace: Pace | None = None
     judged_by: Formula | None = None
     companions: tuple[Companion, ...] = ()
+    per_town: bool = False
 
 
 def grade(direction: str, thresholds: tuple[float, float], value: float) -> str:
@@ -384,10 +388,11 @@ def _m(
     pace: Pace | None = None,
     judged_by: Formula | None = None,
     companions: tuple[Companion, ...] = (),
+    per_town: bool = False,
 ) -> Metric:
     return Metric(
         key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, formula,
-        min_base, pace, judged_by, companions,
+        min_base, pace, judged_by, companions, per_town,
     )  # fmt: skip
 
 
@@ -716,6 +721,7 @@ _SECURITY: list[Metric] = [
         "security",
         yoy("n", "n_last_year"),
         min_base=20,
+        per_town=True,
     ),
     _m(
         "property_crime_yoy",
@@ -732,6 +738,7 @@ _SECURITY: list[Metric] = [
         "security",
         yoy("n", "n_last_year"),
         min_base=20,
+        per_town=True,
     ),
     _m(
         "major_violent_yoy",
@@ -748,6 +755,7 @@ _SECURITY: list[Metric] = [
         "security",
         yoy("n", "n_last_year"),
         min_base=5,
+        per_town=True,
     ),
 ]
 
@@ -784,6 +792,7 @@ _CAMPAIGN: list[Metric] = [
         "campaign",
         rate("delisted", "listed"),
         min_base=5,
+        per_town=True,
     ),
 ]
 

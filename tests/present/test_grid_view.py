@@ -68,3 +68,22 @@ def test_no_camera_offline_is_said_in_words_where_there_are_cameras() -> None:
     snap.kpis["video_online_rate"] = KpiValue("video_online_rate", 100.0, detail={"online": 3, "points": 3})
     spec = video_offline(snap, "en")
     assert not spec.rows and table_component(spec).children == "Every camera online"
+
+
+def test_a_figure_kept_per_town_says_so_below_the_town() -> None:
+    """On a grid's (or village's) view the 110 tile shows the town's figure, and its unit says so; the
+    grid's own figures do not, nor does the town's view."""
+    from layouts.render import kpi_tiles
+
+    def units(snap: Snapshot, lang: str) -> dict[str, str]:
+        tiles = kpi_tiles(snap, ["calls_110_yoy", "reported"], lang)
+        return {tile.id: tile.children[1].children[1].children for tile in tiles}
+
+    grid = snapshot("grid", GRID)
+    grid.kpis["calls_110_yoy"] = KpiValue("calls_110_yoy", 6.2)
+    grid.kpis["reported"] = KpiValue("reported", 4.0)
+    assert units(grid, "zh") == {"kpi-calls_110_yoy": "%（镇街）", "kpi-reported": "件"}
+    assert units(grid, "en")["kpi-calls_110_yoy"] == "% (town)"
+    town = snapshot("town", GRID[:9])
+    town.kpis.update(grid.kpis)
+    assert units(town, "zh") == {"kpi-calls_110_yoy": "%", "kpi-reported": "件"}
