@@ -275,7 +275,9 @@ def test_event_list_pages_and_sorts(browser: object, server: str) -> None:
     d = browser
     d.get(server + "/events?period=week")  # type: ignore[attr-defined]
     rows = wait_for(
-        lambda: len(d.find_elements("css selector", "#ev-table tbody tr")) > 20, message="first page"
+        lambda: len(d.find_elements("css selector", "#ev-table tbody tr")) > 20,
+        timeout=90,  # a cold query, while the wall's layout checks run their own server beside
+        message="first page",
     )  # type: ignore[attr-defined]
     assert rows
     summary = wait_for(lambda: text_of(d, "#ev-summary"), message="summary")
