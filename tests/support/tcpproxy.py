@@ -113,9 +113,14 @@ class TcpProxy:
         """Copy both directions until either side closes, the proxy cuts, or it closes."""
         peer = {client: upstream, upstream: client}
         with selectors.DefaultSelector() as sel:
-            for sock in peer:
-                sel.register(sock, selectors.EVENT_READ)
-            while not self._closed.is_set() and self._is_open(client):
+            try:
+                for sock in peer:
+                    sel.register(sock, selectors.EVENT_READ)
+            except (OSError, ValueError):  # cut() closed it before this thread began (fd -1): done
+                peer_open = False
+            else:
+                peer_open = True
+            while peer_open and not self._closed.is_set() and self._is_open(client):
                 if not self._forward_ready(sel, peer):
                     break
         for sock in peer:
