@@ -65,14 +65,13 @@ def age_seconds(computed_at: str | None) -> float:
 
 
 def kpi_tiles(snap: Snapshot, keys: list[str], lang: str) -> list[html.Div]:
-    below_town = snap.backlog.get("level") in {"village", "grid"}
     return [
         kpi_tile(
             METRICS[key],
             snap.kpis[key],
             lang,
             tile_id=f"kpi-{key}",
-            town_figure=below_town and METRICS[key].per_town,
+            town_figure=panels.shows_town_figure(snap, key),
         )
         for key in keys
         if key in snap.kpis and key in METRICS

@@ -459,12 +459,24 @@ def definition_line(metric: Metric, lang: str) -> str:
     return line
 
 
-def kpi_tile(slide: Any, box: tuple[int, int, int, int], metric: Metric, kpi: KpiValue, lang: str) -> None:
+def kpi_tile(
+    slide: Any,
+    box: tuple[int, int, int, int],
+    metric: Metric,
+    kpi: KpiValue,
+    lang: str,
+    *,
+    town_figure: bool = False,
+) -> None:
+    """One KPI tile. ``town_figure``: the figure is the village's or grid's town's (the screens' rule,
+    :func:`~dashboard.present.panels.shows_town_figure`), and its unit says so."""
     x, y, w, h = box
     tile = rect(slide, box, TILE, MSO_SHAPE.RECTANGLE)
     tile.line.fill.background()
     rect(slide, (x, y, Inches(0.09), h), STATUS.get(kpi.status, STATUS[None]))
     label, unit, _ = metric_text(metric, lang)
+    if town_figure:
+        unit += t("town_figure", lang)
     frame = slide.shapes.add_textbox(
         x + Inches(0.2), y + Inches(0.08), w - Inches(0.3), h - Inches(0.16)
     ).text_frame
@@ -503,7 +515,9 @@ def kpi_slides(prs: Any, deck: Deck) -> None:
         for i, key in enumerate(chunk):
             col, row = i % KPI_COLUMNS, i // KPI_COLUMNS
             box = (MARGIN + col * (width + gap), CONTENT_TOP + row * (height + gap), width, height)
-            kpi_tile(slide, box, METRICS[key], deck.snapshot.kpis[key], deck.lang)
+            kpi = deck.snapshot.kpis[key]
+            town_figure = panels.shows_town_figure(deck.snapshot, key)
+            kpi_tile(slide, box, METRICS[key], kpi, deck.lang, town_figure=town_figure)
         set_notes(
             slide,
             [tr("definitions", deck.lang), *(definition_line(METRICS[k], deck.lang) for k in chunk)],

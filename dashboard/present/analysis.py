@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard.core import domain
-from dashboard.core.i18n import fmt_number, to_local
+from dashboard.core.i18n import fmt_number, t, to_local
 from dashboard.core.metrics import METRICS, Metric, change_of
 from dashboard.core.snapshot import KpiValue, Snapshot
+from dashboard.present.panels import shows_town_figure
 
 HEADLINE = (
     "reported",
@@ -95,8 +96,13 @@ def _figure(metric: Metric, value: float | None, lang: str) -> str:
     return f"{fmt_number(value, metric.fmt)}{sep}{unit}"
 
 
-def _label(metric: Metric, lang: str) -> str:
-    return metric.label_en if lang == "en" else metric.label_zh
+def _label(metric: Metric, lang: str, snap: Snapshot | None = None) -> str:
+    """The metric's name; on a village's or grid's view a figure kept per town says it is the town's
+    (as its tile does), or a village's deck would call its town's 110 calls its own."""
+    label = metric.label_en if lang == "en" else metric.label_zh
+    if snap is not None and shows_town_figure(snap, metric.key):
+        label += t("town_figure", lang)
+    return label
 
 
 def significant(metric: Metric, now: float, before: float) -> bool:
@@ -128,9 +134,9 @@ def _delta_text(
     return _pick(lang, f"{zh} {amount}", f"{amount} vs {en}")
 
 
-def _without_figure(key: str, lang: str, why_zh: str, why_en: str) -> Line:
+def _without_figure(snap: Snapshot, key: str, lang: str, why_zh: str, why_en: str) -> Line:
     """A metric with no figure says why, never a number: 办结量：本期无数据."""
-    label = _label(METRICS[key], lang)
+    label = _label(METRICS[key], lang, snap)
     return Line(_pick(lang, f"{label}：{why_zh}", f"{label}: {why_en}"), (key,))
 
 
@@ -149,7 +155,7 @@ def _each_figure(
         if kpi is None:
             continue
         if kpi.value is None:
-            out.append(_without_figure(key, lang, *why))
+            out.append(_without_figure(snap, key, lang, *why))
             continue
         out.append(Line(say(metric, kpi, kpi.value), (key,)))
     return out
@@ -164,8 +170,8 @@ def headline(snap: Snapshot, lang: str) -> list[Line]:
         figure = _figure(metric, value, lang)
         return _pick(
             lang,
-            f"{_label(metric, lang)} {figure}（{prev}；{yoy}）",
-            f"{_label(metric, lang)}: {figure} ({prev}; {yoy})",
+            f"{_label(metric, lang, snap)} {figure}（{prev}；{yoy}）",
+            f"{_label(metric, lang, snap)}: {figure} ({prev}; {yoy})",
         )
 
     return _each_figure(snap, HEADLINE, lang, ("本期无数据", "no data"), say)
@@ -187,14 +193,14 @@ def _changes(snap: Snapshot) -> list[tuple[float, str, KpiValue]]:
     return found
 
 
-def _change_line(key: str, kpi: KpiValue, lang: str) -> Line:
+def _change_line(snap: Snapshot, key: str, kpi: KpiValue, lang: str) -> Line:
     metric = METRICS[key]
     before, now = _figure(metric, kpi.previous, lang), _figure(metric, kpi.value, lang)
     delta = _delta_text(metric, kpi.value, kpi.previous, lang, ("环比", "previous"))
     text = _pick(
         lang,
-        f"{_label(metric, lang)}由上期 {before} 变为 {now}（{delta}）",
-        f"{_label(metric, lang)} went from {before} to {now} ({delta})",
+        f"{_label(metric, lang, snap)}由上期 {before} 变为 {now}（{delta}）",
+        f"{_label(metric, lang, snap)} went from {before} to {now} ({delta})",
     )
     return Line(text, (key,))
 
@@ -207,7 +213,7 @@ def highlights_and_problems(snap: Snapshot, lang: str) -> tuple[list[Line], list
         assert kpi.value is not None and kpi.previous is not None
         target = good if improved(METRICS[key], kpi.value, kpi.previous) else bad
         if len(target) < MOST:
-            target.append(_change_line(key, kpi, lang))
+            target.append(_change_line(snap, key, kpi, lang))
     stated = {k for line in bad for k in line.keys}
     for key, kpi in snap.kpis.items():
         if kpi.status == "bad" and key not in stated and key not in TARGETS and len(bad) < MOST + 2:
@@ -216,8 +222,8 @@ def highlights_and_problems(snap: Snapshot, lang: str) -> tuple[list[Line], list
                 Line(
                     _pick(
                         lang,
-                        f"{_label(metric, lang)} {_figure(metric, kpi.value, lang)}，低于标准（{_rule(metric, lang)}）",
-                        f"{_label(metric, lang)} at {_figure(metric, kpi.value, lang)}, below standard ({_rule(metric, lang)})",
+                        f"{_label(metric, lang, snap)} {_figure(metric, kpi.value, lang)}，低于标准（{_rule(metric, lang)}）",
+                        f"{_label(metric, lang, snap)} at {_figure(metric, kpi.value, lang)}, below standard ({_rule(metric, lang)})",
                     ),
                     (key,),
                 )
@@ -347,7 +353,7 @@ def targets(snap: Snapshot, lang: str) -> list[Line]:
         verdict = _pick(
             lang, "已实现下降" if fell else "未实现下降", "fell: on target" if fell else "did not fall"
         )
-        return f"{_label(metric, lang)} {value:+.1f}%{_pick(lang, '，', ', ')}{verdict}"
+        return f"{_label(metric, lang, snap)} {value:+.1f}%{_pick(lang, '，', ', ')}{verdict}"
 
     return _each_figure(snap, TARGETS, lang, ("去年同期无可比数据", "no last-year base"), say)
 

@@ -201,6 +201,13 @@ def map_parent(snap: Snapshot) -> str | None:
     return str(code) if level in {"town", "village"} and code else None
 
 
+def shows_town_figure(snap: Snapshot, key: str) -> bool:
+    """True when the view is a village or a grid and metric ``key`` is kept per town only (the registry's
+    ``per_town``): the figure shown is its town's, and the tile, on a screen or a slide, says so."""
+    metric = METRICS.get(key)
+    return bool(metric and metric.per_town) and snap.backlog.get("level") in {"village", "grid"}
+
+
 def no_smaller_units(snap: Snapshot, lang: str) -> str | None:
     """What a chart of the units inside the view says when the view is a grid: it has none (not that
     there is no data: the grid's tiles above have figures)."""

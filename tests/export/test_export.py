@@ -42,6 +42,7 @@ from dashboard.export.exporter import export_view
 from dashboard.export.pptx import FONT, build_deck
 from dashboard.export.queue import EXPORT_SLOTS, ExportBusy, ExportQueue
 from dashboard.present import mapnames, panels
+from dashboard.present.analysis import analyse
 from dashboard.sample.seed import seed_database
 from dashboard.service.cache import init_cache
 from dashboard.source.engines import make_source_engine
@@ -814,3 +815,30 @@ def test_a_trend_slide_carries_the_notes_on_the_timeline(
         target.write_bytes(pdf.pptx_to_pdf(data))
         text = subprocess.run(["pdftotext", str(target), "-"], capture_output=True, check=True, timeout=60)
         assert "亚运会安保" in re.sub(r"\s+", "", text.stdout.decode())
+
+
+def test_a_village_deck_says_its_110_figures_are_its_towns(
+    service: SeededService, units: UnitDirectory
+) -> None:
+    """The daily 110 statistics are kept per town: a village's deck shows its town's, and its tile and
+    its written 三降 line say so, as the screens' tiles do; the town's own deck does not."""
+    town = service.snapshot(ViewState(towns=(TOWN_A,), period="quarter"), DISTRICT).snapshot
+    village_code = str(town.backlog["units"][0]["code"])
+    view = ViewState(towns=(TOWN_A,), village=village_code, period="quarter")
+    village = service.snapshot(view, DISTRICT).snapshot
+    assert village.backlog["level"] == "village" and "calls_110_yoy" in village.kpis
+    label = METRICS["calls_110_yoy"].label_zh
+
+    def tile_text(snap: Snapshot, view: ViewState) -> str:
+        data = build_deck(snap, view, pages=["overview"], geojson_for=units.geojson, renderer=FakeRenderer())
+        slides = Presentation(io.BytesIO(data)).slides
+        kpis = [slide_text(s) for s in slides if slide_text(s).startswith("核心指标")]
+        text = next(text for text in kpis if label in text)
+        return text[text.index(label) :]
+
+    assert "%（镇街）" in tile_text(village, view).splitlines()[1]
+    assert "（镇街）" not in tile_text(town, ViewState(towns=(TOWN_A,), period="quarter"))
+    targets = " ".join(line.text for line in analyse(village, "zh").lines["targets"])
+    assert f"{label}（镇街）" in targets
+    english = " ".join(line.text for line in analyse(village, "en").lines["targets"])
+    assert f"{METRICS['calls_110_yoy'].label_en} (town)" in english
