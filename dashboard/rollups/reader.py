@@ -201,15 +201,30 @@ class Reader:
             need += "v"
         return need
 
-    def _unit_facts(self, kinds: Sequence[str], need: str) -> bool:
+    def _unit_facts(
+        self, kinds: Sequence[str], need: str, ranges: Sequence[tuple[str, int, int]] = (), by: str | None = None
+    ) -> bool:
         """Does this view's read of ``kinds`` go to the unit's facts (:meth:`_unit_read`)? A grid's
         always: no tier keeps grids. A village's when the day tier has no projection of some kind that
         keeps the village with the view's other filters (``tv`` keeps the town and the eastern switch;
-        a category, a source or a department with a village is no tier's): read from the tiers, its
-        days and months would then be facts corrected by the events in flight, two reads for one."""
+        a category, a source or a department with a village is no day tier's), unless the month tier
+        carries the read's whole months (``tvc``, ``tvs``; not for a series by day or hour): its days
+        are then facts corrected by the events in flight, two reads for one, cheaper than the facts of
+        every range only when some range holds a whole month."""
         if not self.unit:
             return False
-        return bool(self.view.grid) or any(best_projection(kind, "d", need) is None for kind in kinds)
+        if self.view.grid:
+            return True
+        if all(best_projection(kind, "d", need) is not None for kind in kinds):
+            return False
+        return by in ("day", "hour") or not self._months_carry(kinds, ranges, need)
+
+    @staticmethod
+    def _months_carry(kinds: Sequence[str], ranges: Sequence[tuple[str, int, int]], need: str) -> bool:
+        """Does the month tier keep every kind with ``need``, and does some range hold a whole month?"""
+        if any(best_projection(kind, "m", need) is None for kind in kinds):
+            return False
+        return any(part[0] == "m" for _, s, e in ranges for part in pieces(s, e, "m"))
 
     def in_flight(self, at: int) -> bool:
         """Does some event of the store change an as-of condition at or after ``at``?"""
@@ -253,7 +268,7 @@ class Reader:
         at = self.at if at is None else at
         need = self._needed(group)
         by_unit = bool(set(group) & UNIT_DIMS) and not self._villages_from_tiers(kinds, ranges, group, need)
-        if by_unit or self._unit_facts(kinds, need):
+        if by_unit or self._unit_facts(kinds, need, ranges, by):
             return self._unit_read(kinds, ranges, group, by, at, widths or {})
         classes: dict[tuple[str | None, ...], list[str]] = {}
         for kind in kinds:
@@ -279,9 +294,7 @@ class Reader:
         view's filters and some range holds a whole month: the days at the ends are then read from the
         facts (not index-only), while a range of days alone reads the facts through the covering
         (town, key) indexes faster (:meth:`_unit_read`)."""
-        if "grid" in group or any(best_projection(kind, "m", need) is None for kind in kinds):
-            return False
-        return any(part[0] == "m" for _, s, e in ranges for part in pieces(s, e, "m"))
+        return "grid" not in group and self._months_carry(kinds, ranges, need)
 
     def _read(
         self,

@@ -65,7 +65,7 @@ def test_a_towns_rankings_read_only_what_its_town_indexes_cover(tmp_path: Path) 
     [
         (ViewState(village=VILLAGE), True),
         (ViewState(towns=(TOWN,), village=VILLAGE, eastern="exclude"), True),
-        (ViewState(village=VILLAGE, categories=("FIRE",)), False),  # no tier keeps a village's categories
+        (ViewState(village=VILLAGE, categories=("FIRE",)), False),  # no day tier keeps a village's categories
         (ViewState(village=VILLAGE, grid=VILLAGE + "01"), False),  # nor grids
     ],
 )
@@ -74,7 +74,8 @@ def test_a_villages_view_reads_its_tier_rows_through_the_village_index(
 ) -> None:
     """A village's tiles and state counts are summed from the ``tv`` rows of the day and month tiers, read
     through ``ix_ru_agg_village`` (the tiers' key leads with the bucket: every village's rows of a day);
-    with a category, or a grid's, from the unit's facts."""
+    with a category, or a grid's, from the unit's facts (a village's category over whole months: the
+    next test)."""
     store, statements = _store(tmp_path)
     with store.engine.begin() as conn:  # a town's villages by day, so the planner knows they are many
         rows = [
@@ -87,7 +88,7 @@ def test_a_villages_view_reads_its_tier_rows_through_the_village_index(
     statements.clear()
     with store.engine.connect() as conn:
         reader = Reader(conn, view, at=AT)
-        reader.multi(("rep", "clo", "eva"), [("cur", AT - 400 * DAY_US, AT)])
+        reader.multi(("rep", "clo", "eva"), [("cur", AT - 40 * DAY_US, AT)])
         reader.state_at([("backlog", "rep:e1")], [("t0", AT - 40 * DAY_US), ("t1", AT - DAY_US)])
         read = [sql for sql, _ in statements if "ru_agg" in sql or "ru_fact" in sql or "ru_eval" in sql]
         assert len(read) == 2
@@ -97,6 +98,35 @@ def test_a_villages_view_reads_its_tier_rows_through_the_village_index(
                 branch = next(b for b in sql.split(" UNION ALL ") if "FROM ru_agg" in b and "'d'" in b)
                 plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + branch))
                 assert "ix_ru_agg_village" in plan, plan
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("days", "by", "tier_read"), [(400, None, True), (20, None, False), (400, "day", False)]
+)
+def test_a_villages_category_or_source_over_whole_months_is_read_from_the_month_tier(
+    tmp_path: Path, days: int, by: str | None, tier_read: bool
+) -> None:
+    """A village with a category or a source sums the whole months of a range from the month tier's
+    ``tvc`` / ``tvs`` rows and its other days from the facts, corrected by the events in flight; over
+    days alone, or for a series by day, it reads the village's facts as of the instant (one read)."""
+    store, statements = _store(tmp_path)
+    for view, p in (
+        (ViewState(village=VILLAGE, categories=("FIRE",)), "tvc"),
+        (ViewState(towns=(TOWN,), village=VILLAGE, sources=("GRID_APP",), eastern="exclude"), "tvs"),
+    ):
+        statements.clear()
+        with store.engine.connect() as conn:
+            Reader(conn, view, at=AT, max_ts=AT).multi(
+                ("rep", "due", "eva"), [("cur", AT - days * DAY_US, AT)], by=by
+            )
+        read = [sql for sql, _ in statements if "ru_agg" in sql or "ru_fact" in sql or "ru_eval" in sql]
+        if tier_read:
+            tiers, flight = read
+            assert f"p = '{p}'" in tiers and "'m'" in tiers and "FROM ru_fact" in tiers, tiers[:400]
+            assert "ru_fact.span" in flight
+        else:
+            assert len(read) == 1 and "ru_agg" not in read[0], read
     store.engine.dispose()
 
 

@@ -186,6 +186,17 @@ def unit_views(conn: Any, moment: dt.datetime) -> list[ViewState]:
         ViewState(grid=grid, period="year"),
         ViewState(village=village, grid=grid, period="week", as_of=moment - dt.timedelta(days=2)),
         ViewState(village=village, sources=("GRID_APP",), period="quarter"),
+        # whole months from the month tier's village × category / source rows, the other days from facts
+        ViewState(village=village, categories=("SANITATION_ENV",), period="year"),
+        ViewState(towns=(town,), sources=("GRID_APP",), period="year", as_of=moment - dt.timedelta(days=3)),
+        ViewState(
+            village=village,
+            sources=("GRID_APP",),
+            period="custom",
+            date_from=dt.date(2025, 1, 1),
+            date_to=moment.date(),
+            as_of=moment - dt.timedelta(hours=5),
+        ),
         ViewState(grid=grid, as_of=moment - dt.timedelta(hours=20), depts=("D03_CITYMGMT",)),
     ]
 
