@@ -20,7 +20,7 @@ from dashboard.core.snapshot import Snapshot
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups import panels as fast
 from dashboard.source import schema
-from dashboard.source.engines import init_db
+from dashboard.source.engines import init_db, stale_indexes
 from dashboard.source.queries import kpis
 from dashboard.source.queries.backlog import backlog
 from dashboard.source.queries.patrol import patrol_panel
@@ -383,4 +383,23 @@ def test_the_data_version_counts_the_110_statistics_from_their_index(db_url: str
                 )
             )
         assert "COVERING INDEX ix_police_calls" in plan
+    engine.dispose()
+
+
+def test_an_index_widened_since_a_database_was_made_is_made_again(db_url: str) -> None:
+    """``ix_inspection_at`` holds the rectification deadline since the hazard colour is judged on the
+    hazards due: ``init_db`` makes the narrower index of a database made before it again, and leaves
+    an index that is already as the schema has it alone."""
+    engine = init_db(db_url)
+    with engine.begin() as conn:
+        drop = "DROP INDEX ix_inspection_at" + (
+            " ON safety_inspection" if conn.dialect.name == "mysql" else ""
+        )
+        conn.exec_driver_sql(drop)
+        conn.exec_driver_sql("CREATE INDEX ix_inspection_at ON safety_inspection (inspected_at, town_code)")
+    assert stale_indexes(engine) == {"ix_inspection_at"}
+    init_db(db_url)
+    held = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("safety_inspection")}
+    assert "rectify_deadline" in held["ix_inspection_at"]
+    assert not stale_indexes(engine)
     engine.dispose()
