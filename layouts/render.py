@@ -127,15 +127,9 @@ def ticker_items(snap: Snapshot, lang: str, *, wall: bool) -> list[Any]:
 
 def crumbs(snap: Snapshot, view: ViewState) -> list[Any]:
     """Breadcrumb district › town › village › grid; every level but the last is a button going up."""
-    chain = snap.backlog.get("breadcrumb") or []
+    chain = panels.breadcrumb_steps(snap, view.lang)
     out: list[Any] = []
-    for i, item in enumerate(chain):
-        code = item["code"] if isinstance(item, dict) else item[1]
-        name = (
-            (item.get("name_en") if view.lang == "en" else item.get("name_zh"))
-            if isinstance(item, dict)
-            else (item[3] if view.lang == "en" else item[2])
-        )
+    for i, (_, code, name) in enumerate(chain):
         if i:
             out.append(html.Span("›", className="sep"))
         if i == len(chain) - 1:
@@ -226,12 +220,9 @@ def place_name(view: ViewState, lang: str, snap: Snapshot | None = None, *, most
     """The place a view shows, narrowest first: a grid or village (named by the snapshot's breadcrumb),
     its towns; None for the whole district, or for more than ``most`` towns."""
     if snap is not None and (view.village or view.grid):
-        chain = snap.backlog.get("breadcrumb") or []
+        chain = panels.breadcrumb_steps(snap, lang)
         if chain:
-            last = chain[-1]
-            if isinstance(last, dict):
-                return str(last.get("name_en") if lang == "en" else last.get("name_zh"))
-            return str(last[3] if lang == "en" else last[2])
+            return chain[-1][2]
     towns = domain.town_by_code()
     names = [(towns[c].name_en if lang == "en" else towns[c].name_zh) for c in view.towns if c in towns]
     if not names or len(names) > most:

@@ -105,11 +105,11 @@ def export_view(
     return deck, export_filename(view, snapshot.now, fmt), MIMETYPES[fmt]
 
 
-def scope_label(view: ViewState) -> str:
-    """全区 or the chosen towns (and village / grid), as the deck's title slide and footers say it."""
+def scope_label(view: ViewState, snapshot: Any = None) -> str:
+    """全区 or the chosen towns (or a village's or grid's names), as the deck's title slide and footers say it."""
     from dashboard.export.pptx import scope_text
 
-    return scope_text(view, view.lang)
+    return scope_text(view, view.lang, snapshot)
 
 
 def stale_notice(result: Any, lang: str) -> str | None:
@@ -146,7 +146,7 @@ def _panel_png(
 
     spec = panels.chart(snapshot, panel, view.lang)
     when = t("data_as_of", view.lang, when=fmt_datetime(snapshot.now, view.lang))
-    caption = " · ".join(p for p in (spec.title(view.lang), scope_label(view), when, notice) if p)
+    caption = " · ".join(p for p in (spec.title(view.lang), scope_label(view, snapshot), when, notice) if p)
     geojson = (
         geojson_for(spec.map_level or "town", spec.map_parent) if spec.kind == "map" and geojson_for else None
     )

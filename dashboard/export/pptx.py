@@ -340,17 +340,22 @@ def new_presentation() -> Any:
 # --- descriptions of the view ---------------------------------------------------------------------
 
 
-def scope_text(view: ViewState, lang: str) -> str:
-    """全区, or the chosen towns (and village / grid), and whether the 大江东 streets are left out."""
+def scope_text(view: ViewState, lang: str, snapshot: Snapshot | None = None) -> str:
+    """全区, or the chosen towns, or a village's or grid's town and names (from the snapshot's
+    breadcrumb: 城厢街道 · 湘湖社区), and whether the 大江东 streets are left out."""
     towns = domain.town_by_code()
     names = [
         (towns[c].name_en if lang == "en" else towns[c].name_zh) if c in towns else c for c in view.towns
     ]
-    parts = ["、".join(names) if lang == "zh" else ", ".join(names)] if names else [t("district", lang)]
-    if view.village:
-        parts.append(f"{t('village', lang)} {view.village}")
-    if view.grid:
-        parts.append(f"{t('grid', lang)} {view.grid}")
+    chain = panels.unit_chain(snapshot, lang) if snapshot is not None and (view.village or view.grid) else []
+    if chain:
+        parts = chain
+    else:
+        parts = ["、".join(names) if lang == "zh" else ", ".join(names)] if names else [t("district", lang)]
+        if view.village:
+            parts.append(f"{t('village', lang)} {view.village}")
+        if view.grid:
+            parts.append(f"{t('grid', lang)} {view.grid}")
     if view.eastern == "exclude":
         parts.append(f"{t('exclude', lang)}{t('eastern', lang)}" if lang == "zh" else "excl. Dajiangdong")
     return " · ".join(parts)
@@ -394,7 +399,7 @@ def deck_context(
 ) -> Deck:
     lang = view.lang
     when = fmt_datetime(snapshot.now, lang)
-    scope, period = scope_text(view, lang), period_text(snapshot, view, lang)
+    scope, period = scope_text(view, lang, snapshot), period_text(snapshot, view, lang)
     return Deck(snapshot, view, lang, scope, period, t("data_as_of", lang, when=when), notice, title)
 
 

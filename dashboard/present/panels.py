@@ -191,6 +191,30 @@ def _without_town(name: str, code: str) -> str:
     return name.replace(f", {town.name_en}", "", 1) if town else name
 
 
+def breadcrumb_steps(snap: Snapshot, lang: str) -> list[tuple[str, str, str]]:
+    """(level, code, name) from the district down to the view's unit, as the snapshot's breadcrumb holds
+    them (lists, or dicts in a snapshot stored by an older version)."""
+    out = []
+    for step in snap.backlog.get("breadcrumb") or []:
+        if isinstance(step, dict):
+            level, code, zh, en = (step.get(k) for k in ("level", "code", "name_zh", "name_en"))
+        else:
+            level, code, zh, en = step[0], step[1], step[2], step[3]
+        out.append((str(level), str(code), str(en if lang == "en" else zh)))
+    return out
+
+
+def unit_chain(snap: Snapshot, lang: str) -> list[str]:
+    """The names from the town down to the view's village or grid (城厢街道 · 湘湖社区), each English
+    name without the town the chain already names; empty without a breadcrumb."""
+    steps = breadcrumb_steps(snap, lang)
+    return [
+        _without_town(name, code) if lang == "en" else name
+        for level, code, name in steps
+        if level in {"town", "village", "grid"}
+    ]
+
+
 def map_parent(snap: Snapshot) -> str | None:
     """The unit whose children a map of the view draws: none for the district (its towns), the town or
     village itself, and a grid's village for a grid's view (its own outline is among its village's

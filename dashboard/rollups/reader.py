@@ -202,7 +202,11 @@ class Reader:
         return need
 
     def _unit_facts(
-        self, kinds: Sequence[str], need: str, ranges: Sequence[tuple[str, int, int]] = (), by: str | None = None
+        self,
+        kinds: Sequence[str],
+        need: str,
+        ranges: Sequence[tuple[str, int, int]] = (),
+        by: str | None = None,
     ) -> bool:
         """Does this view's read of ``kinds`` go to the unit's facts (:meth:`_unit_read`)? A grid's
         always: no tier keeps grids. A village's when the day tier has no projection of some kind that

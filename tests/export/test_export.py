@@ -837,6 +837,17 @@ def test_a_village_deck_says_its_110_figures_are_its_towns(
         return text[text.index(label) :]
 
     assert "%（镇街）" in tile_text(village, view).splitlines()[1]
+    # and the deck names the village, under its town, where it said "全区 · 村社 330109001001"
+    name = village.backlog["breadcrumb"][-1][2]
+    data = build_deck(village, view, pages=["overview"], geojson_for=units.geojson, renderer=FakeRenderer())
+    first, kpis = (slide_text(s) for s in list(Presentation(io.BytesIO(data)).slides)[:3:2])
+    for text in (first, kpis):
+        assert f"城厢街道 · {name}" in text and village_code not in text and "全区" not in text, text
+    english = replace(view, lang="en")
+    data = build_deck(village, english, pages=["overview"], geojson_for=units.geojson, renderer=FakeRenderer())
+    first = slide_text(Presentation(io.BytesIO(data)).slides[0])
+    short = village.backlog["breadcrumb"][-1][3].replace(", Chengxiang Jiedao", "")
+    assert f"Chengxiang Jiedao · {short}" in first and first.count("Chengxiang") == 2, first  # title, footer
     assert "（镇街）" not in tile_text(town, ViewState(towns=(TOWN_A,), period="quarter"))
     targets = " ".join(line.text for line in analyse(village, "zh").lines["targets"])
     assert f"{label}（镇街）" in targets
