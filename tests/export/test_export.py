@@ -844,7 +844,9 @@ def test_a_village_deck_says_its_110_figures_are_its_towns(
     for text in (first, kpis):
         assert f"城厢街道 · {name}" in text and village_code not in text and "全区" not in text, text
     english = replace(view, lang="en")
-    data = build_deck(village, english, pages=["overview"], geojson_for=units.geojson, renderer=FakeRenderer())
+    data = build_deck(
+        village, english, pages=["overview"], geojson_for=units.geojson, renderer=FakeRenderer()
+    )
     first = slide_text(Presentation(io.BytesIO(data)).slides[0])
     short = village.backlog["breadcrumb"][-1][3].replace(", Chengxiang Jiedao", "")
     assert f"Chengxiang Jiedao · {short}" in first and first.count("Chengxiang") == 2, first  # title, footer
