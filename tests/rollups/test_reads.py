@@ -168,25 +168,39 @@ def test_a_villages_events_in_flight_are_read_through_its_span_index(tmp_path: P
     store.engine.dispose()
 
 
-@pytest.mark.parametrize("group", [(), ("town", "dept")])
-def test_a_sources_days_with_another_filter_are_read_from_its_covering_index(
-    tmp_path: Path, group: tuple[str, ...]
+@pytest.mark.parametrize(
+    ("view", "group"),
+    [
+        (ViewState(categories=("FIRE",), sources=("HOTLINE_12345",), eastern="exclude"), ()),
+        (ViewState(categories=("FIRE",), sources=("HOTLINE_12345",), eastern="exclude"), ("town", "dept")),
+        (ViewState(depts=("D03_CITYMGMT",), towns=("330109001",)), ()),
+        (ViewState(categories=("FIRE",)), ()),  # a category's sub-day edges: the hour tier keeps none
+    ],
+)
+def test_the_facts_of_a_source_department_or_category_are_read_from_a_covering_index(
+    tmp_path: Path, view: ViewState, group: tuple[str, ...]
 ) -> None:
-    """A source with a category and the eastern switch is kept by the month tier only: its days are
-    read from the facts through (source, key) indexes that hold every column the read names (on
-    PostgreSQL, (source, key) alone lost to the key's own index and a filter over the district)."""
+    """What no tier keeps of a source, a department or a category (a source with a category and the
+    eastern switch is kept by the month tier only; the hour tier keeps none of them) is read from the
+    facts through a (dimension, key) index that holds every column the read names (on PostgreSQL,
+    (source, key) alone lost to the key's own index and a filter over the district; the key's own index
+    read a heap row for each of the district's facts of a category's edges)."""
     store, statements = _store(tmp_path)
-    view = ViewState(categories=("FIRE",), sources=("HOTLINE_12345",), eastern="exclude")
     indexes = {index.name: {c.name for c in index.columns} for index in ru_fact.indexes}
+    dims = [d for d, on in (("src", view.sources), ("dept", view.depts), ("cat", view.categories)) if on]
     with store.engine.connect() as conn:
         reader = Reader(conn, view, at=AT)
         for kind in (*KINDS, "hst"):
-            reader.sums(kind, [("cur", AT - 3 * DAY_US, AT)], group)
-            sql, _ = statements[-1]
+            statements.clear()
+            reader.sums(kind, [("cur", AT - 3 * DAY_US - 1_800_000_000, AT)], group)
+            facts = [sql for sql, _ in statements if "FROM ru_fact" in sql]
+            if not facts:  # every piece from the tiers
+                continue
+            sql = facts[-1]
             key = KINDS[kind][0] if kind in KINDS else "clo"
-            name = f"ix_ru_fact_src_{key}"
-            named = set(re.findall(r"ru_fact\.(\w+)", sql))
-            assert named <= indexes[name], (kind, named - indexes[name])
             plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-            assert f"COVERING INDEX {name}" in plan, (kind, plan)
+            used = [f"ix_ru_fact_{d}_{key}" for d in dims if f"COVERING INDEX ix_ru_fact_{d}_{key}" in plan]
+            assert used, (kind, plan)
+            named = set(re.findall(r"ru_fact\.(\w+)", sql))
+            assert named <= indexes[used[0]], (kind, named - indexes[used[0]])
     store.engine.dispose()
