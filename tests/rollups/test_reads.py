@@ -186,7 +186,10 @@ def test_the_facts_of_a_source_department_or_category_are_read_from_a_covering_i
     (source, key) alone lost to the key's own index and a filter over the district; the key's own index
     read a heap row for each of the district's facts of a category's edges)."""
     store, statements = _store(tmp_path)
-    indexes = {index.name: {c.name for c in index.columns} for index in ru_fact.indexes}
+    indexes = {
+        str(index.name): {c.name for c in index.columns} | set(index.dialect_options["postgresql"]["include"] or ())
+        for index in ru_fact.indexes
+    }
     dims = [d for d, on in (("src", view.sources), ("dept", view.depts), ("cat", view.categories)) if on]
     with store.engine.connect() as conn:
         reader = Reader(conn, view, at=AT)
@@ -198,9 +201,11 @@ def test_the_facts_of_a_source_department_or_category_are_read_from_a_covering_i
                 continue
             sql = facts[-1]
             key = KINDS[kind][0] if kind in KINDS else "clo"
-            plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-            used = [f"ix_ru_fact_{d}_{key}" for d in dims if f"COVERING INDEX ix_ru_fact_{d}_{key}" in plan]
-            assert used, (kind, plan)
             named = set(re.findall(r"ru_fact\.(\w+)", sql))
-            assert named <= indexes[used[0]], (kind, named - indexes[used[0]])
+            # PostgreSQL: some (dimension, key) index holds every column (as keys or INCLUDE columns)
+            held = [d for d in dims if named <= indexes[f"ix_ru_fact_{d}_{key}"]]
+            assert held, (kind, named)
+            if "src" in dims:  # SQLite: the source's hold them as keys, and its plan says so
+                plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+                assert f"COVERING INDEX ix_ru_fact_src_{key}" in plan, (kind, plan)
     store.engine.dispose()
