@@ -187,7 +187,8 @@ def test_the_facts_of_a_source_department_or_category_are_read_from_a_covering_i
     read a heap row for each of the district's facts of a category's edges)."""
     store, statements = _store(tmp_path)
     indexes = {
-        str(index.name): {c.name for c in index.columns} | set(index.dialect_options["postgresql"]["include"] or ())
+        str(index.name): {c.name for c in index.columns}
+        | set(index.dialect_options["postgresql"]["include"] or ())
         for index in ru_fact.indexes
     }
     dims = [d for d, on in (("src", view.sources), ("dept", view.depts), ("cat", view.categories)) if on]
