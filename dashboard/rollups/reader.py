@@ -144,17 +144,25 @@ class Reader:
                 return list(values)
             return [literal_column(f"__{name}{i}__", String) for i in range(len(values))]
 
+        def dim(name: str) -> Any:
+            # A village's or a grid's facts are read through the unit's own indexes: a category, a source
+            # or a department among their filters is written so that no index of its own can serve it.
+            # PostgreSQL otherwise ANDed a bitmap of the category's ~900,000 facts (10 M events) with
+            # the grid's ~8,600 (a grid × category view 0.2 → 0.5 s once (category, key) indexes existed).
+            col = c[name]
+            return col + literal("") if self.unit and table is not ru_agg else col
+
         conds = []
         if v.eastern == "exclude":
             conds.append(c.town.not_in(sorted(domain.eastern_town_codes())))
         if v.towns:
             conds.append(c.town.in_(codes("ft", v.towns)))
         if v.categories:
-            conds.append(c.cat.in_(codes("fc", v.categories)))
+            conds.append(dim("cat").in_(codes("fc", v.categories)))
         if v.sources:
-            conds.append(c.src.in_(codes("fs", v.sources)))
+            conds.append(dim("src").in_(codes("fs", v.sources)))
         if v.depts:
-            conds.append(c.dept.in_(codes("fd", v.depts)))
+            conds.append(dim("dept").in_(codes("fd", v.depts)))
         if v.grid and "grid" in c:
             conds.append(c.grid == codes("fg", [v.grid])[0])
         elif v.village and "village" in c:
