@@ -373,7 +373,8 @@ RANKED_MONTH_PROJECTIONS = ("tvd",)
 # ~37,600 facts, and reading them for every tile, the trend and the state counts took 1–3 s on PostgreSQL
 # (each fact a heap fetch). By day the village rows number about the village-days with events: at the
 # ``make run`` sample's ~1.4 events a village-day, ~0.7 of a row per event and kind. A village with a
-# category, a source or a department still reads its facts (:meth:`~dashboard.rollups.reader.Reader._unit_facts`).
+# department, or with a category or a source over days alone, still reads its facts
+# (:meth:`~dashboard.rollups.reader.Reader._unit_facts`).
 VILLAGE_PROJECTIONS = ("tv",)
 # A village with a category or a source over whole months (layout 11): at 10 M events such a view read
 # the village's facts of every range, the trends' two years included (a village × source year, 1.2 s on
