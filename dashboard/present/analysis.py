@@ -96,11 +96,11 @@ def _figure(metric: Metric, value: float | None, lang: str) -> str:
     return f"{fmt_number(value, metric.fmt)}{sep}{unit}"
 
 
-def _label(metric: Metric, lang: str, snap: Snapshot | None = None) -> str:
+def _label(metric: Metric, lang: str, snap: Snapshot) -> str:
     """The metric's name; on a village's or grid's view a figure kept per town says it is the town's
     (as its tile does), or a village's deck would call its town's 110 calls its own."""
     label = metric.label_en if lang == "en" else metric.label_zh
-    if snap is not None and shows_town_figure(snap, metric.key):
+    if shows_town_figure(snap, metric.key):
         label += t("town_figure", lang)
     return label
 
