@@ -228,9 +228,24 @@ def frame_for_view(query: str | None, pathname: str | None) -> tuple[str, ...]:
     return (
         "root mode-wall" if is_wall(pathname) else "root mode-browser",
         f"{path}?{to_query(other)}",
-        scope_title("app_title", view, view.lang),
+        scope_title("app_title", view, view.lang, unit=unit_name(view)),
         *[nav_href(page, view) for page in ids.NAV_PAGES],
     )
+
+
+def unit_name(view: ViewState) -> str | None:
+    """The name of the view's village or grid, from the cached unit lists the filters offer (the
+    staff pages' title has no snapshot to take it from); None for a wider view, or when the source
+    cannot say (the title names the town then)."""
+    code = view.grid or view.village
+    if not code:
+        return None
+    try:
+        siblings = app_context().children(code[:12] if view.grid else code[:9])
+    except SourceUnavailable:
+        return None
+    key = "name_en" if view.lang == "en" else "name_zh"
+    return next((u[key] for u in siblings if u["code"] == code), None)
 
 
 @callback(

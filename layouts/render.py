@@ -216,13 +216,18 @@ def spec_title(snap: Snapshot, key: str, lang: str) -> str:
     return panel_title(key, lang)
 
 
-def place_name(view: ViewState, lang: str, snap: Snapshot | None = None, *, most: int = 99) -> str | None:
-    """The place a view shows, narrowest first: a grid or village (named by the snapshot's breadcrumb),
-    its towns; None for the whole district, or for more than ``most`` towns."""
+def place_name(
+    view: ViewState, lang: str, snap: Snapshot | None = None, *, most: int = 99, unit: str | None = None
+) -> str | None:
+    """The place a view shows, narrowest first: a grid or village (named by the snapshot's breadcrumb,
+    or ``unit``, its name where no snapshot is at hand), its towns; None for the whole district, or for
+    more than ``most`` towns."""
     if snap is not None and (view.village or view.grid):
         chain = panels.breadcrumb_steps(snap, lang)
         if chain:
             return chain[-1][2]
+    if unit and (view.village or view.grid):
+        return unit
     towns = domain.town_by_code()
     names = [(towns[c].name_en if lang == "en" else towns[c].name_zh) for c in view.towns if c in towns]
     if not names or len(names) > most:
@@ -235,9 +240,12 @@ TITLE_TOWNS = (
 )
 
 
-def scope_title(key: str, view: ViewState, lang: str, snap: Snapshot | None = None) -> str:
-    """The app's or the wall's title (``app_title`` / ``wall_title``) naming the place it shows."""
-    place = place_name(view, lang, snap, most=TITLE_TOWNS)
+def scope_title(
+    key: str, view: ViewState, lang: str, snap: Snapshot | None = None, unit: str | None = None
+) -> str:
+    """The app's or the wall's title (``app_title`` / ``wall_title``) naming the place it shows (a
+    village's or grid's name from ``snap`` or ``unit``; see :func:`place_name`)."""
+    place = place_name(view, lang, snap, most=TITLE_TOWNS, unit=unit)
     return t(f"{key}_place", lang, place=place) if place else t(key, lang)
 
 
