@@ -695,6 +695,7 @@ def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         place_conditions(view, si.c.town_code, None, si.c.grid_code),
         period.ranges(),
         spark=spark_buckets(period),
+        not_daily=("units_inspected",),
     )
     # The spark folds days into buckets by summing: a distinct count does not add up, so it has none.
     spark = [{k: v for k, v in bucket.items() if k != "units_inspected"} for bucket in res.spark]
