@@ -63,3 +63,33 @@ def test_three_workers_create_a_new_store_at_once(db_url: str) -> None:
     finally:
         engine.dispose()
     assert set(rollup_metadata.tables) | set(state_metadata.tables) <= tables
+
+
+def test_the_tiles_thread_reads_the_store_at_the_snapshots_moment(db_url: str) -> None:
+    """A snapshot's event tiles are read on a second connection (PostgreSQL): it must see the store as
+    the snapshot's own transaction does, not a sync that committed since."""
+    from sqlalchemy import text
+
+    from dashboard.rollups.read import consistent_read, same_moment
+
+    engine: Any = make_writer_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE moment_probe (x INTEGER NOT NULL)"))
+            conn.execute(text("INSERT INTO moment_probe (x) VALUES (1)"))
+        with consistent_read(engine.connect()) as main:
+            assert main.execute(text("SELECT x FROM moment_probe")).scalar() == 1
+            opener = same_moment(main)
+            with engine.begin() as sync:  # another process's sync commits half-way through the snapshot
+                sync.execute(text("UPDATE moment_probe SET x = 2"))
+            if engine.dialect.name != "postgresql":
+                assert opener is None  # read in line: a second connection would see x = 2
+                return
+            assert opener is not None
+            with opener() as other:
+                assert other.execute(text("SELECT x FROM moment_probe")).scalar() == 1
+            assert main.execute(text("SELECT x FROM moment_probe")).scalar() == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE moment_probe"))
+        engine.dispose()
