@@ -496,7 +496,7 @@ def from_spec(
             variant=variant,
             percent=spec.percent,
             running=spec.running,
-            running_label=spec.running_label,
+            running_label=(spec.running_short if variant.startswith("wall") else None) or spec.running_label,
             lang=lang,
             marks=spec.marks,
         )

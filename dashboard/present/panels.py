@@ -58,6 +58,9 @@ class ChartSpec:
     # is partial; drawn like the others, every line would dive at its right end and read as a fall.
     running: int | None = None
     running_label: str | None = None  # says the bucket is partial: "今日截至 01:30"
+    # The wall's words for it where the long form does not fit: an English legend row ("Reported",
+    # "Closed", "Today to 01:30") wrapped onto a second line of a quarter-width wall panel.
+    running_short: str | None = None
     marks: list[Mark] = field(default_factory=list)  # kind == "line": notes on the timeline
     empty_text: str | None = None  # what an empty chart says, when more than "暂无数据" is true
 
@@ -569,6 +572,9 @@ RUNNING_WORDS = {
 }
 
 
+RUNNING_SHORT_EN = "So far"  # the wall's English (the Chinese long form fits its legend row)
+
+
 def running_label(unit: str, now: str, lang: str) -> str:
     """``今日截至 01:30``: the words beside a running bucket's partial value (local time)."""
     from dashboard.core.i18n import to_local
@@ -582,7 +588,10 @@ def running_label(unit: str, now: str, lang: str) -> str:
 def _running(labels: list[str], unit: str, snap: Snapshot, lang: str) -> dict[str, Any]:
     """``running`` and ``running_label`` of a line chart over ``labels`` bucketed by ``unit``."""
     index = running_bucket(labels, unit, snap.now)
-    return {"running": index, "running_label": None if index is None else running_label(unit, snap.now, lang)}
+    if index is None:
+        return {"running": None, "running_label": None}
+    short = RUNNING_SHORT_EN if lang == "en" else None
+    return {"running": index, "running_label": running_label(unit, snap.now, lang), "running_short": short}
 
 
 def _local_label(moment: str, unit: str) -> str:

@@ -948,6 +948,13 @@ def test_a_bucket_still_running_is_drawn_apart_so_the_line_does_not_dive(distric
     # met the lines or the legend on a small panel).
     key = [t for t in figure["data"] if t["name"] == "今日截至 14:00"]
     assert len(key) == 1 and key[0]["x"] == [None] and figure["layout"]["showlegend"] is True
+    # In English the wall says "So far": "Today to 14:00" wrapped the legend onto a second row of the
+    # quarter-width panel. The browser, with room, and the decks keep the time.
+    english = panels.chart(snap, "trend_90d", "en")
+    assert english.running_label == "Today to 14:00"
+    named = {t["name"] for t in figures.from_spec(english, "wall", lang="en")["data"]}
+    assert "So far" in named and "Today to 14:00" not in named
+    assert "Today to 14:00" in {t["name"] for t in figures.from_spec(english, "browser", lang="en")["data"]}
     weekly = panels.chart(snap, "ontime_weekly", "zh")
     assert weekly.running == len(weekly.categories) - 1 and weekly.categories[-1] == "2026-11-23"
     assert panels.running_bucket(["2026-11-26", "2026-11-27"], "day", snap.now) is None
