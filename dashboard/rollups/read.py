@@ -135,27 +135,33 @@ def _nth_hours(reader: Reader, asks: Sequence[HoursAsk]) -> list[dict[int, float
     rank wanted to the last), every range's bins in one statement."""
     f = ru_fact
     branches: list[Any] = []
-    plan: list[tuple[int, list[tuple[int, int]], int]] = []  # per branch: (ask, its ranks, first offset)
+    # Per (ask, bin): the ask, its ranks there, the first offset read and the branch that reads them. A
+    # range asked twice (a year's previous period is also last year) is read by one branch.
+    plan: list[tuple[int, list[tuple[int, int]], int, int]] = []
+    read: dict[tuple[int, int, int, int, int], int] = {}  # (start, end, bin, first, last) → branch
     for i, (start, end, hist, ranks) in enumerate(asks):
         for b, got in _rank_offsets(hist, ranks).items():
             first, last = min(o for _, o in got), max(o for _, o in got)
-            rows = (
-                select(f.c.hours)
-                .where(f.c.hbin == b, f.c.clo >= start, f.c.clo < end, *reader.filters(f))
-                .order_by(f.c.hours)
-                .offset(first)
-                .limit(last - first + 1)
-                .subquery()
-            )
-            branches.append(select(literal(len(plan)).label("k"), rows.c.hours))
-            plan.append((i, got, first))
+            same = (start, end, b, first, last)
+            if same not in read:
+                read[same] = len(branches)
+                rows = (
+                    select(f.c.hours)
+                    .where(f.c.hbin == b, f.c.clo >= start, f.c.clo < end, *reader.filters(f))
+                    .order_by(f.c.hours)
+                    .offset(first)
+                    .limit(last - first + 1)
+                    .subquery()
+                )
+                branches.append(select(literal(read[same]).label("k"), rows.c.hours))
+            plan.append((i, got, first, read[same]))
     out: list[dict[int, float]] = [{} for _ in asks]
     if not branches:
         return out
     values: dict[int, list[float]] = {}
     for k, v in reader.conn.execute(union_all(*branches)):
         values.setdefault(int(k), []).append(float(v))
-    for k, (i, got, first) in enumerate(plan):
+    for i, got, first, k in plan:
         ordered = sorted(values.get(k, []))  # (a derived table keeps no order)
         for rank, offset in got:
             out[i][rank] = ordered[offset - first]
@@ -326,7 +332,7 @@ def same_moment(rconn: Connection) -> Opener | None:
             other.execution_options(isolation_level="REPEATABLE READ")
             # The transaction's first statement (psycopg's BEGIN comes with it): the imported snapshot.
             other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{exported}'")
-            other.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            _tune_reads(other)
             yield other
 
     return opened
@@ -344,8 +350,17 @@ def consistent_read(rconn: Connection) -> Connection:
     such reads per view). The full build, on its own connections, keeps them."""
     if rconn.dialect.name == "postgresql":
         rconn.execution_options(isolation_level="REPEATABLE READ")
-        rconn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        _tune_reads(rconn)
     return rconn
+
+
+# The settings of a snapshot's transaction on the rollup store (PostgreSQL): see :func:`consistent_read`.
+PG_READ_SETTINGS = (("max_parallel_workers_per_gather", "0"),)
+
+
+def _tune_reads(rconn: Connection) -> None:
+    for name, value in PG_READ_SETTINGS:
+        rconn.exec_driver_sql(f"SET LOCAL {name} = {value}")
 
 
 def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, now: dt.datetime) -> Snapshot:

@@ -219,6 +219,33 @@ def test_units_inspected_count_each_unit_once(engine: Engine, path: str) -> None
     assert METRICS["hazard_rectification_rate"].companions[0].text(3, "zh") == "检查单位 3 家"
 
 
+def test_a_years_previous_period_and_last_year_are_read_once(engine: Engine) -> None:
+    """A year's previous period is last year, and so is its same period last year: the inspections of
+    that range are summed, and their units counted, once, and both comparisons get the figures."""
+    from sqlalchemy import event
+
+    with engine.begin() as conn:
+        f.add_inspection(conn, f.TOWN_A, sh(2026, 3, 2), 10, 9, deadline=dt.date(2026, 3, 10))
+        f.add_inspection(conn, f.TOWN_B, sh(2025, 5, 17), 100, 50, unit="甲厂", unit_code="91330109MA0001")
+        f.add_inspection(conn, f.TOWN_A, sh(2025, 6, 17), 10, 10, unit="乙厂", unit_code="91330109MA0002")
+    ranges: list[str] = []
+
+    def listener(*args: Any) -> None:
+        if "FROM safety_inspection" in str(args[2]):  # (not the probe of its columns)
+            ranges.append(str(args[2]).count("inspected_at >="))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with engine.connect() as conn:
+            got = kpis.hazard_family(conn, ViewState(period="year"), NOW)["hazard_rectification_rate"]
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert got.value == 90.0 and got.previous == got.last_year == pytest.approx(100 * 60 / 110)
+    assert got.detail["units_inspected"] == 1
+    # The sums: this year, last year and the spark's days; the units: this year and last year.
+    assert ranges == [3, 2]
+
+
 # --- the worked example (tests/support/factories.build_district) --------------------------------------------
 
 

@@ -15,7 +15,7 @@ trip, each branch a range scan on that column's index.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,6 @@ from sqlalchemy import (
     func,
     literal,
     not_,
-    null,
     or_,
     select,
     union_all,
@@ -189,31 +188,26 @@ def run_family(
     group: ColumnElement[Any] | None = None,
     from_: FromClause | None = None,
     hint: Callable[[dt.datetime, dt.datetime], list[ColumnElement[bool]]] | None = None,
-    not_daily: Collection[str] = (),
 ) -> FamilyResult:
-    """Run one UNION ALL: a branch per range (grouped by ``group`` if given) and one per-day branch.
+    """Run one UNION ALL: a branch per range (grouped by ``group`` if given; a range with the bounds of
+    an earlier one is not read again) and one per-day branch."""
 
-    ``not_daily``: aggregates the spark does not show (a distinct count does not add up over days). The
-    per-day branch leaves them NULL (0 in ``spark``), so the database does not count them per day: the
-    hazards' distinct units, per day over a quarter's eight-quarter spark, were a sort of every
-    inspection of two years, ~0.25 s of the source's part of a view at 10 M events."""
-
-    def branch(key: ColumnElement[Any], start: dt.datetime, end: dt.datetime, daily: bool = False) -> Any:
+    def branch(key: ColumnElement[Any], start: dt.datetime, end: dt.datetime) -> Any:
         cols: list[Any] = [key.label("k")]
         cols.append((group if group is not None else literal("")).label("g"))
-        cols += [(null() if daily and name in not_daily else agg).label(name) for name, agg in aggs.items()]
+        cols += [agg.label(name) for name, agg in aggs.items()]
         q = select(*cols).where(*where, ts >= start, ts < end, *(hint(start, end) if hint else []))
         if from_ is not None:
             q = q.select_from(from_)
         return q
 
     parts = []
-    for tag, start, end in ranges:
+    for tag, start, end in distinct_ranges(ranges):
         q = branch(literal(tag), start, end)
         parts.append(q.group_by(group) if group is not None else q)
     if spark:
         day = local_day(ts)
-        parts.append(branch(day, spark[0][1], spark[-1][2], daily=True).group_by(day))
+        parts.append(branch(day, spark[0][1], spark[-1][2]).group_by(day))
     result = FamilyResult()
     daily: dict[str, Aggs] = {}
     tags = {tag for tag, _, _ in ranges}
@@ -229,7 +223,56 @@ def run_family(
             daily[str(row["k"])] = values
     if spark:
         result.spark = fold_days(daily, spark, list(aggs))
+    copy_repeated_ranges(ranges, result.ranges)
+    copy_repeated_ranges(ranges, result.groups)
     return result
+
+
+def distinct_ranges(ranges: Sequence[Range]) -> list[Range]:
+    """``ranges`` without those that repeat an earlier one's bounds (a year's previous period is the
+    year before, its ``ly`` too: the same ~80,000 inspections were aggregated twice at 10 M events);
+    :func:`copy_repeated_ranges` gives them their figures afterwards."""
+    seen: set[tuple[dt.datetime, dt.datetime]] = set()
+    out = []
+    for tag, start, end in ranges:
+        if (start, end) not in seen:
+            seen.add((start, end))
+            out.append((tag, start, end))
+    return out
+
+
+def copy_repeated_ranges(ranges: Sequence[Range], found: dict[Any, Any]) -> None:
+    """Give each range :func:`distinct_ranges` left out the figures of the earlier range with its
+    bounds, in ``found`` keyed by tag or by (tag, group)."""
+    first: dict[tuple[dt.datetime, dt.datetime], str] = {}
+    for tag, start, end in ranges:
+        kept = first.setdefault((start, end), tag)
+        if kept == tag:
+            continue
+        for key in [k for k in found if k == kept or (isinstance(k, tuple) and k[0] == kept)]:
+            value = found[key]
+            found[tag if key == kept else (tag, *key[1:])] = dict(value) if isinstance(value, dict) else value
+
+
+def distinct_counts(
+    conn: Connection,
+    key: ColumnElement[Any],
+    ts: ColumnElement[Any],
+    where: Sequence[ColumnElement[bool]],
+    ranges: Sequence[Range],
+) -> dict[str, float]:
+    """Per range tag, how many distinct non-null ``key`` values the rows of [start, end) hold: one
+    branch per range, a SELECT DISTINCT counted outside it. Why not ``count(DISTINCT …)`` beside the
+    family's sums: PostgreSQL sorts every row of the range for it, where a DISTINCT is hashed (the
+    units inspected in a year, ~80,000 inspections at 10 M events: 71 → 46 ms a range)."""
+    parts = []
+    for tag, start, end in distinct_ranges(ranges):
+        keys = select(key.label("u")).where(*where, ts >= start, ts < end, key.is_not(None)).distinct()
+        parts.append(select(literal(tag).label("k"), func.count().label("n")).select_from(keys.subquery()))
+    statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    found: dict[str, float] = {str(k): _num(n) for k, n in conn.execute(statement)}
+    copy_repeated_ranges(ranges, found)
+    return found
 
 
 def fold_days(

@@ -63,6 +63,7 @@ from dashboard.source.queries.common import (
     count_if,
     day_bounds,
     dispatched_by,
+    distinct_counts,
     due_aggs,
     due_conditions,
     due_hint,
@@ -686,20 +687,13 @@ def hazard_family(conn: Connection, view: ViewState, now: dt.datetime) -> KpiMap
         "rectified": func.sum(si.c.hazards_rectified),
         "found_due": sum_if(due, si.c.hazards_found),
         "rectified_due": sum_if(due, si.c.hazards_rectified),
-        "units_inspected": func.count(func.distinct(unit_key(conn))),
     }
-    res = run_family(
-        conn,
-        si.c.inspected_at,
-        aggs,
-        place_conditions(view, si.c.town_code, None, si.c.grid_code),
-        period.ranges(),
-        spark=spark_buckets(period),
-        not_daily=("units_inspected",),
-    )
+    where = place_conditions(view, si.c.town_code, None, si.c.grid_code)
+    res = run_family(conn, si.c.inspected_at, aggs, where, period.ranges(), spark=spark_buckets(period))
     # The spark folds days into buckets by summing: a distinct count does not add up, so it has none.
-    spark = [{k: v for k, v in bucket.items() if k != "units_inspected"} for bucket in res.spark]
-    return kpi_values(("hazard_rectification_rate",), res.ranges, spark)
+    units = distinct_counts(conn, unit_key(conn), si.c.inspected_at, where, period.ranges())
+    ranges = {tag: {**values, "units_inspected": units.get(tag, 0.0)} for tag, values in res.ranges.items()}
+    return kpi_values(("hazard_rectification_rate",), ranges, res.spark)
 
 
 _UNIT_CODE_KNOWN: dict[str, bool] = {}  # per source URL: does safety_inspection have unit_code?
