@@ -123,6 +123,8 @@ class Reader:
         self.at = at
         self.max_ts = max_ts
         self.unit = view.grid or view.village
+        # What the panels of one snapshot read once and share (:func:`~dashboard.rollups.panels.open_counts`).
+        self.shared: dict[tuple[Any, ...], Any] = {}
 
     def filters(self, table: Any, slotted: bool = False) -> list[Any]:
         """The view's filters (place, the eastern switch, categories, sources, departments) on a rollup
@@ -687,23 +689,25 @@ class Reader:
         sql = self._sql(key, build, at=at, **_range_numbers(ranges))
         return _collect(self.conn.exec_driver_sql(sql), len(group), by)
 
-    def open_at(self, cap: int) -> Any:
+    def open_at(self, cap: int, *, shared: bool = False) -> Any:
         """The facts within the view open at ``cap`` (a subquery: event_id, town, dept as of ``cap``,
         village, grid, rep, dl): those still open (``ix_ru_fact_open``), and, while some transition lies at or after
-        ``cap``, the ones in flight then that were still open."""
+        ``cap``, the ones in flight then that were still open. ``shared``: as a CTE, for a statement
+        that reads them more than once."""
         f = ru_fact
         flying = self.in_flight(cap)
         dept = case((f.c.hide >= cap, literal("NONE")), else_=f.c.dept) if flying else f.c.dept
         cols = [f.c.event_id, f.c.town, dept.label("dept"), f.c.village, f.c.grid, f.c.rep, f.c.dl]
         still = select(*cols).where(OPEN, f.c.rep < cap, *self.filters(f))
         if not flying:
-            return still.subquery("o")
+            return still.cte("o") if shared else still.subquery("o")
         fl = self.flight(cap, OPEN_COLUMNS)
         fl_dept = case((fl.c.hide >= cap, literal("NONE")), else_=fl.c.dept)
         then = select(
             fl.c.event_id, fl.c.town, fl_dept.label("dept"), fl.c.village, fl.c.grid, fl.c.rep, fl.c.dl
         ).where(fl.c.e1 >= cap, fl.c.e1 < INF_US, fl.c.rep < cap)
-        return union_all(still, then).subquery("o")
+        both = union_all(still, then)
+        return both.cte("o") if shared else both.subquery("o")
 
     def open_rows(self, stmt: Any, cap: int) -> Any:
         """Run a statement over :meth:`open_at` through the open facts' partial covering index.
