@@ -47,6 +47,7 @@ from dashboard.rollups.tables import (
     ru_eval,
     ru_fact,
 )
+from dashboard.source.queries.common import distinct_ranges
 
 Sums = list[float]
 Key = tuple[Any, ...]
@@ -282,7 +283,7 @@ class Reader:
 
         A range with the bounds of an earlier one is read once and its sums copied (a year's previous
         period is last year, and so is its same period last year)."""
-        unique = _distinct_ranges(ranges)
+        unique = distinct_ranges(ranges)
         if len(unique) < len(ranges):
             got = self.multi(kinds, unique, group, by=by, at=at, counts_only=counts_only, widths=widths)
             return _with_repeated_ranges(got, ranges)
@@ -750,16 +751,8 @@ def _segments(parts: Iterable[tuple[str, int, int]]) -> dict[str, list[tuple[str
     return out
 
 
-def _distinct_ranges(ranges: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """The tagged ranges without those that repeat an earlier one's bounds."""
-    first: dict[tuple[int, int], tuple[str, int, int]] = {}
-    for tag, s, e in ranges:
-        first.setdefault((s, e), (tag, s, e))
-    return list(first.values())
-
-
 def _with_repeated_ranges(got: dict[Key, Sums], ranges: Sequence[tuple[str, int, int]]) -> dict[Key, Sums]:
-    """``got`` (keyed kind, tag, …) read over :func:`_distinct_ranges`, with the sums of each range left
+    """``got`` (keyed kind, tag, …) read over ``distinct_ranges``, with the sums of each range left
     out copied from the earlier range of the same bounds."""
     first: dict[tuple[int, int], str] = {}
     copies: dict[str, list[str]] = {}

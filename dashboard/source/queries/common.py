@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -49,6 +49,7 @@ A = schema.event_action
 MAX_EXTENSION = dt.timedelta(days=366)
 
 Range = tuple[str, dt.datetime, dt.datetime]  # (tag, start, exclusive end)
+B = TypeVar("B", dt.datetime, int)  # a range's bounds: datetimes, or the rollups' µs
 Aggs = dict[str, float]
 
 
@@ -228,17 +229,15 @@ def run_family(
     return result
 
 
-def distinct_ranges(ranges: Sequence[Range]) -> list[Range]:
-    """``ranges`` without those that repeat an earlier one's bounds (a year's previous period is the
-    year before, its ``ly`` too: the same ~80,000 inspections were aggregated twice at 10 M events);
-    :func:`copy_repeated_ranges` gives them their figures afterwards."""
-    seen: set[tuple[dt.datetime, dt.datetime]] = set()
-    out = []
+def distinct_ranges(ranges: Sequence[tuple[str, B, B]]) -> list[tuple[str, B, B]]:
+    """Tagged ranges (bounds as datetimes, or as the rollups' µs) without those that repeat an earlier
+    one's bounds (a year's previous period is the year before, its ``ly`` too: the same ~80,000
+    inspections were aggregated twice at 10 M events); :func:`copy_repeated_ranges` gives them their
+    figures afterwards."""
+    first: dict[tuple[B, B], tuple[str, B, B]] = {}
     for tag, start, end in ranges:
-        if (start, end) not in seen:
-            seen.add((start, end))
-            out.append((tag, start, end))
-    return out
+        first.setdefault((start, end), (tag, start, end))
+    return list(first.values())
 
 
 def copy_repeated_ranges(ranges: Sequence[Range], found: dict[Any, Any]) -> None:
