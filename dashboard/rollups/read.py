@@ -310,7 +310,13 @@ def _beside(conn: Connection, fn: Callable[[Connection], T], in_line: bool = Fal
             tune_session(other)
             return fn(other)
 
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-source")
+    return _in_thread(run, "snapshot-source")
+
+
+def _in_thread(run: Callable[[], T], name: str) -> Callable[[], T]:
+    """Start ``run`` in a thread of its own; returns a call that waits for its result (or raises its
+    error)."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
     future = executor.submit(run)
     executor.shutdown(wait=False)  # the thread ends with its one task
     return future.result
@@ -407,10 +413,7 @@ def _tiles_beside(
         with opener() as other:
             return _event_tiles(reader_for(other, view, now, meta), view, now)
 
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-tiles")
-    future = executor.submit(run)
-    executor.shutdown(wait=False)  # the thread ends with its one task
-    return future.result
+    return _in_thread(run, "snapshot-tiles")
 
 
 def _fast(conn: Connection, rconn: Connection, meta: Any, view: ViewState, now: dt.datetime) -> Snapshot:
