@@ -347,8 +347,10 @@ def same_moment(rconn: Connection) -> Opener | None:
 def consistent_read(rconn: Connection) -> Connection:
     """Every read of one snapshot sees the store as one moment: a sync committed by another process
     half-way through would otherwise mix two states of the rollups (and break
-    :meth:`Reader.open_at`). SQLite's read transaction and MariaDB's default isolation already
-    give that.
+    :meth:`Reader.open_at`). MariaDB's default isolation (REPEATABLE READ) already gives that. SQLite's
+    driver begins no transaction for a SELECT, so each statement read the store as it then stood: here a
+    read transaction is begun, which in WAL mode keeps one state of the file until it ends (the
+    connection's return to the pool rolls it back).
 
     On PostgreSQL the transaction also plans without parallel workers: every read is an index range
     of a few hundred rows, but the planner misjudges the joins of the facts with a list of ranges (the
@@ -357,6 +359,8 @@ def consistent_read(rconn: Connection) -> Connection:
     if rconn.dialect.name == "postgresql":
         rconn.execution_options(isolation_level="REPEATABLE READ")
         _tune_reads(rconn)
+    elif rconn.dialect.name == "sqlite":
+        rconn.exec_driver_sql("BEGIN")
     return rconn
 
 

@@ -84,6 +84,8 @@ def test_the_tiles_thread_reads_the_store_at_the_snapshots_moment(db_url: str) -
                 sync.execute(text("UPDATE moment_probe SET x = 2"))
             if engine.dialect.name != "postgresql":
                 assert opener is None  # read in line: a second connection would see x = 2
+                # ... and the snapshot's own connection still sees the store as it began reading it
+                assert main.execute(text("SELECT x FROM moment_probe")).scalar() == 1
                 return
             assert opener is not None
             with opener() as other:
