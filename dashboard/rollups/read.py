@@ -364,13 +364,9 @@ def consistent_read(rconn: Connection) -> Connection:
     return rconn
 
 
-# The settings of a snapshot's transaction on the rollup store (PostgreSQL): see :func:`consistent_read`.
-PG_READ_SETTINGS = (("max_parallel_workers_per_gather", "0"),)
-
-
 def _tune_reads(rconn: Connection) -> None:
-    for name, value in PG_READ_SETTINGS:
-        rconn.exec_driver_sql(f"SET LOCAL {name} = {value}")
+    """The settings of a snapshot's transaction on the rollup store (PostgreSQL; see :func:`consistent_read`)."""
+    rconn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
 
 
 def build_snapshot_fast(conn: Connection, store: RollupStore, view: ViewState, now: dt.datetime) -> Snapshot:

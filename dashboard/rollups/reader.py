@@ -47,7 +47,7 @@ from dashboard.rollups.tables import (
     ru_eval,
     ru_fact,
 )
-from dashboard.source.queries.common import distinct_ranges
+from dashboard.source.queries.common import distinct_ranges, repeated_ranges
 
 Sums = list[float]
 Key = tuple[Any, ...]
@@ -754,12 +754,9 @@ def _segments(parts: Iterable[tuple[str, int, int]]) -> dict[str, list[tuple[str
 def _with_repeated_ranges(got: dict[Key, Sums], ranges: Sequence[tuple[str, int, int]]) -> dict[Key, Sums]:
     """``got`` (keyed kind, tag, …) read over ``distinct_ranges``, with the sums of each range left
     out copied from the earlier range of the same bounds."""
-    first: dict[tuple[int, int], str] = {}
     copies: dict[str, list[str]] = {}
-    for tag, s, e in ranges:
-        kept = first.setdefault((s, e), tag)
-        if kept != tag:
-            copies.setdefault(kept, []).append(tag)
+    for tag, kept in repeated_ranges(ranges).items():
+        copies.setdefault(kept, []).append(tag)
     out = dict(got)
     for key, acc in got.items():
         for tag in copies.get(str(key[1]), ()):

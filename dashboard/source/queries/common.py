@@ -240,14 +240,22 @@ def distinct_ranges(ranges: Sequence[tuple[str, B, B]]) -> list[tuple[str, B, B]
     return list(first.values())
 
 
+def repeated_ranges(ranges: Sequence[tuple[str, B, B]]) -> dict[str, str]:
+    """{tag: the tag of the earlier range with the same bounds}, for each range
+    :func:`distinct_ranges` leaves out."""
+    first: dict[tuple[B, B], str] = {}
+    out = {}
+    for tag, start, end in ranges:
+        kept = first.setdefault((start, end), tag)
+        if kept != tag:
+            out[tag] = kept
+    return out
+
+
 def copy_repeated_ranges(ranges: Sequence[Range], found: dict[Any, Any]) -> None:
     """Give each range :func:`distinct_ranges` left out the figures of the earlier range with its
     bounds, in ``found`` keyed by tag or by (tag, group)."""
-    first: dict[tuple[dt.datetime, dt.datetime], str] = {}
-    for tag, start, end in ranges:
-        kept = first.setdefault((start, end), tag)
-        if kept == tag:
-            continue
+    for tag, kept in repeated_ranges(ranges).items():
         for key in [k for k in found if k == kept or (isinstance(k, tuple) and k[0] == kept)]:
             value = found[key]
             found[tag if key == kept else (tag, *key[1:])] = dict(value) if isinstance(value, dict) else value
