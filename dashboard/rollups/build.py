@@ -197,10 +197,24 @@ def _fill_month_map(conn: Connection) -> None:
         conn.execute(insert(ru_month), rows[i : i + 20_000])
 
 
+def derivable(p: str, q: str) -> bool:
+    """Can projection ``p`` be summed from the rows of projection ``q``? When ``q`` keeps every
+    dimension ``p`` keeps, a town (``t``) also giving the eastern switch (``e``), but not the reverse."""
+    if p == q or ("t" in p and "t" not in q):
+        return False
+    return set(p.replace("e", "t")) <= set(q.replace("e", "t"))
+
+
 def roots(stored: Sequence[str]) -> list[str]:
     """The projections of ``stored`` that no other one contains: each is summed from the facts, every
     other one from the narrowest projection of ``stored`` that contains it."""
-    return [p for p in stored if not any(set(p) < set(q) for q in stored)]
+    return [p for p in stored if not any(derivable(p, q) for q in stored)]
+
+
+def _narrowest_source(p: str, stored: Sequence[str]) -> str:
+    """The stored projection ``p`` is summed from: the fewest dimensions, of two as narrow the one with
+    the eastern switch (two town values a bucket, not 26)."""
+    return min((q for q in stored if derivable(p, q)), key=lambda q: (len(q), "t" in q))
 
 
 def _tier_inserts(tier: str) -> list[Any]:
@@ -213,9 +227,10 @@ def _tier_inserts(tier: str) -> list[Any]:
         top = roots(stored)
         for p in stored:
             if p not in top:
-                source = min((q for q in stored if set(p) < set(q)), key=len)
-                pairs.setdefault((source, p), []).append(kind)
-    for (source, p), kinds in sorted(pairs.items(), key=lambda item: -len(item[0][1])):
+                pairs.setdefault((_narrowest_source(p, stored), p), []).append(kind)
+    # Wider first, and of one width those with a town before those with the switch: each projection is
+    # filled before any that is summed from it ("es" from "ts", never the reverse).
+    for (source, p), kinds in sorted(pairs.items(), key=lambda item: (-len(item[0][1]), "e" in item[0][1])):
         out.append(_projection_insert(tier, source, p, kinds))
     return out
 

@@ -302,6 +302,19 @@ def test_duration_bins_are_monotone() -> None:
     assert len({hours_bin(v) for v in (10.0, 11.0, 12.0, 13.0, 14.0)}) >= 4  # ~9 % of (1 + hours) wide
 
 
+def test_a_projection_with_the_eastern_switch_is_summed_from_its_towns_rows() -> None:
+    """The full build sums a narrower projection from a wider one: a town keeps the eastern switch, the
+    switch never gives a town back."""
+    from dashboard.rollups.build import derivable, roots
+    from dashboard.rollups.tables import projections
+
+    assert derivable("es", "ts") and derivable("e", "t") and derivable("e", "es") and derivable("", "e")
+    assert not derivable("t", "es") and not derivable("ts", "es") and not derivable("es", "es")
+    assert not derivable("es", "tc") and not derivable("c", "s")
+    assert "es" not in roots(projections("rep", "m")) and "ec" not in roots(projections("hst", "d"))
+    assert "es" in roots(projections("rep", "d"))  # no day projection keeps a town and a source
+
+
 def test_fast_path_matches_direct_while_the_feed_writes(db_url: str) -> None:
     seed_database(db_url, days=40, scale=0.04, patrol_days=1, now=T0, progress=False)
     writer = make_writer_engine(db_url)
