@@ -8,6 +8,7 @@ formula reads the counts it names and gives the figure; the registry
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -42,6 +43,11 @@ class Formula:
         registry's minimum base is checked against it before the figure is coloured, ranked or compared.
         None: nothing to check."""
         return None
+
+    def beyond_chance(self, counts: Counts, z: float) -> bool:
+        """Does the figure differ from its reference by more than chance (``z`` standard deviations)?
+        Only a change between two counts can say (:class:`YearOnYear`); any other figure: True."""
+        return True
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,13 @@ class YearOnYear(Formula):
 
     def base(self, counts: Counts) -> float | None:
         return float(counts.get(self.last_year) or 0)
+
+    def beyond_chance(self, counts: Counts, z: float) -> bool:
+        """Counts of independent incidents (110 calls, crimes) vary by chance about as a Poisson count:
+        the difference of two has a standard deviation of about √(n + n last year). A town's day of 12
+        calls against 10 is +20 %, and means nothing."""
+        n, last = float(counts.get(self.n) or 0), float(counts.get(self.last_year) or 0)
+        return abs(n - last) >= z * math.sqrt(n + last)
 
 
 @dataclass(frozen=True)

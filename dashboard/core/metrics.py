@@ -99,6 +99,11 @@ class Metric:
       whose rectification deadline has passed can be late), and the figure is compared with past
       periods only once all of it is due (:func:`matured`).
 
+    * ``chance_z``: a change between two counts (a year-on-year figure) is coloured only when it lies
+      beyond chance, ``chance_z`` standard deviations (:meth:`Formula.beyond_chance`); within it the tile
+      shows the figure uncoloured. A town's 110 calls of a day or a week moved ±20 % by chance alone, and
+      its tile went red and green from one day to the next.
+
     ``per_town``: the source keeps the figure per town only (the daily 110 statistics, the key areas): a
     village's or a grid's view shows its town's, and its tile says so.
     """
@@ -120,6 +125,7 @@ class Metric:
     judged_by: Formula | None = None
     companions: tuple[Companion, ...] = ()
     per_town: bool = False
+    chance_z: float = 0.0
 
 
 def grade(direction: str, thresholds: tuple[float, float], value: float) -> str:
@@ -219,6 +225,8 @@ def judge(metric: Metric, counts: Counts | None, expected: Counts | None = None)
         return None
     value = formula.value(counts)
     assert value is not None  # has_base checked it
+    if metric.chance_z and not formula.beyond_chance(counts, metric.chance_z):
+        return None
     if metric.pace is None:
         return status_of(metric, value)
     reached = expected_value(metric, expected)
@@ -253,6 +261,15 @@ def colour_rule(metric: Metric, lang: str = "en") -> str:
         parts = [f"{base} 才着色、排名、作比较基数（基数为零或缺失显示 —）"]
     else:
         parts = [f"coloured, ranked and a comparison base only when {base} (a zero or missing base shows —)"]
+    if metric.chance_z:
+        now, last = metric.formula.shown()[:2]  # the two counts a year-on-year change compares
+        z = f"{metric.chance_z:g}"
+        if zh:
+            parts.append(f"变化超出随机波动才着色：{now} − {last} 超出 ±{z}√({now} + {last})，否则不着色")
+        else:
+            parts.append(
+                f"coloured only when the change is beyond chance: {now} − {last} outside ±{z}√({now} + {last})"
+            )
     if isinstance(metric.judged_by, Rate):
         judged = (
             f"{metric.judged_by.num} / {metric.judged_by.den}, {metric.judged_by.den} ≥ {metric.min_base:g}"
@@ -389,10 +406,11 @@ def _m(
     judged_by: Formula | None = None,
     companions: tuple[Companion, ...] = (),
     per_town: bool = False,
+    chance_z: float = 0.0,
 ) -> Metric:
     return Metric(
         key, zh, en, unit, unit_en, def_zh, def_en, direction, thresholds, fmt, group, formula,
-        min_base, pace, judged_by, companions, per_town,
+        min_base, pace, judged_by, companions, per_town, chance_z,
     )  # fmt: skip
 
 
@@ -705,6 +723,9 @@ _VIDEO: list[Metric] = [
     ),
 ]
 
+# Two standard deviations: a change this large comes by chance about once in twenty comparisons.
+CHANCE_Z = 2.0
+
 _SECURITY: list[Metric] = [
     _m(
         "calls_110_yoy",
@@ -722,6 +743,7 @@ _SECURITY: list[Metric] = [
         yoy("n", "n_last_year"),
         min_base=20,
         per_town=True,
+        chance_z=CHANCE_Z,
     ),
     _m(
         "property_crime_yoy",
@@ -739,6 +761,7 @@ _SECURITY: list[Metric] = [
         yoy("n", "n_last_year"),
         min_base=20,
         per_town=True,
+        chance_z=CHANCE_Z,
     ),
     _m(
         "major_violent_yoy",
@@ -756,6 +779,7 @@ _SECURITY: list[Metric] = [
         yoy("n", "n_last_year"),
         min_base=5,
         per_town=True,
+        chance_z=CHANCE_Z,
     ),
 ]
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Connection, Engine, delete
 
 from dashboard.core.formulas import Formula
-from dashboard.core.metrics import DIRECTIONS, GROUPS, METRICS, kpi_value, status_of
+from dashboard.core.metrics import DIRECTIONS, GROUPS, METRICS, colour_rule, kpi_value, status_of
 from dashboard.core.snapshot import KpiValue
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups import read as fast
@@ -102,13 +102,30 @@ def test_one_formula_gives_value_comparisons_status_spark_and_detail() -> None:
     assert kpi_value("cohort_close_rate", ranges, expected=past).status == "good"
     assert kpi.detail == {"cohort_closed": 832.0, "collected": 896.0}
     # A year-on-year change has no "same period last year" of its own, whatever the family passes.
-    police = {"cur": {"n": 90.0, "n_last_year": 100.0}, "ly": {"n": 1.0, "n_last_year": 1.0}}
+    police = {"cur": {"n": 900.0, "n_last_year": 1000.0}, "ly": {"n": 1.0, "n_last_year": 1.0}}
     yoy = kpi_value("calls_110_yoy", police)
     assert yoy.value == -10.0 and yoy.last_year is None and yoy.status == "good"
-    assert yoy.detail == {"n": 90.0, "n_last_year": 100.0}
+    assert yoy.detail == {"n": 900.0, "n_last_year": 1000.0}
     # A range without counts has no figure; extra detail is kept beside the counts.
     duty = kpi_value("patrol_on_duty", {"cur": {"on_duty": 2}}, extra={"forces": {}})
     assert (duty.value, duty.previous, duty.detail) == (2.0, None, {"forces": {}})
+
+
+def test_a_year_on_year_change_within_chance_is_not_coloured() -> None:
+    """Counts of incidents vary by chance about as √n: a town's 12 calls against 10 (+20 %) or 90 against
+    100 is no change to colour; 140 against 100, or the district's 900 against 1,000, is."""
+
+    def status(n: float, last: float) -> str | None:
+        return kpi_value("calls_110_yoy", {"cur": {"n": n, "n_last_year": last}}).status
+
+    assert status(24.0, 20.0) is None and status(90.0, 100.0) is None and status(120.0, 100.0) is None
+    assert status(140.0, 100.0) == "bad" and status(900.0, 1000.0) == "good" and status(60.0, 100.0) == "good"
+    assert status(103.0, 100.0) is None  # warn (0–5 %) only when the rise is beyond chance too
+    assert status(11_000.0, 10_500.0) == "warn"  # +4.8 %: 500 ≥ 2√21,500 ≈ 293
+    rule = colour_rule(METRICS["calls_110_yoy"])
+    assert "beyond chance" in rule and "2√(n + n_last_year)" in rule
+    assert "随机波动" in colour_rule(METRICS["calls_110_yoy"], "zh")
+    assert kpi_value("reported", {"cur": {"reported": 3.0}}).status is None  # no thresholds: untouched
 
 
 def test_status_of_follows_direction() -> None:
