@@ -450,7 +450,10 @@ def test_every_metric_is_computed(district: Engine) -> None:
     for key, kpi in got.items():
         assert kpi.key == key
         metric = METRICS[key]
-        if metric.pace is None and metric.judged_by is None:
+        if metric.chance_z:  # coloured only beyond chance: 10 property crimes against 8 is not
+            beyond = metric.formula.beyond_chance(kpi.detail, metric.chance_z)
+            assert kpi.status == (status_of(metric, kpi.value) if beyond else None), key
+        elif metric.pace is None and metric.judged_by is None:
             assert kpi.status == status_of(metric, kpi.value), key
         elif kpi.expected is None and metric.pace is not None:  # no history to judge by: neutral
             assert kpi.status is None, key
