@@ -266,16 +266,11 @@ def test_a_years_previous_period_and_last_year_are_read_once(engine: Engine) -> 
 # --- the worked example (tests/support/factories.build_district) --------------------------------------------
 
 
-@pytest.fixture(params=["direct", "rollups"])
-def district(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """The worked example, read by the direct queries or through the rollups (tests/support/rollup_path.py)."""
-    eng = init_db(db_url)
-    with eng.begin() as conn:
-        f.build_district(conn)
-    if request.param == "rollups":
-        rollup_path.attach(eng, NOW)
-    yield eng
-    eng.dispose()
+@pytest.fixture(scope="module", params=rollup_path.PATHS, ids="-".join)
+def district(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The worked example, read by the direct queries or through the rollups (tests/support/rollup_path.py);
+    the tests below only read it."""
+    yield from rollup_path.worked_example(*request.param, NOW, tmp_path_factory)
 
 
 def _all(engine: Engine, view: ViewState = MONTH, now: dt.datetime = NOW) -> dict[str, KpiValue]:

@@ -111,16 +111,11 @@ def district(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture(params=["direct", "rollups"])
-def panels(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """The worked example for the panel tests at NOW, read directly or through the rollups."""
-    eng = init_db(db_url)
-    with eng.begin() as conn:
-        f.build_district(conn)
-    if request.param == "rollups":
-        rollup_path.attach(eng, NOW)
-    yield eng
-    eng.dispose()
+@pytest.fixture(scope="module", params=rollup_path.PATHS, ids="-".join)
+def panels(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The worked example for the panel tests at NOW, read directly or through the rollups; the tests
+    below only read it."""
+    yield from rollup_path.worked_example(*request.param, NOW, tmp_path_factory)
 
 
 def _panel(engine: Engine, name: str, view: ViewState, now: dt.datetime = NOW) -> Any:

@@ -9,8 +9,10 @@ does). Set ``cut=True`` to remove what happened after ``now`` first, as a live f
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from dashboard.core import domain
@@ -20,7 +22,12 @@ from dashboard.rollups.read import eligible, reader_for
 from dashboard.rollups.reader import Reader
 from dashboard.rollups.store import RollupStore
 from dashboard.source import schema
-from dashboard.source.engines import make_source_engine
+from dashboard.source.engines import init_db, make_source_engine
+from tests.support import factories
+from tests.support.services import BACKENDS, make_empty_database
+
+# (backend, path) for a module-scoped worked example: every backend, read directly and through the rollups.
+PATHS = tuple((backend, path) for backend in BACKENDS for path in ("direct", "rollups"))
 
 LIFECYCLE_TIMES = (
     "accepted_at", "rejected_at", "dispatched_at", "signed_at", "handled_at", "closed_at", "verified_at",
@@ -75,3 +82,20 @@ def reader(store: RollupStore, conn: Connection, view: ViewState, now: dt.dateti
         meta = store.meta(rconn)
     assert eligible(view, now, meta), f"the fast path does not answer for {view} at {now}"
     return reader_for(conn, view, effective_now(view, now), meta)
+
+
+def worked_example(
+    backend: str, path: str, now: dt.datetime, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """The hand-built district (:func:`tests.support.factories.build_district`) on a fresh database of
+    ``backend``, with rollups attached when ``path`` is "rollups". For module-scoped fixtures of tests
+    that only read it: built once per (backend, path) and module, not once per test (48 builds of ~1–2 s
+    each in test_metrics alone, on a suite bound by its CPU)."""
+    for url in make_empty_database(backend, tmp_path_factory):
+        engine = init_db(url)
+        with engine.begin() as conn:
+            factories.build_district(conn)
+        if path == "rollups":
+            attach(engine, now)
+        yield engine
+        engine.dispose()

@@ -55,6 +55,8 @@ SHARED_FIXTURE_MODULES = (
     "tests/web/test_faults.py",  # pg_district
     "tests/security/test_callback_budget.py",  # an app on pg_district
     "tests/source/test_night_colours.py",  # a seeded night, 4 s
+    "tests/source/test_metrics.py",  # the worked example on each backend and path (module-scoped)
+    "tests/source/test_queries.py",  # the same
     # A signed-in site (create_app), 1–2 s each.
     "tests/web/test_auth.py",
     "tests/security/test_csv_injection.py",
