@@ -6,6 +6,9 @@
 var STUCK_MS = 120000;  // a request this old no longer holds the ticks back
 var wallRequests = { pending: 0, since: 0 };
 var wallClock = { seen: null, offset: 0 };  // the server's time less the PC's, in ms
+// Mends, at every refresh tick and after each rotation, what an earlier fit left wrong (below): on a quiet
+// night no new board comes to set the fitting off again, and the wall would keep it until the next change.
+var wallMend = function () {};
 (function () {
   var fetch0 = window.fetch;
   if (!fetch0) { return; }
@@ -25,6 +28,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   wall: {
     // Show the next page of the rotation; pages not in the wall's URL are never shown.
     rotate: function (n, pages, ids) {
+      window.setTimeout(wallMend, 1000);  // the page just shown, once it is laid out (a phone's only now)
       var wanted = (pages && pages.length) ? pages : ids.map(function (i) { return i.page; });
       var active = wanted[(n || 0) % wanted.length];
       return ids.map(function (i) { return i.page === active ? "wall-page active" : "wall-page"; });
@@ -53,6 +57,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     // loaded PC or server, a whole board during an outage) was cancelled by the next tick, every time,
     // and the wall showed nothing. A tick skipped here comes again one interval later.
     pulse: function (n) {
+      wallMend();
       if (wallRequests.pending > 0 && Date.now() - wallRequests.since < STUCK_MS) {
         return window.dash_clientside.no_update;
       }
@@ -167,6 +172,29 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   function later() {
     if (!queued) { queued = true; window.requestAnimationFrame(fitAll); }
   }
+  // A figure drawn at one size and never resized to its panel: Plotly resizes a figure when its box's size
+  // changes (dcc.Graph's resize detector), and a resize that crossed a new draw under load was lost (a 4K
+  // patrol figure kept a smaller frame, its axis labels 406 px outside it, with no later resize to come).
+  // Only a figure shown, drawn, not being drawn and not sized by its own layout is compared with its box.
+  var STALE_PX = 2;
+  function resizeStaleFigures() {
+    if (!window.Plotly || !window.Plotly.Plots) { return; }
+    document.querySelectorAll(".wall .js-plotly-plot").forEach(function (gd) {
+      var layout = gd._fullLayout;
+      if (!layout || !gd.layout || (gd.layout.width && gd.layout.height)) { return; }
+      if (gd.__fitting || gd.classList.contains("dash-graph--pending")) { return; }
+      var style = getComputedStyle(gd);
+      if (style.display === "none") { return; }
+      var width = parseFloat(style.width), height = parseFloat(style.height);
+      if (!(width > 0 && height > 0)) { return; }
+      if (Math.abs(width - layout.width) > STALE_PX || Math.abs(height - layout.height) > STALE_PX) {
+        window.Plotly.Plots.resize(gd).catch(function () {});
+      }
+    });
+  }
+  // Tables, alerts and the title are fitted afresh (rows hidden in a passing squeeze come back; fitting
+  // is done in one frame, so nothing flickers), and stale figures are resized.
+  wallMend = function () { later(); resizeStaleFigures(); };
   var observer = new MutationObserver(function (mutations) {
     // Tables, alerts and the banner change the room a table has, a new title its own; the clock's ticks
     // do not.

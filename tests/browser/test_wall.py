@@ -323,10 +323,8 @@ def still_server(live_district: str, tmp_path_factory: pytest.TempPathFactory) -
     the data: rotation, URL parameters, a one-town wall, whole rows under the banner. A wall tab
     beside the feed at a 2 s refresh kept most of a core busy (Chromium redrawing 0.7 of one, the server
     0.2; 0.09 without the feed), on a 2-core machine whose suite is bound by its CPU. The fit test at every
-    size and the phone stay beside the feed, one server on their worker as before: on a still wall under
-    the suite's load, a row of the patrol page's video
-    table hidden in a passing squeeze at 1920×1080 stayed hidden with room for it (both languages in one
-    run; not reproduced alone), where the feed's next board refits it."""
+    size and the phone stay beside the feed, one server on their worker: the data moving under them is the
+    harder case. (A still wall mends a lost fit at its next tick: the test of that is on this server.)"""
     workdir = tmp_path_factory.mktemp("still-server")
     with serve(live_district, workdir, DASHBOARD_REFRESH_SECONDS="10") as server:
         yield server
@@ -706,6 +704,56 @@ def test_under_the_stale_banner_and_alerts_whole_rows_give_way(still_server: Ser
                 assert f"⋯ +{table['hidden']}" in table["after"], table
             elif not table["hidden"]:
                 assert table["mark"] is None, table
+        log.assert_clean(d)
+
+
+BREAK_FIT = """
+// What a lost resize or a passing squeeze leaves (30-wall.js, wallMend): a table row hidden with room for
+// it, and a figure whose frame is not its panel's size, with nothing on a still wall to set fitting off.
+const box = Array.from(document.querySelectorAll('.wall-page.active .wall-table'))
+  .find(b => !Array.from(b.querySelectorAll('tbody tr')).some(r => r.style.display === 'none'));
+const rows = box.querySelectorAll('tbody tr');
+rows[rows.length - 1].style.display = 'none';
+const gd = document.querySelector('.wall-page.active .js-plotly-plot');
+return Plotly.relayout(gd, {width: 600, height: 300}).then(() => {
+  delete gd.layout.width; delete gd.layout.height;
+  return box.id;
+});
+"""
+MENDED_PROBE = """
+const box = document.getElementById(arguments[0]);
+const hidden = Array.from(box.querySelectorAll('tbody tr')).filter(r => r.style.display === 'none').length;
+const gd = document.querySelector('.wall-page.active .js-plotly-plot');
+return {hidden: hidden, overflow: box.scrollHeight - box.clientHeight,
+        width: Math.round(gd.clientWidth - gd._fullLayout.width),
+        height: Math.round(gd.clientHeight - gd._fullLayout.height)};
+"""
+
+
+def test_a_still_wall_mends_a_lost_fit_by_the_next_tick(still_server: Server) -> None:
+    """On a still wall (no new data, no new board) a table row hidden with room for it and a figure left
+    at another size than its panel's are mended by the next refresh tick, not kept until the data moves:
+    under the suite's load both were seen (a 1080p video row, a 4K patrol figure 406 px too small)."""
+    with chrome(1920, 1080) as d:
+        log = PageLog()
+        _open_wall(d, f"{still_server.base}/wall?pages=patrol", 1920, 1080)
+        table = d.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "(function () {" + BREAK_FIT + "})().then(done, e => done('error: ' + e));"
+        )
+        assert table and not str(table).startswith("error"), table
+        broken = d.execute_script(MENDED_PROBE, table)
+        assert broken["hidden"] == 1 and broken["width"] > 100, broken  # the break took
+        refresh = 10  # still_server's DASHBOARD_REFRESH_SECONDS
+        mended = timed(
+            lambda: (lambda m: m["hidden"] == 0 and abs(m["width"]) <= 2 and abs(m["height"]) <= 2)(
+                d.execute_script(MENDED_PROBE, table)
+            ),
+            timeout=2 * refresh + 5,
+            message=f"a lost fit mended: {d.execute_script(MENDED_PROBE, table)}",
+        )
+        assert mended <= 2 * refresh + 5
+        assert d.execute_script(MENDED_PROBE, table)["overflow"] <= 1
         log.assert_clean(d)
 
 
