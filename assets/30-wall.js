@@ -173,8 +173,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     if (!queued) { queued = true; window.requestAnimationFrame(fitAll); }
   }
   // A figure drawn at one size and never resized to its panel: Plotly resizes a figure when its box's size
-  // changes (dcc.Graph's resize detector), and a resize that crossed a new draw under load was lost (a 4K
-  // patrol figure kept a smaller frame, its axis labels 406 px outside it, with no later resize to come).
+  // changes (dcc.Graph's resize detector), and under load one was missed, how is not known (a 4K patrol
+  // figure kept a smaller frame, its axis labels 406 px outside it, with no later resize to come).
   // Only a figure shown, drawn, not being drawn and not sized by its own layout is compared with its box.
   var STALE_PX = 2;
   function resizeStaleFigures() {
