@@ -355,6 +355,41 @@ def test_rotation_visits_only_the_pages_named(still_server: Server) -> None:
         log.assert_clean(d)
 
 
+TICKER_PROBE = """
+const track = document.querySelector('.wall-ticker-track'), box = document.querySelector('.wall-ticker');
+const item = track && track.querySelector('.wall-ticker-item');
+if (!track || !box || !item) return null;
+const b = box.getBoundingClientRect(), i = item.getBoundingClientRect();
+return {reduce: matchMedia('(prefers-reduced-motion: reduce)').matches,
+        animation: getComputedStyle(track).animationName, x: Math.round(i.left),
+        first_item_shown: i.left >= b.left - 1 && i.left < b.right};
+"""
+
+
+def test_a_screen_that_reduces_motion_gets_a_still_wall(still_server: Server) -> None:
+    """The hall's wall scrolls its ticker; a screen set to reduce motion (and every browser test but this
+    one, for their CPU) sees it stand with its first item shown, and no pulse."""
+    for motion in (True, False):
+        with chrome(1920, 1080, motion=motion) as d:
+            d.get(still_server.base + "/wall")
+            wait_kpis(d, timeout=120)
+            first = wait_for(lambda: d.execute_script(TICKER_PROBE), timeout=60, message="ticker filled")
+            time.sleep(1.5)
+            later = d.execute_script(TICKER_PROBE)
+            assert isinstance(first, dict) and later, (first, later)
+            assert first["reduce"] is not motion, first
+            if motion:
+                assert first["animation"] == "ticker" and later["x"] < first["x"], (first, later)
+            else:
+                assert first["animation"] == "none" and first["first_item_shown"], first
+                assert later["x"] == first["x"], (first, later)
+                pulse = d.execute_script(
+                    "return Array.from(document.querySelectorAll('.wall-alert'))"
+                    ".map(a => getComputedStyle(a).animationName).filter(n => n !== 'none')"
+                )
+                assert pulse == [], pulse
+
+
 def test_url_parameters_set_scope_and_language_and_bad_ones_fall_back(still_server: Server) -> None:
     with chrome(1920, 1080) as d:
         log = PageLog()
@@ -819,7 +854,21 @@ for (const t of texts) {
                           s.overflowY === 'visible' ? 0 : t.box.bottom - c.bottom);
     // a quarter of a line: a text box is taller than its ink
     if (over > Math.max(2, (t.box.bottom - t.box.top) * 0.25)) {
-      problems.push({kind: 'clipped', text: t.text, by: e.className && e.className.baseVal !== undefined ? e.className.baseVal : String(e.className), over: Math.round(over)});
+      const found = {kind: 'clipped', text: t.text, by: e.className && e.className.baseVal !== undefined ? e.className.baseVal : String(e.className), over: Math.round(over)};
+      // A chart's text outside its own SVG: say how the figure was laid out, so the cause can be read
+      // from one failure (seen at 4K on a loaded machine, cause not yet shown).
+      const gd = t.el.closest('.js-plotly-plot');
+      if (gd && gd._fullLayout) {
+        const fl = gd._fullLayout, g = gd.getBoundingClientRect(), axis = t.el.closest('.xtick, .ytick');
+        found.figure = {id: gd.id, text_box: t.box, svg_box: {left: c.left, right: c.right, top: c.top, bottom: c.bottom},
+          gd_box: {width: g.width, height: g.height}, layout_size: [fl.width, fl.height], margin: fl.margin,
+          pushed: Object.keys(fl._pushmargin || {}), axis: axis ? axis.getAttribute('class') : null, size: fl._size,
+          x_at: fl.xaxis && [fl.xaxis._offset, fl.xaxis._length], y_at: fl.yaxis && [fl.yaxis._offset, fl.yaxis._length],
+          tick_at: axis && [axis.getAttribute('transform'), t.el.getAttribute('transform'), t.el.getAttribute('y')],
+          x_domain: fl.xaxis && fl.xaxis.domain, y_domain: fl.yaxis && fl.yaxis.domain,
+          own_layout: {width: gd.layout.width, height: gd.layout.height, autosize: gd.layout.autosize}};
+      }
+      problems.push(found);
       break;
     }
   }

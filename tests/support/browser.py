@@ -79,8 +79,13 @@ def need_browser() -> None:
 
 
 @contextmanager
-def chrome(width: int = 1600, height: int = 1000) -> Iterator[Any]:
-    """Headless Chromium with a fresh profile (empty local storage), console and network logs on."""
+def chrome(width: int = 1600, height: int = 1000, *, motion: bool = False) -> Iterator[Any]:
+    """Headless Chromium with a fresh profile (empty local storage), console and network logs on.
+
+    Unless ``motion``, the page is told the screen prefers reduced motion: the wall then stops its
+    ticker, pulse and fades (20-wall.css). Headless Chromium draws them in software, about 0.3 of a core
+    per wall tab, on a 2-core machine whose suite is bound by its CPU; no test but those of motion needs
+    them."""
     need_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -103,6 +108,9 @@ def chrome(width: int = 1600, height: int = 1000) -> Iterator[Any]:
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(60)
+    if not motion:  # kept for the tab's life, across navigations
+        still = {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]}
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", still)
     try:
         yield driver
     finally:
