@@ -173,10 +173,29 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     if (!queued) { queued = true; window.requestAnimationFrame(fitAll); }
   }
   // A figure drawn at one size and never resized to its panel: Plotly resizes a figure when its box's size
-  // changes (dcc.Graph's resize detector), and under load one was missed, how is not known (a 4K patrol
-  // figure kept a smaller frame, its axis labels 406 px outside it, with no later resize to come).
+  // changes (dcc.Graph's resize detector), and a missed resize would leave it so until new data came.
   // Only a figure shown, drawn, not being drawn and not sized by its own layout is compared with its box.
   var STALE_PX = 2;
+  // Axis labels left where an earlier size put them. Plotly (4.1) gives a tick label its offset along
+  // the axis's normal (the "y" of an x-axis label) only when the label is first made; a later draw that
+  // reuses the label (same tick, same text) moves it along the axis only. A figure first drawn at another
+  // height (on a phone, the 450 px default: the labels' y was 432 in a figure 257 px high) and redrawn
+  // without its ticks made afresh kept its x labels there: at 4K and on a phone, 185–406 px below its own
+  // SVG, over the next panel, through every later refresh, with its frame the right size. Plotly.redraw
+  // makes them afresh.
+  function labelsAstray(gd) {
+    var svg = gd.querySelector(".main-svg");
+    if (!svg) { return false; }
+    var box = svg.getBoundingClientRect();
+    var labels = gd.querySelectorAll(".xtick text, .ytick text");
+    for (var i = 0; i < labels.length; i++) {
+      var r = labels[i].getBoundingClientRect();
+      if (!(r.height > 0)) { continue; }
+      if (r.top > box.bottom + r.height || r.bottom < box.top - r.height ||
+          r.left > box.right + r.height || r.right < box.left - r.height) { return true; }
+    }
+    return false;
+  }
   function resizeStaleFigures() {
     if (!window.Plotly || !window.Plotly.Plots) { return; }
     document.querySelectorAll(".wall .js-plotly-plot").forEach(function (gd) {
@@ -189,11 +208,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       if (!(width > 0 && height > 0)) { return; }
       if (Math.abs(width - layout.width) > STALE_PX || Math.abs(height - layout.height) > STALE_PX) {
         window.Plotly.Plots.resize(gd).catch(function () {});
+      } else if (window.Plotly.redraw && labelsAstray(gd)) {
+        var drawn = window.Plotly.redraw(gd);
+        if (drawn && drawn.catch) { drawn.catch(function () {}); }
       }
     });
   }
   // Tables, alerts and the title are fitted afresh (rows hidden in a passing squeeze come back; fitting
-  // is done in one frame, so nothing flickers), and stale figures are resized.
+  // is done in one frame, so nothing flickers), stale figures are resized and astray labels redrawn.
   wallMend = function () { later(); resizeStaleFigures(); };
   var observer = new MutationObserver(function (mutations) {
     // Tables, alerts and the banner change the room a table has, a new title its own; the clock's ticks
