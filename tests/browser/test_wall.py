@@ -790,9 +790,8 @@ def test_a_still_wall_mends_a_lost_fit_by_the_next_tick(still_server: Server) ->
         )
         assert table and not str(table).startswith("error"), table
         broken = d.execute_script(MENDED_PROBE, table)
-        assert broken["row_hidden"] and broken["width"] > 100 and broken["labels_below"] > 300, (
-            broken
-        )  # it took
+        took = broken["row_hidden"] and broken["width"] > 100 and broken["labels_below"] > 300
+        assert took, broken  # the break took
         refresh = 10  # still_server's DASHBOARD_REFRESH_SECONDS
 
         def mended(m: dict[str, Any]) -> bool:
@@ -874,7 +873,7 @@ for (const t of texts) {
     if (over > Math.max(2, (t.box.bottom - t.box.top) * 0.25)) {
       const found = {kind: 'clipped', text: t.text, by: e.className && e.className.baseVal !== undefined ? e.className.baseVal : String(e.className), over: Math.round(over)};
       // A chart's text outside its own SVG: say how the figure was laid out, so the cause can be read
-      // from one failure (seen at 4K on a loaded machine, cause not yet shown).
+      // from one failure (this dump showed x labels Plotly had left at another height: labelsAstray).
       const gd = t.el.closest('.js-plotly-plot');
       if (gd && gd._fullLayout) {
         const fl = gd._fullLayout, g = gd.getBoundingClientRect(), axis = t.el.closest('.xtick, .ytick');
