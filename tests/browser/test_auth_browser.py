@@ -22,7 +22,7 @@ import requests
 
 from dashboard.source.engines import make_writer_engine
 from dashboard.web.accounts import AuthStore
-from tests.support.browser import assert_clean, chrome, serve_dashboard, text_of, wait_for
+from tests.support.browser import assert_clean, chrome, open_dropdown, serve_dashboard, text_of, wait_for
 
 REFRESH = 2
 GUALI, DANGWAN = "330109113", "330109120"
@@ -62,11 +62,7 @@ def test_a_town_user_signs_in_sees_their_towns_and_signs_out(signed_site: tuple[
             lambda: "瓜沥镇" in text_of(d, "#f-town") and "党湾镇" in text_of(d, "#f-town"),
             message="the town filter holds the user's towns",
         )
-        d.find_element("css selector", "#f-town").click()
-        offered = wait_for(
-            lambda: [o.text.strip() for o in d.find_elements("css selector", ".dash-dropdown-option")],
-            message="town options",
-        )
+        offered = open_dropdown(d, "f-town")
         assert sorted(offered) == ["党湾镇", "瓜沥镇"], offered  # type: ignore[arg-type]
         from selenium.webdriver.common.keys import Keys
 

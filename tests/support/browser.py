@@ -153,9 +153,30 @@ def text_of(driver: object, css: str) -> str:
     return str(driver.find_element("css selector", css).text)  # type: ignore[attr-defined]
 
 
+def open_dropdown(driver: object, dropdown_id: str, timeout: float = 30) -> list[str]:
+    """Open a Dash dropdown and return its options' labels. A click that lands while the dropdown is
+    drawn again (its value or options arriving from a callback) is lost, as it is for a person, who
+    clicks again: seen once on a loaded machine (the town filter of a signed-in user, no options after
+    30 s). So the click is repeated every few seconds until the options show."""
+    deadline = time.monotonic() + timeout
+    while True:
+        driver.find_element("css selector", f"#{dropdown_id}").click()  # type: ignore[attr-defined]
+        try:
+            return wait_for(  # type: ignore[return-value]
+                lambda: [
+                    o.text.strip() for o in driver.find_elements("css selector", ".dash-dropdown-option")
+                ],  # type: ignore[attr-defined]
+                timeout=min(5.0, max(0.5, deadline - time.monotonic())),
+                message=f"the options of #{dropdown_id}",
+            )
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+
+
 def choose_option(driver: object, dropdown_id: str, search: str, label: str) -> None:
     """Pick ``label`` in a Dash dropdown the way a person does: open, type, click, close."""
-    driver.find_element("css selector", f"#{dropdown_id}").click()  # type: ignore[attr-defined]
+    open_dropdown(driver, dropdown_id)
     box = wait_for(lambda: driver.find_element("css selector", ".dash-dropdown-search"), message="search box")  # type: ignore[attr-defined]
     box.send_keys(search)  # type: ignore[attr-defined]
     option = wait_for(
