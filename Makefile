@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## test: set up and run the test suite (the soak and benchmark runs marked `long` are `make test-long`)
 test: $(STAMP)
-	$(PY) -m pytest -q -n 3 --dist loadgroup -m "not long"
+	$(PY) -m pytest -q -n 4 --dist loadgroup -m "not long"
 
 ## test-long: the tests of minutes each (the soak runs: a real wall tab with its server, 200 screens with
 ## the live feed, a wall beside the feed for its cycles)

@@ -39,6 +39,12 @@ LAYOUT_TESTS = (
     "tests/browser/test_wall.py::test_a_phone_reads_the_headline_figures_on_the_first_screen",
 )
 
+# The staff pages in a browser (filters, drill-down, sign-in) check what they show, not how soon: beside the
+# wall's timed checks they made the serial group ~520 s, the suite's longest chain once a fourth worker
+# took the rest below it. They run as a group of their own.
+STAFF_PAGES_GROUP = "staff-pages"
+STAFF_PAGES_PATHS = ("tests/browser/test_browser.py", "tests/browser/test_auth_browser.py")
+
 # Paths relative to the repository root, each module its own group (those under SERIAL_PATHS share it).
 SHARED_FIXTURE_MODULES = (
     "tests/perf/test_bench.py",  # the tiny bench's report, 25 s (session-scoped)
@@ -71,11 +77,13 @@ SHARED_FIXTURE_MODULES = (
 
 
 def group_of(nodeid: str) -> str | None:
-    """The xdist group of a test: "layout" or "serial", or its module's path for the modules above, else
+    """The xdist group of a test: "layout", "staff-pages" or "serial", or its module's path for the modules above, else
     None (spread)."""
     path = nodeid.split("::", 1)[0]
     if nodeid.startswith(LAYOUT_TESTS):
         return LAYOUT_GROUP
+    if path in STAFF_PAGES_PATHS:
+        return STAFF_PAGES_GROUP
     if path.startswith(SERIAL_PATHS):
         return SERIAL_GROUP
     return path if path in SHARED_FIXTURE_MODULES else None
