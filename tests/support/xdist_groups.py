@@ -1,15 +1,15 @@
 """Which tests share one pytest-xdist worker.
 
-`make test` runs the suite on three workers (`-n 3 --dist loadgroup`) on a 2-core machine: much of the
-suite waits (on a refresh interval, a server's answer, a database's fsync, Chromium), and a third worker
-fills those waits (a clean clone's suite: 762–808 → 441 s on a quiet machine). Without a group, xdist hands
-out tests one at a time in collection order, so the workers take turns through a module: each builds
-the module's (and the session's) fixtures for itself. A module whose tests share an expensive fixture
-(a seeded database, a running server, the tiny bench's report) is therefore one group: its tests run on
-one worker and the fixture is built once per run. The browser tests are one group ("serial"): two
-servers with Chromium beside them never compete with each other, and their timed checks (a red
-freshness line within two refreshes, an outage's banner) keep their margins. Everything else is spread
-over the workers.
+`make test` runs the suite on four workers (`-n 4 --dist loadgroup`) on a 2-core machine: much of the
+suite waits (on a refresh interval, a server's answer, a database's fsync, Chromium), and the extra
+workers fill those waits (a clean clone's suite: 762–808 s on two workers, 441 s on three; on a later
+machine 697 s on three, 612 s on four, both cores 96 % busy). Without a group, xdist hands out tests one
+at a time in collection order, so the workers take turns through a module: each builds the module's (and
+the session's) fixtures for itself. A module whose tests share an expensive fixture (a seeded database, a
+running server, the tiny bench's report) is therefore one group: its tests run on one worker and the
+fixture is built once per run. The wall's browser tests are one group ("serial"): their timed checks (a
+red freshness line within two refreshes, an outage's banner) keep their margins. Everything else is
+spread over the workers.
 
 The rest of the old serial list (perf, the fault tests, the rate limits, the README examples, the
 service, event paging, the callback budget) is not in it: all of it on one worker was ~950 s, more than
