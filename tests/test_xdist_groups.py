@@ -12,6 +12,8 @@ from tests.support.xdist_groups import (
     SERIAL_GROUP,
     SERIAL_PATHS,
     SHARED_FIXTURE_MODULES,
+    STAFF_PAGES_GROUP,
+    STAFF_PAGES_PATHS,
     group_of,
 )
 
@@ -20,7 +22,9 @@ ROOT = Path(__file__).parents[1]
 
 def test_every_grouped_path_exists() -> None:
     """A renamed module would silently leave its group (and build its fixture once per worker again)."""
-    missing = [p for p in (*SHARED_FIXTURE_MODULES, *SERIAL_PATHS) if not (ROOT / p).exists()]
+    missing = [
+        p for p in (*SHARED_FIXTURE_MODULES, *SERIAL_PATHS, *STAFF_PAGES_PATHS) if not (ROOT / p).exists()
+    ]
     assert not missing, missing
     for test in LAYOUT_TESTS:  # a renamed test would silently go back to the serial group
         path, name = test.split("::")
@@ -33,6 +37,10 @@ def test_groups_of_node_ids() -> None:
         "tests/browser/test_wall.py::test_no_text_is_clipped_or_overlaps_and_nothing_runs_off_sideways[en]"
     )
     assert group_of(clipped) == LAYOUT_GROUP
+    assert group_of("tests/browser/test_browser.py::test_choosing_a_town_updates_panels_and_url") == (
+        STAFF_PAGES_GROUP
+    )
+    assert group_of("tests/browser/test_freshness.py::test_x") == SERIAL_GROUP
     assert group_of("tests/perf/test_bench.py::test_export") == "tests/perf/test_bench.py"
     assert group_of("tests/web/test_auth.py::test_x[a::b]") == "tests/web/test_auth.py"
     assert group_of("tests/core/test_clock.py::test_x") is None

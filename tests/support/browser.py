@@ -158,14 +158,13 @@ def open_dropdown(driver: object, dropdown_id: str, timeout: float = 30) -> list
     drawn again (its value or options arriving from a callback) is lost, as it is for a person, who
     clicks again: seen once on a loaded machine (the town filter of a signed-in user, no options after
     30 s). So the click is repeated every few seconds until the options show."""
+    d: Any = driver
     deadline = time.monotonic() + timeout
     while True:
-        driver.find_element("css selector", f"#{dropdown_id}").click()  # type: ignore[attr-defined]
+        d.find_element("css selector", f"#{dropdown_id}").click()
         try:
             return wait_for(  # type: ignore[return-value]
-                lambda: [
-                    o.text.strip() for o in driver.find_elements("css selector", ".dash-dropdown-option")
-                ],  # type: ignore[attr-defined]
+                lambda: [o.text.strip() for o in d.find_elements("css selector", ".dash-dropdown-option")],
                 timeout=min(5.0, max(0.5, deadline - time.monotonic())),
                 message=f"the options of #{dropdown_id}",
             )
