@@ -77,8 +77,8 @@ SHARED_FIXTURE_MODULES = (
 
 
 def group_of(nodeid: str) -> str | None:
-    """The xdist group of a test: "layout", "staff-pages" or "serial", or its module's path for the modules above, else
-    None (spread)."""
+    """The xdist group of a test: "layout", "staff-pages" or "serial", or its module's path for the
+    modules above, else None (spread)."""
     path = nodeid.split("::", 1)[0]
     if nodeid.startswith(LAYOUT_TESTS):
         return LAYOUT_GROUP
