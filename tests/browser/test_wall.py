@@ -438,9 +438,14 @@ def test_a_one_town_wall_ranks_its_villages_under_the_towns_name(
             ".map(r => r.cells[1].textContent)"
         )
         assert len(names) > 5 and not {"瓜沥镇", "Guali Zhen"} & set(names), names
+        # This server has no feed: once its streams are past their cadence (video's is 5 minutes after the
+        # module's seed), the red "数据已停更" line under the clock takes a row's height from every panel
+        # (seen in CI: 36 px, one row of each table). Rows then give way, and only then.
+        squeezed = d.execute_script(SQUEEZE_PROBE)
         for item in found:
             if "overflow" in item:
-                assert item["overflow"] <= 1 and item["hidden"] == 0, (lang, item)
+                assert item["overflow"] <= 1, (lang, item)
+                assert item["hidden"] == 0 or (squeezed and item["whole"] > 1), (lang, item, squeezed)
         log.assert_clean(d)
 
 
@@ -660,7 +665,15 @@ for (const panel of document.querySelectorAll('.wall-page.active .wall-panel')) 
   const table = panel.querySelector('.wall-table');
   if (table) {
     const hidden = Array.from(table.querySelectorAll('tbody tr')).filter(r => r.style.display === 'none');
-    out.push({id: table.id, overflow: table.scrollHeight - table.clientHeight, hidden: hidden.length});
+    const overflow = table.scrollHeight - table.clientHeight, mark = table.getAttribute('data-hidden');
+    // The overflow with every row the server sent (and no "⋯ +N" mark): more than a pixel when the rows
+    // hidden had no room. Put back as found before anything is painted.
+    hidden.forEach(r => { r.style.display = ''; });
+    table.removeAttribute('data-hidden');
+    const whole = table.scrollHeight - table.clientHeight;
+    hidden.forEach(r => { r.style.display = 'none'; });
+    if (mark !== null) table.setAttribute('data-hidden', mark);
+    out.push({id: table.id, overflow: overflow, hidden: hidden.length, whole: whole});
     continue;
   }
   const gd = panel.querySelector('.js-plotly-plot');
@@ -677,6 +690,12 @@ for (const panel of document.querySelectorAll('.wall-page.active .wall-panel')) 
             overlap: overlap});
 }
 return out;
+"""
+# What takes height from the wall's panels besides their own content: the freshness line when a stream is
+# late or stopped, the stale-data banner and the alert row (texts of those shown).
+SQUEEZE_PROBE = """
+return Array.from(document.querySelectorAll('#wall-fresh, #wall-banner, .wall .wall-alerts'))
+  .filter(e => !e.hidden && e.offsetHeight > 0).map(e => e.textContent);
 """
 WIDE = (5760, 1080)  # a 48:9 video wall: one row of full-height panels, ten bars and rows
 
