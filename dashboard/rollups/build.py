@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, String, Table, case, cast, delete, func, insert, literal, select
 
 from dashboard.core.progress import Progress
+from dashboard.rollups.aside import MonthAside, scratch_base
 from dashboard.rollups.buckets import bucket_sql, month_floor
 from dashboard.rollups.facts import evaluation_fact, evaluation_query, fact_of, fact_query, max_action_at
 from dashboard.rollups.patrols import build_patrols
@@ -65,16 +66,25 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
         )
     ).one()
     wm_event, wm_action, wm_eval = (int(x or 0) for x in top[:3])
-    events, last, facts_max_ts, odd = _load_facts(conn, source, int(top[3] or 0), progress)
-    phase.done("facts")
-    evals, last_eval, evals_max_ts = _load_evaluations(conn, source, int(top[4] or 0), progress)
-    phase.done("evaluations")
-    made = _order_facts_by_village(conn)
-    for index in indexes:
-        if index.name not in made:
-            index.create(conn)
-    phase.done("indexes")
-    _fill_tiers(conn, progress)
+    aside = _month_aside(conn)
+    try:
+        target = conn if aside is None else aside.loading()  # the facts' scratch file (.aside)
+        events, last, facts_max_ts, odd = _load_facts(target, source, int(top[3] or 0), progress)
+        phase.done("facts")
+        evals, last_eval, evals_max_ts = _load_evaluations(target, source, int(top[4] or 0), progress)
+        if aside is not None:
+            aside.loaded(conn)
+        phase.done("evaluations")
+        made = _order_facts_by_village(conn)
+        for index in indexes:
+            if index.name not in made:
+                index.create(conn)
+        phase.done("indexes")
+        _fill_tiers(conn, progress, aside)
+    except BaseException:
+        if aside is not None:
+            aside.abandon()
+        raise
     for index in ru_agg.indexes:
         index.create(conn)
     phase.done("tiers")
@@ -97,6 +107,12 @@ def build_rollups(conn: Connection, source: Connection, progress: bool = False) 
         },
     )
     return events, evals
+
+
+def _month_aside(conn: Connection) -> MonthAside | None:
+    """The month tier summed on a second core, on a SQLite store in a file (:mod:`.aside`)."""
+    base = scratch_base(conn)
+    return None if base is None else MonthAside(base, _fill_month_map_from_facts, _tier_inserts("m"))
 
 
 def _load_facts(
@@ -170,31 +186,59 @@ def _load_evaluations(
     return evals, last_eval, max_ts
 
 
-def _fill_tiers(conn: Connection, progress: bool = False) -> None:
+def _fill_tiers(conn: Connection, progress: bool = False, aside: MonthAside | None = None) -> None:
     """Every tier from the facts, each by its own buckets: the widest projections of each tier from the
     facts, the narrower ones from the narrowest wider one of the same tier. The month tier is summed from
     the facts by month (``ru_month``), not from the day tier: its rows are a tenth of the day tier's, so
-    summing them is cheaper than regrouping millions of day rows."""
+    summing them is cheaper than regrouping millions of day rows. With ``aside`` the month tier is being
+    summed on another thread meanwhile, and its rows are copied in at the end."""
     statements = [*_tier_inserts("d"), *_tier_inserts("h")]
     late = _tier_inserts("m")
     with Progress("汇总 rollups: tiers", len(statements) + len(late) + 1, enabled=progress) as bar:
+        shown = 0  # the month statements run aside that the bar counts
+
+        def advance(own: int = 0) -> None:
+            nonlocal shown
+            done = aside.finished if aside is not None else 0
+            bar.advance(own + done - shown)
+            shown = done
+
         for statement in statements:
             conn.execute(statement)
-            bar.advance()
+            advance(1)
         _fill_month_map(conn)
-        bar.advance()
+        advance(1)
+        if aside is not None:
+            aside.copy_into(conn, advance)
+            return
         for statement in late:
             conn.execute(statement)
-            bar.advance()
+            advance(1)
 
 
 def _fill_month_map(conn: Connection) -> None:
     """``ru_month``: the month of every day bucket the day tier holds (every key's day is there)."""
-    days = [int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())]
+    days = {int(b) for (b,) in conn.execute(select(ru_agg.c.b).where(ru_agg.c.tier == "d").distinct())}
+    _write_month_map(conn, days)
+
+
+def _write_month_map(conn: Connection, days: set[int]) -> None:
     conn.execute(delete(ru_month))
-    rows = [{"day": d, "month": month_floor(d)} for d in days]
+    rows = [{"day": d, "month": month_floor(d)} for d in sorted(days)]
     for i in range(0, len(rows), 20_000):
         conn.execute(insert(ru_month), rows[i : i + 20_000])
+
+
+def _fill_month_map_from_facts(conn: Connection) -> None:
+    """``ru_month`` from the keys of the facts and evaluations themselves, where the day tier is not
+    built (the month tier summed aside): the same days as :func:`_fill_month_map`'s, since the day
+    tier's buckets are those keys' days."""
+    keys = {(table.name, key.name): (table, key) for table, key, *_ in _specs().values()}
+    days: set[int] = set()
+    for table, key in keys.values():
+        query = select(bucket_sql("d", key)).select_from(table).where(key.is_not(None)).distinct()
+        days.update(int(b) for (b,) in conn.execute(query))
+    _write_month_map(conn, days)
 
 
 def derivable(p: str, q: str) -> bool:
