@@ -5,7 +5,7 @@ Why: SQLite runs a statement on one core, and a full build's tiers are ~110 INSE
 starts only after the build). The build is one transaction, which no other connection can read. So:
 
 1. the build loads the facts and evaluations into a scratch file (``….facts-build``) instead of the
-   store, commits it, and copies them into the store in SQL (``ATTACH``: ~3 s, no Python per row);
+   store, commits it, and copies them into the store in SQL (``ATTACH``: no Python per row);
 2. a thread of its own sums the month tier from that file into a second one (``….month-build``) while
    the build makes its indexes and its day and hour tiers (Python's sqlite3 releases the GIL while a
    statement runs);
