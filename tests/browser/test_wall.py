@@ -335,9 +335,17 @@ def still_server(live_district: str, tmp_path_factory: pytest.TempPathFactory) -
     beside the feed at a 2 s refresh kept most of a core busy (Chromium redrawing 0.7 of one, the server
     0.2; 0.09 without the feed), on a 2-core machine whose suite is bound by its CPU. The fit test at every
     size and the phone stay beside the feed, one server on their worker: the data moving under them is the
-    harder case. (A still wall mends a lost fit at its next tick: the test of that is on this server.)"""
+    harder case. (A still wall mends a lost fit at its next tick: the test of that is on this server.)
+
+    Its streams' cadence is four hours: without a feed they would be judged stopped minutes after the
+    module's seed (video's cadence is 5 minutes), and the red line under the clock then takes a row's height
+    from every panel in the middle of whichever test runs at that moment (CI saw a one-town ranking's row
+    and a mended row hidden by it). The freshness line has tests of its own (test_freshness.py)."""
     workdir = tmp_path_factory.mktemp("still-server")
-    with serve(live_district, workdir, DASHBOARD_REFRESH_SECONDS="10") as server:
+    cadence = ",".join(f"{stream}=240" for stream in ("events", "actions", "patrols", "video"))
+    with serve(
+        live_district, workdir, DASHBOARD_REFRESH_SECONDS="10", DASHBOARD_STREAM_CADENCE=cadence
+    ) as server:
         yield server
 
 
@@ -449,9 +457,9 @@ def test_a_one_town_wall_ranks_its_villages_under_the_towns_name(
             ".map(r => r.cells[1].textContent)"
         )
         assert len(names) > 5 and not {"瓜沥镇", "Guali Zhen"} & set(names), names
-        # This server has no feed: once its streams are past their cadence (video's is 5 minutes after the
-        # module's seed), the red "数据已停更" line under the clock takes a row's height from every panel
-        # (seen in CI: 36 px, one row of each table). Rows then give way, and only then.
+        # Rows give way only to a line that takes the panels' height: the red "数据已停更" line under the
+        # clock when a stream is stopped (seen in CI before this server's cadence was set: 36 px, one row of
+        # each table), the stale banner or an alert row.
         squeezed = d.execute_script(SQUEEZE_PROBE)
         for item in found:
             if "overflow" in item:
