@@ -784,7 +784,10 @@ BREAK_FIT = """
 // What a lost resize or a passing squeeze leaves (30-wall.js, wallMend): a table row hidden with room for
 // it, and a figure whose frame is not its panel's size, with nothing on a still wall to set fitting off.
 // The row is the last one shown of the page's first table (rows the panel has no room for may be hidden
-// already: hiding one more leaves room for it).
+// already: hiding one more leaves room for it). A break the wall mended at once is broken again afresh.
+document.querySelectorAll('[data-broken], [data-astray]').forEach(e => {
+  e.removeAttribute('data-broken'); e.removeAttribute('data-astray');
+});
 const box = document.querySelector('.wall-page.active .wall-table');
 const shown = Array.from(box.querySelectorAll('tbody tr')).filter(r => r.style.display !== 'none');
 const row = shown[shown.length - 1];
@@ -822,13 +825,19 @@ def test_a_still_wall_mends_a_lost_fit_by_the_next_tick(still_server: Server) ->
     with chrome(1920, 1080) as d:
         log = PageLog()
         _open_wall(d, f"{still_server.base}/wall?pages=patrol", 1920, 1080)
-        table = d.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "(function () {" + BREAK_FIT + "})().then(done, e => done('error: ' + e));"
-        )
-        assert table and not str(table).startswith("error"), table
-        broken = d.execute_script(MENDED_PROBE, table)
-        took = broken["row_hidden"] and broken["width"] > 100 and broken["labels_below"] > 300
+        # The wall mends at every tick (10 s here) and a second after each rotation: one of them may fall
+        # between the break and the probe under load (the break awaits a redraw), and mend it before it
+        # is seen (a clean-clone run found it mended already). The break is then made again.
+        for _ in range(3):
+            table = d.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "(function () {" + BREAK_FIT + "})().then(done, e => done('error: ' + e));"
+            )
+            assert table and not str(table).startswith("error"), table
+            broken = d.execute_script(MENDED_PROBE, table)
+            took = broken["row_hidden"] and broken["width"] > 100 and broken["labels_below"] > 300
+            if took:
+                break
         assert took, broken  # the break took
         refresh = 10  # still_server's DASHBOARD_REFRESH_SECONDS
 
