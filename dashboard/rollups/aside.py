@@ -46,8 +46,8 @@ class MonthAside:
     """The month tier summed on a thread of its own (module docstring).
 
     ``fill_months`` fills ``ru_month`` from the facts and ``statements`` are the month tier's INSERT …
-    SELECT statements; ``finished`` counts those run (for the build's progress bar, which the build's own
-    thread draws)."""
+    SELECT statements; ``finished`` counts those run of ``total`` (for the build's progress bar, which the
+    build's own thread draws)."""
 
     def __init__(
         self, base: Path, fill_months: Callable[[Connection], None], statements: Sequence[Any]
@@ -56,6 +56,7 @@ class MonthAside:
         self.month_path = base.with_name(base.name + ".month-build")
         self._fill_months = fill_months
         self._statements = list(statements)
+        self.total = len(self._statements)
         self.finished = 0
         self._stop = threading.Event()
         self._error: BaseException | None = None

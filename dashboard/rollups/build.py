@@ -193,8 +193,9 @@ def _fill_tiers(conn: Connection, progress: bool = False, aside: MonthAside | No
     summing them is cheaper than regrouping millions of day rows. With ``aside`` the month tier is being
     summed on another thread meanwhile, and its rows are copied in at the end."""
     statements = [*_tier_inserts("d"), *_tier_inserts("h")]
-    late = _tier_inserts("m")  # run aside, when there is an aside, and counted on the bar all the same
-    with Progress("汇总 rollups: tiers", len(statements) + len(late) + 1, enabled=progress) as bar:
+    late = [] if aside is not None else _tier_inserts("m")
+    months = aside.total if aside is not None else len(late)  # the bar counts them wherever they run
+    with Progress("汇总 rollups: tiers", len(statements) + months + 1, enabled=progress) as bar:
         shown = 0  # the month statements run aside that the bar counts
 
         def advance(own: int = 0) -> None:
