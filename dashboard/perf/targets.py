@@ -88,7 +88,7 @@ def _coverage_failures(cov: dict[str, Any], median: bool, fallbacks: bool) -> li
     over = _slowest_first(cov)
     if cov["max_s"] > TARGET_MAX_S:
         out.append(
-            f"{len(over)} views over {TARGET_MAX_S} s: "
+            f"{len(over)} view{'' if len(over) == 1 else 's'} over {TARGET_MAX_S} s: "
             + ", ".join(over[:5])
             + (" …" if len(over) > 5 else "")
         )

@@ -341,6 +341,9 @@ def test_a_run_below_10m_cites_the_latest_10m_run() -> None:
     ]
     named = by_id(evaluate_targets(run_at_1m(), None, slow))["coverage_postgresql"]["why"]
     assert named.startswith("2 views over 0.5 s: c × year, a × day;"), named
+    slow["datasets"][0]["coverage"]["all"][0]["seconds"] = 0.4  # one view over: said in the singular
+    named = by_id(evaluate_targets(run_at_1m(), None, slow))["coverage_postgresql"]["why"]
+    assert named.startswith("1 view over 0.5 s: c × year;"), named
     # A 10 M report without PostgreSQL at 10 M, or none: the run's own figure stands, not measured at 10 M.
     for large in (None, run_at_1m()):
         own = by_id(evaluate_targets(run_at_1m(), None, large))["coverage_postgresql"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, inspect, select
 
 from dashboard.core.viewstate import ViewState
 from dashboard.rollups.buckets import DAY_US, day_floor
@@ -227,4 +227,35 @@ def test_the_facts_of_a_source_department_or_category_are_read_from_a_covering_i
             if "src" in dims:  # SQLite: the source's hold them as keys, and its plan says so
                 plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
                 assert f"COVERING INDEX ix_ru_fact_src_{key}" in plan, (kind, plan)
+    store.engine.dispose()
+
+
+def test_the_duration_bins_are_indexed_in_hours_order_on_postgresql_and_a_built_store_gets_it(
+    db_url: str,
+) -> None:
+    """On PostgreSQL a percentile's bin is also indexed in (bin, hours) order, with what the read filters
+    on as INCLUDE columns: a long range's rank is walked to, not sorted for (the median's bin of three
+    years at 10 M events, 80 → 44 ms). SQLite and MariaDB have no INCLUDE and keep (bin, closed) alone.
+    A store built before the index gets it when a server starts, without a rebuild."""
+    store = RollupStore(make_writer_engine(db_url))
+    name = "ix_ru_fact_hbin_hours"
+
+    def indexed() -> dict[str, Any]:
+        return {str(ix["name"]): ix for ix in inspect(store.engine).get_indexes("ru_fact")}
+
+    postgres = store.engine.dialect.name == "postgresql"
+    assert (name in indexed()) is postgres
+    if postgres:
+        assert indexed()[name]["column_names"] == ["hbin", "hours"]
+        assert set(indexed()[name]["dialect_options"]["postgresql_include"]) == {
+            "clo",
+            "town",
+            "cat",
+            "dept",
+            "src",
+        }
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        RollupStore(store.engine)  # a server starting on a store built before the index
+        assert name in indexed()
     store.engine.dispose()
