@@ -835,11 +835,11 @@ const roomFor = r => {
   r.style.display = 'none';
   return fits;
 };
-const hidden = Array.from(box.querySelectorAll('tbody tr')).filter(r => r.style.display === 'none');
+const judged = (row ? [row] : Array.from(box.querySelectorAll('tbody tr'))).filter(r => r.style.display === 'none');
 const gd = document.querySelector('.wall-page.active .js-plotly-plot');
 const other = document.querySelector('[data-astray]'), svg = other.querySelector('.main-svg').getBoundingClientRect();
 const below = Math.max(...Array.from(other.querySelectorAll('.xtick text')).map(t => t.getBoundingClientRect().bottom - svg.bottom));
-return {redrawn: !row, hidden_with_room: (row ? [row].filter(r => hidden.includes(r)) : hidden).some(roomFor),
+return {redrawn: !row, hidden_with_room: judged.some(roomFor),
         overflow: box.scrollHeight - box.clientHeight,
         width: Math.round(gd.clientWidth - gd._fullLayout.width),
         height: Math.round(gd.clientHeight - gd._fullLayout.height), labels_below: Math.round(below)};
